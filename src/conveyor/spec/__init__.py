@@ -1,0 +1,1 @@
+"""Pipeline and config models, YAML loading, validation, the SDK and the JSON Schema."""

@@ -1,0 +1,33 @@
+"""The run configuration: where a pipeline runs, where its run log and artifacts go."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+class Backend(BaseModel):
+    """A backend chosen by ``type`` name; its ``config`` is checked by the backend itself."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(BaseModel):
+    """With no config at all, a pipeline runs in-process with an in-memory run log."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    executor: Backend = Field(
+        default_factory=lambda: Backend(type="local"),
+        validation_alias=AliasChoices("executor", "pipeline-executor", "pipeline_executor"),
+    )
+    run_log_store: Backend = Field(
+        default_factory=lambda: Backend(type="memory"),
+        validation_alias=AliasChoices("run_log_store", "run-log-store"),
+    )
+    catalog: Backend = Field(default_factory=lambda: Backend(type="none"))
+    secrets: Backend = Field(default_factory=lambda: Backend(type="env"))

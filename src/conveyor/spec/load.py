@@ -1,0 +1,118 @@
+"""Loading pipelines, run configs and parameter files, with located errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.spec.config import RunConfig
+from conveyor.spec.errors import Issue, SpecError, describe, sort_issues
+from conveyor.spec.models import Pipeline
+from conveyor.spec.validate import build_model, check_pipeline
+from conveyor.spec.yamlload import Located, load_yaml_file, load_yaml_text
+
+PARAMS_MAX_BYTES = 256 * 1024 * 1024
+ENV_PREFIX = "CONVEYOR_PRM_"
+
+
+@dataclass(frozen=True)
+class LoadedPipeline:
+    """A validated pipeline, the file it came from, and its content hash."""
+
+    pipeline: Pipeline
+    file: str | None
+    name: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.pipeline.model_dump(mode="json", exclude_defaults=True)
+
+    @property
+    def hash(self) -> str:
+        return pipeline_hash(self.pipeline)
+
+
+def pipeline_hash(pipeline: Pipeline) -> str:
+    """A content hash of the pipeline's meaning (not of its YAML spelling)."""
+    text = json.dumps(pipeline.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def pipeline_from_located(located: Located, name: str) -> LoadedPipeline:
+    graph_issues = check_pipeline(located)
+    try:
+        pipeline = build_model(Pipeline, located, "invalid pipeline", strict=False)
+    except SpecError as exc:
+        exc.issues = sort_issues(exc.issues + graph_issues)
+        raise
+    if located.issues or graph_issues:
+        raise SpecError(sort_issues(located.issues + graph_issues), "invalid pipeline")
+    return LoadedPipeline(pipeline=pipeline, file=located.file, name=name)
+
+
+def _name_of(path: str) -> str:
+    base = os.path.basename(path)
+    for suffix in (".yaml", ".yml"):
+        base = base.removesuffix(suffix)
+    return base or "pipeline"
+
+
+def load_pipeline(path: str | os.PathLike[str]) -> LoadedPipeline:
+    """Read and validate a pipeline file; raise SpecError listing every problem."""
+    located = load_yaml_file(path)
+    return pipeline_from_located(located, _name_of(os.fspath(path)))
+
+
+def load_pipeline_text(text: str, name: str = "pipeline", file: str | None = None) -> LoadedPipeline:
+    return pipeline_from_located(load_yaml_text(text, file=file), name)
+
+
+def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
+    """Read a run config; no file at all means the embedded default."""
+    if path is None:
+        return RunConfig()
+    located = load_yaml_file(path)
+    return build_model(RunConfig, located, "invalid config")
+
+
+def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
+    return build_model(RunConfig, Located(data=dict(data or {}), file=None), "invalid config")
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a plain string is a string
+
+
+def load_parameters(
+    path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Initial parameters: the file's, then CONVEYOR_PRM_<name> (JSON-decoded), which win."""
+    params: dict[str, Any] = {}
+    if path is not None:
+        located = load_yaml_file(path, max_bytes=PARAMS_MAX_BYTES)
+        if located.data is not None and not isinstance(located.data, dict):
+            raise SpecError(
+                [
+                    Issue(
+                        "parameters must be a mapping of name to value",
+                        file=located.file,
+                        line=1,
+                        expected="a mapping like 'name: value'",
+                        found=describe(located.data),
+                    )
+                ],
+                "invalid parameters",
+            )
+        params.update(located.data or {})
+    env = os.environ if environ is None else environ
+    for key, value in env.items():
+        if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
+            params[key[len(ENV_PREFIX) :]] = _decode(value)
+    return params

@@ -1,0 +1,166 @@
+"""The pipeline format: plain data, validated when built, no I/O.
+
+The seed format (``dag: {start_at, steps}``) is the interface users and every executor
+depend on. Unknown keys are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TERMINALS = ("success", "fail")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReturnSpec(Strict):
+    """A name for one returned value, in order."""
+
+    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    kind: Literal["json", "object", "metric"] = "json"
+
+
+class CatalogSpec(Strict):
+    """Files fetched from the catalog before a step (get) and stored after it (put)."""
+
+    get: list[str] = Field(default_factory=list)
+    put: list[str] = Field(default_factory=list)
+
+
+class RetrySpec(Strict):
+    """How often a failed task is tried in all, and the wait before the second try.
+
+    The wait doubles for each further try.
+    """
+
+    attempts: Annotated[int, Field(ge=1, le=100)] = 1
+    backoff_seconds: Annotated[float, Field(ge=0)] = 0.0
+
+
+class NodeBase(Strict):
+    description: str | None = None
+
+
+class Linked(NodeBase):
+    next: Annotated[str, Field(min_length=1)]
+    on_failure: str | None = None
+
+
+class TaskNode(Linked):
+    """Runs one command: a python function, a shell command or a notebook."""
+
+    type: Literal["task"] = "task"
+    command_type: Literal["python", "shell", "notebook"] = "python"
+    command: Annotated[str, Field(min_length=1)]
+    returns: list[ReturnSpec] = Field(default_factory=list)
+    catalog: CatalogSpec | None = None
+    secrets: list[Annotated[str, Field(pattern=IDENTIFIER)]] = Field(default_factory=list)
+    retry: RetrySpec | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("returns", mode="before")
+    @classmethod
+    def _names_as_returns(cls, value: Any) -> Any:
+        # `returns: [rows, score]` is shorthand for `[{name: rows}, {name: score}]`.
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class StubNode(Linked):
+    """Does nothing and succeeds: a placeholder while a pipeline is being drawn."""
+
+    type: Literal["stub"]
+
+
+class SuccessNode(NodeBase):
+    type: Literal["success"]
+
+
+class FailNode(NodeBase):
+    type: Literal["fail"]
+
+
+class Graph(Strict):
+    """A chain of steps from ``start_at`` to a success or fail node."""
+
+    description: str | None = None
+    start_at: Annotated[str, Field(min_length=1)]
+    steps: Annotated[dict[str, Node], Field(min_length=1)]
+
+
+class ParallelNode(Linked):
+    """Runs every branch concurrently; fails if any branch fails."""
+
+    type: Literal["parallel"]
+    branches: Annotated[dict[str, Graph], Field(min_length=1)]
+
+
+class MapNode(Linked):
+    """Runs ``branch`` once per item of the list parameter ``iterate_on``."""
+
+    type: Literal["map"]
+    iterate_on: Annotated[str, Field(pattern=IDENTIFIER)]
+    iterate_as: Annotated[str, Field(pattern=IDENTIFIER)]
+    max_parallelism: Annotated[int, Field(ge=1)] | None = None
+    reducer: str | None = None
+    branch: Graph
+
+
+class ConditionalNode(Linked):
+    """Runs the branch keyed by the value of ``parameter``."""
+
+    type: Literal["conditional"]
+    parameter: Annotated[str, Field(pattern=IDENTIFIER)]
+    branches: Annotated[dict[str, Graph], Field(min_length=1)]
+
+
+NODE_TYPES: dict[str, type[NodeBase]] = {
+    "task": TaskNode,
+    "stub": StubNode,
+    "parallel": ParallelNode,
+    "map": MapNode,
+    "conditional": ConditionalNode,
+    "success": SuccessNode,
+    "fail": FailNode,
+}
+
+
+def _node_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        tag = value.get("type", "task")
+        return tag if isinstance(tag, str) else None
+    return getattr(value, "type", None)
+
+
+Node = Annotated[
+    Annotated[TaskNode, Tag("task")]
+    | Annotated[StubNode, Tag("stub")]
+    | Annotated[ParallelNode, Tag("parallel")]
+    | Annotated[MapNode, Tag("map")]
+    | Annotated[ConditionalNode, Tag("conditional")]
+    | Annotated[SuccessNode, Tag("success")]
+    | Annotated[FailNode, Tag("fail")],
+    Discriminator(_node_tag),
+]
+
+CompositeNode = ParallelNode | MapNode | ConditionalNode
+
+
+class Pipeline(Strict):
+    """A whole pipeline: one top-level graph."""
+
+    dag: Graph
+
+
+Graph.model_rebuild()
+ParallelNode.model_rebuild()
+MapNode.model_rebuild()
+ConditionalNode.model_rebuild()
+Pipeline.model_rebuild()

@@ -1,0 +1,328 @@
+"""Turn pydantic errors and graph problems into located issues, all reported together."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ValidationError
+
+from conveyor.spec.config import Backend
+from conveyor.spec.errors import Issue, PathPart, SpecError, describe, did_you_mean
+from conveyor.spec.models import NODE_TYPES, TERMINALS, Pipeline
+from conveyor.spec.yamlload import Located
+
+M = TypeVar("M", bound=BaseModel)
+DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathPart, ...]:
+    """Map a pydantic error location onto the YAML path, dropping union tags it inserts."""
+    path: list[PathPart] = []
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and part in NODE_TYPES and current.get("type", "task") == part:
+            continue  # the discriminated union's tag, not a key of the document
+        else:
+            path.append(part)
+            current = None
+    return tuple(path)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed where an unknown key was found, for "did you mean"."""
+    from conveyor.spec import models
+
+    parent = loc[:-1]
+    cls: type[BaseModel] = model
+    if not parent:
+        cls = model
+    elif parent[-1] in NODE_TYPES:
+        cls = NODE_TYPES[str(parent[-1])]
+    elif model is not Pipeline and len(parent) == 1:
+        cls = Backend
+    elif parent[-1] in {"dag", "branch"} or (len(parent) > 1 and parent[-2] == "branches"):
+        cls = models.Graph
+    elif parent[-1] == "retry":
+        cls = models.RetrySpec
+    elif parent[-1] == "catalog":
+        cls = models.CatalogSpec
+    elif isinstance(parent[-1], int) and len(parent) > 1 and parent[-2] == "returns":
+        cls = models.ReturnSpec
+    names = []
+    for name, info in cls.model_fields.items():
+        alias = info.validation_alias
+        names.append(alias.choices[0] if isinstance(alias, AliasChoices) else name)
+    return [str(n) for n in names]
+
+
+def _issue_from_error(model: type[BaseModel], located: Located, err: Any) -> Issue:
+    loc = tuple(err["loc"])
+    path = _data_path(located.data, loc)
+    kind = err["type"]
+    found = err.get("input")
+    if kind == "missing":
+        return located.issue(
+            path,
+            f"missing key '{path[-1]}'" if path else "missing value",
+            expected=f"a value for '{path[-1]}'" if path else "a value",
+            found="nothing",
+            hint=f"add '{path[-1]}:' here" if path else None,
+        )
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = _fields_at(model, loc)
+        return located.issue(
+            path,
+            f"unknown key '{key}'",
+            expected="one of " + ", ".join(sorted(str(a) for a in allowed)),
+            found=f"'{key}'",
+            hint=did_you_mean(key, allowed) or "remove it; unknown keys are never ignored",
+        )
+    if kind in {"union_tag_invalid", "union_tag_not_found"}:
+        tag = found.get("type") if isinstance(found, dict) else found
+        return located.issue(
+            (*path, "type"),
+            f"unknown step type {tag!r}",
+            expected="one of " + ", ".join(NODE_TYPES),
+            found=describe(tag),
+            hint=did_you_mean(str(tag), NODE_TYPES),
+        )
+    if kind == "model_type" or kind == "dict_type":
+        return located.issue(path, "wrong type", expected="a mapping", found=describe(found))
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        choices = re.findall(r"'([^']*)'", expected)
+        return located.issue(
+            path,
+            "value not allowed",
+            expected=f"one of {expected}",
+            found=describe(found),
+            hint=did_you_mean(str(found), choices),
+        )
+    if kind == "string_pattern_mismatch":
+        return located.issue(
+            path,
+            "not a valid name",
+            expected="a name of letters, digits and '_', not starting with a digit",
+            found=describe(found),
+        )
+    message = err["msg"]
+    expected = message.removeprefix("Input should be ").removeprefix("Value should be ")
+    return located.issue(path, "wrong value", expected=expected, found=describe(found))
+
+
+def build_model(model: type[M], located: Located, title: str, strict: bool = True) -> M:
+    """Validate data into ``model``; every problem becomes a located issue.
+
+    With ``strict=False`` the YAML-level issues (duplicate keys) are left for the caller,
+    so that later checks can report them together with their own.
+    """
+    data = {} if located.data is None else located.data
+    try:
+        built = model.model_validate(data)
+    except ValidationError as exc:
+        issues = [_issue_from_error(model, located, err) for err in exc.errors()]
+        raise SpecError(located.issues + _dedupe(issues), title) from None
+    if strict and located.issues:
+        raise SpecError(list(located.issues), title)
+    return built
+
+
+def _dedupe(issues: list[Issue]) -> list[Issue]:
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for issue in issues:
+        key = (issue.path, issue.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out
+
+
+# --- graph checks -------------------------------------------------------------------------
+# These run on the raw data, so that they report alongside the model's own problems even
+# when a step is malformed. Anything that is not the expected shape is skipped here: the
+# model reports it.
+
+Raw = dict[str, Any]
+
+
+def _links(node: Any) -> Iterator[tuple[str, str]]:
+    if not isinstance(node, dict):
+        return
+    for key in ("next", "on_failure"):
+        target = node.get(key)
+        if isinstance(target, str):
+            yield key, target
+
+
+def _steps(graph: Raw) -> Raw:
+    steps = graph.get("steps")
+    return steps if isinstance(steps, dict) else {}
+
+
+def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    if not isinstance(graph, dict):
+        return
+    steps = _steps(graph)
+    names = set(steps)
+    known = names | set(TERMINALS)
+    start = graph.get("start_at")
+    if isinstance(start, str) and names and start not in names:
+        yield located.issue(
+            (*path, "start_at"),
+            f"start_at names an unknown step '{start}'",
+            expected="one of " + ", ".join(sorted(names)),
+            found=f"'{start}'",
+            hint=did_you_mean(start, names),
+        )
+    for name, node in steps.items():
+        for key, target in _links(node):
+            if target not in known:
+                yield located.issue(
+                    (*path, "steps", name, key),
+                    f"{key} names an unknown step '{target}'",
+                    expected="a step of this graph, 'success' or 'fail'",
+                    found=f"'{target}'",
+                    hint=did_you_mean(target, known),
+                )
+        if isinstance(node, dict):
+            yield from _check_node(node, (*path, "steps", name), located)
+    if isinstance(start, str) and start in names:
+        yield from _check_reachable(steps, start, path, located)
+    yield from _check_cycles(steps, path, located)
+
+
+def _check_reachable(
+    steps: Raw, start: str, path: tuple[PathPart, ...], located: Located
+) -> Iterator[Issue]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in steps:
+            continue
+        seen.add(name)
+        todo.extend(target for _, target in _links(steps[name]))
+    for name in steps:
+        if name not in seen:
+            yield located.issue(
+                (*path, "steps", name),
+                f"step '{name}' is unreachable",
+                expected=f"a step reached from start_at '{start}' by next or on_failure",
+                found="no path to it",
+                hint="link it with next/on_failure, or remove it",
+            )
+
+
+def _check_cycles(steps: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    state: dict[str, int] = {}  # 1: on the current trail, 2: finished
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str, trail: list[str]) -> Iterator[Issue]:
+        state[name] = 1
+        trail.append(name)
+        for key, target in _links(steps[name]):
+            if target not in steps:
+                continue
+            if state.get(target) == 1:
+                loop = [*trail[trail.index(target) :], target]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    yield located.issue(
+                        (*path, "steps", name, key),
+                        "the steps form a loop: " + " -> ".join(loop),
+                        expected="a chain that ends in success or fail",
+                        found="a loop",
+                        hint="use retry for repeated attempts; point the chain forward",
+                    )
+            elif target not in state:
+                yield from visit(target, trail)
+        trail.pop()
+        state[name] = 2
+
+    for name in steps:
+        if name not in state:
+            yield from visit(name, [])
+
+
+def _check_patterns(patterns: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    if not isinstance(patterns, list):
+        return
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str):
+            continue
+        parts = pattern.replace("\\", "/").split("/")
+        if pattern.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", pattern) or ".." in parts:
+            yield located.issue(
+                (*path, i),
+                "catalog pattern escapes the working directory",
+                expected="a relative path or glob inside the working directory",
+                found=repr(pattern),
+                hint="drop leading '/', '~' and '..' parts",
+            )
+
+
+def _check_dotted(node: Raw, key: str, what: str, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    value = node.get(key)
+    if isinstance(value, str) and value and not DOTTED.match(value):
+        yield located.issue(
+            (*path, key),
+            f"{what} must be a dotted path to a function",
+            expected="module.function, e.g. my_pkg.steps.load",
+            found=repr(value),
+        )
+
+
+def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    kind = node.get("type", "task")
+    if kind == "task":
+        command_type = node.get("command_type", "python")
+        if command_type == "python":
+            yield from _check_dotted(node, "command", "a python command", path, located)
+        command = node.get("command")
+        if command_type == "notebook" and isinstance(command, str) and not command.endswith(".ipynb"):
+            yield located.issue(
+                (*path, "command"),
+                "a notebook command must be the path of an .ipynb file",
+                expected="a path ending in .ipynb",
+                found=repr(command),
+            )
+        returns = node.get("returns")
+        if isinstance(returns, list):
+            names = [r.get("name") if isinstance(r, dict) else r for r in returns]
+            for dup in sorted({str(n) for n in names if names.count(n) > 1}):
+                yield located.issue(
+                    (*path, "returns"),
+                    f"return name '{dup}' is used twice",
+                    expected="unique names",
+                    found=f"'{dup}' twice",
+                )
+        catalog = node.get("catalog")
+        if isinstance(catalog, dict):
+            yield from _check_patterns(catalog.get("get"), (*path, "catalog", "get"), located)
+            yield from _check_patterns(catalog.get("put"), (*path, "catalog", "put"), located)
+    elif kind == "map":
+        yield from _check_dotted(node, "reducer", "a reducer", path, located)
+        yield from _check_graph(node.get("branch"), (*path, "branch"), located)
+    elif kind in {"parallel", "conditional"}:
+        branches = node.get("branches")
+        if isinstance(branches, dict):
+            for key, branch in branches.items():
+                yield from _check_graph(branch, (*path, "branches", key), located)
+
+
+def check_pipeline(located: Located) -> list[Issue]:
+    """Graph checks the models cannot express: links, reachability, loops, paths."""
+    data = located.data
+    if not isinstance(data, dict):
+        return []
+    return list(_check_graph(data.get("dag"), ("dag",), located))
