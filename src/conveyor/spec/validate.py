@@ -22,10 +22,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathPart, ...]:
     path: list[PathPart] = []
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            path.append(part)
-            current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        if (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and part < len(current)
+        ):
             path.append(part)
             current = current[part]
         elif isinstance(current, dict) and part in NODE_TYPES and current.get("type", "task") == part:
@@ -201,9 +200,7 @@ def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> It
     yield from _check_cycles(steps, path, located)
 
 
-def _check_reachable(
-    steps: Raw, start: str, path: tuple[PathPart, ...], located: Located
-) -> Iterator[Issue]:
+def _check_reachable(steps: Raw, start: str, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
     seen: set[str] = set()
     todo = [start]
     while todo:
@@ -271,7 +268,9 @@ def _check_patterns(patterns: Any, path: tuple[PathPart, ...], located: Located)
             )
 
 
-def _check_dotted(node: Raw, key: str, what: str, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+def _check_dotted(
+    node: Raw, key: str, what: str, path: tuple[PathPart, ...], located: Located
+) -> Iterator[Issue]:
     value = node.get(key)
     if isinstance(value, str) and value and not DOTTED.match(value):
         yield located.issue(

@@ -1,0 +1,190 @@
+"""Catalog backends: ``none`` records hashes only; ``file`` (any fsspec URL) keeps copies.
+
+Paths given to get/put are globs relative to the working directory. A pattern or a match
+that leaves the working directory (``..``, an absolute path, a symlink out) is refused.
+Copies are written to a temporary name first and then moved into place, so a reader never
+sees half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+CHUNK = 1024 * 1024
+
+
+class PathEscapeError(ValueError):
+    """A catalog pattern or match points outside the working directory."""
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    size: int
+    sha256: str
+    location: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_pattern(pattern: str) -> None:
+    parts = Path(pattern.replace("\\", "/")).parts
+    if os.path.isabs(pattern) or pattern.startswith("~") or ".." in parts:
+        raise PathEscapeError(
+            f"catalog pattern {pattern!r} escapes the working directory; "
+            "use a path relative to it, without '..'"
+        )
+
+
+def _local_matches(workdir: Path, pattern: str) -> list[Path]:
+    _check_pattern(pattern)
+    root = workdir.resolve()
+    out = []
+    for match in sorted(root.glob(pattern)):
+        if not match.is_file():
+            continue
+        if not match.resolve().is_relative_to(root):
+            raise PathEscapeError(f"{match} (from {pattern!r}) resolves outside {root}")
+        out.append(match)
+    return out
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+class Catalog(ABC):
+    """Where a run's artifacts live. Keyed by run id, then by path relative to the workdir."""
+
+    @abstractmethod
+    def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        """Store the files matching ``patterns``; return an entry for each."""
+
+    @abstractmethod
+    def get(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        """Copy the run's artifacts matching ``patterns`` into ``workdir``."""
+
+    @abstractmethod
+    def put_bytes(self, run_id: str, name: str, data: bytes) -> CatalogEntry:
+        """Store one blob (a pickled object return, an executed notebook)."""
+
+    @abstractmethod
+    def get_bytes(self, location: str) -> bytes:
+        """Read back a blob stored by :meth:`put_bytes`."""
+
+
+class NoCatalog(Catalog):
+    """Keeps no copies: files stay where steps wrote them; entries carry the hash only."""
+
+    def __init__(self, **config: Any) -> None:
+        if config:
+            raise ValueError(f"catalog 'none' takes no config, found {sorted(config)}")
+        self._blobs: dict[str, bytes] = {}
+
+    def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        entries = []
+        for pattern in patterns:
+            for match in _local_matches(workdir, pattern):
+                size, digest = _hash_file(match)
+                name = match.resolve().relative_to(workdir.resolve()).as_posix()
+                entries.append(CatalogEntry(name, size, digest, None))
+        return entries
+
+    def get(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        for pattern in patterns:
+            _check_pattern(pattern)
+        return []
+
+    def put_bytes(self, run_id: str, name: str, data: bytes) -> CatalogEntry:
+        location = f"memory://{run_id}/{name}"
+        self._blobs[location] = data
+        return CatalogEntry(name, len(data), hashlib.sha256(data).hexdigest(), location)
+
+    def get_bytes(self, location: str) -> bytes:
+        try:
+            return self._blobs[location]
+        except KeyError:
+            raise FileNotFoundError(
+                f"{location} is gone: with catalog 'none', objects live only in the process "
+                "that made them; configure a catalog to keep them"
+            ) from None
+
+
+class FsspecCatalog(Catalog):
+    """Copies on any fsspec file system: a local directory, s3://..., memory://..."""
+
+    def __init__(
+        self, location: str = ".conveyor/catalog", storage_options: dict[str, Any] | None = None
+    ) -> None:
+        import fsspec.core
+
+        self.fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
+        if self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol:
+            root = os.path.abspath(root)
+        self.root = root.rstrip("/")
+
+    def _url(self, run_id: str, name: str) -> str:
+        return f"{self.root}/{run_id}/{name}"
+
+    def _write(self, local: Path | None, data: bytes | None, target: str) -> None:
+        parent = target.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        if local is not None:
+            self.fs.put_file(str(local), tmp)
+        else:
+            self.fs.pipe_file(tmp, data or b"")
+        self.fs.mv(tmp, target)
+
+    def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        entries = []
+        root = workdir.resolve()
+        for pattern in patterns:
+            for match in _local_matches(workdir, pattern):
+                name = match.resolve().relative_to(root).as_posix()
+                size, digest = _hash_file(match)
+                target = self._url(run_id, name)
+                self._write(match, None, target)
+                entries.append(CatalogEntry(name, size, digest, self.fs.unstrip_protocol(target)))
+        return entries
+
+    def get(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        entries = []
+        base = self._url(run_id, "")
+        for pattern in patterns:
+            _check_pattern(pattern)
+            for found in sorted(self.fs.glob(base + pattern)):
+                name = found[len(base) :] if found.startswith(base) else found.rsplit("/", 1)[-1]
+                if "/.objects/" in f"/{name}" or name.startswith(".objects/"):
+                    continue
+                local = workdir / name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+                self.fs.get_file(found, str(tmp))
+                os.replace(tmp, local)
+                size, digest = _hash_file(local)
+                entries.append(CatalogEntry(name, size, digest, self.fs.unstrip_protocol(found)))
+        return entries
+
+    def put_bytes(self, run_id: str, name: str, data: bytes) -> CatalogEntry:
+        target = self._url(run_id, f".objects/{name}")
+        self._write(None, data, target)
+        digest = hashlib.sha256(data).hexdigest()
+        return CatalogEntry(name, len(data), digest, self.fs.unstrip_protocol(target))
+
+    def get_bytes(self, location: str) -> bytes:
+        data: bytes = self.fs.cat_file(location)
+        return data

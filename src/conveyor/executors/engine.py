@@ -1,0 +1,175 @@
+"""The run engine: traversal bound to a run log, a step context and a way to run jobs.
+
+It records every attempt (start and end events appended to the run log), retries with
+backoff, reuses succeeded steps when a run is resumed, and writes the run record at the
+start and the end. Executors differ only in how jobs run concurrently and where a command
+runs; that is what they pass in.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from conveyor.graph.scope import Scope
+from conveyor.graph.traverse import Job, Traversal
+from conveyor.runlog.base import RunLog, RunLogStore, step_key
+from conveyor.spec.models import Pipeline, TaskNode
+from conveyor.step.context import StepContext, path_slug
+from conveyor.step.params import resolve_callable
+
+JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
+
+
+def json_safe(values: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the run log keeps them: JSON values, others by their repr."""
+    out = {}
+    for name, value in values.items():
+        try:
+            json.dumps(value)
+            out[name] = value
+        except (TypeError, ValueError):
+            out[name] = {"$repr": repr(value)[:200], "$type": type(value).__name__}
+    return out
+
+
+class Engine:
+    def __init__(
+        self,
+        run: dict[str, Any],
+        store: RunLogStore,
+        context: StepContext,
+        jobs: JobRunner,
+        previous: RunLog | None = None,
+        observer: Any = None,
+        task_slots: int | None = None,
+    ) -> None:
+        self.run = run
+        self.run_id = str(run["run_id"])
+        self.store = store
+        self.context = context
+        self.jobs = jobs
+        self.previous = previous
+        self.observer = observer
+        self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
+
+    # --- Runner protocol -------------------------------------------------------------------
+
+    def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+        return self.jobs(jobs, count, limit)
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        return resolve_callable(dotted)
+
+    def item_done(self, path: list[str], ok: bool) -> None:
+        if self.observer:
+            self.observer.item_done(path, ok)
+
+    def node_event(self, path: list[str], kind: str, status: str, info: dict[str, Any]) -> None:
+        self.store.append(
+            self.run_id,
+            [{"e": "node", "path": path, "type": kind, "status": status, "t": time.time(), "info": info}],
+        )
+        if self.observer:
+            self.observer.node(path, kind, status, info)
+
+    def _reuse(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
+        prior = self.previous.succeeded(path) if self.previous else None
+        if prior is None:
+            return False
+        returns, metrics = prior.get("returns") or {}, prior.get("metrics") or {}
+        values: dict[str, Any] = {}
+        for spec in node.returns:
+            if spec.kind == "metric":
+                values[spec.name] = metrics.get(spec.name)
+            elif spec.kind == "object":
+                values[spec.name] = self.context.load_object(returns[spec.name])
+            else:
+                values[spec.name] = returns.get(spec.name)
+        scope.update(values)
+        if self.observer:
+            self.observer.step_finished(path, "reused", 0.0, None)
+        return True
+
+    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
+        if self._reuse(node, path, scope):
+            return True
+        tries = node.retry.attempts if node.retry else 1
+        backoff = node.retry.backoff_seconds if node.retry else 0.0
+        base = 0
+        if self.previous is not None:
+            record = self.previous.steps.get(step_key(path))
+            base = len(record["attempts"]) if record else 0
+        for n in range(tries):
+            if n and backoff:
+                time.sleep(backoff * 2 ** (n - 1))
+            attempt = base + n + 1
+            self.store.append(
+                self.run_id,
+                [{"e": "start", "path": path, "type": "task", "attempt": attempt, "t": time.time()}],
+            )
+            if self.observer:
+                self.observer.step_started(path, attempt)
+            if self._slots:
+                with self._slots:
+                    result = self.context.run(node, scope.view(), path, attempt)
+            else:
+                result = self.context.run(node, scope.view(), path, attempt)
+            log = None
+            if result.output:
+                log = self.store.write_log(
+                    self.run_id, f"{path_slug(path)}/attempt-{attempt}.log", result.output
+                )
+            event = {
+                "e": "end",
+                "path": path,
+                "attempt": attempt,
+                "t": result.ended,
+                "started": result.started,
+                "status": result.status,
+                "exit_code": result.exit_code,
+                "error": result.error,
+                "returns": result.returns,
+                "metrics": result.metrics,
+                "catalog": result.catalog,
+                "log": log,
+            }
+            self.store.append(self.run_id, [{k: v for k, v in event.items() if v not in (None, {}, [])}])
+            if self.observer:
+                self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
+            if result.ok:
+                scope.update(result.values)
+                return True
+        return False
+
+    # --- the run ---------------------------------------------------------------------------
+
+    def execute(self, pipeline: Pipeline, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Run the pipeline to its end; return the final run record (also saved)."""
+        run = self.run
+        run["status"] = "running"
+        self.store.save_run(run)
+        if self.observer:
+            self.observer.run_started(run)
+        scope = Scope(None, parameters)
+        error = None
+        try:
+            ok = Traversal(self).run_graph(pipeline.dag, [], scope)
+        except KeyboardInterrupt:
+            ok, error = False, "interrupted by the user"
+            run["status"] = "interrupted"
+        run["ended_at"] = time.time()
+        if run["status"] != "interrupted":
+            run["status"] = "succeeded" if ok else "failed"
+        run["final_parameters"] = json_safe(scope.own)
+        if error:
+            run["error"] = error
+        self.store.save_run(run)
+        if self.observer:
+            self.observer.run_finished(run)
+        if error:
+            raise KeyboardInterrupt
+        return run

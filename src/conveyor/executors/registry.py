@@ -1,0 +1,104 @@
+"""Backends found by ``type:`` name through entry points; built-ins are registered the same way.
+
+Built-in names resolve without scanning installed distributions (that scan costs start-up
+time); any other name is looked up in the entry point group, so a plugin package adds a
+backend by declaring ``[project.entry-points."conveyor.executors"] mine = "pkg:Class"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from conveyor.spec.config import Backend
+from conveyor.spec.errors import Issue, SpecError, did_you_mean
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "conveyor.executors": {"local": "conveyor.executors.local:LocalExecutor"},
+    "conveyor.run_log_stores": {
+        "memory": "conveyor.runlog.memory:MemoryRunLogStore",
+        "file": "conveyor.runlog.file:FileRunLogStore",
+        "sqlite": "conveyor.runlog.sqlite:SQLiteRunLogStore",
+    },
+    "conveyor.catalogs": {
+        "none": "conveyor.catalog.store:NoCatalog",
+        "file": "conveyor.catalog.store:FsspecCatalog",
+    },
+    "conveyor.secrets": {
+        "none": "conveyor.step.secrets:NoSecrets",
+        "env": "conveyor.step.secrets:EnvSecrets",
+        "dotenv": "conveyor.step.secrets:DotenvSecrets",
+    },
+}
+#: Backends that later issues or optional extras provide: the extra to install for each.
+EXTRAS: dict[str, dict[str, str]] = {
+    "conveyor.executors": {"dask": "dask", "argo": "argo"},
+    "conveyor.run_log_stores": {"postgres": "postgres"},
+}
+SECTIONS = {
+    "conveyor.executors": "executor",
+    "conveyor.run_log_stores": "run_log_store",
+    "conveyor.catalogs": "catalog",
+    "conveyor.secrets": "secrets",
+}
+
+
+def _config_error(group: str, message: str, **kw: Any) -> SpecError:
+    section = SECTIONS[group]
+    return SpecError([Issue(message, path=(section,), **kw)], "invalid config")
+
+
+def _target(group: str, name: str) -> str:
+    builtin = BUILTINS[group].get(name)
+    if builtin:
+        return builtin
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value for ep in entry_points(group=group)}
+    if name in found:
+        return found[name]
+    known = sorted(set(BUILTINS[group]) | set(found))
+    extra = EXTRAS.get(group, {}).get(name)
+    raise _config_error(
+        group,
+        f"unknown {SECTIONS[group]} type '{name}'",
+        expected="one of " + ", ".join(known),
+        found=f"'{name}'",
+        hint=(f"install the extra: pip install 'conveyor[{extra}]'" if extra else did_you_mean(name, known)),
+    )
+
+
+def build(group: str, backend: Backend, **extra: Any) -> Any:
+    """Instantiate the backend named by ``backend.type`` with its ``config``."""
+    module_name, _, attr = _target(group, backend.type).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise _config_error(
+            group,
+            f"{SECTIONS[group]} '{backend.type}' cannot be loaded: {exc}",
+            hint=f"install its extra: pip install 'conveyor[{backend.type}]'",
+        ) from None
+    params = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    allowed = [n for n in params if n not in extra]
+    unknown = [k for k in backend.config if k not in allowed] if not takes_any else []
+    if unknown:
+        raise SpecError(
+            [
+                Issue(
+                    f"{SECTIONS[group]} '{backend.type}' does not take '{key}'",
+                    path=(SECTIONS[group], "config", key),
+                    expected="one of " + (", ".join(allowed) or "no keys"),
+                    found=f"'{key}'",
+                    hint=did_you_mean(key, allowed),
+                )
+                for key in unknown
+            ],
+            "invalid config",
+        )
+    try:
+        return cls(**backend.config, **extra)
+    except (TypeError, ValueError) as exc:
+        raise _config_error(group, f"{SECTIONS[group]} '{backend.type}': {exc}") from None

@@ -1,0 +1,225 @@
+"""Starting and resuming runs: the one entry point shared by the CLI and the SDK."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conveyor.executors.engine import Engine
+from conveyor.executors.observer import Observer
+from conveyor.executors.registry import build
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.spec.config import RunConfig
+from conveyor.spec.errors import Issue, SpecError
+from conveyor.spec.load import LoadedPipeline, load_pipeline
+from conveyor.step.capture import routed
+from conveyor.step.context import StepContext
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class RunRefused(Exception):
+    """A run cannot start or resume as asked (the message says why and what to do)."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def open_store(config: RunConfig) -> RunLogStore:
+    store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
+    return store
+
+
+@dataclass
+class Backends:
+    store: RunLogStore
+    executor: Any
+    catalog: Any
+    secrets: Any
+
+
+def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
+    return Backends(
+        store=store or open_store(config),
+        executor=build("conveyor.executors", config.executor),
+        catalog=build("conveyor.catalogs", config.catalog),
+        secrets=build("conveyor.secrets", config.secrets),
+    )
+
+
+def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
+    """In-process python steps read declared secrets from os.environ, as they would in a pod."""
+    names: set[str] = set()
+
+    def walk(graph: Any) -> None:
+        for node in graph.steps.values():
+            names.update(getattr(node, "secrets", []))
+            for branch in getattr(node, "branches", {}).values():
+                walk(branch)
+            if getattr(node, "branch", None) is not None:
+                walk(node.branch)
+
+    walk(loaded.pipeline.dag)
+    return {n: v for n in names if (v := secrets.get(n)) is not None}
+
+
+def _drive(
+    loaded: LoadedPipeline,
+    config: RunConfig,
+    run: dict[str, Any],
+    parameters: dict[str, Any],
+    backends: Backends,
+    previous: RunLog | None,
+    observer: Observer | None,
+) -> RunResult:
+    executor = backends.executor
+    workdir = Path(run.get("workdir") or os.getcwd())
+    if str(workdir) not in sys.path:
+        sys.path.insert(0, str(workdir))
+    with routed():
+        context = StepContext(
+            run["run_id"],
+            backends.catalog,
+            backends.secrets,
+            workdir,
+            launcher=executor.launcher,
+            echo=routed.console() if executor.stream_output else None,
+        )
+        engine = Engine(
+            run,
+            backends.store,
+            context,
+            executor.run_jobs,
+            previous=previous,
+            observer=observer,
+            task_slots=executor.max_workers,
+        )
+        exported = _secret_env(loaded, backends.secrets)
+        saved = {k: os.environ.get(k) for k in exported}
+        os.environ.update(exported)
+        try:
+            final = engine.execute(loaded.pipeline, parameters)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    params = dict(parameters)
+    params.update(final.get("final_parameters") or {})
+    return RunResult(run_id=run["run_id"], status=final["status"], parameters=params, run=final)
+
+
+def execute(
+    loaded: LoadedPipeline,
+    config: RunConfig | None = None,
+    parameters: dict[str, Any] | None = None,
+    run_id: str | None = None,
+    observer: Observer | None = None,
+    store: RunLogStore | None = None,
+    config_file: str | None = None,
+) -> RunResult:
+    """Start a new run of ``loaded`` and drive it to its end."""
+    config = config or RunConfig()
+    backends = _backends(config, store)
+    run_id = run_id or new_run_id()
+    if not RUN_ID.match(run_id):
+        raise RunRefused(
+            f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' (at most 63)"
+        )
+    try:
+        backends.store.load(run_id)
+    except RunNotFoundError:
+        pass
+    else:
+        raise RunRefused(f"run '{run_id}' already exists; resume it with: conveyor retry {run_id}")
+    params = dict(parameters or {})
+    run = {
+        "run_id": run_id,
+        "pipeline_name": loaded.name,
+        "pipeline_file": os.path.abspath(loaded.file) if loaded.file else None,
+        "pipeline_hash": loaded.hash,
+        "pipeline": loaded.data,
+        "config": config.model_dump(mode="json"),
+        "config_file": os.path.abspath(config_file) if config_file else None,
+        "status": "running",
+        "started_at": time.time(),
+        "ended_at": None,
+        "initial_parameters": params,
+        "final_parameters": {},
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "workdir": os.getcwd(),
+        "resumed": 0,
+    }
+    return _drive(loaded, config, run, params, backends, None, observer)
+
+
+def resume(
+    run_id: str,
+    config: RunConfig | None = None,
+    pipeline_file: str | None = None,
+    observer: Observer | None = None,
+    store: RunLogStore | None = None,
+) -> RunResult:
+    """Resume a failed or interrupted run: succeeded steps and map items are not run again."""
+    config = config or RunConfig()
+    backends = _backends(config, store)
+    previous = backends.store.load(run_id)
+    status = previous.status
+    if status == "succeeded":
+        raise RunRefused(f"run '{run_id}' already succeeded; there is nothing to retry")
+    if status == "running":
+        raise RunRefused(
+            f"run '{run_id}' is still running (pid {previous.run.get('pid')} on {previous.run.get('host')})"
+        )
+    path = pipeline_file or previous.run.get("pipeline_file")
+    if not path:
+        raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")
+    loaded = load_pipeline(path)
+    if loaded.hash != previous.run.get("pipeline_hash"):
+        raise RunRefused(
+            f"the pipeline {path} has changed since run '{run_id}' started, so its recorded steps "
+            "no longer describe it. Start a new run with: conveyor execute -f " + str(path)
+        )
+    run = dict(previous.run)
+    run.update(
+        status="running",
+        ended_at=None,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        resumed=int(run.get("resumed") or 0) + 1,
+        error=None,
+    )
+    params = dict(run.get("initial_parameters") or {})
+    return _drive(loaded, config, run, params, backends, previous, observer)
+
+
+def with_file(error: SpecError, file: str | None) -> SpecError:
+    """Attach the config file's name to config errors raised while building backends."""
+    if file is None:
+        return error
+    error.issues = [
+        Issue(**{**i.__dict__, "file": i.file or file}) if isinstance(i, Issue) else i for i in error.issues
+    ]
+    return error

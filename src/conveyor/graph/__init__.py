@@ -1,0 +1,1 @@
+"""Graph traversal, shared by every executor: what runs next, branches, maps, on_failure."""

@@ -1,0 +1,102 @@
+"""Decisions that do not depend on who runs the steps: next step, branch choice, reduce."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from conveyor.spec.models import (
+    TERMINALS,
+    ConditionalNode,
+    FailNode,
+    Graph,
+    MapNode,
+    NodeBase,
+    ParallelNode,
+    SuccessNode,
+    TaskNode,
+)
+
+
+class PlanError(Exception):
+    """A composite node cannot proceed: a missing parameter, no branch matching, not a list."""
+
+
+def terminal(graph: Graph, name: str) -> bool | None:
+    """True/False if ``name`` ends the graph in success/failure, None if it is a step to run."""
+    node = graph.steps.get(name)
+    if node is None:
+        return name == "success" if name in TERMINALS else None
+    if isinstance(node, SuccessNode):
+        return True
+    if isinstance(node, FailNode):
+        return False
+    return None
+
+
+def following(node: NodeBase, succeeded: bool) -> str | None:
+    """The step after ``node``: ``next`` on success, ``on_failure`` on failure (None: fail)."""
+    if succeeded:
+        return str(getattr(node, "next", "success"))
+    return getattr(node, "on_failure", None)
+
+
+def branch_key(value: Any) -> str:
+    """The branch key a conditional's parameter value selects: text as is, else its JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def choose_branch(node: ConditionalNode, values: Any, present: bool) -> tuple[str, Graph]:
+    """The branch keyed by the parameter's value. No match is a failure of the node."""
+    if not present:
+        raise PlanError(f"conditional needs parameter '{node.parameter}', which is not set")
+    key = branch_key(values)
+    if key not in node.branches:
+        raise PlanError(
+            f"parameter '{node.parameter}' = {key!r} matches no branch "
+            f"(branches: {', '.join(sorted(node.branches))})"
+        )
+    return key, node.branches[key]
+
+
+def map_items(node: MapNode, value: Any, present: bool) -> list[Any]:
+    if not present:
+        raise PlanError(f"map needs parameter '{node.iterate_on}', which is not set")
+    if not isinstance(value, list | tuple):
+        raise PlanError(
+            f"map iterates on '{node.iterate_on}', which must be a list; found {type(value).__name__}"
+        )
+    return list(value)
+
+
+def returned_names(graph: Graph) -> list[str]:
+    """Every name a graph's tasks return, in declaration order (what a map reduces)."""
+    names: dict[str, None] = {}
+    for name in _returned(graph):
+        names[name] = None
+    return list(names)
+
+
+def _returned(graph: Graph) -> Iterator[str]:
+    for node in graph.steps.values():
+        if isinstance(node, TaskNode):
+            yield from (r.name for r in node.returns)
+        elif isinstance(node, MapNode):
+            yield from returned_names(node.branch)
+        elif isinstance(node, ParallelNode | ConditionalNode):
+            for branch in node.branches.values():
+                yield from returned_names(branch)
+
+
+def reduce_values(
+    names: list[str],
+    per_item: list[dict[str, Any]],
+    reducer: Callable[[list[Any]], Any] | None,
+) -> dict[str, Any]:
+    """Each returned name becomes the list of its values in item order, or the reducer's result."""
+    out = {}
+    for name in names:
+        values = [own.get(name) for own in per_item]
+        out[name] = reducer(values) if reducer is not None else values
+    return out

@@ -1,0 +1,102 @@
+"""A directory per run: ``run.json`` (atomic replace), ``events.jsonl`` (append), ``logs/``.
+
+Each event is one JSON line written with a single ``write`` and flushed, so a run killed
+with SIGKILL loses nothing that was recorded; a line cut short by a crash mid-write is
+skipped when reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class FileRunLogStore(RunLogStore):
+    def __init__(self, path: str = ".conveyor/runs") -> None:
+        self.root = Path(path).expanduser().absolute()
+        self.where = str(self.root)
+        self._handles: dict[str, IO[str]] = {}
+        self._lock = threading.Lock()
+
+    def _dir(self, run_id: str) -> Path:
+        if not run_id or "/" in run_id or run_id.startswith("."):
+            raise ValueError(f"not a valid run id: {run_id!r}")
+        return self.root / run_id
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        directory = self._dir(run["run_id"])
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / "run.json", json.dumps(run, indent=1, default=str))
+
+    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        text = "".join(json.dumps(e, separators=(",", ":"), default=str) + "\n" for e in events)
+        with self._lock:
+            handle = self._handles.get(run_id)
+            if handle is None:
+                handle = open(self._dir(run_id) / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+                self._handles[run_id] = handle
+            handle.write(text)
+            handle.flush()
+
+    def _events(self, run_id: str) -> list[dict[str, Any]]:
+        path = self._dir(run_id) / "events.jsonl"
+        if not path.exists():
+            return []
+        events = []
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    events.append(json.loads(line))
+                except ValueError:
+                    continue  # a line cut short by a crash
+        return events
+
+    def load(self, run_id: str) -> RunLog:
+        path = self._dir(run_id) / "run.json"
+        try:
+            run = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunNotFoundError(run_id, self.where) from None
+        return RunLog(run, fold_steps(self._events(run_id)))
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        if not self.root.exists():
+            return []
+        runs = []
+        for entry in self.root.iterdir():
+            try:
+                runs.append(json.loads((entry / "run.json").read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        runs.sort(key=lambda r: r.get("started_at") or 0, reverse=True)
+        return runs[:limit]
+
+    def write_log(self, run_id: str, name: str, text: str) -> str:
+        path = self._dir(run_id) / "logs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text)
+        return str(path)
+
+    def read_log(self, location: str) -> str:
+        try:
+            return Path(location).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._handles.values():
+                handle.close()
+            self._handles.clear()

@@ -1,0 +1,85 @@
+"""One SQLite file for all runs; WAL mode so readers never block the writer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, status TEXT, started_at REAL, data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
+CREATE TABLE IF NOT EXISTS logs (location TEXT PRIMARY KEY, text TEXT NOT NULL);
+"""
+
+
+class SQLiteRunLogStore(RunLogStore):
+    def __init__(self, path: str = ".conveyor/runs.db") -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.where = str(self.path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT INTO runs (run_id, status, started_at, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+                "started_at = excluded.started_at, data = excluded.data",
+                (
+                    run["run_id"],
+                    run.get("status"),
+                    run.get("started_at"),
+                    json.dumps(run, default=str),
+                ),
+            )
+
+    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        rows = [(run_id, json.dumps(e, separators=(",", ":"), default=str)) for e in events]
+        with self._lock, self._db:
+            self._db.executemany("INSERT INTO events (run_id, data) VALUES (?, ?)", rows)
+
+    def load(self, run_id: str) -> RunLog:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            events = self._db.execute(
+                "SELECT data FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            ).fetchall()
+        return RunLog(json.loads(row[0]), fold_steps(json.loads(e[0]) for e in events))
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def write_log(self, run_id: str, name: str, text: str) -> str:
+        location = f"sqlite:{run_id}/{name}"
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO logs (location, text) VALUES (?, ?)", (location, text))
+        return location
+
+    def read_log(self, location: str) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM logs WHERE location = ?", (location,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

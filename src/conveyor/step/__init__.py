@@ -1,0 +1,1 @@
+"""Running one step inside the conveyor context: parameters in, command, results out."""

@@ -1,0 +1,38 @@
+"""Entry point of a task run in its own process (local executor, ``isolation: process``).
+
+Usage: ``python -m conveyor.step.child REQUEST RESULT``. Both files are pickles made by the
+parent executor, which also captures this process's output.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+
+def main(argv: list[str]) -> int:
+    request_file, result_file = argv
+    with open(request_file, "rb") as handle:
+        request = pickle.load(handle)
+    sys.path.insert(0, os.getcwd())
+    from conveyor.step.commands import CommandResult, run_command
+
+    try:
+        result = run_command(request)
+    except BaseException as exc:
+        result = CommandResult(error=f"{type(exc).__name__}: {exc}")
+    sys.stdout.flush()
+    try:
+        payload = pickle.dumps(result)
+    except Exception as exc:
+        payload = pickle.dumps(CommandResult(error=f"the step's results cannot be pickled: {exc}"))
+    tmp = result_file + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(payload)
+    os.replace(tmp, result_file)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,180 @@
+"""The three kinds of command a task runs: a python function, a shell command, a notebook.
+
+Each takes a :class:`StepRequest` and returns a :class:`CommandResult`. They write their
+output to ``sys.stdout``, which the caller has routed to the attempt's log, and they may run
+in the executor's process or in a child process (``conveyor.step.child``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conveyor.spec.models import TaskNode
+from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
+
+
+@dataclass
+class StepRequest:
+    """Everything one attempt needs, picklable so that a child process can run it."""
+
+    node: TaskNode
+    params: Mapping[str, Any]
+    path: list[str]
+    run_id: str
+    workdir: Path
+    secrets: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass
+class CommandResult:
+    values: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int | None = None
+    #: Files made by the command to keep in the catalog (an executed notebook).
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_python(request: StepRequest) -> CommandResult:
+    try:
+        func = resolve_callable(request.node.command)
+        kwargs = bind_arguments(func, request.params)
+    except StepInputError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return CommandResult(error=str(exc))
+    try:
+        value = func(**kwargs)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        # The user's own traceback goes to the attempt's log; the run log keeps one line.
+        tb = traceback.extract_tb(exc.__traceback__)[1:]
+        text = "".join(traceback.format_list(tb)) + _error_text(exc) + "\n"
+        sys.stderr.write("Traceback (most recent call last):\n" + text)
+        return CommandResult(error=_error_text(exc))
+    try:
+        return CommandResult(values=map_returns(value, request.node.returns))
+    except StepInputError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return CommandResult(error=str(exc))
+
+
+def _env_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def stream_process(
+    argv: list[str], env: dict[str, str], cwd: Path, timeout: float | None
+) -> tuple[int, bool]:
+    """Run a process in its own group, copy its output to sys.stdout; (exit code, timed out)."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        text=True,
+        errors="replace",
+    )
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _kill_group(proc)
+
+    timer = threading.Timer(timeout, expire) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+        code = proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        if timer:
+            timer.cancel()
+    return code, expired.is_set()
+
+
+def run_shell(request: StepRequest, timeout: float | None = None) -> CommandResult:
+    node = request.node
+    env = dict(os.environ)
+    for name, value in request.params.items():
+        if name.isidentifier():
+            env[name] = _env_value(value)
+    env.update(request.secrets)
+    with tempfile.TemporaryDirectory(prefix="conveyor-sh-") as tmp:
+        dump = Path(tmp) / "env"
+        env["CONVEYOR_ENV_OUT"] = str(dump)
+        # The trap records the exported variables however the command ends, `exit` included.
+        script = "trap 'env -0 > \"$CONVEYOR_ENV_OUT\"' EXIT\n" + node.command
+        code, timed_out = stream_process(["bash", "-c", script], env, request.workdir, timeout)
+        if timed_out:
+            return CommandResult(error=f"timed out after {timeout:g}s", exit_code=code)
+        if code != 0:
+            return CommandResult(error=f"shell command exited with code {code}", exit_code=code)
+        exported: dict[str, str] = {}
+        if dump.exists():
+            for item in dump.read_bytes().split(b"\0"):
+                key, sep, value = item.decode("utf-8", "replace").partition("=")
+                if sep:
+                    exported[key] = value
+    values = {}
+    for spec in node.returns:
+        if spec.name not in exported:
+            return CommandResult(
+                error=f"the shell command did not export '{spec.name}' (add: export {spec.name}=...)",
+                exit_code=code,
+            )
+        values[spec.name] = _decode(exported[spec.name])
+    return CommandResult(values=values, exit_code=0)
+
+
+def run_command(request: StepRequest, timeout: float | None = None) -> CommandResult:
+    """Run the request's command in this process."""
+    kind = request.node.command_type
+    if kind == "shell":
+        return run_shell(request, timeout)
+    if kind == "notebook":
+        from conveyor.step.notebook import run_notebook
+
+        return run_notebook(request, timeout)
+    return run_python(request)

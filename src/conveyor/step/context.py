@@ -1,0 +1,146 @@
+"""One attempt of one task inside the conveyor context.
+
+Fetch the step's catalog inputs, run its command (in this process or a child), then put
+its outputs into the catalog, keep ``object`` returns as pickles in the catalog, and
+split metrics from parameters. Secret values are scrubbed from everything recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from conveyor.catalog.store import Catalog, PathEscapeError
+from conveyor.spec.models import TaskNode
+from conveyor.step.capture import Redactor, Sink
+from conveyor.step.commands import CommandResult, StepRequest
+from conveyor.step.launch import Launcher, in_process
+from conveyor.step.params import StepInputError, to_json_value
+from conveyor.step.secrets import SecretsBackend
+
+OBJECT_KEY = "$object"
+
+
+@dataclass
+class AttemptResult:
+    status: str
+    started: float
+    ended: float
+    #: Values for the parameter scope (objects as live Python objects).
+    values: dict[str, Any] = field(default_factory=dict)
+    #: What the run log keeps: JSON returns, and references for objects.
+    returns: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int | None = None
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def path_slug(path: list[str]) -> str:
+    """A file-system-safe, stable name for a step path."""
+    text = "/".join(path)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in "__".join(path))[:80]
+    return f"{safe}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
+
+
+class StepContext:
+    """Binds a run's catalog, secrets and working directory to attempts of its tasks."""
+
+    def __init__(
+        self,
+        run_id: str,
+        catalog: Catalog,
+        secrets: SecretsBackend,
+        workdir: Path,
+        launcher: Launcher = in_process,
+        echo: IO[str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.catalog = catalog
+        self.secrets = secrets
+        self.workdir = workdir
+        self.launcher = launcher
+        self.echo = echo
+
+    def load_object(self, reference: Mapping[str, Any]) -> Any:
+        """Unpickle an ``object`` return recorded by an earlier attempt (for resume)."""
+        return pickle.loads(self.catalog.get_bytes(str(reference[OBJECT_KEY])))
+
+    def _secrets(self, node: TaskNode) -> dict[str, str]:
+        values, missing = {}, []
+        for name in node.secrets:
+            value = self.secrets.get(name)
+            if value is None:
+                missing.append(name)
+            else:
+                values[name] = value
+        if missing:
+            raise StepInputError(f"secret {', '.join(missing)} not found in {self.secrets.where}")
+        return values
+
+    def run(self, node: TaskNode, params: Mapping[str, Any], path: list[str], attempt: int) -> AttemptResult:
+        started = time.time()
+        redactor = Redactor()
+        sink = Sink(redactor, self.echo)
+        result = AttemptResult(status="failed", started=started, ended=started)
+        try:
+            secrets = self._secrets(node)
+            redactor.values = Redactor(secrets.values()).values
+            if node.catalog and node.catalog.get:
+                self.catalog.get(self.run_id, node.catalog.get, self.workdir)
+            request = StepRequest(node, params, path, self.run_id, self.workdir, secrets, attempt)
+            command = self.launcher(request, node.timeout_seconds, sink)
+            result.exit_code = command.exit_code
+            self._keep_artifacts(command, path, result)
+            if command.ok:
+                self._outputs(node, command, path, result)
+                result.status = "succeeded"
+            else:
+                result.error = command.error
+        except (StepInputError, PathEscapeError, OSError, ValueError) as exc:
+            result.error = str(exc) if isinstance(exc, StepInputError) else f"{type(exc).__name__}: {exc}"
+            sink.write(f"conveyor: {result.error}\n")
+        result.error = redactor.text(result.error) if result.error else None
+        result.returns = redactor.data(result.returns)
+        result.metrics = redactor.data(result.metrics)
+        result.output = sink.getvalue()
+        result.ended = time.time()
+        return result
+
+    def _keep_artifacts(self, command: CommandResult, path: list[str], result: AttemptResult) -> None:
+        for name, data in command.artifacts.items():
+            entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{name}", data)
+            result.catalog.append(entry.to_dict())
+
+    def _outputs(
+        self, node: TaskNode, command: CommandResult, path: list[str], result: AttemptResult
+    ) -> None:
+        if node.catalog and node.catalog.put:
+            for entry in self.catalog.put(self.run_id, node.catalog.put, self.workdir):
+                result.catalog.append(entry.to_dict())
+        for spec in node.returns:
+            value = command.values.get(spec.name)
+            if spec.kind == "metric":
+                result.metrics[spec.name] = to_json_value(spec.name, value)
+                result.values[spec.name] = value
+            elif spec.kind == "object":
+                try:
+                    data = pickle.dumps(value)
+                except Exception as exc:
+                    raise StepInputError(f"return '{spec.name}' cannot be pickled: {exc}") from None
+                entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{spec.name}.pickle", data)
+                result.returns[spec.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
+                result.values[spec.name] = value
+            else:
+                result.returns[spec.name] = to_json_value(spec.name, value)
+                result.values[spec.name] = result.returns[spec.name]

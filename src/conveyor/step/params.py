@@ -1,0 +1,125 @@
+"""Parameters in (by argument name, cast to annotations) and returns out (in order)."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from conveyor.spec.models import ReturnSpec
+
+
+class StepInputError(Exception):
+    """The step cannot be called as written: a missing parameter, a bad cast, a bad return."""
+
+
+def resolve_callable(dotted: str) -> Callable[..., Any]:
+    """Import ``pkg.module.function``; say clearly what could not be found and where."""
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StepInputError(
+            f"cannot import module '{module_name}' for '{dotted}': {exc}. "
+            "It must be importable from the working directory or the Python path."
+        ) from None
+    target = module
+    for part in attr.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise StepInputError(f"module '{module_name}' has no '{attr}' (from '{dotted}')") from None
+    if not callable(target):
+        raise StepInputError(f"'{dotted}' is not a function")
+    return typing.cast(Callable[..., Any], target)
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+    return inspect.signature(func), hints
+
+
+@functools.lru_cache(maxsize=512)
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def _cast(name: str, value: Any, annotation: Any) -> Any:
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return value
+    if isinstance(annotation, type) and isinstance(value, annotation) and annotation is not bool:
+        return value
+    try:
+        adapter = _adapter(annotation)
+    except TypeError:  # unhashable or unsupported annotation: pass the value through
+        return value
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise StepInputError(
+            f"parameter '{name}' = {value!r:.80} cannot be cast to {annotation}: {problem['msg']}"
+        ) from None
+
+
+def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick the parameters ``func`` asks for, by name, cast to its annotations."""
+    signature, hints = _signature(func)
+    kwargs: dict[str, Any] = {}
+    takes_rest = False
+    for name, param in signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            takes_rest = True
+            continue
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        if name in params:
+            kwargs[name] = _cast(name, params[name], hints.get(name, param.annotation))
+        elif param.default is inspect.Parameter.empty:
+            known = ", ".join(sorted(params)) or "none"
+            raise StepInputError(
+                f"the function needs parameter '{name}', which is not set (parameters: {known}). "
+                "Set it with -p params.yaml, CONVEYOR_PRM_" + name + ", or return it from an earlier step"
+            )
+    if takes_rest:
+        for name, value in params.items():
+            kwargs.setdefault(name, value)
+    return kwargs
+
+
+def to_json_value(name: str, value: Any) -> Any:
+    """A JSON-ready copy of a returned value; pydantic models are dumped."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    try:
+        json.dumps(value, allow_nan=True)
+    except (TypeError, ValueError):
+        raise StepInputError(
+            f"return '{name}' is a {type(value).__name__}, which is not JSON; "
+            "declare it with kind: object to keep it pickled in the catalog"
+        ) from None
+    return value
+
+
+def map_returns(value: Any, returns: list[ReturnSpec]) -> dict[str, Any]:
+    """Match a function's return value onto the declared ``returns``, in order."""
+    if not returns:
+        return {}
+    if len(returns) == 1:
+        return {returns[0].name: value}
+    if not isinstance(value, tuple | list) or len(value) != len(returns):
+        names = ", ".join(r.name for r in returns)
+        got = f"{len(value)} values" if isinstance(value, tuple | list) else type(value).__name__
+        raise StepInputError(f"the function must return {len(returns)} values ({names}), got {got}")
+    return {spec.name: item for spec, item in zip(returns, value, strict=True)}
