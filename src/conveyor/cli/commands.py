@@ -1,0 +1,119 @@
+"""The work behind ``conveyor execute|validate|graph|retry|schema``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+
+from conveyor.cli.errors import EXIT_FAILED, friendly
+
+
+def _finish(result: object, store: object, console: Console) -> int:
+    from conveyor.cli.progress import summary_table
+
+    run = getattr(result, "run", {})
+    log = store.load(run["run_id"])  # type: ignore[attr-defined]
+    Console().print(summary_table(log.run, log.steps))
+    if getattr(result, "ok", False):
+        return 0
+    rid = run["run_id"]
+    console.print(f"[red]run {rid} {run.get('status')}[/]; inspect it with: conveyor runs show {rid}")
+    return EXIT_FAILED
+
+
+@friendly
+def execute(file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool) -> int:
+    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.executors.run import execute as run_pipeline
+    from conveyor.executors.run import open_store
+    from conveyor.spec.load import load_config, load_parameters, load_pipeline
+
+    loaded = load_pipeline(file)
+    run_config = load_config(config)
+    parameters = load_parameters(params)
+    store = open_store(run_config)
+    console = Console(stderr=True)
+    result = run_pipeline(
+        loaded,
+        run_config,
+        parameters,
+        run_id=run_id,
+        observer=ConsoleObserver(console, quiet),
+        store=store,
+        config_file=str(config) if config else None,
+    )
+    return _finish(result, store, console)
+
+
+@friendly
+def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> int:
+    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.executors.run import open_store, resume
+    from conveyor.spec.load import load_config
+
+    run_config = load_config(config)
+    store = open_store(run_config)
+    console = Console(stderr=True)
+    result = resume(
+        run_id, run_config, str(file) if file else None, observer=ConsoleObserver(console, quiet), store=store
+    )
+    return _finish(result, store, console)
+
+
+@friendly
+def validate(file: Path, config: Path | None) -> int:
+    from conveyor.executors.registry import build
+    from conveyor.spec.load import load_config, load_pipeline
+
+    loaded = load_pipeline(file)
+    run_config = load_config(config)
+    if config is not None:
+        for group, backend in (
+            ("conveyor.run_log_stores", run_config.run_log_store),
+            ("conveyor.executors", run_config.executor),
+            ("conveyor.catalogs", run_config.catalog),
+            ("conveyor.secrets", run_config.secrets),
+        ):
+            build(group, backend)
+    steps = len(list(_count(loaded.pipeline.dag)))
+    print(
+        f"{file}: valid pipeline '{loaded.name}' ({steps} steps)"
+        + (f", config {config} valid" if config else "")
+    )
+    return 0
+
+
+def _count(graph: object) -> Iterator[object]:
+    for node in getattr(graph, "steps", {}).values():
+        yield node
+        for branch in getattr(node, "branches", {}).values():
+            yield from _count(branch)
+        if getattr(node, "branch", None) is not None:
+            yield from _count(node.branch)
+
+
+@friendly
+def graph(file: Path, fmt: str) -> int:
+    from conveyor.graph.diagram import dot, mermaid
+    from conveyor.spec.errors import Issue, SpecError
+    from conveyor.spec.load import load_pipeline
+
+    renderers = {"mermaid": mermaid, "dot": dot}
+    if fmt not in renderers:
+        raise SpecError(
+            [Issue("unknown format", path=("--format",), expected="mermaid or dot", found=repr(fmt))],
+            "invalid option",
+        )
+    sys.stdout.write(renderers[fmt](load_pipeline(file).pipeline.dag))
+    return 0
+
+
+def schema() -> int:
+    from conveyor.spec.schema import pipeline_schema
+
+    print(json.dumps(pipeline_schema(), indent=2))
+    return 0
