@@ -94,8 +94,10 @@ def _drive(
 ) -> RunResult:
     executor = backends.executor
     workdir = Path(run.get("workdir") or os.getcwd())
-    if str(workdir) not in sys.path:
-        sys.path.insert(0, str(workdir))
+    # Functions are found next to the pipeline file and in the working directory.
+    for place in (os.path.dirname(run.get("pipeline_file") or ""), str(workdir)):
+        if place and place not in sys.path:
+            sys.path.insert(0, place)
     with routed():
         context = StepContext(
             run["run_id"],

@@ -1,0 +1,155 @@
+"""Task functions used by the test pipelines (importable by name, also in child processes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def noop() -> None:
+    return None
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def numbers(n: int) -> list[int]:
+    return list(range(n))
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_always(message: str = "boom") -> None:
+    raise RuntimeError(message)
+
+
+def record(counter: str, tag: str) -> str:
+    """Append ``tag`` to the counter file: the side effect that resume must not repeat."""
+    with open(counter, "a") as handle:
+        handle.write(tag + "\n")
+    return tag
+
+
+def record_item(counter: str, x: Any) -> Any:
+    record(counter, f"item-{x}")
+    return x
+
+
+def die_once(marker: str, counter: str, tag: str = "die") -> None:
+    """Kill this whole process with SIGKILL the first time; succeed afterwards."""
+    if not Path(marker).exists():
+        Path(marker).write_text("killed once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    record(counter, tag)
+
+
+def die_at(marker: str, counter: str, x: int, at: int) -> int:
+    if x == at and not Path(marker).exists():
+        Path(marker).write_text("killed once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    record(counter, f"item-{x}")
+    return x
+
+
+def flaky(counter: str, fail_times: int) -> str:
+    calls = len(Path(counter).read_text().splitlines()) if Path(counter).exists() else 0
+    record(counter, "call")
+    if calls < fail_times:
+        raise ValueError(f"flaky failure {calls + 1}")
+    return "ok"
+
+
+def fail_if(x: int, bad: int) -> int:
+    if x == bad:
+        raise ValueError(f"item {x} is bad")
+    return x
+
+
+_active = 0
+_peak = 0
+_lock = threading.Lock()
+
+
+def tracked(x: int, hold: float = 0.05) -> int:
+    """Sleep while counting how many run at once (in this process)."""
+    global _active, _peak
+    with _lock:
+        _active += 1
+        _peak = max(_peak, _active)
+    time.sleep(hold)
+    with _lock:
+        _active -= 1
+    return x
+
+
+def peak() -> int:
+    global _peak
+    value, _peak = _peak, 0
+    return value
+
+
+def report_peak() -> int:
+    return peak()
+
+
+def sleep_for(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+def shout(word: str) -> str:
+    print(f"stdout says {word}")
+    print(f"stderr says {word}", file=sys.stderr)
+    return word.upper()
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def uses_secret() -> str:
+    value = os.environ.get("API_KEY", "")
+    print(f"the key is {value}")
+    return f"token-{value}"
+
+
+class Box:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def make_box(value: int) -> Box:
+    return Box(value)
+
+
+def open_box(box: Box) -> int:
+    assert isinstance(box, Box)
+    return box.value
+
+
+class Settings(BaseModel):
+    name: str
+    size: int
+
+
+def use_settings(settings: Settings, factor: float) -> float:
+    assert isinstance(settings, Settings)
+    return settings.size * factor
+
+
+def two_values() -> tuple[int, str]:
+    return 1, "one"
+
+
+def concat(values: list[Any]) -> str:
+    return ",".join(str(v) for v in values)
