@@ -45,12 +45,12 @@ def record_item(counter: str, x: Any) -> Any:
     return x
 
 
-def die_once(marker: str, counter: str, tag: str = "die") -> None:
+def die_once(kill_marker: str, counter: str) -> None:
     """Kill this whole process with SIGKILL the first time; succeed afterwards."""
-    if not Path(marker).exists():
-        Path(marker).write_text("killed once")
+    if not Path(kill_marker).exists():
+        Path(kill_marker).write_text("killed once")
         os.kill(os.getpid(), signal.SIGKILL)
-    record(counter, tag)
+    record(counter, "die")
 
 
 def die_at(marker: str, counter: str, x: int, at: int) -> int:
