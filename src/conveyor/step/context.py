@@ -110,9 +110,15 @@ class StepContext:
         except (StepInputError, PathEscapeError, OSError, ValueError) as exc:
             result.error = str(exc) if isinstance(exc, StepInputError) else f"{type(exc).__name__}: {exc}"
             sink.write(f"conveyor: {result.error}\n")
+        # Values travel on through the run log (between pods, on resume): scrub them too.
         result.error = redactor.text(result.error) if result.error else None
         result.returns = redactor.data(result.returns)
         result.metrics = redactor.data(result.metrics)
+        for name, value in result.returns.items():
+            if not (isinstance(value, dict) and OBJECT_KEY in value):
+                result.values[name] = value
+        for name, value in result.metrics.items():
+            result.values[name] = value
         result.output = sink.getvalue()
         result.ended = time.time()
         return result

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from conveyor.catalog.store import FsspecCatalog, NoCatalog, PathEscapeError
+
+
+def test_put_then_get_with_hashes(tmp_path: Path) -> None:
+    work, other = tmp_path / "work", tmp_path / "other"
+    (work / "data").mkdir(parents=True)
+    (work / "data" / "a.csv").write_text("1,2\n")
+    (work / "data" / "b.csv").write_text("3,4\n")
+    catalog = FsspecCatalog(str(tmp_path / "catalog"))
+    entries = catalog.put("run1", ["data/*.csv"], work)
+    assert [e.name for e in entries] == ["data/a.csv", "data/b.csv"]
+    assert entries[0].sha256 == hashlib.sha256(b"1,2\n").hexdigest() and entries[0].size == 4
+    assert Path(str(entries[0].location).removeprefix("file://")).read_text() == "1,2\n"
+    other.mkdir()
+    got = catalog.get("run1", ["data/b.csv"], other)
+    assert [e.name for e in got] == ["data/b.csv"]
+    assert (other / "data" / "b.csv").read_text() == "3,4\n"
+    assert not (other / "data" / "a.csv").exists()
+    assert catalog.get("run2", ["data/*.csv"], other) == []  # runs do not see each other
+
+
+@pytest.mark.parametrize("pattern", ["../x", "/etc/passwd", "a/../../b", "~/x"])
+def test_patterns_escaping_workdir_are_refused(tmp_path: Path, pattern: str) -> None:
+    for catalog in (FsspecCatalog(str(tmp_path / "c")), NoCatalog()):
+        with pytest.raises(PathEscapeError):
+            catalog.put("r", [pattern], tmp_path)
+        with pytest.raises(PathEscapeError):
+            catalog.get("r", [pattern], tmp_path)
+
+
+def test_symlink_out_of_workdir_is_refused(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (tmp_path / "secret.txt").write_text("s")
+    (work / "link.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(PathEscapeError):
+        NoCatalog().put("r", ["*.txt"], work)
+
+
+def test_none_catalog_records_hash_without_copy(tmp_path: Path) -> None:
+    (tmp_path / "f.txt").write_text("x")
+    (entry,) = NoCatalog().put("r", ["f.txt"], tmp_path)
+    assert entry.location is None and entry.sha256 == hashlib.sha256(b"x").hexdigest()
+
+
+def test_blobs_round_trip(tmp_path: Path) -> None:
+    catalog = FsspecCatalog(str(tmp_path / "c"))
+    entry = catalog.put_bytes("r", "step/obj.pickle", b"\x00\x01")
+    assert catalog.get_bytes(str(entry.location)) == b"\x00\x01"
+    none = NoCatalog()
+    assert none.get_bytes(str(none.put_bytes("r", "o", b"z").location)) == b"z"

@@ -1,0 +1,138 @@
+"""Shell tasks, secrets and notebooks inside the step context."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import file_config, run_yaml, runlog, step
+
+from conveyor.spec.load import config_from_data, load_parameters
+from conveyor.step.secrets import parse_dotenv
+
+
+def test_shell_gets_parameters_and_returns_exports(workdir: Path) -> None:
+    text = """
+dag:
+  start_at: s
+  steps:
+    s:
+      command_type: shell
+      command: |
+        echo "n=$n name=$name cfg=$cfg"
+        export doubled=$((n * 2)) label="hello $name" plain=text
+      returns: [doubled, label, plain]
+      next: success
+"""
+    result = run_yaml(workdir, text, {"n": 21, "name": "ann", "cfg": {"k": 1}})
+    assert result.ok
+    assert result.parameters["doubled"] == 42 and result.parameters["label"] == "hello ann"
+    assert result.parameters["plain"] == "text"
+    log = Path(step(runlog(workdir, result.run_id), "s")["attempts"][0]["log"]).read_text()
+    assert log == 'n=21 name=ann cfg={"k": 1}\n'
+
+
+def test_shell_missing_export_and_exit_code(workdir: Path) -> None:
+    text = "dag:\n  start_at: s\n  steps:\n    s: {command_type: shell, command: 'true', returns: [x], next: success}\n"
+    result = run_yaml(workdir, text)
+    attempt = step(runlog(workdir, result.run_id), "s")["attempts"][0]
+    assert "did not export 'x'" in attempt["error"]
+    text = "dag:\n  start_at: s\n  steps:\n    s: {command_type: shell, command: 'exit 3', next: success}\n"
+    result = run_yaml(workdir, text)
+    attempt = step(runlog(workdir, result.run_id), "s")["attempts"][0]
+    assert attempt["exit_code"] == 3 and attempt["error"] == "shell command exited with code 3"
+
+
+SECRET = "s3cr3t-value-123"
+
+
+@pytest.mark.parametrize("kind", ["env", "dotenv"])
+def test_secrets_reach_steps_but_never_the_records(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    if kind == "env":
+        monkeypatch.setenv("API_KEY", SECRET)
+        secrets = {"type": "env"}
+    else:
+        monkeypatch.delenv("API_KEY", raising=False)
+        (workdir / "my.env").write_text(f'# comment\nexport API_KEY="{SECRET}"\n')
+        secrets = {"type": "dotenv", "config": {"location": str(workdir / "my.env")}}
+    config = config_from_data(
+        {"run_log_store": {"type": "file", "config": {"path": str(workdir / "runs")}}, "secrets": secrets}
+    )
+    text = """
+dag:
+  start_at: py
+  steps:
+    py: {command: ctasks.uses_secret, secrets: [API_KEY], returns: [token], next: sh}
+    sh: {command_type: shell, command: 'echo "shell has $API_KEY"', secrets: [API_KEY], next: success}
+"""
+    result = run_yaml(workdir, text, config=config)
+    assert result.ok
+    assert result.parameters["token"] == "token-***"
+    everything = "".join(p.read_text() for p in (workdir / "runs").rglob("*") if p.is_file())
+    assert SECRET not in everything
+    assert "the key is ***" in everything and "shell has ***" in everything
+
+
+def test_missing_secret_fails_the_step(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    text = "dag:\n  start_at: a\n  steps:\n    a: {command: ctasks.noop, secrets: [NOPE_KEY], next: success}\n"
+    result = run_yaml(workdir, text)
+    attempt = step(runlog(workdir, result.run_id), "a")["attempts"][0]
+    assert attempt["error"] == "secret NOPE_KEY not found in the environment"
+
+
+def test_dotenv_parsing() -> None:
+    assert parse_dotenv("A=1\n# c\nexport B='two words'\nC=x # trailing\nbad line\n") == {
+        "A": "1",
+        "B": "two words",
+        "C": "x",
+    }
+
+
+def test_parameters_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("a: 1\nb: [1, 2]\nc: keep\n")
+    env = {"CONVEYOR_PRM_a": "5", "CONVEYOR_PRM_b": '{"x": 1}', "CONVEYOR_PRM_d": "plain text", "OTHER": "1"}
+    assert load_parameters(path, env) == {"a": 5, "b": {"x": 1}, "c": "keep", "d": "plain text"}
+
+
+def _notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("x = 1\nlabel = 'default'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("y = x * 10\nprint('computed', y, label)\nrows = [x, y]")]
+    nbformat.write(nb, str(path))
+
+
+def test_notebook_gets_parameters_and_returns_variables(workdir: Path) -> None:
+    pytest.importorskip("nbclient", reason="the notebook extra is not installed")
+    _notebook(workdir / "analysis.ipynb")
+    text = """
+dag:
+  start_at: nb
+  steps:
+    nb: {command_type: notebook, command: analysis.ipynb, returns: [y, rows], next: success}
+"""
+    result = run_yaml(workdir, text, {"x": 4, "label": "given"}, config=file_config(workdir))
+    assert result.ok, step(runlog(workdir, result.run_id), "nb")["attempts"][0].get("error")
+    assert result.parameters["y"] == 40 and result.parameters["rows"] == [4, 40]
+    attempt = step(runlog(workdir, result.run_id), "nb")["attempts"][0]
+    (entry,) = attempt["catalog"]
+    executed = json.loads(Path(entry["location"].removeprefix("file://")).read_text())
+    sources = ["".join(c["source"]) for c in executed["cells"]]
+    assert "x = 4" in sources[1] and "label = 'given'" in sources[1]  # injected after the tagged cell
+    assert "computed 40 given" in Path(attempt["log"]).read_text()
+
+
+def test_notebook_missing_variable_fails(workdir: Path) -> None:
+    pytest.importorskip("nbclient", reason="the notebook extra is not installed")
+    _notebook(workdir / "analysis.ipynb")
+    text = "dag:\n  start_at: nb\n  steps:\n    nb: {command_type: notebook, command: analysis.ipynb, returns: [zzz], next: success}\n"
+    result = run_yaml(workdir, text, config=file_config(workdir))
+    attempt = step(runlog(workdir, result.run_id), "nb")["attempts"][0]
+    assert attempt["error"] == "the notebook did not define zzz"
