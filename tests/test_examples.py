@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, run_cli
 
 EXAMPLES = ROOT / "examples"
@@ -64,10 +65,16 @@ def test_conditional_example_takes_the_large_branch(tmp_path: Path) -> None:
 def test_sdk_example_runs_and_writes_equivalent_yaml(tmp_path: Path) -> None:
     where = copy("sdk", tmp_path)
     out = subprocess.run(
-        [sys.executable, "sdk_pipeline.py", "written.yaml"], cwd=where, capture_output=True, text=True, timeout=120
+        [sys.executable, "sdk_pipeline.py", "written.yaml"],
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "sum of squares: 30" in out.stdout and "succeeded" in out.stdout
-    again = run_cli("execute", "-f", "written.yaml", "-p", "/dev/null", cwd=where, env={"CONVEYOR_PRM_count": "4"})
+    again = run_cli(
+        "execute", "-f", "written.yaml", "-p", "/dev/null", cwd=where, env={"CONVEYOR_PRM_count": "4"}
+    )
     assert again.returncode == 0, again.stderr
     assert "total is 30" in again.stdout

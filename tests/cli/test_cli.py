@@ -38,8 +38,19 @@ def test_help_lists_commands(tmp_path: Path) -> None:
 def test_execute_success_summary_and_runs_commands(tmp_path: Path, file_config: Path) -> None:
     write(tmp_path, GOOD)
     write(tmp_path, "a: 1\nb: 2\nxs: [1, 2, 3]\n", "params.yaml")
-    out = run_cli("execute", "-f", "pipeline.yaml", "-c", str(file_config), "-p", "params.yaml",
-                  "--run-id", "r-1", cwd=tmp_path, env=ENV)
+    out = run_cli(
+        "execute",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        str(file_config),
+        "-p",
+        "params.yaml",
+        "--run-id",
+        "r-1",
+        cwd=tmp_path,
+        env=ENV,
+    )
     assert out.returncode == 0, out.stderr
     assert "run r-1: succeeded" in out.stdout and "3 items, 0 failed" in out.stdout
     assert "✓ a" in out.stderr
@@ -49,14 +60,29 @@ def test_execute_success_summary_and_runs_commands(tmp_path: Path, file_config: 
     assert shown.returncode == 0
     assert "[0]" in shown.stdout and "[1]" in shown.stdout and "1 more items" in shown.stdout
     assert '"c": 3' in shown.stdout
-    again = run_cli("execute", "-f", "pipeline.yaml", "-c", str(file_config), "-p", "params.yaml",
-                    "--run-id", "r-1", cwd=tmp_path, env=ENV)
+    again = run_cli(
+        "execute",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        str(file_config),
+        "-p",
+        "params.yaml",
+        "--run-id",
+        "r-1",
+        cwd=tmp_path,
+        env=ENV,
+    )
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
 def test_failed_run_exits_non_zero_with_step_and_error(tmp_path: Path, file_config: Path) -> None:
-    write(tmp_path, "dag:\n  start_at: boom\n  steps:\n    boom: {command: ctasks.fail_always, next: success}\n")
-    out = run_cli("execute", "-f", "pipeline.yaml", "-c", str(file_config), "--run-id", "bad", cwd=tmp_path, env=ENV)
+    write(
+        tmp_path, "dag:\n  start_at: boom\n  steps:\n    boom: {command: ctasks.fail_always, next: success}\n"
+    )
+    out = run_cli(
+        "execute", "-f", "pipeline.yaml", "-c", str(file_config), "--run-id", "bad", cwd=tmp_path, env=ENV
+    )
     assert out.returncode == 1
     assert "boom" in out.stdout and "RuntimeError: boom" in out.stdout and "failed" in out.stdout
     logs = run_cli("runs", "logs", "bad", "boom", "-c", str(file_config), cwd=tmp_path)
@@ -84,7 +110,9 @@ def test_bad_config_is_located(tmp_path: Path) -> None:
     assert "did you mean 'max_workers'?" in out.stderr
     write(tmp_path, "executor: {type: dusk}\n", "config.yaml")
     out = run_cli("execute", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)
-    assert out.returncode == 2 and "unknown executor type 'dusk'" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        out.returncode == 2 and "unknown executor type 'dusk'" in out.stderr and "Traceback" not in out.stderr
+    )
 
 
 def test_unknown_run_and_missing_file(tmp_path: Path, file_config: Path) -> None:
@@ -120,8 +148,19 @@ def test_environment_parameters_win(tmp_path: Path, file_config: Path) -> None:
     write(tmp_path, GOOD)
     write(tmp_path, "a: 1\nb: 2\nxs: [1]\n", "params.yaml")
     env = {**ENV, "CONVEYOR_PRM_b": "40"}
-    out = run_cli("execute", "-f", "pipeline.yaml", "-c", str(file_config), "-p", "params.yaml",
-                  "--run-id", "envrun", cwd=tmp_path, env=env)
+    out = run_cli(
+        "execute",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        str(file_config),
+        "-p",
+        "params.yaml",
+        "--run-id",
+        "envrun",
+        cwd=tmp_path,
+        env=env,
+    )
     assert out.returncode == 0
     shown = run_cli("runs", "show", "envrun", "-c", str(file_config), cwd=tmp_path)
     assert '"c": 41' in shown.stdout

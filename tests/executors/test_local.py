@@ -133,12 +133,17 @@ dag:
       ON_FAILURE
     handler: {command: ctasks.record, returns: [noted], next: success}
 """
-    failed = run_yaml(workdir, text.replace("ON_FAILURE", "").replace(
-        "    handler: {command: ctasks.record, returns: [noted], next: success}\n", ""))
+    failed = run_yaml(
+        workdir,
+        text.replace("ON_FAILURE", "").replace(
+            "    handler: {command: ctasks.record, returns: [noted], next: success}\n", ""
+        ),
+    )
     assert failed.status == "failed"
     assert step(runlog(workdir, failed.run_id), "both")["status"] == "failed"
     handled = run_yaml(
-        workdir, text.replace("ON_FAILURE", "on_failure: handler"),
+        workdir,
+        text.replace("ON_FAILURE", "on_failure: handler"),
         {"counter": str(workdir / "c"), "tag": "t"},
     )
     assert handled.ok and handled.parameters["noted"] == "t"
@@ -285,7 +290,9 @@ dag:
     assert "stdout says hi" in log and "stderr says hi" in log
 
 
-def test_output_is_captured_per_attempt_and_streamed(workdir: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_output_is_captured_per_attempt_and_streamed(
+    workdir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     text = """
 dag:
   start_at: both

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from helpers import retry, run_yaml, runlog, step
 
+from conftest import run_cli
 from conveyor.executors.run import RunRefused
 
 CHAIN = """
@@ -154,7 +154,14 @@ def test_sigkill_mid_run_then_retry_finishes_without_rerunning(workdir: Path, fi
     final = run_cli("retry", "killme", "-c", str(file_config), cwd=workdir, env=pythonpath)
     assert final.returncode == 0, final.stdout + final.stderr
     assert lines(counter) == [
-        "side-effect", "item-0", "item-1", "item-2", "item-3", "item-4", "die", "side-effect",
+        "side-effect",
+        "item-0",
+        "item-1",
+        "item-2",
+        "item-3",
+        "item-4",
+        "die",
+        "side-effect",
     ]
     log = runlog(workdir, "killme", _config(file_config))
     assert log.run["status"] == "succeeded" and log.run["resumed"] == 2

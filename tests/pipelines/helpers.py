@@ -21,8 +21,13 @@ def file_config(root: Path, **executor: Any) -> RunConfig:
     )
 
 
-def run_yaml(root: Path, text: str, params: dict[str, Any] | None = None, config: RunConfig | None = None,
-             run_id: str | None = None) -> RunResult:
+def run_yaml(
+    root: Path,
+    text: str,
+    params: dict[str, Any] | None = None,
+    config: RunConfig | None = None,
+    run_id: str | None = None,
+) -> RunResult:
     path = root / "pipeline.yaml"
     path.write_text(text)
     return execute(load_pipeline(path), config or file_config(root), params or {}, run_id=run_id)
@@ -37,6 +42,6 @@ def runlog(root: Path, run_id: str, config: RunConfig | None = None) -> RunLog:
 
 
 def step(log: RunLog, *path: str) -> dict[str, Any]:
-    import json
+    from conveyor.runlog.base import step_key
 
-    return log.steps[json.dumps(list(path), separators=(",", ":"))]
+    return log.steps[step_key(path)]

@@ -41,14 +41,14 @@ def test_round_trip_and_fold(store: RunLogStore) -> None:
         ],
     )
     log = store.load("r1")
-    a = log.steps['["a"]']
+    a = log.steps["a"]
     assert a["status"] == "succeeded"
     assert [(x["attempt"], x["status"], x["start"], x["end"]) for x in a["attempts"]] == [
         (1, "failed", 1.0, 2.0),
         (2, "succeeded", 3.0, 4.0),
     ]
     assert log.succeeded(["a"]) is not None and log.succeeded(["a"])["returns"] == {"v": 1}  # type: ignore[index]
-    assert log.steps['["m"]']["info"] == {"items": 3} and log.steps['["m"]']["status"] == "running"
+    assert log.steps["m"]["info"] == {"items": 3} and log.steps["m"]["status"] == "running"
 
 
 def test_save_run_replaces_and_lists_newest_first(store: RunLogStore) -> None:
@@ -78,7 +78,7 @@ def test_file_store_skips_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
     with open(tmp_path / "r" / "events.jsonl", "a") as handle:
         handle.write('{"e": "end", "path": ["a"], "attem')
     log = FileRunLogStore(str(tmp_path)).load("r")
-    assert log.steps['["a"]']["status"] == "running"
+    assert log.steps["a"]["status"] == "running"
 
 
 def test_file_store_appends_instead_of_rewriting(tmp_path: Path) -> None:

@@ -78,7 +78,9 @@ dag:
 
 def test_missing_secret_fails_the_step(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NOPE_KEY", raising=False)
-    text = "dag:\n  start_at: a\n  steps:\n    a: {command: ctasks.noop, secrets: [NOPE_KEY], next: success}\n"
+    text = (
+        "dag:\n  start_at: a\n  steps:\n    a: {command: ctasks.noop, secrets: [NOPE_KEY], next: success}\n"
+    )
     result = run_yaml(workdir, text)
     attempt = step(runlog(workdir, result.run_id), "a")["attempts"][0]
     assert attempt["error"] == "secret NOPE_KEY not found in the environment"

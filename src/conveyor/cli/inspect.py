@@ -63,15 +63,12 @@ def list_runs(config: Path | None, limit: int) -> int:
 
 def _tree(steps: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
     """Children of each path prefix, in first-seen order (map items numerically)."""
-    children: dict[tuple[str, ...], list[str]] = {}
+    children: dict[tuple[str, ...], dict[str, None]] = {}
     for record in steps.values():
         path = record["path"]
         for depth in range(len(path)):
-            parent, name = tuple(path[:depth]), path[depth]
-            siblings = children.setdefault(parent, [])
-            if name not in siblings:
-                siblings.append(name)
-    return children
+            children.setdefault(tuple(path[:depth]), {})[path[depth]] = None
+    return {parent: list(names) for parent, names in children.items()}
 
 
 def _row(record: dict[str, Any], label: str) -> tuple[str, ...]:
@@ -118,7 +115,8 @@ def step_rows(steps: dict[str, dict[str, Any]], items: int) -> list[tuple[str, .
             rows.append(_row(record, "  " * depth + prefix[-1]))
             indices = children.get(prefix, [])
             failed = [i for i in indices if item_failed((*prefix, i))]
-            shown = (failed + [i for i in indices if i not in set(failed)])[:items]
+            failed_set = set(failed)
+            shown = (failed + [i for i in indices if i not in failed_set])[:items]
             for index in sorted(shown, key=lambda s: int(s) if s.isdigit() else 0):
                 rows.append(("  " * (depth + 1) + f"[{index}]", "item", "", "", "", ""))
                 for name in children.get((*prefix, index), []):

@@ -21,6 +21,7 @@ from conveyor.spec.models import Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
 
+START_DELAY = 0.25
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
@@ -55,6 +56,11 @@ class Engine:
         self.previous = previous
         self.observer = observer
         self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
+        # Start events wait here and go out with their end event in one write; a flusher
+        # writes those of steps still running after START_DELAY, so `runs show` sees them.
+        self._starts: dict[str, dict[str, Any]] = {}
+        self._starts_lock = threading.Lock()
+        self._stopped = threading.Event()
 
     # --- Runner protocol -------------------------------------------------------------------
 
@@ -107,10 +113,15 @@ class Engine:
             if n and backoff:
                 time.sleep(backoff * 2 ** (n - 1))
             attempt = base + n + 1
-            self.store.append(
-                self.run_id,
-                [{"e": "start", "path": path, "type": "task", "attempt": attempt, "t": time.time()}],
-            )
+            key = step_key(path)
+            with self._starts_lock:
+                self._starts[key] = {
+                    "e": "start",
+                    "path": path,
+                    "type": "task",
+                    "attempt": attempt,
+                    "t": time.time(),
+                }
             if self.observer:
                 self.observer.step_started(path, attempt)
             if self._slots:
@@ -137,13 +148,24 @@ class Engine:
                 "catalog": result.catalog,
                 "log": log,
             }
-            self.store.append(self.run_id, [{k: v for k, v in event.items() if v not in (None, {}, [])}])
+            end = {k: v for k, v in event.items() if v not in (None, {}, [])}
+            with self._starts_lock:
+                start = self._starts.pop(key, None)
+                self.store.append(self.run_id, [start, end] if start else [end])
             if self.observer:
                 self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
             if result.ok:
                 scope.update(result.values)
                 return True
         return False
+
+    def _flush_starts(self) -> None:
+        while not self._stopped.wait(START_DELAY):
+            cutoff = time.time() - START_DELAY
+            with self._starts_lock:
+                due = [k for k, e in self._starts.items() if e["t"] <= cutoff]
+                if due:
+                    self.store.append(self.run_id, [self._starts.pop(k) for k in due])
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -156,11 +178,16 @@ class Engine:
             self.observer.run_started(run)
         scope = Scope(None, parameters)
         error = None
+        flusher = threading.Thread(target=self._flush_starts, name="conveyor-starts", daemon=True)
+        flusher.start()
         try:
             ok = Traversal(self).run_graph(pipeline.dag, [], scope)
         except KeyboardInterrupt:
             ok, error = False, "interrupted by the user"
             run["status"] = "interrupted"
+        finally:
+            self._stopped.set()
+            flusher.join()
         run["ended_at"] = time.time()
         if run["status"] != "interrupted":
             run["status"] = "succeeded" if ok else "failed"

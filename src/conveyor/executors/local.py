@@ -2,14 +2,14 @@
 
 ``isolation: process`` runs each task in a child process instead (a crash or a runaway step
 cannot take the run down, and timeouts kill it). Jobs are fed to the pool through a bounded
-window, so a map over 100,000 items never holds 100,000 pending futures.
+window, so a map over 100,000 items never holds 100,000 pending jobs.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Literal
 
 from conveyor.graph.traverse import Job
@@ -36,29 +36,39 @@ class LocalExecutor:
         return LAUNCHERS[self.isolation]
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
-        """Run jobs on a pool of at most ``limit`` (default: max_workers) threads, in a window."""
+        """Run jobs on at most ``limit`` (default: max_workers) threads; results in job order.
+
+        Each worker thread pulls the next job from the shared iterator, so there is no future
+        or wake-up per job, and jobs are made only as they are taken (a lazy 100,000-item map
+        holds no backlog).
+        """
         width = max(1, min(limit or self.max_workers, count))
         if count == 0:
             return []
         if width == 1:
             return [job() for job in jobs]
         results: list[bool] = [False] * count
-        iterator: Iterator[tuple[int, Job]] = enumerate(jobs)
-        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="conveyor") as pool:
-            pending: dict[Future[bool], int] = {}
+        feed: Iterator[tuple[int, Job]] = enumerate(jobs)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
 
-            def fill() -> None:
-                while len(pending) < width * 2:
-                    try:
-                        index, job = next(iterator)
-                    except StopIteration:
-                        return
-                    pending[pool.submit(job)] = index
+        def work() -> None:
+            while not errors:
+                with lock:
+                    taken = next(feed, None)
+                if taken is None:
+                    return
+                index, job = taken
+                try:
+                    results[index] = job()
+                except BaseException as exc:
+                    errors.append(exc)
 
-            fill()
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    results[pending.pop(future)] = future.result()
-                fill()
+        threads = [threading.Thread(target=work, name=f"conveyor-{i}", daemon=True) for i in range(width)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
         return results

@@ -67,6 +67,19 @@ def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
     )
 
 
+def _nested(graph: Any, depth: int = 0) -> bool:
+    """Whether composites nest (then the executor's max_workers caps tasks across them)."""
+    for node in graph.steps.values():
+        branches = list(getattr(node, "branches", {}).values())
+        if getattr(node, "branch", None) is not None:
+            branches.append(node.branch)
+        if branches and depth > 0:
+            return True
+        if any(_nested(b, depth + 1) for b in branches):
+            return True
+    return False
+
+
 def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
     """In-process python steps read declared secrets from os.environ, as they would in a pod."""
     names: set[str] = set()
@@ -114,7 +127,7 @@ def _drive(
             executor.run_jobs,
             previous=previous,
             observer=observer,
-            task_slots=executor.max_workers,
+            task_slots=executor.max_workers if _nested(loaded.pipeline.dag) else None,
         )
         exported = _secret_env(loaded, backends.secrets)
         saved = {k: os.environ.get(k) for k in exported}

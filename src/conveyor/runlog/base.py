@@ -12,7 +12,6 @@ Events (plain JSON):
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from abc import ABC, abstractmethod
@@ -31,8 +30,8 @@ class RunNotFoundError(KeyError):
 
 
 def step_key(path: Iterable[str]) -> str:
-    """A step's stable key: its path through branches and map items, as JSON."""
-    return json.dumps(list(path), separators=(",", ":"), ensure_ascii=False)
+    """A step's key in a folded run log: its path through branches and map items."""
+    return "\x1f".join(path)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -15,6 +15,8 @@ from typing import IO, Any
 
 from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
 
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
 
 def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -41,7 +43,7 @@ class FileRunLogStore(RunLogStore):
         atomic_write(directory / "run.json", json.dumps(run, indent=1, default=str))
 
     def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(e, separators=(",", ":"), default=str) + "\n" for e in events)
+        text = "".join(_encode(e) + "\n" for e in events)
         with self._lock:
             handle = self._handles.get(run_id)
             if handle is None:
