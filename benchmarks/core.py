@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -56,18 +55,23 @@ def mapped(reducer: bool) -> str:
 """
 
 
-def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int, int]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def run_once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Wall-clock seconds and peak RSS (KiB) of one run, from the child's own rusage."""
     started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr[-2000:]}")
-    return took, proc.returncode, max(peak, before)
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stderr.read()[-2000:] if proc.stderr else ''}")
+    return took, usage.ru_maxrss
 
 
-def measure(name: str, pipeline: str | None, params: str | None, runs: int, args: list[str] | None = None) -> None:
+def measure(
+    name: str, pipeline: str | None, params: str | None, runs: int, args: list[str] | None = None
+) -> None:
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         work = Path(tmp)
         env = dict(os.environ, PYTHONPATH=str(HERE))
@@ -82,13 +86,14 @@ def measure(name: str, pipeline: str | None, params: str | None, runs: int, args
         argv += args or []
         times, peak = [], 0
         for _ in range(runs):
-            took, _, peak = run_once(argv, work, env)
+            took, rss = run_once(argv, work, env)
             times.append(took)
+            peak = max(peak, rss)
             shutil.rmtree(work / "runs", ignore_errors=True)
         median = statistics.median(times)
         spread = f"min {min(times):.3f}s max {max(times):.3f}s"
         print(f"{name:<10} median {median:.3f}s over {runs} runs ({spread}); peak RSS {peak / 1024:.0f} MiB")
-        return median  # type: ignore[return-value]
+        return median
 
 
 def main() -> None:
@@ -108,7 +113,9 @@ def main() -> None:
         runs = max(1, min(opts.runs, 3))
         median = measure("map100k", mapped(False), "n: 100000\n", runs)
         base = measure("map0", mapped(False), "n: 0\n", runs)
-        print(f"map100k    per-item overhead {(median - base) / 100_000 * 1e6:.0f} µs (map100k minus an empty map)")
+        print(
+            f"map100k    per-item overhead {(median - base) / 100_000 * 1e6:.0f} µs (map100k minus an empty map)"
+        )
 
 
 if __name__ == "__main__":

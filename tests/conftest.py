@@ -66,7 +66,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def file_config(tmp_path: Path) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
-        "run_log_store: {type: file, config: {path: %s}}\n"
-        "catalog: {type: file, config: {location: %s}}\n" % (tmp_path / "runs", tmp_path / "catalog")
+        "run_log_store: {{type: file, config: {{path: {}}}}}\n"
+        "catalog: {{type: file, config: {{location: {}}}}}\n".format(tmp_path / "runs", tmp_path / "catalog")
     )
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_file_store_appends_instead_of_rewriting(tmp_path: Path) -> None:
     for i in range(5):
         store.append("r", [{"e": "start", "path": [f"s{i}"], "type": "task", "attempt": 1, "t": 1.0}])
         sizes.append(events.stat().st_size)
-    growth = [b - a for a, b in zip(sizes, sizes[1:], strict=False)]
+    growth = [b - a for a, b in itertools.pairwise(sizes)]
     assert len(set(growth)) == 1  # each step adds one line; nothing is rewritten
 
 
