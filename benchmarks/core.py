@@ -113,9 +113,8 @@ def main() -> None:
         runs = max(1, min(opts.runs, 3))
         median = measure("map100k", mapped(False), "n: 100000\n", runs)
         base = measure("map0", mapped(False), "n: 0\n", runs)
-        print(
-            f"map100k    per-item overhead {(median - base) / 100_000 * 1e6:.0f} µs (map100k minus an empty map)"
-        )
+        per_item = (median - base) / 100_000 * 1e6
+        print(f"map100k    per-item overhead {per_item:.0f} µs (map100k minus an empty map)")
 
 
 if __name__ == "__main__":
