@@ -180,7 +180,7 @@ def test_map_items_are_scoped_and_recorded(workdir: Path) -> None:
     result = run_yaml(workdir, MAP.replace("MAXP", ""), {"xs": [5, 6]})
     log = runlog(workdir, result.run_id)
     assert step(log, "fan", "1", "t")["attempts"][0]["returns"] == {"y": 6}
-    assert step(log, "fan")["info"] == {"items": 2, "failed": 0}
+    assert step(log, "fan")["info"] == {"items": 2, "failed": 0, "returns": {"y": [5, 6]}}
     assert "x" not in result.parameters  # iterate_as lives only inside the iteration
 
 

@@ -117,9 +117,11 @@ class Traversal:
             return False
         reducer = self.runner.resolve(node.reducer) if node.reducer else None
         try:
-            scope.update(reduce_values(names, children, reducer))
-        except Exception as exc:
+            reduced = reduce_values(names, children, reducer)
+        except Exception as exc:  # a failing reducer fails the map, with its error
             raise PlanError(f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}") from None
+        scope.update(reduced)
+        info["returns"] = reduced  # what a later step, in another process, reads back
         return True
 
     def _conditional(

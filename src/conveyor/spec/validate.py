@@ -184,6 +184,14 @@ def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> It
             hint=did_you_mean(start, names),
         )
     for name, node in steps.items():
+        if "/" in name:
+            yield located.issue(
+                (*path, "steps", name),
+                f"step name '{name}' contains '/'",
+                expected="a name without '/' ('/' separates the parts of a step path)",
+                found=f"'{name}'",
+                hint="use another separator, such as '-' or ' '",
+            )
         for key, target in _links(node):
             if target not in known:
                 yield located.issue(
@@ -316,6 +324,13 @@ def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iter
         branches = node.get("branches")
         if isinstance(branches, dict):
             for key, branch in branches.items():
+                if "/" in key:
+                    yield located.issue(
+                        (*path, "branches", key),
+                        f"branch name '{key}' contains '/'",
+                        expected="a name without '/'",
+                        found=f"'{key}'",
+                    )
                 yield from _check_graph(branch, (*path, "branches", key), located)
 
 
