@@ -125,7 +125,7 @@ def test_unknown_run_and_missing_file(tmp_path: Path, file_config: Path) -> None
 def test_validate_ok(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
     out = run_cli("validate", "-f", "pipeline.yaml", cwd=tmp_path)
-    assert out.returncode == 0 and "valid pipeline 'pipeline' (3 steps)" in out.stdout
+    assert out.returncode == 0 and f"valid pipeline '{tmp_path.name}' (3 steps)" in out.stdout
 
 
 def test_graph_formats(tmp_path: Path) -> None:

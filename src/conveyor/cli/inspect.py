@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
@@ -83,12 +84,12 @@ def _row(record: dict[str, Any], label: str) -> tuple[str, ...]:
     if "branch" in info:
         detail = f"branch {info['branch']}" + (f"; {detail}" if detail else "")
     return (
-        label,
+        escape(label),
         str(record.get("type") or "-"),
         _status(str(record.get("status"))),
         str(len(attempts)) if attempts else "-",
         _took(start, end),
-        str(detail),
+        escape(str(detail)),
     )
 
 
@@ -118,7 +119,7 @@ def step_rows(steps: dict[str, dict[str, Any]], items: int) -> list[tuple[str, .
             failed_set = set(failed)
             shown = (failed + [i for i in indices if i not in failed_set])[:items]
             for index in sorted(shown, key=lambda s: int(s) if s.isdigit() else 0):
-                rows.append(("  " * (depth + 1) + f"[{index}]", "item", "", "", "", ""))
+                rows.append(("  " * (depth + 1) + escape(f"[{index}]"), "item", "", "", "", ""))
                 for name in children.get((*prefix, index), []):
                     visit((*prefix, index, name), depth + 2)
             if len(indices) > len(shown):

@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+render_app = typer.Typer(help="Transpile a pipeline for an orchestrator.", no_args_is_help=True)
+app.add_typer(render_app, name="render")
 
 PipelineOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline YAML file.")]
 ConfigOpt = Annotated[
@@ -117,6 +119,74 @@ def runs_logs(
     from conveyor.cli import inspect
 
     raise typer.Exit(inspect.show_logs(run_id, step, config))
+
+
+RunIdArg = Annotated[str, typer.Argument(help="The run id.")]
+StepArg = Annotated[str, typer.Argument(help="The step path, parts joined by '/' (map items by index).")]
+
+
+@render_app.command("argo")
+def render_argo(
+    file: PipelineOpt,
+    config: ConfigOpt = None,
+    params: ParamsOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here, not to stdout.")] = None,
+    template: Annotated[bool, typer.Option("--template", help="Render a WorkflowTemplate.")] = False,
+) -> None:
+    """Write an Argo Workflow (CronWorkflow with a schedule, WorkflowTemplate with --template)."""
+    from conveyor.cli import argo
+
+    raise typer.Exit(argo.render_argo(file, config, params, output, template))
+
+
+@app.command("run-start", hidden=True)
+def run_start(
+    run_id: Annotated[str | None, typer.Argument()] = None,
+    file: PipelineOpt = Path("pipeline.yaml"),
+    config: ConfigOpt = None,
+    params: ParamsOpt = None,
+) -> None:
+    """Record a run that an orchestrator drives step by step."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.run_start(run_id, file, config, params))
+
+
+@app.command("execute-single-node")
+def execute_single_node(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
+    """Run exactly one step of a run (one map item's step), as a pod does."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.execute_single_node(run_id, step, file, config))
+
+
+@app.command("fan-out", hidden=True)
+def fan_out(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
+    """Record a map's items and print their count."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.fan_out(run_id, step, file, config))
+
+
+@app.command("fan-in", hidden=True)
+def fan_in(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
+    """Reduce a map's items and record its outcome."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.fan_in(run_id, step, file, config))
+
+
+@app.command("run-end", hidden=True)
+def run_end(
+    run_id: RunIdArg,
+    status: Annotated[str, typer.Option("--status", help="The orchestrator's final phase.")],
+    file: PipelineOpt,
+    config: ConfigOpt = None,
+) -> None:
+    """Record a run's final status (an Argo exit handler)."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.run_end(run_id, status, file, config))
 
 
 def run() -> None:

@@ -47,6 +47,7 @@ class Engine:
         previous: RunLog | None = None,
         observer: Any = None,
         task_slots: int | None = None,
+        one_attempt: bool = False,
     ) -> None:
         self.run = run
         self.run_id = str(run["run_id"])
@@ -55,6 +56,8 @@ class Engine:
         self.jobs = jobs
         self.previous = previous
         self.observer = observer
+        # In a pod, Argo's retryStrategy makes the further attempts: run just one here.
+        self.one_attempt = one_attempt
         self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
         # Start events wait here and go out with their end event in one write; a flusher
         # writes those of steps still running after START_DELAY, so `runs show` sees them.
@@ -86,16 +89,7 @@ class Engine:
         prior = self.previous.succeeded(path) if self.previous else None
         if prior is None:
             return False
-        returns, metrics = prior.get("returns") or {}, prior.get("metrics") or {}
-        values: dict[str, Any] = {}
-        for spec in node.returns:
-            if spec.kind == "metric":
-                values[spec.name] = metrics.get(spec.name)
-            elif spec.kind == "object":
-                values[spec.name] = self.context.load_object(returns[spec.name])
-            else:
-                values[spec.name] = returns.get(spec.name)
-        scope.update(values)
+        scope.update(self.context.restore(node, prior))
         if self.observer:
             self.observer.step_finished(path, "reused", 0.0, None)
         return True
@@ -103,7 +97,7 @@ class Engine:
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
         if self._reuse(node, path, scope):
             return True
-        tries = node.retry.attempts if node.retry else 1
+        tries = 1 if self.one_attempt or not node.retry else node.retry.attempts
         backoff = node.retry.backoff_seconds if node.retry else 0.0
         base = 0
         if self.previous is not None:

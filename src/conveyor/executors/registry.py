@@ -11,11 +11,16 @@ import importlib
 import inspect
 from typing import Any
 
+from pydantic import ValidationError
+
 from conveyor.spec.config import Backend
 from conveyor.spec.errors import Issue, SpecError, did_you_mean
 
 BUILTINS: dict[str, dict[str, str]] = {
-    "conveyor.executors": {"local": "conveyor.executors.local:LocalExecutor"},
+    "conveyor.executors": {
+        "local": "conveyor.executors.local:LocalExecutor",
+        "argo": "conveyor.executors.argo.executor:ArgoExecutor",
+    },
     "conveyor.run_log_stores": {
         "memory": "conveyor.runlog.memory:MemoryRunLogStore",
         "file": "conveyor.runlog.file:FileRunLogStore",
@@ -33,7 +38,7 @@ BUILTINS: dict[str, dict[str, str]] = {
 }
 #: Backends that later issues or optional extras provide: the extra to install for each.
 EXTRAS: dict[str, dict[str, str]] = {
-    "conveyor.executors": {"dask": "dask", "argo": "argo"},
+    "conveyor.executors": {"dask": "dask"},
     "conveyor.run_log_stores": {"postgres": "postgres"},
 }
 SECTIONS = {
@@ -100,5 +105,18 @@ def build(group: str, backend: Backend, **extra: Any) -> Any:
         )
     try:
         return cls(**backend.config, **extra)
+    except ValidationError as exc:
+        raise SpecError(
+            [
+                Issue(
+                    f"{SECTIONS[group]} '{backend.type}': {err['msg']}",
+                    path=(SECTIONS[group], "config", *(str(p) for p in err["loc"])),
+                    expected=None,
+                    found=None,
+                )
+                for err in exc.errors()
+            ],
+            "invalid config",
+        ) from None
     except (TypeError, ValueError) as exc:
         raise _config_error(group, f"{SECTIONS[group]} '{backend.type}': {exc}") from None

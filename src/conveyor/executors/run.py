@@ -145,6 +145,16 @@ def _drive(
     return RunResult(run_id=run["run_id"], status=final["status"], parameters=params, run=final)
 
 
+def _refuse_remote(executor: Any, config: RunConfig) -> None:
+    if getattr(executor, "remote", False):
+        kind = config.executor.type
+        raise RunRefused(
+            f"executor '{kind}' does not run pipelines in this process: render it with "
+            f"'conveyor render {kind} -f PIPELINE -c CONFIG' or submit it with "
+            f"'conveyor submit --to {kind} -f PIPELINE -c CONFIG'"
+        )
+
+
 def execute(
     loaded: LoadedPipeline,
     config: RunConfig | None = None,
@@ -157,6 +167,7 @@ def execute(
     """Start a new run of ``loaded`` and drive it to its end."""
     config = config or RunConfig()
     backends = _backends(config, store)
+    _refuse_remote(backends.executor, config)
     run_id = run_id or new_run_id()
     if not RUN_ID.match(run_id):
         raise RunRefused(
@@ -200,6 +211,7 @@ def resume(
     """Resume a failed or interrupted run: succeeded steps and map items are not run again."""
     config = config or RunConfig()
     backends = _backends(config, store)
+    _refuse_remote(backends.executor, config)
     previous = backends.store.load(run_id)
     status = previous.status
     if status == "succeeded":

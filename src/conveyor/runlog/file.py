@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
 
@@ -29,7 +29,7 @@ class FileRunLogStore(RunLogStore):
     def __init__(self, path: str = ".conveyor/runs") -> None:
         self.root = Path(path).expanduser().absolute()
         self.where = str(self.root)
-        self._handles: dict[str, IO[str]] = {}
+        self._fds: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _dir(self, run_id: str) -> Path:
@@ -43,14 +43,18 @@ class FileRunLogStore(RunLogStore):
         atomic_write(directory / "run.json", json.dumps(run, indent=1, default=str))
 
     def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        text = "".join(_encode(e) + "\n" for e in events)
+        data = "".join(_encode(e) + "\n" for e in events).encode()
         with self._lock:
-            handle = self._handles.get(run_id)
-            if handle is None:
-                handle = open(self._dir(run_id) / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-                self._handles[run_id] = handle
-            handle.write(text)
-            handle.flush()
+            fd = self._fds.get(run_id)
+            if fd is None:
+                path = self._dir(run_id) / "events.jsonl"
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fds[run_id] = fd
+            # One write() on an O_APPEND descriptor: lines from several processes (pods
+            # sharing the directory) never interleave on a local file system.
+            written = os.write(fd, data)
+            while written < len(data):
+                written += os.write(fd, data[written:])
 
     def _events(self, run_id: str) -> list[dict[str, Any]]:
         path = self._dir(run_id) / "events.jsonl"
@@ -99,6 +103,6 @@ class FileRunLogStore(RunLogStore):
 
     def close(self) -> None:
         with self._lock:
-            for handle in self._handles.values():
-                handle.close()
-            self._handles.clear()
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()

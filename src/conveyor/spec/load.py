@@ -55,9 +55,12 @@ def pipeline_from_located(located: Located, name: str) -> LoadedPipeline:
 
 
 def _name_of(path: str) -> str:
+    """A pipeline's name: its file's stem, or its folder's name for a plain pipeline.yaml."""
     base = os.path.basename(path)
     for suffix in (".yaml", ".yml"):
         base = base.removesuffix(suffix)
+    if base == "pipeline":
+        base = os.path.basename(os.path.dirname(os.path.abspath(path))) or base
     return base or "pipeline"
 
 

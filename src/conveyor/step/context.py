@@ -72,6 +72,19 @@ class StepContext:
         self.launcher = launcher
         self.echo = echo
 
+    def restore(self, node: TaskNode, attempt: Mapping[str, Any]) -> dict[str, Any]:
+        """The values a succeeded attempt put into the scope, read back from its record."""
+        returns, metrics = attempt.get("returns") or {}, attempt.get("metrics") or {}
+        values: dict[str, Any] = {}
+        for spec in node.returns:
+            if spec.kind == "metric":
+                values[spec.name] = metrics.get(spec.name)
+            elif spec.kind == "object":
+                values[spec.name] = self.load_object(returns[spec.name])
+            else:
+                values[spec.name] = returns.get(spec.name)
+        return values
+
     def load_object(self, reference: Mapping[str, Any]) -> Any:
         """Unpickle an ``object`` return recorded by an earlier attempt (for resume)."""
         return pickle.loads(self.catalog.get_bytes(str(reference[OBJECT_KEY])))

@@ -1,0 +1,1 @@
+"""Argo Workflows: render any pipeline as a Workflow, submit it, follow it."""

@@ -1,0 +1,71 @@
+"""``executor: {type: argo, config: {...}}`` and a step's ``overrides: {argo: {...}}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """An environment variable taken from a Kubernetes secret."""
+
+    name: str
+    key: str
+
+
+class Resources(Strict):
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class PvcMount(Strict):
+    """A PersistentVolumeClaim mounted in every pod: where the run log and catalog live."""
+
+    claim: str
+    mount_path: str
+    sub_path: str | None = None
+    read_only: bool = False
+
+
+class PodSettings(Strict):
+    """What a step may override: how its pod is built."""
+
+    image: str | None = None
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    resources: Resources | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ArgoConfig(PodSettings):
+    image: str
+    namespace: str = "default"
+    service_account: str | None = None
+    volumes: list[dict[str, Any]] = Field(default_factory=list)
+    pvcs: list[PvcMount] = Field(default_factory=list)
+    parallelism: Annotated[int, Field(ge=1)] | None = None
+    ttl_seconds: Annotated[int, Field(ge=0)] | None = None
+    pod_gc: Literal["OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"] | None = (
+        None
+    )
+    active_deadline_seconds: Annotated[int, Field(ge=1)] | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    #: A cron schedule: render a CronWorkflow instead of a Workflow.
+    schedule: str | None = None
+    timezone: str | None = None
+    #: Paths inside the image; by default the paths given to ``conveyor render``.
+    pipeline_file: str | None = None
+    config_file: str | None = None
+    parameters_file: str | None = None
+    working_dir: str | None = None
+    #: The conveyor command in the image.
+    command: list[str] = Field(default_factory=lambda: ["conveyor"])

@@ -1,0 +1,440 @@
+"""Pipeline -> Argo Workflow manifest, built as plain data in a fixed key order.
+
+Mapping (one graph = one DAG template, taking the step-path ``prefix`` as input):
+- a task or stub -> a DAG task running ``conveyor execute-single-node RUN STEP`` in a pod;
+- ``next`` -> ``depends: X.Succeeded``; ``on_failure`` -> ``depends: (X.Failed || X.Errored)``;
+- a map -> fan-out (records the items, outputs their count), the branch DAG over
+  ``withSequence`` item indices, and fan-in (reduces, records the map's outcome);
+- parallel -> a nested DAG of branch DAGs; conditional -> a nested DAG whose ``choose``
+  pod outputs the branch index, each branch gated by ``when``;
+- reaching ``success`` -> an ``end`` task (a zero-length suspend) that depends on every
+  edge into success. Argo decides a DAG's phase from its leaf tasks, and an omitted task
+  inherits its parent's failure; with ``end`` as the leaf, a failure handled by an
+  ``on_failure`` path leaves the workflow Succeeded, as conveyor records it;
+- reaching ``fail`` -> a ``fail`` pod that records it and exits non-zero.
+Item indices use ``withSequence`` with the count from fan-out rather than ``withParam`` over
+a JSON list of indices: Argo keeps only the last 256 kB of a step's output, which a list of
+50,000 indices exceeds; the count keeps the manifest and outputs the same size for any map.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from conveyor.executors.argo.config import ArgoConfig, PodSettings
+from conveyor.executors.argo.names import Namer, sanitize
+from conveyor.spec.load import LoadedPipeline
+from conveyor.spec.models import (
+    ConditionalNode,
+    FailNode,
+    Graph,
+    Linked,
+    MapNode,
+    NodeBase,
+    ParallelNode,
+    StubNode,
+    SuccessNode,
+    TaskNode,
+)
+
+API_VERSION = "argoproj.io/v1alpha1"
+MAX_TASKS = 190  # Argo allows 200 tasks per DAG template; keep room for start/end tasks
+RUN_ID = "{{workflow.parameters.run_id}}"
+PREFIX = "{{inputs.parameters.prefix}}"
+OUTPUTS_DIR = "/tmp/conveyor-outputs"
+
+
+class RenderError(Exception):
+    """The pipeline cannot be expressed as an Argo Workflow (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Files:
+    """Paths inside the image."""
+
+    pipeline: str
+    config: str
+    parameters: str | None = None
+
+
+@dataclass
+class Linkage:
+    entry: str  # the task a node's incoming edges point at
+    succeeded: str  # expression: the node succeeded
+    failed: str  # expression: the node failed
+
+
+def _failed(*tasks: str) -> str:
+    return "(" + " || ".join(f"{t}.Failed || {t}.Errored" for t in tasks) + ")"
+
+
+class Renderer:
+    def __init__(self, loaded: LoadedPipeline, config: ArgoConfig, files: Files) -> None:
+        self.loaded = loaded
+        self.config = config
+        self.files = files
+        self.templates: dict[str, dict[str, Any]] = {}
+        self.template_names = Namer(
+            ("main", "exit-handler", "run-start", "end", "fan-out", "fan-in", "choose")
+        )
+        self._containers: dict[str, str] = {}
+
+    # --- containers --------------------------------------------------------------------------
+
+    def _pod(self, settings: PodSettings | None) -> PodSettings:
+        """The workflow-wide pod settings with a step's overrides on top."""
+        base = self.config
+        if settings is None:
+            return base
+        merged = base.model_dump(exclude_unset=False)
+        for key, value in settings.model_dump(exclude_unset=True).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+        return ArgoConfig.model_validate(merged)
+
+    def _container(self, args: list[str], pod: PodSettings) -> dict[str, Any]:
+        container: dict[str, Any] = {"image": pod.image or self.config.image}
+        if pod.image_pull_policy:
+            container["imagePullPolicy"] = pod.image_pull_policy
+        container["command"] = list(self.config.command)
+        container["args"] = args
+        if self.config.working_dir:
+            container["workingDir"] = self.config.working_dir
+        env: list[dict[str, Any]] = [{"name": "CONVEYOR_OUTPUTS_DIR", "value": OUTPUTS_DIR}]
+        env += [{"name": k, "value": v} for k, v in sorted(pod.env.items())]
+        env += [
+            {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+            for k, ref in sorted(pod.secrets.items())
+        ]
+        container["env"] = env
+        if pod.resources is not None:
+            resources = {}
+            if pod.resources.requests:
+                resources["requests"] = dict(pod.resources.requests)
+            if pod.resources.limits:
+                resources["limits"] = dict(pod.resources.limits)
+            container["resources"] = resources
+        mounts = [
+            {"name": sanitize(f"pvc-{m.claim}"), "mountPath": m.mount_path}
+            | ({"subPath": m.sub_path} if m.sub_path else {})
+            | ({"readOnly": True} if m.read_only else {})
+            for m in self.config.pvcs
+        ] + list(pod.volume_mounts)
+        if mounts:
+            container["volumeMounts"] = mounts
+        return container
+
+    def _file_args(self) -> list[str]:
+        return ["--file", self.files.pipeline, "--config-file", self.files.config]
+
+    def step_template(self, kind: str, node: TaskNode | None = None) -> str:
+        """A container template shared by every step with the same settings."""
+        overrides = None
+        if node is not None and "argo" in node.overrides:
+            overrides = PodSettings.model_validate(node.overrides["argo"])
+        retry = node.retry if node is not None else None
+        timeout = node.timeout_seconds if node is not None else None
+        signature = json.dumps(
+            [
+                kind,
+                overrides.model_dump(mode="json") if overrides else None,
+                retry.model_dump() if retry else None,
+                timeout,
+            ],
+            sort_keys=True,
+        )
+        if signature in self._containers:
+            return self._containers[signature]
+        label = (
+            kind if signature == json.dumps([kind, None, None, None], sort_keys=True) else f"{kind}-custom"
+        )
+        name = kind if label == kind else self.template_names.name(f"{label}-{len(self._containers)}")
+        subcommand = {"step": "execute-single-node", "choose": "execute-single-node"}.get(kind, kind)
+        args = [subcommand, RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
+        pod = self._pod(overrides)
+        template: dict[str, Any] = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
+        output = {"fan-out": "count", "choose": "branch"}.get(kind)
+        if output:
+            template["outputs"] = {
+                "parameters": [{"name": output, "valueFrom": {"path": f"{OUTPUTS_DIR}/{output}"}}]
+            }
+        if pod.node_selector:
+            template["nodeSelector"] = dict(pod.node_selector)
+        if pod.tolerations:
+            template["tolerations"] = list(pod.tolerations)
+        if timeout is not None:
+            template["activeDeadlineSeconds"] = max(1, math.ceil(timeout))
+        if retry is not None and retry.attempts > 1:
+            strategy: dict[str, Any] = {"limit": str(retry.attempts - 1), "retryPolicy": "Always"}
+            if retry.backoff_seconds:
+                strategy["backoff"] = {"duration": f"{retry.backoff_seconds:g}s", "factor": "2"}
+            template["retryStrategy"] = strategy
+        template["container"] = self._container(args, pod)
+        self.templates[name] = template
+        self._containers[signature] = name
+        return name
+
+    # --- graphs ------------------------------------------------------------------------------
+
+    def _task(
+        self, name: str, template: str, step: str | None = None, prefix: str | None = None
+    ) -> dict[str, Any]:
+        task: dict[str, Any] = {"name": name, "template": template}
+        params = []
+        if step is not None:
+            params.append({"name": "step", "value": step})
+        if prefix is not None:
+            params.append({"name": "prefix", "value": prefix})
+        if params:
+            task["arguments"] = {"parameters": params}
+        return task
+
+    def _node(
+        self, name: str, node: NodeBase, static: list[str], namer: Namer, root: bool
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        here = name if root else f"{PREFIX}/{name}"
+        task_name = namer.name(name)
+        if isinstance(node, TaskNode | StubNode):
+            template = self.step_template("step", node if isinstance(node, TaskNode) else None)
+            return [self._task(task_name, template, step=here)], Linkage(
+                task_name, f"{task_name}.Succeeded", _failed(task_name)
+            )
+        if isinstance(node, MapNode):
+            fan_out, items, fan_in = (
+                namer.name(f"{name}-fan-out"),
+                namer.name(f"{name}-items"),
+                namer.name(f"{name}-fan-in"),
+            )
+            branch = self.dag_template(node.branch, [*static, name, "branch"])
+            out_task = self._task(fan_out, self.step_template("fan-out"), step=here)
+            item_task = self._task(items, branch, prefix=f"{here}/{{{{item}}}}")
+            item_task["depends"] = f"{fan_out}.Succeeded"
+            item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
+            in_task = self._task(fan_in, self.step_template("fan-in"), step=here)
+            in_task["depends"] = " || ".join(
+                f"{items}.{phase}" for phase in ("Succeeded", "Failed", "Errored", "Skipped")
+            )
+            return [out_task, item_task, in_task], Linkage(
+                fan_out, f"{fan_in}.Succeeded", _failed(fan_out, fan_in)
+            )
+        if isinstance(node, ParallelNode):
+            template = self._parallel(node, [*static, name])
+        elif isinstance(node, ConditionalNode):
+            template = self._conditional(node, [*static, name])
+        else:
+            raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
+        return [self._task(task_name, template, prefix=here)], Linkage(
+            task_name, f"{task_name}.Succeeded", _failed(task_name)
+        )
+
+    def _parallel(self, node: ParallelNode, static: list[str]) -> str:
+        namer = Namer()
+        tasks = [
+            self._task(namer.name(key), self.dag_template(branch, [*static, key]), prefix=f"{PREFIX}/{key}")
+            for key, branch in node.branches.items()
+        ]
+        return self._dag(static, tasks, "parallel")
+
+    def _conditional(self, node: ConditionalNode, static: list[str]) -> str:
+        namer = Namer(("choose",))
+        tasks = [self._task("choose", self.step_template("choose"), step=PREFIX)]
+        for index, (key, branch) in enumerate(node.branches.items()):
+            task = self._task(
+                namer.name(key), self.dag_template(branch, [*static, key]), prefix=f"{PREFIX}/{key}"
+            )
+            task["depends"] = "choose.Succeeded"
+            task["when"] = f"{{{{tasks.choose.outputs.parameters.branch}}}} == {index}"
+            tasks.append(task)
+        return self._dag(static, tasks, "conditional")
+
+    def dag_template(self, graph: Graph, static: list[str], root: bool = False) -> str:
+        namer = Namer(("end", "fail", "run-start"))
+        tasks: list[dict[str, Any]] = []
+        links: dict[str, Linkage] = {}
+        if root:
+            tasks.append({"name": "run-start", "template": "run-start"})
+        for name, node in graph.steps.items():
+            if isinstance(node, SuccessNode | FailNode):
+                continue
+            made, links[name] = self._node(name, node, static, namer, root)
+            tasks.extend(made)
+        incoming: dict[str, list[str]] = {}
+        if root:
+            incoming[graph.start_at] = ["run-start.Succeeded"]
+        for name, node in graph.steps.items():
+            if isinstance(node, Linked):
+                incoming.setdefault(self._target(graph, node.next), []).append(links[name].succeeded)
+                if node.on_failure:
+                    incoming.setdefault(self._target(graph, node.on_failure), []).append(links[name].failed)
+        by_name = {t["name"]: t for t in tasks}
+        for name, exprs in incoming.items():
+            if name in ("success", "fail"):
+                continue
+            entry = by_name[links[name].entry]
+            entry["depends"] = " || ".join(exprs) if len(exprs) == 1 else " || ".join(f"({e})" for e in exprs)
+        if "success" in incoming:
+            end = {"name": "end", "template": self._end(), "depends": self._any(incoming["success"])}
+            tasks.append(end)
+        if "fail" in incoming:
+            fail = self._task("fail", self.step_template("step"), step="fail" if root else f"{PREFIX}/fail")
+            fail["depends"] = self._any(incoming["fail"])
+            tasks.append(fail)
+        return self._dag(static, tasks, "dag", root=root)
+
+    @staticmethod
+    def _any(exprs: list[str]) -> str:
+        return exprs[0] if len(exprs) == 1 else " || ".join(f"({e})" for e in exprs)
+
+    @staticmethod
+    def _target(graph: Graph, name: str) -> str:
+        node = graph.steps.get(name)
+        if isinstance(node, SuccessNode):
+            return "success"
+        if isinstance(node, FailNode):
+            return "fail"
+        return name
+
+    def _end(self) -> str:
+        if "end" not in self.templates:
+            self.templates["end"] = {"name": "end", "suspend": {"duration": "0"}}
+        return "end"
+
+    def _dag(self, static: list[str], tasks: list[dict[str, Any]], kind: str, root: bool = False) -> str:
+        name = "main" if root else self.template_names.name("-".join([kind, *static]))
+        if len(tasks) > MAX_TASKS:
+            tasks = self._split(name, tasks)
+        template: dict[str, Any] = {"name": name}
+        if not root:
+            template["inputs"] = {"parameters": [{"name": "prefix"}]}
+        template["dag"] = {"failFast": False, "tasks": tasks}
+        self.templates[name] = template
+        return name
+
+    def _split(self, name: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Nest a long chain in segments of at most MAX_TASKS tasks (Argo's limit is 200).
+
+        Only chains split cleanly: each segment may depend on the one before it through
+        its first task alone. Other shapes are refused with a message.
+        """
+        chunks = [tasks[i : i + MAX_TASKS] for i in range(0, len(tasks), MAX_TASKS)]
+        parents: list[dict[str, Any]] = []
+        for index, chunk in enumerate(chunks):
+            names = {t["name"] for t in chunk}
+            first = chunk[0]
+            previous = chunks[index - 1][-1]["name"] if index else None
+            for task in chunk:
+                refs = _references(task.get("depends", ""))
+                outside = refs - names
+                if not outside:
+                    continue
+                if task is first and outside == {previous} and task["depends"] == f"{previous}.Succeeded":
+                    continue
+                raise RenderError(
+                    f"{name} has {len(tasks)} tasks, over Argo's limit of 200 per DAG, and cannot be "
+                    f"split into chained segments: '{task['name']}' depends on {sorted(outside)} in an "
+                    "earlier segment. Group steps into parallel branches or maps to keep each graph "
+                    "under 200 steps."
+                )
+            if previous is not None:
+                first.pop("depends", None)
+            segment = self.template_names.name(f"{name}-part-{index + 1}")
+            self.templates[segment] = {
+                "name": segment,
+                "inputs": {"parameters": [{"name": "prefix"}]},
+                "dag": {"failFast": False, "tasks": chunk},
+            }
+            parent = self._task(f"part-{index + 1}", segment, prefix=PREFIX)
+            if index:
+                parent["depends"] = f"part-{index}.Succeeded"
+            parents.append(parent)
+        return parents
+
+    # --- the manifest ------------------------------------------------------------------------
+
+    def _fixed_templates(self) -> None:
+        start_args = ["run-start", RUN_ID, *self._file_args()]
+        if self.files.parameters:
+            start_args += ["--parameters-file", self.files.parameters]
+        self.templates["run-start"] = {
+            "name": "run-start",
+            "container": self._container(start_args, self.config),
+        }
+        end_args = ["run-end", RUN_ID, "--status", "{{workflow.status}}", *self._file_args()]
+        self.templates["exit-handler"] = {
+            "name": "exit-handler",
+            "container": self._container(end_args, self.config),
+        }
+
+    def spec(self) -> dict[str, Any]:
+        self._fixed_templates()
+        self.dag_template(self.loaded.pipeline.dag, [], root=True)
+        cfg = self.config
+        spec: dict[str, Any] = {"entrypoint": "main", "onExit": "exit-handler"}
+        spec["arguments"] = {"parameters": [{"name": "run_id", "value": "{{workflow.name}}"}]}
+        if cfg.service_account:
+            spec["serviceAccountName"] = cfg.service_account
+        if cfg.parallelism:
+            spec["parallelism"] = cfg.parallelism
+        if cfg.active_deadline_seconds:
+            spec["activeDeadlineSeconds"] = cfg.active_deadline_seconds
+        if cfg.ttl_seconds is not None:
+            spec["ttlStrategy"] = {"secondsAfterCompletion": cfg.ttl_seconds}
+        if cfg.pod_gc:
+            spec["podGC"] = {"strategy": cfg.pod_gc}
+        volumes = [
+            {"name": sanitize(f"pvc-{m.claim}"), "persistentVolumeClaim": {"claimName": m.claim}}
+            for m in cfg.pvcs
+        ] + list(cfg.volumes)
+        if volumes:
+            spec["volumes"] = volumes
+        order = ["main", "run-start", "exit-handler"]
+        spec["templates"] = [self.templates[n] for n in order] + [
+            t for n, t in self.templates.items() if n not in order
+        ]
+        return spec
+
+    def metadata(self, generate: bool) -> dict[str, Any]:
+        name = sanitize(self.loaded.name, 50)
+        meta: dict[str, Any] = {"generateName": f"{name}-"} if generate else {"name": name}
+        meta["namespace"] = self.config.namespace
+        meta["labels"] = {"conveyor/pipeline": name, **self.config.labels}
+        meta["annotations"] = {"conveyor/pipeline-hash": self.loaded.hash, **self.config.annotations}
+        return meta
+
+
+def _references(depends: str) -> set[str]:
+    return set(
+        re.findall(r"([A-Za-z0-9][-A-Za-z0-9]*)\.(?:Succeeded|Failed|Errored|Skipped|Omitted)", depends)
+    )
+
+
+def render(
+    loaded: LoadedPipeline, config: ArgoConfig, files: Files, kind: str = "Workflow"
+) -> dict[str, Any]:
+    """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow."""
+    renderer = Renderer(loaded, config, files)
+    spec = renderer.spec()
+    if config.schedule and kind == "Workflow":
+        kind = "CronWorkflow"
+    if kind == "CronWorkflow":
+        if not config.schedule:
+            raise RenderError("a CronWorkflow needs executor.config.schedule, e.g. '0 2 * * *'")
+        cron: dict[str, Any] = {"schedules": [config.schedule]}
+        if config.timezone:
+            cron["timezone"] = config.timezone
+        cron["workflowSpec"] = spec
+        body = cron
+    else:
+        body = spec
+    return {
+        "apiVersion": API_VERSION,
+        "kind": kind,
+        "metadata": renderer.metadata(generate=kind == "Workflow"),
+        "spec": body,
+    }
