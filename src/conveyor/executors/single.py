@@ -61,7 +61,7 @@ class RunContext:
     def run_id(self) -> str:
         return str(self.log.run["run_id"])
 
-    def replay(self) -> Replay:
+    def replay(self, observe: Any = None) -> Replay:
         steps = self.log.steps
 
         def lookup(path: list[str]) -> dict[str, Any] | None:
@@ -74,7 +74,7 @@ class RunContext:
         def restore(node: TaskNode, record: Any) -> dict[str, Any]:
             return self.context.restore(node, record)
 
-        return Replay(lookup, restore)
+        return Replay(lookup, restore, observe)
 
     def scope_at(self, path: list[str]) -> Scope:
         initial = self.log.run.get("initial_parameters") or {}
@@ -154,7 +154,7 @@ def execute_single_node(run_id: str, step: str, file: str, config_file: str | No
     ctx = open_run(run_id, file, config_file)
     path = split_path(step)
     if path and path[-1] == "fail" and _implicit(ctx, path):
-        ctx.node_event(path, "fail", "failed", {"error": "reached fail"})
+        print(f"conveyor: {'/'.join(path[:-1]) or 'the pipeline'} reached fail")
         return False
     node = node_at(ctx.loaded.pipeline, path)
     try:
@@ -165,7 +165,7 @@ def execute_single_node(run_id: str, step: str, file: str, config_file: str | No
         ctx.node_event(path, "stub", "succeeded", {})
         return True
     if isinstance(node, FailNode):
-        ctx.node_event(path, "fail", "failed", {"error": "reached a fail node"})
+        print(f"conveyor: reached the fail step {step}")
         return False
     if isinstance(node, ConditionalNode):
         try:
@@ -265,7 +265,20 @@ def run_end(run_id: str, orchestrator_status: str, file: str, config_file: str |
     """Record the final status the orchestrator reports, with the final parameters."""
     ctx = open_run(run_id, file, config_file)
     scope = Scope(None, ctx.log.run.get("initial_parameters") or {})
-    replayed = ctx.replay().graph(ctx.loaded.pipeline.dag, [], scope)
+    # Parallel and conditional steps have no pod that ends them: record their outcome here.
+    finished: list[dict[str, Any]] = []
+
+    def observe(path: list[str], kind: str, ok: bool, info: dict[str, Any]) -> None:
+        record = ctx.log.steps.get(step_key(path))
+        if record is None or record["status"] not in ("succeeded", "failed"):
+            status = "succeeded" if ok else "failed"
+            finished.append(
+                {"e": "node", "path": path, "type": kind, "status": status, "t": time.time(), "info": info}
+            )
+
+    replayed = ctx.replay(observe).graph(ctx.loaded.pipeline.dag, [], scope)
+    if finished:
+        ctx.store.append(run_id, finished)
     status = "succeeded" if orchestrator_status.lower() == "succeeded" else "failed"
     run = dict(ctx.log.run)
     run.update(

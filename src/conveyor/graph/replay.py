@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from conveyor.graph.plan import choose_branch, following, map_items, terminal
+from conveyor.graph.plan import PlanError, choose_branch, following, map_items, terminal
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import (
     ConditionalNode,
@@ -28,6 +28,8 @@ from conveyor.spec.models import (
 Lookup = Callable[[list[str]], Mapping[str, Any] | None]
 #: Turns a recorded return value back into the live value (unpickles object references).
 Restore = Callable[[TaskNode, Mapping[str, Any]], dict[str, Any]]
+#: Told the outcome of each parallel or conditional node replayed (kind, success, info).
+Observe = Callable[[list[str], str, bool, dict[str, Any]], None]
 
 
 class NotReached(Exception):
@@ -63,9 +65,10 @@ def node_at(pipeline: Pipeline, path: list[str]) -> NodeBase:
 
 
 class Replay:
-    def __init__(self, lookup: Lookup, restore: Restore) -> None:
+    def __init__(self, lookup: Lookup, restore: Restore, observe: Observe | None = None) -> None:
         self.lookup = lookup
         self.restore = restore
+        self.observe = observe
 
     def outcome(self, node: NodeBase, path: list[str], scope: Scope) -> bool | None:
         """Apply a finished node's recorded values to ``scope``; its success, or None if unfinished."""
@@ -81,6 +84,8 @@ class Replay:
         if isinstance(node, MapNode):
             if record is None or record.get("status") not in ("succeeded", "failed"):
                 return None
+            if self.observe:
+                self._observe_items(node, path, scope)
             if record["status"] == "succeeded":
                 scope.update((record.get("info") or {}).get("returns") or {})
             return bool(record["status"] == "succeeded")
@@ -95,6 +100,8 @@ class Replay:
                 children.append(child)
             for child in children:
                 scope.update(child.own)
+            if self.observe:
+                self.observe(path, "parallel", ok, {})
             return ok
         if isinstance(node, ConditionalNode):
             branch_key = ((record or {}).get("info") or {}).get("branch")
@@ -104,8 +111,19 @@ class Replay:
             result = self.graph(node.branches[branch_key], [*path, branch_key], child)
             if result:
                 scope.update(child.own)
+            if self.observe and result is not None:
+                self.observe(path, "conditional", result, {"branch": branch_key})
             return result
         return None
+
+    def _observe_items(self, node: MapNode, path: list[str], scope: Scope) -> None:
+        """Replay each item's branch so that composites inside items are observed too."""
+        try:
+            items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
+        except PlanError:
+            return
+        for index, item in enumerate(items):
+            self.graph(node.branch, [*path, str(index)], Scope(scope, {node.iterate_as: item}))
 
     def graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool | None:
         """Replay a whole graph: True/False when it has ended, None if it has not finished."""

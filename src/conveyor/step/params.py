@@ -6,7 +6,6 @@ import functools
 import importlib
 import inspect
 import json
-import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,7 +23,9 @@ def resolve_callable(dotted: str) -> Callable[..., Any]:
     """Import ``pkg.module.function``; say clearly what could not be found and where."""
     module_name, _, attr = dotted.rpartition(".")
     try:
-        module = sys.modules.get(module_name) or importlib.import_module(module_name)
+        # import_module (not a bare sys.modules lookup) waits while another thread is still
+        # executing the module, so concurrent map items never see it half-initialised.
+        module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StepInputError(
             f"cannot import module '{module_name}' for '{dotted}': {exc}. "

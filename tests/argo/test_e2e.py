@@ -1,0 +1,191 @@
+"""A rendered manifest's pods, run as local processes in an order the manifest allows,
+record the same run as a local run: statuses, final parameters and catalog entries; and
+the Argo phase agrees with the conveyor run status in every case."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from argo_sim import Simulation
+
+from conftest import PIPELINES, ROOT, run_cli
+from conveyor.runlog.file import FileRunLogStore
+
+EXAMPLES = ROOT / "examples"
+ARGO_CONFIG = """executor:
+  type: argo
+  config:
+    image: ghcr.io/example/conveyor:0.1
+    pvcs: [{claim: conveyor-data, mount_path: /data}]
+run_log_store: {type: file, config: {path: .conveyor/runs}}
+catalog: {type: file, config: {location: .conveyor/catalog}}
+"""
+LOCAL_CONFIG = """run_log_store: {type: file, config: {path: .conveyor/runs}}
+catalog: {type: file, config: {location: .conveyor/catalog}}
+"""
+
+
+def render(where: Path) -> dict[str, Any]:
+    (where / "argo.yaml").write_text(ARGO_CONFIG)
+    params = ["-p", "params.yaml"] if (where / "params.yaml").exists() else []
+    out = run_cli(
+        "render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", *params, "-o", "manifest.yaml", cwd=where
+    )
+    assert out.returncode == 0, out.stderr
+    manifest: dict[str, Any] = yaml.safe_load((where / "manifest.yaml").read_text())
+    return manifest
+
+
+def run_argo(where: Path, run_id: str = "argo-run") -> tuple[str, Simulation]:
+    sim = Simulation(render(where), where, env={"PYTHONPATH": str(PIPELINES)})
+    return sim.run(run_id), sim
+
+
+def run_local(where: Path, run_id: str = "local-run") -> int:
+    (where / "local.yaml").write_text(LOCAL_CONFIG)
+    params = ["-p", "params.yaml"] if (where / "params.yaml").exists() else []
+    out = run_cli(
+        "execute",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        "local.yaml",
+        *params,
+        "--run-id",
+        run_id,
+        cwd=where,
+        env={"PYTHONPATH": str(PIPELINES)},
+    )
+    return out.returncode
+
+
+def summary(where: Path, run_id: str) -> dict[str, Any]:
+    log = FileRunLogStore(str(where / ".conveyor/runs")).load(run_id)
+    steps = {
+        "/".join(r["path"]): r["status"]
+        for r in log.steps.values()
+        if r["type"] in ("task", "map") or r["status"] == "failed"
+    }
+    # Unique entries: a map item's put glob may also match files its siblings wrote.
+    catalog = sorted(
+        {
+            (entry["name"], entry["sha256"])
+            for r in log.steps.values()
+            for attempt in r["attempts"][-1:]
+            for entry in attempt.get("catalog", [])
+            if not entry["name"].endswith((".pickle", ".ipynb"))
+        }
+    )
+    return {
+        "status": log.run["status"],
+        "final": log.run["final_parameters"],
+        "steps": steps,
+        "catalog": catalog,
+    }
+
+
+def copy(source: Path, tmp_path: Path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copytree(source, target)
+    return target
+
+
+@pytest.mark.parametrize(
+    "example", ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional"]
+)
+def test_examples_run_the_same_on_argo_as_locally(example: str, tmp_path: Path) -> None:
+    argo_dir = copy(EXAMPLES / example, tmp_path, "argo")
+    local_dir = copy(EXAMPLES / example, tmp_path, "local")
+    phase, sim = run_argo(argo_dir)
+    code = run_local(local_dir)
+    argo, local = summary(argo_dir, "argo-run"), summary(local_dir, "local-run")
+    assert phase == "Succeeded" and code == 0
+    assert argo["status"] == local["status"] == "succeeded"
+    assert argo["final"] == local["final"]
+    assert argo["steps"] == local["steps"]
+    assert argo["catalog"] == local["catalog"]
+    assert sim.pods[0].template == "run-start" and sim.pods[-1].template == "exit-handler"
+
+
+FAILING = """dag:
+  start_at: first
+  steps:
+    first: {command: ctasks.add, returns: [c], next: boom}
+    boom: {command: ctasks.fail_always, next: never}
+    never: {command: ctasks.noop, next: success}
+"""
+
+MAP_HANDLED = """dag:
+  start_at: fan
+  steps:
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      branch: {start_at: t, steps: {t: {command: ctasks.fail_if, returns: [y], next: success}}}
+      next: success
+      on_failure: note
+    note: {command: ctasks.record, returns: [noted], next: success}
+"""
+
+RETRIED = """dag:
+  start_at: f
+  steps:
+    f: {command: ctasks.flaky, returns: [r], retry: {attempts: 3}, next: success}
+"""
+
+NESTED = """dag:
+  start_at: outer
+  steps:
+    outer:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      branch:
+        start_at: route
+        steps:
+          route:
+            type: conditional
+            parameter: x
+            branches:
+              "1": {start_at: a, steps: {a: {command: ctasks.square, returns: [y], next: success}}}
+              "2": {start_at: b, steps: {b: {command: ctasks.add, returns: [y], next: fail}}}
+            next: success
+            on_failure: fallback
+          fallback: {command: ctasks.noop, returns: [y], next: success}
+      next: success
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "params", "expect"),
+    [
+        (FAILING, "a: 1\nb: 2\n", "failed"),
+        (MAP_HANDLED, "xs: [1, 2, 3]\nbad: 2\ncounter: noted.txt\ntag: handled\n", "succeeded"),
+        (RETRIED, "counter: calls.txt\nfail_times: 2\n", "succeeded"),
+        (NESTED, "xs: [1, 2]\na: 1\nb: 1\n", "succeeded"),
+    ],
+    ids=["unhandled-failure", "handled-map-failure", "retry-strategy", "nested-map-conditional-fail"],
+)
+def test_phase_and_run_status_agree(text: str, params: str, expect: str, tmp_path: Path) -> None:
+    for name in ("argo", "local"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pipeline.yaml").write_text(text)
+        (tmp_path / name / "params.yaml").write_text(params)
+    phase, sim = run_argo(tmp_path / "argo")
+    code = run_local(tmp_path / "local")
+    argo, local = summary(tmp_path / "argo", "argo-run"), summary(tmp_path / "local", "local-run")
+    assert phase == ("Succeeded" if expect == "succeeded" else "Failed")
+    assert argo["status"] == local["status"] == expect
+    assert (code == 0) == (expect == "succeeded")
+    assert argo["steps"] == local["steps"]
+    assert argo["final"] == local["final"]
+    if text is RETRIED:
+        attempts = [p.attempt for p in sim.pods if p.args[0] == "execute-single-node"]
+        assert attempts == [1, 2, 3]
+        log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
+        assert [a["status"] for a in log.steps["f"]["attempts"]] == ["failed", "failed", "succeeded"]
