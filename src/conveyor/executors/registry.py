@@ -106,17 +106,33 @@ def build(group: str, backend: Backend, **extra: Any) -> Any:
     try:
         return cls(**backend.config, **extra)
     except ValidationError as exc:
+        model = getattr(cls, "config_model", None)
+        fields = list(getattr(model, "model_fields", {}))
         raise SpecError(
-            [
-                Issue(
-                    f"{SECTIONS[group]} '{backend.type}': {err['msg']}",
-                    path=(SECTIONS[group], "config", *(str(p) for p in err["loc"])),
-                    expected=None,
-                    found=None,
-                )
-                for err in exc.errors()
-            ],
-            "invalid config",
+            [_config_issue(group, backend.type, err, fields) for err in exc.errors()], "invalid config"
         ) from None
     except (TypeError, ValueError) as exc:
         raise _config_error(group, f"{SECTIONS[group]} '{backend.type}': {exc}") from None
+
+
+def _config_issue(group: str, kind: str, err: Any, fields: list[str]) -> Issue:
+    """A backend's config problem, said the way pipeline problems are."""
+    path = (SECTIONS[group], "config", *(str(p) for p in err["loc"]))
+    key = path[-1]
+    if err["type"] == "missing":
+        return Issue(
+            f"missing key '{key}'",
+            path=path,
+            expected=f"a value for '{key}'",
+            found="nothing",
+            hint=f"{SECTIONS[group]} '{kind}' needs it",
+        )
+    if err["type"] == "extra_forbidden":
+        return Issue(
+            f"unknown key '{key}'",
+            path=path,
+            expected="one of " + ", ".join(fields),
+            found=f"'{key}'",
+            hint=did_you_mean(key, fields) or "remove it; unknown keys are never ignored",
+        )
+    return Issue(f"{SECTIONS[group]} '{kind}': {err['msg']}", path=path, found=repr(err.get("input"))[:60])

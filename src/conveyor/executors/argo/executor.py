@@ -11,6 +11,7 @@ class ArgoExecutor:
     """Runs nothing in this process: pipelines are rendered and submitted to Argo."""
 
     remote = True
+    config_model = ArgoConfig
 
     def __init__(self, **config: Any) -> None:
         self.config = ArgoConfig.model_validate(config)
