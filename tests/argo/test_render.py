@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, run_cli
 
+from conftest import ROOT, run_cli
 from conveyor.executors.argo.config import ArgoConfig
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.render import Files, RenderError, render
@@ -54,8 +54,11 @@ def schema_errors(doc: dict[str, Any]) -> list[str]:
 def hera_check(doc: dict[str, Any]) -> None:
     from hera.workflows import models
 
-    model = {"Workflow": models.Workflow, "CronWorkflow": models.CronWorkflow,
-             "WorkflowTemplate": models.WorkflowTemplate}[doc["kind"]]
+    model = {
+        "Workflow": models.Workflow,
+        "CronWorkflow": models.CronWorkflow,
+        "WorkflowTemplate": models.WorkflowTemplate,
+    }[doc["kind"]]
     model.model_validate(doc)
 
 
@@ -124,7 +127,11 @@ def test_mapping_details() -> None:
     assert load["depends"] == "run-start.Succeeded"
     assert load["arguments"]["parameters"] == [{"name": "step", "value": "Load Data!"}]
     custom = templates[load["template"]]
-    assert custom["retryStrategy"] == {"limit": "3", "retryPolicy": "Always", "backoff": {"duration": "2s", "factor": "2"}}
+    assert custom["retryStrategy"] == {
+        "limit": "3",
+        "retryPolicy": "Always",
+        "backoff": {"duration": "2s", "factor": "2"},
+    }
     assert custom["activeDeadlineSeconds"] == 91
     assert custom["container"]["image"] == "gpu:1"
     assert custom["container"]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
@@ -135,8 +142,16 @@ def test_mapping_details() -> None:
     assert main["end"]["depends"] == "fan-fan-in.Succeeded"
     assert main["fail"]["depends"] == "cleanup.Succeeded"
     step = templates["step"]["container"]
-    assert step["args"][:4] == ["execute-single-node", "{{workflow.parameters.run_id}}", "{{inputs.parameters.step}}", "--file"]
-    assert {"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "conveyor-secrets", "key": "api-key"}}} in step["env"]
+    assert step["args"][:4] == [
+        "execute-single-node",
+        "{{workflow.parameters.run_id}}",
+        "{{inputs.parameters.step}}",
+        "--file",
+    ]
+    assert {
+        "name": "API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "conveyor-secrets", "key": "api-key"}},
+    } in step["env"]
     assert doc["spec"]["onExit"] == "exit-handler"
     assert doc["spec"]["podGC"] == {"strategy": "OnPodSuccess"} and doc["spec"]["parallelism"] == 8
 
@@ -156,18 +171,24 @@ def _map_pipeline() -> str:
 
 def test_map_manifest_size_does_not_depend_on_item_count(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(_map_pipeline())
-    (tmp_path / "argo.yaml").write_text("executor: {type: argo, config: {image: img}}\nrun_log_store: {type: file}\n")
+    (tmp_path / "argo.yaml").write_text(
+        "executor: {type: argo, config: {image: img}}\nrun_log_store: {type: file}\n"
+    )
     sizes = []
     for count in (10, 50_000):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump({"files": [f"f{i}.tif" for i in range(count)]}))
-        out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-p", "params.yaml", cwd=tmp_path)
+        out = run_cli(
+            "render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-p", "params.yaml", cwd=tmp_path
+        )
         assert out.returncode == 0, out.stderr
         sizes.append(len(out.stdout))
     assert sizes[0] == sizes[1] and sizes[0] < 10_000
 
 
 def test_long_chains_are_split_under_the_dag_limit() -> None:
-    steps = [f"    s{i}: {{command: m.f, next: {'s' + str(i + 1) if i < 449 else 'success'}}}" for i in range(450)]
+    steps = [
+        f"    s{i}: {{command: m.f, next: {'s' + str(i + 1) if i < 449 else 'success'}}}" for i in range(450)
+    ]
     text = "dag:\n  start_at: s0\n  steps:\n" + "\n".join(steps) + "\n"
     doc = render(load_pipeline_text(text, "long"), CONFIG, FILES)
     assert schema_errors(doc) == []
@@ -180,8 +201,10 @@ def test_long_chains_are_split_under_the_dag_limit() -> None:
 
 
 def test_unsplittable_graph_is_refused_with_a_reason() -> None:
-    steps = [f"    s{i}: {{command: m.f, next: {'s' + str(i + 1) if i < 249 else 'success'}, on_failure: s249}}"
-             for i in range(249)]
+    steps = [
+        f"    s{i}: {{command: m.f, next: {'s' + str(i + 1) if i < 249 else 'success'}, on_failure: s249}}"
+        for i in range(249)
+    ]
     steps.append("    s249: {command: m.f, next: success}")
     text = "dag:\n  start_at: s0\n  steps:\n" + "\n".join(steps) + "\n"
     with pytest.raises(RenderError, match="over Argo's limit of 200"):

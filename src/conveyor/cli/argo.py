@@ -55,7 +55,8 @@ def manifest(file: Path, config: Path | None, params: Path | None, kind: str) ->
 
 
 def dump(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1000)
 
 
 @friendly
@@ -76,3 +77,82 @@ def render_argo(
         output.write_text(text)
         print(f"wrote {doc['kind']} to {output}", file=sys.stderr)
     return 0
+
+
+def _server(config: Any, server: str | None, token: str | None, namespace: str | None, insecure: bool) -> Any:
+    from conveyor.executors.argo.client import ArgoServer
+
+    return ArgoServer(server, token, namespace or config.namespace, insecure or None)
+
+
+@friendly
+def submit(
+    file: Path,
+    config: Path | None,
+    params: Path | None,
+    run_id: str | None,
+    server: str | None,
+    token: str | None,
+    namespace: str | None,
+    insecure: bool,
+) -> int:
+    from conveyor.executors.argo.client import ArgoError
+    from conveyor.executors.argo.render import RenderError
+    from conveyor.executors.run import RUN_ID, new_run_id
+
+    run_id = run_id or new_run_id()
+    if not RUN_ID.match(run_id):
+        print(f"conveyor: run id {run_id!r} is not valid: letters, digits, '.', '_', '-'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        doc = manifest(file, config, params, "Workflow")
+    except RenderError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    # The workflow is named after the run, so that run ids find workflows.
+    name = run_id.lower().replace("_", "-").replace(".", "-")
+    doc["metadata"].pop("generateName", None)
+    doc["metadata"] = {"name": name, **doc["metadata"]}
+    doc["spec"]["arguments"]["parameters"] = [{"name": "run_id", "value": run_id}]
+    if namespace:
+        doc["metadata"]["namespace"] = namespace
+    try:
+        argo = _server(_argo_config(config), server, token, namespace, insecure)
+        created = argo.submit(doc)
+    except ArgoError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    meta = created.get("metadata", {})
+    print(
+        f"submitted run {run_id} as workflow {meta.get('namespace', argo.namespace)}/{meta.get('name', name)}"
+    )
+    return 0
+
+
+def workflow_name(run_id: str) -> str:
+    return run_id.lower().replace("_", "-").replace(".", "-")
+
+
+def status_table(workflow: dict[str, Any], run: dict[str, Any] | None) -> Any:
+    from rich.table import Table
+
+    status = workflow.get("status", {})
+    title = f"workflow {workflow.get('metadata', {}).get('name')}: {status.get('phase', 'Pending')}"
+    if run is not None:
+        title += f"; run log: {run.get('status')}"
+    table = Table(title=title, title_justify="left")
+    for column in ("step", "type", "phase", "started", "finished", "message"):
+        table.add_column(column)
+    nodes = sorted((status.get("nodes") or {}).values(), key=lambda n: n.get("startedAt") or "")
+    for node in nodes:
+        if node.get("type") not in {"Pod", "Retry", "Suspend"}:
+            continue
+        table.add_row(
+            str(node.get("displayName", node.get("name", ""))),
+            str(node.get("type", "")),
+            str(node.get("phase", "")),
+            str(node.get("startedAt", "") or ""),
+            str(node.get("finishedAt", "") or ""),
+            str(node.get("message", "") or ""),
+        )
+    return table

@@ -109,16 +109,84 @@ def runs_show(
     raise typer.Exit(inspect.show_run(run_id, config, items))
 
 
+ServerOpt = Annotated[str | None, typer.Option("--server", help="Argo Server (default: $ARGO_SERVER).")]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default: $ARGO_TOKEN).")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")]
+
+
 @runs_app.command("logs")
 def runs_logs(
     run_id: Annotated[str, typer.Argument()],
     step: Annotated[str | None, typer.Argument(help="Step path, e.g. 'fan out/3/process'.")] = None,
     config: ConfigOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
 ) -> None:
-    """Print the captured output of a run's steps (the last attempt of each)."""
-    from conveyor.cli import inspect
+    """Print the captured output of a run's steps (pod logs for Argo runs)."""
+    from conveyor.cli import remote
 
-    raise typer.Exit(inspect.show_logs(run_id, step, config))
+    raise typer.Exit(remote.logs(run_id, step, config, server, token))
+
+
+@runs_app.command("status")
+def runs_status(
+    run_id: Annotated[str, typer.Argument()],
+    config: ConfigOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    namespace: NamespaceOpt = None,
+) -> None:
+    """A run's status: the run log, and the workflow's nodes for Argo runs."""
+    from conveyor.cli import remote
+
+    raise typer.Exit(remote.status(run_id, config, server, token, namespace))
+
+
+@runs_app.command("stop")
+def runs_stop(
+    run_id: Annotated[str, typer.Argument()],
+    config: ConfigOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Stop an Argo run (its exit handler still records the final status)."""
+    from conveyor.cli import remote
+
+    raise typer.Exit(remote.act(run_id, "stop", config, server, token))
+
+
+@runs_app.command("retry")
+def runs_retry(
+    run_id: Annotated[str, typer.Argument()],
+    config: ConfigOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Retry a failed run: Argo retries its failed nodes; a local run resumes."""
+    from conveyor.cli import remote
+
+    raise typer.Exit(remote.act(run_id, "retry", config, server, token))
+
+
+@app.command()
+def submit(
+    file: PipelineOpt,
+    to: Annotated[str, typer.Option("--to", help="Where to submit: argo.")] = "argo",
+    config: ConfigOpt = None,
+    params: ParamsOpt = None,
+    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    namespace: NamespaceOpt = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Skip TLS verification.")] = False,
+) -> None:
+    """Submit a pipeline to an orchestrator (Argo Workflows)."""
+    from conveyor.cli import argo
+
+    if to != "argo":
+        typer.echo(f"conveyor: cannot submit to {to!r}; supported: argo", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure))
 
 
 RunIdArg = Annotated[str, typer.Argument(help="The run id.")]

@@ -229,13 +229,23 @@ def _check_reachable(steps: Raw, start: str, path: tuple[PathPart, ...], located
 
 
 def _check_cycles(steps: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    """Loops over next/on_failure links, found by an iterative depth-first search (a chain
+    of thousands of steps must not hit Python's recursion limit)."""
     state: dict[str, int] = {}  # 1: on the current trail, 2: finished
     reported: set[frozenset[str]] = set()
-
-    def visit(name: str, trail: list[str]) -> Iterator[Issue]:
-        state[name] = 1
-        trail.append(name)
-        for key, target in _links(steps[name]):
+    for root in steps:
+        if root in state:
+            continue
+        trail: list[str] = [root]
+        stack: list[Iterator[tuple[str, str]]] = [_links(steps[root])]
+        state[root] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                state[trail.pop()] = 2
+                continue
+            key, target = step
             if target not in steps:
                 continue
             if state.get(target) == 1:
@@ -243,20 +253,16 @@ def _check_cycles(steps: Raw, path: tuple[PathPart, ...], located: Located) -> I
                 if frozenset(loop) not in reported:
                     reported.add(frozenset(loop))
                     yield located.issue(
-                        (*path, "steps", name, key),
+                        (*path, "steps", trail[-1], key),
                         "the steps form a loop: " + " -> ".join(loop),
                         expected="a chain that ends in success or fail",
                         found="a loop",
                         hint="use retry for repeated attempts; point the chain forward",
                     )
             elif target not in state:
-                yield from visit(target, trail)
-        trail.pop()
-        state[name] = 2
-
-    for name in steps:
-        if name not in state:
-            yield from visit(name, [])
+                state[target] = 1
+                trail.append(target)
+                stack.append(_links(steps[target]))
 
 
 def _check_patterns(patterns: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:

@@ -1,0 +1,116 @@
+"""The Argo Server's REST API: submit, get, logs, stop, retry (extra ``conveyor[argo]``).
+
+Settings follow the argo CLI's environment: ARGO_SERVER (host:port or URL), ARGO_TOKEN
+(with or without "Bearer "), ARGO_NAMESPACE, ARGO_INSECURE_SKIP_VERIFY, ARGO_SECURE=false
+(plain HTTP for host:port), ARGO_BASE_HREF (a path prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+SUBMIT_PATHS = {
+    "Workflow": ("workflows", "workflow"),
+    "WorkflowTemplate": ("workflow-templates", "template"),
+    "CronWorkflow": ("cron-workflows", "cronWorkflow"),
+}
+
+
+class ArgoError(Exception):
+    """The Argo Server refused a request or could not be reached (the message says which)."""
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in {"1", "true", "yes"}
+
+
+class ArgoServer:
+    def __init__(
+        self,
+        server: str | None = None,
+        token: str | None = None,
+        namespace: str | None = None,
+        insecure: bool | None = None,
+        ca_file: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        try:
+            import httpx
+        except ImportError:
+            raise ArgoError(
+                "talking to an Argo Server needs the argo extra: pip install 'conveyor[argo]'"
+            ) from None
+        server = server or os.environ.get("ARGO_SERVER")
+        if not server:
+            raise ArgoError("no Argo Server given: set ARGO_SERVER (host:port or URL) or pass --server")
+        if "://" not in server:
+            # The argo CLI's convention: host:port means TLS unless ARGO_SECURE=false.
+            secure = os.environ.get("ARGO_SECURE", "true").lower() not in {"0", "false", "no"}
+            server = ("https://" if secure else "http://") + server
+        base = server.rstrip("/") + "/" + os.environ.get("ARGO_BASE_HREF", "").strip("/")
+        self.base = base.rstrip("/")
+        token = token if token is not None else os.environ.get("ARGO_TOKEN", "")
+        self.namespace = namespace or os.environ.get("ARGO_NAMESPACE") or "default"
+        insecure = insecure if insecure is not None else _truthy(os.environ.get("ARGO_INSECURE_SKIP_VERIFY"))
+        verify: bool | str = ca_file or not insecure
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
+        self._http = httpx.Client(base_url=self.base, headers=headers, verify=verify, timeout=timeout)
+        self._httpx = httpx
+
+    def _request(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kw)
+        except self._httpx.HTTPError as exc:
+            raise ArgoError(f"cannot reach the Argo Server at {self.base}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("message", response.text)
+            except ValueError:
+                detail = response.text
+            raise ArgoError(
+                f"Argo Server answered {response.status_code} to {method} {path}: {detail.strip()[:300]}"
+            )
+        return response
+
+    def submit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        collection, key = SUBMIT_PATHS[manifest["kind"]]
+        namespace = manifest.get("metadata", {}).get("namespace") or self.namespace
+        created: dict[str, Any] = self._request(
+            "POST", f"/api/v1/{collection}/{namespace}", json={key: manifest}
+        ).json()
+        return created
+
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}").json()
+        return found
+
+    def logs(self, name: str, pod: str | None = None) -> list[dict[str, str]]:
+        """Log lines of a workflow's pods (their main containers): [{podName, content}]."""
+        params = {"logOptions.container": "main"}
+        if pod:
+            params["podName"] = pod
+        response = self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}/log", params=params)
+        lines = []
+        for raw in response.text.splitlines():
+            raw = raw.strip()
+            if not raw:
+                continue
+            try:
+                entry = json.loads(raw).get("result", {})
+            except ValueError:
+                continue
+            lines.append({"podName": entry.get("podName", ""), "content": entry.get("content", "")})
+        return lines
+
+    def action(self, name: str, verb: str) -> dict[str, Any]:
+        if verb not in {"stop", "terminate", "retry", "resubmit", "suspend", "resume"}:
+            raise ArgoError(f"unknown workflow action {verb!r}")
+        body = {"name": name, "namespace": self.namespace}
+        answer: dict[str, Any] = self._request(
+            "PUT", f"/api/v1/workflows/{self.namespace}/{name}/{verb}", json=body
+        ).json()
+        return answer
