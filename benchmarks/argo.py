@@ -18,7 +18,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONFIG = "executor: {type: argo, config: {image: conveyor:bench}}\nrun_log_store: {type: file, config: {path: runs}}\n"
+CONFIG = (
+    "executor: {type: argo, config: {image: conveyor:bench}}\n"
+    "run_log_store: {type: file, config: {path: runs}}\n"
+)
 
 
 def conveyor(*args: str) -> list[str]:
@@ -51,13 +54,13 @@ def main() -> None:
             lines.append(f"    s{i}: {{command: bench_tasks.noop, next: {nxt}}}")
         (work / "chain.yaml").write_text("\n".join(lines) + "\n")
         took, out = timed(conveyor("render", "argo", "-f", "chain.yaml", "-c", "argo.yaml"), work, runs)
-        print(
-            f"render 5,000-step chain: median {took:.3f}s over {runs} runs; manifest {len(out) / 1024:.0f} KiB"
-        )
+        size = len(out) / 1024
+        print(f"render 5,000-step chain: median {took:.3f}s over {runs} runs; manifest {size:.0f} KiB")
 
         (work / "map.yaml").write_text(
             "dag:\n  start_at: fan\n  steps:\n    fan:\n      type: map\n      iterate_on: xs\n"
-            "      iterate_as: x\n      branch: {start_at: t, steps: {t: {command: bench_tasks.touch, next: success}}}\n"
+            "      iterate_as: x\n"
+            "      branch: {start_at: t, steps: {t: {command: bench_tasks.touch, next: success}}}\n"
             "      next: success\n"
         )
         (work / "params.yaml").write_text("xs: [" + ", ".join(str(i) for i in range(100_000)) + "]\n")

@@ -58,7 +58,7 @@ def test_execute_success_summary_and_runs_commands(tmp_path: Path, file_config: 
     assert listed.returncode == 0 and "r-1" in listed.stdout and "succeeded" in listed.stdout
     shown = run_cli("runs", "show", "r-1", "-c", str(file_config), "--items", "2", cwd=tmp_path)
     assert shown.returncode == 0
-    assert "[0]" in shown.stdout and "[1]" in shown.stdout and "1 more items" in shown.stdout
+    assert "[0]" in shown.stdout and "[1]" in shown.stdout and "1 more items" in shown.stdout, shown.stdout
     assert '"c": 3' in shown.stdout
     again = run_cli(
         "execute",

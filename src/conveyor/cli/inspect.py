@@ -114,7 +114,7 @@ def step_rows(steps: dict[str, dict[str, Any]], items: int) -> list[tuple[str, .
         record = steps.get(step_key(prefix))
         if record is not None and record.get("type") == "map":
             rows.append(_row(record, "  " * depth + prefix[-1]))
-            indices = children.get(prefix, [])
+            indices = sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1)
             failed = [i for i in indices if item_failed((*prefix, i))]
             failed_set = set(failed)
             shown = (failed + [i for i in indices if i not in failed_set])[:items]
