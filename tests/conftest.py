@@ -26,6 +26,16 @@ def need_service(kind: str, reason: str) -> None:
 _skipped_services: list[str] = []
 
 
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the real user's profiles or server data."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    for name in ("CONVEYOR_PROFILE", "CONVEYOR_ENDPOINT", "CONVEYOR_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and any(m in report.keywords for m in SERVICE_MARKERS):
         _skipped_services.append(report.nodeid)

@@ -22,6 +22,15 @@ runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 render_app = typer.Typer(help="Transpile a pipeline for an orchestrator.", no_args_is_help=True)
 app.add_typer(render_app, name="render")
+server_app = typer.Typer(help="Run and administer a conveyor server.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
+users_app = typer.Typer(help="Server users.", no_args_is_help=True)
+server_app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="Server API tokens.", no_args_is_help=True)
+server_app.add_typer(tokens_app, name="tokens")
+profile_app = typer.Typer(help="Server profiles for this CLI.", no_args_is_help=True)
+app.add_typer(profile_app, name="profile")
+DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite in the data dir).")]
 
 PipelineOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline YAML file.")]
 ConfigOpt = Annotated[
@@ -90,10 +99,18 @@ def schema() -> None:
 def runs_list(
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    status: Annotated[str | None, typer.Option("--status", help="Server runs: filter by status.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Server runs: filter by user.")] = None,
+    pipeline: Annotated[
+        str | None, typer.Option("--pipeline", help="Server runs: filter by pipeline.")
+    ] = None,
 ) -> None:
-    """List recent runs, newest first."""
-    from conveyor.cli import inspect
+    """List recent runs, newest first (on the profile's server, or in the local run log)."""
+    from conveyor.cli import client_cmds, inspect
 
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit))
     raise typer.Exit(inspect.list_runs(config, limit))
 
 
@@ -123,8 +140,11 @@ def runs_logs(
     token: TokenOpt = None,
 ) -> None:
     """Print the captured output of a run's steps (pod logs for Argo runs)."""
-    from conveyor.cli import remote
+    from conveyor.cli import client_cmds, remote
 
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.logs(profile, run_id, step))
     raise typer.Exit(remote.logs(run_id, step, config, server, token))
 
 
@@ -132,14 +152,29 @@ def runs_logs(
 def runs_status(
     run_id: Annotated[str, typer.Argument()],
     config: ConfigOpt = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the run ends.")] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
     namespace: NamespaceOpt = None,
 ) -> None:
-    """A run's status: the run log, and the workflow's nodes for Argo runs."""
-    from conveyor.cli import remote
+    """A run's status: from the profile's server, the Argo Server, or the local run log."""
+    from conveyor.cli import client_cmds, remote
 
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.status(profile, run_id, watch))
     raise typer.Exit(remote.status(run_id, config, server, token, namespace))
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: Annotated[str, typer.Argument()], config: ConfigOpt = None) -> None:
+    """Cancel a run on the profile's server (a running run is stopped, with its processes)."""
+    from conveyor.cli import client_cmds, remote
+
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.action(profile, run_id, "cancel"))
+    raise typer.Exit(remote.act(run_id, "stop", config, None, None))
 
 
 @runs_app.command("stop")
@@ -162,31 +197,53 @@ def runs_retry(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Retry a failed run: Argo retries its failed nodes; a local run resumes."""
-    from conveyor.cli import remote
+    """Retry a failed run: on a server it is queued again and resumes; Argo retries its failed
+    nodes; a local run resumes here."""
+    from conveyor.cli import client_cmds, remote
 
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.action(profile, run_id, "retry"))
     raise typer.Exit(remote.act(run_id, "retry", config, server, token))
 
 
 @app.command()
 def submit(
     file: PipelineOpt,
-    to: Annotated[str, typer.Option("--to", help="Where to submit: argo.")] = "argo",
+    to: Annotated[str | None, typer.Option("--to", help="argo, or (default) the profile's server.")] = None,
     config: ConfigOpt = None,
     params: ParamsOpt = None,
     run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    code: Annotated[
+        Path | None, typer.Option("--code", help="A directory of your code to ship along.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for the run to end; exit 0 only on success.")
+    ] = False,
     server: ServerOpt = None,
     token: TokenOpt = None,
     namespace: NamespaceOpt = None,
-    insecure: Annotated[bool, typer.Option("--insecure", help="Skip TLS verification.")] = False,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Argo: skip TLS verification.")] = False,
 ) -> None:
-    """Submit a pipeline to an orchestrator (Argo Workflows)."""
-    from conveyor.cli import argo
+    """Submit a pipeline to a conveyor server (the profile in force) or to Argo (--to argo)."""
+    if to == "argo":
+        from conveyor.cli import argo
 
-    if to != "argo":
-        typer.echo(f"conveyor: cannot submit to {to!r}; supported: argo", err=True)
+        raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure))
+    if to not in (None, "server"):
+        typer.echo(f"conveyor: cannot submit to {to!r}; use --to argo, or a server profile", err=True)
         raise typer.Exit(2)
-    raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure))
+    from conveyor.cli import client_cmds
+
+    profile = client_cmds.profile_in_force(None)
+    if profile is None:
+        typer.echo(
+            "conveyor: no server profile: add one with 'conveyor profile add NAME --endpoint URL' "
+            "(or set CONVEYOR_ENDPOINT), or submit with --to argo",
+            err=True,
+        )
+        raise typer.Exit(2)
+    raise typer.Exit(client_cmds.submit(profile, file, config, params, code, run_id, wait))
 
 
 RunIdArg = Annotated[str, typer.Argument(help="The run id.")]
@@ -255,6 +312,118 @@ def run_end(
     from conveyor.cli import nodes
 
     raise typer.Exit(nodes.run_end(run_id, status, file, config))
+
+
+@server_app.command("start")
+def server_start(
+    db: DbOpt = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8400,
+    workers: Annotated[int, typer.Option("--workers", help="Run worker processes.")] = 2,
+    api_workers: Annotated[int, typer.Option("--api-workers", help="HTTP worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API and run queued pipelines (migrations are applied first)."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.start(db, host, port, workers, api_workers))
+
+
+@server_app.command("migrate")
+def server_migrate(db: DbOpt = None) -> None:
+    """Apply the database migrations."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.migrate(db))
+
+
+@server_app.command("worker", hidden=True)
+def server_worker(db: DbOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
+    """Claim and run queued runs (started by 'server start')."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.worker(db, once))
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument()],
+    db: DbOpt = None,
+    admin: Annotated[bool, typer.Option("--admin")] = False,
+) -> None:
+    """Create a user (an admin sees and acts on every run)."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.users_create(db, name, admin))
+
+
+@tokens_app.command("create")
+def tokens_create(name: Annotated[str, typer.Argument(help="The user.")], db: DbOpt = None) -> None:
+    """Create a token for a user and print it, once."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.tokens_create(db, name))
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token: Annotated[str, typer.Argument(help="The token, or its id.")], db: DbOpt = None
+) -> None:
+    """Revoke a token."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.tokens_revoke(db, token))
+
+
+@tokens_app.command("list")
+def tokens_list(name: Annotated[str, typer.Argument(help="The user.")], db: DbOpt = None) -> None:
+    """List a user's tokens (ids and whether revoked)."""
+    from conveyor.cli import server_cmds
+
+    raise typer.Exit(server_cmds.tokens_list(db, name))
+
+
+@profile_app.command("add")
+def profile_add(
+    name: Annotated[str, typer.Argument()],
+    endpoint: Annotated[str, typer.Option("--endpoint", help="The server URL.")],
+    token: Annotated[str | None, typer.Option("--token")] = None,
+) -> None:
+    """Add (or replace) a profile; the first one becomes current."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.profile_cmd("add", name, endpoint, token))
+
+
+@profile_app.command("list")
+def profile_list() -> None:
+    """List profiles; the current one is marked."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.profile_cmd("list"))
+
+
+@profile_app.command("use")
+def profile_use(name: Annotated[str, typer.Argument()]) -> None:
+    """Make a profile current."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.profile_cmd("use", name))
+
+
+@profile_app.command("show")
+def profile_show() -> None:
+    """Show the profile in force (token masked)."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.profile_cmd("show"))
+
+
+@profile_app.command("remove")
+def profile_remove(name: Annotated[str, typer.Argument()]) -> None:
+    """Remove a profile."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.profile_cmd("remove", name))
 
 
 def run() -> None:

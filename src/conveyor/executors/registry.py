@@ -25,6 +25,8 @@ BUILTINS: dict[str, dict[str, str]] = {
         "memory": "conveyor.runlog.memory:MemoryRunLogStore",
         "file": "conveyor.runlog.file:FileRunLogStore",
         "sqlite": "conveyor.runlog.sqlite:SQLiteRunLogStore",
+        "postgres": "conveyor.runlog.sql:SQLRunLogStore",
+        "sql": "conveyor.runlog.sql:SQLRunLogStore",
     },
     "conveyor.catalogs": {
         "none": "conveyor.catalog.store:NoCatalog",
@@ -39,7 +41,7 @@ BUILTINS: dict[str, dict[str, str]] = {
 #: Backends that later issues or optional extras provide: the extra to install for each.
 EXTRAS: dict[str, dict[str, str]] = {
     "conveyor.executors": {"dask": "dask"},
-    "conveyor.run_log_stores": {"postgres": "postgres"},
+    "conveyor.run_log_stores": {},
 }
 SECTIONS = {
     "conveyor.executors": "executor",

@@ -1,0 +1,232 @@
+"""``conveyor profile ...`` and the server side of ``submit`` and ``runs ...``."""
+
+from __future__ import annotations
+
+import base64
+import io
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def profile_in_force(config: Path | None) -> Any:
+    """The server profile to use: only when no local config was named."""
+    if config is not None:
+        return None
+    from conveyor.client.profiles import ProfileError, active
+
+    try:
+        return active()
+    except ProfileError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def _client(profile: Any) -> Any:
+    from conveyor.client.http import ServerClient
+
+    return ServerClient(profile)
+
+
+def _fail(exc: Any) -> int:
+    print(f"conveyor: server answered {exc.status or 'nothing'}: {exc}", file=sys.stderr)
+    for issue in getattr(exc, "issues", []) or []:
+        print(issue.get("text") or issue, file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# --- profiles -----------------------------------------------------------------------------
+
+
+def profile_cmd(
+    action: str, name: str | None = None, endpoint: str | None = None, token: str | None = None
+) -> int:
+    from conveyor.client import profiles
+
+    try:
+        if action == "add":
+            profiles.add(str(name), str(endpoint), token)
+            print(f"added profile {name} -> {endpoint}")
+        elif action == "use":
+            profiles.use(str(name))
+            print(f"using profile {name}")
+        elif action == "remove":
+            profiles.remove(str(name))
+            print(f"removed profile {name}")
+        elif action == "list":
+            data = profiles.load()
+            table = Table(title=f"profiles ({profiles.path()})")
+            for column in ("", "name", "endpoint", "token"):
+                table.add_column(column)
+            for key, value in sorted(data["profiles"].items()):
+                mark = "*" if key == data.get("current") else ""
+                masked = profiles.Profile(key, value["endpoint"], value.get("token")).masked()
+                table.add_row(mark, key, value["endpoint"], masked)
+            Console().print(table)
+        elif action == "show":
+            profile = profiles.active()
+            if profile is None:
+                print("no profile in force: add one with 'conveyor profile add NAME --endpoint URL'")
+                return EXIT_BAD_INPUT
+            print(f"profile  {profile.name}\nendpoint {profile.endpoint}\ntoken    {profile.masked()}")
+    except profiles.ProfileError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+# --- runs on a server ---------------------------------------------------------------------
+
+
+def _tarball(directory: Path) -> str:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.rglob("*")):
+            if "__pycache__" in path.parts or any(
+                p.startswith(".") for p in path.relative_to(directory).parts
+            ):
+                continue
+            archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def submit(
+    profile: Any,
+    file: Path,
+    config: Path | None,
+    params: Path | None,
+    code: Path | None,
+    run_id: str | None,
+    wait: bool,
+) -> int:
+    from conveyor.client.http import ServerError
+    from conveyor.spec.load import _name_of, load_parameters
+
+    try:
+        payload: dict[str, Any] = {
+            "pipeline": file.read_text(),
+            "config": config.read_text() if config else None,
+            "parameters": load_parameters(params),
+            "name": _name_of(str(file)),
+        }
+    except OSError as exc:
+        print(f"conveyor: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if code is not None:
+        if not code.is_dir():
+            print(f"conveyor: --code must be a directory, not {code}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        payload["code"] = _tarball(code)
+    if run_id:
+        payload["run_id"] = run_id
+    client = _client(profile)
+    try:
+        run = client.submit(payload)
+    except ServerError as exc:
+        return _fail(exc)
+    print(f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
+    if not wait:
+        return 0
+    return watch(profile, run["id"], live=False)
+
+
+def _run_table(run: dict[str, Any]) -> Any:
+    from conveyor.cli.inspect import step_rows
+
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}.get(run["status"], "yellow")
+    table = Table(
+        title=f"run {run['id']} ({run['pipeline_name']}, {run['user']}): [{colour}]{run['status']}[/]",
+        title_justify="left",
+    )
+    for column in ("step", "type", "status", "attempts", "duration", "detail"):
+        table.add_column(column)
+    steps = {"\x1f".join(s["path"]): s for s in run.get("steps") or []}
+    for row in step_rows(steps, items=5):
+        table.add_row(*row)
+    return table
+
+
+def watch(profile: Any, run_id: str, live: bool = True) -> int:
+    from rich.live import Live
+
+    from conveyor.client.http import ServerError
+
+    client = _client(profile)
+    console = Console()
+    try:
+        run = client.run(run_id)
+        if live and console.is_terminal:
+            with Live(_run_table(run), console=console, refresh_per_second=2) as screen:
+                while run["status"] not in FINAL:
+                    time.sleep(0.5)
+                    run = client.run(run_id)
+                    screen.update(_run_table(run))
+        else:
+            while run["status"] not in FINAL:
+                time.sleep(0.3)
+                run = client.run(run_id)
+            console.print(_run_table(run))
+    except ServerError as exc:
+        return _fail(exc)
+    return 0 if run["status"] == "succeeded" else EXIT_FAILED
+
+
+def status(profile: Any, run_id: str, follow: bool) -> int:
+    from conveyor.client.http import ServerError
+
+    if follow:
+        return watch(profile, run_id)
+    try:
+        Console().print(_run_table(_client(profile).run(run_id)))
+    except ServerError as exc:
+        return _fail(exc)
+    return 0
+
+
+def listing(
+    profile: Any, status_filter: str | None, user: str | None, pipeline: str | None, limit: int
+) -> int:
+    from conveyor.client.http import ServerError
+
+    try:
+        page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
+    except ServerError as exc:
+        return _fail(exc)
+    table = Table(title=f"{page['total']} runs on {profile.endpoint}")
+    for column in ("run id", "pipeline", "user", "status", "created"):
+        table.add_column(column, no_wrap=column == "run id")
+    for run in page["runs"]:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
+        table.add_row(run["id"], run["pipeline_name"], run["user"], run["status"], created)
+    Console().print(table)
+    return 0
+
+
+def logs(profile: Any, run_id: str, step: str | None) -> int:
+    from conveyor.client.http import ServerError
+
+    try:
+        sys.stdout.write(_client(profile).logs(run_id, step))
+    except ServerError as exc:
+        return _fail(exc)
+    return 0
+
+
+def action(profile: Any, run_id: str, verb: str) -> int:
+    from conveyor.client.http import ServerError
+
+    try:
+        run = _client(profile).action(run_id, verb)
+    except ServerError as exc:
+        return _fail(exc)
+    print(f"{verb}: run {run_id} is {run['status']}{' (stopping)' if run.get('cancel_requested') else ''}")
+    return 0

@@ -1,0 +1,135 @@
+"""``conveyor server start|migrate|worker|users|tokens``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+from conveyor.cli.errors import EXIT_BAD_INPUT
+
+
+def _url(db: str | None) -> str:
+    from conveyor.server.db import default_url
+
+    return db or os.environ.get("CONVEYOR_SERVER_DB") or default_url()
+
+
+def _safe(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url
+
+
+def _engine(db: str | None) -> Any:
+    from conveyor.server.db import check, engine_for
+
+    url = _url(db)
+    engine = engine_for(url)
+    try:
+        check(engine)
+    except Exception as exc:  # reported, not raised: a message for the user
+        print(
+            f"conveyor: cannot reach the database {_safe(url)}: {type(exc).__name__}: {exc}", file=sys.stderr
+        )
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    return engine
+
+
+def migrate(db: str | None) -> int:
+    from conveyor.server.db import migrate as run_migrations
+
+    url = _url(db)
+    _engine(db)
+    try:
+        run_migrations(url)
+    except Exception as exc:  # a migration that cannot apply: say which database and why
+        print(f"conveyor: migrating {_safe(url)} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"database {_safe(url)} is at the newest schema")
+    return 0
+
+
+def start(db: str | None, host: str, port: int, workers: int, api_workers: int) -> int:
+    import uvicorn
+
+    url = _url(db)
+    code = migrate(url)
+    if code:
+        return code
+    env = dict(os.environ, CONVEYOR_SERVER_DB=url)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "conveyor.cli", "server", "worker", "--db", url], env=env)
+        for _ in range(workers)
+    ]
+    print(f"conveyor server on http://{host}:{port} with {workers} run workers; database {_safe(url)}")
+    try:
+        os.environ["CONVEYOR_SERVER_DB"] = url
+        uvicorn.run(
+            "conveyor.server.app:from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=api_workers,
+            log_level="warning",
+        )
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+    return 0
+
+
+def worker(db: str | None, once: bool) -> int:
+    from conveyor.server.worker import loop
+
+    _engine(db)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    loop(_url(db), once=once)
+    return 0
+
+
+def users_create(db: str | None, name: str, admin: bool) -> int:
+    from conveyor.server.auth import AuthError, create_user
+
+    try:
+        user = create_user(_engine(db), name, admin)
+    except AuthError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"created {'admin ' if user.is_admin else ''}user {user.name} (id {user.id})")
+    return 0
+
+
+def tokens_create(db: str | None, name: str) -> int:
+    from conveyor.server.auth import AuthError, create_token
+
+    try:
+        token_id, token = create_token(_engine(db), name)
+    except AuthError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(token)
+    print(f"token {token_id} for {name}: shown once, store it now", file=sys.stderr)
+    return 0
+
+
+def tokens_revoke(db: str | None, token: str) -> int:
+    from conveyor.server.auth import AuthError, revoke_token
+
+    try:
+        token_id = revoke_token(_engine(db), token)
+    except AuthError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"revoked token {token_id}")
+    return 0
+
+
+def tokens_list(db: str | None, name: str) -> int:
+    from conveyor.server.auth import list_tokens
+
+    for entry in list_tokens(_engine(db), name):
+        print(f"{entry['id']}\t{'revoked' if entry['revoked'] else 'active'}")
+    return 0

@@ -1,0 +1,1 @@
+"""Talking to a conveyor server: CLI profiles and an HTTP client."""

@@ -1,0 +1,64 @@
+"""An HTTP client for the conveyor server's API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conveyor.client.profiles import Profile
+
+
+class ServerError(Exception):
+    def __init__(self, status: int, message: str, issues: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.issues = issues or []
+
+
+class ServerClient:
+    def __init__(self, profile: Profile, timeout: float = 30.0) -> None:
+        try:
+            import httpx
+        except ImportError:
+            raise ServerError(0, "talking to a server needs: pip install 'conveyor[server]'") from None
+        headers = {"Authorization": f"Bearer {profile.token}"} if profile.token else {}
+        self.endpoint = profile.endpoint
+        self._http = httpx.Client(base_url=profile.endpoint, headers=headers, timeout=timeout)
+        self._httpx = httpx
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            response = self._http.request(method, f"/api/v1{path}", **kw)
+        except self._httpx.HTTPError as exc:
+            raise ServerError(0, f"cannot reach {self.endpoint}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json().get("error", {})
+            except ValueError:
+                body = {"message": response.text[:300]}
+            raise ServerError(response.status_code, str(body.get("message")), body.get("issues"))
+        return response
+
+    def submit(self, payload: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/runs", json=payload).json()
+        return result
+
+    def runs(self, **filters: Any) -> dict[str, Any]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        result: dict[str, Any] = self._call("GET", "/runs", params=params).json()
+        return result
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/runs/{run_id}").json()
+        return result
+
+    def logs(self, run_id: str, step: str | None = None) -> str:
+        params = {"step": step} if step else {}
+        return str(self._call("GET", f"/runs/{run_id}/logs", params=params).text)
+
+    def action(self, run_id: str, verb: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/runs/{run_id}/{verb}").json()
+        return result
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health").json()
+        return result

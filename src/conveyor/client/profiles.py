@@ -1,0 +1,99 @@
+"""CLI profiles: named server endpoints and tokens, in the user's config directory (mode 600).
+
+CONVEYOR_PROFILE picks a profile; CONVEYOR_ENDPOINT and CONVEYOR_TOKEN override the stored
+values (and, alone, make a profile of their own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ProfileError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    endpoint: str
+    token: str | None
+
+    def masked(self) -> str:
+        if not self.token:
+            return "(none)"
+        return self.token[:6] + "…" + self.token[-4:] if len(self.token) > 12 else "****"
+
+
+def path() -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "conveyor" / "profiles.json"
+
+
+def load() -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path().read_text())
+    except FileNotFoundError:
+        return {"current": None, "profiles": {}}
+    except ValueError as exc:
+        raise ProfileError(f"{path()} is not valid JSON ({exc}); fix or remove it") from None
+    data.setdefault("profiles", {})
+    return data
+
+
+def save(data: dict[str, Any]) -> None:
+    target = path()
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = target.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)
+
+
+def add(name: str, endpoint: str, token: str | None) -> None:
+    if not endpoint.startswith(("http://", "https://")):
+        raise ProfileError(f"endpoint must be an http:// or https:// URL, not {endpoint!r}")
+    data = load()
+    data["profiles"][name] = {"endpoint": endpoint.rstrip("/"), "token": token}
+    if not data.get("current"):
+        data["current"] = name
+    save(data)
+
+
+def use(name: str) -> None:
+    data = load()
+    if name not in data["profiles"]:
+        raise ProfileError(f"no profile '{name}' (profiles: {', '.join(sorted(data['profiles'])) or 'none'})")
+    data["current"] = name
+    save(data)
+
+
+def remove(name: str) -> None:
+    data = load()
+    if data["profiles"].pop(name, None) is None:
+        raise ProfileError(f"no profile '{name}'")
+    if data.get("current") == name:
+        data["current"] = next(iter(data["profiles"]), None)
+    save(data)
+
+
+def active() -> Profile | None:
+    """The profile in force: CONVEYOR_PROFILE or the current one, with env overrides; or None."""
+    data = load()
+    name = os.environ.get("CONVEYOR_PROFILE") or data.get("current")
+    stored: dict[str, Any] = {}
+    if name:
+        if name not in data["profiles"] and os.environ.get("CONVEYOR_PROFILE"):
+            raise ProfileError(f"CONVEYOR_PROFILE names no profile '{name}'")
+        stored = data["profiles"].get(name, {})
+    endpoint = os.environ.get("CONVEYOR_ENDPOINT") or stored.get("endpoint")
+    if not endpoint:
+        return None
+    token = os.environ.get("CONVEYOR_TOKEN") or stored.get("token")
+    return Profile(name or "(environment)", endpoint, token)

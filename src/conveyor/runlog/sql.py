@@ -1,0 +1,144 @@
+"""Run logs in a SQL database through SQLAlchemy: PostgreSQL (``postgresql+psycopg://``) in
+production, SQLite for a single machine. The conveyor server keeps its runs' logs here, in
+its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLAlchemy."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def tables(metadata: Any) -> tuple[Any, Any, Any]:
+    """The run log tables, defined on ``metadata`` (shared with the server's migrations)."""
+    from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
+
+    runs = Table(
+        "conveyor_runs",
+        metadata,
+        Column("run_id", String(64), primary_key=True),
+        Column("status", String(32)),
+        Column("started_at", Float),
+        Column("data", Text, nullable=False),
+    )
+    events = Table(
+        "conveyor_events",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("run_id", String(64), nullable=False),
+        Column("data", Text, nullable=False),
+        Index("conveyor_events_run", "run_id", "seq"),
+    )
+    logs = Table(
+        "conveyor_logs",
+        metadata,
+        Column("location", String(300), primary_key=True),
+        Column("text", Text, nullable=False),
+    )
+    return runs, events, logs
+
+
+def make_engine(url: str) -> Any:
+    try:
+        from sqlalchemy import create_engine, event
+    except ImportError:
+        raise ImportError("the SQL run log store needs: pip install 'conveyor[postgres]'") from None
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite(dbapi: Any, _: Any) -> None:
+            dbapi.isolation_level = None  # transactions are begun below, IMMEDIATE
+            cursor = dbapi.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # One writer at a time, decided when the transaction starts, not mid-way.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except ImportError as exc:
+        raise ImportError(f"{exc}: pip install 'conveyor[postgres]'") from None
+
+
+class SQLRunLogStore(RunLogStore):
+    def __init__(self, url: str, create: bool = True) -> None:
+        from sqlalchemy import MetaData
+
+        self.url = url
+        self.where = url.split("@")[-1]  # never print credentials
+        self.engine = make_engine(url)
+        self.metadata = MetaData()
+        self.runs, self.events, self.logs = tables(self.metadata)
+        if create:
+            self.metadata.create_all(self.engine, checkfirst=True)
+        self._lock = threading.Lock()
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        from sqlalchemy import delete, insert
+
+        row = {
+            "run_id": run["run_id"],
+            "status": run.get("status"),
+            "started_at": run.get("started_at"),
+            "data": _encode(run),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.runs).where(self.runs.c.run_id == run["run_id"]))
+            conn.execute(insert(self.runs).values(**row))
+
+    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
+        from sqlalchemy import insert
+
+        with self.engine.begin() as conn:
+            conn.execute(insert(self.events), [{"run_id": run_id, "data": _encode(e)} for e in events])
+
+    def load(self, run_id: str) -> RunLog:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.runs.c.data).where(self.runs.c.run_id == run_id)).first()
+            if row is None:
+                raise RunNotFoundError(run_id, self.where)
+            events = conn.execute(
+                select(self.events.c.data).where(self.events.c.run_id == run_id).order_by(self.events.c.seq)
+            ).all()
+        return RunLog(json.loads(row[0]), fold_steps(json.loads(e[0]) for e in events))
+
+    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(self.runs.c.data).order_by(self.runs.c.started_at.desc()).limit(limit)
+            ).all()
+        return [json.loads(r[0]) for r in rows]
+
+    def write_log(self, run_id: str, name: str, text: str) -> str:
+        from sqlalchemy import delete, insert
+
+        location = f"sql:{run_id}/{name}"
+        with self.engine.begin() as conn:
+            conn.execute(delete(self.logs).where(self.logs.c.location == location))
+            conn.execute(insert(self.logs).values(location=location, text=text))
+        return location
+
+    def read_log(self, location: str) -> str:
+        from sqlalchemy import select
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(self.logs.c.text).where(self.logs.c.location == location)).first()
+        return str(row[0]) if row else ""
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,103 @@
+"""The server's tables (SQLAlchemy Core) and database set-up; Alembic migrations manage them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from conveyor.runlog.sql import make_engine, tables
+
+metadata = MetaData()
+
+users = Table(
+    "server_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "server_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("server_users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+runs = Table(
+    "server_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("server_users.id"), nullable=False),
+    Column("pipeline_name", String(200), nullable=False),
+    Column("pipeline", Text, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("code", LargeBinary, nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("worker", String(100), nullable=True),
+    Column("lease_until", Float, nullable=True),
+    Column("claims", Integer, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("error", Text, nullable=True),
+    Index("server_runs_queue", "status", "created_at"),
+    Index("server_runs_user", "user_id", "created_at"),
+)
+
+run_log_runs, run_log_events, run_log_logs = tables(metadata)
+
+
+def default_url() -> str:
+    """A SQLite file in the user's data directory."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor"
+    base.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{base / 'server.db'}"
+
+
+def engine_for(url: str) -> Any:
+    return make_engine(url)
+
+
+def check(engine: Any) -> None:
+    """Raise if the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def migrate(url: str) -> str:
+    """Bring the schema to the newest revision; return it."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    engine = engine_for(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    engine.dispose()
+    return "head"

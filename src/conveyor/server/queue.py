@@ -1,0 +1,188 @@
+"""The run queue, in the database.
+
+Workers claim the oldest queued run, or a running run whose lease has expired (its worker
+died), with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent workers never take
+the same row; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer
+at a time), which gives the same guarantee. A worker renews its lease while it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+
+from conveyor.server.db import runs, users
+
+FINAL = ("succeeded", "failed", "cancelled")
+PUBLIC = [
+    runs.c.id,
+    runs.c.pipeline_name,
+    runs.c.status,
+    runs.c.created_at,
+    runs.c.started_at,
+    runs.c.ended_at,
+    runs.c.worker,
+    runs.c.claims,
+    runs.c.error,
+    runs.c.cancel_requested,
+    users.c.name.label("user"),
+]
+
+
+def new_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:10]
+
+
+def submit(
+    engine: Any,
+    user_id: int,
+    name: str,
+    pipeline: str,
+    config: str,
+    parameters: dict[str, Any],
+    code: bytes | None,
+    run_id: str | None = None,
+) -> str:
+    run_id = run_id or new_id()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(runs).values(
+                id=run_id,
+                user_id=user_id,
+                pipeline_name=name,
+                pipeline=pipeline,
+                config=config,
+                parameters=json.dumps(parameters),
+                code=code,
+                status="queued",
+                created_at=time.time(),
+                claims=0,
+                cancel_requested=False,
+            )
+        )
+    return run_id
+
+
+def claim(engine: Any, worker: str, lease: float) -> dict[str, Any] | None:
+    """Take the next run for ``worker``; None if there is none."""
+    now = time.time()
+    claimable = or_(runs.c.status == "queued", and_(runs.c.status == "running", runs.c.lease_until < now))
+    with engine.begin() as conn:
+        query = select(runs.c.id).where(claimable).order_by(runs.c.created_at).limit(1)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        claimed = conn.execute(
+            update(runs)
+            .where(runs.c.id == row[0], claimable)
+            .values(
+                status="running",
+                worker=worker,
+                lease_until=now + lease,
+                claims=runs.c.claims + 1,
+                started_at=func.coalesce(runs.c.started_at, now),
+            )
+        )
+        if claimed.rowcount != 1:
+            return None
+        full = conn.execute(select(runs).where(runs.c.id == row[0])).mappings().first()
+    return dict(full) if full else None
+
+
+def heartbeat(engine: Any, run_id: str, worker: str, lease: float) -> bool:
+    """Renew the lease; True if cancel was requested. A lost lease also stops the worker."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == "running")
+            .values(lease_until=time.time() + lease)
+        )
+        row = conn.execute(select(runs.c.cancel_requested).where(runs.c.id == run_id)).first()
+    return result.rowcount != 1 or bool(row and row[0])
+
+
+def finish(engine: Any, run_id: str, worker: str, status: str, error: str | None = None) -> bool:
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == "running")
+            .values(status=status, ended_at=time.time(), lease_until=None, error=error)
+        )
+    return bool(result.rowcount == 1)
+
+
+def request_cancel(engine: Any, run_id: str) -> str:
+    """Cancel a queued run at once; ask a running one's worker to stop it. The new status."""
+    with engine.begin() as conn:
+        row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
+        if row is None or row[0] in FINAL:
+            return str(row[0]) if row else "unknown"
+        if row[0] == "queued":
+            conn.execute(
+                update(runs).where(runs.c.id == run_id).values(status="cancelled", ended_at=time.time())
+            )
+            return "cancelled"
+        conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
+        return "cancelling"
+
+
+def requeue(engine: Any, run_id: str) -> bool:
+    """Put a failed or cancelled run back in the queue; it resumes from its run log."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.status.in_(("failed", "cancelled")))
+            .values(status="queued", ended_at=None, error=None, cancel_requested=False, worker=None)
+        )
+    return bool(result.rowcount == 1)
+
+
+def get(engine: Any, run_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(*PUBLIC, runs.c.user_id, runs.c.parameters)
+                .join(users, users.c.id == runs.c.user_id)
+                .where(runs.c.id == run_id)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def listing(
+    engine: Any,
+    user_id: int | None,
+    status: str | None,
+    user: str | None,
+    pipeline: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    conditions = []
+    if user_id is not None:
+        conditions.append(runs.c.user_id == user_id)
+    if status:
+        conditions.append(runs.c.status == status)
+    if user:
+        conditions.append(users.c.name == user)
+    if pipeline:
+        conditions.append(runs.c.pipeline_name == pipeline)
+    base = select(*PUBLIC).join(users, users.c.id == runs.c.user_id).where(*conditions)
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(base.order_by(runs.c.created_at.desc()).limit(limit).offset(offset)).mappings().all()
+        )
+        total = conn.execute(
+            select(func.count())
+            .select_from(runs.join(users, users.c.id == runs.c.user_id))
+            .where(*conditions)
+        ).scalar_one()
+    return [dict(r) for r in rows], int(total)

@@ -1,0 +1,166 @@
+"""Worker processes: claim a run, execute it in a child process, heartbeat, record the end.
+
+A run executes as ``conveyor execute`` (or ``conveyor retry`` when its run log shows an
+earlier, interrupted attempt: a reclaimed run resumes, it does not start over) in a work
+directory of its own, with the run log in the server's database. The child dies with its
+worker (PR_SET_PDEATHSIG), so a killed worker leaves no orphan finishing the run behind the
+back of the worker that reclaims it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from conveyor.runlog.base import RunNotFoundError
+from conveyor.runlog.sql import SQLRunLogStore
+from conveyor.server import queue
+from conveyor.server.db import engine_for
+
+LEASE = 15.0
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setsid()
+
+
+def _unpack(code: bytes, target: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(code), mode="r:*") as archive:
+        archive.extractall(target, filter="data")
+
+
+def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
+    """The run's work directory: pipeline, config (run log -> server database), parameters."""
+    work = root / job["id"]
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "pipeline.yaml").write_text(job["pipeline"])
+    config = yaml.safe_load(job["config"] or "") or {}
+    config["run_log_store"] = {"type": "sql", "config": {"url": url}}
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (work / "params.yaml").write_text(yaml.safe_dump(json.loads(job["parameters"] or "{}")))
+    if job.get("code"):
+        _unpack(job["code"], work / "code")
+    return work
+
+
+def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
+    """execute for a new run, retry for one with a run log; None if it already succeeded."""
+    base = [sys.executable, "-m", "conveyor.cli"]
+    try:
+        status = store.load(job["id"]).status
+    except RunNotFoundError:
+        return [
+            *base,
+            "execute",
+            "-q",
+            "-f",
+            "pipeline.yaml",
+            "-c",
+            "config.yaml",
+            "-p",
+            "params.yaml",
+            "--run-id",
+            job["id"],
+        ]
+    if status == "succeeded":
+        return None
+    return [*base, "retry", job["id"], "-q", "-c", "config.yaml", "-f", "pipeline.yaml"]
+
+
+def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path, lease: float) -> str:
+    store = SQLRunLogStore(url, create=False)
+    try:
+        work = prepare(job, url, root)
+        argv = command(job, store)
+        if argv is None:
+            queue.finish(engine, job["id"], worker, "succeeded")
+            return "succeeded"
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in [str(work / "code"), str(work), env.get("PYTHONPATH", "")] if p
+        )
+        with open(work / "output.log", "ab") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+            while True:
+                try:
+                    code = proc.wait(timeout=lease / 3)
+                    break
+                except subprocess.TimeoutExpired:
+                    if queue.heartbeat(engine, job["id"], worker, lease):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+                        _mark_cancelled(store, job["id"])
+                        queue.finish(engine, job["id"], worker, "cancelled", "cancelled by request")
+                        return "cancelled"
+        tail = (work / "output.log").read_text(errors="replace")[-2000:]
+        status = "succeeded" if code == 0 else "failed"
+        queue.finish(engine, job["id"], worker, status, None if code == 0 else tail)
+        return status
+    finally:
+        store.close()
+
+
+def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
+    try:
+        run = store.load(run_id).run
+    except RunNotFoundError:
+        return
+    run.update(status="cancelled", ended_at=time.time())
+    store.save_run(run)
+
+
+def work_root() -> Path:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor" / "work"
+    return Path(os.environ.get("CONVEYOR_SERVER_WORKDIR") or base)
+
+
+def loop(
+    url: str, name: str | None = None, poll: float = 0.2, lease: float = LEASE, once: bool = False
+) -> None:
+    engine = engine_for(url)
+    worker = name or f"{socket.gethostname()}:{os.getpid()}"
+    root = work_root()
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        job = queue.claim(engine, worker, lease)
+        if job is None:
+            if once:
+                return
+            time.sleep(poll)
+            continue
+        execute(engine, url, job, worker, root, lease)
+
+
+def encode_code(directory: Path) -> str:
+    """A base64 tarball of a code directory (what ``conveyor submit --code DIR`` sends)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(directory.rglob("*")):
+            if "__pycache__" in path.parts or path.name.startswith("."):
+                continue
+            archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
+    return base64.b64encode(buffer.getvalue()).decode()
