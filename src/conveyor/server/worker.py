@@ -31,7 +31,7 @@ from conveyor.runlog.sql import SQLRunLogStore
 from conveyor.server import queue
 from conveyor.server.db import engine_for
 
-LEASE = 15.0
+LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
 
 def _die_with_parent() -> None:

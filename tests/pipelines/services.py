@@ -1,0 +1,117 @@
+"""Real services started by the tests: a throwaway PostgreSQL cluster, a conveyor server."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Postgres:
+    """initdb + pg_ctl in a temporary directory, on 127.0.0.1 and a free port. PostgreSQL
+    refuses to run as root: then the cluster runs as the ``postgres`` user."""
+
+    def __init__(self) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="conveyor-pg-", dir="/tmp"))
+        self.base.chmod(0o755)
+        self.data = self.base / "data"
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        if self.as_root:
+            command = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)]
+        else:
+            command = list(argv)
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> str:
+        for tool in ("initdb", "pg_ctl"):
+            if shutil.which(tool) is None:
+                raise RuntimeError(f"{tool} is not on PATH")
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        out = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if out.returncode:
+            raise RuntimeError(f"initdb failed: {out.stderr[-500:]}")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync=off"
+        out = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start")
+        if out.returncode:
+            raise RuntimeError(f"pg_ctl start failed: {out.stderr[-500:]} {out.stdout[-500:]}")
+        return self.url
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+class Server:
+    """``conveyor server start`` in a subprocess, with a user, an admin and their tokens."""
+
+    def __init__(self, url: str, work: Path, workers: int = 2, lease: float = 2.0) -> None:
+        self.db = url
+        self.work = work
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ, CONVEYOR_SERVER_WORKDIR=str(work / "runs"), CONVEYOR_LEASE_SECONDS=str(lease))
+        self.workers = workers
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.tokens: dict[str, str] = {}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "conveyor.cli", *args], capture_output=True, text=True,
+                              env=self.env, timeout=120)
+
+    def start(self) -> Server:
+        migrated = self.cli("server", "migrate", "--db", self.db)
+        assert migrated.returncode == 0, migrated.stderr
+        for name, admin in (("ann", False), ("bob", False), ("root", True)):
+            made = self.cli("server", "users", "create", name, "--db", self.db, *(["--admin"] if admin else []))
+            assert made.returncode == 0, made.stderr
+            token = self.cli("server", "tokens", "create", name, "--db", self.db)
+            assert token.returncode == 0, token.stderr
+            self.tokens[name] = token.stdout.strip()
+        self.log = open(self.work / "server.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "conveyor.cli", "server", "start", "--db", self.db, "--port", str(self.port),
+             "--workers", str(self.workers)],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{self.endpoint}/api/v1/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start: " + (self.work / "server.log").read_text()[-2000:])
+
+    def client(self, user: str) -> httpx.Client:
+        return httpx.Client(base_url=self.endpoint + "/api/v1", headers={"Authorization": f"Bearer {self.tokens[user]}"},
+                            timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            import signal
+
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.log.close()
