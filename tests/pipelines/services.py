@@ -34,10 +34,7 @@ class Postgres:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        if self.as_root:
-            command = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)]
-        else:
-            command = list(argv)
+        command = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)] if self.as_root else list(argv)
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
     def start(self) -> str:
@@ -49,8 +46,12 @@ class Postgres:
         out = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         if out.returncode:
             raise RuntimeError(f"initdb failed: {out.stderr[-500:]}")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync=off"
-        out = self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start")
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync=off"
+        )
+        out = self._run(
+            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start"
+        )
         if out.returncode:
             raise RuntimeError(f"pg_ctl start failed: {out.stderr[-500:]} {out.stdout[-500:]}")
         return self.url
@@ -68,29 +69,53 @@ class Server:
         self.work = work
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.env = dict(os.environ, CONVEYOR_SERVER_WORKDIR=str(work / "runs"), CONVEYOR_LEASE_SECONDS=str(lease))
+        self.env = dict(
+            os.environ, CONVEYOR_SERVER_WORKDIR=str(work / "runs"), CONVEYOR_LEASE_SECONDS=str(lease)
+        )
         self.workers = workers
+        self.api_workers = 1
         self.proc: subprocess.Popen[bytes] | None = None
         self.tokens: dict[str, str] = {}
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "conveyor.cli", *args], capture_output=True, text=True,
-                              env=self.env, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "conveyor.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
 
     def start(self) -> Server:
         migrated = self.cli("server", "migrate", "--db", self.db)
         assert migrated.returncode == 0, migrated.stderr
         for name, admin in (("ann", False), ("bob", False), ("root", True)):
-            made = self.cli("server", "users", "create", name, "--db", self.db, *(["--admin"] if admin else []))
+            made = self.cli(
+                "server", "users", "create", name, "--db", self.db, *(["--admin"] if admin else [])
+            )
             assert made.returncode == 0, made.stderr
             token = self.cli("server", "tokens", "create", name, "--db", self.db)
             assert token.returncode == 0, token.stderr
             self.tokens[name] = token.stdout.strip()
         self.log = open(self.work / "server.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conveyor.cli", "server", "start", "--db", self.db, "--port", str(self.port),
-             "--workers", str(self.workers)],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "conveyor.cli",
+                "server",
+                "start",
+                "--db",
+                self.db,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -102,8 +127,11 @@ class Server:
         raise RuntimeError("the server did not start: " + (self.work / "server.log").read_text()[-2000:])
 
     def client(self, user: str) -> httpx.Client:
-        return httpx.Client(base_url=self.endpoint + "/api/v1", headers={"Authorization": f"Bearer {self.tokens[user]}"},
-                            timeout=30)
+        return httpx.Client(
+            base_url=self.endpoint + "/api/v1",
+            headers={"Authorization": f"Bearer {self.tokens[user]}"},
+            timeout=30,
+        )
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import need_service
 from services import Postgres, Server
+
+from conftest import need_service
 
 
 @pytest.fixture(scope="session")

@@ -4,46 +4,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
-from conftest import PIPELINES
+from server_helpers import PIPELINE, payload, tarball_of, wait_for
 from services import Server
 
-PIPELINE = """dag:
-  start_at: one
-  steps:
-    one: {command: ctasks.record, returns: [first], next: two}
-    two: {command: ctasks.sleep_for, next: three}
-    three: {command: ctasks.record_item, returns: [third], next: success}
-"""
-CONFIG = "executor: {type: local}\n"
-
-
-def payload(counter: Path, seconds: float = 0.0, **extra: Any) -> dict[str, Any]:
-    return {
-        "pipeline": PIPELINE,
-        "config": CONFIG,
-        "parameters": {"counter": str(counter), "tag": "one", "seconds": seconds, "x": "three"},
-        "code": None,
-        **extra,
-    }
-
-
-def wait_for(client: httpx.Client, run_id: str, statuses: tuple[str, ...], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        run: dict[str, Any] = client.get(f"/runs/{run_id}").json()
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not reach {statuses}: {run}")
-
-
-def tarball_of(directory: Path) -> str:
-    from conveyor.server.worker import encode_code
-
-    return encode_code(directory)
+from conftest import PIPELINES
 
 
 def test_run_life_cycle_with_code_bundle(server: Server, tmp_path: Path) -> None:
@@ -56,7 +22,9 @@ def test_run_life_cycle_with_code_bundle(server: Server, tmp_path: Path) -> None
         assert run["status"] == "succeeded", run
         assert counter.read_text().splitlines() == ["one", "item-three"]
         steps = {"/".join(s["path"]): s for s in run["steps"]}
-        assert steps["one"]["status"] == "succeeded" and steps["one"]["attempts"][0]["returns"] == {"first": "one"}
+        assert steps["one"]["status"] == "succeeded" and steps["one"]["attempts"][0]["returns"] == {
+            "first": "one"
+        }
         assert run["run_log"]["final_parameters"]["third"] == "three"
         assert run["parameters"]["tag"] == "one" and run["user"] == "ann"
         listed = ann.get("/runs", params={"status": "succeeded", "pipeline": "pipeline", "limit": 5}).json()
@@ -91,18 +59,35 @@ def test_auth(server: Server, tmp_path: Path) -> None:
 
 def test_bad_input(server: Server, tmp_path: Path) -> None:
     with server.client("ann") as ann:
-        bad = ann.post("/runs", json={"pipeline": "dag:\n  start_at: a\n  steps:\n    a: {comand: x.y, next: b}\n"})
+        bad = ann.post(
+            "/runs", json={"pipeline": "dag:\n  start_at: a\n  steps:\n    a: {comand: x.y, next: b}\n"}
+        )
         assert bad.status_code == 422
         issues = bad.json()["error"]["issues"]
-        assert any(i["message"] == "unknown key 'comand'" and i["line"] == 4 and i["hint"] == "did you mean 'command'?"
-                   for i in issues)
+        assert any(
+            i["message"] == "unknown key 'comand'"
+            and i["line"] == 4
+            and i["hint"] == "did you mean 'command'?"
+            for i in issues
+        )
         assert any("next names an unknown step 'b'" in i["message"] for i in issues)
-        config = ann.post("/runs", json={"pipeline": PIPELINE, "config": "executor: {type: local}\nrunlog: {}\n"})
-        assert config.status_code == 422 and config.json()["error"]["issues"][0]["message"] == "unknown key 'runlog'"
-        huge = ann.post("/runs", content=b'{"pipeline": "' + b"x" * (17 * 1024 * 1024) + b'"}',
-                        headers={"Content-Type": "application/json"})
+        config = ann.post(
+            "/runs", json={"pipeline": PIPELINE, "config": "executor: {type: local}\nrunlog: {}\n"}
+        )
+        assert (
+            config.status_code == 422
+            and config.json()["error"]["issues"][0]["message"] == "unknown key 'runlog'"
+        )
+        huge = ann.post(
+            "/runs",
+            content=b'{"pipeline": "' + b"x" * (17 * 1024 * 1024) + b'"}',
+            headers={"Content-Type": "application/json"},
+        )
         assert huge.status_code == 413 and "error" in huge.json()
-        assert ann.post("/runs", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 422
+        assert (
+            ann.post("/runs", content=b"{not json", headers={"Content-Type": "application/json"}).status_code
+            == 422
+        )
         assert ann.post("/runs", json={"pipeline": PIPELINE, "code": "%%%"}).status_code == 422
 
 

@@ -66,9 +66,18 @@ def make_engine(url: str) -> Any:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pre-ping (a round trip per checkout); recycle idle connections instead.
+        return create_engine(url, pool_recycle=300, pool_size=20, max_overflow=20)
     except ImportError as exc:
         raise ImportError(f"{exc}: pip install 'conveyor[postgres]'") from None
+
+
+def reader(engine: Any) -> Any:
+    """An engine for reads that need no transaction: on PostgreSQL, autocommit saves the
+    BEGIN and ROLLBACK round trips a plain SELECT would otherwise cost."""
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class SQLRunLogStore(RunLogStore):
@@ -78,6 +87,7 @@ class SQLRunLogStore(RunLogStore):
         self.url = url
         self.where = url.split("@")[-1]  # never print credentials
         self.engine = make_engine(url)
+        self.reader = reader(self.engine)
         self.metadata = MetaData()
         self.runs, self.events, self.logs = tables(self.metadata)
         if create:
@@ -106,7 +116,7 @@ class SQLRunLogStore(RunLogStore):
     def load(self, run_id: str) -> RunLog:
         from sqlalchemy import select
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(self.runs.c.data).where(self.runs.c.run_id == run_id)).first()
             if row is None:
                 raise RunNotFoundError(run_id, self.where)
@@ -118,7 +128,7 @@ class SQLRunLogStore(RunLogStore):
     def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         from sqlalchemy import select
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             rows = conn.execute(
                 select(self.runs.c.data).order_by(self.runs.c.started_at.desc()).limit(limit)
             ).all()
@@ -136,7 +146,7 @@ class SQLRunLogStore(RunLogStore):
     def read_log(self, location: str) -> str:
         from sqlalchemy import select
 
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(self.logs.c.text).where(self.logs.c.location == location)).first()
         return str(row[0]) if row else ""
 

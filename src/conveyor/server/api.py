@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import conveyor
 from conveyor.runlog.base import RunNotFoundError
-from conveyor.runlog.sql import SQLRunLogStore
+from conveyor.runlog.sql import SQLRunLogStore, reader
 from conveyor.server import queue
 from conveyor.server.auth import AuthError, User, authenticate
 from conveyor.server.db import check, engine_for
@@ -131,6 +131,7 @@ class BodyLimit:
 def create_app(url: str) -> FastAPI:
     engine = engine_for(url)
     store = SQLRunLogStore(url, create=False)
+    readonly = reader(engine)
     app = FastAPI(title="conveyor", version=conveyor.__version__)
     app.add_middleware(BodyLimit)
 
@@ -148,14 +149,14 @@ def create_app(url: str) -> FastAPI:
 
     def user(authorization: Annotated[str | None, Header()] = None) -> User:
         try:
-            return authenticate(engine, authorization)
+            return authenticate(readonly, authorization)
         except AuthError as exc:
             raise HTTPException(401, str(exc)) from None
 
     Caller = Annotated[User, Depends(user)]
 
     def visible(run_id: str, caller: User) -> dict[str, Any]:
-        run = queue.get(engine, run_id)
+        run = queue.get(readonly, run_id)
         if run is None:
             raise HTTPException(404, f"no run '{run_id}'")
         if not caller.is_admin and run["user_id"] != caller.id:
@@ -221,7 +222,7 @@ def create_app(url: str) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> Any:
         owner = None if caller.is_admin else caller.id
-        rows, total = queue.listing(engine, owner, status, user_name, pipeline, limit, offset)
+        rows, total = queue.listing(readonly, owner, status, user_name, pipeline, limit, offset)
         return {"runs": rows, "total": total, "limit": limit, "offset": offset}
 
     @app.get("/api/v1/runs/{run_id}", response_model=RunDetail)
@@ -236,7 +237,8 @@ def create_app(url: str) -> FastAPI:
             detail["steps"] = list(log.steps.values())
         except RunNotFoundError:
             pass
-        return detail
+        # The hot path of status polling: serialise directly (the model documents the shape).
+        return JSONResponse(detail)
 
     @app.get("/api/v1/runs/{run_id}/logs", response_class=PlainTextResponse)
     def logs(run_id: str, caller: Caller, step: Annotated[str | None, Query(max_length=1000)] = None) -> Any:
