@@ -153,3 +153,17 @@ def two_values() -> tuple[int, str]:
 
 def concat(values: list[Any]) -> str:
     return ",".join(str(v) for v in values)
+
+
+def count_files(files: list[str], counter: str) -> int:
+    """A partition's work: note each file, return how many there were."""
+    with open(counter, "a") as handle:
+        for name in files:
+            handle.write(Path(name).name + "\n")
+    return len(files)
+
+
+def fail_on(files: list[str], bad: str, counter: str) -> int:
+    if any(Path(f).name == bad for f in files):
+        raise ValueError(f"{bad} is in this partition")
+    return count_files(files, counter)

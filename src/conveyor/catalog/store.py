@@ -85,6 +85,14 @@ class Catalog(ABC):
     def get_bytes(self, location: str) -> bytes:
         """Read back a blob stored by :meth:`put_bytes`."""
 
+    @abstractmethod
+    def shared(self, prefix: str) -> dict[str, bytes]:
+        """Every blob kept outside any run under ``prefix`` (incremental ledgers), by key."""
+
+    @abstractmethod
+    def put_shared(self, key: str, data: bytes) -> None:
+        """Keep a blob outside any run, for later runs to read."""
+
 
 class NoCatalog(Catalog):
     """Keeps no copies: files stay where steps wrote them; entries carry the hash only."""
@@ -93,6 +101,7 @@ class NoCatalog(Catalog):
         if config:
             raise ValueError(f"catalog 'none' takes no config, found {sorted(config)}")
         self._blobs: dict[str, bytes] = {}
+        self._shared: dict[str, bytes] = {}
 
     def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
         entries = []
@@ -112,6 +121,12 @@ class NoCatalog(Catalog):
         location = f"memory://{run_id}/{name}"
         self._blobs[location] = data
         return CatalogEntry(name, len(data), hashlib.sha256(data).hexdigest(), location)
+
+    def shared(self, prefix: str) -> dict[str, bytes]:
+        return {k: v for k, v in self._shared.items() if k.startswith(prefix)}
+
+    def put_shared(self, key: str, data: bytes) -> None:
+        self._shared[key] = data
 
     def get_bytes(self, location: str) -> bytes:
         try:
@@ -188,3 +203,23 @@ class FsspecCatalog(Catalog):
     def get_bytes(self, location: str) -> bytes:
         data: bytes = self.fs.cat_file(location)
         return data
+
+    def _shared_url(self, key: str) -> str:
+        return f"{self.root}/_shared/{key}"
+
+    def put_shared(self, key: str, data: bytes) -> None:
+        self._write(None, data, self._shared_url(key))
+
+    def shared(self, prefix: str) -> dict[str, bytes]:
+        base = self._shared_url("")
+        try:
+            found = self.fs.find(self._shared_url(prefix.rsplit("/", 1)[0]) if "/" in prefix else base)
+        except FileNotFoundError:
+            return {}
+        keys = [f[len(base) :] for f in found if f.startswith(base) and "/.tmp-" not in f]
+        keys = [k for k in keys if k.startswith(prefix)]
+        return (
+            dict(zip(keys, self.fs.cat([self._shared_url(k) for k in keys]).values(), strict=False))
+            if keys
+            else {}
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -116,4 +117,58 @@ def schema() -> int:
     from conveyor.spec.schema import pipeline_schema
 
     print(json.dumps(pipeline_schema(), indent=2))
+    return 0
+
+
+@friendly
+def partitions(file: Path, step: str, params: Path | None, show: int) -> int:
+    """Preview a partitioned map: list and group its source without running anything."""
+    from rich.table import Table
+
+    from conveyor.graph.replay import node_at
+    from conveyor.spec.errors import Issue, SpecError
+    from conveyor.spec.load import load_parameters, load_pipeline
+    from conveyor.spec.models import MapNode
+    from conveyor.step.partitions import PartitionError, group, list_source
+
+    loaded = load_pipeline(file)
+    node = node_at(loaded.pipeline, [p for p in step.split("/") if p])
+    if not isinstance(node, MapNode) or node.partition is None:
+        raise SpecError(
+            [
+                Issue(
+                    f"'{step}' is not a partitioned map",
+                    file=str(file),
+                    path=("dag", "steps", step),
+                    expected="a map with a 'partition' spec",
+                    found=str(getattr(node, "type", "?")),
+                )
+            ],
+            "nothing to preview",
+        )
+    spec = node.partition
+    values = load_parameters(params).get(spec.parameter) if spec.parameter else None
+    started = time.perf_counter()
+    try:
+        groups = group(list_source(spec, values), spec)
+    except PartitionError as exc:
+        print(f"conveyor: {exc}", file=sys.stderr)
+        return 2
+    took = time.perf_counter() - started
+    sizes = sorted(len(g) for g in groups)
+    total = sum(sizes)
+    console = Console()
+    console.print(
+        f"[bold]{step}[/]: {total} items in {len(groups)} partitions ({spec.strategy}) "
+        f"from {spec.source or 'parameter ' + str(spec.parameter)}, listed in {took:.2f}s"
+    )
+    if sizes:
+        console.print(f"  partition sizes: min {sizes[0]}, median {sizes[len(sizes) // 2]}, max {sizes[-1]}")
+    table = Table()
+    for column in ("partition", "items", "bytes", "first items"):
+        table.add_column(column)
+    for index, members in enumerate(groups[:show]):
+        size = sum(m.size or 0 for m in members)
+        table.add_row(str(index), str(len(members)), f"{size:,}", "\n".join(m.url for m in members[:3]))
+    console.print(table)
     return 0

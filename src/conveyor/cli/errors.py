@@ -19,6 +19,7 @@ def friendly(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> int:
         from conveyor.executors.run import RunRefused
+        from conveyor.graph.replay import NotReached
         from conveyor.runlog.base import RunNotFoundError
         from conveyor.spec.errors import SpecError
 
@@ -26,7 +27,7 @@ def friendly(func: F) -> F:
             return func(*args, **kwargs)
         except SpecError as exc:
             print(str(exc), file=sys.stderr)
-        except RunRefused as exc:
+        except (RunRefused, NotReached) as exc:
             print(f"conveyor: {exc}", file=sys.stderr)
         except RunNotFoundError as exc:
             print(f"conveyor: {exc}; list runs with: conveyor runs list -c CONFIG", file=sys.stderr)

@@ -81,6 +81,12 @@ def _row(record: dict[str, Any], label: str) -> tuple[str, ...]:
     detail = last.get("error") or info.get("error") or ""
     if "items" in info:
         detail = f"{info['items']} items, {info.get('failed', 0)} failed" + (f"; {detail}" if detail else "")
+        if info.get("failed_items"):
+            shown = ", ".join(str(i) for i in info["failed_items"][:10])
+            more = "…" if len(info["failed_items"]) > 10 else ""
+            detail += f" (failed items: {shown}{more})"
+        if info.get("skipped"):
+            detail += f"; {info['skipped']} files already processed"
     if "branch" in info:
         detail = f"branch {info['branch']}" + (f"; {detail}" if detail else "")
     return (

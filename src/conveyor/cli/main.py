@@ -88,6 +88,19 @@ def retry(
 
 
 @app.command()
+def partitions(
+    file: PipelineOpt,
+    step: Annotated[str, typer.Argument(help="The partitioned map step (a path for nested ones).")],
+    params: ParamsOpt = None,
+    show: Annotated[int, typer.Option("--show", help="Partitions to list.")] = 5,
+) -> None:
+    """Preview a partitioned map: partition count, sizes, first items. Runs nothing."""
+    from conveyor.cli import commands
+
+    raise typer.Exit(commands.partitions(file, step, params, show))
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the pipeline format."""
     from conveyor.cli import commands
@@ -225,7 +238,16 @@ def submit(
     namespace: NamespaceOpt = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Argo: skip TLS verification.")] = False,
 ) -> None:
-    """Submit a pipeline to a conveyor server (the profile in force) or to Argo (--to argo)."""
+    """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
+    conveyor server (the profile in force)."""
+    if to is None and config is not None:
+        from conveyor.cli.errors import friendly
+        from conveyor.spec.load import load_config
+
+        kind = friendly(lambda: 0 if load_config(config).executor.type == "argo" else 1)()
+        if kind == 2:
+            raise typer.Exit(2)
+        to = "argo" if kind == 0 else None
     if to == "argo":
         from conveyor.cli import argo
 

@@ -11,15 +11,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from conveyor.graph.plan import PlanError, map_items
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Job, Traversal
 from conveyor.runlog.base import RunLog, RunLogStore, step_key
-from conveyor.spec.models import Pipeline, TaskNode
+from conveyor.spec.models import MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
+from conveyor.step.partitions import (
+    PartitionError,
+    Partitions,
+    ledger_prefix,
+    mark_processed,
+    plan,
+    processed,
+)
 
 START_DELAY = 0.25
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
@@ -64,6 +73,7 @@ class Engine:
         self._starts: dict[str, dict[str, Any]] = {}
         self._starts_lock = threading.Lock()
         self._stopped = threading.Event()
+        self._partitioned: dict[tuple[str, ...], tuple[MapNode, Partitions, str]] = {}
 
     # --- Runner protocol -------------------------------------------------------------------
 
@@ -74,8 +84,34 @@ class Engine:
         return resolve_callable(dotted)
 
     def item_done(self, path: list[str], ok: bool) -> None:
+        planned = self._partitioned.get(tuple(path[:-1]))
+        if ok and planned is not None and planned[0].incremental:
+            _, parts, ledger = planned
+            mark_processed(parts.catalog, ledger, self.run_id, int(path[-1]), parts.files(int(path[-1])))
         if self.observer:
             self.observer.item_done(path, ok)
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        if node.partition is None:
+            return map_items(node, scope)
+        catalog = self.context.catalog
+        prior = (self.previous.steps.get(step_key(path)) or {}).get("info", {}) if self.previous else {}
+        ledger = ledger_prefix(str(self.run.get("pipeline_name")), path_slug(path))
+        if "manifest" in prior:  # a resumed run keeps the partitions it planned
+            parts = Partitions.from_record(catalog, self.run_id, prior)
+            skipped = int(prior.get("skipped", 0))
+        else:
+            values = scope.get(node.partition.parameter) if node.partition.parameter else None
+            skip = processed(catalog, ledger) if node.incremental else None
+            try:
+                parts, skipped = plan(
+                    node.partition, values, catalog, self.run_id, f"partitions/{path_slug(path)}", skip
+                )
+            except PartitionError as exc:
+                raise PlanError(str(exc)) from None
+        self._partitioned[tuple(path)] = (node, parts, ledger)
+        self.node_event(path, "map", "running", {**parts.record(), "skipped": skipped})
+        return parts
 
     def node_event(self, path: list[str], kind: str, status: str, info: dict[str, Any]) -> None:
         self.store.append(

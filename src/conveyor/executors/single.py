@@ -9,9 +9,11 @@ through the orchestrator, only the run id, step paths and item indices.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +29,16 @@ from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
 from conveyor.spec.models import ConditionalNode, FailNode, MapNode, StubNode, TaskNode
 from conveyor.step.capture import routed
-from conveyor.step.context import StepContext
+from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
+from conveyor.step.partitions import (
+    PartitionError,
+    Partitions,
+    ledger_prefix,
+    mark_processed,
+    plan,
+    processed,
+)
 
 OUTPUTS_ENV = "CONVEYOR_OUTPUTS_DIR"
 DEFAULT_OUTPUTS = "/tmp/conveyor-outputs"
@@ -74,7 +84,16 @@ class RunContext:
         def restore(node: TaskNode, record: Any) -> dict[str, Any]:
             return self.context.restore(node, record)
 
-        return Replay(lookup, restore, observe)
+        return Replay(lookup, restore, observe, self.items)
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items; for a partitioned map, the partitions its fan-out recorded."""
+        if node.partition is None:
+            return map_items(node, scope)
+        info = (self.log.steps.get(step_key(path)) or {}).get("info") or {}
+        if "manifest" not in info:
+            raise NotReached(f"map '{'/'.join(path)}' has not planned its partitions yet (fan-out)")
+        return Partitions.from_record(self.context.catalog, self.run_id, info)
 
     def scope_at(self, path: list[str]) -> Scope:
         initial = self.log.run.get("initial_parameters") or {}
@@ -208,23 +227,38 @@ def _map_node(ctx: RunContext, path: list[str]) -> MapNode:
 
 
 def fan_out(run_id: str, step: str, file: str, config_file: str | None) -> int | None:
-    """Record a map's items; return their count (None if the map failed already)."""
+    """Record a map's items (planning partitions for a partitioned map); return their count,
+    None if the map failed already. Writes ``count``, and ``indices`` (a JSON list) for the
+    ``withParam`` of a partitioned map."""
     ctx = open_run(run_id, file, config_file)
     path = split_path(step)
     node = _map_node(ctx, path)
     try:
         scope = ctx.scope_at(path)
-        items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
-    except PlanError as exc:
+        if node.partition is None:
+            count = len(map_items(node, scope))
+            info: dict[str, Any] = {"items": count}
+        else:
+            values = scope.get(node.partition.parameter) if node.partition.parameter else None
+            ledger = ledger_prefix(str(ctx.log.run.get("pipeline_name")), path_slug(path))
+            skip = processed(ctx.context.catalog, ledger) if node.incremental else None
+            parts, skipped = plan(
+                node.partition, values, ctx.context.catalog, run_id, f"partitions/{path_slug(path)}", skip
+            )
+            count = len(parts)
+            info = {**parts.record(), "items": count, "skipped": skipped}
+    except (PlanError, PartitionError) as exc:
         ctx.node_event(path, "map", "failed", {"error": str(exc)})
         print(f"conveyor: {exc}")
         write_output("count", "0")
+        write_output("indices", "[]")
         return None
     except NotReached as exc:
         raise SingleNodeError(str(exc)) from None
-    ctx.node_event(path, "map", "running", {"items": len(items)})
-    write_output("count", str(len(items)))
-    return len(items)
+    ctx.node_event(path, "map", "running", info)
+    write_output("count", str(count))
+    write_output("indices", json.dumps(list(range(count))))
+    return count
 
 
 def fan_in(run_id: str, step: str, file: str, config_file: str | None) -> bool:
@@ -234,25 +268,31 @@ def fan_in(run_id: str, step: str, file: str, config_file: str | None) -> bool:
     node = _map_node(ctx, path)
     try:
         scope = ctx.scope_at(path)
-        items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
+        items = ctx.items(node, path, scope)
     except (PlanError, NotReached) as exc:
         ctx.node_event(path, "map", "failed", {"error": str(exc)})
         return False
     replay = ctx.replay()
-    per_item: list[dict[str, Any]] = []
-    failed = 0
-    for index, item in enumerate(items):
-        child = Scope(scope, {node.iterate_as: item})
+    kept: list[dict[str, Any]] = []
+    failed: list[int] = []
+    ledger = ledger_prefix(str(ctx.log.run.get("pipeline_name")), path_slug(path))
+    for index in range(len(items)):
+        child = Scope(scope, {node.iterate_as: items[index]})
         if replay.graph(node.branch, [*path, str(index)], child) is not True:
-            failed += 1
-        per_item.append(child.own)
-    info: dict[str, Any] = {"items": len(items), "failed": failed}
+            failed.append(index)
+            continue
+        kept.append(child.own)
+        if node.incremental and isinstance(items, Partitions):
+            mark_processed(ctx.context.catalog, ledger, run_id, index, items.files(index))
+    info: dict[str, Any] = {"items": len(items), "failed": len(failed)}
     if failed:
-        ctx.node_event(path, "map", "failed", info)
-        return False
+        info["failed_items"] = failed[:1000]
+        if node.on_item_failure == "fail":
+            ctx.node_event(path, "map", "failed", info)
+            return False
     try:
         reducer = resolve_callable(node.reducer) if node.reducer else None
-        info["returns"] = reduce_values(returned_names(node.branch), per_item, reducer)
+        info["returns"] = reduce_values(returned_names(node.branch), kept, reducer)
     except Exception as exc:  # a failing reducer fails the map, with its error
         info["error"] = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
         ctx.node_event(path, "map", "failed", info)

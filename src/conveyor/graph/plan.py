@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from conveyor.graph.scope import Scope
 from conveyor.spec.models import (
     TERMINALS,
     ConditionalNode,
@@ -60,13 +61,14 @@ def choose_branch(node: ConditionalNode, values: Any, present: bool) -> tuple[st
     return key, node.branches[key]
 
 
-def map_items(node: MapNode, value: Any, present: bool) -> list[Any]:
-    if not present:
-        raise PlanError(f"map needs parameter '{node.iterate_on}', which is not set")
+def map_items(node: MapNode, scope: Scope) -> list[Any]:
+    """A plain map's items: the list parameter ``iterate_on``."""
+    name = node.iterate_on or ""
+    if name not in scope:
+        raise PlanError(f"map needs parameter '{name}', which is not set")
+    value = scope.get(name)
     if not isinstance(value, list | tuple):
-        raise PlanError(
-            f"map iterates on '{node.iterate_on}', which must be a list; found {type(value).__name__}"
-        )
+        raise PlanError(f"map iterates on '{name}', which must be a list; found {type(value).__name__}")
     return list(value)
 
 

@@ -8,7 +8,7 @@ recorded them. Replay follows the same links as traversal (``next`` on success,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from conveyor.graph.plan import PlanError, choose_branch, following, map_items, terminal
@@ -30,6 +30,8 @@ Lookup = Callable[[list[str]], Mapping[str, Any] | None]
 Restore = Callable[[TaskNode, Mapping[str, Any]], dict[str, Any]]
 #: Told the outcome of each parallel or conditional node replayed (kind, success, info).
 Observe = Callable[[list[str], str, bool, dict[str, Any]], None]
+#: A map's items (the list parameter, or the partitions its fan-out planned).
+Items = Callable[[MapNode, list[str], Scope], Sequence[Any]]
 
 
 class NotReached(Exception):
@@ -65,10 +67,13 @@ def node_at(pipeline: Pipeline, path: list[str]) -> NodeBase:
 
 
 class Replay:
-    def __init__(self, lookup: Lookup, restore: Restore, observe: Observe | None = None) -> None:
+    def __init__(
+        self, lookup: Lookup, restore: Restore, observe: Observe | None = None, items: Items | None = None
+    ) -> None:
         self.lookup = lookup
         self.restore = restore
         self.observe = observe
+        self.items: Items = items or (lambda node, path, scope: map_items(node, scope))
 
     def outcome(self, node: NodeBase, path: list[str], scope: Scope) -> bool | None:
         """Apply a finished node's recorded values to ``scope``; its success, or None if unfinished."""
@@ -119,8 +124,8 @@ class Replay:
     def _observe_items(self, node: MapNode, path: list[str], scope: Scope) -> None:
         """Replay each item's branch so that composites inside items are observed too."""
         try:
-            items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
-        except PlanError:
+            items = self.items(node, path, scope)
+        except (PlanError, KeyError):
             return
         for index, item in enumerate(items):
             self.graph(node.branch, [*path, str(index)], Scope(scope, {node.iterate_as: item}))
@@ -153,7 +158,7 @@ class Replay:
                 return scope
             key = rest.pop(0)
             if isinstance(node, MapNode):
-                items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
+                items = self.items(node, prefix, scope)
                 index = int(key)
                 if index >= len(items):
                     raise NotReached(f"map '{head}' has {len(items)} items; there is no item {index}")

@@ -7,14 +7,13 @@ how map items are scoped and reduced, what a failure means, is decided here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from conveyor.graph.plan import (
     PlanError,
     choose_branch,
     following,
-    map_items,
     reduce_values,
     returned_names,
     terminal,
@@ -39,7 +38,10 @@ class Runner(Protocol):
         """Import a function named by a dotted path (a map's reducer)."""
 
     def item_done(self, path: list[str], ok: bool) -> None:
-        """A map item finished (for progress displays; not recorded)."""
+        """A map item finished (progress displays; incremental ledgers)."""
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items: the list parameter's values, or the partitions of its source."""
 
 
 class Traversal:
@@ -94,11 +96,11 @@ class Traversal:
         return all(results)
 
     def _map(self, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]) -> bool:
-        items = map_items(node, scope.get(node.iterate_on), node.iterate_on in scope)
+        items = self.runner.items(node, path, scope)
         info["items"] = len(items)
         self.runner.node_event(path, "map", "running", {"items": len(items)})
         names = returned_names(node.branch)
-        children: list[dict[str, Any]] = [{} for _ in items]
+        children: list[dict[str, Any]] = [{} for _ in range(len(items))]
 
         def job(index: int) -> Job:
             def run() -> bool:
@@ -111,13 +113,16 @@ class Traversal:
             return run
 
         results = self.runner.run_jobs((job(i) for i in range(len(items))), len(items), node.max_parallelism)
-        failed = results.count(False)
-        info["failed"] = failed
+        failed = [i for i, ok in enumerate(results) if not ok]
+        info["failed"] = len(failed)
         if failed:
-            return False
+            info["failed_items"] = failed[:1000]
+            if node.on_item_failure == "fail":
+                return False
         reducer = self.runner.resolve(node.reducer) if node.reducer else None
+        kept = [own for own, ok in zip(children, results, strict=True) if ok]
         try:
-            reduced = reduce_values(names, children, reducer)
+            reduced = reduce_values(names, kept, reducer)
         except Exception as exc:  # a failing reducer fails the map, with its error
             raise PlanError(f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}") from None
         scope.update(reduced)

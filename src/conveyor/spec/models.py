@@ -6,9 +6,10 @@ depend on. Unknown keys are errors, never silently ignored.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TERMINALS = ("success", "fail")
@@ -102,15 +103,66 @@ class ParallelNode(Linked):
     branches: Annotated[dict[str, Graph], Field(min_length=1)]
 
 
+class PartitionSpec(Strict):
+    """Where a map's items come from when they are files: listed, then grouped.
+
+    ``source`` is any fsspec URL or glob (``s3://bucket/prefix/**/*.tif``); ``parameter``
+    names a parameter holding a list instead. ``count`` puts ``size`` items in a partition,
+    ``bytes`` fills partitions up to ``target_bytes``, ``group-by`` keys partitions by the
+    first capture group of ``pattern`` matched against each URL.
+    """
+
+    source: str | None = None
+    parameter: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+    strategy: Literal["count", "bytes", "group-by"] = "count"
+    size: Annotated[int, Field(ge=1)] = 1000
+    target_bytes: Annotated[int, Field(ge=1)] | None = None
+    pattern: str | None = None
+    storage_options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PartitionSpec:
+        if (self.source is None) == (self.parameter is None):
+            raise ValueError(
+                "give exactly one of 'source' (a URL or glob) and 'parameter' (a list parameter)"
+            )
+        if self.strategy == "bytes" and self.target_bytes is None:
+            raise ValueError("strategy 'bytes' needs 'target_bytes'")
+        if self.strategy == "group-by":
+            if not self.pattern:
+                raise ValueError("strategy 'group-by' needs 'pattern', a regex with a capture group")
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regex: {exc}") from None
+            if compiled.groups < 1:
+                raise ValueError("pattern needs a capture group: its first group is the partition key")
+        return self
+
+
 class MapNode(Linked):
-    """Runs ``branch`` once per item of the list parameter ``iterate_on``."""
+    """Runs ``branch`` once per item of the list parameter ``iterate_on``, or once per
+    partition of the files a ``partition`` spec lists."""
 
     type: Literal["map"]
-    iterate_on: Annotated[str, Field(pattern=IDENTIFIER)]
+    iterate_on: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
+    partition: PartitionSpec | None = None
     iterate_as: Annotated[str, Field(pattern=IDENTIFIER)]
     max_parallelism: Annotated[int, Field(ge=1)] | None = None
     reducer: str | None = None
+    on_item_failure: Literal["fail", "continue"] = "fail"
+    incremental: bool = False
     branch: Graph
+
+    @model_validator(mode="after")
+    def _items(self) -> MapNode:
+        if (self.iterate_on is None) == (self.partition is None):
+            raise ValueError("a map needs exactly one of 'iterate_on' (a list parameter) and 'partition'")
+        if self.incremental and self.partition is None:
+            raise ValueError(
+                "'incremental: true' needs a 'partition' spec: it tracks files by URL and version"
+            )
+        return self
 
 
 class ConditionalNode(Linked):

@@ -49,6 +49,8 @@ def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         cls = Backend
     elif parent[-1] in {"dag", "branch"} or (len(parent) > 1 and parent[-2] == "branches"):
         cls = models.Graph
+    elif parent[-1] == "partition":
+        cls = models.PartitionSpec
     elif parent[-1] == "retry":
         cls = models.RetrySpec
     elif parent[-1] == "catalog":
@@ -114,6 +116,8 @@ def _issue_from_error(model: type[BaseModel], located: Located, err: Any) -> Iss
             found=describe(found),
         )
     message = err["msg"]
+    if kind == "value_error":
+        return located.issue(path, message.removeprefix("Value error, "), found=None)
     expected = message.removeprefix("Input should be ").removeprefix("Value should be ")
     return located.issue(path, "wrong value", expected=expected, found=describe(found))
 

@@ -159,10 +159,10 @@ class Renderer:
         args = [subcommand, RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
         pod = self._pod(overrides)
         template: dict[str, Any] = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
-        output = {"fan-out": "count", "choose": "branch"}.get(kind)
-        if output:
+        outputs = {"fan-out": ["count", "indices"], "choose": ["branch"]}.get(kind, [])
+        if outputs:
             template["outputs"] = {
-                "parameters": [{"name": output, "valueFrom": {"path": f"{OUTPUTS_DIR}/{output}"}}]
+                "parameters": [{"name": o, "valueFrom": {"path": f"{OUTPUTS_DIR}/{o}"}} for o in outputs]
             }
         if pod.node_selector:
             template["nodeSelector"] = dict(pod.node_selector)
@@ -215,7 +215,11 @@ class Renderer:
             out_task = self._task(fan_out, self.step_template("fan-out"), step=here)
             item_task = self._task(items, branch, prefix=f"{here}/{{{{item}}}}")
             item_task["depends"] = f"{fan_out}.Succeeded"
-            item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
+            if node.partition is not None:
+                # Partitions are few (their manifests hold the files): a list of their indices.
+                item_task["withParam"] = f"{{{{tasks.{fan_out}.outputs.parameters.indices}}}}"
+            else:
+                item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
             in_task = self._task(fan_in, self.step_template("fan-in"), step=here)
             in_task["depends"] = " || ".join(
                 f"{items}.{phase}" for phase in ("Succeeded", "Failed", "Errored", "Skipped")
