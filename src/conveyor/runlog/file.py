@@ -26,7 +26,19 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 class FileRunLogStore(RunLogStore):
-    def __init__(self, path: str = ".conveyor/runs") -> None:
+    """A directory per run. A URL (``s3://bucket/runs``) keeps it in object storage instead."""
+
+    def __new__(
+        cls, path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None
+    ) -> FileRunLogStore:
+        if cls is FileRunLogStore and "://" in path and not path.startswith("file://"):
+            from conveyor.runlog.objects import ObjectRunLogStore
+
+            return ObjectRunLogStore(path, storage_options)
+        return super().__new__(cls)
+
+    def __init__(self, path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None) -> None:
+        path = path.removeprefix("file://")
         self.root = Path(path).expanduser().absolute()
         self.where = str(self.root)
         self._fds: dict[str, int] = {}
