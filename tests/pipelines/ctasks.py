@@ -167,3 +167,9 @@ def fail_on(files: list[str], bad: str, counter: str) -> int:
     if any(Path(f).name == bad for f in files):
         raise ValueError(f"{bad} is in this partition")
     return count_files(files, counter)
+
+
+def slow_item(x: int, counter: str) -> int:
+    record(counter, f"start-{x}")
+    time.sleep(0.4)
+    return x

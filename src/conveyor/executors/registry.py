@@ -20,6 +20,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     "conveyor.executors": {
         "local": "conveyor.executors.local:LocalExecutor",
         "argo": "conveyor.executors.argo.executor:ArgoExecutor",
+        "dask": "conveyor.executors.dask:DaskExecutor",
     },
     "conveyor.run_log_stores": {
         "memory": "conveyor.runlog.memory:MemoryRunLogStore",
@@ -40,7 +41,7 @@ BUILTINS: dict[str, dict[str, str]] = {
 }
 #: Backends that later issues or optional extras provide: the extra to install for each.
 EXTRAS: dict[str, dict[str, str]] = {
-    "conveyor.executors": {"dask": "dask"},
+    "conveyor.executors": {},
     "conveyor.run_log_stores": {},
 }
 SECTIONS = {

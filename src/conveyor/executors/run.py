@@ -135,6 +135,9 @@ def _drive(
         try:
             final = engine.execute(loaded.pipeline, parameters)
         finally:
+            close = getattr(executor, "close", None)
+            if close is not None:
+                close()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -1,0 +1,98 @@
+"""The Dask executor (extra ``conveyor[dask]``): steps and map items run as Dask tasks.
+
+The run is driven here, by the same engine as the local executor: traversal, retries and
+the run log stay in this process, so every attempt is recorded exactly once, by one writer,
+whatever happens to workers. Each task's command is shipped to the cluster with its
+parameters (pickled, as for ``isolation: process``); its output comes back with its result.
+``max_parallelism`` bounds how many items are in flight, since one driver thread waits on
+each. A worker that dies mid-task has its tasks rerun elsewhere by the scheduler.
+
+``config: {address: "tcp://host:8786"}`` joins a running cluster; ``config: {local:
+{n_workers: 2, threads_per_worker: 1}}`` starts one on the spot, on loopback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from conveyor.executors.local import LocalExecutor
+from conveyor.step.capture import Sink, capturing
+from conveyor.step.commands import CommandResult, StepRequest, run_command
+
+
+def run_on_worker(request: StepRequest, timeout: float | None) -> tuple[CommandResult, str]:
+    """What a Dask worker runs: the command, with its output captured for the driver."""
+    from conveyor.step.capture import Redactor, routed
+
+    for place in (str(request.workdir),):
+        if place not in sys.path:
+            sys.path.insert(0, place)
+    sink = Sink(Redactor(request.secrets.values()), None)
+    with routed(), capturing(sink):
+        try:
+            result = run_command(request, timeout)
+        except Exception as exc:  # the step's failure is data for the driver
+            result = CommandResult(error=f"{type(exc).__name__}: {exc}")
+    return result, sink.getvalue()
+
+
+class DaskExecutor(LocalExecutor):
+    def __init__(
+        self,
+        address: str | None = None,
+        local: dict[str, Any] | None = None,
+        max_workers: int | None = None,
+        stream_output: bool = True,
+    ) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ValueError("the dask executor needs: pip install 'conveyor[dask]'") from None
+        if (address is None) == (local is None):
+            raise ValueError(
+                "give exactly one of 'address' (a running scheduler) and 'local' (start a cluster)"
+            )
+        self.cluster = None
+        if local is not None:
+            options = {
+                "n_workers": 2,
+                "threads_per_worker": 1,
+                "processes": True,
+                "host": "127.0.0.1",
+                "dashboard_address": None,
+                **local,
+            }
+            self.cluster = LocalCluster(**options)
+            address = self.cluster.scheduler_address
+        self.client = Client(address, set_as_default=False)
+        threads = sum(self.client.nthreads().values()) or 1
+        super().__init__(
+            max_workers=max_workers or max(4, threads * 2), isolation="thread", stream_output=stream_output
+        )
+
+    @property
+    def launcher(self) -> Any:
+        return self.submit
+
+    def submit(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+        from distributed import TimeoutError as DaskTimeout
+
+        future = self.client.submit(run_on_worker, request, timeout, pure=False, retries=0)
+        try:
+            result, output = future.result(timeout=None if timeout is None else timeout + 5)
+        except DaskTimeout:
+            future.cancel()
+            return CommandResult(error=f"timed out after {timeout:g}s")
+        except Exception as exc:  # a task the cluster could not finish (killed repeatedly)
+            return CommandResult(
+                error=f"the Dask cluster could not run the step: {type(exc).__name__}: {exc}"
+            )
+        if output:
+            sink.write(output)
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

@@ -1,0 +1,121 @@
+"""The Dask executor on a real scheduler and two worker processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import run_yaml, runlog, step
+
+from conftest import PIPELINES, need_service
+from conveyor.spec.load import config_from_data
+
+pytestmark = pytest.mark.dask
+
+MAP = """dag:
+  start_at: fan
+  steps:
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      max_parallelism: MAXP
+      branch: {start_at: t, steps: {t: {command: ctasks.TASK, returns: [y], next: success}}}
+      next: total
+    total: {command: ctasks.concat, returns: [joined], next: success}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster() -> object:
+    try:
+        from distributed import LocalCluster
+    except ImportError as exc:
+        need_service("dask", f"dask.distributed is not installed: {exc}")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(PIPELINES), os.environ.get("PYTHONPATH", "")])
+    try:
+        local = LocalCluster(
+            n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+    except Exception as exc:  # the cluster could not start here
+        need_service("dask", f"a Dask cluster could not start on loopback: {exc}")
+    yield local
+    local.close()
+
+
+def dask_config(root: Path, address: str, **extra: object) -> object:
+    return config_from_data(
+        {
+            "executor": {"type": "dask", "config": {"address": address, **extra}},
+            "run_log_store": {"type": "file", "config": {"path": str(root / "runs")}},
+            "catalog": {"type": "file", "config": {"location": str(root / "catalog")}},
+        }
+    )
+
+
+def test_map_items_run_on_worker_processes(workdir: Path, cluster: object) -> None:
+    text = MAP.replace("MAXP", "4").replace("TASK", "pid")
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    config = dask_config(workdir, address)
+    result = run_yaml(workdir, text, {"xs": list(range(12)), "values": []}, config=config)  # type: ignore[arg-type]
+    assert result.ok, result
+    pids = set(result.parameters["y"])
+    assert os.getpid() not in pids and len(pids) == 2  # both worker processes took items
+
+
+def test_max_parallelism_is_honoured(workdir: Path, cluster: object) -> None:
+    text = MAP.replace("MAXP", "2").replace("TASK", "sleep_for")
+    config = dask_config(workdir, cluster.scheduler_address)  # type: ignore[attr-defined]
+    result = run_yaml(workdir, text, {"xs": list(range(6)), "seconds": 0.3, "values": []}, config=config)  # type: ignore[arg-type]
+    assert result.ok
+    log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
+    spans = [
+        (
+            step(log, "fan", str(i), "t")["attempts"][0]["start"],
+            step(log, "fan", str(i), "t")["attempts"][0]["end"],
+        )
+        for i in range(6)
+    ]
+    peak = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert peak <= 2
+
+
+def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, cluster: object) -> None:
+    from distributed import Client
+
+    address = cluster.scheduler_address  # type: ignore[attr-defined]
+    config = dask_config(workdir, address)
+    counter = workdir / "counter"
+    text = MAP.replace("MAXP", "4").replace("TASK", "slow_item")
+    with Client(address) as client:
+        pids = client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+
+        def kill_soon() -> None:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                if counter.exists() and len(counter.read_text().splitlines()) >= 3:
+                    os.kill(victim, signal.SIGKILL)
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_soon)
+        killer.start()
+        result = run_yaml(
+            workdir, text, {"xs": list(range(16)), "counter": str(counter), "values": []}, config=config
+        )  # type: ignore[arg-type]
+        killer.join()
+        client.wait_for_workers(2, timeout=60)
+        after = client.run(os.getpid)
+    assert victim not in after.values()  # the worker process really died (its nanny restarted one)
+    assert result.ok, result
+    assert result.parameters["y"] == list(range(16))
+    log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
+    for i in range(16):
+        assert len(step(log, "fan", str(i), "t")["attempts"]) == 1  # nothing recorded twice
+    starts = counter.read_text().splitlines()
+    assert len(starts) > 16  # items in flight on the killed worker ran again elsewhere
