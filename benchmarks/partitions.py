@@ -48,7 +48,9 @@ def mapped(source: str) -> str:
       type: map
       partition: {{{source}, strategy: count, size: 1000}}
       iterate_as: files
-      branch: {{start_at: t, steps: {{t: {{command: bench_tasks.touch_partition, returns: [n], next: success}}}}}}
+      branch:
+        start_at: t
+        steps: {{t: {{command: bench_tasks.touch_partition, returns: [n], next: success}}}}
       next: success
 """
 
@@ -102,9 +104,8 @@ def main() -> None:
             work,
             1,
         )
-        print(
-            f"1,000,000 items as a parameter list, 1,000 partitions: {took:.2f}s; peak RSS {peak / 1024:.0f} MiB"
-        )
+        mib = peak / 1024
+        print(f"1,000,000 items as a parameter list, 1,000 partitions: {took:.2f}s; peak RSS {mib:.0f} MiB")
 
 
 if __name__ == "__main__":
