@@ -189,3 +189,38 @@ def test_phase_and_run_status_agree(text: str, params: str, expect: str, tmp_pat
         assert attempts == [1, 2, 3]
         log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
         assert [a["status"] for a in log.steps["f"]["attempts"]] == ["failed", "failed", "succeeded"]
+
+
+PARTITIONED = """dag:
+  start_at: each
+  steps:
+    each:
+      type: map
+      partition: {source: "data/*.txt", strategy: count, size: 4}
+      iterate_as: files
+      on_item_failure: continue
+      branch: {start_at: work, steps: {work: {command: ctasks.fail_on, returns: [n], next: success}}}
+      next: success
+"""
+
+
+def test_partitioned_map_on_argo_matches_local(tmp_path: Path) -> None:
+    for name in ("argo", "local"):
+        where = tmp_path / name
+        (where / "data").mkdir(parents=True)
+        for i in range(10):
+            (where / "data" / f"f{i}.txt").write_text(str(i))
+        (where / "pipeline.yaml").write_text(PARTITIONED)
+        (where / "params.yaml").write_text("bad: f5.txt\ncounter: counter.txt\n")
+    manifest = render(tmp_path / "argo")
+    tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
+    assert tasks["each-items"]["withParam"] == "{{tasks.each-fan-out.outputs.parameters.indices}}"
+    phase = Simulation(manifest, tmp_path / "argo", env={"PYTHONPATH": str(PIPELINES)}).run("argo-run")
+    code = run_local(tmp_path / "local")
+    argo, local = summary(tmp_path / "argo", "argo-run"), summary(tmp_path / "local", "local-run")
+    assert phase == "Succeeded" and code == 0
+    assert argo["final"] == local["final"] and argo["final"]["n"] == [4, 2]
+    assert argo["steps"] == local["steps"]
+    log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
+    info = log.steps["each"]["info"]
+    assert info["partitions"] == 3 and info["failed_items"] == [1]
