@@ -95,6 +95,7 @@ def submit(
     token: str | None,
     namespace: str | None,
     insecure: bool,
+    wait: bool = False,
 ) -> int:
     from conveyor.executors.argo.client import ArgoError
     from conveyor.executors.argo.render import RenderError
@@ -118,15 +119,32 @@ def submit(
         doc["metadata"]["namespace"] = namespace
     try:
         argo = _server(_argo_config(config), server, token, namespace, insecure)
-        created = argo.submit(doc)
+        try:
+            created = argo.submit(doc)
+        except ArgoError as exc:
+            if not (wait and " 409 " in str(exc)):
+                raise
+            created = {"metadata": {"name": name}}  # submitted before (a reclaimed run): follow it
+            print(f"workflow {name} exists already: following it")
+        meta = created.get("metadata", {})
+        where = f"{meta.get('namespace', argo.namespace)}/{meta.get('name', name)}"
+        print(f"submitted run {run_id} as workflow {where}")
+        return follow(argo, name) if wait else 0
     except ArgoError as exc:
         print(f"conveyor: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    meta = created.get("metadata", {})
-    print(
-        f"submitted run {run_id} as workflow {meta.get('namespace', argo.namespace)}/{meta.get('name', name)}"
-    )
-    return 0
+
+
+def follow(argo: Any, name: str, poll: float = 2.0) -> int:
+    """Wait for a workflow to end; exit 0 only if it succeeded."""
+    import time
+
+    while True:
+        phase = argo.get(name).get("status", {}).get("phase") or "Pending"
+        if phase in ("Succeeded", "Failed", "Error"):
+            print(f"workflow {name}: {phase}")
+            return 0 if phase == "Succeeded" else 1
+        time.sleep(poll)
 
 
 def workflow_name(run_id: str) -> str:

@@ -251,7 +251,7 @@ def submit(
     if to == "argo":
         from conveyor.cli import argo
 
-        raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure))
+        raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):
         typer.echo(f"conveyor: cannot submit to {to!r}; use --to argo, or a server profile", err=True)
         raise typer.Exit(2)

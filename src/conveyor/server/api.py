@@ -188,10 +188,9 @@ def create_app(url: str) -> FastAPI:
             )
         except SpecError as exc:
             return error(422, exc.title, [issue_dict(i) for i in exc.issues])
-        if config.executor.type != "local":
-            return error(
-                422, f"this server runs the local executor; '{config.executor.type}' is not available here"
-            )
+        if config.executor.type not in ("local", "dask", "argo"):
+            kind = config.executor.type
+            return error(422, f"this server runs the local, dask and argo executors, not '{kind}'")
         code = None
         if body.code:
             try:

@@ -51,7 +51,9 @@ def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "pipeline.yaml").write_text(job["pipeline"])
     config = yaml.safe_load(job["config"] or "") or {}
-    config["run_log_store"] = {"type": "sql", "config": {"url": url}}
+    if _executor(job) != "argo":
+        # Argo pods cannot reach the server's database: they keep the config's store.
+        config["run_log_store"] = {"type": "sql", "config": {"url": url}}
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (work / "params.yaml").write_text(yaml.safe_dump(json.loads(job["parameters"] or "{}")))
     if job.get("code"):
@@ -59,9 +61,32 @@ def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
     return work
 
 
+def _executor(job: dict[str, Any]) -> str:
+    config = yaml.safe_load(job["config"] or "") or {}
+    section = config.get("executor") or config.get("pipeline-executor") or {}
+    return str(section.get("type", "local"))
+
+
 def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
-    """execute for a new run, retry for one with a run log; None if it already succeeded."""
+    """execute for a new run, retry for one with a run log; None if it already succeeded.
+    An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
+    if _executor(job) == "argo":
+        return [
+            *base,
+            "submit",
+            "--to",
+            "argo",
+            "-f",
+            "pipeline.yaml",
+            "-c",
+            "config.yaml",
+            "-p",
+            "params.yaml",
+            "--run-id",
+            job["id"],
+            "--wait",
+        ]
     try:
         status = store.load(job["id"]).status
     except RunNotFoundError:
@@ -113,7 +138,20 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
                     if queue.heartbeat(engine, job["id"], worker, lease):
                         os.killpg(proc.pid, signal.SIGKILL)
                         proc.wait()
-                        _mark_cancelled(store, job["id"])
+                        if _executor(job) == "argo":
+                            stop = [
+                                sys.executable,
+                                "-m",
+                                "conveyor.cli",
+                                "runs",
+                                "stop",
+                                job["id"],
+                                "-c",
+                                "config.yaml",
+                            ]
+                            subprocess.run(stop, cwd=work, env=env, capture_output=True, timeout=60)
+                        else:
+                            _mark_cancelled(store, job["id"])
                         queue.finish(engine, job["id"], worker, "cancelled", "cancelled by request")
                         return "cancelled"
         tail = (work / "output.log").read_text(errors="replace")[-2000:]
