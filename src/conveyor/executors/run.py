@@ -148,6 +148,30 @@ def _drive(
     return RunResult(run_id=run["run_id"], status=final["status"], parameters=params, run=final)
 
 
+def new_run_record(
+    run_id: str, loaded: LoadedPipeline, config: RunConfig, config_file: str | None, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The record a run starts with, whoever drives it (this process, or an orchestrator)."""
+    return {
+        "run_id": run_id,
+        "pipeline_name": loaded.name,
+        "pipeline_file": os.path.abspath(loaded.file) if loaded.file else None,
+        "pipeline_hash": loaded.hash,
+        "pipeline": loaded.data,
+        "config": config.model_dump(mode="json"),
+        "config_file": os.path.abspath(config_file) if config_file else None,
+        "status": "running",
+        "started_at": time.time(),
+        "ended_at": None,
+        "initial_parameters": params,
+        "final_parameters": {},
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "workdir": os.getcwd(),
+        "resumed": 0,
+    }
+
+
 def _refuse_remote(executor: Any, config: RunConfig) -> None:
     if getattr(executor, "remote", False):
         kind = config.executor.type
@@ -183,24 +207,7 @@ def execute(
     else:
         raise RunRefused(f"run '{run_id}' already exists; resume it with: conveyor retry {run_id}")
     params = dict(parameters or {})
-    run = {
-        "run_id": run_id,
-        "pipeline_name": loaded.name,
-        "pipeline_file": os.path.abspath(loaded.file) if loaded.file else None,
-        "pipeline_hash": loaded.hash,
-        "pipeline": loaded.data,
-        "config": config.model_dump(mode="json"),
-        "config_file": os.path.abspath(config_file) if config_file else None,
-        "status": "running",
-        "started_at": time.time(),
-        "ended_at": None,
-        "initial_parameters": params,
-        "final_parameters": {},
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "workdir": os.getcwd(),
-        "resumed": 0,
-    }
+    run = new_run_record(run_id, loaded, config, config_file, params)
     return _drive(loaded, config, run, params, backends, None, observer)
 
 

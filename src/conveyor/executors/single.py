@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 
 from conveyor.executors.engine import Engine, json_safe
 from conveyor.executors.registry import build
-from conveyor.executors.run import new_run_id
+from conveyor.executors.run import new_run_id, new_run_record
 from conveyor.graph.plan import PlanError, choose_branch, map_items, reduce_values, returned_names
 from conveyor.graph.replay import NotReached, Replay, node_at
 from conveyor.graph.scope import Scope
@@ -146,24 +145,9 @@ def run_start(run_id: str | None, file: str, config_file: str | None, params_fil
             raise SingleNodeError(f"run '{run_id}' exists with a different pipeline")
         run.update(status="running", ended_at=None, resumed=int(run.get("resumed") or 0) + 1)
     except RunNotFoundError:
-        run = {
-            "run_id": run_id,
-            "pipeline_name": loaded.name,
-            "pipeline_file": os.path.abspath(file),
-            "pipeline_hash": loaded.hash,
-            "pipeline": loaded.data,
-            "config": config.model_dump(mode="json"),
-            "config_file": os.path.abspath(config_file) if config_file else None,
-            "status": "running",
-            "started_at": time.time(),
-            "ended_at": None,
-            "initial_parameters": load_parameters(params_file),
-            "final_parameters": {},
-            "host": socket.gethostname(),
-            "workdir": os.getcwd(),
-            "resumed": 0,
-            "orchestrator": "argo",
-        }
+        run = new_run_record(run_id, loaded, config, config_file, load_parameters(params_file))
+        del run["pid"]  # this process only starts the run: its end says nothing
+        run["orchestrator"] = "argo"
     store.save_run(run)
     return run_id
 

@@ -71,38 +71,13 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
+    files = ["-f", "pipeline.yaml", "-c", "config.yaml"]
     if _executor(job) == "argo":
-        return [
-            *base,
-            "submit",
-            "--to",
-            "argo",
-            "-f",
-            "pipeline.yaml",
-            "-c",
-            "config.yaml",
-            "-p",
-            "params.yaml",
-            "--run-id",
-            job["id"],
-            "--wait",
-        ]
+        return [*base, "submit", "--to", "argo", *files, "-p", "params.yaml", "--run-id", job["id"], "--wait"]
     try:
         status = store.load(job["id"]).status
     except RunNotFoundError:
-        return [
-            *base,
-            "execute",
-            "-q",
-            "-f",
-            "pipeline.yaml",
-            "-c",
-            "config.yaml",
-            "-p",
-            "params.yaml",
-            "--run-id",
-            job["id"],
-        ]
+        return [*base, "execute", "-q", *files, "-p", "params.yaml", "--run-id", job["id"]]
     if status == "succeeded":
         return None
     return [*base, "retry", job["id"], "-q", "-c", "config.yaml", "-f", "pipeline.yaml"]
