@@ -7,18 +7,18 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from conveyor.cli.errors import EXIT_FAILED, friendly
 
 
-def _finish(result: object, store: object, console: Console) -> int:
+def _finish(result: object, observer: Any, console: Console) -> int:
     from conveyor.cli.progress import summary_table
 
     run = getattr(result, "run", {})
-    log = store.load(run["run_id"])  # type: ignore[attr-defined]
-    Console().print(summary_table(log.run, log.steps))
+    Console().print(summary_table(run, observer.records))
     if getattr(result, "ok", False):
         return 0
     rid = run["run_id"]
@@ -38,16 +38,17 @@ def execute(file: Path, config: Path | None, params: Path | None, run_id: str | 
     parameters = load_parameters(params)
     store = open_store(run_config)
     console = Console(stderr=True)
+    observer = ConsoleObserver(console, quiet)
     result = run_pipeline(
         loaded,
         run_config,
         parameters,
         run_id=run_id,
-        observer=ConsoleObserver(console, quiet),
+        observer=observer,
         store=store,
         config_file=str(config) if config else None,
     )
-    return _finish(result, store, console)
+    return _finish(result, observer, console)
 
 
 @friendly
@@ -59,10 +60,9 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> i
     run_config = load_config(config)
     store = open_store(run_config)
     console = Console(stderr=True)
-    result = resume(
-        run_id, run_config, str(file) if file else None, observer=ConsoleObserver(console, quiet), store=store
-    )
-    return _finish(result, store, console)
+    observer = ConsoleObserver(console, quiet)
+    result = resume(run_id, run_config, str(file) if file else None, observer=observer, store=store)
+    return _finish(result, observer, console)
 
 
 @friendly

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -20,16 +21,25 @@ def step_name(path: list[str]) -> str:
 
 
 class ConsoleObserver(Observer):
+    """Prints progress, and keeps the records of the steps outside map items for the final
+    summary, so that the summary never reads back (and folds) a run log of 100,000 items."""
+
     def __init__(self, console: Console, quiet: bool = False) -> None:
         self.console = console
         self.quiet = quiet
         self._lock = threading.Lock()
-        self._maps: dict[tuple[str, ...], TaskID] = {}
+        self._maps: set[tuple[str, ...]] = set()
+        self._bars: dict[tuple[str, ...], TaskID] = {}
         self._progress: Progress | None = None
-        self._started = time.time()
+        self.records: dict[str, dict[str, Any]] = {}
 
     def _inside_map(self, path: list[str]) -> bool:
-        return any(tuple(path[: len(m)]) == m and len(path) > len(m) for m in self._maps)
+        return any(len(path) > len(m) and tuple(path[: len(m)]) == m for m in self._maps)
+
+    def _record(self, path: list[str], kind: str) -> dict[str, Any]:
+        return self.records.setdefault(
+            "\x1f".join(path), {"path": path, "type": kind, "status": "running", "attempts": []}
+        )
 
     def run_started(self, run: dict[str, Any]) -> None:
         if not self.quiet:
@@ -37,61 +47,89 @@ class ConsoleObserver(Observer):
             self.console.print(f"[bold]run[/] {run['run_id']}  pipeline {run['pipeline_name']}{resumed}")
 
     def step_finished(self, path: list[str], status: str, seconds: float, error: str | None) -> None:
-        if self.quiet:
-            return
         with self._lock:
             if self._inside_map(path):
                 return
-            extra = f"  [red]{error}[/]" if error else ""
+            record = self._record(path, "task")
+            now = time.time()
+            record["status"] = "succeeded" if status == "reused" else status
+            record["attempts"].append(
+                {
+                    "attempt": len(record["attempts"]) + 1,
+                    "start": now - seconds,
+                    "end": now,
+                    "status": status,
+                    "error": error or ("reused from the earlier attempt" if status == "reused" else None),
+                }
+            )
+            if self.quiet:
+                return
+            extra = f"  [red]{escape(error)}[/]" if error else ""
             timing = "reused" if status == "reused" else f"{seconds:.2f}s"
-            self.console.print(f"  {MARKS.get(status, status)} {step_name(path)}  [dim]{timing}[/]{extra}")
+            self.console.print(
+                f"  {MARKS.get(status, status)} {escape(step_name(path))}  [dim]{timing}[/]{extra}"
+            )
 
     def node(self, path: list[str], kind: str, status: str, info: dict[str, Any]) -> None:
-        if self.quiet:
-            return
         key = tuple(path)
         with self._lock:
-            if kind == "map" and status == "running" and "items" in info and not self._inside_map(path):
-                if self._progress is None and self.console.is_terminal:
-                    self._progress = Progress(
-                        TextColumn("  {task.description}"),
-                        BarColumn(),
-                        MofNCompleteColumn(),
-                        TimeElapsedColumn(),
-                        console=self.console,
-                        transient=True,
-                    )
-                    self._progress.start()
-                task = (
-                    self._progress.add_task(step_name(path), total=info["items"])
-                    if self._progress
-                    else TaskID(0)
-                )
-                self._maps[key] = task
+            if self._inside_map(path):
                 return
-            if status == "running" or self._inside_map(path):
+            record = self._record(path, kind)
+            record["type"], record["status"] = kind, status
+            record.setdefault("start", time.time())
+            record.setdefault("info", {}).update({k: v for k, v in info.items() if k != "returns"})
+            if kind == "map":
+                self._maps.add(key)
+            if status != "running":
+                record["end"] = time.time()
+            if self.quiet:
                 return
-            if key in self._maps:
-                task = self._maps.pop(key)
-                if self._progress is not None:
-                    self._progress.remove_task(task)
-                    if not self._maps:
-                        self._progress.stop()
-                        self._progress = None
+            if kind == "map" and status == "running" and "items" in info:
+                self._start_bar(key, step_name(path), int(info["items"]))
+                return
+            if status == "running":
+                return
+            self._end_bar(key)
             detail = ""
             if "items" in info:
                 detail = f"  {info['items']} items, {info.get('failed', 0)} failed"
             if "branch" in info:
                 detail = f"  branch {info['branch']}"
             if "error" in info:
-                detail += f"  [red]{info['error']}[/]"
-            self.console.print(f"  {MARKS.get(status, status)} {step_name(path)} [dim]({kind})[/]{detail}")
+                detail += f"  [red]{escape(str(info['error']))}[/]"
+            self.console.print(
+                f"  {MARKS.get(status, status)} {escape(step_name(path))} [dim]({kind})[/]{detail}"
+            )
+
+    def _start_bar(self, key: tuple[str, ...], label: str, total: int) -> None:
+        if not self.console.is_terminal or key in self._bars:
+            return
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("  {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+        self._bars[key] = self._progress.add_task(label, total=total)
+
+    def _end_bar(self, key: tuple[str, ...]) -> None:
+        task = self._bars.pop(key, None)
+        if task is not None and self._progress is not None:
+            self._progress.remove_task(task)
+            if not self._bars:
+                self._progress.stop()
+                self._progress = None
 
     def item_done(self, path: list[str], ok: bool) -> None:
         if self._progress is None:
             return
         with self._lock:
-            task = self._maps.get(tuple(path[:-1]))
+            task = self._bars.get(tuple(path[:-1]))
             if task is not None and self._progress is not None:
                 self._progress.advance(task)
 
