@@ -147,7 +147,8 @@ class FsspecCatalog(Catalog):
         import fsspec.core
 
         self.fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
-        if self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol:
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if "file" in protocols:
             root = os.path.abspath(root)
         self.root = root.rstrip("/")
 

@@ -241,13 +241,14 @@ def submit(
     """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
     conveyor server (the profile in force)."""
     if to is None and config is not None:
-        from conveyor.cli.errors import friendly
+        from conveyor.spec.errors import SpecError
         from conveyor.spec.load import load_config
 
-        kind = friendly(lambda: 0 if load_config(config).executor.type == "argo" else 1)()
-        if kind == 2:
-            raise typer.Exit(2)
-        to = "argo" if kind == 0 else None
+        try:
+            to = "argo" if load_config(config).executor.type == "argo" else None
+        except SpecError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
     if to == "argo":
         from conveyor.cli import argo
 

@@ -1,8 +1,8 @@
 """The local executor: the whole run in this process; parallel branches and map items on threads.
 
 ``isolation: process`` runs each task in a child process instead (a crash or a runaway step
-cannot take the run down, and timeouts kill it). Jobs are fed to the pool through a bounded
-window, so a map over 100,000 items never holds 100,000 pending jobs.
+cannot take the run down, and timeouts kill it). Worker threads pull jobs one at a time from
+a lazy iterator, so a map over 100,000 items never holds 100,000 pending jobs.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ class FileRunLogStore(RunLogStore):
         if cls is FileRunLogStore and "://" in path and not path.startswith("file://"):
             from conveyor.runlog.objects import ObjectRunLogStore
 
-            return ObjectRunLogStore(path, storage_options)
+            # Python then runs ObjectRunLogStore.__init__ on it, once.
+            return super().__new__(ObjectRunLogStore)
         return super().__new__(cls)
 
     def __init__(self, path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None) -> None:
