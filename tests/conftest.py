@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,20 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the whole session, started by the tests."""
+    from services import Postgres
+
+    pg = Postgres()
+    try:
+        url = pg.start()
+    except Exception as exc:  # a missing or broken PostgreSQL: fail in CI, skip elsewhere
+        need_service("postgres", f"PostgreSQL could not start: {exc}")
+    yield url
+    pg.stop()
 
 
 @pytest.fixture

@@ -224,3 +224,57 @@ def test_partitioned_map_on_argo_matches_local(tmp_path: Path) -> None:
     log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
     info = log.steps["each"]["info"]
     assert info["partitions"] == 3 and info["failed_items"] == [1]
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_pods_share_a_sqlite_or_postgres_run_log(
+    store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """execute-single-node works in fresh processes against the sqlite and postgres stores too."""
+    where = copy(EXAMPLES / "parallel", tmp_path, "argo")
+    if store == "sqlite":
+        backend = f"{{type: sqlite, config: {{path: {where / 'runs.db'}}}}}"
+    else:
+        import uuid
+
+        import sqlalchemy as sa
+
+        base = request.getfixturevalue("postgres_url")
+        name = "e2e_" + uuid.uuid4().hex[:10]
+        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        engine.dispose()
+        backend = f"{{type: postgres, config: {{url: '{base.rsplit('/', 1)[0]}/{name}'}}}}"
+    config = ARGO_CONFIG.replace(
+        "run_log_store: {type: file, config: {path: .conveyor/runs}}", f"run_log_store: {backend}"
+    )
+    (where / "argo.yaml").write_text(config)
+    out = run_cli(
+        "render",
+        "argo",
+        "-f",
+        "pipeline.yaml",
+        "-c",
+        "argo.yaml",
+        "-p",
+        "params.yaml",
+        "-o",
+        "m.yaml",
+        cwd=where,
+    )
+    assert out.returncode == 0, out.stderr
+    sim = Simulation(
+        yaml.safe_load((where / "m.yaml").read_text()), where, env={"PYTHONPATH": str(PIPELINES)}
+    )
+    assert sim.run("argo-run") == "Succeeded"
+    from conveyor.executors.run import open_store
+    from conveyor.spec.load import load_config
+
+    log = open_store(load_config(where / "argo.yaml")).load("argo-run")
+    assert log.run["status"] == "succeeded" and log.run["final_parameters"]["total"] == 63
+    assert {"/".join(r["path"]) for r in log.steps.values() if r["type"] == "task"} == {
+        "both/double/work",
+        "both/square/work",
+        "combine",
+    }

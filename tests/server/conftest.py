@@ -6,20 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from services import Postgres, Server
-
-from conftest import need_service
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    pg = Postgres()
-    try:
-        url = pg.start()
-    except Exception as exc:  # a missing or broken PostgreSQL: fail in CI, skip elsewhere
-        need_service("postgres", f"PostgreSQL could not start: {exc}")
-    yield url
-    pg.stop()
+from services import Server
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
