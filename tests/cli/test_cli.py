@@ -107,6 +107,7 @@ def test_bad_config_is_located(tmp_path: Path) -> None:
     write(tmp_path, "executor: {type: local, config: {max_worker: 2}}\n", "config.yaml")
     out = run_cli("validate", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)
     assert out.returncode == 2 and "does not take 'max_worker'" in out.stderr
+    assert "config.yaml:1: executor.config.max_worker" in out.stderr
     assert "did you mean 'max_workers'?" in out.stderr
     write(tmp_path, "executor: {type: dusk}\n", "config.yaml")
     out = run_cli("execute", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)

@@ -14,7 +14,6 @@ from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
 def _argo_config(config: Path | None) -> Any:
     from conveyor.executors.argo.executor import ArgoExecutor
     from conveyor.executors.registry import build
-    from conveyor.executors.run import with_file
     from conveyor.spec.errors import Issue, SpecError
     from conveyor.spec.load import load_config
 
@@ -36,7 +35,7 @@ def _argo_config(config: Path | None) -> Any:
     try:
         executor: ArgoExecutor = build("conveyor.executors", run_config.executor)
     except SpecError as exc:
-        raise with_file(exc, str(config) if config else None) from None
+        raise run_config.locate(exc) from None
     return executor.config
 
 

@@ -68,6 +68,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> i
 @friendly
 def validate(file: Path, config: Path | None) -> int:
     from conveyor.executors.registry import build
+    from conveyor.spec.errors import SpecError
     from conveyor.spec.load import load_config, load_pipeline
 
     loaded = load_pipeline(file)
@@ -79,7 +80,10 @@ def validate(file: Path, config: Path | None) -> int:
             ("conveyor.catalogs", run_config.catalog),
             ("conveyor.secrets", run_config.secrets),
         ):
-            build(group, backend)
+            try:
+                build(group, backend, check_only=True)
+            except SpecError as exc:
+                raise run_config.locate(exc) from None
     steps = len(list(_count(loaded.pipeline.dag)))
     print(
         f"{file}: valid pipeline '{loaded.name}' ({steps} steps)"

@@ -77,8 +77,12 @@ def _target(group: str, name: str) -> str:
     )
 
 
-def build(group: str, backend: Backend, **extra: Any) -> Any:
-    """Instantiate the backend named by ``backend.type`` with its ``config``."""
+def build(group: str, backend: Backend, check_only: bool = False, **extra: Any) -> Any:
+    """Instantiate the backend named by ``backend.type`` with its ``config``.
+
+    With ``check_only`` the config is checked (keys, and the backend's config model if it
+    has one) without building anything: no files opened, no cluster started.
+    """
     module_name, _, attr = _target(group, backend.type).partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
@@ -106,10 +110,14 @@ def build(group: str, backend: Backend, **extra: Any) -> Any:
             ],
             "invalid config",
         )
+    model = getattr(cls, "config_model", None)
     try:
+        if check_only:
+            if model is not None:
+                model.model_validate(backend.config)
+            return None
         return cls(**backend.config, **extra)
     except ValidationError as exc:
-        model = getattr(cls, "config_model", None)
         fields = list(getattr(model, "model_fields", {}))
         raise SpecError(
             [_config_issue(group, backend.type, err, fields) for err in exc.errors()], "invalid config"

@@ -17,7 +17,7 @@ from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
 from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
 from conveyor.spec.config import RunConfig
-from conveyor.spec.errors import Issue, SpecError
+from conveyor.spec.errors import SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
@@ -46,7 +46,10 @@ def new_run_id() -> str:
 
 
 def open_store(config: RunConfig) -> RunLogStore:
-    store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
+    try:
+        store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
+    except SpecError as exc:
+        raise config.locate(exc) from None
     return store
 
 
@@ -59,12 +62,15 @@ class Backends:
 
 
 def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
-    return Backends(
-        store=store or open_store(config),
-        executor=build("conveyor.executors", config.executor),
-        catalog=build("conveyor.catalogs", config.catalog),
-        secrets=build("conveyor.secrets", config.secrets),
-    )
+    try:
+        return Backends(
+            store=store or open_store(config),
+            executor=build("conveyor.executors", config.executor),
+            catalog=build("conveyor.catalogs", config.catalog),
+            secrets=build("conveyor.secrets", config.secrets),
+        )
+    except SpecError as exc:
+        raise config.locate(exc) from None
 
 
 def _nested(graph: Any, depth: int = 0) -> bool:
@@ -250,13 +256,3 @@ def resume(
     )
     params = dict(run.get("initial_parameters") or {})
     return _drive(loaded, config, run, params, backends, previous, observer)
-
-
-def with_file(error: SpecError, file: str | None) -> SpecError:
-    """Attach the config file's name to config errors raised while building backends."""
-    if file is None:
-        return error
-    error.issues = [
-        Issue(**{**i.__dict__, "file": i.file or file}) if isinstance(i, Issue) else i for i in error.issues
-    ]
-    return error

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Backend(BaseModel):
@@ -31,3 +31,18 @@ class RunConfig(BaseModel):
     )
     catalog: Backend = Field(default_factory=lambda: Backend(type="none"))
     secrets: Backend = Field(default_factory=lambda: Backend(type="env"))
+    #: Where the config was read from (file, lines), to locate problems found later.
+    _source: Any = PrivateAttr(default=None)
+
+    def locate(self, error: Any) -> Any:
+        """Give a SpecError's issues about this config their file and line."""
+        located = self._source
+        if located is None:
+            return error
+        from dataclasses import replace
+
+        error.issues = [
+            replace(i, file=i.file or located.file, line=i.line or located.line_of(tuple(i.path)))
+            for i in error.issues
+        ]
+        return error

@@ -79,7 +79,9 @@ def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
     if path is None:
         return RunConfig()
     located = load_yaml_file(path)
-    return build_model(RunConfig, located, "invalid config")
+    config = build_model(RunConfig, located, "invalid config")
+    config._source = located
+    return config
 
 
 def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
