@@ -43,6 +43,29 @@ def following(node: NodeBase, succeeded: bool) -> str | None:
     return getattr(node, "on_failure", None)
 
 
+class Stop(Exception):
+    """Raised by a walk's visitor to end the walk early (replay, at an unfinished step)."""
+
+
+def walk(
+    graph: Graph, prefix: list[str], visit: Callable[[NodeBase, list[str]], bool], until: str | None = None
+) -> bool | str:
+    """Follow ``graph`` from ``start_at``: ``visit`` each step (True: it succeeded), take
+    ``next`` or ``on_failure``. Returns True/False when the graph ends in success/failure, or
+    ``until`` when that step is reached (it is not visited). The one walk every executor
+    and every replay shares."""
+    name: str | None = graph.start_at
+    while name is not None:
+        if name == until:
+            return name
+        ended = terminal(graph, name)
+        if ended is not None:
+            return ended
+        node = graph.steps[name]
+        name = following(node, visit(node, [*prefix, name]))
+    return False
+
+
 def branch_key(value: Any) -> str:
     """The branch key a conditional's parameter value selects: text as is, else its JSON."""
     return value if isinstance(value, str) else json.dumps(value)

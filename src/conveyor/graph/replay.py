@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conveyor.graph.plan import PlanError, choose_branch, following, map_items, terminal
+from conveyor.graph.plan import PlanError, Stop, choose_branch, map_items, walk
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import (
     ConditionalNode,
@@ -130,19 +130,21 @@ class Replay:
         for index, item in enumerate(items):
             self.graph(node.branch, [*path, str(index)], Scope(scope, {node.iterate_as: item}))
 
+    def _visit(self, scope: Scope) -> Callable[[NodeBase, list[str]], bool]:
+        def visit(node: NodeBase, path: list[str]) -> bool:
+            ok = self.outcome(node, path, scope)
+            if ok is None:
+                raise Stop("/".join(path))
+            return ok
+
+        return visit
+
     def graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool | None:
         """Replay a whole graph: True/False when it has ended, None if it has not finished."""
-        name: str | None = graph.start_at
-        while name is not None:
-            ended = terminal(graph, name)
-            if ended is not None:
-                return ended
-            node = graph.steps[name]
-            ok = self.outcome(node, [*prefix, name], scope)
-            if ok is None:
-                return None
-            name = following(node, ok)
-        return False
+        try:
+            return walk(graph, prefix, self._visit(scope)) is True
+        except Stop:
+            return None
 
     def scope_at(self, pipeline: Pipeline, target: list[str], initial: Mapping[str, Any]) -> Scope:
         """The scope the node at ``target`` runs in."""
@@ -176,16 +178,9 @@ class Replay:
                 raise NotReached(f"{'/'.join(target)} names a branch, not a step")
 
     def _walk_to(self, graph: Graph, prefix: list[str], target: str, scope: Scope) -> None:
-        name: str | None = graph.start_at
-        seen: set[str] = set()
-        while name != target:
-            if name is None or terminal(graph, name) is not None or name in seen:
-                raise NotReached(f"step '{target}' is not reached by what has been recorded")
-            seen.add(name)
-            node = graph.steps[name]
-            ok = self.outcome(node, [*prefix, name], scope)
-            if ok is None:
-                raise NotReached(
-                    f"'{'/'.join([*prefix, name])}' has not finished, so '{target}' cannot run yet"
-                )
-            name = following(node, ok)
+        try:
+            reached = walk(graph, prefix, self._visit(scope), until=target)
+        except Stop as unfinished:
+            raise NotReached(f"'{unfinished}' has not finished, so '{target}' cannot run yet") from None
+        if reached != target:
+            raise NotReached(f"step '{target}' is not reached by what has been recorded")

@@ -13,10 +13,9 @@ from typing import Any, Protocol
 from conveyor.graph.plan import (
     PlanError,
     choose_branch,
-    following,
     reduce_values,
     returned_names,
-    terminal,
+    walk,
 )
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import ConditionalNode, Graph, MapNode, NodeBase, ParallelNode, StubNode, TaskNode
@@ -49,15 +48,7 @@ class Traversal:
         self.runner = runner
 
     def run_graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool:
-        name: str | None = graph.start_at
-        while name is not None:
-            ended = terminal(graph, name)
-            if ended is not None:
-                return ended
-            node = graph.steps[name]
-            ok = self.run_node(node, [*prefix, name], scope)
-            name = following(node, ok)
-        return False
+        return walk(graph, prefix, lambda node, path: self.run_node(node, path, scope)) is True
 
     def run_node(self, node: NodeBase, path: list[str], scope: Scope) -> bool:
         if isinstance(node, TaskNode):
