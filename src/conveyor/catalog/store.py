@@ -217,10 +217,10 @@ class FsspecCatalog(Catalog):
             found = self.fs.find(self._shared_url(prefix.rsplit("/", 1)[0]) if "/" in prefix else base)
         except FileNotFoundError:
             return {}
-        keys = [f[len(base) :] for f in found if f.startswith(base) and "/.tmp-" not in f]
-        keys = [k for k in keys if k.startswith(prefix)]
-        return (
-            dict(zip(keys, self.fs.cat([self._shared_url(k) for k in keys]).values(), strict=False))
-            if keys
-            else {}
-        )
+        paths = [
+            f for f in found if f.startswith(base) and "/.tmp-" not in f and f[len(base) :].startswith(prefix)
+        ]
+        if not paths:
+            return {}
+        blobs = self.fs.cat(paths)  # keyed by path, in whatever order the reads finished
+        return {path[len(base) :]: bytes(blobs[path]) for path in paths}
