@@ -38,7 +38,10 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         if isinstance(node, ParallelNode | ConditionalNode):
             branches = node.branches
         elif isinstance(node, MapNode):
-            branches = {f"each {node.iterate_as} in {node.iterate_on}": node.branch}
+            source = node.iterate_on or (
+                node.partition.source or node.partition.parameter if node.partition else ""
+            )
+            branches = {f"each {node.iterate_as} in {source}": node.branch}
         for key, branch in branches.items():
             sub = (*prefix, name, key)
             yield ("begin", _id(sub), key, "")
