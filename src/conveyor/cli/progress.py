@@ -28,7 +28,8 @@ class ConsoleObserver(Observer):
         self.console = console
         self.quiet = quiet
         self._lock = threading.Lock()
-        self._maps: set[tuple[str, ...]] = set()
+        # Replaced whole, never changed in place: worker threads read it without the lock.
+        self._maps: tuple[tuple[str, ...], ...] = ()
         self._bars: dict[tuple[str, ...], TaskID] = {}
         self._progress: Progress | None = None
         self.records: dict[str, dict[str, Any]] = {}
@@ -47,9 +48,9 @@ class ConsoleObserver(Observer):
             self.console.print(f"[bold]run[/] {run['run_id']}  pipeline {run['pipeline_name']}{resumed}")
 
     def step_finished(self, path: list[str], status: str, seconds: float, error: str | None) -> None:
+        if self._inside_map(path):  # map items: counted by their bar, not listed; no lock taken
+            return
         with self._lock:
-            if self._inside_map(path):
-                return
             record = self._record(path, "task")
             now = time.time()
             record["status"] = "succeeded" if status == "reused" else status
@@ -79,8 +80,8 @@ class ConsoleObserver(Observer):
             record["type"], record["status"] = kind, status
             record.setdefault("start", time.time())
             record.setdefault("info", {}).update({k: v for k, v in info.items() if k != "returns"})
-            if kind == "map":
-                self._maps.add(key)
+            if kind == "map" and key not in self._maps:
+                self._maps = (*self._maps, key)
             if status != "running":
                 record["end"] = time.time()
             if self.quiet:
