@@ -93,14 +93,18 @@ def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, clust
     text = MAP.replace("MAXP", "4").replace("TASK", "slow_item")
     with Client(address) as client:
         pids = client.run(os.getpid)
-        victim = sorted(pids.values())[0]
+        killed: list[int] = []
 
         def kill_soon() -> None:
+            """Once items are running, kill a worker that is running one of them."""
             deadline = time.time() + 20
             while time.time() < deadline:
                 if counter.exists() and len(counter.read_text().splitlines()) >= 3:
-                    os.kill(victim, signal.SIGKILL)
-                    return
+                    busy = [addr for addr, tasks in client.processing().items() if tasks and addr in pids]
+                    if busy:
+                        killed.append(pids[busy[0]])
+                        os.kill(pids[busy[0]], signal.SIGKILL)
+                        return
                 time.sleep(0.05)
 
         killer = threading.Thread(target=kill_soon)
@@ -111,7 +115,7 @@ def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, clust
         killer.join()
         client.wait_for_workers(2, timeout=60)
         after = client.run(os.getpid)
-    assert victim not in after.values()  # the worker process really died (its nanny restarted one)
+    assert len(killed) == 1 and killed[0] not in after.values()  # it died; its nanny started another
     assert result.ok, result
     assert result.parameters["y"] == list(range(16))
     log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
