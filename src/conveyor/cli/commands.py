@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,7 @@ def validate(file: Path, config: Path | None) -> int:
     from conveyor.executors.registry import build
     from conveyor.spec.errors import SpecError
     from conveyor.spec.load import load_config, load_pipeline
+    from conveyor.spec.models import walk_nodes
 
     loaded = load_pipeline(file)
     run_config = load_config(config)
@@ -84,21 +84,12 @@ def validate(file: Path, config: Path | None) -> int:
                 build(group, backend, check_only=True)
             except SpecError as exc:
                 raise run_config.locate(exc) from None
-    steps = len(list(_count(loaded.pipeline.dag)))
+    steps = sum(1 for _ in walk_nodes(loaded.pipeline.dag))
     print(
         f"{file}: valid pipeline '{loaded.name}' ({steps} steps)"
         + (f", config {config} valid" if config else "")
     )
     return 0
-
-
-def _count(graph: object) -> Iterator[object]:
-    for node in getattr(graph, "steps", {}).values():
-        yield node
-        for branch in getattr(node, "branches", {}).values():
-            yield from _count(branch)
-        if getattr(node, "branch", None) is not None:
-            yield from _count(node.branch)
 
 
 @friendly

@@ -19,6 +19,7 @@ from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline
+from conveyor.spec.models import Graph, subgraphs, walk_nodes
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
 
@@ -73,32 +74,15 @@ def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
         raise config.locate(exc) from None
 
 
-def _nested(graph: Any, depth: int = 0) -> bool:
+def _nested(graph: Graph) -> bool:
     """Whether composites nest (then the executor's max_workers caps tasks across them)."""
-    for node in graph.steps.values():
-        branches = list(getattr(node, "branches", {}).values())
-        if getattr(node, "branch", None) is not None:
-            branches.append(node.branch)
-        if branches and depth > 0:
-            return True
-        if any(_nested(b, depth + 1) for b in branches):
-            return True
-    return False
+    inner = (node for top in graph.steps.values() for sub in subgraphs(top) for node in walk_nodes(sub))
+    return any(subgraphs(node) for node in inner)
 
 
 def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
     """In-process python steps read declared secrets from os.environ, as they would in a pod."""
-    names: set[str] = set()
-
-    def walk(graph: Any) -> None:
-        for node in graph.steps.values():
-            names.update(getattr(node, "secrets", []))
-            for branch in getattr(node, "branches", {}).values():
-                walk(branch)
-            if getattr(node, "branch", None) is not None:
-                walk(node.branch)
-
-    walk(loaded.pipeline.dag)
+    names = {name for node in walk_nodes(loaded.pipeline.dag) for name in getattr(node, "secrets", [])}
     return {n: v for n in names if (v := secrets.get(n)) is not None}
 
 

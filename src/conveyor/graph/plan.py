@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from conveyor.graph.scope import Scope
@@ -14,9 +14,9 @@ from conveyor.spec.models import (
     Graph,
     MapNode,
     NodeBase,
-    ParallelNode,
     SuccessNode,
     TaskNode,
+    walk_nodes,
 )
 
 
@@ -96,22 +96,13 @@ def map_items(node: MapNode, scope: Scope) -> list[Any]:
 
 
 def returned_names(graph: Graph) -> list[str]:
-    """Every name a graph's tasks return, in declaration order (what a map reduces)."""
+    """Every name a graph's tasks return, nested ones included, in declaration order (what a
+    map reduces)."""
     names: dict[str, None] = {}
-    for name in _returned(graph):
-        names[name] = None
-    return list(names)
-
-
-def _returned(graph: Graph) -> Iterator[str]:
-    for node in graph.steps.values():
+    for node in walk_nodes(graph):
         if isinstance(node, TaskNode):
-            yield from (r.name for r in node.returns)
-        elif isinstance(node, MapNode):
-            yield from returned_names(node.branch)
-        elif isinstance(node, ParallelNode | ConditionalNode):
-            for branch in node.branches.values():
-                yield from returned_names(branch)
+            names.update((r.name, None) for r in node.returns)
+    return list(names)
 
 
 def reduce_values(

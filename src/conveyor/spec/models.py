@@ -7,6 +7,7 @@ depend on. Unknown keys are errors, never silently ignored.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
@@ -203,6 +204,23 @@ Node = Annotated[
 ]
 
 CompositeNode = ParallelNode | MapNode | ConditionalNode
+
+
+def subgraphs(node: NodeBase) -> list[Graph]:
+    """The graphs a composite node holds: a map's branch, parallel or conditional branches."""
+    if isinstance(node, MapNode):
+        return [node.branch]
+    if isinstance(node, ParallelNode | ConditionalNode):
+        return list(node.branches.values())
+    return []
+
+
+def walk_nodes(graph: Graph) -> Iterator[NodeBase]:
+    """Every node of ``graph`` and of the graphs nested in it, in declaration order."""
+    for node in graph.steps.values():
+        yield node
+        for sub in subgraphs(node):
+            yield from walk_nodes(sub)
 
 
 class Pipeline(Strict):
