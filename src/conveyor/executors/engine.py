@@ -8,6 +8,7 @@ runs; that is what they pass in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -154,10 +155,7 @@ class Engine:
                 }
             if self.observer:
                 self.observer.step_started(path, attempt)
-            if self._slots:
-                with self._slots:
-                    result = self.context.run(node, scope.view(), path, attempt)
-            else:
+            with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt)
             log = None
             if result.output:
