@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "pipelines"))
-from services import Postgres, Server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.services import Postgres, Server
 
 PIPELINE = "dag:\n  start_at: a\n  steps:\n    a: {command: m.noop, next: success}\n"
 CLIENTS = 20

@@ -12,17 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PIPELINES = Path(__file__).resolve().parent / "pipelines"
+from support import TASKS, in_ci, need_service
+
 SERVICE_MARKERS = ("postgres", "s3", "dask")
-
-
-def need_service(kind: str, reason: str) -> None:
-    message = f"[needs-service:{kind}] {reason}"
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 _skipped_services: list[str] = []
 
@@ -43,32 +35,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _skipped_services and os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    if _skipped_services and in_ci():
         print("\nservice tests were skipped in CI: " + ", ".join(_skipped_services))
         session.exitstatus = 1
-
-
-def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``conveyor`` command in a fresh process."""
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    full_env.setdefault("COLUMNS", "200")
-    return subprocess.run(
-        [sys.executable, "-m", "conveyor.cli", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL cluster for the whole session, started by the tests."""
-    from services import Postgres
+    from support.services import Postgres
 
     pg = Postgres()
     try:
@@ -83,7 +58,7 @@ def postgres_url() -> Iterator[str]:
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory with the test task modules importable."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(PIPELINES))
+    monkeypatch.syspath_prepend(str(TASKS))
     return tmp_path
 
 

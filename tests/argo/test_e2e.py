@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
-from argo_sim import Simulation
+from support.argo_sim import Simulation
 
-from conftest import PIPELINES, ROOT, run_cli
+from support import TASKS, ROOT, run_cli
 from conveyor.runlog.file import FileRunLogStore
 
 EXAMPLES = ROOT / "examples"
@@ -41,7 +41,7 @@ def render(where: Path) -> dict[str, Any]:
 
 
 def run_argo(where: Path, run_id: str = "argo-run") -> tuple[str, Simulation]:
-    sim = Simulation(render(where), where, env={"PYTHONPATH": str(PIPELINES)})
+    sim = Simulation(render(where), where, env={"PYTHONPATH": str(TASKS)})
     return sim.run(run_id), sim
 
 
@@ -58,7 +58,7 @@ def run_local(where: Path, run_id: str = "local-run") -> int:
         "--run-id",
         run_id,
         cwd=where,
-        env={"PYTHONPATH": str(PIPELINES)},
+        env={"PYTHONPATH": str(TASKS)},
     )
     return out.returncode
 
@@ -76,13 +76,13 @@ def summary(where: Path, run_id: str) -> dict[str, Any]:
             (entry["name"], entry["sha256"])
             for r in log.steps.values()
             for attempt in r["attempts"][-1:]
-            for entry in attempt.get("catalog", [])
+            for entry in attempt.catalog
             if not entry["name"].endswith((".pickle", ".ipynb"))
         }
     )
     return {
-        "status": log.run["status"],
-        "final": log.run["final_parameters"],
+        "status": log.run.status,
+        "final": log.run.final_parameters,
         "steps": steps,
         "catalog": catalog,
     }
@@ -188,7 +188,7 @@ def test_phase_and_run_status_agree(text: str, params: str, expect: str, tmp_pat
         attempts = [p.attempt for p in sim.pods if p.args[0] == "execute-single-node"]
         assert attempts == [1, 2, 3]
         log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
-        assert [a["status"] for a in log.steps["f"]["attempts"]] == ["failed", "failed", "succeeded"]
+        assert [a.status for a in log.steps[("f",)].attempts] == ["failed", "failed", "succeeded"]
 
 
 PARTITIONED = """dag:
@@ -215,14 +215,14 @@ def test_partitioned_map_on_argo_matches_local(tmp_path: Path) -> None:
     manifest = render(tmp_path / "argo")
     tasks = {t["name"]: t for t in manifest["spec"]["templates"][0]["dag"]["tasks"]}
     assert tasks["each-items"]["withParam"] == "{{tasks.each-fan-out.outputs.parameters.indices}}"
-    phase = Simulation(manifest, tmp_path / "argo", env={"PYTHONPATH": str(PIPELINES)}).run("argo-run")
+    phase = Simulation(manifest, tmp_path / "argo", env={"PYTHONPATH": str(TASKS)}).run("argo-run")
     code = run_local(tmp_path / "local")
     argo, local = summary(tmp_path / "argo", "argo-run"), summary(tmp_path / "local", "local-run")
     assert phase == "Succeeded" and code == 0
     assert argo["final"] == local["final"] and argo["final"]["n"] == [4, 2]
     assert argo["steps"] == local["steps"]
     log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
-    info = log.steps["each"]["info"]
+    info = log.steps["each"].info
     assert info["partitions"] == 3 and info["failed_items"] == [1]
 
 
@@ -265,14 +265,14 @@ def test_pods_share_a_sqlite_or_postgres_run_log(
     )
     assert out.returncode == 0, out.stderr
     sim = Simulation(
-        yaml.safe_load((where / "m.yaml").read_text()), where, env={"PYTHONPATH": str(PIPELINES)}
+        yaml.safe_load((where / "m.yaml").read_text()), where, env={"PYTHONPATH": str(TASKS)}
     )
     assert sim.run("argo-run") == "Succeeded"
     from conveyor.executors.run import open_store
     from conveyor.spec.load import load_config
 
     log = open_store(load_config(where / "argo.yaml")).load("argo-run")
-    assert log.run["status"] == "succeeded" and log.run["final_parameters"]["total"] == 63
+    assert log.run.status == "succeeded" and log.run.final_parameters["total"] == 63
     assert {"/".join(r["path"]) for r in log.steps.values() if r["type"] == "task"} == {
         "both/double/work",
         "both/square/work",

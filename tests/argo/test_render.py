@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 from conveyor.executors.argo.config import ArgoConfig
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.render import Files, RenderError, render

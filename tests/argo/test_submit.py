@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_argo import FakeArgo
+from support.fake_argo import FakeArgo
 
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 
 CONFIG = """executor: {type: argo, config: {image: "ghcr.io/example/conveyor:0.1", namespace: pipelines}}
 run_log_store: {type: file, config: {path: .conveyor/runs}}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PIPELINES, run_cli
+from support import TASKS, run_cli
 
-ENV = {"PYTHONPATH": str(PIPELINES)}
+ENV = {"PYTHONPATH": str(TASKS)}
 GOOD = """
 dag:
   start_at: a

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_yaml, runlog, step
+from support.runs import run_yaml, runlog, step
 
-from conftest import PIPELINES, need_service
+from support import TASKS, need_service
 from conveyor.spec.load import config_from_data
 
 pytestmark = pytest.mark.dask
@@ -36,7 +36,7 @@ def cluster() -> object:
         from distributed import LocalCluster
     except ImportError as exc:
         need_service("dask", f"dask.distributed is not installed: {exc}")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(PIPELINES), os.environ.get("PYTHONPATH", "")])
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TASKS), os.environ.get("PYTHONPATH", "")])
     try:
         local = LocalCluster(
             n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None
@@ -75,8 +75,8 @@ def test_max_parallelism_is_honoured(workdir: Path, cluster: object) -> None:
     log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
     spans = [
         (
-            step(log, "fan", str(i), "t")["attempts"][0]["start"],
-            step(log, "fan", str(i), "t")["attempts"][0]["end"],
+            step(log, "fan", str(i), "t").attempts[0].start,
+            step(log, "fan", str(i), "t").attempts[0].end,
         )
         for i in range(6)
     ]
@@ -120,6 +120,6 @@ def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, clust
     assert result.parameters["y"] == list(range(16))
     log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
     for i in range(16):
-        assert len(step(log, "fan", str(i), "t")["attempts"]) == 1  # nothing recorded twice
+        assert len(step(log, "fan", str(i), "t").attempts) == 1  # nothing recorded twice
     starts = counter.read_text().splitlines()
     assert len(starts) > 16  # items in flight on the killed worker ran again elsewhere

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import file_config, run_yaml, runlog, step
+from support.runs import file_config, run_yaml, runlog, step
 
 CHAIN = """
 dag:
@@ -22,15 +22,15 @@ def test_chain_records_run_and_steps(workdir: Path) -> None:
     assert result.ok
     log = runlog(workdir, result.run_id)
     run = log.run
-    assert run["status"] == "succeeded" and run["initial_parameters"] == {"a": 1, "b": 2}
-    assert run["final_parameters"] == {"a": 1, "b": 2, "c": 3, "y": 3}
-    assert len(run["pipeline_hash"]) == 64 and run["pipeline"]["dag"]["start_at"] == "first"
-    assert run["ended_at"] >= run["started_at"]
+    assert run.status == "succeeded" and run.initial_parameters == {"a": 1, "b": 2}
+    assert run.final_parameters == {"a": 1, "b": 2, "c": 3, "y": 3}
+    assert len(run.pipeline_hash) == 64 and run.pipeline["dag"]["start_at"] == "first"
+    assert run.ended_at >= run.started_at
     first = step(log, "first")
-    (attempt,) = first["attempts"]
-    assert attempt["status"] == "succeeded" and attempt["returns"] == {"c": 3}
-    assert attempt["end"] >= attempt["start"]
-    assert step(log, "second")["attempts"][0]["metrics"] == {"y": 3}
+    (attempt,) = first.attempts
+    assert attempt.status == "succeeded" and attempt.returns == {"c": 3}
+    assert attempt.end >= attempt.start
+    assert step(log, "second").attempts[0].metrics == {"y": 3}
 
 
 def test_failure_exits_with_error_recorded(workdir: Path) -> None:
@@ -40,17 +40,17 @@ def test_failure_exits_with_error_recorded(workdir: Path) -> None:
         {"message": "disk full"},
     )
     assert result.status == "failed"
-    attempt = step(runlog(workdir, result.run_id), "a")["attempts"][0]
-    assert attempt["status"] == "failed" and attempt["error"] == "RuntimeError: disk full"
-    log_text = Path(attempt["log"]).read_text()
+    attempt = step(runlog(workdir, result.run_id), "a").attempts[0]
+    assert attempt.status == "failed" and attempt.error == "RuntimeError: disk full"
+    log_text = Path(attempt.log).read_text()
     assert "Traceback" in log_text and "ctasks.py" in log_text and "disk full" in log_text
 
 
 def test_missing_parameter_is_a_clear_step_error(workdir: Path) -> None:
     result = run_yaml(workdir, CHAIN, {"a": 1})
-    attempt = step(runlog(workdir, result.run_id), "first")["attempts"][0]
+    attempt = step(runlog(workdir, result.run_id), "first").attempts[0]
     assert result.status == "failed"
-    assert "needs parameter 'b', which is not set" in attempt["error"]
+    assert "needs parameter 'b', which is not set" in attempt.error
 
 
 def test_casting_to_annotations_and_pydantic_models(workdir: Path) -> None:
@@ -64,8 +64,8 @@ def test_casting_to_annotations_and_pydantic_models(workdir: Path) -> None:
 
 def test_bad_cast_fails_the_step(workdir: Path) -> None:
     result = run_yaml(workdir, CHAIN, {"a": "one", "b": 2})
-    attempt = step(runlog(workdir, result.run_id), "first")["attempts"][0]
-    assert "parameter 'a' = 'one' cannot be cast" in attempt["error"]
+    attempt = step(runlog(workdir, result.run_id), "first").attempts[0]
+    assert "parameter 'a' = 'one' cannot be cast" in attempt.error
 
 
 def test_multiple_returns_map_in_order(workdir: Path) -> None:
@@ -88,7 +88,7 @@ def test_object_returns_are_pickled_through_the_catalog(workdir: Path) -> None:
         {"value": 42},
     )
     assert result.ok and result.parameters["v"] == 42
-    ref = step(runlog(workdir, result.run_id), "make")["attempts"][0]["returns"]["box"]
+    ref = step(runlog(workdir, result.run_id), "make").attempts[0].returns["box"]
     assert ref["$object"].endswith("box.pickle") and len(ref["sha256"]) == 64
     assert Path(ref["$object"].removeprefix("file://")).exists()
 
@@ -114,8 +114,8 @@ def test_parallel_branches_run_concurrently(workdir: Path) -> None:
     assert result.ok and result.parameters["l"] == result.parameters["t"] == "slept"
     assert took < 1.2, f"three 0.5 s branches took {took:.2f}s: not concurrent"
     log = runlog(workdir, result.run_id)
-    starts = [step(log, "both", b, "w")["attempts"][0]["start"] for b in ("left", "right", "third")]
-    ends = [step(log, "both", b, "w")["attempts"][0]["end"] for b in ("left", "right", "third")]
+    starts = [step(log, "both", b, "w").attempts[0].start for b in ("left", "right", "third")]
+    ends = [step(log, "both", b, "w").attempts[0].end for b in ("left", "right", "third")]
     assert max(starts) < min(ends)  # all three were running at once
 
 
@@ -140,7 +140,7 @@ dag:
         ),
     )
     assert failed.status == "failed"
-    assert step(runlog(workdir, failed.run_id), "both")["status"] == "failed"
+    assert step(runlog(workdir, failed.run_id), "both").status == "failed"
     handled = run_yaml(
         workdir,
         text.replace("ON_FAILURE", "on_failure: handler"),
@@ -179,8 +179,8 @@ def test_map_honours_max_parallelism_and_keeps_item_order(workdir: Path, limit: 
 def test_map_items_are_scoped_and_recorded(workdir: Path) -> None:
     result = run_yaml(workdir, MAP.replace("MAXP", ""), {"xs": [5, 6]})
     log = runlog(workdir, result.run_id)
-    assert step(log, "fan", "1", "t")["attempts"][0]["returns"] == {"y": 6}
-    assert step(log, "fan")["info"] == {"items": 2, "failed": 0, "returns": {"y": [5, 6]}}
+    assert step(log, "fan", "1", "t").attempts[0].returns == {"y": 6}
+    assert step(log, "fan").info == {"items": 2, "failed": 0, "returns": {"y": [5, 6]}}
     assert "x" not in result.parameters  # iterate_as lives only inside the iteration
 
 
@@ -205,14 +205,14 @@ dag:
     result = run_yaml(workdir, text, {"xs": [1, 2, 3], "bad": 2})
     assert result.status == "failed"
     log = runlog(workdir, result.run_id)
-    assert step(log, "fan")["info"]["failed"] == 1
-    assert step(log, "fan", "1", "t")["attempts"][0]["error"] == "ValueError: item 2 is bad"
-    assert step(log, "fan", "2", "t")["status"] == "succeeded"
+    assert step(log, "fan").info["failed"] == 1
+    assert step(log, "fan", "1", "t").attempts[0].error == "ValueError: item 2 is bad"
+    assert step(log, "fan", "2", "t").status == "succeeded"
 
 
 def test_map_on_non_list_fails_with_message(workdir: Path) -> None:
     result = run_yaml(workdir, MAP.replace("MAXP", ""), {"xs": 5})
-    info = step(runlog(workdir, result.run_id), "fan")["info"]
+    info = step(runlog(workdir, result.run_id), "fan").info
     assert result.status == "failed" and "must be a list; found int" in info["error"]
 
 
@@ -238,7 +238,7 @@ def test_conditional_runs_matching_branch(workdir: Path, mode: object, out: int)
 
 def test_conditional_without_match_fails(workdir: Path) -> None:
     result = run_yaml(workdir, COND, {"mode": "slow"})
-    info = step(runlog(workdir, result.run_id), "route")["info"]
+    info = step(runlog(workdir, result.run_id), "route").info
     assert result.status == "failed"
     assert info["error"] == "parameter 'mode' = 'slow' matches no branch (branches: fast, true)"
 
@@ -252,9 +252,9 @@ dag:
 """
     result = run_yaml(workdir, text, {"counter": str(workdir / "calls"), "fail_times": 2})
     assert result.ok
-    attempts = step(runlog(workdir, result.run_id), "f")["attempts"]
-    assert [a["status"] for a in attempts] == ["failed", "failed", "succeeded"]
-    assert attempts[0]["error"] == "ValueError: flaky failure 1"
+    attempts = step(runlog(workdir, result.run_id), "f").attempts
+    assert [a.status for a in attempts] == ["failed", "failed", "succeeded"]
+    assert attempts[0].error == "ValueError: flaky failure 1"
 
 
 @pytest.mark.parametrize("isolation", ["thread", "process"])
@@ -263,8 +263,8 @@ def test_timeout(workdir: Path, isolation: str) -> None:
     started = time.perf_counter()
     result = run_yaml(workdir, text, {"seconds": 3}, config=file_config(workdir, isolation=isolation))
     assert time.perf_counter() - started < 2.5
-    attempt = step(runlog(workdir, result.run_id), "s")["attempts"][0]
-    assert result.status == "failed" and attempt["error"] == "timed out after 0.3s"
+    attempt = step(runlog(workdir, result.run_id), "s").attempts[0]
+    assert result.status == "failed" and attempt.error == "timed out after 0.3s"
 
 
 def test_shell_timeout_kills_the_command(workdir: Path) -> None:
@@ -286,7 +286,7 @@ dag:
 """
     result = run_yaml(workdir, text, {"word": "hi"}, config=file_config(workdir, isolation="process"))
     assert result.ok and result.parameters["pid"] != os.getpid() and result.parameters["loud"] == "HI"
-    log = Path(step(runlog(workdir, result.run_id), "s")["attempts"][0]["log"]).read_text()
+    log = Path(step(runlog(workdir, result.run_id), "s").attempts[0].log).read_text()
     assert "stdout says hi" in log and "stderr says hi" in log
 
 
@@ -306,8 +306,8 @@ dag:
 """
     result = run_yaml(workdir, text, {"word": "hey"})
     log = runlog(workdir, result.run_id)
-    python_log = Path(step(log, "both", "a", "s")["attempts"][0]["log"]).read_text()
-    shell_log = Path(step(log, "both", "b", "s")["attempts"][0]["log"]).read_text()
+    python_log = Path(step(log, "both", "a", "s").attempts[0].log).read_text()
+    shell_log = Path(step(log, "both", "b", "s").attempts[0].log).read_text()
     assert "stdout says hey" in python_log and "stderr says hey" in python_log
     assert "shell says" not in python_log
     assert shell_log == "shell says hey\n"

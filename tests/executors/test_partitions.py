@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import file_config, retry, run_yaml, runlog, step
+from support.runs import file_config, retry, run_yaml, runlog, step
 
-from conftest import PIPELINES, run_cli
+from support import TASKS, run_cli
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import load_pipeline_text
 from conveyor.spec.models import PartitionSpec
@@ -54,7 +54,7 @@ def test_partitions_from_a_glob(workdir: Path) -> None:
     assert result.ok
     assert result.parameters["n"] == [10, 10, 5]
     assert sorted(lines(counter)) == [f"f{i:03d}.txt" for i in range(25)]
-    info = step(runlog(workdir, result.run_id), "each")["info"]
+    info = step(runlog(workdir, result.run_id), "each").info
     assert info["partitions"] == 3 and info["sizes"] == [10, 10, 5] and info["failed"] == 0
     assert all(
         Path(loc.removeprefix("file://")).exists() for loc in info["locations"]
@@ -100,7 +100,7 @@ def test_item_failures_can_continue(workdir: Path) -> None:
     result = run_yaml(workdir, text, {"counter": str(counter), "bad": "f012.txt"})
     assert result.ok
     assert result.parameters["n"] == [10, 5]  # the failed partition is left out of the reduce
-    info = step(runlog(workdir, result.run_id), "each")["info"]
+    info = step(runlog(workdir, result.run_id), "each").info
     assert info["failed"] == 1 and info["failed_items"] == [1]
     config = workdir / "c.yaml"
     config.write_text(f"run_log_store: {{type: file, config: {{path: {workdir / 'runs'}}}}}\n")
@@ -144,7 +144,7 @@ def test_incremental_runs_process_only_new_or_changed_files(workdir: Path) -> No
     second = run_yaml(workdir, text, {"counter": str(counter)}, config=config)
     assert second.ok
     assert sorted(lines(counter)) == ["f000.txt", "f012.txt", "f013.txt", "f014.txt"]
-    info = step(runlog(workdir, second.run_id), "each")["info"]
+    info = step(runlog(workdir, second.run_id), "each").info
     assert info["skipped"] == 11
     counter.unlink()
     third = run_yaml(workdir, text, {"counter": str(counter)}, config=config)
@@ -155,7 +155,7 @@ def test_preview(workdir: Path) -> None:
     make_files(workdir, 25)
     (workdir / "pipeline.yaml").write_text(pipeline(workdir))
     out = run_cli(
-        "partitions", "-f", "pipeline.yaml", "each", cwd=workdir, env={"PYTHONPATH": str(PIPELINES)}
+        "partitions", "-f", "pipeline.yaml", "each", cwd=workdir, env={"PYTHONPATH": str(TASKS)}
     )
     assert out.returncode == 0, out.stderr
     assert "25 items in 3 partitions (count)" in out.stdout

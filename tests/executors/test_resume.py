@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import retry, run_yaml, runlog, step
+from support import TASKS
+from support.runs import retry, run_yaml, runlog, step
 
-from conftest import run_cli
+from support import run_cli
 from conveyor.executors.run import RunRefused
 
 CHAIN = """
@@ -37,10 +38,10 @@ def test_retry_skips_succeeded_steps(workdir: Path) -> None:
     assert lines(counter) == ["one", "call", "call", "item-3"]  # `one` was not run again
     assert second.parameters["first"] == "one" and second.parameters["third"] == 3
     log = runlog(workdir, first.run_id)
-    assert log.run["resumed"] == 1 and log.run["status"] == "succeeded"
-    assert [a["attempt"] for a in step(log, "two")["attempts"]] == [1, 2]
-    assert [a["status"] for a in step(log, "two")["attempts"]] == ["failed", "succeeded"]
-    assert len(step(log, "one")["attempts"]) == 1
+    assert log.run.resumed == 1 and log.run.status == "succeeded"
+    assert [a.attempt for a in step(log, "two").attempts] == [1, 2]
+    assert [a.status for a in step(log, "two").attempts] == ["failed", "succeeded"]
+    assert len(step(log, "one").attempts) == 1
 
 
 def test_retry_refuses_a_changed_pipeline(workdir: Path) -> None:
@@ -81,7 +82,7 @@ dag:
     assert sorted(lines(counter)) == ["item-1", "item-2", "item-3", "item-4"]
     # Fix the bad value by changing the environment, not the pipeline: the item's `check` reruns.
     log_before = runlog(workdir, first.run_id)
-    assert step(log_before, "fan", "2", "check")["status"] == "failed"
+    assert step(log_before, "fan", "2", "check").status == "failed"
     import ctasks
 
     original = ctasks.fail_if
@@ -138,7 +139,7 @@ def test_sigkill_mid_run_then_retry_finishes_without_rerunning(workdir: Path, fi
         "tag: side-effect\nxs: [0, 1, 2, 3, 4]\nat: 2\n"
     )
     args = ["-f", "pipeline.yaml", "-c", str(file_config)]
-    pythonpath = {"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "pipelines")}
+    pythonpath = {"PYTHONPATH": str(TASKS)}
     killed = run_cli("execute", *args, "-p", "params.yaml", "--run-id", "killme", cwd=workdir, env=pythonpath)
     assert killed.returncode == -9, killed.stderr
     assert lines(counter) == ["side-effect", "item-0", "item-1"]
@@ -164,9 +165,9 @@ def test_sigkill_mid_run_then_retry_finishes_without_rerunning(workdir: Path, fi
         "side-effect",
     ]
     log = runlog(workdir, "killme", _config(file_config))
-    assert log.run["status"] == "succeeded" and log.run["resumed"] == 2
-    assert log.run["final_parameters"]["y"] == [0, 1, 2, 3, 4]
-    assert len(step(log, "before")["attempts"]) == 1
+    assert log.run.status == "succeeded" and log.run.resumed == 2
+    assert log.run.final_parameters["y"] == [0, 1, 2, 3, 4]
+    assert len(step(log, "before").attempts) == 1
 
 
 def _config(path: Path):  # type: ignore[no-untyped-def]

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import retry, run_yaml, runlog, step
-from services import S3
+from support.runs import retry, run_yaml, runlog, step
+from support.services import S3
 
-from conftest import need_service
+from support import need_service
 from conveyor.spec.load import config_from_data
 
 pytestmark = pytest.mark.s3
@@ -77,10 +77,10 @@ def test_partitioned_map_over_s3_inputs_with_catalog_and_run_log_on_s3(
     files = [f for f in (workdir / "counter").read_text().splitlines() if f.endswith(".tif")]
     assert sorted(files) == sorted(f"img{i:03d}.tif" for i in range(23))
     log = runlog(workdir, result.run_id, config)  # type: ignore[arg-type]
-    assert log.run["status"] == "succeeded"
-    (entry,) = step(log, "report")["attempts"][0]["catalog"]
+    assert log.run.status == "succeeded"
+    (entry,) = step(log, "report").attempts[0].catalog
     assert entry["location"].startswith(f"s3://{bucket}/catalog/") and fs.cat(entry["location"]) == b"report"
-    info = step(log, "each")["info"]
+    info = step(log, "each").info
     assert all(loc.startswith(f"s3://{bucket}/catalog/") for loc in info["locations"])
     assert fs.exists(f"{bucket}/runs/{result.run_id}/run.json")
 
@@ -100,5 +100,5 @@ def test_resume_with_the_run_log_on_s3(workdir: Path, s3: S3, bucket: str) -> No
     assert second.ok
     assert counter.read_text().splitlines() == ["one", "call", "call"]
     log = runlog(workdir, first.run_id, config)  # type: ignore[arg-type]
-    assert [a["status"] for a in step(log, "two")["attempts"]] == ["failed", "succeeded"]
-    assert log.run["resumed"] == 1
+    assert [a.status for a in step(log, "two").attempts] == ["failed", "succeeded"]
+    assert log.run.resumed == 1

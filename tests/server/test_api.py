@@ -6,16 +6,16 @@ import time
 from pathlib import Path
 
 import httpx
-from server_helpers import PIPELINE, payload, tarball_of, wait_for
-from services import Server
+from support.server import PIPELINE, payload, tarball_of, wait_for
+from support.services import Server
 
-from conftest import PIPELINES
+from support import TASKS
 
 
 def test_run_life_cycle_with_code_bundle(server: Server, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
     with server.client("ann") as ann:
-        created = ann.post("/runs", json=payload(counter, code=tarball_of(PIPELINES)))
+        created = ann.post("/runs", json=payload(counter, code=tarball_of(TASKS)))
         assert created.status_code == 201, created.text
         run_id = created.json()["id"]
         run = wait_for(ann, run_id, ("succeeded", "failed"))
@@ -46,7 +46,7 @@ def test_auth(server: Server, tmp_path: Path) -> None:
     assert gone.status_code == 401 and gone.json()["error"]["message"] == "token revoked"
     assert anonymous.get("/health").status_code == 200  # probes need no token
     with server.client("ann") as ann, server.client("bob") as bob, server.client("root") as root:
-        run_id = ann.post("/runs", json=payload(tmp_path / "c", code=tarball_of(PIPELINES))).json()["id"]
+        run_id = ann.post("/runs", json=payload(tmp_path / "c", code=tarball_of(TASKS))).json()["id"]
         theirs = bob.get(f"/runs/{run_id}")
         assert theirs.status_code == 403 and "another user" in theirs.json()["error"]["message"]
         assert bob.post(f"/runs/{run_id}/cancel").status_code == 403
@@ -94,7 +94,7 @@ def test_bad_input(server: Server, tmp_path: Path) -> None:
 def test_cancel_stops_the_run_and_its_processes(server: Server, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
     with server.client("ann") as ann:
-        run_id = ann.post("/runs", json=payload(counter, seconds=60, code=tarball_of(PIPELINES))).json()["id"]
+        run_id = ann.post("/runs", json=payload(counter, seconds=60, code=tarball_of(TASKS))).json()["id"]
         deadline = time.time() + 30
         while not counter.exists() and time.time() < deadline:
             time.sleep(0.1)
@@ -110,7 +110,7 @@ def test_cancel_stops_the_run_and_its_processes(server: Server, tmp_path: Path) 
 def test_retry_resumes_a_failed_run(server: Server, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
     with server.client("ann") as ann:
-        body = payload(counter, code=tarball_of(PIPELINES))
+        body = payload(counter, code=tarball_of(TASKS))
         body["parameters"]["seconds"] = "not a number"  # `two` fails to cast its parameter
         run_id = ann.post("/runs", json=body).json()["id"]
         failed = wait_for(ann, run_id, ("succeeded", "failed"))
@@ -121,6 +121,6 @@ def test_retry_resumes_a_failed_run(server: Server, tmp_path: Path) -> None:
         assert counter.read_text().splitlines() == ["one"]  # `one` was not run a second time
         done = ann.post(f"/runs/{run_id}/retry")
         assert done.status_code == 200
-        ok = ann.post("/runs", json=payload(tmp_path / "c2", code=tarball_of(PIPELINES)))
+        ok = ann.post("/runs", json=payload(tmp_path / "c2", code=tarball_of(TASKS)))
         finished = wait_for(ann, ok.json()["id"], ("succeeded",))
         assert ann.post(f"/runs/{finished['id']}/retry").status_code == 422

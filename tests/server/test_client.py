@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from services import Postgres, Server
+from support.services import Postgres, Server
 
-from conftest import PIPELINES, ROOT, need_service, run_cli
+from support import TASKS, ROOT, need_service, run_cli
 
 
 def test_profiles(tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ def test_cli_against_a_server(tmp_path: Path) -> None:
             "-p",
             "params.yaml",
             "--code",
-            str(PIPELINES),
+            str(TASKS),
             "--run-id",
             "cli-run",
             "--wait",

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_argo import FakeArgo
-from server_helpers import tarball_of, wait_for
-from services import Server
+from support.fake_argo import FakeArgo
+from support.server import tarball_of, wait_for
+from support.services import Server
 
-from conftest import PIPELINES
+from support import TASKS
 
 PIPELINE = "dag:\n  start_at: add\n  steps:\n    add: {command: ctasks.add, returns: [c], next: success}\n"
 
@@ -56,7 +56,7 @@ def test_dask_runs(tmp_path: Path) -> None:
                 "pipeline": PIPELINE,
                 "config": config,
                 "parameters": {"a": 1, "b": 2},
-                "code": tarball_of(PIPELINES),
+                "code": tarball_of(TASKS),
             }
             run_id = ann.post("/runs", json=body).json()["id"]
             run = wait_for(ann, run_id, ("succeeded", "failed"), timeout=120)

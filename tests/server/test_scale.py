@@ -8,15 +8,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from server_helpers import PIPELINE, payload, tarball_of, wait_for
-from services import Server
+from support.server import PIPELINE, payload, tarball_of, wait_for
+from support.services import Server
 
-from conftest import PIPELINES
+from support import TASKS
 
 
 def test_200_submissions_from_20_clients_complete_exactly_once(server: Server, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
-    code = tarball_of(PIPELINES)
+    code = tarball_of(TASKS)
     quick = PIPELINE.replace("ctasks.sleep_for", "ctasks.noop")
 
     def client_submits(index: int) -> list[str]:
@@ -52,7 +52,7 @@ def test_200_submissions_from_20_clients_complete_exactly_once(server: Server, t
 def test_killed_worker_run_is_reclaimed_and_resumed(server: Server, tmp_path: Path) -> None:
     counter = tmp_path / "counter"
     with server.client("ann") as ann:
-        run_id = ann.post("/runs", json=payload(counter, seconds=4, code=tarball_of(PIPELINES))).json()["id"]
+        run_id = ann.post("/runs", json=payload(counter, seconds=4, code=tarball_of(TASKS))).json()["id"]
         deadline = time.time() + 30
         while not counter.exists() and time.time() < deadline:
             time.sleep(0.05)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import file_config, run_yaml, runlog, step
+from support.runs import file_config, run_yaml, runlog, step
 
 from conveyor.spec.load import config_from_data, load_parameters
 from conveyor.step.secrets import parse_dotenv
@@ -29,19 +29,19 @@ dag:
     assert result.ok
     assert result.parameters["doubled"] == 42 and result.parameters["label"] == "hello ann"
     assert result.parameters["plain"] == "text"
-    log = Path(step(runlog(workdir, result.run_id), "s")["attempts"][0]["log"]).read_text()
+    log = Path(step(runlog(workdir, result.run_id), "s").attempts[0].log).read_text()
     assert log == 'n=21 name=ann cfg={"k": 1}\n'
 
 
 def test_shell_missing_export_and_exit_code(workdir: Path) -> None:
     text = "dag:\n  start_at: s\n  steps:\n    s: {command_type: shell, command: 'true', returns: [x], next: success}\n"
     result = run_yaml(workdir, text)
-    attempt = step(runlog(workdir, result.run_id), "s")["attempts"][0]
-    assert "did not export 'x'" in attempt["error"]
+    attempt = step(runlog(workdir, result.run_id), "s").attempts[0]
+    assert "did not export 'x'" in attempt.error
     text = "dag:\n  start_at: s\n  steps:\n    s: {command_type: shell, command: 'exit 3', next: success}\n"
     result = run_yaml(workdir, text)
-    attempt = step(runlog(workdir, result.run_id), "s")["attempts"][0]
-    assert attempt["exit_code"] == 3 and attempt["error"] == "shell command exited with code 3"
+    attempt = step(runlog(workdir, result.run_id), "s").attempts[0]
+    assert attempt.exit_code == 3 and attempt.error == "shell command exited with code 3"
 
 
 SECRET = "s3cr3t-value-123"
@@ -82,8 +82,8 @@ def test_missing_secret_fails_the_step(workdir: Path, monkeypatch: pytest.Monkey
         "dag:\n  start_at: a\n  steps:\n    a: {command: ctasks.noop, secrets: [NOPE_KEY], next: success}\n"
     )
     result = run_yaml(workdir, text)
-    attempt = step(runlog(workdir, result.run_id), "a")["attempts"][0]
-    assert attempt["error"] == "secret NOPE_KEY not found in the environment"
+    attempt = step(runlog(workdir, result.run_id), "a").attempts[0]
+    assert attempt.error == "secret NOPE_KEY not found in the environment"
 
 
 def test_dotenv_parsing() -> None:
@@ -121,14 +121,14 @@ dag:
     nb: {command_type: notebook, command: analysis.ipynb, returns: [y, rows], next: success}
 """
     result = run_yaml(workdir, text, {"x": 4, "label": "given"}, config=file_config(workdir))
-    assert result.ok, step(runlog(workdir, result.run_id), "nb")["attempts"][0].get("error")
+    assert result.ok, step(runlog(workdir, result.run_id), "nb").attempts[0].error
     assert result.parameters["y"] == 40 and result.parameters["rows"] == [4, 40]
-    attempt = step(runlog(workdir, result.run_id), "nb")["attempts"][0]
-    (entry,) = attempt["catalog"]
+    attempt = step(runlog(workdir, result.run_id), "nb").attempts[0]
+    (entry,) = attempt.catalog
     executed = json.loads(Path(entry["location"].removeprefix("file://")).read_text())
     sources = ["".join(c["source"]) for c in executed["cells"]]
     assert "x = 4" in sources[1] and "label = 'given'" in sources[1]  # injected after the tagged cell
-    assert "computed 40 given" in Path(attempt["log"]).read_text()
+    assert "computed 40 given" in Path(attempt.log).read_text()
 
 
 def test_notebook_missing_variable_fails(workdir: Path) -> None:
@@ -136,5 +136,5 @@ def test_notebook_missing_variable_fails(workdir: Path) -> None:
     _notebook(workdir / "analysis.ipynb")
     text = "dag:\n  start_at: nb\n  steps:\n    nb: {command_type: notebook, command: analysis.ipynb, returns: [zzz], next: success}\n"
     result = run_yaml(workdir, text, config=file_config(workdir))
-    attempt = step(runlog(workdir, result.run_id), "nb")["attempts"][0]
-    assert attempt["error"] == "the notebook did not define zzz"
+    attempt = step(runlog(workdir, result.run_id), "nb").attempts[0]
+    assert attempt.error == "the notebook did not define zzz"

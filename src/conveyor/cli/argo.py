@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
+from conveyor.cli.errors import friendly
+from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    from conveyor.runlog.records import RunRecord
 
 
 def _argo_config(config: Path | None) -> Any:
@@ -62,13 +66,7 @@ def dump(doc: dict[str, Any]) -> str:
 def render_argo(
     file: Path, config: Path | None, params: Path | None, output: Path | None, template: bool
 ) -> int:
-    from conveyor.executors.argo.render import RenderError
-
-    try:
-        doc = manifest(file, config, params, "WorkflowTemplate" if template else "Workflow")
-    except RenderError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    doc = manifest(file, config, params, "WorkflowTemplate" if template else "Workflow")
     text = dump(doc)
     if output is None:
         sys.stdout.write(text)
@@ -97,18 +95,14 @@ def submit(
     wait: bool = False,
 ) -> int:
     from conveyor.executors.argo.client import ArgoError
-    from conveyor.executors.argo.render import RenderError
-    from conveyor.executors.run import RUN_ID, new_run_id
+    from conveyor.runlog.records import check_run_id, new_run_id
 
     run_id = run_id or new_run_id()
-    if not RUN_ID.match(run_id):
-        print(f"conveyor: run id {run_id!r} is not valid: letters, digits, '.', '_', '-'", file=sys.stderr)
-        return EXIT_BAD_INPUT
     try:
-        doc = manifest(file, config, params, "Workflow")
-    except RenderError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        check_run_id(run_id)
+    except ValueError as exc:
+        raise ConveyorError(str(exc)) from None
+    doc = manifest(file, config, params, "Workflow")
     # The workflow is named after the run, so that run ids find workflows.
     name = run_id.lower().replace("_", "-").replace(".", "-")
     doc["metadata"].pop("generateName", None)
@@ -116,22 +110,18 @@ def submit(
     doc["spec"]["arguments"]["parameters"] = [{"name": "run_id", "value": run_id}]
     if namespace:
         doc["metadata"]["namespace"] = namespace
+    argo = _server(_argo_config(config), server, token, namespace, insecure)
     try:
-        argo = _server(_argo_config(config), server, token, namespace, insecure)
-        try:
-            created = argo.submit(doc)
-        except ArgoError as exc:
-            if not (wait and " 409 " in str(exc)):
-                raise
-            created = {"metadata": {"name": name}}  # submitted before (a reclaimed run): follow it
-            print(f"workflow {name} exists already: following it")
-        meta = created.get("metadata", {})
-        where = f"{meta.get('namespace', argo.namespace)}/{meta.get('name', name)}"
-        print(f"submitted run {run_id} as workflow {where}")
-        return follow(argo, name) if wait else 0
+        created = argo.submit(doc)
     except ArgoError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        if not (wait and " 409 " in str(exc)):
+            raise
+        created = {"metadata": {"name": name}}  # submitted before (a reclaimed run): follow it
+        print(f"workflow {name} exists already: following it")
+    meta = created.get("metadata", {})
+    where = f"{meta.get('namespace', argo.namespace)}/{meta.get('name', name)}"
+    print(f"submitted run {run_id} as workflow {where}")
+    return follow(argo, name) if wait else 0
 
 
 def follow(argo: Any, name: str, poll: float = 2.0) -> int:
@@ -150,13 +140,13 @@ def workflow_name(run_id: str) -> str:
     return run_id.lower().replace("_", "-").replace(".", "-")
 
 
-def status_table(workflow: dict[str, Any], run: dict[str, Any] | None) -> Any:
+def status_table(workflow: dict[str, Any], run: RunRecord | None) -> Any:
     from rich.table import Table
 
     status = workflow.get("status", {})
     title = f"workflow {workflow.get('metadata', {}).get('name')}: {status.get('phase', 'Pending')}"
     if run is not None:
-        title += f"; run log: {run.get('status')}"
+        title += f"; run log: {run.status}"
     table = Table(title=title, title_justify="left")
     for column in ("step", "type", "phase", "started", "finished", "message"):
         table.add_column(column)

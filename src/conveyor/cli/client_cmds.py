@@ -13,22 +13,21 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED
+from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, friendly
+from conveyor.cli.style import coloured
+from conveyor.errors import ConveyorError
+from conveyor.runlog.records import FINISHED, Status, step_from_json
 
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = tuple(str(s) for s in FINISHED)
 
 
 def profile_in_force(config: Path | None) -> Any:
     """The server profile to use: only when no local config was named."""
     if config is not None:
         return None
-    from conveyor.client.profiles import ProfileError, active
+    from conveyor.client.profiles import active
 
-    try:
-        return active()
-    except ProfileError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+    return active()
 
 
 def _client(profile: Any) -> Any:
@@ -37,50 +36,40 @@ def _client(profile: Any) -> Any:
     return ServerClient(profile)
 
 
-def _fail(exc: Any) -> int:
-    print(f"conveyor: server answered {exc.status or 'nothing'}: {exc}", file=sys.stderr)
-    for issue in getattr(exc, "issues", []) or []:
-        print(issue.get("text") or issue, file=sys.stderr)
-    return EXIT_BAD_INPUT
-
-
 # --- profiles -----------------------------------------------------------------------------
 
 
+@friendly
 def profile_cmd(
     action: str, name: str | None = None, endpoint: str | None = None, token: str | None = None
 ) -> int:
     from conveyor.client import profiles
 
-    try:
-        if action == "add":
-            profiles.add(str(name), str(endpoint), token)
-            print(f"added profile {name} -> {endpoint}")
-        elif action == "use":
-            profiles.use(str(name))
-            print(f"using profile {name}")
-        elif action == "remove":
-            profiles.remove(str(name))
-            print(f"removed profile {name}")
-        elif action == "list":
-            data = profiles.load()
-            table = Table(title=f"profiles ({profiles.path()})")
-            for column in ("", "name", "endpoint", "token"):
-                table.add_column(column)
-            for key, value in sorted(data["profiles"].items()):
-                mark = "*" if key == data.get("current") else ""
-                masked = profiles.Profile(key, value["endpoint"], value.get("token")).masked()
-                table.add_row(mark, key, value["endpoint"], masked)
-            Console().print(table)
-        elif action == "show":
-            profile = profiles.active()
-            if profile is None:
-                print("no profile in force: add one with 'conveyor profile add NAME --endpoint URL'")
-                return EXIT_BAD_INPUT
-            print(f"profile  {profile.name}\nendpoint {profile.endpoint}\ntoken    {profile.masked()}")
-    except profiles.ProfileError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    if action == "add":
+        profiles.add(str(name), str(endpoint), token)
+        print(f"added profile {name} -> {endpoint}")
+    elif action == "use":
+        profiles.use(str(name))
+        print(f"using profile {name}")
+    elif action == "remove":
+        profiles.remove(str(name))
+        print(f"removed profile {name}")
+    elif action == "list":
+        data = profiles.load()
+        table = Table(title=f"profiles ({profiles.path()})")
+        for column in ("", "name", "endpoint", "token"):
+            table.add_column(column)
+        for key, value in sorted(data["profiles"].items()):
+            mark = "*" if key == data.get("current") else ""
+            masked = profiles.Profile(key, value["endpoint"], value.get("token")).masked()
+            table.add_row(mark, key, value["endpoint"], masked)
+        Console().print(table)
+    elif action == "show":
+        profile = profiles.active()
+        if profile is None:
+            print("no profile in force: add one with 'conveyor profile add NAME --endpoint URL'")
+            return EXIT_BAD_INPUT
+        print(f"profile  {profile.name}\nendpoint {profile.endpoint}\ntoken    {profile.masked()}")
     return 0
 
 
@@ -99,6 +88,7 @@ def _tarball(directory: Path) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+@friendly
 def submit(
     profile: Any,
     file: Path,
@@ -108,7 +98,6 @@ def submit(
     run_id: str | None,
     wait: bool,
 ) -> int:
-    from conveyor.client.http import ServerError
     from conveyor.spec.load import _name_of, load_parameters
 
     try:
@@ -119,20 +108,14 @@ def submit(
             "name": _name_of(str(file)),
         }
     except OSError as exc:
-        print(f"conveyor: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ConveyorError(f"cannot read {exc.filename}: {exc.strerror}") from None
     if code is not None:
         if not code.is_dir():
-            print(f"conveyor: --code must be a directory, not {code}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+            raise ConveyorError(f"--code must be a directory, not {code}")
         payload["code"] = _tarball(code)
     if run_id:
         payload["run_id"] = run_id
-    client = _client(profile)
-    try:
-        run = client.submit(payload)
-    except ServerError as exc:
-        return _fail(exc)
+    run = _client(profile).submit(payload)
     print(f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
     if not wait:
         return 0
@@ -142,65 +125,52 @@ def submit(
 def _run_table(run: dict[str, Any]) -> Any:
     from conveyor.cli.inspect import step_rows
 
-    colour = {"succeeded": "green", "failed": "red", "cancelled": "magenta"}.get(run["status"], "yellow")
     table = Table(
-        title=f"run {run['id']} ({run['pipeline_name']}, {run['user']}): [{colour}]{run['status']}[/]",
+        title=f"run {run['id']} ({run['pipeline_name']}, {run['user']}): {coloured(run['status'])}",
         title_justify="left",
     )
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)
-    steps = {"\x1f".join(s["path"]): s for s in run.get("steps") or []}
+    steps = {tuple(s.path): s for s in map(step_from_json, run.get("steps") or [])}
     for row in step_rows(steps, items=5):
         table.add_row(*row)
     return table
 
 
+@friendly
 def watch(profile: Any, run_id: str, live: bool = True) -> int:
     from rich.live import Live
 
-    from conveyor.client.http import ServerError
-
     client = _client(profile)
     console = Console()
-    try:
-        run = client.run(run_id)
-        if live and console.is_terminal:
-            with Live(_run_table(run), console=console, refresh_per_second=2) as screen:
-                while run["status"] not in FINAL:
-                    time.sleep(0.5)
-                    run = client.run(run_id)
-                    screen.update(_run_table(run))
-        else:
+    run = client.run(run_id)
+    if live and console.is_terminal:
+        with Live(_run_table(run), console=console, refresh_per_second=2) as screen:
             while run["status"] not in FINAL:
-                time.sleep(0.3)
+                time.sleep(0.5)
                 run = client.run(run_id)
-            console.print(_run_table(run))
-    except ServerError as exc:
-        return _fail(exc)
-    return 0 if run["status"] == "succeeded" else EXIT_FAILED
+                screen.update(_run_table(run))
+    else:
+        while run["status"] not in FINAL:
+            time.sleep(0.3)
+            run = client.run(run_id)
+        console.print(_run_table(run))
+    return 0 if run["status"] == Status.SUCCEEDED else EXIT_FAILED
 
 
+@friendly
 def status(profile: Any, run_id: str, follow: bool) -> int:
-    from conveyor.client.http import ServerError
-
     if follow:
         return watch(profile, run_id)
-    try:
-        Console().print(_run_table(_client(profile).run(run_id)))
-    except ServerError as exc:
-        return _fail(exc)
+    Console().print(_run_table(_client(profile).run(run_id)))
     return 0
 
 
+@friendly
 def listing(
     profile: Any, status_filter: str | None, user: str | None, pipeline: str | None, limit: int
 ) -> int:
-    from conveyor.client.http import ServerError
-
-    try:
-        page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
-    except ServerError as exc:
-        return _fail(exc)
+    page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
     table = Table(title=f"{page['total']} runs on {profile.endpoint}")
     for column in ("run id", "pipeline", "user", "status", "created"):
         table.add_column(column, no_wrap=column == "run id")
@@ -211,22 +181,14 @@ def listing(
     return 0
 
 
+@friendly
 def logs(profile: Any, run_id: str, step: str | None) -> int:
-    from conveyor.client.http import ServerError
-
-    try:
-        sys.stdout.write(_client(profile).logs(run_id, step))
-    except ServerError as exc:
-        return _fail(exc)
+    sys.stdout.write(_client(profile).logs(run_id, step))
     return 0
 
 
+@friendly
 def action(profile: Any, run_id: str, verb: str) -> int:
-    from conveyor.client.http import ServerError
-
-    try:
-        run = _client(profile).action(run_id, verb)
-    except ServerError as exc:
-        return _fail(exc)
+    run = _client(profile).action(run_id, verb)
     print(f"{verb}: run {run_id} is {run['status']}{' (stopping)' if run.get('cancel_requested') else ''}")
     return 0

@@ -6,22 +6,25 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from conveyor.cli.errors import EXIT_FAILED, friendly
 
+if TYPE_CHECKING:
+    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.executors.run import RunResult
 
-def _finish(result: object, observer: Any, console: Console) -> int:
+
+def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> int:
     from conveyor.cli.progress import summary_table
 
-    run = getattr(result, "run", {})
+    run = result.run
     Console().print(summary_table(run, observer.records))
-    if getattr(result, "ok", False):
+    if result.ok:
         return 0
-    rid = run["run_id"]
-    console.print(f"[red]run {rid} {run.get('status')}[/]; inspect it with: conveyor runs show {rid}")
+    console.print(f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}")
     return EXIT_FAILED
 
 
@@ -124,7 +127,7 @@ def partitions(file: Path, step: str, params: Path | None, show: int) -> int:
     from conveyor.spec.errors import Issue, SpecError
     from conveyor.spec.load import load_parameters, load_pipeline
     from conveyor.spec.models import MapNode
-    from conveyor.step.partitions import PartitionError, group, list_source
+    from conveyor.step.partitions import group, list_source
 
     loaded = load_pipeline(file)
     node = node_at(loaded.pipeline, [p for p in step.split("/") if p])
@@ -144,11 +147,7 @@ def partitions(file: Path, step: str, params: Path | None, show: int) -> int:
     spec = node.partition
     values = load_parameters(params).get(spec.parameter) if spec.parameter else None
     started = time.perf_counter()
-    try:
-        groups = group(list_source(spec, values), spec)
-    except PartitionError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return 2
+    groups = group(list_source(spec, values), spec)
     took = time.perf_counter() - started
     sizes = sorted(len(g) for g in groups)
     total = sum(sizes)

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
-
-COLOURS = {"succeeded": "green", "failed": "red", "running": "yellow", "interrupted": "magenta"}
+from conveyor.cli.style import coloured
+from conveyor.runlog.records import Status, StepRecord
 
 
 def _store(config: Path | None) -> Any:
@@ -37,10 +37,6 @@ def _took(start: Any, end: Any) -> str:
     return f"{stop - start:.2f}s"
 
 
-def _status(status: str) -> str:
-    return f"[{COLOURS.get(status, 'white')}]{status}[/]"
-
-
 @friendly
 def list_runs(config: Path | None, limit: int) -> int:
     from conveyor.runlog.base import effective_status
@@ -51,34 +47,36 @@ def list_runs(config: Path | None, limit: int) -> int:
         table.add_column(column, no_wrap=column in {"run id", "started"})
     for run in runs:
         table.add_row(
-            run["run_id"],
-            str(run.get("pipeline_name", "-")),
-            _status(effective_status(run)),
-            _when(run.get("started_at")),
-            _took(run.get("started_at"), run.get("ended_at")),
-            str(run.get("resumed") or 0),
+            run.run_id,
+            str(run.pipeline_name or "-"),
+            coloured(effective_status(run)),
+            _when(run.started_at),
+            _took(run.started_at, run.ended_at),
+            str(run.resumed),
         )
     Console().print(table)
     return 0
 
 
-def _tree(steps: dict[str, dict[str, Any]]) -> dict[tuple[str, ...], list[str]]:
+Steps = dict[tuple[str, ...], StepRecord]
+
+
+def _tree(steps: Steps) -> dict[tuple[str, ...], list[str]]:
     """Children of each path prefix, in first-seen order (map items numerically)."""
     children: dict[tuple[str, ...], dict[str, None]] = {}
-    for record in steps.values():
-        path = record["path"]
+    for path in steps:
         for depth in range(len(path)):
             children.setdefault(tuple(path[:depth]), {})[path[depth]] = None
     return {parent: list(names) for parent, names in children.items()}
 
 
-def _row(record: dict[str, Any], label: str) -> tuple[str, ...]:
-    attempts = record.get("attempts") or []
-    last = attempts[-1] if attempts else {}
-    start = last.get("start", record.get("start"))
-    end = last.get("end", record.get("end"))
-    info = record.get("info") or {}
-    detail = last.get("error") or info.get("error") or ""
+def _row(record: StepRecord, label: str) -> tuple[str, ...]:
+    attempts = record.attempts
+    last = record.last
+    start = last.start if last is not None else record.start
+    end = last.end if last is not None else record.end
+    info = record.info
+    detail = (last.error if last is not None else None) or info.get("error") or ""
     if "items" in info:
         detail = f"{info['items']} items, {info.get('failed', 0)} failed" + (f"; {detail}" if detail else "")
         if info.get("failed_items"):
@@ -91,18 +89,16 @@ def _row(record: dict[str, Any], label: str) -> tuple[str, ...]:
         detail = f"branch {info['branch']}" + (f"; {detail}" if detail else "")
     return (
         escape(label),
-        str(record.get("type") or "-"),
-        _status(str(record.get("status"))),
+        str(record.type or "-"),
+        coloured(record.status),
         str(len(attempts)) if attempts else "-",
         _took(start, end),
         escape(str(detail)),
     )
 
 
-def step_rows(steps: dict[str, dict[str, Any]], items: int) -> list[tuple[str, ...]]:
+def step_rows(steps: Steps, items: int) -> list[tuple[str, ...]]:
     """Rows for a step tree; each map lists at most ``items`` items (failed ones first)."""
-    from conveyor.runlog.base import step_key
-
     children = _tree(steps)
     rows: list[tuple[str, ...]] = []
 
@@ -110,15 +106,15 @@ def step_rows(steps: dict[str, dict[str, Any]], items: int) -> list[tuple[str, .
         stack = [prefix]
         while stack:
             here = stack.pop()
-            record = steps.get(step_key(here))
-            if record and record["status"] == "failed":
+            record = steps.get(here)
+            if record is not None and record.status is Status.FAILED:
                 return True
             stack.extend((*here, c) for c in children.get(here, []))
         return False
 
     def visit(prefix: tuple[str, ...], depth: int) -> None:
-        record = steps.get(step_key(prefix))
-        if record is not None and record.get("type") == "map":
+        record = steps.get(prefix)
+        if record is not None and record.type == "map":
             rows.append(_row(record, "  " * depth + prefix[-1]))
             indices = sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1)
             failed = [i for i in indices if item_failed((*prefix, i))]
@@ -152,23 +148,21 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     run = log.run
     console = Console()
     status = log.status
-    console.print(f"[bold]run[/] {run['run_id']}  {_status(status)}")
-    console.print(
-        f"  pipeline   {run.get('pipeline_name')}  ({run.get('pipeline_file') or 'built in Python'})"
-    )
-    console.print(f"  hash       {str(run.get('pipeline_hash'))[:16]}")
-    took = _took(run.get("started_at"), run.get("ended_at"))
-    console.print(f"  started    {_when(run.get('started_at'))}   duration {took}")
-    if run.get("resumed"):
-        console.print(f"  resumed    {run['resumed']} time(s)")
-    if status == "interrupted":
+    console.print(f"[bold]run[/] {run.run_id}  {coloured(status)}")
+    console.print(f"  pipeline   {run.pipeline_name}  ({run.pipeline_file or 'built in Python'})")
+    console.print(f"  hash       {str(run.pipeline_hash)[:16]}")
+    took = _took(run.started_at, run.ended_at)
+    console.print(f"  started    {_when(run.started_at)}   duration {took}")
+    if run.resumed:
+        console.print(f"  resumed    {run.resumed} time(s)")
+    if status is Status.INTERRUPTED:
         console.print(
-            f"  [magenta]interrupted: the process (pid {run.get('pid')}) is gone.[/] "
+            f"  [magenta]interrupted: the process (pid {run.pid}) is gone.[/] "
             f"Resume with: conveyor retry {run_id}" + (" -c CONFIG" if config else "")
         )
-    console.print(f"  parameters {json.dumps(run.get('initial_parameters') or {})[:200]}")
-    if run.get("final_parameters"):
-        console.print(f"  final      {json.dumps(run['final_parameters'])[:200]}")
+    console.print(f"  parameters {json.dumps(run.initial_parameters, default=str)[:200]}")
+    if run.final_parameters:
+        console.print(f"  final      {json.dumps(run.final_parameters, default=str)[:200]}")
     table = Table()
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)
@@ -185,21 +179,21 @@ def show_logs(run_id: str, step: str | None, config: Path | None) -> int:
     wanted = [p.strip() for p in step.split("/")] if step else None
     shown = 0
     for record in log.steps.values():
-        path = record["path"]
+        path = record.path
         if wanted is not None and path[: len(wanted)] != wanted:
             continue
-        for attempt in record.get("attempts") or []:
-            location = attempt.get("log")
+        for attempt in record.attempts:
+            location = attempt.log
             if not location:
                 continue
             shown += 1
-            print(f"==> {' / '.join(path)} (attempt {attempt.get('attempt')}, {attempt.get('status')}) <==")
+            print(f"==> {' / '.join(path)} (attempt {attempt.attempt}, {attempt.status}) <==")
             sys.stdout.write(store.read_log(location))
     if shown == 0:
         print(f"conveyor: no captured output for {step or 'this run'}", file=sys.stderr)
         return (
             EXIT_BAD_INPUT
-            if step and not any(r["path"][: len(wanted or [])] == wanted for r in log.steps.values())
+            if step and not any(list(p[: len(wanted or [])]) == wanted for p in log.steps)
             else 0
         )
     return 0

@@ -240,32 +240,26 @@ def submit(
 ) -> None:
     """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
     conveyor server (the profile in force)."""
+    from conveyor.errors import ConveyorError
+
     if to is None and config is not None:
-        from conveyor.spec.errors import SpecError
         from conveyor.spec.load import load_config
 
-        try:
-            to = "argo" if load_config(config).executor.type == "argo" else None
-        except SpecError as exc:
-            typer.echo(str(exc), err=True)
-            raise typer.Exit(2) from None
+        to = "argo" if load_config(config).executor.type == "argo" else None
     if to == "argo":
         from conveyor.cli import argo
 
         raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):
-        typer.echo(f"conveyor: cannot submit to {to!r}; use --to argo, or a server profile", err=True)
-        raise typer.Exit(2)
+        raise ConveyorError(f"cannot submit to {to!r}; use --to argo, or a server profile")
     from conveyor.cli import client_cmds
 
     profile = client_cmds.profile_in_force(None)
     if profile is None:
-        typer.echo(
-            "conveyor: no server profile: add one with 'conveyor profile add NAME --endpoint URL' "
-            "(or set CONVEYOR_ENDPOINT), or submit with --to argo",
-            err=True,
+        raise ConveyorError(
+            "no server profile: add one with 'conveyor profile add NAME --endpoint URL' "
+            "(or set CONVEYOR_ENDPOINT), or submit with --to argo"
         )
-        raise typer.Exit(2)
     raise typer.Exit(client_cmds.submit(profile, file, config, params, code, run_id, wait))
 
 
@@ -450,4 +444,17 @@ def profile_remove(name: Annotated[str, typer.Argument()]) -> None:
 
 
 def run() -> None:
-    app()
+    """The ``conveyor`` command: errors a user can act on are one message and their exit
+    code; anything else is a bug, said in one line with a crash report kept on disk."""
+    from conveyor.errors import ConveyorError
+
+    try:
+        app()
+    except ConveyorError as exc:
+        from conveyor.cli.errors import fail
+
+        raise SystemExit(fail(exc)) from None
+    except Exception as exc:
+        from conveyor.cli.errors import crash
+
+        raise SystemExit(crash(exc)) from None

@@ -11,9 +11,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from conveyor.cli.style import coloured, mark
 from conveyor.executors.observer import Observer
-
-MARKS = {"succeeded": "[green]✓[/]", "failed": "[red]✗[/]", "reused": "[cyan]↺[/]", "running": "…"}
+from conveyor.runlog.records import Attempt, RunRecord, Status, StepRecord
 
 
 def step_name(path: list[str]) -> str:
@@ -32,64 +32,66 @@ class ConsoleObserver(Observer):
         self._maps: tuple[tuple[str, ...], ...] = ()
         self._bars: dict[tuple[str, ...], TaskID] = {}
         self._progress: Progress | None = None
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[tuple[str, ...], StepRecord] = {}
 
     def _inside_map(self, path: list[str]) -> bool:
         return any(len(path) > len(m) and tuple(path[: len(m)]) == m for m in self._maps)
 
-    def _record(self, path: list[str], kind: str) -> dict[str, Any]:
-        return self.records.setdefault(
-            "\x1f".join(path), {"path": path, "type": kind, "status": "running", "attempts": []}
-        )
+    def _record(self, path: list[str], kind: str) -> StepRecord:
+        key = tuple(path)
+        record = self.records.get(key)
+        if record is None:
+            record = self.records[key] = StepRecord(path, kind)
+        return record
 
-    def run_started(self, run: dict[str, Any]) -> None:
+    def run_started(self, run: RunRecord) -> None:
         if not self.quiet:
-            resumed = f" (resumed, #{run.get('resumed')})" if run.get("resumed") else ""
-            self.console.print(f"[bold]run[/] {run['run_id']}  pipeline {run['pipeline_name']}{resumed}")
+            resumed = f" (resumed, #{run.resumed})" if run.resumed else ""
+            self.console.print(f"[bold]run[/] {run.run_id}  pipeline {run.pipeline_name}{resumed}")
 
-    def step_finished(self, path: list[str], status: str, seconds: float, error: str | None) -> None:
+    def step_finished(self, path: list[str], status: Status, seconds: float, error: str | None) -> None:
         if self._inside_map(path):  # map items: counted by their bar, not listed; no lock taken
             return
+        reused = status is Status.REUSED
         with self._lock:
             record = self._record(path, "task")
             now = time.time()
-            record["status"] = "succeeded" if status == "reused" else status
-            record["attempts"].append(
-                {
-                    "attempt": len(record["attempts"]) + 1,
-                    "start": now - seconds,
-                    "end": now,
-                    "status": status,
-                    "error": error or ("reused from the earlier attempt" if status == "reused" else None),
-                }
+            record.status = Status.SUCCEEDED if reused else status
+            record.attempts.append(
+                Attempt(
+                    len(record.attempts) + 1,
+                    status,
+                    start=now - seconds,
+                    end=now,
+                    error=error or ("reused from the earlier attempt" if reused else None),
+                )
             )
             if self.quiet:
                 return
             extra = f"  [red]{escape(error)}[/]" if error else ""
-            timing = "reused" if status == "reused" else f"{seconds:.2f}s"
-            self.console.print(
-                f"  {MARKS.get(status, status)} {escape(step_name(path))}  [dim]{timing}[/]{extra}"
-            )
+            timing = "reused" if reused else f"{seconds:.2f}s"
+            self.console.print(f"  {mark(status)} {escape(step_name(path))}  [dim]{timing}[/]{extra}")
 
-    def node(self, path: list[str], kind: str, status: str, info: dict[str, Any]) -> None:
+    def node(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
         key = tuple(path)
         with self._lock:
             if self._inside_map(path):
                 return
             record = self._record(path, kind)
-            record["type"], record["status"] = kind, status
-            record.setdefault("start", time.time())
-            record.setdefault("info", {}).update({k: v for k, v in info.items() if k != "returns"})
+            record.type, record.status = kind, status
+            if record.start is None:
+                record.start = time.time()
+            record.info.update({k: v for k, v in info.items() if k != "returns"})
             if kind == "map" and key not in self._maps:
                 self._maps = (*self._maps, key)
-            if status != "running":
-                record["end"] = time.time()
+            if status is not Status.RUNNING:
+                record.end = time.time()
             if self.quiet:
                 return
-            if kind == "map" and status == "running" and "items" in info:
+            if kind == "map" and status is Status.RUNNING and "items" in info:
                 self._start_bar(key, step_name(path), int(info["items"]))
                 return
-            if status == "running":
+            if status is Status.RUNNING:
                 return
             self._end_bar(key)
             detail = ""
@@ -99,9 +101,7 @@ class ConsoleObserver(Observer):
                 detail = f"  branch {info['branch']}"
             if "error" in info:
                 detail += f"  [red]{escape(str(info['error']))}[/]"
-            self.console.print(
-                f"  {MARKS.get(status, status)} {escape(step_name(path))} [dim]({kind})[/]{detail}"
-            )
+            self.console.print(f"  {mark(status)} {escape(step_name(path))} [dim]({kind})[/]{detail}")
 
     def _start_bar(self, key: tuple[str, ...], label: str, total: int) -> None:
         if not self.console.is_terminal or key in self._bars:
@@ -134,21 +134,19 @@ class ConsoleObserver(Observer):
             if task is not None and self._progress is not None:
                 self._progress.advance(task)
 
-    def run_finished(self, run: dict[str, Any]) -> None:
+    def run_finished(self, run: RunRecord) -> None:
         with self._lock:
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None
 
 
-def summary_table(run: dict[str, Any], steps: dict[str, dict[str, Any]]) -> Table:
+def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> Table:
     """Top-level and branch steps (map items folded into their map) with status and timing."""
     from conveyor.cli.inspect import step_rows
 
-    status = run.get("status", "?")
-    colour = {"succeeded": "green", "failed": "red"}.get(status, "yellow")
-    took = (run.get("ended_at") or time.time()) - (run.get("started_at") or time.time())
-    table = Table(title=f"run {run['run_id']}: [{colour}]{status}[/] in {took:.2f}s", title_justify="left")
+    took = (run.ended_at or time.time()) - (run.started_at or time.time())
+    table = Table(title=f"run {run.run_id}: {coloured(run.status)} in {took:.2f}s", title_justify="left")
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)
     for row in step_rows(steps, items=0):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
+from conveyor.cli.errors import friendly
+from conveyor.errors import ConveyorError
+
+if TYPE_CHECKING:
+    from conveyor.runlog.records import RunRecord
 
 
 def _argo(config: Path | None, server: str | None, token: str | None, namespace: str | None) -> Any:
@@ -22,7 +25,7 @@ def _argo(config: Path | None, server: str | None, token: str | None, namespace:
     return _server(_argo_config(config), server, token, namespace, False)
 
 
-def _run_record(config: Path | None, run_id: str) -> dict[str, Any] | None:
+def _run_record(config: Path | None, run_id: str) -> RunRecord | None:
     from conveyor.executors.run import open_store
     from conveyor.runlog.base import RunNotFoundError
     from conveyor.spec.load import load_config
@@ -31,7 +34,8 @@ def _run_record(config: Path | None, run_id: str) -> dict[str, Any] | None:
         log = open_store(load_config(config)).load(run_id)
     except (RunNotFoundError, OSError):
         return None
-    return {**log.run, "status": log.status}
+    log.run.status = log.status
+    return log.run
 
 
 @friendly
@@ -39,18 +43,13 @@ def status(
     run_id: str, config: Path | None, server: str | None, token: str | None, namespace: str | None
 ) -> int:
     from conveyor.cli.argo import status_table, workflow_name
-    from conveyor.executors.argo.client import ArgoError
 
     argo = _argo(config, server, token, namespace)
     if argo is None:
         from conveyor.cli.inspect import show_run
 
         return int(show_run(run_id, config, 10))
-    try:
-        workflow = argo.get(workflow_name(run_id))
-    except ArgoError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    workflow = argo.get(workflow_name(run_id))
     Console().print(status_table(workflow, _run_record(config, run_id)))
     return 0
 
@@ -58,18 +57,13 @@ def status(
 @friendly
 def logs(run_id: str, step: str | None, config: Path | None, server: str | None, token: str | None) -> int:
     from conveyor.cli.argo import workflow_name
-    from conveyor.executors.argo.client import ArgoError
 
     argo = _argo(config, server, token, None)
     if argo is None:
         from conveyor.cli.inspect import show_logs
 
         return int(show_logs(run_id, step, config))
-    try:
-        lines = argo.logs(workflow_name(run_id))
-    except ArgoError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    lines = argo.logs(workflow_name(run_id))
     for line in lines:
         print(f"{line['podName']}: {line['content']}")
     return 0
@@ -78,7 +72,6 @@ def logs(run_id: str, step: str | None, config: Path | None, server: str | None,
 @friendly
 def act(run_id: str, verb: str, config: Path | None, server: str | None, token: str | None) -> int:
     from conveyor.cli.argo import workflow_name
-    from conveyor.executors.argo.client import ArgoError
 
     argo = _argo(config, server, token, None)
     if argo is None:
@@ -86,15 +79,7 @@ def act(run_id: str, verb: str, config: Path | None, server: str | None, token: 
             from conveyor.cli.commands import retry
 
             return int(retry(run_id, config, None, False))
-        print(
-            f"conveyor: '{verb}' needs a running service: this config runs pipelines in-process",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_INPUT
-    try:
-        answer = argo.action(workflow_name(run_id), verb)
-    except ArgoError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ConveyorError(f"'{verb}' needs a running service: this config runs pipelines in-process")
+    answer = argo.action(workflow_name(run_id), verb)
     print(f"{verb}: workflow {workflow_name(run_id)} is {answer.get('status', {}).get('phase', 'updated')}")
     return 0

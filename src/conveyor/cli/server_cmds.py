@@ -8,7 +8,8 @@ import subprocess
 import sys
 from typing import Any
 
-from conveyor.cli.errors import EXIT_BAD_INPUT
+from conveyor.cli.errors import friendly
+from conveyor.errors import ConveyorError
 
 
 def _url(db: str | None) -> str:
@@ -28,14 +29,12 @@ def _engine(db: str | None) -> Any:
     engine = engine_for(url)
     try:
         check(engine)
-    except Exception as exc:  # reported, not raised: a message for the user
-        print(
-            f"conveyor: cannot reach the database {_safe(url)}: {type(exc).__name__}: {exc}", file=sys.stderr
-        )
-        raise SystemExit(EXIT_BAD_INPUT) from None
+    except Exception as exc:  # a message for the user, not a traceback
+        raise ConveyorError(f"cannot reach the database {_safe(url)}: {type(exc).__name__}: {exc}") from None
     return engine
 
 
+@friendly
 def migrate(db: str | None) -> int:
     from conveyor.server.db import migrate as run_migrations
 
@@ -44,12 +43,12 @@ def migrate(db: str | None) -> int:
     try:
         run_migrations(url)
     except Exception as exc:  # a migration that cannot apply: say which database and why
-        print(f"conveyor: migrating {_safe(url)} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        raise ConveyorError(f"migrating {_safe(url)} failed: {type(exc).__name__}: {exc}") from None
     print(f"database {_safe(url)} is at the newest schema")
     return 0
 
 
+@friendly
 def start(db: str | None, host: str, port: int, workers: int, api_workers: int) -> int:
     import uvicorn
 
@@ -81,6 +80,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
     return 0
 
 
+@friendly
 def worker(db: str | None, once: bool) -> int:
     from conveyor.server.worker import loop
 
@@ -90,43 +90,35 @@ def worker(db: str | None, once: bool) -> int:
     return 0
 
 
+@friendly
 def users_create(db: str | None, name: str, admin: bool) -> int:
-    from conveyor.server.auth import AuthError, create_user
+    from conveyor.server.auth import create_user
 
-    try:
-        user = create_user(_engine(db), name, admin)
-    except AuthError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    user = create_user(_engine(db), name, admin)
     print(f"created {'admin ' if user.is_admin else ''}user {user.name} (id {user.id})")
     return 0
 
 
+@friendly
 def tokens_create(db: str | None, name: str) -> int:
-    from conveyor.server.auth import AuthError, create_token
+    from conveyor.server.auth import create_token
 
-    try:
-        token_id, token = create_token(_engine(db), name)
-    except AuthError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    token_id, token = create_token(_engine(db), name)
     print(token)
     print(f"token {token_id} for {name}: shown once, store it now", file=sys.stderr)
     return 0
 
 
+@friendly
 def tokens_revoke(db: str | None, token: str) -> int:
-    from conveyor.server.auth import AuthError, revoke_token
+    from conveyor.server.auth import revoke_token
 
-    try:
-        token_id = revoke_token(_engine(db), token)
-    except AuthError as exc:
-        print(f"conveyor: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    token_id = revoke_token(_engine(db), token)
     print(f"revoked token {token_id}")
     return 0
 
 
+@friendly
 def tokens_list(db: str | None, name: str) -> int:
     from conveyor.server.auth import list_tokens
 

@@ -5,16 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.client.profiles import Profile
+from conveyor.errors import ConveyorError
 
 
-class ServerError(Exception):
+class ServerError(ConveyorError):
+    """The server refused a call or could not be reached; with its status and any issues."""
+
     def __init__(self, status: int, message: str, issues: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.issues = issues or []
 
+    def show(self) -> str:
+        lines = [f"conveyor: server answered {self.status or 'nothing'}: {self}"]
+        lines += [str(issue.get("text") or issue) for issue in self.issues]
+        return "\n".join(lines)
+
 
 class ServerClient:
+    """The server's API as methods; every failure is a :class:`ServerError`."""
+
     def __init__(self, profile: Profile, timeout: float = 30.0) -> None:
         try:
             import httpx

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conveyor.errors import ConveyorError
 
-class ProfileError(Exception):
-    pass
+
+class ProfileError(ConveyorError):
+    """The profiles file or a profile cannot be used as asked (the message says why)."""
 
 
 @dataclass(frozen=True)

@@ -14,30 +14,29 @@ each. A worker that dies mid-task has its tasks rerun elsewhere by the scheduler
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
-from conveyor.executors.local import LocalExecutor
-from conveyor.step.capture import Sink, capturing
-from conveyor.step.commands import CommandResult, StepRequest, run_command
+from conveyor.executors.jobs import ThreadJobs
+from conveyor.graph.kinds.base import Job
+from conveyor.step.capture import Redactor, Sink, capturing, routed
+from conveyor.step.commands import run_guarded
+from conveyor.step.request import CommandResult, StepRequest
 
 
 def run_on_worker(request: StepRequest, timeout: float | None) -> tuple[CommandResult, str]:
     """What a Dask worker runs: the command, with its output captured for the driver."""
-    from conveyor.step.capture import Redactor, routed
-
-    for place in (str(request.workdir),):
-        if place not in sys.path:
-            sys.path.insert(0, place)
+    if str(request.workdir) not in sys.path:
+        sys.path.insert(0, str(request.workdir))
     sink = Sink(Redactor(request.secrets.values()), None)
     with routed(), capturing(sink):
-        try:
-            result = run_command(request, timeout)
-        except Exception as exc:  # the step's failure is data for the driver
-            result = CommandResult(error=f"{type(exc).__name__}: {exc}")
+        result = run_guarded(request, timeout)
     return result, sink.getvalue()
 
 
-class DaskExecutor(LocalExecutor):
+class DaskExecutor:
+    """Commands on a Dask cluster; the driver's threads wait on them, one per job."""
+
     def __init__(
         self,
         address: str | None = None,
@@ -67,15 +66,14 @@ class DaskExecutor(LocalExecutor):
             address = self.cluster.scheduler_address
         self.client = Client(address, set_as_default=False)
         threads = sum(self.client.nthreads().values()) or 1
-        super().__init__(
-            max_workers=max_workers or max(4, threads * 2), isolation="thread", stream_output=stream_output
-        )
+        self.max_workers = max_workers or max(4, threads * 2)
+        self.stream_output = stream_output
+        self._jobs = ThreadJobs(self.max_workers)
 
-    @property
-    def launcher(self) -> Any:
-        return self.submit
+    def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+        return self._jobs.run_jobs(jobs, count, limit)
 
-    def submit(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+    def launch(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
         from distributed import TimeoutError as DaskTimeout
 
         future = self.client.submit(run_on_worker, request, timeout, pure=False, retries=0)

@@ -1,22 +1,25 @@
 """The local executor: the whole run in this process; parallel branches and map items on threads.
 
 ``isolation: process`` runs each task in a child process instead (a crash or a runaway step
-cannot take the run down, and timeouts kill it). Worker threads pull jobs one at a time from
-a lazy iterator, so a map over 100,000 items never holds 100,000 pending jobs.
+cannot take the run down, and timeouts kill it).
 """
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Literal
 
-from conveyor.graph.traverse import Job
-from conveyor.step.launch import LAUNCHERS, Launcher
+from conveyor.executors.jobs import ThreadJobs
+from conveyor.graph.kinds.base import Job
+from conveyor.step.capture import Sink
+from conveyor.step.launch import LAUNCHERS
+from conveyor.step.request import CommandResult, StepRequest
 
 
 class LocalExecutor:
+    """The embedded default: jobs on threads, commands in threads or child processes."""
+
     def __init__(
         self,
         max_workers: int | None = None,
@@ -30,45 +33,14 @@ class LocalExecutor:
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self.isolation = isolation
         self.stream_output = stream_output
-
-    @property
-    def launcher(self) -> Launcher:
-        return LAUNCHERS[self.isolation]
+        self._jobs = ThreadJobs(self.max_workers)
+        self._launch = LAUNCHERS[isolation]
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
-        """Run jobs on at most ``limit`` (default: max_workers) threads; results in job order.
+        return self._jobs.run_jobs(jobs, count, limit)
 
-        Each worker thread pulls the next job from the shared iterator, so there is no future
-        or wake-up per job, and jobs are made only as they are taken (a lazy 100,000-item map
-        holds no backlog).
-        """
-        width = max(1, min(limit or self.max_workers, count))
-        if count == 0:
-            return []
-        if width == 1:
-            return [job() for job in jobs]
-        results: list[bool] = [False] * count
-        feed: Iterator[tuple[int, Job]] = enumerate(jobs)
-        lock = threading.Lock()
-        errors: list[BaseException] = []
+    def launch(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+        return self._launch(request, timeout, sink)
 
-        def work() -> None:
-            while not errors:
-                with lock:
-                    taken = next(feed, None)
-                if taken is None:
-                    return
-                index, job = taken
-                try:
-                    results[index] = job()
-                except BaseException as exc:
-                    errors.append(exc)
-
-        threads = [threading.Thread(target=work, name=f"conveyor-{i}", daemon=True) for i in range(width)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        if errors:
-            raise errors[0]
-        return results
+    def close(self) -> None:
+        pass

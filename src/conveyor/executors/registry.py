@@ -24,7 +24,7 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     "conveyor.run_log_stores": {
         "memory": "conveyor.runlog.memory:MemoryRunLogStore",
-        "file": "conveyor.runlog.file:FileRunLogStore",
+        "file": "conveyor.runlog.file:file_store",
         "sqlite": "conveyor.runlog.sqlite:SQLiteRunLogStore",
         "postgres": "conveyor.runlog.sql:SQLRunLogStore",
         "sql": "conveyor.runlog.sql:SQLRunLogStore",

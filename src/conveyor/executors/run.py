@@ -3,50 +3,48 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conveyor.errors import ConveyorError
+from conveyor.executors.base import Executor, RemoteExecutor
 from conveyor.executors.engine import Engine
 from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
 from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.records import RunRecord, Status, check_run_id, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline
-from conveyor.spec.models import Graph, subgraphs, walk_nodes
+from conveyor.spec.models import Graph, walk_nodes
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
 
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
-
-class RunRefused(Exception):
+class RunRefused(ConveyorError):
     """A run cannot start or resume as asked (the message says why and what to do)."""
 
 
 @dataclass
 class RunResult:
+    """How a run ended, for the CLI and the SDK: its status, final parameters and record."""
+
     run_id: str
-    status: str
+    status: Status
+    run: RunRecord
     parameters: dict[str, Any] = field(default_factory=dict)
-    run: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        return self.status is Status.SUCCEEDED
 
 
 def open_store(config: RunConfig) -> RunLogStore:
+    """The run log store a config names, or a located config error."""
     try:
         store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
     except SpecError as exc:
@@ -56,8 +54,10 @@ def open_store(config: RunConfig) -> RunLogStore:
 
 @dataclass
 class Backends:
+    """What a config names, built: where runs are recorded, how they run, where files go."""
+
     store: RunLogStore
-    executor: Any
+    executor: Executor | RemoteExecutor
     catalog: Any
     secrets: Any
 
@@ -76,8 +76,8 @@ def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
 
 def _nested(graph: Graph) -> bool:
     """Whether composites nest (then the executor's max_workers caps tasks across them)."""
-    inner = (node for top in graph.steps.values() for sub in subgraphs(top) for node in walk_nodes(sub))
-    return any(subgraphs(node) for node in inner)
+    inner = (node for top in graph.steps.values() for sub in top.subgraphs() for node in walk_nodes(sub))
+    return any(node.subgraphs() for node in inner)
 
 
 def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
@@ -89,25 +89,26 @@ def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
 def _drive(
     loaded: LoadedPipeline,
     config: RunConfig,
-    run: dict[str, Any],
+    run: RunRecord,
     parameters: dict[str, Any],
     backends: Backends,
     previous: RunLog | None,
     observer: Observer | None,
 ) -> RunResult:
     executor = backends.executor
-    workdir = Path(run.get("workdir") or os.getcwd())
+    assert isinstance(executor, Executor)
+    workdir = Path(run.workdir or os.getcwd())
     # Functions are found next to the pipeline file and in the working directory.
-    for place in (os.path.dirname(run.get("pipeline_file") or ""), str(workdir)):
+    for place in (os.path.dirname(run.pipeline_file or ""), str(workdir)):
         if place and place not in sys.path:
             sys.path.insert(0, place)
     with routed():
         context = StepContext(
-            run["run_id"],
+            run.run_id,
             backends.catalog,
             backends.secrets,
             workdir,
-            launcher=executor.launcher,
+            launcher=executor.launch,
             echo=routed.console() if executor.stream_output else None,
         )
         engine = Engine(
@@ -125,45 +126,40 @@ def _drive(
         try:
             final = engine.execute(loaded.pipeline, parameters)
         finally:
-            close = getattr(executor, "close", None)
-            if close is not None:
-                close()
+            executor.close()
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
     params = dict(parameters)
-    params.update(final.get("final_parameters") or {})
-    return RunResult(run_id=run["run_id"], status=final["status"], parameters=params, run=final)
+    params.update(final.final_parameters)
+    return RunResult(run_id=run.run_id, status=final.status, parameters=params, run=final)
 
 
 def new_run_record(
     run_id: str, loaded: LoadedPipeline, config: RunConfig, config_file: str | None, params: dict[str, Any]
-) -> dict[str, Any]:
+) -> RunRecord:
     """The record a run starts with, whoever drives it (this process, or an orchestrator)."""
-    return {
-        "run_id": run_id,
-        "pipeline_name": loaded.name,
-        "pipeline_file": os.path.abspath(loaded.file) if loaded.file else None,
-        "pipeline_hash": loaded.hash,
-        "pipeline": loaded.data,
-        "config": config.model_dump(mode="json"),
-        "config_file": os.path.abspath(config_file) if config_file else None,
-        "status": "running",
-        "started_at": time.time(),
-        "ended_at": None,
-        "initial_parameters": params,
-        "final_parameters": {},
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "workdir": os.getcwd(),
-        "resumed": 0,
-    }
+    return RunRecord(
+        run_id=run_id,
+        pipeline_name=loaded.name,
+        pipeline_file=os.path.abspath(loaded.file) if loaded.file else None,
+        pipeline_hash=loaded.hash,
+        pipeline=loaded.data,
+        config=config.model_dump(mode="json"),
+        config_file=os.path.abspath(config_file) if config_file else None,
+        status=Status.RUNNING,
+        started_at=time.time(),
+        initial_parameters=params,
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        workdir=os.getcwd(),
+    )
 
 
-def _refuse_remote(executor: Any, config: RunConfig) -> None:
-    if getattr(executor, "remote", False):
+def _refuse_remote(executor: Executor | RemoteExecutor, config: RunConfig) -> None:
+    if isinstance(executor, RemoteExecutor):
         kind = config.executor.type
         raise RunRefused(
             f"executor '{kind}' does not run pipelines in this process: render it with "
@@ -186,10 +182,10 @@ def execute(
     backends = _backends(config, store)
     _refuse_remote(backends.executor, config)
     run_id = run_id or new_run_id()
-    if not RUN_ID.match(run_id):
-        raise RunRefused(
-            f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' (at most 63)"
-        )
+    try:
+        check_run_id(run_id)
+    except ValueError as exc:
+        raise RunRefused(str(exc)) from None
     try:
         backends.store.load(run_id)
     except RunNotFoundError:
@@ -214,29 +210,22 @@ def resume(
     _refuse_remote(backends.executor, config)
     previous = backends.store.load(run_id)
     status = previous.status
-    if status == "succeeded":
+    if status is Status.SUCCEEDED:
         raise RunRefused(f"run '{run_id}' already succeeded; there is nothing to retry")
-    if status == "running":
-        raise RunRefused(
-            f"run '{run_id}' is still running (pid {previous.run.get('pid')} on {previous.run.get('host')})"
-        )
-    path = pipeline_file or previous.run.get("pipeline_file")
+    if status is Status.RUNNING:
+        raise RunRefused(f"run '{run_id}' is still running (pid {previous.run.pid} on {previous.run.host})")
+    path = pipeline_file or previous.run.pipeline_file
     if not path:
         raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")
     loaded = load_pipeline(path)
-    if loaded.hash != previous.run.get("pipeline_hash"):
+    if loaded.hash != previous.run.pipeline_hash:
         raise RunRefused(
             f"the pipeline {path} has changed since run '{run_id}' started, so its recorded steps "
             "no longer describe it. Start a new run with: conveyor execute -f " + str(path)
         )
-    run = dict(previous.run)
-    run.update(
-        status="running",
-        ended_at=None,
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        resumed=int(run.get("resumed") or 0) + 1,
-        error=None,
-    )
-    params = dict(run.get("initial_parameters") or {})
+    run = previous.run
+    run.status, run.ended_at, run.error = Status.RUNNING, None, None
+    run.pid, run.host = os.getpid(), socket.gethostname()
+    run.resumed += 1
+    params = dict(run.initial_parameters)
     return _drive(loaded, config, run, params, backends, previous, observer)

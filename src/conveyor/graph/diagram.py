@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-from conveyor.spec.models import TERMINALS, ConditionalNode, Graph, MapNode, ParallelNode
+from conveyor.spec.models import TERMINALS, Graph
 
 
 def _id(path: tuple[str, ...]) -> str:
@@ -24,8 +24,7 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         node_id = _id((*prefix, name))
         kind = str(getattr(node, "type", "task"))
         yield ("node", node_id, name, kind)
-        for key in ("next", "on_failure"):
-            target = getattr(node, key, None)
+        for key, target in (("next", node.following(True)), ("on_failure", node.following(False))):
             if target is None:
                 continue
             if target in graph.steps:
@@ -34,15 +33,7 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
                 target_id = terminals[target]
                 used_terminals.add(target)
             yield ("edge", node_id, target_id, "" if key == "next" else "on failure")
-        branches: dict[str, Graph] = {}
-        if isinstance(node, ParallelNode | ConditionalNode):
-            branches = node.branches
-        elif isinstance(node, MapNode):
-            source = node.iterate_on or (
-                node.partition.source or node.partition.parameter if node.partition else ""
-            )
-            branches = {f"each {node.iterate_as} in {source}": node.branch}
-        for key, branch in branches.items():
+        for key, branch in node.named_subgraphs().items():
             sub = (*prefix, name, key)
             yield ("begin", _id(sub), key, "")
             yield from _walk(branch, sub)

@@ -1,9 +1,8 @@
 """Rebuilding parameter scopes from recorded outcomes, without running anything.
 
-When each step runs in a process of its own (an Argo pod, a Dask worker), the step's
-parameters are not in memory: they are what the steps before it returned, as the run log
-recorded them. Replay follows the same links as traversal (``next`` on success,
-``on_failure`` on failure), applying recorded returns, down the path to one node.
+When each step runs in a process of its own (an Argo pod), the step's parameters are not
+in memory: they are what the steps before it returned, as the run log recorded them. Replay
+follows the same walk as traversal, and asks each node's kind what its record means.
 """
 
 from __future__ import annotations
@@ -11,124 +10,63 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from conveyor.graph.plan import PlanError, Stop, choose_branch, map_items, walk
+from conveyor.graph.kinds import kind_of
+from conveyor.graph.kinds.base import Items, NotReached, Observe
+from conveyor.graph.kinds.map import list_items
 from conveyor.graph.scope import Scope
-from conveyor.spec.models import (
-    ConditionalNode,
-    Graph,
-    MapNode,
-    NodeBase,
-    ParallelNode,
-    Pipeline,
-    StubNode,
-    TaskNode,
-)
+from conveyor.graph.walk import Stop, walk
+from conveyor.runlog.records import Attempt, StepRecord
+from conveyor.spec.models import Graph, MapNode, NodeBase, Pipeline, TaskNode, step_in
 
-#: Recorded outcome of a path: {"status": ..., "returns": {...}, "info": {...}} or None.
-Lookup = Callable[[list[str]], Mapping[str, Any] | None]
-#: Turns a recorded return value back into the live value (unpickles object references).
-Restore = Callable[[TaskNode, Mapping[str, Any]], dict[str, Any]]
-#: Told the outcome of each parallel or conditional node replayed (kind, success, info).
-Observe = Callable[[list[str], str, bool, dict[str, Any]], None]
-#: A map's items (the list parameter, or the partitions its fan-out planned).
-Items = Callable[[MapNode, list[str], Scope], Sequence[Any]]
-
-
-class NotReached(Exception):
-    """The path cannot be reached from what has been recorded so far."""
+#: Turns a recorded attempt back into the values it put into the scope (unpickles objects).
+Restore = Callable[[TaskNode, Attempt], dict[str, Any]]
 
 
 def node_at(pipeline: Pipeline, path: list[str]) -> NodeBase:
-    """The node a step path names; map item indices and branch keys are path parts too."""
-    graph: Graph = pipeline.dag
-    node: NodeBase | None = None
-    i = 0
-    while i < len(path):
-        if path[i] not in graph.steps:
-            raise NotReached(f"no step '{path[i]}' at {'/'.join(path[:i]) or 'the top level'}")
-        node = graph.steps[path[i]]
-        i += 1
-        if i == len(path):
-            break
-        if isinstance(node, MapNode):
-            if not path[i].isdigit():
-                raise NotReached(f"'{path[i]}' is not an item index of map '{path[i - 1]}'")
-            graph = node.branch
-        elif isinstance(node, ParallelNode | ConditionalNode):
-            if path[i] not in node.branches:
-                raise NotReached(f"no branch '{path[i]}' in '{path[i - 1]}'")
-            graph = node.branches[path[i]]
-        else:
-            raise NotReached(f"'{path[i - 1]}' has no steps inside it")
-        i += 1
-    if node is None:
+    """The node a step path names; map item indices and branch keys are path parts too.
+    An undeclared ``success`` or ``fail`` at the end names that graph's implicit terminal."""
+    if not path:
         raise NotReached("an empty step path")
-    return node
+    graph: Graph = pipeline.dag
+    for i in range(0, len(path), 2):
+        node = step_in(graph, path[i])
+        if node is None:
+            raise NotReached(f"no step '{path[i]}' at {'/'.join(path[:i]) or 'the top level'}")
+        if i + 1 == len(path):
+            return node
+        try:
+            graph = node.inner(path[i + 1])
+        except KeyError as exc:
+            raise NotReached(f"'{path[i]}': {exc.args[0]}") from None
+    raise NotReached(f"{'/'.join(path)} names a branch, not a step")
 
 
 class Replay:
+    """Reads outcomes off the run log: what a finished node left in the scope, and the scope
+    a node at any path runs in. Pods use it to rebuild their parameters; ``run-end`` to
+    record the outcome of composites that no pod ends."""
+
     def __init__(
-        self, lookup: Lookup, restore: Restore, observe: Observe | None = None, items: Items | None = None
+        self,
+        steps: Mapping[tuple[str, ...], StepRecord],
+        restore: Restore,
+        observe: Observe | None = None,
+        items: Items | None = None,
     ) -> None:
-        self.lookup = lookup
+        self.steps = steps
         self.restore = restore
         self.observe = observe
-        self.items: Items = items or (lambda node, path, scope: map_items(node, scope))
+        self._items: Items = items or (lambda node, path, scope: list_items(node, scope))
+
+    def record(self, path: list[str]) -> StepRecord | None:
+        return self.steps.get(tuple(path))
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        return self._items(node, path, scope)
 
     def outcome(self, node: NodeBase, path: list[str], scope: Scope) -> bool | None:
         """Apply a finished node's recorded values to ``scope``; its success, or None if unfinished."""
-        if isinstance(node, StubNode):
-            return True
-        record = self.lookup(path)
-        if isinstance(node, TaskNode):
-            if record is None or record.get("status") not in ("succeeded", "failed"):
-                return None
-            if record["status"] == "succeeded":
-                scope.update(self.restore(node, record))
-            return bool(record["status"] == "succeeded")
-        if isinstance(node, MapNode):
-            if record is None or record.get("status") not in ("succeeded", "failed"):
-                return None
-            if self.observe:
-                self._observe_items(node, path, scope)
-            if record["status"] == "succeeded":
-                scope.update((record.get("info") or {}).get("returns") or {})
-            return bool(record["status"] == "succeeded")
-        if isinstance(node, ParallelNode):
-            children, ok = [], True
-            for name, branch in node.branches.items():
-                child = Scope(scope)
-                result = self.graph(branch, [*path, name], child)
-                if result is None:
-                    return None
-                ok = ok and result
-                children.append(child)
-            for child in children:
-                scope.update(child.own)
-            if self.observe:
-                self.observe(path, "parallel", ok, {})
-            return ok
-        if isinstance(node, ConditionalNode):
-            branch_key = ((record or {}).get("info") or {}).get("branch")
-            if branch_key is None:
-                return None if record is None or record.get("status") == "running" else False
-            child = Scope(scope)
-            result = self.graph(node.branches[branch_key], [*path, branch_key], child)
-            if result:
-                scope.update(child.own)
-            if self.observe and result is not None:
-                self.observe(path, "conditional", result, {"branch": branch_key})
-            return result
-        return None
-
-    def _observe_items(self, node: MapNode, path: list[str], scope: Scope) -> None:
-        """Replay each item's branch so that composites inside items are observed too."""
-        try:
-            items = self.items(node, path, scope)
-        except (PlanError, KeyError):
-            return
-        for index, item in enumerate(items):
-            self.graph(node.branch, [*path, str(index)], Scope(scope, {node.iterate_as: item}))
+        return kind_of(node).replay(self, node, path, scope)
 
     def _visit(self, scope: Scope) -> Callable[[NodeBase, list[str]], bool]:
         def visit(node: NodeBase, path: list[str]) -> bool:
@@ -149,33 +87,20 @@ class Replay:
     def scope_at(self, pipeline: Pipeline, target: list[str], initial: Mapping[str, Any]) -> Scope:
         """The scope the node at ``target`` runs in."""
         scope = Scope(None, initial)
-        graph, rest = pipeline.dag, list(target)
-        prefix: list[str] = []
-        while True:
-            head = rest.pop(0)
+        graph, prefix = pipeline.dag, list[str]()
+        for i in range(0, len(target), 2):
+            head = target[i]
             self._walk_to(graph, prefix, head, scope)
-            node = graph.steps[head]
+            node = step_in(graph, head)
+            if node is None:
+                raise NotReached(f"no step '{head}' at {'/'.join(prefix) or 'the top level'}")
             prefix = [*prefix, head]
-            if not rest:
+            if i + 1 == len(target):
                 return scope
-            key = rest.pop(0)
-            if isinstance(node, MapNode):
-                items = self.items(node, prefix, scope)
-                index = int(key)
-                if index >= len(items):
-                    raise NotReached(f"map '{head}' has {len(items)} items; there is no item {index}")
-                scope = Scope(scope, {node.iterate_as: items[index]})
-                graph = node.branch
-            elif isinstance(node, ConditionalNode):
-                choose_branch(node, scope.get(node.parameter), node.parameter in scope)
-                scope = Scope(scope)
-                graph = node.branches[key]
-            elif isinstance(node, ParallelNode):
-                scope = Scope(scope)
-                graph = node.branches[key]
+            key = target[i + 1]
+            graph, scope = kind_of(node).enter(node, key, prefix, scope, self.items)
             prefix = [*prefix, key]
-            if not rest:
-                raise NotReached(f"{'/'.join(target)} names a branch, not a step")
+        raise NotReached(f"{'/'.join(target)} names a branch, not a step")
 
     def _walk_to(self, graph: Graph, prefix: list[str], target: str, scope: Scope) -> None:
         try:

@@ -1,44 +1,45 @@
 """A directory per run: ``run.json`` (atomic replace), ``events.jsonl`` (append), ``logs/``.
 
-Each event is one JSON line written with a single ``write`` and flushed, so a run killed
-with SIGKILL loses nothing that was recorded; a line cut short by a crash mid-write is
-skipped when reading.
+Each batch of events is written with a single ``write`` and flushed, so a run killed with
+SIGKILL loses nothing that was recorded; a line cut short by a crash mid-write is skipped
+when reading, and the next writer starts on a fresh line so it cannot swallow what follows.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
-
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.codec import decode_run, encode_events, encode_run, fold_lines
+from conveyor.runlog.records import Event, RunRecord, check_run_id
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write a temporary file beside ``path`` and rename it over: readers see old or new."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
 
 
+def file_store(path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None) -> RunLogStore:
+    """The ``file`` run log store: a local directory, or (for a URL such as
+    ``s3://bucket/runs``) the same layout in object storage."""
+    if "://" in path and not path.startswith("file://"):
+        from conveyor.runlog.objects import ObjectRunLogStore
+
+        return ObjectRunLogStore(path, storage_options)
+    return FileRunLogStore(path)
+
+
 class FileRunLogStore(RunLogStore):
-    """A directory per run. A URL (``s3://bucket/runs``) keeps it in object storage instead."""
+    """Runs in a local directory (shared by pods through a volume, or on a laptop)."""
 
-    def __new__(
-        cls, path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None
-    ) -> FileRunLogStore:
-        if cls is FileRunLogStore and "://" in path and not path.startswith("file://"):
-            from conveyor.runlog.objects import ObjectRunLogStore
-
-            # Python then runs ObjectRunLogStore.__init__ on it, once.
-            return super().__new__(ObjectRunLogStore)
-        return super().__new__(cls)
-
-    def __init__(self, path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str = ".conveyor/runs") -> None:
         path = path.removeprefix("file://")
         self.root = Path(path).expanduser().absolute()
         self.where = str(self.root)
@@ -46,60 +47,57 @@ class FileRunLogStore(RunLogStore):
         self._lock = threading.Lock()
 
     def _dir(self, run_id: str) -> Path:
-        if not run_id or "/" in run_id or run_id.startswith("."):
-            raise ValueError(f"not a valid run id: {run_id!r}")
-        return self.root / run_id
+        return self.root / check_run_id(run_id)
 
-    def save_run(self, run: dict[str, Any]) -> None:
-        directory = self._dir(run["run_id"])
+    def save_run(self, run: RunRecord) -> None:
+        directory = self._dir(run.run_id)
         directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / "run.json", json.dumps(run, indent=1, default=str))
+        atomic_write(directory / "run.json", encode_run(run, indent=1))
 
-    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        data = "".join(_encode(e) + "\n" for e in events).encode()
+    def _open(self, run_id: str) -> int:
+        path = self._dir(run_id) / "events.jsonl"
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        # A crash mid-write leaves a torn last line: start on a fresh one.
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")
+        return fd
+
+    def append(self, run_id: str, events: Sequence[Event]) -> None:
+        data = encode_events(events)
         with self._lock:
             fd = self._fds.get(run_id)
             if fd is None:
-                path = self._dir(run_id) / "events.jsonl"
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._fds[run_id] = fd
+                fd = self._fds[run_id] = self._open(run_id)
             # One write() on an O_APPEND descriptor: lines from several processes (pods
             # sharing the directory) never interleave on a local file system.
             written = os.write(fd, data)
             while written < len(data):
                 written += os.write(fd, data[written:])
 
-    def _events(self, run_id: str) -> list[dict[str, Any]]:
-        path = self._dir(run_id) / "events.jsonl"
-        if not path.exists():
-            return []
-        events = []
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    continue  # a line cut short by a crash
-        return events
-
     def load(self, run_id: str) -> RunLog:
-        path = self._dir(run_id) / "run.json"
+        directory = self._dir(run_id)
         try:
-            run = json.loads(path.read_text(encoding="utf-8"))
+            run = decode_run((directory / "run.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RunNotFoundError(run_id, self.where) from None
-        return RunLog(run, fold_steps(self._events(run_id)))
+        try:
+            with open(directory / "events.jsonl", "rb") as handle:
+                steps = fold_lines(handle)
+        except FileNotFoundError:
+            steps = {}
+        return RunLog(run, steps)
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
         if not self.root.exists():
             return []
         runs = []
         for entry in self.root.iterdir():
             try:
-                runs.append(json.loads((entry / "run.json").read_text(encoding="utf-8")))
+                runs.append(decode_run((entry / "run.json").read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 continue
-        runs.sort(key=lambda r: r.get("started_at") or 0, reverse=True)
+        runs.sort(key=lambda r: r.started_at or 0, reverse=True)
         return runs[:limit]
 
     def write_log(self, run_id: str, name: str, text: str) -> str:

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.records import Event, RunRecord, fold
 
 
 class MemoryRunLogStore(RunLogStore):
+    """Keeps runs in this process: nothing to set up, nothing left behind (the default)."""
+
     where = "memory"
 
     def __init__(self, **config: Any) -> None:
         if config:
             raise ValueError(f"run log store 'memory' takes no config, found {sorted(config)}")
-        self._runs: dict[str, dict[str, Any]] = {}
-        self._events: dict[str, list[dict[str, Any]]] = {}
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[Event]] = {}
         self._logs: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def save_run(self, run: dict[str, Any]) -> None:
+    def save_run(self, run: RunRecord) -> None:
         with self._lock:
-            self._runs[run["run_id"]] = copy.deepcopy(run)
-            self._events.setdefault(run["run_id"], [])
+            self._runs[run.run_id] = copy.deepcopy(run)
+            self._events.setdefault(run.run_id, [])
 
-    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
+    def append(self, run_id: str, events: Sequence[Event]) -> None:
         with self._lock:
             self._events.setdefault(run_id, []).extend(events)
 
@@ -33,11 +37,12 @@ class MemoryRunLogStore(RunLogStore):
         with self._lock:
             if run_id not in self._runs:
                 raise RunNotFoundError(run_id, self.where)
-            return RunLog(copy.deepcopy(self._runs[run_id]), fold_steps(list(self._events[run_id])))
+            run, events = copy.deepcopy(self._runs[run_id]), list(self._events[run_id])
+        return RunLog(run, fold(events))
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
         with self._lock:
-            runs = sorted(self._runs.values(), key=lambda r: r.get("started_at") or 0, reverse=True)
+            runs = sorted(self._runs.values(), key=lambda r: r.started_at or 0, reverse=True)
             return [copy.deepcopy(r) for r in runs[:limit]]
 
     def write_log(self, run_id: str, name: str, text: str) -> str:

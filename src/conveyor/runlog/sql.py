@@ -4,13 +4,12 @@ its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLA
 
 from __future__ import annotations
 
-import json
-import threading
+from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
-
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
+from conveyor.runlog.records import Event, RunRecord
 
 
 def tables(metadata: Any) -> tuple[Any, Any, Any]:
@@ -81,6 +80,8 @@ def reader(engine: Any) -> Any:
 
 
 class SQLRunLogStore(RunLogStore):
+    """Runs in a SQL database (the server's own): many writers, transactions, one backup."""
+
     def __init__(self, url: str, create: bool = True) -> None:
         from sqlalchemy import MetaData
 
@@ -92,26 +93,26 @@ class SQLRunLogStore(RunLogStore):
         self.runs, self.events, self.logs = tables(self.metadata)
         if create:
             self.metadata.create_all(self.engine, checkfirst=True)
-        self._lock = threading.Lock()
 
-    def save_run(self, run: dict[str, Any]) -> None:
+    def save_run(self, run: RunRecord) -> None:
         from sqlalchemy import delete, insert
 
         row = {
-            "run_id": run["run_id"],
-            "status": run.get("status"),
-            "started_at": run.get("started_at"),
-            "data": _encode(run),
+            "run_id": run.run_id,
+            "status": str(run.status),
+            "started_at": run.started_at,
+            "data": encode_run(run),
         }
         with self.engine.begin() as conn:
-            conn.execute(delete(self.runs).where(self.runs.c.run_id == run["run_id"]))
+            conn.execute(delete(self.runs).where(self.runs.c.run_id == run.run_id))
             conn.execute(insert(self.runs).values(**row))
 
-    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
+    def append(self, run_id: str, events: Sequence[Event]) -> None:
         from sqlalchemy import insert
 
+        rows = [{"run_id": run_id, "data": encode_event(e)} for e in events]
         with self.engine.begin() as conn:
-            conn.execute(insert(self.events), [{"run_id": run_id, "data": _encode(e)} for e in events])
+            conn.execute(insert(self.events), rows)
 
     def load(self, run_id: str) -> RunLog:
         from sqlalchemy import select
@@ -123,16 +124,16 @@ class SQLRunLogStore(RunLogStore):
             events = conn.execute(
                 select(self.events.c.data).where(self.events.c.run_id == run_id).order_by(self.events.c.seq)
             ).all()
-        return RunLog(json.loads(row[0]), fold_steps(json.loads(e[0]) for e in events))
+        return RunLog(decode_run(row[0]), fold_lines(e[0] for e in events))
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
         from sqlalchemy import select
 
         with self.reader.connect() as conn:
             rows = conn.execute(
                 select(self.runs.c.data).order_by(self.runs.c.started_at.desc()).limit(limit)
             ).all()
-        return [json.loads(r[0]) for r in rows]
+        return decode_runs(r[0] for r in rows)
 
     def write_log(self, run_id: str, name: str, text: str) -> str:
         from sqlalchemy import delete, insert

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError, fold_steps
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
+from conveyor.runlog.records import Event, RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -23,6 +24,8 @@ CREATE TABLE IF NOT EXISTS logs (location TEXT PRIMARY KEY, text TEXT NOT NULL);
 
 
 class SQLiteRunLogStore(RunLogStore):
+    """All runs in one SQLite file: one file to copy, readers that never block the writer."""
+
     def __init__(self, path: str = ".conveyor/runs.db") -> None:
         self.path = Path(path).expanduser().absolute()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,22 +36,17 @@ class SQLiteRunLogStore(RunLogStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
-    def save_run(self, run: dict[str, Any]) -> None:
+    def save_run(self, run: RunRecord) -> None:
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO runs (run_id, status, started_at, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
                 "started_at = excluded.started_at, data = excluded.data",
-                (
-                    run["run_id"],
-                    run.get("status"),
-                    run.get("started_at"),
-                    json.dumps(run, default=str),
-                ),
+                (run.run_id, str(run.status), run.started_at, encode_run(run)),
             )
 
-    def append(self, run_id: str, events: list[dict[str, Any]]) -> None:
-        rows = [(run_id, json.dumps(e, separators=(",", ":"), default=str)) for e in events]
+    def append(self, run_id: str, events: Sequence[Event]) -> None:
+        rows = [(run_id, encode_event(e)) for e in events]
         with self._lock, self._db:
             self._db.executemany("INSERT INTO events (run_id, data) VALUES (?, ?)", rows)
 
@@ -60,14 +58,14 @@ class SQLiteRunLogStore(RunLogStore):
             events = self._db.execute(
                 "SELECT data FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
-        return RunLog(json.loads(row[0]), fold_steps(json.loads(e[0]) for e in events))
+        return RunLog(decode_run(row[0]), fold_lines(e[0] for e in events))
 
-    def list_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT data FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return decode_runs(r[0] for r in rows)
 
     def write_log(self, run_id: str, name: str, text: str) -> str:
         location = f"sqlite:{run_id}/{name}"

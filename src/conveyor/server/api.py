@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import conveyor
 from conveyor.runlog.base import RunNotFoundError
+from conveyor.runlog.records import RUN_ID_PATTERN
 from conveyor.runlog.sql import SQLRunLogStore, reader
 from conveyor.server import queue
 from conveyor.server.auth import AuthError, User, authenticate
@@ -32,7 +33,7 @@ from conveyor.spec.validate import build_model
 from conveyor.spec.yamlload import load_yaml_text
 
 MAX_BODY = 16 * 1024 * 1024
-RUN_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+RUN_ID = RUN_ID_PATTERN
 
 
 class SubmitRun(BaseModel):
@@ -236,8 +237,8 @@ def create_app(url: str) -> FastAPI:
         detail = {**run, "parameters": json.loads(run.pop("parameters") or "{}")}
         try:
             log = store.load(run_id)
-            detail["run_log"] = {**log.run, "status": log.status}
-            detail["steps"] = list(log.steps.values())
+            detail["run_log"] = {**log.run.to_json(), "status": str(log.status)}
+            detail["steps"] = [record.to_json() for record in log.steps.values()]
         except RunNotFoundError:
             pass
         # The hot path of status polling: serialise directly (the model documents the shape).
@@ -253,12 +254,12 @@ def create_app(url: str) -> FastAPI:
         wanted = [p for p in step.split("/") if p] if step else None
         parts = []
         for record in log.steps.values():
-            if wanted is not None and record["path"][: len(wanted)] != wanted:
+            if wanted is not None and record.path[: len(wanted)] != wanted:
                 continue
-            for attempt in record.get("attempts") or []:
-                if attempt.get("log"):
-                    parts.append(f"==> {' / '.join(record['path'])} (attempt {attempt.get('attempt')}) <==\n")
-                    parts.append(store.read_log(attempt["log"]))
+            for attempt in record.attempts:
+                if attempt.log:
+                    parts.append(f"==> {' / '.join(record.path)} (attempt {attempt.attempt}) <==\n")
+                    parts.append(store.read_log(attempt.log))
         return PlainTextResponse("".join(parts))
 
     @app.post("/api/v1/runs/{run_id}/cancel", response_model=RunSummary)

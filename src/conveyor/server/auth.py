@@ -11,13 +11,14 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from conveyor.errors import ConveyorError
 from conveyor.server.db import tokens, users
 
 PREFIX = "cvt_"
 
 
-class AuthError(Exception):
-    pass
+class AuthError(ConveyorError):
+    """A user or token cannot be created, found or revoked as asked."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
 
+from conveyor.runlog.records import FINISHED, Status
 from conveyor.server.db import runs, users
 
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = tuple(str(s) for s in FINISHED)
 PUBLIC = [
     runs.c.id,
     runs.c.pipeline_name,
@@ -58,7 +59,7 @@ def submit(
                 config=config,
                 parameters=json.dumps(parameters),
                 code=code,
-                status="queued",
+                status=Status.QUEUED,
                 created_at=time.time(),
                 claims=0,
                 cancel_requested=False,
@@ -70,7 +71,9 @@ def submit(
 def claim(engine: Any, worker: str, lease: float) -> dict[str, Any] | None:
     """Take the next run for ``worker``; None if there is none."""
     now = time.time()
-    claimable = or_(runs.c.status == "queued", and_(runs.c.status == "running", runs.c.lease_until < now))
+    claimable = or_(
+        runs.c.status == Status.QUEUED, and_(runs.c.status == Status.RUNNING, runs.c.lease_until < now)
+    )
     with engine.begin() as conn:
         query = select(runs.c.id).where(claimable).order_by(runs.c.created_at).limit(1)
         if engine.dialect.name == "postgresql":
@@ -82,7 +85,7 @@ def claim(engine: Any, worker: str, lease: float) -> dict[str, Any] | None:
             update(runs)
             .where(runs.c.id == row[0], claimable)
             .values(
-                status="running",
+                status=Status.RUNNING,
                 worker=worker,
                 lease_until=now + lease,
                 claims=runs.c.claims + 1,
@@ -100,7 +103,7 @@ def heartbeat(engine: Any, run_id: str, worker: str, lease: float) -> bool:
     with engine.begin() as conn:
         result = conn.execute(
             update(runs)
-            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == "running")
+            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == Status.RUNNING)
             .values(lease_until=time.time() + lease)
         )
         row = conn.execute(select(runs.c.cancel_requested).where(runs.c.id == run_id)).first()
@@ -111,7 +114,7 @@ def finish(engine: Any, run_id: str, worker: str, status: str, error: str | None
     with engine.begin() as conn:
         result = conn.execute(
             update(runs)
-            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == "running")
+            .where(runs.c.id == run_id, runs.c.worker == worker, runs.c.status == Status.RUNNING)
             .values(status=status, ended_at=time.time(), lease_until=None, error=error)
         )
     return bool(result.rowcount == 1)
@@ -123,11 +126,11 @@ def request_cancel(engine: Any, run_id: str) -> str:
         row = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).first()
         if row is None or row[0] in FINAL:
             return str(row[0]) if row else "unknown"
-        if row[0] == "queued":
+        if row[0] == Status.QUEUED:
             conn.execute(
-                update(runs).where(runs.c.id == run_id).values(status="cancelled", ended_at=time.time())
+                update(runs).where(runs.c.id == run_id).values(status=Status.CANCELLED, ended_at=time.time())
             )
-            return "cancelled"
+            return Status.CANCELLED
         conn.execute(update(runs).where(runs.c.id == run_id).values(cancel_requested=True))
         return "cancelling"
 
@@ -137,8 +140,8 @@ def requeue(engine: Any, run_id: str) -> bool:
     with engine.begin() as conn:
         result = conn.execute(
             update(runs)
-            .where(runs.c.id == run_id, runs.c.status.in_(("failed", "cancelled")))
-            .values(status="queued", ended_at=None, error=None, cancel_requested=False, worker=None)
+            .where(runs.c.id == run_id, runs.c.status.in_((Status.FAILED, Status.CANCELLED)))
+            .values(status=Status.QUEUED, ended_at=None, error=None, cancel_requested=False, worker=None)
         )
     return bool(result.rowcount == 1)
 

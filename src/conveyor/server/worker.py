@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from conveyor.runlog.base import RunNotFoundError
+from conveyor.runlog.records import Status
 from conveyor.runlog.sql import SQLRunLogStore
 from conveyor.server import queue
 from conveyor.server.db import engine_for
@@ -78,7 +79,7 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
         status = store.load(job["id"]).status
     except RunNotFoundError:
         return [*base, "execute", "-q", *files, "-p", "params.yaml", "--run-id", job["id"]]
-    if status == "succeeded":
+    if status is Status.SUCCEEDED:
         return None
     return [*base, "retry", job["id"], "-q", "-c", "config.yaml", "-f", "pipeline.yaml"]
 
@@ -89,8 +90,8 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
         work = prepare(job, url, root)
         argv = command(job, store)
         if argv is None:
-            queue.finish(engine, job["id"], worker, "succeeded")
-            return "succeeded"
+            queue.finish(engine, job["id"], worker, Status.SUCCEEDED)
+            return Status.SUCCEEDED
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in [str(work / "code"), str(work), env.get("PYTHONPATH", "")] if p
@@ -127,10 +128,10 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
                             subprocess.run(stop, cwd=work, env=env, capture_output=True, timeout=60)
                         else:
                             _mark_cancelled(store, job["id"])
-                        queue.finish(engine, job["id"], worker, "cancelled", "cancelled by request")
-                        return "cancelled"
+                        queue.finish(engine, job["id"], worker, Status.CANCELLED, "cancelled by request")
+                        return Status.CANCELLED
         tail = (work / "output.log").read_text(errors="replace")[-2000:]
-        status = "succeeded" if code == 0 else "failed"
+        status = Status.SUCCEEDED if code == 0 else Status.FAILED
         queue.finish(engine, job["id"], worker, status, None if code == 0 else tail)
         return status
     finally:
@@ -142,7 +143,7 @@ def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
         run = store.load(run_id).run
     except RunNotFoundError:
         return
-    run.update(status="cancelled", ended_at=time.time())
+    run.status, run.ended_at = Status.CANCELLED, time.time()
     store.save_run(run)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from conveyor.errors import ConveyorError
+
 PathPart = str | int
 
 
@@ -78,7 +80,7 @@ class Issue:
 
 
 @dataclass
-class SpecError(Exception):
+class SpecError(ConveyorError):
     """Every problem found in one input, reported together."""
 
     issues: list[Issue] = field(default_factory=list)
@@ -88,6 +90,9 @@ class SpecError(Exception):
         count = len(self.issues)
         head = f"{self.title}: {count} problem{'s' if count != 1 else ''}"
         return "\n".join([head, *(issue.render() for issue in self.issues)])
+
+    def show(self) -> str:
+        return str(self)
 
 
 def sort_issues(issues: list[Issue]) -> list[Issue]:

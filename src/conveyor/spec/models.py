@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -17,6 +17,8 @@ TERMINALS = ("success", "fail")
 
 
 class Strict(BaseModel):
+    """Frozen, and strict about keys: an unknown key is an error, never silently dropped."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -45,12 +47,57 @@ class RetrySpec(Strict):
 
 
 class NodeBase(Strict):
+    """What every node kind answers about its shape. How a kind runs, replays and is
+    entered lives in its module under ``conveyor.graph.kinds``, found by ``type``."""
+
+    #: How reaching this node ends its graph: True (success), False (fail), None (runs).
+    ends: ClassVar[bool | None] = None
+
     description: str | None = None
+
+    def following(self, succeeded: bool) -> str | None:
+        """The step after this one: ``next`` on success, ``on_failure`` on failure."""
+        return None
+
+    def named_subgraphs(self) -> dict[str, Graph]:
+        """The graphs this node holds, by the path part that enters them (a map: a label)."""
+        return {}
+
+    def subgraphs(self) -> list[Graph]:
+        return list(self.named_subgraphs().values())
+
+    def inner(self, key: str) -> Graph:
+        """The graph a step path enters after this node with ``key`` (a branch or an item
+        index); KeyError with a message if there is none."""
+        raise KeyError(f"a {getattr(self, 'type', 'node')} step has no steps inside it")
+
+    def returned(self) -> list[str]:
+        """Names this node itself returns to the parameters (a task's ``returns``)."""
+        return []
 
 
 class Linked(NodeBase):
+    """A node followed by another: ``next`` on success, ``on_failure`` (if any) on failure."""
+
     next: Annotated[str, Field(min_length=1)]
     on_failure: str | None = None
+
+    def following(self, succeeded: bool) -> str | None:
+        return self.next if succeeded else self.on_failure
+
+
+class Branching(Linked):
+    """A node whose ``branches`` are entered by their key."""
+
+    branches: Annotated[dict[str, Graph], Field(min_length=1)]
+
+    def named_subgraphs(self) -> dict[str, Graph]:
+        return dict(self.branches)
+
+    def inner(self, key: str) -> Graph:
+        if key not in self.branches:
+            raise KeyError(f"no branch '{key}' (branches: {', '.join(self.branches)})")
+        return self.branches[key]
 
 
 class TaskNode(Linked):
@@ -65,6 +112,9 @@ class TaskNode(Linked):
     retry: RetrySpec | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] | None = None
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def returned(self) -> list[str]:
+        return [r.name for r in self.returns]
 
     @field_validator("returns", mode="before")
     @classmethod
@@ -82,10 +132,16 @@ class StubNode(Linked):
 
 
 class SuccessNode(NodeBase):
+    """Ends its graph in success (implicit as ``success`` when not declared)."""
+
+    ends: ClassVar[bool | None] = True
     type: Literal["success"]
 
 
 class FailNode(NodeBase):
+    """Ends its graph in failure (implicit as ``fail`` when not declared)."""
+
+    ends: ClassVar[bool | None] = False
     type: Literal["fail"]
 
 
@@ -97,11 +153,10 @@ class Graph(Strict):
     steps: Annotated[dict[str, Node], Field(min_length=1)]
 
 
-class ParallelNode(Linked):
+class ParallelNode(Branching):
     """Runs every branch concurrently; fails if any branch fails."""
 
     type: Literal["parallel"]
-    branches: Annotated[dict[str, Graph], Field(min_length=1)]
 
 
 class PartitionSpec(Strict):
@@ -155,6 +210,17 @@ class MapNode(Linked):
     incremental: bool = False
     branch: Graph
 
+    def named_subgraphs(self) -> dict[str, Graph]:
+        source = self.iterate_on or (
+            (self.partition.source or self.partition.parameter) if self.partition else None
+        )
+        return {f"each {self.iterate_as} in {source}": self.branch}
+
+    def inner(self, key: str) -> Graph:
+        if not key.isdigit():
+            raise KeyError(f"'{key}' is not an item index")
+        return self.branch
+
     @model_validator(mode="after")
     def _items(self) -> MapNode:
         if (self.iterate_on is None) == (self.partition is None):
@@ -166,12 +232,11 @@ class MapNode(Linked):
         return self
 
 
-class ConditionalNode(Linked):
+class ConditionalNode(Branching):
     """Runs the branch keyed by the value of ``parameter``."""
 
     type: Literal["conditional"]
     parameter: Annotated[str, Field(pattern=IDENTIFIER)]
-    branches: Annotated[dict[str, Graph], Field(min_length=1)]
 
 
 NODE_TYPES: dict[str, type[NodeBase]] = {
@@ -203,24 +268,33 @@ Node = Annotated[
     Discriminator(_node_tag),
 ]
 
-CompositeNode = ParallelNode | MapNode | ConditionalNode
-
-
-def subgraphs(node: NodeBase) -> list[Graph]:
-    """The graphs a composite node holds: a map's branch, parallel or conditional branches."""
-    if isinstance(node, MapNode):
-        return [node.branch]
-    if isinstance(node, ParallelNode | ConditionalNode):
-        return list(node.branches.values())
-    return []
-
 
 def walk_nodes(graph: Graph) -> Iterator[NodeBase]:
     """Every node of ``graph`` and of the graphs nested in it, in declaration order."""
     for node in graph.steps.values():
         yield node
-        for sub in subgraphs(node):
+        for sub in node.subgraphs():
             yield from walk_nodes(sub)
+
+
+def returned_names(graph: Graph) -> list[str]:
+    """Every name a graph's tasks return, nested ones included, in declaration order (what a
+    map reduces)."""
+    names: dict[str, None] = {}
+    for node in walk_nodes(graph):
+        names.update((name, None) for name in node.returned())
+    return list(names)
+
+
+IMPLICIT = {"success": SuccessNode(type="success"), "fail": FailNode(type="fail")}
+
+
+def step_in(graph: Graph, name: str) -> NodeBase | None:
+    """The node ``name`` names in ``graph``: a declared step, or an implicit terminal."""
+    node = graph.steps.get(name)
+    if node is None:
+        return IMPLICIT.get(name)
+    return node
 
 
 class Pipeline(Strict):
@@ -230,6 +304,7 @@ class Pipeline(Strict):
 
 
 Graph.model_rebuild()
+Branching.model_rebuild()
 ParallelNode.model_rebuild()
 MapNode.model_rebuild()
 ConditionalNode.model_rebuild()

@@ -16,12 +16,10 @@ def main(argv: list[str]) -> int:
     with open(request_file, "rb") as handle:
         request = pickle.load(handle)
     sys.path.insert(0, os.getcwd())
-    from conveyor.step.commands import CommandResult, run_command
+    from conveyor.step.commands import run_guarded
+    from conveyor.step.request import CommandResult
 
-    try:
-        result = run_command(request)
-    except BaseException as exc:
-        result = CommandResult(error=f"{type(exc).__name__}: {exc}")
+    result = run_guarded(request)
     sys.stdout.flush()
     try:
         payload = pickle.dumps(result)

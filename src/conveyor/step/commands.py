@@ -16,39 +16,11 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conveyor.spec.models import TaskNode
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
-
-
-@dataclass
-class StepRequest:
-    """Everything one attempt needs, picklable so that a child process can run it."""
-
-    node: TaskNode
-    params: Mapping[str, Any]
-    path: list[str]
-    run_id: str
-    workdir: Path
-    secrets: dict[str, str] = field(default_factory=dict)
-    attempt: int = 1
-
-
-@dataclass
-class CommandResult:
-    values: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    exit_code: int | None = None
-    #: Files made by the command to keep in the catalog (an executed notebook).
-    artifacts: dict[str, bytes] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
+from conveyor.step.request import CommandResult, StepRequest
 
 
 def _error_text(exc: BaseException) -> str:
@@ -166,6 +138,18 @@ def run_shell(request: StepRequest, timeout: float | None = None) -> CommandResu
             )
         values[spec.name] = _decode(exported[spec.name])
     return CommandResult(values=values, exit_code=0)
+
+
+def run_guarded(request: StepRequest, timeout: float | None = None) -> CommandResult:
+    """Run the request's command in this process; any exception becomes a failed result.
+
+    The one place an exception turns into a result, for threads, child processes and Dask
+    workers alike. KeyboardInterrupt still interrupts.
+    """
+    try:
+        return run_command(request, timeout)
+    except Exception as exc:
+        return CommandResult(error=_error_text(exc))
 
 
 def run_command(request: StepRequest, timeout: float | None = None) -> CommandResult:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from conveyor.catalog.store import Catalog, PathEscapeError
+from conveyor.runlog.records import Attempt, Status
 from conveyor.spec.models import TaskNode
 from conveyor.step.capture import Redactor, Sink
-from conveyor.step.commands import CommandResult, StepRequest
 from conveyor.step.launch import Launcher, in_process
 from conveyor.step.params import StepInputError, to_json_value
+from conveyor.step.request import CommandResult, StepRequest
 from conveyor.step.secrets import SecretsBackend
 
 OBJECT_KEY = "$object"
@@ -28,7 +29,9 @@ OBJECT_KEY = "$object"
 
 @dataclass
 class AttemptResult:
-    status: str
+    """One attempt as the engine records it, and the values it gives the parameters."""
+
+    status: Status
     started: float
     ended: float
     #: Values for the parameter scope (objects as live Python objects).
@@ -43,7 +46,7 @@ class AttemptResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        return self.status is Status.SUCCEEDED
 
 
 def path_slug(path: list[str]) -> str:
@@ -72,9 +75,9 @@ class StepContext:
         self.launcher = launcher
         self.echo = echo
 
-    def restore(self, node: TaskNode, attempt: Mapping[str, Any]) -> dict[str, Any]:
+    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
         """The values a succeeded attempt put into the scope, read back from its record."""
-        returns, metrics = attempt.get("returns") or {}, attempt.get("metrics") or {}
+        returns, metrics = attempt.returns, attempt.metrics
         values: dict[str, Any] = {}
         for spec in node.returns:
             if spec.kind == "metric":
@@ -105,7 +108,7 @@ class StepContext:
         started = time.time()
         redactor = Redactor()
         sink = Sink(redactor, self.echo)
-        result = AttemptResult(status="failed", started=started, ended=started)
+        result = AttemptResult(status=Status.FAILED, started=started, ended=started)
         try:
             secrets = self._secrets(node)
             redactor.values = Redactor(secrets.values()).values
@@ -117,7 +120,7 @@ class StepContext:
             self._keep_artifacts(command, path, result)
             if command.ok:
                 self._outputs(node, command, path, result)
-                result.status = "succeeded"
+                result.status = Status.SUCCEEDED
             else:
                 result.error = command.error
         except (StepInputError, PathEscapeError, OSError, ValueError) as exc:

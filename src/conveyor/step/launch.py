@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conveyor.step.capture import Sink, capturing
-from conveyor.step.commands import CommandResult, StepRequest, run_command, stream_process
+from conveyor.step.commands import run_guarded, stream_process
+from conveyor.step.request import CommandResult, StepRequest
 
 Launcher = Callable[[StepRequest, float | None, Sink], CommandResult]
 
@@ -25,12 +26,12 @@ def in_process(request: StepRequest, timeout: float | None, sink: Sink) -> Comma
     """
     if timeout is None or request.node.command_type != "python":
         with capturing(sink):
-            return run_command(request, timeout)
+            return run_guarded(request, timeout)
     box: list[CommandResult] = []
 
     def target() -> None:
         with capturing(sink):
-            box.append(run_command(request, timeout))
+            box.append(run_guarded(request, timeout))
 
     worker = threading.Thread(target=target, daemon=True, name="conveyor-step")
     worker.start()

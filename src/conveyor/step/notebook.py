@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conveyor.step.commands import CommandResult, StepRequest
+from conveyor.step.request import CommandResult, StepRequest
 
 MISSING = "__conveyor_missing__"
 

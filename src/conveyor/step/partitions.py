@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.catalog.store import Catalog
+from conveyor.errors import ConveyorError
 from conveyor.spec.models import PartitionSpec
 
 GLOB = re.compile(r"[*?\[]")
 
 
-class PartitionError(ValueError):
+class PartitionError(ConveyorError, ValueError):
     """The source cannot be listed or grouped (the message says why)."""
 
 

@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any
 
+from conveyor.errors import ConveyorError
+
 SUBMIT_PATHS = {
     "Workflow": ("workflows", "workflow"),
     "WorkflowTemplate": ("workflow-templates", "template"),
@@ -18,7 +20,7 @@ SUBMIT_PATHS = {
 }
 
 
-class ArgoError(Exception):
+class ArgoError(ConveyorError):
     """The Argo Server refused a request or could not be reached (the message says which)."""
 
 

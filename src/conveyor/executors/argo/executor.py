@@ -8,10 +8,17 @@ from conveyor.executors.argo.config import ArgoConfig
 
 
 class ArgoExecutor:
-    """Runs nothing in this process: pipelines are rendered and submitted to Argo."""
+    """Runs nothing in this process: pipelines are rendered and submitted to Argo
+    (a :class:`~conveyor.executors.base.RemoteExecutor`)."""
 
     remote = True
     config_model = ArgoConfig
 
     def __init__(self, **config: Any) -> None:
         self.config = ArgoConfig.model_validate(config)
+
+    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> dict[str, Any]:
+        """The Workflow (CronWorkflow with a schedule, or WorkflowTemplate) for ``loaded``."""
+        from conveyor.executors.argo.render import render
+
+        return render(loaded, self.config, files, kind)

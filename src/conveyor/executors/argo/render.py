@@ -25,30 +25,36 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from conveyor.errors import ConveyorError
 from conveyor.executors.argo.config import ArgoConfig, PodSettings
 from conveyor.executors.argo.names import Namer, sanitize
+from conveyor.executors.contract import POD_CONTRACT
 from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import (
     ConditionalNode,
-    FailNode,
     Graph,
-    Linked,
     MapNode,
     NodeBase,
     ParallelNode,
-    StubNode,
-    SuccessNode,
     TaskNode,
+    step_in,
 )
 
 API_VERSION = "argoproj.io/v1alpha1"
 MAX_TASKS = 190  # Argo allows 200 tasks per DAG template; keep room for start/end tasks
 RUN_ID = "{{workflow.parameters.run_id}}"
 PREFIX = "{{inputs.parameters.prefix}}"
-OUTPUTS_DIR = "/tmp/conveyor-outputs"
+OUTPUTS_DIR = POD_CONTRACT.outputs_dir
+#: Template kinds -> the pod subcommand they run.
+SUBCOMMANDS = {
+    "step": POD_CONTRACT.step,
+    "choose": POD_CONTRACT.step,
+    "fan-out": POD_CONTRACT.fan_out,
+    "fan-in": POD_CONTRACT.fan_in,
+}
 
 
-class RenderError(Exception):
+class RenderError(ConveyorError):
     """The pipeline cannot be expressed as an Argo Workflow (the message says why)."""
 
 
@@ -63,6 +69,8 @@ class Files:
 
 @dataclass
 class Linkage:
+    """How a rendered node connects: where its incoming edges point, and its outcomes."""
+
     entry: str  # the task a node's incoming edges point at
     succeeded: str  # expression: the node succeeded
     failed: str  # expression: the node failed
@@ -73,6 +81,10 @@ def _failed(*tasks: str) -> str:
 
 
 class Renderer:
+    """Builds an Argo Workflow spec from a pipeline: one DAG template per graph, one
+    container template per distinct step settings. Each node kind has a ``render_<type>``
+    method returning its DAG tasks and how they link; nothing else here knows node kinds."""
+
     def __init__(self, loaded: LoadedPipeline, config: ArgoConfig, files: Files) -> None:
         self.loaded = loaded
         self.config = config
@@ -106,7 +118,7 @@ class Renderer:
         container["args"] = args
         if self.config.working_dir:
             container["workingDir"] = self.config.working_dir
-        env: list[dict[str, Any]] = [{"name": "CONVEYOR_OUTPUTS_DIR", "value": OUTPUTS_DIR}]
+        env: list[dict[str, Any]] = [{"name": POD_CONTRACT.outputs_env, "value": OUTPUTS_DIR}]
         env += [{"name": k, "value": v} for k, v in sorted(pod.env.items())]
         env += [
             {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
@@ -155,11 +167,11 @@ class Renderer:
             kind if signature == json.dumps([kind, None, None, None], sort_keys=True) else f"{kind}-custom"
         )
         name = kind if label == kind else self.template_names.name(f"{label}-{len(self._containers)}")
-        subcommand = {"step": "execute-single-node", "choose": "execute-single-node"}.get(kind, kind)
+        subcommand = SUBCOMMANDS[kind]
         args = [subcommand, RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
         pod = self._pod(overrides)
         template: dict[str, Any] = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
-        outputs = {"fan-out": ["count", "indices"], "choose": ["branch"]}.get(kind, [])
+        outputs = dict(POD_CONTRACT.outputs).get(kind, ())
         if outputs:
             template["outputs"] = {
                 "parameters": [{"name": o, "valueFrom": {"path": f"{OUTPUTS_DIR}/{o}"}} for o in outputs]
@@ -198,44 +210,62 @@ class Renderer:
     def _node(
         self, name: str, node: NodeBase, static: list[str], namer: Namer, root: bool
     ) -> tuple[list[dict[str, Any]], Linkage]:
-        here = name if root else f"{PREFIX}/{name}"
-        task_name = namer.name(name)
-        if isinstance(node, TaskNode | StubNode):
-            template = self.step_template("step", node if isinstance(node, TaskNode) else None)
-            return [self._task(task_name, template, step=here)], Linkage(
-                task_name, f"{task_name}.Succeeded", _failed(task_name)
-            )
-        if isinstance(node, MapNode):
-            fan_out, items, fan_in = (
-                namer.name(f"{name}-fan-out"),
-                namer.name(f"{name}-items"),
-                namer.name(f"{name}-fan-in"),
-            )
-            branch = self.dag_template(node.branch, [*static, name, "branch"])
-            out_task = self._task(fan_out, self.step_template("fan-out"), step=here)
-            item_task = self._task(items, branch, prefix=f"{here}/{{{{item}}}}")
-            item_task["depends"] = f"{fan_out}.Succeeded"
-            if node.partition is not None:
-                # Partitions are few (their manifests hold the files): a list of their indices.
-                item_task["withParam"] = f"{{{{tasks.{fan_out}.outputs.parameters.indices}}}}"
-            else:
-                item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
-            in_task = self._task(fan_in, self.step_template("fan-in"), step=here)
-            in_task["depends"] = " || ".join(
-                f"{items}.{phase}" for phase in ("Succeeded", "Failed", "Errored", "Skipped")
-            )
-            return [out_task, item_task, in_task], Linkage(
-                fan_out, f"{fan_in}.Succeeded", _failed(fan_out, fan_in)
-            )
-        if isinstance(node, ParallelNode):
-            template = self._parallel(node, [*static, name])
-        elif isinstance(node, ConditionalNode):
-            template = self._conditional(node, [*static, name])
-        else:
+        render = getattr(self, f"render_{getattr(node, 'type', 'task')}", None)
+        if render is None:
             raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
-        return [self._task(task_name, template, prefix=here)], Linkage(
+        here = name if root else f"{PREFIX}/{name}"
+        result: tuple[list[dict[str, Any]], Linkage] = render(name, here, node, static, namer)
+        return result
+
+    def _single(self, task_name: str, template: str, **params: str) -> tuple[list[dict[str, Any]], Linkage]:
+        return [self._task(task_name, template, **params)], Linkage(
             task_name, f"{task_name}.Succeeded", _failed(task_name)
         )
+
+    def render_task(
+        self, name: str, here: str, node: TaskNode, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        return self._single(namer.name(name), self.step_template("step", node), step=here)
+
+    def render_stub(
+        self, name: str, here: str, node: NodeBase, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        return self._single(namer.name(name), self.step_template("step"), step=here)
+
+    def render_map(
+        self, name: str, here: str, node: MapNode, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        fan_out, items, fan_in = (
+            namer.name(f"{name}-fan-out"),
+            namer.name(f"{name}-items"),
+            namer.name(f"{name}-fan-in"),
+        )
+        branch = self.dag_template(node.branch, [*static, name, "branch"])
+        out_task = self._task(fan_out, self.step_template("fan-out"), step=here)
+        item_task = self._task(items, branch, prefix=f"{here}/{{{{item}}}}")
+        item_task["depends"] = f"{fan_out}.Succeeded"
+        if node.partition is not None:
+            # Partitions are few (their manifests hold the files): a list of their indices.
+            item_task["withParam"] = f"{{{{tasks.{fan_out}.outputs.parameters.indices}}}}"
+        else:
+            item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
+        in_task = self._task(fan_in, self.step_template("fan-in"), step=here)
+        in_task["depends"] = " || ".join(
+            f"{items}.{phase}" for phase in ("Succeeded", "Failed", "Errored", "Skipped")
+        )
+        return [out_task, item_task, in_task], Linkage(
+            fan_out, f"{fan_in}.Succeeded", _failed(fan_out, fan_in)
+        )
+
+    def render_parallel(
+        self, name: str, here: str, node: ParallelNode, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        return self._single(namer.name(name), self._parallel(node, [*static, name]), prefix=here)
+
+    def render_conditional(
+        self, name: str, here: str, node: ConditionalNode, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        return self._single(namer.name(name), self._conditional(node, [*static, name]), prefix=here)
 
     def _parallel(self, node: ParallelNode, static: list[str]) -> str:
         namer = Namer()
@@ -264,7 +294,7 @@ class Renderer:
         if root:
             tasks.append({"name": "run-start", "template": "run-start"})
         for name, node in graph.steps.items():
-            if isinstance(node, SuccessNode | FailNode):
+            if node.ends is not None:  # success and fail become the `end` and `fail` tasks
                 continue
             made, links[name] = self._node(name, node, static, namer, root)
             tasks.extend(made)
@@ -272,10 +302,11 @@ class Renderer:
         if root:
             incoming[graph.start_at] = ["run-start.Succeeded"]
         for name, node in graph.steps.items():
-            if isinstance(node, Linked):
-                incoming.setdefault(self._target(graph, node.next), []).append(links[name].succeeded)
-                if node.on_failure:
-                    incoming.setdefault(self._target(graph, node.on_failure), []).append(links[name].failed)
+            for succeeded in (True, False):
+                target = node.following(succeeded)
+                if target is not None:
+                    link = links[name].succeeded if succeeded else links[name].failed
+                    incoming.setdefault(self._target(graph, target), []).append(link)
         by_name = {t["name"]: t for t in tasks}
         for name, exprs in incoming.items():
             if name in ("success", "fail"):
@@ -297,11 +328,9 @@ class Renderer:
 
     @staticmethod
     def _target(graph: Graph, name: str) -> str:
-        node = graph.steps.get(name)
-        if isinstance(node, SuccessNode):
-            return "success"
-        if isinstance(node, FailNode):
-            return "fail"
+        node = step_in(graph, name)
+        if node is not None and node.ends is not None:
+            return "success" if node.ends else "fail"
         return name
 
     def _end(self) -> str:
@@ -362,14 +391,14 @@ class Renderer:
     # --- the manifest ------------------------------------------------------------------------
 
     def _fixed_templates(self) -> None:
-        start_args = ["run-start", RUN_ID, *self._file_args()]
+        start_args = [POD_CONTRACT.run_start, RUN_ID, *self._file_args()]
         if self.files.parameters:
             start_args += ["--parameters-file", self.files.parameters]
         self.templates["run-start"] = {
             "name": "run-start",
             "container": self._container(start_args, self.config),
         }
-        end_args = ["run-end", RUN_ID, "--status", "{{workflow.status}}", *self._file_args()]
+        end_args = [POD_CONTRACT.run_end, RUN_ID, "--status", "{{workflow.status}}", *self._file_args()]
         self.templates["exit-handler"] = {
             "name": "exit-handler",
             "container": self._container(end_args, self.config),

@@ -7,6 +7,7 @@ from typing import Any
 
 from conveyor.executors.run import RunResult, execute, open_store, resume
 from conveyor.runlog.base import RunLog
+from conveyor.runlog.records import StepRecord
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import config_from_data, load_pipeline
 
@@ -41,7 +42,6 @@ def runlog(root: Path, run_id: str, config: RunConfig | None = None) -> RunLog:
     return open_store(config or file_config(root)).load(run_id)
 
 
-def step(log: RunLog, *path: str) -> dict[str, Any]:
-    from conveyor.runlog.base import step_key
-
-    return log.steps[step_key(path)]
+def step(log: RunLog, *path: str) -> StepRecord:
+    """The record of the step at ``path`` (KeyError if there is none)."""
+    return log.steps[tuple(path)]

@@ -1,0 +1,47 @@
+"""The executor interfaces: what the engine needs of an executor, and what a remote one is.
+
+An in-process executor (local, Dask) decides two things only: how independent jobs (map
+items, parallel branches) run concurrently, and where one command runs. Traversal, retries,
+recording and resume are the engine's, the same for all. A remote executor (Argo) runs
+nothing here: it turns the pipeline into something an orchestrator runs, step per pod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
+
+from conveyor.graph.kinds.base import Job
+from conveyor.step.capture import Sink
+from conveyor.step.request import CommandResult, StepRequest
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs a pipeline's jobs and commands for the engine, in this process or from it."""
+
+    #: Tasks running at once at most, across nested maps and branches.
+    max_workers: int
+    #: Whether steps' output is echoed to the console as well as kept.
+    stream_output: bool
+
+    def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+        """Run ``count`` independent jobs, at most ``limit`` at once; results in job order."""
+
+    def launch(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+        """Run one attempt's command (a thread, a child process, a Dask worker); its output
+        goes to ``sink``; an exception becomes a failed result, never escapes."""
+
+    def close(self) -> None:
+        """Release threads, processes or cluster connections."""
+
+
+@runtime_checkable
+class RemoteExecutor(Protocol):
+    """Hands the whole pipeline to an orchestrator; every step then runs in a pod of its
+    own as ``conveyor execute-single-node`` (see :mod:`conveyor.executors.pods`)."""
+
+    remote: bool
+
+    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> dict[str, Any]:
+        """The orchestrator's manifest for ``loaded``, with pods reading ``files``."""

@@ -1,0 +1,254 @@
+"""One step per process: the commands each pod of a transpiled workflow runs.
+
+``run-start`` records the run; ``execute-single-node`` does what the node's kind does in a
+pod (a task's attempt, a stub, a fail, a conditional's choice); ``fan-out`` plans a map's
+items; ``fan-in`` gathers and reduces them; ``run-end`` records the final status. Each
+rebuilds what it needs (parameters, the step) from the pipeline file and the run log:
+nothing large travels through the orchestrator, only the run id, step paths and item
+indices. The contract with the orchestrator (subcommands, outputs) is :data:`POD_CONTRACT`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conveyor.errors import ConveyorError
+from conveyor.executors.contract import POD_CONTRACT
+from conveyor.executors.engine import Engine, json_safe
+from conveyor.executors.mapitems import MapItems
+from conveyor.executors.registry import build
+from conveyor.executors.run import new_run_record
+from conveyor.graph.kinds import kind_of
+from conveyor.graph.kinds.base import NotReached, Observe, PlanError
+from conveyor.graph.kinds.map import conclude, gather
+from conveyor.graph.replay import Replay, node_at
+from conveyor.graph.scope import Scope
+from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.records import NodeEvent, RunRecord, Status, new_run_id
+from conveyor.spec.config import RunConfig
+from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
+from conveyor.spec.models import MapNode, TaskNode
+from conveyor.step.capture import routed
+from conveyor.step.context import StepContext
+from conveyor.step.params import resolve_callable
+
+
+class PodError(ConveyorError):
+    """The command cannot do its work (unknown run, changed pipeline, step not reachable)."""
+
+
+def split_path(step: str) -> list[str]:
+    return [part for part in step.split("/") if part != ""]
+
+
+def write_output(name: str, value: str) -> None:
+    """A small output for the orchestrator (an item count, a branch index)."""
+    directory = Path(os.environ.get(POD_CONTRACT.outputs_env, POD_CONTRACT.outputs_dir))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(value)
+
+
+@dataclass
+class RunContext:
+    """A run as one pod sees it: the pipeline, the backends and the run log so far."""
+
+    loaded: LoadedPipeline
+    config: RunConfig
+    store: RunLogStore
+    context: StepContext
+    log: RunLog
+
+    @property
+    def run_id(self) -> str:
+        return self.log.run.run_id
+
+    @property
+    def maps(self) -> MapItems:
+        return MapItems(self.context.catalog, self.run_id, self.log.run.pipeline_name)
+
+    def replay(self, observe: Observe | None = None) -> Replay:
+        return Replay(self.log.steps, self.context.restore, observe, self.items)
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items; for a partitioned map, the partitions its fan-out recorded."""
+        record = self.log.step(path)
+        return self.maps.recorded(node, path, scope, record.info if record else {})
+
+    def scope_at(self, path: list[str]) -> Scope:
+        return self.replay().scope_at(self.loaded.pipeline, path, self.log.run.initial_parameters)
+
+    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+        self.store.append(self.run_id, [NodeEvent(path, kind, status, time.time(), info)])
+
+
+class _PodSide:
+    """What a kind's ``pod`` method works with (the :class:`~conveyor.graph.kinds.base.Pod`)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
+        ctx = self.ctx
+        with routed():
+            engine = Engine(
+                ctx.log.run, ctx.store, ctx.context, _sequential, previous=ctx.log, one_attempt=True
+            )
+            return engine.run_task(node, path, scope)
+
+    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+        self.ctx.node_event(path, kind, status, info)
+
+    def output(self, name: str, value: str) -> None:
+        write_output(name, value)
+
+    def say(self, message: str) -> None:
+        print(f"conveyor: {message}")
+
+
+def _backends(config: RunConfig, run_id: str) -> tuple[RunLogStore, StepContext]:
+    store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
+    context = StepContext(
+        run_id,
+        build("conveyor.catalogs", config.catalog),
+        build("conveyor.secrets", config.secrets),
+        Path.cwd(),
+        echo=routed.console(),
+    )
+    return store, context
+
+
+def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
+    loaded = load_pipeline(file)
+    config = load_config(config_file)
+    store, context = _backends(config, run_id)
+    try:
+        log = store.load(run_id)
+    except RunNotFoundError:
+        raise PodError(
+            f"run '{run_id}' has not been started: run 'conveyor run-start {run_id}' first"
+        ) from None
+    if log.run.pipeline_hash != loaded.hash:
+        raise PodError(
+            f"{file} is not the pipeline run '{run_id}' started with (its hash differs); "
+            "every step of a run must use the same pipeline file"
+        )
+    return RunContext(loaded, config, store, context, log)
+
+
+def run_start(run_id: str | None, file: str, config_file: str | None, params_file: str | None) -> str:
+    """Record the run (or mark it running again when the orchestrator retries it)."""
+    loaded = load_pipeline(file)
+    config = load_config(config_file)
+    run_id = run_id or new_run_id()
+    store, _ = _backends(config, run_id)
+    try:
+        run = store.load(run_id).run
+        if run.pipeline_hash != loaded.hash:
+            raise PodError(f"run '{run_id}' exists with a different pipeline")
+        run.status, run.ended_at, run.resumed = Status.RUNNING, None, run.resumed + 1
+    except RunNotFoundError:
+        run = new_run_record(run_id, loaded, config, config_file, load_parameters(params_file))
+        run.pid = None  # this process only starts the run: its end says nothing
+        run.orchestrator = "argo"
+    store.save_run(run)
+    return run_id
+
+
+def execute_single_node(run_id: str, step: str, file: str, config_file: str | None) -> bool:
+    """Do what the node at ``step`` does in a pod; True if it succeeded."""
+    ctx = open_run(run_id, file, config_file)
+    path = split_path(step)
+    node = node_at(ctx.loaded.pipeline, path)
+    try:
+        scope = ctx.scope_at(path)
+    except (NotReached, PlanError) as exc:
+        raise PodError(str(exc)) from None
+    return bool(kind_of(node).pod(_PodSide(ctx), node, path, scope))
+
+
+def _sequential(jobs: Any, count: int, limit: int | None) -> list[bool]:
+    return [job() for job in jobs]
+
+
+def _map_node(ctx: RunContext, path: list[str]) -> MapNode:
+    node = node_at(ctx.loaded.pipeline, path)
+    if not isinstance(node, MapNode):
+        raise PodError(f"'{'/'.join(path)}' is not a map step")
+    return node
+
+
+def fan_out(run_id: str, step: str, file: str, config_file: str | None) -> int | None:
+    """Record a map's items (planning partitions for a partitioned map); return their count,
+    None if the map failed already. Writes ``count``, and ``indices`` (a JSON list) for the
+    ``withParam`` of a partitioned map."""
+    import json
+
+    ctx = open_run(run_id, file, config_file)
+    path = split_path(step)
+    node = _map_node(ctx, path)
+    try:
+        scope = ctx.scope_at(path)
+        items, info = ctx.maps.plan(node, path, scope)
+    except PlanError as exc:
+        ctx.node_event(path, "map", Status.FAILED, {"error": str(exc)})
+        print(f"conveyor: {exc}")
+        write_output("count", "0")
+        write_output("indices", "[]")
+        return None
+    except NotReached as exc:
+        raise PodError(str(exc)) from None
+    ctx.node_event(path, "map", Status.RUNNING, info)
+    write_output("count", str(len(items)))
+    write_output("indices", json.dumps(list(range(len(items)))))
+    return len(items)
+
+
+def fan_in(run_id: str, step: str, file: str, config_file: str | None) -> bool:
+    """Gather a map's items from their records, apply its policy, reduce; record the outcome."""
+    ctx = open_run(run_id, file, config_file)
+    path = split_path(step)
+    node = _map_node(ctx, path)
+    try:
+        scope = ctx.scope_at(path)
+        items = ctx.items(node, path, scope)
+    except (PlanError, NotReached) as exc:
+        ctx.node_event(path, "map", Status.FAILED, {"error": str(exc)})
+        return False
+    results, values = gather(ctx.replay(), node, path, scope, items)
+    for index, ok in enumerate(results):
+        if ok:
+            ctx.maps.done(node, path, index, items)
+    outcome = conclude(node, results, values, resolve_callable)
+    ctx.node_event(path, "map", Status.SUCCEEDED if outcome.ok else Status.FAILED, outcome.info)
+    return outcome.ok
+
+
+def run_end(run_id: str, orchestrator_status: str, file: str, config_file: str | None) -> Status:
+    """Record the final status the orchestrator reports, with the final parameters."""
+    ctx = open_run(run_id, file, config_file)
+    scope = Scope(None, ctx.log.run.initial_parameters)
+    # Parallel and conditional steps have no pod that ends them: record their outcome here.
+    finished: list[NodeEvent] = []
+
+    def observe(path: list[str], kind: str, ok: bool, info: dict[str, Any]) -> None:
+        record = ctx.log.step(path)
+        if record is None or not record.status.finished:
+            status = Status.SUCCEEDED if ok else Status.FAILED
+            finished.append(NodeEvent(path, kind, status, time.time(), info))
+
+    replayed = ctx.replay(observe).graph(ctx.loaded.pipeline.dag, [], scope)
+    if finished:
+        ctx.store.append(run_id, finished)
+    run: RunRecord = ctx.log.run
+    run.status = Status.SUCCEEDED if orchestrator_status.lower() == Status.SUCCEEDED else Status.FAILED
+    run.ended_at = time.time()
+    run.final_parameters = json_safe({**run.initial_parameters, **scope.own})
+    run.orchestrator_status = orchestrator_status
+    run.replayed_status = {True: Status.SUCCEEDED, False: Status.FAILED, None: "unfinished"}[replayed]
+    ctx.store.save_run(run)
+    return run.status

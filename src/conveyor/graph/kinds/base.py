@@ -1,0 +1,147 @@
+"""What a node kind is: how it runs, how it replays from the run log, how it is entered,
+and what a pod does for it; and what each of those needs from its caller.
+
+Each kind is one module of this package; :data:`conveyor.graph.kinds.KINDS` maps a node's
+``type`` to it. Traversal (in-process runs), replay (pods rebuilding parameters), the pod
+commands and the Argo renderer all dispatch through that table, so a kind's meaning is
+written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from conveyor.errors import ConveyorError
+from conveyor.graph.scope import Scope
+from conveyor.runlog.records import Attempt, Status, StepRecord
+from conveyor.spec.models import Graph, MapNode, TaskNode
+
+Job = Callable[[], bool]
+#: A map's items (the list parameter, or the partitions of its source).
+Items = Callable[[MapNode, list[str], Scope], Sequence[Any]]
+#: Told the outcome of each composite node replayed (path, kind, success, info).
+Observe = Callable[[list[str], str, bool, dict[str, Any]], None]
+
+
+class PlanError(Exception):
+    """A composite node cannot proceed: a missing parameter, no branch matching, not a list.
+    It fails that node (its ``on_failure`` takes over), not the run's machinery."""
+
+
+class NotReached(ConveyorError):
+    """A step path cannot be reached from what has been recorded so far (or names nothing)."""
+
+
+class Runner(Protocol):
+    """What an executor gives traversal: how a task runs and how independent jobs run."""
+
+    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
+        """Run (or, on resume, reuse) one task; put its returns into ``scope``."""
+
+    def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+        """Run independent jobs, at most ``limit`` at once; results in job order."""
+
+    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+        """Record a composite or stub node's progress."""
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        """Import a function named by a dotted path (a map's reducer)."""
+
+    def item_done(self, node: MapNode, path: list[str], ok: bool) -> None:
+        """A map item finished (progress displays; incremental ledgers)."""
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items: the list parameter's values, or the partitions of its source."""
+
+
+class Walker(Protocol):
+    """Traversal, as a kind sees it."""
+
+    runner: Runner
+
+    def run_graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool: ...
+
+
+class Recorded(Protocol):
+    """Replay, as a kind sees it: the run log's records and the walk over them."""
+
+    observe: Observe | None
+
+    def record(self, path: list[str]) -> StepRecord | None: ...
+
+    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]: ...
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]: ...
+
+    def graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool | None: ...
+
+
+class Pod(Protocol):
+    """What ``conveyor execute-single-node`` gives a kind: one step, in a process of its own."""
+
+    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool: ...
+
+    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None: ...
+
+    def output(self, name: str, value: str) -> None:
+        """A small output for the orchestrator (a branch index)."""
+
+    def say(self, message: str) -> None:
+        """A line for the pod's log."""
+
+
+class Kind:
+    """One node kind's behaviour. The defaults are those of a node with nothing inside it."""
+
+    def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
+        """Run the node in this process (with the walker's runner); True if it succeeded."""
+        raise PlanError(f"cannot run a {getattr(node, 'type', 'node')} step")
+
+    def replay(self, recorded: Recorded, node: Any, path: list[str], scope: Scope) -> bool | None:
+        """Apply a finished node's recorded values to ``scope``; its success, None if unfinished."""
+        return None
+
+    def enter(self, node: Any, key: str, path: list[str], scope: Scope, items: Items) -> tuple[Graph, Scope]:
+        """The graph and scope that a step path part ``key`` after this node leads into."""
+        raise NotReached(f"'{path[-1]}' has no steps inside it")
+
+    def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
+        """What ``execute-single-node`` does for this node; True if it succeeded."""
+        raise NotReached(
+            f"'{'/'.join(path)}' is a {getattr(node, 'type', 'node')} step; it has no command to run"
+        )
+
+
+class Composite(Kind):
+    """A node holding graphs: recorded as running, then as succeeded or failed with its info.
+    A :class:`PlanError` fails the node with its message."""
+
+    def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
+        kind = str(node.type)
+        walker.runner.node_event(path, kind, Status.RUNNING, {})
+        info: dict[str, Any] = {}
+        try:
+            ok = self.body(walker, node, path, scope, info)
+        except PlanError as exc:
+            info["error"] = str(exc)
+            ok = False
+        walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info)
+        return ok
+
+    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+
+def finished(record: StepRecord | None) -> bool:
+    return record is not None and record.status.finished
+
+
+def merge(scope: Scope, children: Iterable[Scope]) -> None:
+    """Children's own values into ``scope``, in order: later ones win on clashes."""
+    for child in children:
+        scope.update(child.own)
+
+
+def info_of(record: StepRecord | None) -> Mapping[str, Any]:
+    return record.info if record is not None else {}

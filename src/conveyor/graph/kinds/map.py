@@ -1,0 +1,136 @@
+"""``map``: the branch once per item, each item in its own scope; then the item failure
+policy and the reduction. Written once: in-process runs, and the pods' ``fan-in``
+(:func:`gather` then :func:`conclude`), both come here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.graph.kinds.base import Composite, Items, Job, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.scope import Scope
+from conveyor.runlog.records import Status
+from conveyor.spec.models import Graph, MapNode, returned_names
+
+#: Failed item indices kept in the map's record (the count is always exact).
+FAILED_LISTED = 1000
+
+
+def list_items(node: MapNode, scope: Scope) -> list[Any]:
+    """A plain map's items: the list parameter ``iterate_on``."""
+    name = node.iterate_on or ""
+    if name not in scope:
+        raise PlanError(f"map needs parameter '{name}', which is not set")
+    value = scope.get(name)
+    if not isinstance(value, list | tuple):
+        raise PlanError(f"map iterates on '{name}', which must be a list; found {type(value).__name__}")
+    return list(value)
+
+
+def item_scope(node: MapNode, scope: Scope, item: Any) -> Scope:
+    """The scope an item's branch runs in: the parent's values and ``iterate_as``."""
+    return Scope(scope, {node.iterate_as: item})
+
+
+@dataclass
+class MapOutcome:
+    """What a map's items add up to: success, and the info its record keeps."""
+
+    ok: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    returns: dict[str, Any] = field(default_factory=dict)
+
+
+def conclude(
+    node: MapNode,
+    results: Sequence[bool],
+    values: Sequence[dict[str, Any]],
+    resolve: Callable[[str], Callable[..., Any]],
+) -> MapOutcome:
+    """Apply ``on_item_failure`` and reduce: each name returned in the branch becomes the
+    list of its values in item order (succeeded items only), or ``reducer(values)``."""
+    failed = [i for i, ok in enumerate(results) if not ok]
+    info: dict[str, Any] = {"items": len(results), "failed": len(failed)}
+    if failed:
+        info["failed_items"] = failed[:FAILED_LISTED]
+        if node.on_item_failure == "fail":
+            return MapOutcome(False, info)
+    kept = [own for own, ok in zip(values, results, strict=True) if ok]
+    try:
+        reducer = resolve(node.reducer) if node.reducer else None
+        returns = {}
+        for name in returned_names(node.branch):
+            collected = [own.get(name) for own in kept]
+            returns[name] = reducer(collected) if reducer is not None else collected
+    except Exception as exc:  # a failing reducer fails the map, with its error
+        info["error"] = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
+        return MapOutcome(False, info)
+    info["returns"] = returns  # what a later step, in another process, reads back
+    return MapOutcome(True, info, returns)
+
+
+def gather(
+    recorded: Recorded, node: MapNode, path: list[str], scope: Scope, items: Sequence[Any]
+) -> tuple[list[bool], list[dict[str, Any]]]:
+    """Each item's success and values, replayed from the run log (a pod's fan-in)."""
+    results, values = [], []
+    for index, item in enumerate(items):
+        child = item_scope(node, scope, item)
+        results.append(recorded.graph(node.branch, [*path, str(index)], child) is True)
+        values.append(child.own)
+    return results, values
+
+
+class MapKind(Composite):
+    """Items run as independent jobs, at most ``max_parallelism`` at once."""
+
+    def body(
+        self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]
+    ) -> bool:
+        runner = walker.runner
+        items = runner.items(node, path, scope)
+        info["items"] = len(items)
+        runner.node_event(path, "map", Status.RUNNING, {"items": len(items)})
+        values: list[dict[str, Any]] = [{} for _ in range(len(items))]
+
+        def job(index: int) -> Job:
+            def run() -> bool:
+                child = item_scope(node, scope, items[index])
+                ok = walker.run_graph(node.branch, [*path, str(index)], child)
+                values[index] = child.own
+                runner.item_done(node, [*path, str(index)], ok)
+                return ok
+
+            return run
+
+        results = runner.run_jobs((job(i) for i in range(len(items))), len(items), node.max_parallelism)
+        outcome = conclude(node, results, values, runner.resolve)
+        info.update(outcome.info)
+        if outcome.ok:
+            scope.update(outcome.returns)
+        return outcome.ok
+
+    def replay(self, recorded: Recorded, node: MapNode, path: list[str], scope: Scope) -> bool | None:
+        record = recorded.record(path)
+        if record is None or not record.status.finished:
+            return None
+        if recorded.observe:  # replay each item so that composites inside items are observed too
+            with contextlib.suppress(PlanError, NotReached):
+                gather(recorded, node, path, scope, recorded.items(node, path, scope))
+        if record.status is Status.SUCCEEDED:
+            scope.update(record.info.get("returns") or {})
+        return record.status is Status.SUCCEEDED
+
+    def enter(
+        self, node: MapNode, key: str, path: list[str], scope: Scope, items: Items
+    ) -> tuple[Graph, Scope]:
+        if not key.isdigit():
+            raise NotReached(f"'{key}' is not an item index of map '{path[-1]}'")
+        values = items(node, path, scope)
+        index = int(key)
+        if index >= len(values):
+            raise NotReached(f"map '{path[-1]}' has {len(values)} items; there is no item {index}")
+        return node.branch, item_scope(node, scope, values[index])

@@ -1,0 +1,62 @@
+"""The JSON edge of the stores: records and events to bytes and back.
+
+Every store writes the same shapes, so a run moved between stores (or written by an older
+conveyor) reads back the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from conveyor.runlog.records import Event, RunRecord, StepRecord, fold_json
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def encode_event(event: Event) -> str:
+    """One event as one line of JSON (no newline)."""
+    return _encode(event.to_json())
+
+
+def encode_events(events: Sequence[Event]) -> bytes:
+    """Events as JSON lines, each ended by a newline."""
+    return "".join(_encode(e.to_json()) + "\n" for e in events).encode()
+
+
+def encode_run(run: RunRecord, indent: int | None = None) -> str:
+    return json.dumps(run.to_json(), indent=indent, default=str)
+
+
+def decode_run(text: str | bytes) -> RunRecord:
+    """Raises ValueError for anything that is not a run record."""
+    return RunRecord.from_json(json.loads(text))
+
+
+def decode_runs(texts: Iterable[str | bytes]) -> list[RunRecord]:
+    """Run records from stored texts; a corrupt one is left out rather than breaking a listing."""
+    runs = []
+    for text in texts:
+        try:
+            runs.append(decode_run(text))
+        except ValueError:
+            continue
+    return runs
+
+
+def decode_lines(lines: Iterable[str | bytes]) -> list[Any]:
+    """JSON objects from lines; a line cut short by a crash mid-write, or empty, is skipped."""
+    out = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def fold_lines(lines: Iterable[str | bytes]) -> dict[tuple[str, ...], StepRecord]:
+    return fold_json(decode_lines(lines))

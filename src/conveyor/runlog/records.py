@@ -1,0 +1,404 @@
+"""What a run log holds, as types: statuses, events, attempts, step records, run records.
+
+The code passes these objects; JSON exists only at a store's edge (``to_json`` and
+``from_json``), so a field is named once and a misspelt one is a type error, not a silent
+``None``. The JSON shapes are those every store has always written, so run logs written
+before these types existed load unchanged.
+
+Events (one JSON object each):
+- ``{"e": "start", "path": [...], "type": "task", "attempt": 1, "t": 1.0}``
+- ``{"e": "end", "path": [...], "attempt": 1, "t": 2.0, "status": "succeeded", ...}``
+- ``{"e": "node", "path": [...], "type": "map", "status": "running", "info": {...}}``
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any
+
+JSON = dict[str, Any]
+
+#: The one rule for run ids: a file name, a URL path part, a Kubernetes label value.
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def new_run_id() -> str:
+    """A fresh run id: sortable by time, unique by a random suffix."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it follows :data:`RUN_ID_PATTERN`; ValueError saying the rule if not."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ValueError(
+            f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    return run_id
+
+
+class Status(StrEnum):
+    """Every status a run, a step or an attempt can have."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    #: A run marked running whose process is gone (killed, crashed): it can be resumed.
+    INTERRUPTED = "interrupted"
+    #: A step taken from an earlier attempt on resume (progress displays only).
+    REUSED = "reused"
+    UNKNOWN = "unknown"
+
+    @property
+    def finished(self) -> bool:
+        """Whether nothing more will happen to it (the one definition of "terminal")."""
+        return self in FINISHED
+
+    @classmethod
+    def of(cls, value: Any) -> Status:
+        """A status read from a store; anything unrecognised is UNKNOWN, never an error."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+
+def _compact(data: JSON) -> JSON:
+    """Drop empty values, as the stores always have: events stay small."""
+    return {k: v for k, v in data.items() if v not in (None, {}, [])}
+
+
+@dataclass(slots=True)
+class StartEvent:
+    """An attempt of a task began."""
+
+    path: list[str]
+    attempt: int
+    t: float
+    type: str = "task"
+
+    def to_json(self) -> JSON:
+        return {"e": "start", "path": self.path, "type": self.type, "attempt": self.attempt, "t": self.t}
+
+
+@dataclass(slots=True)
+class EndEvent:
+    """An attempt of a task ended, with everything it produced."""
+
+    path: list[str]
+    attempt: int
+    t: float
+    status: Status
+    started: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    returns: JSON = field(default_factory=dict)
+    metrics: JSON = field(default_factory=dict)
+    catalog: list[JSON] = field(default_factory=list)
+    log: str | None = None
+
+    def to_json(self) -> JSON:
+        return _compact(
+            {
+                "e": "end",
+                "path": self.path,
+                "attempt": self.attempt,
+                "t": self.t,
+                "started": self.started,
+                "status": str(self.status),
+                "exit_code": self.exit_code,
+                "error": self.error,
+                "returns": self.returns,
+                "metrics": self.metrics,
+                "catalog": self.catalog,
+                "log": self.log,
+            }
+        )
+
+
+@dataclass(slots=True)
+class NodeEvent:
+    """A composite or stub node changed status (info: items, branch, error, returns...)."""
+
+    path: list[str]
+    type: str
+    status: Status
+    t: float
+    info: JSON = field(default_factory=dict)
+
+    def to_json(self) -> JSON:
+        return {
+            "e": "node",
+            "path": self.path,
+            "type": self.type,
+            "status": str(self.status),
+            "t": self.t,
+            "info": self.info,
+        }
+
+
+Event = StartEvent | EndEvent | NodeEvent
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _dict(value: Any) -> JSON:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def event_from_json(data: Any) -> Event | None:
+    """An event read from a store; None for anything that is not one (skipped, not fatal)."""
+    if not isinstance(data, dict):
+        return None
+    path = data.get("path")
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        return None
+    kind, t = data.get("e"), _number(data.get("t")) or 0.0
+    if kind == "start":
+        return StartEvent(path, _int(data.get("attempt")) or 0, t, str(data.get("type") or "task"))
+    if kind == "end":
+        return EndEvent(
+            path,
+            _int(data.get("attempt")) or 0,
+            t,
+            Status.of(data.get("status", "failed")),
+            started=_number(data.get("started")),
+            exit_code=_int(data.get("exit_code")),
+            error=data.get("error") if isinstance(data.get("error"), str) else None,
+            returns=_dict(data.get("returns")),
+            metrics=_dict(data.get("metrics")),
+            catalog=_list(data.get("catalog")),
+            log=data.get("log") if isinstance(data.get("log"), str) else None,
+        )
+    if kind == "node":
+        info = data.get("info")
+        return NodeEvent(
+            path, str(data.get("type") or "node"), Status.of(data.get("status")), t,
+            info if isinstance(info, dict) else {},
+        )  # fmt: skip
+    return None
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of a task, as folded from its start and end events."""
+
+    attempt: int
+    status: Status = Status.RUNNING
+    start: float | None = None
+    end: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    returns: JSON = field(default_factory=dict)
+    metrics: JSON = field(default_factory=dict)
+    catalog: list[JSON] = field(default_factory=list)
+    log: str | None = None
+
+    def to_json(self) -> JSON:
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["status"] = str(self.status)
+        return data
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """Everything recorded for one step path: its kind, status, attempts and node info."""
+
+    path: list[str]
+    type: str | None = None
+    status: Status = Status.RUNNING
+    attempts: list[Attempt] = field(default_factory=list)
+    start: float | None = None
+    end: float | None = None
+    info: JSON = field(default_factory=dict)
+
+    @property
+    def last(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def to_json(self) -> JSON:
+        data: JSON = {
+            "path": self.path,
+            "type": self.type,
+            "status": str(self.status),
+            "attempts": [a.to_json() for a in self.attempts],
+        }
+        if self.start is not None:
+            data["start"] = self.start
+        if self.end is not None:
+            data["end"] = self.end
+        if self.info:
+            data["info"] = self.info
+        return data
+
+    def apply(self, event: Event) -> None:
+        """Fold one more event into this record."""
+        if isinstance(event, StartEvent):
+            self.type = event.type
+            self.attempts.append(Attempt(event.attempt, Status.RUNNING, start=event.t))
+            self.status = Status.RUNNING
+        elif isinstance(event, EndEvent):
+            attempt = next((a for a in reversed(self.attempts) if a.attempt == event.attempt), None)
+            if attempt is None:
+                attempt = Attempt(event.attempt, start=event.started)
+                self.attempts.append(attempt)
+            if event.started is not None:
+                attempt.start = event.started
+            attempt.status, attempt.end = event.status, event.t
+            attempt.exit_code, attempt.error, attempt.log = event.exit_code, event.error, event.log
+            attempt.returns, attempt.metrics, attempt.catalog = event.returns, event.metrics, event.catalog
+            self.status = event.status
+        else:
+            self.type, self.status = event.type, event.status
+            if self.start is None:
+                self.start = event.t
+            if event.status is not Status.RUNNING:
+                self.end = event.t
+            if event.info:
+                self.info.update(event.info)
+
+
+def step_from_json(data: JSON) -> StepRecord:
+    """A step record as :meth:`StepRecord.to_json` wrote it (the server's API sends these)."""
+    attempts = []
+    for a in data.get("attempts") or []:
+        attempt = Attempt(int(a.get("attempt") or 0), Status.of(a.get("status")))
+        for name in ("start", "end", "exit_code", "error", "log"):
+            setattr(attempt, name, a.get(name))
+        attempt.returns, attempt.metrics = a.get("returns") or {}, a.get("metrics") or {}
+        attempt.catalog = a.get("catalog") or []
+        attempts.append(attempt)
+    return StepRecord(
+        list(data.get("path") or []),
+        data.get("type"),
+        Status.of(data.get("status")),
+        attempts,
+        data.get("start"),
+        data.get("end"),
+        data.get("info") or {},
+    )
+
+
+def fold(events: Any) -> dict[tuple[str, ...], StepRecord]:
+    """Fold an event stream into one record per step path, in first-seen order.
+
+    Keys are path tuples: no separator character joins them, so no two paths collide,
+    whatever their step names hold.
+    """
+    steps: dict[tuple[str, ...], StepRecord] = {}
+    for event in events:
+        key = tuple(event.path)
+        record = steps.get(key)
+        if record is None:
+            record = steps[key] = StepRecord(list(event.path), getattr(event, "type", None))
+        record.apply(event)
+    return steps
+
+
+def fold_json(items: Any) -> dict[tuple[str, ...], StepRecord]:
+    """Fold events as decoded from JSON, skipping anything that is not an event."""
+    return fold(e for e in map(event_from_json, items) if e is not None)
+
+
+_RUN_FIELDS = (
+    "run_id",
+    "pipeline_name",
+    "pipeline_file",
+    "pipeline_hash",
+    "pipeline",
+    "config",
+    "config_file",
+    "status",
+    "started_at",
+    "ended_at",
+    "initial_parameters",
+    "final_parameters",
+    "pid",
+    "host",
+    "workdir",
+    "resumed",
+    "error",
+    "orchestrator",
+    "orchestrator_status",
+    "replayed_status",
+)
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """The small record of a run, replaced whole when its status changes.
+
+    Keys this version does not know are kept in ``extra`` and written back, so an older
+    or newer conveyor sharing the store loses nothing.
+    """
+
+    run_id: str
+    pipeline_name: str | None = None
+    pipeline_file: str | None = None
+    pipeline_hash: str | None = None
+    pipeline: JSON = field(default_factory=dict)
+    config: JSON = field(default_factory=dict)
+    config_file: str | None = None
+    status: Status = Status.RUNNING
+    started_at: float | None = None
+    ended_at: float | None = None
+    initial_parameters: JSON = field(default_factory=dict)
+    final_parameters: JSON = field(default_factory=dict)
+    pid: int | None = None
+    host: str | None = None
+    workdir: str | None = None
+    resumed: int = 0
+    error: str | None = None
+    orchestrator: str | None = None
+    orchestrator_status: str | None = None
+    replayed_status: str | None = None
+    extra: JSON = field(default_factory=dict)
+
+    def to_json(self) -> JSON:
+        data: JSON = {name: getattr(self, name) for name in _RUN_FIELDS}
+        data["status"] = str(self.status)
+        for name in ("error", "orchestrator", "orchestrator_status", "replayed_status"):
+            if data[name] is None:
+                del data[name]
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        """A run record read from a store; raises ValueError if it is not one."""
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
+            raise ValueError("not a run record: it has no 'run_id'")
+        known = {k: data[k] for k in _RUN_FIELDS if k in data}
+        extra = {k: v for k, v in data.items() if k not in _RUN_FIELDS}
+        record = cls(run_id=known.pop("run_id"), extra=extra)
+        for name, value in known.items():
+            setattr(record, name, value)
+        record.status = Status.of(data.get("status", "unknown"))
+        for name in ("pipeline", "config", "initial_parameters", "final_parameters"):
+            if not isinstance(getattr(record, name), dict):
+                setattr(record, name, {})
+        for name in ("started_at", "ended_at"):
+            setattr(record, name, _number(getattr(record, name)))
+        record.pid = _int(record.pid)
+        record.resumed = _int(record.resumed) or 0
+        return record

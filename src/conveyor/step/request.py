@@ -1,0 +1,39 @@
+"""One attempt's command as data: what it needs (picklable, for a child process or a Dask
+worker) and what it gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conveyor.spec.models import TaskNode
+
+
+@dataclass
+class StepRequest:
+    """Everything one attempt needs, picklable so that a child process can run it."""
+
+    node: TaskNode
+    params: Mapping[str, Any]
+    path: list[str]
+    run_id: str
+    workdir: Path
+    secrets: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+
+@dataclass
+class CommandResult:
+    """A command's outcome: its returned values, or an error; files to keep (a notebook)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int | None = None
+    #: Files made by the command to keep in the catalog (an executed notebook).
+    artifacts: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,45 @@
+"""Test helpers, importable as ``support``: running the CLI, real services, run helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Importable task functions used by the test pipelines (on the tests' Python path).
+TASKS = ROOT / "tests" / "tasks"
+#: Real pipeline files, named by shape.
+PIPELINES = ROOT / "tests" / "pipelines"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need_service(kind: str, reason: str) -> None:
+    """A real service is missing: fail in CI (CI=true), skip with the reason elsewhere."""
+    message = f"[needs-service:{kind}] {reason}"
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``conveyor`` command in a fresh process."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("COLUMNS", "200")
+    return subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
