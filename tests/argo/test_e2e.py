@@ -66,16 +66,16 @@ def run_local(where: Path, run_id: str = "local-run") -> int:
 def summary(where: Path, run_id: str) -> dict[str, Any]:
     log = FileRunLogStore(str(where / ".conveyor/runs")).load(run_id)
     steps = {
-        "/".join(r["path"]): r["status"]
+        "/".join(r.path): r.status
         for r in log.steps.values()
-        if r["type"] in ("task", "map") or r["status"] == "failed"
+        if r.type in ("task", "map") or r.status == "failed"
     }
     # Unique entries: a map item's put glob may also match files its siblings wrote.
     catalog = sorted(
         {
             (entry["name"], entry["sha256"])
             for r in log.steps.values()
-            for attempt in r["attempts"][-1:]
+            for attempt in r.attempts[-1:]
             for entry in attempt.catalog
             if not entry["name"].endswith((".pickle", ".ipynb"))
         }
@@ -222,7 +222,7 @@ def test_partitioned_map_on_argo_matches_local(tmp_path: Path) -> None:
     assert argo["final"] == local["final"] and argo["final"]["n"] == [4, 2]
     assert argo["steps"] == local["steps"]
     log = FileRunLogStore(str(tmp_path / "argo/.conveyor/runs")).load("argo-run")
-    info = log.steps["each"].info
+    info = log.steps[("each",)].info
     assert info["partitions"] == 3 and info["failed_items"] == [1]
 
 
@@ -273,7 +273,7 @@ def test_pods_share_a_sqlite_or_postgres_run_log(
 
     log = open_store(load_config(where / "argo.yaml")).load("argo-run")
     assert log.run.status == "succeeded" and log.run.final_parameters["total"] == 63
-    assert {"/".join(r["path"]) for r in log.steps.values() if r["type"] == "task"} == {
+    assert {"/".join(r.path) for r in log.steps.values() if r.type == "task"} == {
         "both/double/work",
         "both/square/work",
         "combine",
