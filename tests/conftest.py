@@ -4,9 +4,6 @@ the reason, tagged so that .ci/run can refuse a run where such tests were skippe
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from support.argo_sim import Simulation
 
-from support import TASKS, ROOT, run_cli
 from conveyor.runlog.file import FileRunLogStore
+from support import ROOT, TASKS, run_cli
+from support.argo_sim import Simulation
 
 EXAMPLES = ROOT / "examples"
 ARGO_CONFIG = """executor:
@@ -264,9 +264,7 @@ def test_pods_share_a_sqlite_or_postgres_run_log(
         cwd=where,
     )
     assert out.returncode == 0, out.stderr
-    sim = Simulation(
-        yaml.safe_load((where / "m.yaml").read_text()), where, env={"PYTHONPATH": str(TASKS)}
-    )
+    sim = Simulation(yaml.safe_load((where / "m.yaml").read_text()), where, env={"PYTHONPATH": str(TASKS)})
     assert sim.run("argo-run") == "Succeeded"
     from conveyor.executors.run import open_store
     from conveyor.spec.load import load_config

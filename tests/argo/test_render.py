@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from support import ROOT, run_cli
 from conveyor.executors.argo.config import ArgoConfig
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.render import Files, RenderError, render
 from conveyor.spec.load import load_pipeline_text
+from support import ROOT, run_cli
 
 SHARED = ROOT.parent / "shared" / "argo"
 GOLDEN = Path(__file__).parent / "golden"

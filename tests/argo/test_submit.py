@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.fake_argo import FakeArgo
 
 from support import ROOT, run_cli
+from support.fake_argo import FakeArgo
 
 CONFIG = """executor: {type: argo, config: {image: "ghcr.io/example/conveyor:0.1", namespace: pipelines}}
 run_log_store: {type: file, config: {path: .conveyor/runs}}

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runs import run_yaml, runlog, step
 
-from support import TASKS, need_service
 from conveyor.spec.load import config_from_data
+from support import TASKS, need_service
+from support.runs import run_yaml, runlog, step
 
 pytestmark = pytest.mark.dask
 

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from support.runs import file_config, run_yaml, runlog, step
 
 CHAIN = """

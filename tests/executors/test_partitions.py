@@ -8,13 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from support.runs import file_config, retry, run_yaml, runlog, step
 
-from support import TASKS, run_cli
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import load_pipeline_text
 from conveyor.spec.models import PartitionSpec
 from conveyor.step.partitions import FileItem, group
+from support import TASKS, run_cli
+from support.runs import file_config, retry, run_yaml, runlog, step
 
 PIPELINE = """dag:
   start_at: each
@@ -154,9 +154,7 @@ def test_incremental_runs_process_only_new_or_changed_files(workdir: Path) -> No
 def test_preview(workdir: Path) -> None:
     make_files(workdir, 25)
     (workdir / "pipeline.yaml").write_text(pipeline(workdir))
-    out = run_cli(
-        "partitions", "-f", "pipeline.yaml", "each", cwd=workdir, env={"PYTHONPATH": str(TASKS)}
-    )
+    out = run_cli("partitions", "-f", "pipeline.yaml", "each", cwd=workdir, env={"PYTHONPATH": str(TASKS)})
     assert out.returncode == 0, out.stderr
     assert "25 items in 3 partitions (count)" in out.stdout
     assert "min 5, median 10, max 10" in out.stdout and "f000.txt" in out.stdout

@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import TASKS
-from support.runs import retry, run_yaml, runlog, step
 
-from support import run_cli
 from conveyor.executors.run import RunRefused
+from support import TASKS, run_cli
+from support.runs import retry, run_yaml, runlog, step
 
 CHAIN = """
 dag:

@@ -68,7 +68,9 @@ def test_map_outcome_restores_its_reduced_returns() -> None:
 
 def test_parallel_replays_both_branches() -> None:
     pipeline = shape("parallel").pipeline
-    recorded = replay(done(["both", "left", "l"], {"v": 1, "left": 1}), done(["both", "right", "r"], {"v": 2, "right": 2}))
+    recorded = replay(
+        done(["both", "left", "l"], {"v": 1, "left": 1}), done(["both", "right", "r"], {"v": 2, "right": 2})
+    )
     scope = recorded.scope_at(pipeline, ["after"], {})
     assert (scope.get("v"), scope.get("left"), scope.get("right")) == (2, 1, 2)
 

@@ -44,7 +44,9 @@ def test_on_failure_reaching_success_succeeds() -> None:
 
 
 def test_parallel_branches_get_own_scopes_and_merge_in_order() -> None:
-    runner = FakeRunner({"tasks.l": lambda p: {"v": "left", "left": 1}, "tasks.r": lambda p: {"v": "right", "right": 2}})
+    runner = FakeRunner(
+        {"tasks.l": lambda p: {"v": "left", "left": 1}, "tasks.r": lambda p: {"v": "right", "right": 2}}
+    )
     scope = Scope()
     assert Traversal(runner).run_graph(shape("parallel").pipeline.dag, [], scope)
     assert scope.own == {"v": "right", "left": 1, "right": 2}  # later branches win
@@ -109,7 +111,11 @@ def test_map_on_a_missing_or_non_list_parameter_fails_the_map() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "ran", "ok"),
-    [("fast", ("pick", "fast", "quick"), True), (True, ("pick", "true", "flag"), True), ("other", None, True)],
+    [
+        ("fast", ("pick", "fast", "quick"), True),
+        (True, ("pick", "true", "flag"), True),
+        ("other", None, True),
+    ],
 )
 def test_conditional_chooses_by_value_and_no_match_fails_the_node(mode: Any, ran: Any, ok: bool) -> None:
     runner = FakeRunner({"tasks.quick": lambda p: {"out": 1}, "tasks.flag": lambda p: {"out": 2}})

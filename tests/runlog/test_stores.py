@@ -104,8 +104,23 @@ LEGACY_RUN = {
 }
 LEGACY_EVENTS = [
     {"e": "start", "path": ["a"], "type": "task", "attempt": 1, "t": 1.0},
-    {"e": "end", "path": ["a"], "attempt": 1, "t": 1.5, "started": 1.0, "status": "succeeded", "returns": {"y": 2}},
-    {"e": "node", "path": ["m"], "type": "map", "status": "failed", "t": 1.6, "info": {"items": 2, "failed": 1}},
+    {
+        "e": "end",
+        "path": ["a"],
+        "attempt": 1,
+        "t": 1.5,
+        "started": 1.0,
+        "status": "succeeded",
+        "returns": {"y": 2},
+    },
+    {
+        "e": "node",
+        "path": ["m"],
+        "type": "map",
+        "status": "failed",
+        "t": 1.6,
+        "info": {"items": 2, "failed": 1},
+    },
 ]
 
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conveyor.spec.load import config_from_data
+from support import need_service
 from support.runs import retry, run_yaml, runlog, step
 from support.services import S3
-
-from support import need_service
-from conveyor.spec.load import config_from_data
 
 pytestmark = pytest.mark.s3
 

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import httpx
-from support.server import PIPELINE, payload, tarball_of, wait_for
-from support.services import Server
 
 from support import TASKS
+from support.server import PIPELINE, payload, tarball_of, wait_for
+from support.services import Server
 
 
 def test_run_life_cycle_with_code_bundle(server: Server, tmp_path: Path) -> None:

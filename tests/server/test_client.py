@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from support.services import Postgres, Server
 
-from support import TASKS, ROOT, need_service, run_cli
+from support import ROOT, TASKS, need_service, run_cli
+from support.services import Postgres, Server
 
 
 def test_profiles(tmp_path: Path) -> None:

@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
+
+from support import TASKS
 from support.fake_argo import FakeArgo
 from support.server import tarball_of, wait_for
 from support.services import Server
-
-from support import TASKS
 
 PIPELINE = "dag:\n  start_at: add\n  steps:\n    add: {command: ctasks.add, returns: [c], next: success}\n"
 

@@ -8,10 +8,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from support import TASKS
 from support.server import PIPELINE, payload, tarball_of, wait_for
 from support.services import Server
-
-from support import TASKS
 
 
 def test_200_submissions_from_20_clients_complete_exactly_once(server: Server, tmp_path: Path) -> None:

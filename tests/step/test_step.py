@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support.runs import file_config, run_yaml, runlog, step
 
 from conveyor.spec.load import config_from_data, load_parameters
 from conveyor.step.secrets import parse_dotenv
+from support.runs import file_config, run_yaml, runlog, step
 
 
 def test_shell_gets_parameters_and_returns_exports(workdir: Path) -> None:

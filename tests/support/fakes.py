@@ -12,7 +12,6 @@ from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.load import LoadedPipeline, load_pipeline
 from conveyor.spec.models import MapNode, Pipeline, TaskNode
-
 from support import PIPELINES
 
 #: A fake task: the parameters it sees -> its returned values; raise to fail it.
@@ -34,7 +33,9 @@ def edited(pipeline: Pipeline, change: Callable[[dict[str, Any]], None]) -> Pipe
 class FakeRunner:
     """Implements the Runner protocol: records what happens, runs jobs one after another."""
 
-    def __init__(self, tasks: Mapping[str, Behaviour] | None = None, reducers: Mapping[str, Any] | None = None):
+    def __init__(
+        self, tasks: Mapping[str, Behaviour] | None = None, reducers: Mapping[str, Any] | None = None
+    ):
         self.tasks = dict(tasks or {})
         self.reducers = dict(reducers or {})
         self.ran: list[tuple[str, ...]] = []

@@ -1,0 +1,116 @@
+"""Policies kept by tests, not hopes: no import cycles, a lean ``--help``, exported names."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grimp
+
+import conveyor
+import conveyor.sdk
+
+
+def _cycles(package: str) -> list[list[str]]:
+    """Strongly connected groups of more than one module (import cycles), by Tarjan's walk."""
+    graph = grimp.build_graph(package)
+    modules = sorted(graph.modules)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+
+    def visit(start: str) -> None:
+        nonlocal counter
+        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start))))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+
+    for module in modules:
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_anywhere_in_the_package() -> None:
+    assert _cycles("conveyor") == []
+
+
+def test_the_cycle_finder_finds_cycles(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    package = tmp_path / "loopy"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from loopy import b\n")
+    (package / "b.py").write_text("def f():\n    from loopy import a\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _cycles("loopy") == [["loopy.a", "loopy.b"]]
+
+
+def test_cli_import_pulls_in_only_what_help_needs() -> None:
+    code = (
+        "import sys, conveyor.cli.main\n"
+        "print(','.join(sorted(m for m in sys.modules if m.startswith('conveyor'))))\n"
+        "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    ours, top = out.strip().split("\n")
+    assert ours.split(",") == ["conveyor", "conveyor.cli", "conveyor.cli.main"]
+    heavy = {
+        "pydantic",
+        "yaml",
+        "rich",
+        "fsspec",
+        "sqlalchemy",
+        "fastapi",
+        "httpx",
+        "distributed",
+        "pygments",
+    }
+    assert heavy.isdisjoint(top.split(","))
+
+
+def test_sdk_all_matches_what_the_package_exports() -> None:
+    """``__all__`` lists exactly the SDK's building blocks (every public class of the
+    definitions module, plus the runnable Pipeline and its result), and each one is what
+    ``conveyor.<name>`` gives."""
+    from conveyor.spec import sdk as definitions
+
+    building_blocks = {
+        name
+        for name, value in vars(definitions).items()
+        if isinstance(value, type) and value.__module__ == definitions.__name__ and not name.startswith("_")
+    } - {"Step"}
+    assert sorted(conveyor.sdk.__all__) == sorted(building_blocks | {"RunResult"})
+    for name in conveyor.sdk.__all__:
+        assert getattr(conveyor, name) is getattr(conveyor.sdk, name)
