@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,7 +157,7 @@ class FsspecCatalog(Catalog):
     def _write(self, local: Path | None, data: bytes | None, target: str) -> None:
         parent = target.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        tmp = f"{parent}/.tmp-{os.urandom(16).hex()}"
         if local is not None:
             self.fs.put_file(str(local), tmp)
         else:
@@ -188,7 +187,7 @@ class FsspecCatalog(Catalog):
                     continue
                 local = workdir / name
                 local.parent.mkdir(parents=True, exist_ok=True)
-                tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex}.tmp")
+                tmp = local.with_name(f".{local.name}.{os.urandom(16).hex()}.tmp")
                 self.fs.get_file(found, str(tmp))
                 os.replace(tmp, local)
                 size, digest = _hash_file(local)

@@ -1,3 +1,3 @@
-from conveyor.cli.main import run
+from conveyor.cli import main
 
-run()
+main()

@@ -3,8 +3,6 @@
 Imports of the engine are deferred into each command so ``conveyor --help`` stays quick.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

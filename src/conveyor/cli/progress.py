@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from conveyor.cli.style import coloured, mark
 from conveyor.executors.observer import Observer
 from conveyor.runlog.records import Attempt, RunRecord, Status, StepRecord
+
+if TYPE_CHECKING:  # imported when first needed: a chain of tasks shows no bar
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+    from rich.table import Table
 
 
 def step_name(path: list[str]) -> str:
@@ -107,6 +109,8 @@ class ConsoleObserver(Observer):
         if not self.console.is_terminal or key in self._bars:
             return
         if self._progress is None:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 TextColumn("  {task.description}"),
                 BarColumn(),
@@ -141,14 +145,38 @@ class ConsoleObserver(Observer):
                 self._progress = None
 
 
-def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> Table:
-    """Top-level and branch steps (map items folded into their map) with status and timing."""
+#: A summary lists every step up to this many; beyond it, only the steps worth a look.
+SUMMARY_ROWS = 20
+
+
+def _plain(record: StepRecord) -> bool:
+    """A task that succeeded at its first attempt: counted in a long summary, not listed."""
+    return record.type == "task" and record.status is Status.SUCCEEDED and len(record.attempts) <= 1
+
+
+def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> Table | str:
+    """Top-level and branch steps (map items folded into their map) with status and timing.
+
+    A long run lists its composites, failures and retries, and counts the tasks that simply
+    succeeded: the live progress has shown each of them already, and ``conveyor runs show``
+    lists them all.
+    """
+    from rich.table import Table
+
     from conveyor.cli.inspect import step_rows
 
     took = (run.ended_at or time.time()) - (run.started_at or time.time())
-    table = Table(title=f"run {run.run_id}: {coloured(run.status)} in {took:.2f}s", title_justify="left")
+    title = f"run {run.run_id}: {coloured(run.status)} in {took:.2f}s"
+    shown = steps
+    if len(steps) > SUMMARY_ROWS:
+        shown = {key: record for key, record in steps.items() if not _plain(record)}
+        title += f"; {len(steps) - len(shown)} tasks succeeded at their first attempt"
+    rows = step_rows(shown, items=0)
+    if not rows:
+        return title
+    table = Table(title=title, title_justify="left")
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)
-    for row in step_rows(steps, items=0):
+    for row in rows:
         table.add_row(*row)
     return table

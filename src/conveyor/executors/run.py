@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -153,7 +152,7 @@ def new_run_record(
         started_at=time.time(),
         initial_parameters=params,
         pid=os.getpid(),
-        host=socket.gethostname(),
+        host=os.uname().nodename,
         workdir=os.getcwd(),
     )
 
@@ -225,7 +224,7 @@ def resume(
         )
     run = previous.run
     run.status, run.ended_at, run.error = Status.RUNNING, None, None
-    run.pid, run.host = os.getpid(), socket.gethostname()
+    run.pid, run.host = os.getpid(), os.uname().nodename
     run.resumed += 1
     params = dict(run.initial_parameters)
     return _drive(loaded, config, run, params, backends, previous, observer)

@@ -9,7 +9,6 @@ of :mod:`conveyor.runlog.records`; JSON is their own business.
 from __future__ import annotations
 
 import os
-import socket
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ def effective_status(run: RunRecord) -> Status:
     """A run marked running whose process is gone was interrupted (killed, crashed)."""
     if run.status is not Status.RUNNING:
         return run.status
-    if run.pid is not None and run.host == socket.gethostname() and not _pid_alive(run.pid):
+    if run.pid is not None and run.host == os.uname().nodename and not _pid_alive(run.pid):
         return Status.INTERRUPTED
     return run.status
 

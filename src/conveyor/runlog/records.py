@@ -13,9 +13,9 @@ Events (one JSON object each):
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
@@ -29,7 +29,7 @@ _RUN_ID = re.compile(RUN_ID_PATTERN)
 
 def new_run_id() -> str:
     """A fresh run id: sortable by time, unique by a random suffix."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + os.urandom(3).hex()
 
 
 def check_run_id(run_id: str) -> str:
