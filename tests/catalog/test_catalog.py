@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.catalog.store import FsspecCatalog, NoCatalog, PathEscapeError
+from conveyor.catalog.store import FsspecCatalog, InProcessCatalog, PathEscapeError
 
 
 def test_put_then_get_with_hashes(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_put_then_get_with_hashes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("pattern", ["../x", "/etc/passwd", "a/../../b", "~/x"])
 def test_patterns_escaping_workdir_are_refused(tmp_path: Path, pattern: str) -> None:
-    for catalog in (FsspecCatalog(str(tmp_path / "c")), NoCatalog()):
+    for catalog in (FsspecCatalog(str(tmp_path / "c")), InProcessCatalog()):
         with pytest.raises(PathEscapeError):
             catalog.put("r", [pattern], tmp_path)
         with pytest.raises(PathEscapeError):
@@ -41,12 +41,12 @@ def test_symlink_out_of_workdir_is_refused(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("s")
     (work / "link.txt").symlink_to(tmp_path / "secret.txt")
     with pytest.raises(PathEscapeError):
-        NoCatalog().put("r", ["*.txt"], work)
+        InProcessCatalog().put("r", ["*.txt"], work)
 
 
 def test_none_catalog_records_hash_without_copy(tmp_path: Path) -> None:
     (tmp_path / "f.txt").write_text("x")
-    (entry,) = NoCatalog().put("r", ["f.txt"], tmp_path)
+    (entry,) = InProcessCatalog().put("r", ["f.txt"], tmp_path)
     assert entry.location is None and entry.sha256 == hashlib.sha256(b"x").hexdigest()
 
 
@@ -54,5 +54,5 @@ def test_blobs_round_trip(tmp_path: Path) -> None:
     catalog = FsspecCatalog(str(tmp_path / "c"))
     entry = catalog.put_bytes("r", "step/obj.pickle", b"\x00\x01")
     assert catalog.get_bytes(str(entry.location)) == b"\x00\x01"
-    none = NoCatalog()
+    none = InProcessCatalog()
     assert none.get_bytes(str(none.put_bytes("r", "o", b"z").location)) == b"z"

@@ -1,5 +1,5 @@
 """Artifact storage on fsspec: files put by steps, fetched by later steps, with hashes."""
 
-from conveyor.catalog.store import Catalog, CatalogEntry, FsspecCatalog, NoCatalog, PathEscapeError
+from conveyor.catalog.store import Catalog, CatalogEntry, FsspecCatalog, InProcessCatalog, PathEscapeError
 
-__all__ = ["Catalog", "CatalogEntry", "FsspecCatalog", "NoCatalog", "PathEscapeError"]
+__all__ = ["Catalog", "CatalogEntry", "FsspecCatalog", "InProcessCatalog", "PathEscapeError"]

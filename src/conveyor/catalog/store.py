@@ -93,8 +93,10 @@ class Catalog(ABC):
         """Keep a blob outside any run, for later runs to read."""
 
 
-class NoCatalog(Catalog):
-    """Keeps no copies: files stay where steps wrote them; entries carry the hash only."""
+class InProcessCatalog(Catalog):
+    """The ``none`` catalog: keeps no copies of files (they stay where steps wrote them;
+    entries carry their size and hash), and holds object returns in this process's memory,
+    so a run of the embedded default leaves nothing on disk."""
 
     def __init__(self, **config: Any) -> None:
         if config:

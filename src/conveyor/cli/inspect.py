@@ -155,6 +155,11 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console.print(f"  started    {_when(run.started_at)}   duration {took}")
     if run.resumed:
         console.print(f"  resumed    {run.resumed} time(s)")
+    if run.orchestrator:  # an Argo run: what Argo said, and what the run log replays to
+        console.print(
+            f"  {run.orchestrator:10s} {run.orchestrator_status or 'running'}"
+            f" (the run log replays to: {run.replayed_status or 'unfinished'})"
+        )
     if status is Status.INTERRUPTED:
         console.print(
             f"  [magenta]interrupted: the process (pid {run.pid}) is gone.[/] "

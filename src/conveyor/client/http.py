@@ -68,7 +68,3 @@ class ServerClient:
     def action(self, run_id: str, verb: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", f"/runs/{run_id}/{verb}").json()
         return result
-
-    def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/health").json()
-        return result

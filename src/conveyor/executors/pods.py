@@ -58,7 +58,6 @@ class RunContext:
     """A run as one pod sees it: the pipeline, the backends and the run log so far."""
 
     loaded: LoadedPipeline
-    config: RunConfig
     store: RunLogStore
     context: StepContext
     log: RunLog
@@ -137,7 +136,7 @@ def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
             f"{file} is not the pipeline run '{run_id}' started with (its hash differs); "
             "every step of a run must use the same pipeline file"
         )
-    return RunContext(loaded, config, store, context, log)
+    return RunContext(loaded, store, context, log)
 
 
 def run_start(run_id: str | None, file: str, config_file: str | None, params_file: str | None) -> str:

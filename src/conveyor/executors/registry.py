@@ -30,7 +30,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "sql": "conveyor.runlog.sql:SQLRunLogStore",
     },
     "conveyor.catalogs": {
-        "none": "conveyor.catalog.store:NoCatalog",
+        "none": "conveyor.catalog.store:InProcessCatalog",
         "file": "conveyor.catalog.store:FsspecCatalog",
     },
     "conveyor.secrets": {
@@ -38,11 +38,6 @@ BUILTINS: dict[str, dict[str, str]] = {
         "env": "conveyor.step.secrets:EnvSecrets",
         "dotenv": "conveyor.step.secrets:DotenvSecrets",
     },
-}
-#: Backends that later issues or optional extras provide: the extra to install for each.
-EXTRAS: dict[str, dict[str, str]] = {
-    "conveyor.executors": {},
-    "conveyor.run_log_stores": {},
 }
 SECTIONS = {
     "conveyor.executors": "executor",
@@ -67,13 +62,12 @@ def _target(group: str, name: str) -> str:
     if name in found:
         return found[name]
     known = sorted(set(BUILTINS[group]) | set(found))
-    extra = EXTRAS.get(group, {}).get(name)
     raise _config_error(
         group,
         f"unknown {SECTIONS[group]} type '{name}'",
         expected="one of " + ", ".join(known),
         found=f"'{name}'",
-        hint=(f"install the extra: pip install 'conveyor[{extra}]'" if extra else did_you_mean(name, known)),
+        hint=did_you_mean(name, known),
     )
 
 

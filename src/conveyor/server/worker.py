@@ -9,7 +9,6 @@ back of the worker that reclaims it.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ctypes
 import io
@@ -167,14 +166,3 @@ def loop(
             time.sleep(poll)
             continue
         execute(engine, url, job, worker, root, lease)
-
-
-def encode_code(directory: Path) -> str:
-    """A base64 tarball of a code directory (what ``conveyor submit --code DIR`` sends)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(directory.rglob("*")):
-            if "__pycache__" in path.parts or path.name.startswith("."):
-                continue
-            archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
-    return base64.b64encode(buffer.getvalue()).decode()

@@ -9,7 +9,7 @@ written once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from conveyor.errors import ConveyorError
@@ -141,7 +141,3 @@ def merge(scope: Scope, children: Iterable[Scope]) -> None:
     """Children's own values into ``scope``, in order: later ones win on clashes."""
     for child in children:
         scope.update(child.own)
-
-
-def info_of(record: StepRecord | None) -> Mapping[str, Any]:
-    return record.info if record is not None else {}
