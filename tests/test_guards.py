@@ -5,76 +5,23 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import grimp
-
 import conveyor
 import conveyor.sdk
-
-
-def _cycles(package: str) -> list[list[str]]:
-    """Strongly connected groups of more than one module (import cycles), by Tarjan's walk."""
-    graph = grimp.build_graph(package)
-    modules = sorted(graph.modules)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-
-    def visit(start: str) -> None:
-        nonlocal counter
-        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start))))]
-        index[start] = low[start] = counter
-        counter += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-            if low[node] == index[node]:
-                group = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.append(member)
-                    if member == node:
-                        break
-                if len(group) > 1:
-                    found.append(sorted(group))
-
-    for module in modules:
-        if module not in index:
-            visit(module)
-    return found
+from support.imports import import_cycles
 
 
 def test_no_import_cycles_anywhere_in_the_package() -> None:
-    assert _cycles("conveyor") == []
+    assert import_cycles("conveyor") == []
 
 
-def test_the_cycle_finder_finds_cycles(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_cycle_finder_findsimport_cycles(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     package = tmp_path / "loopy"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "a.py").write_text("from loopy import b\n")
     (package / "b.py").write_text("def f():\n    from loopy import a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert _cycles("loopy") == [["loopy.a", "loopy.b"]]
+    assert import_cycles("loopy") == [["loopy.a", "loopy.b"]]
 
 
 def test_cli_import_pulls_in_only_what_help_needs() -> None:

@@ -43,6 +43,8 @@ __all__ = [
 
 
 class Pipeline(_sdk.Pipeline):
+    """A pipeline built in Python that runs here with ``execute()``, or is written out with ``to_yaml()``."""
+
     def execute(
         self,
         config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,

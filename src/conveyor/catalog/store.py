@@ -24,6 +24,8 @@ class PathEscapeError(ValueError):
 
 @dataclass(frozen=True)
 class CatalogEntry:
+    """One file or object in the catalog: its name, size and sha256, and where it is kept."""
+
     name: str
     size: int
     sha256: str

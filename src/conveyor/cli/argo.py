@@ -44,6 +44,7 @@ def _argo_config(config: Path | None) -> Any:
 
 
 def manifest(file: Path, config: Path | None, params: Path | None, kind: str) -> dict[str, Any]:
+    """The Argo manifest for a pipeline and config, with the file paths its pods will read."""
     from conveyor.executors.argo.render import Files, render
     from conveyor.spec.load import load_pipeline
 
@@ -58,6 +59,7 @@ def manifest(file: Path, config: Path | None, params: Path | None, kind: str) ->
 
 
 def dump(doc: dict[str, Any]) -> str:
+    """YAML in the order the manifest was built (golden files diff well)."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1000)
 
@@ -66,6 +68,7 @@ def dump(doc: dict[str, Any]) -> str:
 def render_argo(
     file: Path, config: Path | None, params: Path | None, output: Path | None, template: bool
 ) -> int:
+    """``conveyor render argo``: write the manifest to stdout or a file."""
     doc = manifest(file, config, params, "WorkflowTemplate" if template else "Workflow")
     text = dump(doc)
     if output is None:
@@ -94,6 +97,7 @@ def submit(
     insecure: bool,
     wait: bool = False,
 ) -> int:
+    """``conveyor submit --to argo``: render, submit to the Argo Server, optionally follow."""
     from conveyor.executors.argo.client import ArgoError
     from conveyor.runlog.records import check_run_id, new_run_id
 
@@ -137,10 +141,12 @@ def follow(argo: Any, name: str, poll: float = 2.0) -> int:
 
 
 def workflow_name(run_id: str) -> str:
+    """The workflow a run id names (Argo's names are lower-case DNS labels)."""
     return run_id.lower().replace("_", "-").replace(".", "-")
 
 
 def status_table(workflow: dict[str, Any], run: RunRecord | None) -> Any:
+    """A workflow's pods and phases, with the run log's own status in the title."""
     from rich.table import Table
 
     status = workflow.get("status", {})

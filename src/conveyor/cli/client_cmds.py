@@ -43,6 +43,7 @@ def _client(profile: Any) -> Any:
 def profile_cmd(
     action: str, name: str | None = None, endpoint: str | None = None, token: str | None = None
 ) -> int:
+    """``conveyor profile add|use|remove|list|show``."""
     from conveyor.client import profiles
 
     if action == "add":
@@ -98,6 +99,7 @@ def submit(
     run_id: str | None,
     wait: bool,
 ) -> int:
+    """``conveyor submit`` to a server: pipeline, config, parameters and an optional code tarball."""
     from conveyor.spec.load import _name_of, load_parameters
 
     try:
@@ -139,6 +141,7 @@ def _run_table(run: dict[str, Any]) -> Any:
 
 @friendly
 def watch(profile: Any, run_id: str, live: bool = True) -> int:
+    """Redraw a server run's steps until it ends; exit 0 only if it succeeded."""
     from rich.live import Live
 
     client = _client(profile)
@@ -160,6 +163,7 @@ def watch(profile: Any, run_id: str, live: bool = True) -> int:
 
 @friendly
 def status(profile: Any, run_id: str, follow: bool) -> int:
+    """``conveyor runs status`` on a server (``--watch`` follows the run)."""
     if follow:
         return watch(profile, run_id)
     Console().print(_run_table(_client(profile).run(run_id)))
@@ -170,6 +174,7 @@ def status(profile: Any, run_id: str, follow: bool) -> int:
 def listing(
     profile: Any, status_filter: str | None, user: str | None, pipeline: str | None, limit: int
 ) -> int:
+    """``conveyor runs list`` on a server, with its filters."""
     page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
     table = Table(title=f"{page['total']} runs on {profile.endpoint}")
     for column in ("run id", "pipeline", "user", "status", "created"):
@@ -183,12 +188,14 @@ def listing(
 
 @friendly
 def logs(profile: Any, run_id: str, step: str | None) -> int:
+    """``conveyor runs logs`` on a server."""
     sys.stdout.write(_client(profile).logs(run_id, step))
     return 0
 
 
 @friendly
 def action(profile: Any, run_id: str, verb: str) -> int:
+    """``conveyor runs cancel|retry`` on a server."""
     run = _client(profile).action(run_id, verb)
     print(f"{verb}: run {run_id} is {run['status']}{' (stopping)' if run.get('cancel_requested') else ''}")
     return 0

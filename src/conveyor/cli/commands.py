@@ -30,6 +30,7 @@ def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> i
 
 @friendly
 def execute(file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool) -> int:
+    """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
@@ -55,6 +56,7 @@ def execute(file: Path, config: Path | None, params: Path | None, run_id: str | 
 
 @friendly
 def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> int:
+    """``conveyor retry``: resume a run, reusing every succeeded step."""
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import open_store, resume
     from conveyor.spec.load import load_config
@@ -69,6 +71,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> i
 
 @friendly
 def validate(file: Path, config: Path | None) -> int:
+    """``conveyor validate``: every problem of a pipeline (and config) at once."""
     from conveyor.executors.registry import build
     from conveyor.spec.errors import SpecError
     from conveyor.spec.load import load_config, load_pipeline
@@ -97,6 +100,7 @@ def validate(file: Path, config: Path | None) -> int:
 
 @friendly
 def graph(file: Path, fmt: str) -> int:
+    """``conveyor graph``: the pipeline as a Mermaid or dot diagram."""
     from conveyor.graph.diagram import dot, mermaid
     from conveyor.spec.errors import Issue, SpecError
     from conveyor.spec.load import load_pipeline
@@ -112,6 +116,7 @@ def graph(file: Path, fmt: str) -> int:
 
 
 def schema() -> int:
+    """``conveyor schema``: the JSON Schema of the pipeline format, for editors."""
     from conveyor.spec.schema import pipeline_schema
 
     print(json.dumps(pipeline_schema(), indent=2))

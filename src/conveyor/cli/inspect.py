@@ -39,6 +39,7 @@ def _took(start: Any, end: Any) -> str:
 
 @friendly
 def list_runs(config: Path | None, limit: int) -> int:
+    """``conveyor runs list`` over the local run log store."""
     from conveyor.runlog.base import effective_status
 
     runs = _store(config).list_runs(limit)
@@ -142,6 +143,7 @@ def step_rows(steps: Steps, items: int) -> list[tuple[str, ...]]:
 
 @friendly
 def show_run(run_id: str, config: Path | None, items: int) -> int:
+    """``conveyor runs show``: a run's header and its step tree."""
     import json
 
     log = _store(config).load(run_id)
@@ -179,6 +181,7 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
 
 @friendly
 def show_logs(run_id: str, step: str | None, config: Path | None) -> int:
+    """``conveyor runs logs``: the captured output of a run's attempts."""
     store = _store(config)
     log = store.load(run_id)
     wanted = [p.strip() for p in step.split("/")] if step else None

@@ -13,6 +13,7 @@ def _files(file: Path, config: Path | None) -> tuple[str, str | None]:
 
 @friendly
 def run_start(run_id: str | None, file: Path, config: Path | None, params: Path | None) -> int:
+    """Pod command: record the run."""
     from conveyor.executors.pods import run_start as start
 
     print(start(run_id, *_files(file, config), str(params) if params else None))
@@ -21,6 +22,7 @@ def run_start(run_id: str | None, file: Path, config: Path | None, params: Path 
 
 @friendly
 def execute_single_node(run_id: str, step: str, file: Path, config: Path | None) -> int:
+    """Pod command: do what one node does in a pod."""
     from conveyor.executors.pods import execute_single_node as run
 
     return 0 if run(run_id, step, *_files(file, config)) else EXIT_FAILED
@@ -28,6 +30,7 @@ def execute_single_node(run_id: str, step: str, file: Path, config: Path | None)
 
 @friendly
 def fan_out(run_id: str, step: str, file: Path, config: Path | None) -> int:
+    """Pod command: plan a map's items; print their count."""
     from conveyor.executors.pods import fan_out as out
 
     count = out(run_id, step, *_files(file, config))
@@ -37,6 +40,7 @@ def fan_out(run_id: str, step: str, file: Path, config: Path | None) -> int:
 
 @friendly
 def fan_in(run_id: str, step: str, file: Path, config: Path | None) -> int:
+    """Pod command: gather and reduce a map's items."""
     from conveyor.executors.pods import fan_in as reduce
 
     return 0 if reduce(run_id, step, *_files(file, config)) else EXIT_FAILED
@@ -44,6 +48,7 @@ def fan_in(run_id: str, step: str, file: Path, config: Path | None) -> int:
 
 @friendly
 def run_end(run_id: str, status: str, file: Path, config: Path | None) -> int:
+    """Pod command (exit handler): record the final status."""
     from conveyor.executors.pods import run_end as end
 
     print(f"run {run_id} {end(run_id, status, *_files(file, config))}")

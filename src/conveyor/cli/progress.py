@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported when first needed: a chain of tasks shows no bar
 
 
 def step_name(path: list[str]) -> str:
+    """A step path as people read it."""
     return " / ".join(path)
 
 

@@ -42,6 +42,7 @@ def _run_record(config: Path | None, run_id: str) -> RunRecord | None:
 def status(
     run_id: str, config: Path | None, server: str | None, token: str | None, namespace: str | None
 ) -> int:
+    """``conveyor runs status``: the Argo workflow's for Argo runs, else the run log's."""
     from conveyor.cli.argo import status_table, workflow_name
 
     argo = _argo(config, server, token, namespace)
@@ -56,6 +57,7 @@ def status(
 
 @friendly
 def logs(run_id: str, step: str | None, config: Path | None, server: str | None, token: str | None) -> int:
+    """``conveyor runs logs``: pod logs for Argo runs, else the captured output."""
     from conveyor.cli.argo import workflow_name
 
     argo = _argo(config, server, token, None)
@@ -71,6 +73,7 @@ def logs(run_id: str, step: str | None, config: Path | None, server: str | None,
 
 @friendly
 def act(run_id: str, verb: str, config: Path | None, server: str | None, token: str | None) -> int:
+    """``conveyor runs stop|retry`` for Argo runs; a local run is retried here."""
     from conveyor.cli.argo import workflow_name
 
     argo = _argo(config, server, token, None)

@@ -36,6 +36,7 @@ def _engine(db: str | None) -> Any:
 
 @friendly
 def migrate(db: str | None) -> int:
+    """``conveyor server migrate``: bring the database to the newest schema."""
     from conveyor.server.db import migrate as run_migrations
 
     url = _url(db)
@@ -50,6 +51,7 @@ def migrate(db: str | None) -> int:
 
 @friendly
 def start(db: str | None, host: str, port: int, workers: int, api_workers: int) -> int:
+    """``conveyor server start``: migrations, run workers, then the HTTP API."""
     import uvicorn
 
     url = _url(db)
@@ -82,6 +84,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
 
 @friendly
 def worker(db: str | None, once: bool) -> int:
+    """``conveyor server worker``: claim and run queued runs (started by ``start``)."""
     from conveyor.server.worker import loop
 
     _engine(db)
@@ -92,6 +95,7 @@ def worker(db: str | None, once: bool) -> int:
 
 @friendly
 def users_create(db: str | None, name: str, admin: bool) -> int:
+    """``conveyor server users create``."""
     from conveyor.server.auth import create_user
 
     user = create_user(_engine(db), name, admin)
@@ -101,6 +105,7 @@ def users_create(db: str | None, name: str, admin: bool) -> int:
 
 @friendly
 def tokens_create(db: str | None, name: str) -> int:
+    """``conveyor server tokens create``: the token is printed once, stored hashed."""
     from conveyor.server.auth import create_token
 
     token_id, token = create_token(_engine(db), name)
@@ -111,6 +116,7 @@ def tokens_create(db: str | None, name: str) -> int:
 
 @friendly
 def tokens_revoke(db: str | None, token: str) -> int:
+    """``conveyor server tokens revoke``."""
     from conveyor.server.auth import revoke_token
 
     token_id = revoke_token(_engine(db), token)
@@ -120,6 +126,7 @@ def tokens_revoke(db: str | None, token: str) -> int:
 
 @friendly
 def tokens_list(db: str | None, name: str) -> int:
+    """``conveyor server tokens list``: ids and whether revoked, never the tokens."""
     from conveyor.server.auth import list_tokens
 
     for entry in list_tokens(_engine(db), name):

@@ -21,6 +21,8 @@ class ProfileError(ConveyorError):
 
 @dataclass(frozen=True)
 class Profile:
+    """A server to talk to and the token to use there."""
+
     name: str
     endpoint: str
     token: str | None
@@ -32,11 +34,13 @@ class Profile:
 
 
 def path() -> Path:
+    """Where profiles are kept (mode 600, under the user's config directory)."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "conveyor" / "profiles.json"
 
 
 def load() -> dict[str, Any]:
+    """The profiles file's content; a file of the wrong shape is a ProfileError."""
     try:
         data: dict[str, Any] = json.loads(path().read_text())
     except FileNotFoundError:
@@ -48,6 +52,7 @@ def load() -> dict[str, Any]:
 
 
 def save(data: dict[str, Any]) -> None:
+    """Write the profiles file atomically, readable by its owner only."""
     target = path()
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = target.with_suffix(".tmp")
@@ -59,6 +64,7 @@ def save(data: dict[str, Any]) -> None:
 
 
 def add(name: str, endpoint: str, token: str | None) -> None:
+    """Add or replace a profile; the first one becomes current."""
     if not endpoint.startswith(("http://", "https://")):
         raise ProfileError(f"endpoint must be an http:// or https:// URL, not {endpoint!r}")
     data = load()
@@ -69,6 +75,7 @@ def add(name: str, endpoint: str, token: str | None) -> None:
 
 
 def use(name: str) -> None:
+    """Make a profile current."""
     data = load()
     if name not in data["profiles"]:
         raise ProfileError(f"no profile '{name}' (profiles: {', '.join(sorted(data['profiles'])) or 'none'})")
@@ -77,6 +84,7 @@ def use(name: str) -> None:
 
 
 def remove(name: str) -> None:
+    """Forget a profile."""
     data = load()
     if data["profiles"].pop(name, None) is None:
         raise ProfileError(f"no profile '{name}'")

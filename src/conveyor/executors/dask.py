@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Redactor, Sink, capturing, routed
@@ -34,7 +35,7 @@ def run_on_worker(request: StepRequest, timeout: float | None) -> tuple[CommandR
     return result, sink.getvalue()
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """Commands on a Dask cluster; the driver's threads wait on them, one per job."""
 
     def __init__(

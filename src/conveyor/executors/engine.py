@@ -17,7 +17,7 @@ from typing import Any
 
 from conveyor.executors.mapitems import MapItems
 from conveyor.executors.observer import Observer
-from conveyor.graph.kinds.base import Job
+from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
 from conveyor.runlog.base import RunLog, RunLogStore
@@ -42,7 +42,7 @@ def json_safe(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class Engine:
+class Engine(Runner):
     """Drives one run (or, in a pod, one step of it) and records everything it does.
 
     It is the traversal's :class:`~conveyor.graph.kinds.base.Runner`: tasks are attempted,

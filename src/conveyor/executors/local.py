@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from typing import Literal
 
+from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Sink
@@ -17,7 +18,7 @@ from conveyor.step.launch import LAUNCHERS
 from conveyor.step.request import CommandResult, StepRequest
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """The embedded default: jobs on threads, commands in threads or child processes."""
 
     def __init__(

@@ -24,7 +24,7 @@ from conveyor.executors.mapitems import MapItems
 from conveyor.executors.registry import build
 from conveyor.executors.run import new_run_record
 from conveyor.graph.kinds import kind_of
-from conveyor.graph.kinds.base import NotReached, Observe, PlanError
+from conveyor.graph.kinds.base import NotReached, Observe, PlanError, Pod
 from conveyor.graph.kinds.map import conclude, gather
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
@@ -43,6 +43,7 @@ class PodError(ConveyorError):
 
 
 def split_path(step: str) -> list[str]:
+    """A step path from its ``/``-joined text (map items by index)."""
     return [part for part in step.split("/") if part != ""]
 
 
@@ -85,7 +86,7 @@ class RunContext:
         self.store.append(self.run_id, [NodeEvent(path, kind, status, time.time(), info)])
 
 
-class _PodSide:
+class _PodSide(Pod):
     """What a kind's ``pod`` method works with (the :class:`~conveyor.graph.kinds.base.Pod`)."""
 
     def __init__(self, ctx: RunContext) -> None:
@@ -122,6 +123,7 @@ def _backends(config: RunConfig, run_id: str) -> tuple[RunLogStore, StepContext]
 
 
 def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
+    """The run a pod works on; PodError if it was not started, or with another pipeline."""
     loaded = load_pipeline(file)
     config = load_config(config_file)
     store, context = _backends(config, run_id)

@@ -44,6 +44,7 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
 
 
 def mermaid(graph: Graph) -> str:
+    """The pipeline as a Mermaid flowchart (GitHub and most editors render it)."""
     shapes = {
         "success": '(("{}"))',
         "fail": '(("{}"))',
@@ -68,6 +69,7 @@ def mermaid(graph: Graph) -> str:
 
 
 def dot(graph: Graph) -> str:
+    """The pipeline as a Graphviz digraph."""
     shapes = {
         "success": "doublecircle",
         "fail": "doublecircle",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from conveyor.graph.kinds import kind_of
-from conveyor.graph.kinds.base import Items, NotReached, Observe
+from conveyor.graph.kinds.base import Items, NotReached, Observe, Recorded
 from conveyor.graph.kinds.map import list_items
 from conveyor.graph.scope import Scope
 from conveyor.graph.walk import Stop, walk
@@ -41,7 +41,7 @@ def node_at(pipeline: Pipeline, path: list[str]) -> NodeBase:
     raise NotReached(f"{'/'.join(path)} names a branch, not a step")
 
 
-class Replay:
+class Replay(Recorded):
     """Reads outcomes off the run log: what a finished node left in the scope, and the scope
     a node at any path runs in. Pods use it to rebuild their parameters; ``run-end`` to
     record the outcome of composites that no pod ends."""
@@ -54,12 +54,15 @@ class Replay:
         items: Items | None = None,
     ) -> None:
         self.steps = steps
-        self.restore = restore
+        self._restore = restore
         self.observe = observe
         self._items: Items = items or (lambda node, path, scope: list_items(node, scope))
 
     def record(self, path: list[str]) -> StepRecord | None:
         return self.steps.get(tuple(path))
+
+    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+        return self._restore(node, attempt)
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
         return self._items(node, path, scope)

@@ -26,6 +26,7 @@ def encode_events(events: Sequence[Event]) -> bytes:
 
 
 def encode_run(run: RunRecord, indent: int | None = None) -> str:
+    """A run record as JSON text."""
     return json.dumps(run.to_json(), indent=indent, default=str)
 
 
@@ -59,4 +60,5 @@ def decode_lines(lines: Iterable[str | bytes]) -> list[Any]:
 
 
 def fold_lines(lines: Iterable[str | bytes]) -> dict[tuple[str, ...], StepRecord]:
+    """Step records from JSON lines, torn or empty lines skipped."""
     return fold_json(decode_lines(lines))

@@ -42,6 +42,7 @@ def tables(metadata: Any) -> tuple[Any, Any, Any]:
 
 
 def make_engine(url: str) -> Any:
+    """A SQLAlchemy engine; on SQLite, one writer at a time (BEGIN IMMEDIATE) in WAL mode."""
     try:
         from sqlalchemy import create_engine, event
     except ImportError:

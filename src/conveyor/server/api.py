@@ -37,6 +37,8 @@ RUN_ID = RUN_ID_PATTERN
 
 
 class SubmitRun(BaseModel):
+    """The body of ``POST /runs``."""
+
     pipeline: Annotated[str, Field(description="The pipeline YAML text.", max_length=MAX_BODY)]
     config: Annotated[str | None, Field(description="The run config YAML text.")] = None
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -46,6 +48,8 @@ class SubmitRun(BaseModel):
 
 
 class RunSummary(BaseModel):
+    """A run as the queue knows it."""
+
     id: str
     pipeline_name: str
     status: str
@@ -60,6 +64,8 @@ class RunSummary(BaseModel):
 
 
 class RunList(BaseModel):
+    """A page of runs."""
+
     runs: list[RunSummary]
     total: int
     limit: int
@@ -67,21 +73,28 @@ class RunList(BaseModel):
 
 
 class RunDetail(RunSummary):
+    """A run with its run log: the step tree, attempts, parameters and metrics."""
+
     parameters: dict[str, Any] = Field(default_factory=dict)
     run_log: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Health(BaseModel):
+    """What ``/health`` says to probes."""
+
     status: str
     database: str
 
 
 class Version(BaseModel):
+    """What ``/version`` says."""
+
     version: str
 
 
 def error(status: int, message: str, issues: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """The JSON error every failing call returns."""
     body: dict[str, Any] = {"status": status, "message": message}
     if issues is not None:
         body["issues"] = issues
@@ -89,6 +102,7 @@ def error(status: int, message: str, issues: list[dict[str, Any]] | None = None)
 
 
 def issue_dict(issue: Issue) -> dict[str, Any]:
+    """A located validation issue as JSON (the same text as ``conveyor validate``)."""
     return {
         "file": issue.file,
         "line": issue.line,
@@ -130,6 +144,7 @@ class BodyLimit:
 
 
 def create_app(url: str) -> FastAPI:
+    """The HTTP API over the server's database: runs, logs, cancel, retry, health."""
     engine = engine_for(url)
     store = SQLRunLogStore(url, create=False)
     readonly = reader(engine)

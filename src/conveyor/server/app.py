@@ -10,4 +10,5 @@ from conveyor.server.api import create_app
 
 
 def from_env() -> FastAPI:
+    """The app for uvicorn's workers: the database URL comes from the environment."""
     return create_app(os.environ["CONVEYOR_SERVER_DB"])

@@ -23,16 +23,20 @@ class AuthError(ConveyorError):
 
 @dataclass(frozen=True)
 class User:
+    """A user as a request's credentials resolve to."""
+
     id: int
     name: str
     is_admin: bool
 
 
 def hash_token(token: str) -> str:
+    """Tokens are stored as their SHA-256 only."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_user(engine: Any, name: str, admin: bool = False) -> User:
+    """Create a user; AuthError if the name is taken."""
     with engine.begin() as conn:
         if conn.execute(select(users.c.id).where(users.c.name == name)).first():
             raise AuthError(f"user '{name}' exists already")
@@ -66,6 +70,7 @@ def revoke_token(engine: Any, token_or_id: str) -> int:
 
 
 def list_tokens(engine: Any, name: str) -> list[dict[str, Any]]:
+    """A user's tokens: ids and whether revoked."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(tokens.c.id, tokens.c.created_at, tokens.c.revoked_at)
@@ -77,6 +82,7 @@ def list_tokens(engine: Any, name: str) -> list[dict[str, Any]]:
 
 
 def authenticate(engine: Any, header: str | None) -> User:
+    """The user a bearer token belongs to, or None (unknown or revoked)."""
     if not header or not header.lower().startswith("bearer "):
         raise AuthError("missing bearer token: send 'Authorization: Bearer TOKEN'")
     token = header[7:].strip()

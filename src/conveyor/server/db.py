@@ -78,6 +78,7 @@ def default_url() -> str:
 
 
 def engine_for(url: str) -> Any:
+    """The server's database engine (SQLite or PostgreSQL) from its URL."""
     return make_engine(url)
 
 

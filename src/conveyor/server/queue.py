@@ -35,6 +35,7 @@ PUBLIC = [
 
 
 def new_id() -> str:
+    """A fresh run id for a submission that named none."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:10]
 
 
@@ -48,6 +49,7 @@ def submit(
     code: bytes | None,
     run_id: str | None = None,
 ) -> str:
+    """Queue a run; its id must be new."""
     run_id = run_id or new_id()
     with engine.begin() as conn:
         conn.execute(
@@ -111,6 +113,7 @@ def heartbeat(engine: Any, run_id: str, worker: str, lease: float) -> bool:
 
 
 def finish(engine: Any, run_id: str, worker: str, status: str, error: str | None = None) -> bool:
+    """Record how a claimed run ended, if this worker still holds it."""
     with engine.begin() as conn:
         result = conn.execute(
             update(runs)
@@ -147,6 +150,7 @@ def requeue(engine: Any, run_id: str) -> bool:
 
 
 def get(engine: Any, run_id: str) -> dict[str, Any] | None:
+    """One run as the queue knows it, or None."""
     with engine.connect() as conn:
         row = (
             conn.execute(
@@ -169,6 +173,7 @@ def listing(
     limit: int,
     offset: int,
 ) -> tuple[list[dict[str, Any]], int]:
+    """A page of runs, filtered; with the total count."""
     conditions = []
     if user_id is not None:
         conditions.append(runs.c.user_id == user_id)

@@ -84,6 +84,7 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
 
 
 def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path, lease: float) -> str:
+    """Run one claimed run in a child process, renewing the lease; cancel kills it."""
     store = SQLRunLogStore(url, create=False)
     try:
         work = prepare(job, url, root)
@@ -147,6 +148,7 @@ def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
 
 
 def work_root() -> Path:
+    """Where workers unpack runs' files."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor" / "work"
     return Path(os.environ.get("CONVEYOR_SERVER_WORKDIR") or base)
 
@@ -154,6 +156,7 @@ def work_root() -> Path:
 def loop(
     url: str, name: str | None = None, poll: float = 0.2, lease: float = LEASE, once: bool = False
 ) -> None:
+    """A worker: claim a run, execute it, repeat."""
     engine = engine_for(url)
     worker = name or f"{socket.gethostname()}:{os.getpid()}"
     root = work_root()

@@ -43,6 +43,7 @@ def pipeline_hash(pipeline: Pipeline) -> str:
 
 
 def pipeline_from_located(located: Located, name: str) -> LoadedPipeline:
+    """A pipeline from YAML already loaded with line numbers; SpecError with every problem."""
     graph_issues = check_pipeline(located)
     try:
         pipeline = build_model(Pipeline, located, "invalid pipeline", strict=False)
@@ -71,6 +72,7 @@ def load_pipeline(path: str | os.PathLike[str]) -> LoadedPipeline:
 
 
 def load_pipeline_text(text: str, name: str = "pipeline", file: str | None = None) -> LoadedPipeline:
+    """A pipeline from YAML text (the server's submissions)."""
     return pipeline_from_located(load_yaml_text(text, file=file), name)
 
 
@@ -85,6 +87,7 @@ def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
 
 
 def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
+    """A run config from data (the SDK's mappings)."""
     return build_model(RunConfig, Located(data=dict(data or {}), file=None), "invalid config")
 
 

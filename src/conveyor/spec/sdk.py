@@ -141,18 +141,26 @@ class NotebookTask(_Task):
 
 
 class Stub(Step):
+    """A placeholder step that succeeds."""
+
     kind = "stub"
 
 
 class Success(Step):
+    """Ends its graph in success."""
+
     kind = "success"
 
 
 class Fail(Step):
+    """Ends its graph in failure."""
+
     kind = "fail"
 
 
 class Parallel(Step):
+    """Branches that run at once."""
+
     kind = "parallel"
 
     def __init__(self, name: str, branches: dict[str, Pipeline], **kw: Any) -> None:
@@ -164,6 +172,8 @@ class Parallel(Step):
 
 
 class Map(Step):
+    """A branch run once per item of a list parameter (or per partition of files)."""
+
     kind = "map"
 
     def __init__(
@@ -191,6 +201,8 @@ class Map(Step):
 
 
 class Conditional(Step):
+    """The branch keyed by a parameter's value."""
+
     kind = "conditional"
 
     def __init__(self, name: str, parameter: str, branches: dict[str, Pipeline], **kw: Any) -> None:

@@ -12,6 +12,7 @@ import sys
 
 
 def main(argv: list[str]) -> int:
+    """Run the pickled request and write the pickled result (``isolation: process``)."""
     request_file, result_file = argv
     with open(request_file, "rb") as handle:
         request = pickle.load(handle)

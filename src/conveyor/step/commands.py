@@ -28,6 +28,7 @@ def _error_text(exc: BaseException) -> str:
 
 
 def run_python(request: StepRequest) -> CommandResult:
+    """Call the task's function with its parameters; the user's traceback goes to the log."""
     try:
         func = resolve_callable(request.node.command)
         kwargs = bind_arguments(func, request.params)
@@ -107,6 +108,7 @@ def stream_process(
 
 
 def run_shell(request: StepRequest, timeout: float | None = None) -> CommandResult:
+    """Run the command in bash with parameters as environment variables; returns are its exports."""
     node = request.node
     env = dict(os.environ)
     for name, value in request.params.items():

@@ -40,6 +40,7 @@ def _import_nb() -> tuple[Any, Any]:
 
 
 def run_notebook(request: StepRequest, timeout: float | None = None) -> CommandResult:
+    """Execute the notebook with a parameters cell; returns are variables left in it."""
     try:
         nbformat, nbclient = _import_nb()
     except ImportError as exc:

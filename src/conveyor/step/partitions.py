@@ -29,6 +29,8 @@ class PartitionError(ConveyorError, ValueError):
 
 @dataclass(frozen=True)
 class FileItem:
+    """One listed file: its URL and what identifies its version (ETag, mtime or size)."""
+
     url: str
     size: int | None = None
     version: str | None = None
@@ -80,6 +82,7 @@ def list_source(spec: PartitionSpec, values: Any = None) -> list[FileItem]:
 
 
 def group(items: Sequence[FileItem], spec: PartitionSpec) -> list[list[FileItem]]:
+    """Files into partitions by the spec's strategy (count, bytes or group-by)."""
     if spec.strategy == "count":
         return [list(items[i : i + spec.size]) for i in range(0, len(items), spec.size)]
     if spec.strategy == "bytes":
@@ -165,6 +168,7 @@ class Partitions(Sequence[list[str]]):
 
 
 def ledger_prefix(pipeline: str, slug: str) -> str:
+    """Where an incremental map's ledger lives in the catalog."""
     return f"ledger/{pipeline}/{slug}/"
 
 
@@ -177,6 +181,7 @@ def processed(catalog: Catalog, prefix: str) -> set[str]:
 
 
 def mark_processed(catalog: Catalog, prefix: str, run_id: str, index: int, files: list[FileItem]) -> None:
+    """Record a succeeded partition's files in the ledger."""
     catalog.put_shared(f"{prefix}{run_id}-{index}.json", json.dumps([f.identity() for f in files]).encode())
 
 

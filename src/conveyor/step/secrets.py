@@ -9,6 +9,8 @@ from typing import Any
 
 
 class SecretsBackend(ABC):
+    """Where declared secrets come from."""
+
     @abstractmethod
     def get(self, name: str) -> str | None:
         """The secret's value, or None if this backend does not have it."""
@@ -18,6 +20,8 @@ class SecretsBackend(ABC):
 
 
 class NoSecrets(SecretsBackend):
+    """No secrets at all: a step that declares one fails with a message."""
+
     where = "no secrets backend (secrets: {type: none})"
 
     def get(self, name: str) -> str | None:
@@ -25,6 +29,8 @@ class NoSecrets(SecretsBackend):
 
 
 class EnvSecrets(SecretsBackend):
+    """Secrets from the environment of the conveyor process."""
+
     where = "the environment"
 
     def __init__(self, **config: Any) -> None:
@@ -53,6 +59,8 @@ def parse_dotenv(text: str) -> dict[str, str]:
 
 
 class DotenvSecrets(SecretsBackend):
+    """Secrets from a ``.env`` file."""
+
     def __init__(self, location: str = ".env") -> None:
         self.where = f"the dotenv file {location}"
         path = Path(location)

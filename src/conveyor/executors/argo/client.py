@@ -29,6 +29,8 @@ def _truthy(value: str | None) -> bool:
 
 
 class ArgoServer:
+    """The Argo Server's REST API, as much of it as conveyor uses; failures are ArgoErrors."""
+
     def __init__(
         self,
         server: str | None = None,

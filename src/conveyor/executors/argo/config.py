@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
+    """Unknown keys are errors here too."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -19,6 +21,8 @@ class SecretRef(Strict):
 
 
 class Resources(Strict):
+    """Kubernetes resource requests and limits of a pod."""
+
     requests: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, str] = Field(default_factory=dict)
 
@@ -46,6 +50,8 @@ class PodSettings(Strict):
 
 
 class ArgoConfig(PodSettings):
+    """The ``argo`` executor's config: the image, and every pod and workflow setting."""
+
     image: str
     namespace: str = "default"
     service_account: str | None = None

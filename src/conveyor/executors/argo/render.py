@@ -225,16 +225,19 @@ class Renderer:
     def render_task(
         self, name: str, here: str, node: TaskNode, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A task: one pod running ``execute-single-node`` with the task's own settings."""
         return self._single(namer.name(name), self.step_template("step", node), step=here)
 
     def render_stub(
         self, name: str, here: str, node: NodeBase, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A stub: a pod that records it as succeeded."""
         return self._single(namer.name(name), self.step_template("step"), step=here)
 
     def render_map(
         self, name: str, here: str, node: MapNode, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A map: fan-out, the branch DAG once per item index, fan-in."""
         fan_out, items, fan_in = (
             namer.name(f"{name}-fan-out"),
             namer.name(f"{name}-items"),
@@ -260,11 +263,13 @@ class Renderer:
     def render_parallel(
         self, name: str, here: str, node: ParallelNode, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A parallel: a nested DAG of its branch DAGs."""
         return self._single(namer.name(name), self._parallel(node, [*static, name]), prefix=here)
 
     def render_conditional(
         self, name: str, here: str, node: ConditionalNode, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A conditional: a ``choose`` pod, then each branch DAG gated by ``when``."""
         return self._single(namer.name(name), self._conditional(node, [*static, name]), prefix=here)
 
     def _parallel(self, node: ParallelNode, static: list[str]) -> str:

@@ -60,7 +60,8 @@ class Walker(Protocol):
 
     runner: Runner
 
-    def run_graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool: ...
+    def run_graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool:
+        """Run a graph (a branch, an item) to its end; True if it ended in success."""
 
 
 class Recorded(Protocol):
@@ -68,21 +69,27 @@ class Recorded(Protocol):
 
     observe: Observe | None
 
-    def record(self, path: list[str]) -> StepRecord | None: ...
+    def record(self, path: list[str]) -> StepRecord | None:
+        """What the run log holds for ``path``, if anything."""
 
-    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]: ...
+    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+        """The values a succeeded attempt put into its scope (objects unpickled)."""
 
-    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]: ...
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items as planned for this run."""
 
-    def graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool | None: ...
+    def graph(self, graph: Graph, prefix: list[str], scope: Scope) -> bool | None:
+        """Replay a whole graph: True/False when it has ended, None if it has not."""
 
 
 class Pod(Protocol):
     """What ``conveyor execute-single-node`` gives a kind: one step, in a process of its own."""
 
-    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool: ...
+    def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
+        """One attempt of the task (the orchestrator makes further ones)."""
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None: ...
+    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+        """Record a node's status."""
 
     def output(self, name: str, value: str) -> None:
         """A small output for the orchestrator (a branch index)."""
@@ -130,10 +137,12 @@ class Composite(Kind):
         return ok
 
     def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: dict[str, Any]) -> bool:
+        """What the node does between running and its end; ``info`` goes into its record."""
         raise NotImplementedError
 
 
 def finished(record: StepRecord | None) -> bool:
+    """Whether a record says its node is done (succeeded, failed or cancelled)."""
     return record is not None and record.status.finished
 
 

@@ -15,6 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    """Create users, tokens, the run queue and the run log tables."""
     op.create_table(
         "server_users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -75,6 +76,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Drop everything ``upgrade`` made."""
     for table in (
         "conveyor_logs",
         "conveyor_events",
