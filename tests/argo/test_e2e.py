@@ -14,6 +14,7 @@ import yaml
 from conveyor.runlog.file import FileRunLogStore
 from support import ROOT, TASKS, run_cli
 from support.argo_sim import Simulation
+from support.runs import variant
 
 EXAMPLES = ROOT / "examples"
 ARGO_CONFIG = """executor:
@@ -246,9 +247,7 @@ def test_pods_share_a_sqlite_or_postgres_run_log(
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
         engine.dispose()
         backend = f"{{type: postgres, config: {{url: '{base.rsplit('/', 1)[0]}/{name}'}}}}"
-    config = ARGO_CONFIG.replace(
-        "run_log_store: {type: file, config: {path: .conveyor/runs}}", f"run_log_store: {backend}"
-    )
+    config = variant(ARGO_CONFIG, lambda d: d.update(run_log_store=yaml.safe_load(backend)))
     (where / "argo.yaml").write_text(config)
     out = run_cli(
         "render",

@@ -7,12 +7,13 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conveyor.spec.load import config_from_data
 from support import TASKS, need_service
-from support.runs import run_yaml, runlog, step
+from support.runs import run_yaml, runlog, step, steps_of, variant
 
 pytestmark = pytest.mark.dask
 
@@ -23,11 +24,20 @@ MAP = """dag:
       type: map
       iterate_on: xs
       iterate_as: x
-      max_parallelism: MAXP
-      branch: {start_at: t, steps: {t: {command: ctasks.TASK, returns: [y], next: success}}}
+      max_parallelism: 4
+      branch: {start_at: t, steps: {t: {command: ctasks.pid, returns: [y], next: success}}}
       next: total
     total: {command: ctasks.concat, returns: [joined], next: success}
 """
+
+
+def map_with(limit: int, task: str) -> str:
+    def change(data: dict[str, Any]) -> None:
+        fan = steps_of(data)["fan"]
+        fan["max_parallelism"] = limit
+        fan["branch"]["steps"]["t"]["command"] = task
+
+    return variant(MAP, change)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +68,7 @@ def dask_config(root: Path, address: str, **extra: object) -> object:
 
 
 def test_map_items_run_on_worker_processes(workdir: Path, cluster: object) -> None:
-    text = MAP.replace("MAXP", "4").replace("TASK", "pid")
+    text = MAP
     address = cluster.scheduler_address  # type: ignore[attr-defined]
     config = dask_config(workdir, address)
     result = run_yaml(workdir, text, {"xs": list(range(12)), "values": []}, config=config)  # type: ignore[arg-type]
@@ -68,7 +78,7 @@ def test_map_items_run_on_worker_processes(workdir: Path, cluster: object) -> No
 
 
 def test_max_parallelism_is_honoured(workdir: Path, cluster: object) -> None:
-    text = MAP.replace("MAXP", "2").replace("TASK", "sleep_for")
+    text = map_with(limit=2, task="ctasks.sleep_for")
     config = dask_config(workdir, cluster.scheduler_address)  # type: ignore[attr-defined]
     result = run_yaml(workdir, text, {"xs": list(range(6)), "seconds": 0.3, "values": []}, config=config)  # type: ignore[arg-type]
     assert result.ok
@@ -90,7 +100,7 @@ def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, clust
     address = cluster.scheduler_address  # type: ignore[attr-defined]
     config = dask_config(workdir, address)
     counter = workdir / "counter"
-    text = MAP.replace("MAXP", "4").replace("TASK", "slow_item")
+    text = map_with(limit=4, task="ctasks.slow_item")
     with Client(address) as client:
         pids = client.run(os.getpid)
         killed: list[int] = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support.runs import file_config, run_yaml, runlog, step
+from support.runs import file_config, run_yaml, runlog, step, steps_of, variant
 
 CHAIN = """
 dag:
@@ -19,7 +19,8 @@ dag:
 
 
 def test_chain_records_run_and_steps(workdir: Path) -> None:
-    result = run_yaml(workdir, CHAIN.replace("ctasks.square", "ctasks.add"), {"a": 1, "b": 2})
+    both_add = variant(CHAIN, lambda d: steps_of(d)["second"].update(command="ctasks.add"))
+    result = run_yaml(workdir, both_add, {"a": 1, "b": 2})
     assert result.ok
     log = runlog(workdir, result.run_id)
     run = log.run
@@ -131,20 +132,14 @@ dag:
         ok: {start_at: w, steps: {w: {command: ctasks.noop, next: success}}}
         bad: {start_at: w, steps: {w: {command: ctasks.fail_always, next: success}}}
       next: success
-      ON_FAILURE
     handler: {command: ctasks.record, returns: [noted], next: success}
 """
-    failed = run_yaml(
-        workdir,
-        text.replace("ON_FAILURE", "").replace(
-            "    handler: {command: ctasks.record, returns: [noted], next: success}\n", ""
-        ),
-    )
+    failed = run_yaml(workdir, variant(text, lambda d: steps_of(d).pop("handler")))
     assert failed.status == "failed"
     assert step(runlog(workdir, failed.run_id), "both").status == "failed"
     handled = run_yaml(
         workdir,
-        text.replace("ON_FAILURE", "on_failure: handler"),
+        variant(text, lambda d: steps_of(d)["both"].update(on_failure="handler")),
         {"counter": str(workdir / "c"), "tag": "t"},
     )
     assert handled.ok and handled.parameters["noted"] == "t"
@@ -158,7 +153,6 @@ dag:
       type: map
       iterate_on: xs
       iterate_as: x
-      MAXP
       branch:
         start_at: t
         steps:
@@ -171,14 +165,15 @@ dag:
 @pytest.mark.parametrize("limit", [1, 3])
 def test_map_honours_max_parallelism_and_keeps_item_order(workdir: Path, limit: int) -> None:
     items = list(range(12))[::-1]
-    result = run_yaml(workdir, MAP.replace("MAXP", f"max_parallelism: {limit}"), {"xs": items})
+    limited = variant(MAP, lambda d: steps_of(d)["fan"].update(max_parallelism=limit))
+    result = run_yaml(workdir, limited, {"xs": items})
     assert result.ok
     assert result.parameters["y"] == items  # reduced in item order, not completion order
     assert result.parameters["peak"] == limit
 
 
 def test_map_items_are_scoped_and_recorded(workdir: Path) -> None:
-    result = run_yaml(workdir, MAP.replace("MAXP", ""), {"xs": [5, 6]})
+    result = run_yaml(workdir, MAP, {"xs": [5, 6]})
     log = runlog(workdir, result.run_id)
     assert step(log, "fan", "1", "t").attempts[0].returns == {"y": 6}
     assert step(log, "fan").info == {"items": 2, "failed": 0, "returns": {"y": [5, 6]}}
@@ -186,7 +181,7 @@ def test_map_items_are_scoped_and_recorded(workdir: Path) -> None:
 
 
 def test_map_reducer(workdir: Path) -> None:
-    text = MAP.replace("MAXP", "reducer: ctasks.concat")
+    text = variant(MAP, lambda d: steps_of(d)["fan"].update(reducer="ctasks.concat"))
     result = run_yaml(workdir, text, {"xs": [3, 1, 2]})
     assert result.parameters["y"] == "3,1,2"
 
@@ -212,7 +207,7 @@ dag:
 
 
 def test_map_on_non_list_fails_with_message(workdir: Path) -> None:
-    result = run_yaml(workdir, MAP.replace("MAXP", ""), {"xs": 5})
+    result = run_yaml(workdir, MAP, {"xs": 5})
     info = step(runlog(workdir, result.run_id), "fan").info
     assert result.status == "failed" and "must be a list; found int" in info["error"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,17 +15,16 @@ from conveyor.spec.load import load_pipeline_text
 from conveyor.spec.models import PartitionSpec
 from conveyor.step.partitions import FileItem, group
 from support import TASKS, run_cli
-from support.runs import file_config, retry, run_yaml, runlog, step
+from support.runs import file_config, retry, run_yaml, runlog, step, steps_of, variant
 
 PIPELINE = """dag:
   start_at: each
   steps:
     each:
       type: map
-      partition: {source: "SOURCE", strategy: count, size: 10}
+      partition: {source: "data/*.txt", strategy: count, size: 10}
       iterate_as: files
-      OPTIONS
-      branch: {start_at: work, steps: {work: {command: ctasks.TASK, returns: [n], next: success}}}
+      branch: {start_at: work, steps: {work: {command: ctasks.count_files, returns: [n], next: success}}}
       next: success
 """
 
@@ -35,12 +35,16 @@ def make_files(root: Path, count: int, start: int = 0) -> None:
         (root / "data" / f"f{i:03d}.txt").write_text("x" * (i + 1))
 
 
-def pipeline(root: Path, options: str = "", task: str = "count_files") -> str:
-    return (
-        PIPELINE.replace("SOURCE", str(root / "data" / "*.txt"))
-        .replace("OPTIONS", options)
-        .replace("TASK", task)
-    )
+def pipeline(root: Path, task: str = "count_files", **options: Any) -> str:
+    """The partitioned map over ``root/data/*.txt``, with map options and its task set."""
+
+    def change(data: dict[str, Any]) -> None:
+        each = steps_of(data)["each"]
+        each["partition"]["source"] = str(root / "data" / "*.txt")
+        each.update(options)
+        each["branch"]["steps"]["work"]["command"] = f"ctasks.{task}"
+
+    return variant(PIPELINE, change)
 
 
 def lines(path: Path) -> list[str]:
@@ -62,7 +66,9 @@ def test_partitions_from_a_glob(workdir: Path) -> None:
 
 
 def test_partitions_from_a_parameter(workdir: Path) -> None:
-    text = pipeline(workdir).replace('source: "' + str(workdir / "data" / "*.txt") + '"', "parameter: names")
+    text = variant(
+        pipeline(workdir), lambda d: steps_of(d)["each"].update(partition={"parameter": "names", "size": 10})
+    )
     result = run_yaml(workdir, text, {"names": [f"n{i}" for i in range(23)], "counter": str(workdir / "c")})
     assert result.ok and result.parameters["n"] == [10, 10, 3]
 
@@ -79,15 +85,27 @@ def test_grouping_strategies() -> None:
 
 
 def test_partition_spec_is_validated() -> None:
-    for body, message in [
-        ("partition: {source: x}\n      iterate_on: xs", "exactly one of 'iterate_on'"),
-        ("partition: {source: x, strategy: bytes}", "strategy 'bytes' needs 'target_bytes'"),
-        ("partition: {source: x, parameter: y}", "exactly one of 'source'"),
-        ("partition: {source: x, strategy: group-by, pattern: 'nogroup'}", "pattern needs a capture group"),
-        ("iterate_on: xs\n      incremental: true", "'incremental: true' needs a 'partition' spec"),
+    for fields, message in [
+        ({"partition": {"source": "x"}, "iterate_on": "xs"}, "exactly one of 'iterate_on'"),
+        ({"partition": {"source": "x", "strategy": "bytes"}}, "strategy 'bytes' needs 'target_bytes'"),
+        ({"partition": {"source": "x", "parameter": "y"}}, "exactly one of 'source'"),
+        (
+            {"partition": {"source": "x", "strategy": "group-by", "pattern": "nogroup"}},
+            "pattern needs a capture group",
+        ),
+        (
+            {"partition": None, "iterate_on": "xs", "incremental": True},
+            "'incremental: true' needs a 'partition' spec",
+        ),
     ]:
-        text = PIPELINE.replace('partition: {source: "SOURCE", strategy: count, size: 10}', body)
-        text = text.replace("OPTIONS", "").replace("TASK", "noop")
+
+        def change(data: dict[str, Any], fields: dict[str, Any] = fields) -> None:
+            each = steps_of(data)["each"]
+            each.update(fields)
+            if each["partition"] is None:
+                del each["partition"]
+
+        text = variant(PIPELINE, change)
         with pytest.raises(SpecError) as info:
             load_pipeline_text(text)
         assert any(message in i.message for i in info.value.issues), info.value
@@ -96,7 +114,7 @@ def test_partition_spec_is_validated() -> None:
 def test_item_failures_can_continue(workdir: Path) -> None:
     make_files(workdir, 25)
     counter = workdir / "counter"
-    text = pipeline(workdir, "on_item_failure: continue", task="fail_on")
+    text = pipeline(workdir, task="fail_on", on_item_failure="continue")
     result = run_yaml(workdir, text, {"counter": str(counter), "bad": "f012.txt"})
     assert result.ok
     assert result.parameters["n"] == [10, 5]  # the failed partition is left out of the reduce
@@ -132,7 +150,7 @@ def test_retry_reprocesses_only_failed_partitions(workdir: Path) -> None:
 def test_incremental_runs_process_only_new_or_changed_files(workdir: Path) -> None:
     make_files(workdir, 12)
     counter = workdir / "counter"
-    text = pipeline(workdir, "incremental: true")
+    text = pipeline(workdir, incremental=True)
     config = file_config(workdir)
     first = run_yaml(workdir, text, {"counter": str(counter)}, config=config)
     assert first.ok and len(lines(counter)) == 12

@@ -9,7 +9,7 @@ import pytest
 
 from conveyor.executors.run import RunRefused
 from support import TASKS, run_cli
-from support.runs import retry, run_yaml, runlog, step
+from support.runs import retry, run_yaml, runlog, step, steps_of, variant
 
 CHAIN = """
 dag:
@@ -47,7 +47,7 @@ def test_retry_refuses_a_changed_pipeline(workdir: Path) -> None:
     result = run_yaml(workdir, CHAIN, {"counter": str(workdir / "c"), "tag": "t", "fail_times": 5, "x": 1})
     assert result.status == "failed"
     path = workdir / "pipeline.yaml"
-    path.write_text(path.read_text().replace("returns: [third]", "returns: [third_value]"))
+    path.write_text(variant(path.read_text(), lambda d: steps_of(d)["three"].update(returns=["third_value"])))
     with pytest.raises(RunRefused, match="has changed since run"):
         retry(workdir, result.run_id)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from conveyor.executors.run import RunResult, execute, open_store, resume
 from conveyor.runlog.base import RunLog
@@ -20,6 +23,20 @@ def file_config(root: Path, **executor: Any) -> RunConfig:
             "catalog": {"type": "file", "config": {"location": str(root / "catalog")}},
         }
     )
+
+
+def variant(text: str, change: Callable[[dict[str, Any]], None]) -> str:
+    """A pipeline's YAML with its data changed by ``change`` (a key set, a step removed):
+    variants are made by editing loaded data, never by replacing strings."""
+    data = yaml.safe_load(text)
+    change(data)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+def steps_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The top-level steps of pipeline data."""
+    steps: dict[str, Any] = data["dag"]["steps"]
+    return steps
 
 
 def run_yaml(
