@@ -41,6 +41,6 @@ def wait_for(
 
 
 def tarball_of(directory: Path) -> str:
-    from conveyor.server.worker import encode_code
+    from conveyor.client.bundle import encode_code
 
     return encode_code(directory)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,18 +74,6 @@ def profile_cmd(
 # --- runs on a server ---------------------------------------------------------------------
 
 
-def _tarball(directory: Path) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for path in sorted(directory.rglob("*")):
-            if "__pycache__" in path.parts or any(
-                p.startswith(".") for p in path.relative_to(directory).parts
-            ):
-                continue
-            archive.add(path, arcname=str(path.relative_to(directory)), recursive=False)
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
 @friendly
 def submit(
     profile: Any,
@@ -114,7 +99,9 @@ def submit(
     if code is not None:
         if not code.is_dir():
             raise ConveyorError(f"--code must be a directory, not {code}")
-        payload["code"] = _tarball(code)
+        from conveyor.client.bundle import encode_code
+
+        payload["code"] = encode_code(code)
     if run_id:
         payload["run_id"] = run_id
     run = _client(profile).submit(payload)
