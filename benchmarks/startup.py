@@ -28,7 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KEDRO = "kedro==1.7.0"
-KEDRO_CHAIN = '''
+KEDRO_CHAIN = """
 import sys
 from kedro.io import DataCatalog
 from kedro.pipeline import Pipeline, node
@@ -42,7 +42,7 @@ def noop(x=None):
 nodes = [node(noop, inputs=None, outputs="d0", name="s0")]
 nodes += [node(noop, inputs=f"d{i - 1}", outputs=f"d{i}", name=f"s{i}") for i in range(1, int(sys.argv[1]))]
 SequentialRunner().run(Pipeline(nodes), DataCatalog())
-'''
+"""
 
 
 def kedro_python(venv: Path) -> Path:
@@ -81,7 +81,9 @@ def _drain(fd: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--kedro-venv", type=Path, default=Path.home() / ".cache" / "conveyor-bench" / "kedro-1.7")
+    parser.add_argument(
+        "--kedro-venv", type=Path, default=Path.home() / ".cache" / "conveyor-bench" / "kedro-1.7"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from core import chain
@@ -101,7 +103,7 @@ def main() -> None:
             "kedro chain50": [str(kedro), "kedro_chain.py", "50"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, argv in commands.items():  # warm the file cache once
+        for argv in commands.values():  # warm the file cache once
             on_terminal(argv, work, env)
         for _ in range(args.runs):
             for name, argv in commands.items():
@@ -111,7 +113,8 @@ def main() -> None:
     for name, value in med.items():
         print(f"  {name:18s} {value:.3f}s  (min {min(times[name]):.3f}s)")
     print(f"chain50: conveyor / kedro = {med['conveyor chain50'] / med['kedro chain50']:.2f} (at most 0.75)")
-    print(f"--help:  conveyor / python -c pass = {med['conveyor --help'] / med['python -c pass']:.1f} (at most 4)")
+    help_ratio = med["conveyor --help"] / med["python -c pass"]
+    print(f"--help:  conveyor / python -c pass = {help_ratio:.1f} (at most 4)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-NODE_CHECK = re.compile(r"isinstance\([^)]*\b(TaskNode|StubNode|ParallelNode|MapNode|ConditionalNode|SuccessNode|FailNode|Linked|NodeBase)\b")
+NODE_CHECK = re.compile(
+    r"isinstance\([^)]*\b(TaskNode|StubNode|ParallelNode|MapNode|ConditionalNode|SuccessNode|FailNode|Linked|NodeBase)\b"
+)
 
 
 def docstrings(tree: ast.Module) -> tuple[int, int]:
@@ -30,11 +32,15 @@ def docstrings(tree: ast.Module) -> tuple[int, int]:
         documented += ast.get_docstring(node) is not None  # type: ignore[arg-type]
 
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and not node.name.startswith("_"):
+        if isinstance(
+            node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+        ) and not node.name.startswith("_"):
             count(node)
             if isinstance(node, ast.ClassDef):
                 for member in node.body:
-                    if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and not member.name.startswith("_"):
+                    if isinstance(
+                        member, ast.FunctionDef | ast.AsyncFunctionDef
+                    ) and not member.name.startswith("_"):
                         count(member)
     return total, documented
 
@@ -56,14 +62,18 @@ def inherited_coverage(src: Path, package: Path) -> tuple[int, int]:
         except Exception:  # an optional extra that is not installed
             continue
         for node in tree.body:
-            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or node.name.startswith("_"):
+            if not isinstance(
+                node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+            ) or node.name.startswith("_"):
                 continue
             total += 1
             documented += ast.get_docstring(node) is not None
             if isinstance(node, ast.ClassDef):
                 cls = getattr(module, node.name, None)
                 for member in node.body:
-                    if isinstance(member, ast.FunctionDef | ast.AsyncFunctionDef) and not member.name.startswith("_"):
+                    if isinstance(
+                        member, ast.FunctionDef | ast.AsyncFunctionDef
+                    ) and not member.name.startswith("_"):
                         total += 1
                         documented += bool(inspect.getdoc(getattr(cls, member.name, None)))
     return total, documented
@@ -95,7 +105,9 @@ def main() -> None:
     print(f"public docstrings (own): {documented}/{total} = {documented / max(total, 1):.0%}")
     t, d = inherited_coverage(src, package)
     print(f"public docstrings (with inherited, as inspect.getdoc): {d}/{t} = {d / max(t, 1):.0%}")
-    print(f"import cycles inside the package: {len(cycles)}" + "".join(f"\n  {' <-> '.join(c)}" for c in cycles))
+    print(
+        f"import cycles inside the package: {len(cycles)}" + "".join(f"\n  {' <-> '.join(c)}" for c in cycles)
+    )
 
 
 if __name__ == "__main__":

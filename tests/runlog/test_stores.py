@@ -6,12 +6,13 @@ import itertools
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conveyor.runlog.base import RunLogStore, RunNotFoundError, effective_status
+from conveyor.runlog.base import RunExistsError, RunLogStore, RunNotFoundError, effective_status
 from conveyor.runlog.file import FileRunLogStore
 from conveyor.runlog.memory import MemoryRunLogStore
 from conveyor.runlog.records import EndEvent, NodeEvent, RunRecord, StartEvent, Status
@@ -190,3 +191,30 @@ def test_dead_process_means_interrupted() -> None:
     assert effective_status(record) is Status.INTERRUPTED
     record.pid = os.getpid()
     assert effective_status(record) is Status.RUNNING
+
+
+def test_creating_a_run_is_atomic_and_exclusive(store: RunLogStore) -> None:
+    store.save_run(run("once", 1.0), create=True)
+    with pytest.raises(RunExistsError, match="run 'once' already exists"):
+        store.save_run(run("once", 2.0), create=True)
+    assert store.load("once").run.started_at == 1.0
+    store.save_run(run("once", 1.0, status=Status.SUCCEEDED))  # updates are not creations
+    assert store.load("once").run.status is Status.SUCCEEDED
+
+
+@pytest.mark.postgres
+def test_creating_a_run_on_postgres_is_exclusive(postgres_url: str) -> None:
+    from conveyor.runlog.sql import SQLRunLogStore
+
+    store = SQLRunLogStore(postgres_url)
+    name = f"pg-{os.getpid()}-{int(time.time() * 1000)}"
+    store.save_run(run(name, 1.0), create=True)
+    with pytest.raises(RunExistsError):
+        store.save_run(run(name, 2.0), create=True)
+    store.close()
+
+
+def test_the_lease_decides_liveness_on_any_host() -> None:
+    record = RunRecord(run_id="r", status=Status.RUNNING, pid=1, host="another-host", lease_until=100.0)
+    assert effective_status(record, now=99.0) is Status.RUNNING
+    assert effective_status(record, now=101.0) is Status.INTERRUPTED

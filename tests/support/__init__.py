@@ -31,11 +31,12 @@ def need_service(kind: str, reason: str) -> None:
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``conveyor`` command in a fresh process."""
+    """Run the real ``conveyor`` command in a fresh process. Whatever the test expects, a
+    traceback through conveyor's own code fails it: users get messages, not tracebacks."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.setdefault("COLUMNS", "200")
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "conveyor.cli", *args],
         cwd=cwd,
         env=full_env,
@@ -43,3 +44,14 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+    assert not conveyor_traceback(done.stdout + done.stderr), f"conveyor {' '.join(args)}:\n{done.stderr}"
+    return done
+
+
+def conveyor_traceback(text: str) -> bool:
+    """Whether ``text`` holds a traceback through conveyor's code (a step's own traceback,
+    which conveyor shows in the step's log, starts below conveyor's frames)."""
+    if "Traceback (most recent call last)" not in text:
+        return False
+    package = os.sep + "conveyor" + os.sep
+    return any(line.strip().startswith("File ") and package in line for line in text.splitlines())

@@ -55,7 +55,7 @@ def execute(file: Path, config: Path | None, params: Path | None, run_id: str | 
 
 
 @friendly
-def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> int:
+def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, force: bool = False) -> int:
     """``conveyor retry``: resume a run, reusing every succeeded step."""
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import open_store, resume
@@ -65,7 +65,9 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool) -> i
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
-    result = resume(run_id, run_config, str(file) if file else None, observer=observer, store=store)
+    result = resume(
+        run_id, run_config, str(file) if file else None, observer=observer, store=store, force=force
+    )
     return _finish(result, observer, console)
 
 

@@ -78,11 +78,14 @@ def retry(
     config: ConfigOpt = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Pipeline file, if moved.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Take over a run whose lease is live (its driver is gone).")
+    ] = False,
 ) -> None:
     """Resume a failed or interrupted run; succeeded steps are not run again."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.retry(run_id, config, file, quiet))
+    raise typer.Exit(commands.retry(run_id, config, file, quiet, force))
 
 
 @app.command()

@@ -20,6 +20,7 @@ from conveyor.executors.observer import Observer
 from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
+from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore
 from conveyor.runlog.records import EndEvent, NodeEvent, RunRecord, StartEvent, Status
 from conveyor.spec.models import MapNode, Pipeline, TaskNode
@@ -61,6 +62,7 @@ class Engine(Runner):
         observer: Observer | None = None,
         task_slots: int | None = None,
         one_attempt: bool = False,
+        lease: float | None = None,
     ) -> None:
         self.run = run
         self.run_id = run.run_id
@@ -71,6 +73,7 @@ class Engine(Runner):
         self.observer = observer
         # In a pod, Argo's retryStrategy makes the further attempts: run just one here.
         self.one_attempt = one_attempt
+        self.lease = lease if lease is not None else runlog_base.LEASE_SECONDS
         self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
         # Start events wait here and go out with their end event in one write; a flusher
         # writes those of steps still running after START_DELAY, so `runs show` sees them.
@@ -162,26 +165,34 @@ class Engine(Runner):
                 return True
         return False
 
-    def _flush_starts(self) -> None:
+    def _background(self) -> None:
+        """Write start events of steps still running after START_DELAY, and renew the
+        run's lease a third of the way through it."""
         while not self._stopped.wait(START_DELAY):
-            cutoff = time.time() - START_DELAY
+            now = time.time()
             with self._starts_lock:
-                due = [k for k, e in self._starts.items() if e.t <= cutoff]
+                due = [k for k, e in self._starts.items() if e.t <= now - START_DELAY]
                 if due:
                     self.store.append(self.run_id, [self._starts.pop(k) for k in due])
+            if self.run.lease_until is not None and self.run.lease_until - now < self.lease * 2 / 3:
+                self.run.lease_until = now + self.lease
+                self.store.save_run(self.run)
 
     # --- the run ---------------------------------------------------------------------------
 
-    def execute(self, pipeline: Pipeline, parameters: dict[str, Any]) -> RunRecord:
-        """Run the pipeline to its end; return the final run record (also saved)."""
+    def execute(self, pipeline: Pipeline, parameters: dict[str, Any], new: bool = False) -> RunRecord:
+        """Run the pipeline to its end; return the final run record (also saved). A ``new``
+        run is created atomically: RunExistsError if its id is taken. While it runs, it
+        holds a lease in its record, renewed by heartbeat."""
         run = self.run
         run.status = Status.RUNNING
-        self.store.save_run(run)
+        run.lease_until = time.time() + self.lease
+        self.store.save_run(run, create=new)
         if self.observer:
             self.observer.run_started(run)
         scope = Scope(None, parameters)
         interrupted = False
-        flusher = threading.Thread(target=self._flush_starts, name="conveyor-starts", daemon=True)
+        flusher = threading.Thread(target=self._background, name="conveyor-background", daemon=True)
         flusher.start()
         try:
             ok = Traversal(self).run_graph(pipeline.dag, [], scope)
@@ -190,7 +201,7 @@ class Engine(Runner):
         finally:
             self._stopped.set()
             flusher.join()
-        run.ended_at = time.time()
+        run.ended_at, run.lease_until = time.time(), None
         if interrupted:
             run.status, run.error = Status.INTERRUPTED, "interrupted by the user"
         else:

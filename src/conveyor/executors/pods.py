@@ -28,7 +28,7 @@ from conveyor.graph.kinds.base import NotReached, Observe, PlanError, Pod
 from conveyor.graph.kinds.map import conclude, gather
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
@@ -156,6 +156,11 @@ def run_start(run_id: str | None, file: str, config_file: str | None, params_fil
         run = new_run_record(run_id, loaded, config, config_file, load_parameters(params_file))
         run.pid = None  # this process only starts the run: its end says nothing
         run.orchestrator = "argo"
+        try:
+            store.save_run(run, create=True)
+        except RunExistsError:  # another run-start of the same run won the race: resume that one
+            return run_start(run_id, file, config_file, params_file)
+        return run_id
     store.save_run(run)
     return run_id
 

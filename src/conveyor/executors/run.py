@@ -14,7 +14,7 @@ from conveyor.executors.base import Executor, RemoteExecutor
 from conveyor.executors.engine import Engine
 from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunLog, RunLogStore
 from conveyor.runlog.records import RunRecord, Status, check_run_id, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import SpecError
@@ -94,6 +94,7 @@ def _drive(
     previous: RunLog | None,
     observer: Observer | None,
 ) -> RunResult:
+    """Drive ``run`` to its end with the config's executor (a new run when no ``previous``)."""
     executor = backends.executor
     assert isinstance(executor, Executor)
     workdir = Path(run.workdir or os.getcwd())
@@ -123,7 +124,7 @@ def _drive(
         saved = {k: os.environ.get(k) for k in exported}
         os.environ.update(exported)
         try:
-            final = engine.execute(loaded.pipeline, parameters)
+            final = engine.execute(loaded.pipeline, parameters, new=previous is None)
         finally:
             executor.close()
             for key, value in saved.items():
@@ -134,6 +135,19 @@ def _drive(
     params = dict(parameters)
     params.update(final.final_parameters)
     return RunResult(run_id=run.run_id, status=final.status, parameters=params, run=final)
+
+
+def _still_running(run: RunRecord) -> str:
+    where = f"pid {run.pid} on {run.host}" if run.pid else "its orchestrator"
+    text = f"run '{run.run_id}' is still running ({where})"
+    if run.lease_until is not None:
+        left = max(0.0, run.lease_until - time.time())
+        when = time.strftime("%H:%M:%S", time.localtime(run.lease_until))
+        text += (
+            f"; its lease expires at {when} (in {left:.0f}s) unless renewed: retry then, or now with "
+            "--force if you know it has stopped"
+        )
+    return text
 
 
 def new_run_record(
@@ -185,12 +199,6 @@ def execute(
         check_run_id(run_id)
     except ValueError as exc:
         raise RunRefused(str(exc)) from None
-    try:
-        backends.store.load(run_id)
-    except RunNotFoundError:
-        pass
-    else:
-        raise RunRefused(f"run '{run_id}' already exists; resume it with: conveyor retry {run_id}")
     params = dict(parameters or {})
     run = new_run_record(run_id, loaded, config, config_file, params)
     return _drive(loaded, config, run, params, backends, None, observer)
@@ -202,8 +210,12 @@ def resume(
     pipeline_file: str | None = None,
     observer: Observer | None = None,
     store: RunLogStore | None = None,
+    force: bool = False,
 ) -> RunResult:
-    """Resume a failed or interrupted run: succeeded steps and map items are not run again."""
+    """Resume a failed or interrupted run: succeeded steps and map items are not run again.
+
+    A run whose lease is live is refused (its driver may be running it), unless ``force``:
+    for when you know its driver is gone and will not wait for the lease to expire."""
     config = config or RunConfig()
     backends = _backends(config, store)
     _refuse_remote(backends.executor, config)
@@ -211,8 +223,8 @@ def resume(
     status = previous.status
     if status is Status.SUCCEEDED:
         raise RunRefused(f"run '{run_id}' already succeeded; there is nothing to retry")
-    if status is Status.RUNNING:
-        raise RunRefused(f"run '{run_id}' is still running (pid {previous.run.pid} on {previous.run.host})")
+    if status is Status.RUNNING and not force:
+        raise RunRefused(_still_running(previous.run))
     path = pipeline_file or previous.run.pipeline_file
     if not path:
         raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")

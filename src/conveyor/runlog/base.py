@@ -9,12 +9,22 @@ of :mod:`conveyor.runlog.records`; JSON is their own business.
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from conveyor.errors import ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
+
+
+class RunExistsError(ConveyorError):
+    """A run with this id exists already: a run id names exactly one run."""
+
+    def __init__(self, run_id: str, where: str) -> None:
+        super().__init__(f"run '{run_id}' already exists in {where}")
+        self.run_id = run_id
+        self.hint = f"resume it with: conveyor retry {run_id}, or choose another --run-id"
 
 
 class RunNotFoundError(ConveyorError, KeyError):
@@ -36,10 +46,17 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def effective_status(run: RunRecord) -> Status:
-    """A run marked running whose process is gone was interrupted (killed, crashed)."""
+#: How long a run's lease lasts after each heartbeat of its driver (seconds).
+LEASE_SECONDS = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
+
+
+def effective_status(run: RunRecord, now: float | None = None) -> Status:
+    """A run marked running whose lease has expired, or whose process on this host is gone,
+    was interrupted (killed, crashed, its machine lost): it can be resumed from any host."""
     if run.status is not Status.RUNNING:
         return run.status
+    if run.lease_until is not None and (now or time.time()) > run.lease_until:
+        return Status.INTERRUPTED
     if run.pid is not None and run.host == os.uname().nodename and not _pid_alive(run.pid):
         return Status.INTERRUPTED
     return run.status
@@ -78,8 +95,9 @@ class RunLogStore(ABC):
     where: str = "the run log"
 
     @abstractmethod
-    def save_run(self, run: RunRecord) -> None:
-        """Create or replace the run record (small; atomic)."""
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
+        """Replace the run record (small; atomic). With ``create``, make a new run instead,
+        atomically: RunExistsError if any run, or any trace of one, has this id."""
 
     @abstractmethod
     def append(self, run_id: str, events: Sequence[Event]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import decode_run, encode_events, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord, check_run_id
 
@@ -49,9 +49,16 @@ class FileRunLogStore(RunLogStore):
     def _dir(self, run_id: str) -> Path:
         return self.root / check_run_id(run_id)
 
-    def save_run(self, run: RunRecord) -> None:
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
         directory = self._dir(run.run_id)
-        directory.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:  # one mkdir wins, whatever the number of processes trying
+                directory.mkdir()
+            except FileExistsError:
+                raise RunExistsError(run.run_id, self.where) from None
+        else:
+            directory.mkdir(parents=True, exist_ok=True)
         atomic_write(directory / "run.json", encode_run(run, indent=1))
 
     def _open(self, run_id: str) -> int:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import Event, RunRecord, fold
 
 
@@ -24,8 +24,10 @@ class MemoryRunLogStore(RunLogStore):
         self._logs: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def save_run(self, run: RunRecord) -> None:
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
         with self._lock:
+            if create and run.run_id in self._runs:
+                raise RunExistsError(run.run_id, self.where)
             self._runs[run.run_id] = copy.deepcopy(run)
             self._events.setdefault(run.run_id, [])
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import decode_run, encode_events, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord, check_run_id
 
@@ -33,8 +33,13 @@ class ObjectRunLogStore(RunLogStore):
     def _key(self, run_id: str, *parts: str) -> str:
         return "/".join([self.url_root, check_run_id(run_id), *parts])
 
-    def save_run(self, run: RunRecord) -> None:
-        self.fs.pipe_file(self._key(run.run_id, "run.json"), encode_run(run, indent=1).encode())
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
+        key = self._key(run.run_id, "run.json")
+        if create:
+            self.fs.invalidate_cache()
+            if self.fs.exists(key) or self.fs.exists(self._key(run.run_id, "events")):
+                raise RunExistsError(run.run_id, self.where)
+        self.fs.pipe_file(key, encode_run(run, indent=1).encode())
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         # Time first, so that names sort in write order across processes; then pid and a counter.

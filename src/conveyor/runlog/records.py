@@ -337,6 +337,7 @@ _RUN_FIELDS = (
     "host",
     "workdir",
     "resumed",
+    "lease_until",
     "error",
     "orchestrator",
     "orchestrator_status",
@@ -368,6 +369,9 @@ class RunRecord:
     host: str | None = None
     workdir: str | None = None
     resumed: int = 0
+    #: While running: the time until which its driver has promised a heartbeat. Past it,
+    #: the run is interrupted, whichever host looks (see ``runlog.base.effective_status``).
+    lease_until: float | None = None
     error: str | None = None
     orchestrator: str | None = None
     orchestrator_status: str | None = None
@@ -377,7 +381,7 @@ class RunRecord:
     def to_json(self) -> JSON:
         data: JSON = {name: getattr(self, name) for name in _RUN_FIELDS}
         data["status"] = str(self.status)
-        for name in ("error", "orchestrator", "orchestrator_status", "replayed_status"):
+        for name in ("error", "orchestrator", "orchestrator_status", "replayed_status", "lease_until"):
             if data[name] is None:
                 del data[name]
         data.update(self.extra)
@@ -397,7 +401,7 @@ class RunRecord:
         for name in ("pipeline", "config", "initial_parameters", "final_parameters"):
             if not isinstance(getattr(record, name), dict):
                 setattr(record, name, {})
-        for name in ("started_at", "ended_at"):
+        for name in ("started_at", "ended_at", "lease_until"):
             setattr(record, name, _number(getattr(record, name)))
         record.pid = _int(record.pid)
         record.resumed = _int(record.resumed) or 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord
 
@@ -95,8 +95,9 @@ class SQLRunLogStore(RunLogStore):
         if create:
             self.metadata.create_all(self.engine, checkfirst=True)
 
-    def save_run(self, run: RunRecord) -> None:
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
         from sqlalchemy import delete, insert
+        from sqlalchemy.exc import IntegrityError
 
         row = {
             "run_id": run.run_id,
@@ -104,6 +105,13 @@ class SQLRunLogStore(RunLogStore):
             "started_at": run.started_at,
             "data": encode_run(run),
         }
+        if create:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(self.runs).values(**row))
+            except IntegrityError:
+                raise RunExistsError(run.run_id, self.where) from None
+            return
         with self.engine.begin() as conn:
             conn.execute(delete(self.runs).where(self.runs.c.run_id == run.run_id))
             conn.execute(insert(self.runs).values(**row))

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from conveyor.runlog.base import RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord
 
@@ -36,7 +36,17 @@ class SQLiteRunLogStore(RunLogStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
-    def save_run(self, run: RunRecord) -> None:
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
+        if create:
+            try:
+                with self._lock, self._db:
+                    self._db.execute(
+                        "INSERT INTO runs (run_id, status, started_at, data) VALUES (?, ?, ?, ?)",
+                        (run.run_id, str(run.status), run.started_at, encode_run(run)),
+                    )
+            except sqlite3.IntegrityError:
+                raise RunExistsError(run.run_id, self.where) from None
+            return
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO runs (run_id, status, started_at, data) VALUES (?, ?, ?, ?) "

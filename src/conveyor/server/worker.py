@@ -89,6 +89,8 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
     try:
         work = prepare(job, url, root)
         argv = command(job, store)
+        if argv is not None and "retry" in argv:
+            _await_lease(store, engine, job["id"], worker, lease)
         if argv is None:
             queue.finish(engine, job["id"], worker, Status.SUCCEEDED)
             return Status.SUCCEEDED
@@ -136,6 +138,14 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
         return status
     finally:
         store.close()
+
+
+def _await_lease(store: SQLRunLogStore, engine: Any, run_id: str, worker: str, lease: float) -> None:
+    """A reclaimed run resumes once its run log lease has expired: the driver that held it
+    (a dead worker's child) can then no longer write to it. The queue lease is renewed meanwhile."""
+    while store.load(run_id).status is Status.RUNNING:
+        queue.heartbeat(engine, run_id, worker, lease)
+        time.sleep(min(1.0, lease / 3))
 
 
 def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
