@@ -102,3 +102,15 @@ def test_resume_with_the_run_log_on_s3(workdir: Path, s3: S3, bucket: str) -> No
     log = runlog(workdir, first.run_id, config)  # type: ignore[arg-type]
     assert [a.status for a in step(log, "two").attempts] == ["failed", "succeeded"]
     assert log.run.resumed == 1
+
+
+def test_a_run_id_is_created_once_on_s3(s3: S3, bucket: str) -> None:
+    from conveyor.runlog.base import RunExistsError
+    from conveyor.runlog.file import file_store
+    from conveyor.runlog.records import RunRecord
+
+    store = file_store(f"s3://{bucket}/runs", s3.options)
+    store.save_run(RunRecord(run_id="only", started_at=1.0), create=True)
+    with pytest.raises(RunExistsError):
+        store.save_run(RunRecord(run_id="only", started_at=2.0), create=True)
+    assert store.load("only").run.started_at == 1.0

@@ -35,11 +35,19 @@ class ObjectRunLogStore(RunLogStore):
 
     def save_run(self, run: RunRecord, create: bool = False) -> None:
         key = self._key(run.run_id, "run.json")
-        if create:
-            self.fs.invalidate_cache()
-            if self.fs.exists(key) or self.fs.exists(self._key(run.run_id, "events")):
-                raise RunExistsError(run.run_id, self.where)
-        self.fs.pipe_file(key, encode_run(run, indent=1).encode())
+        data = encode_run(run, indent=1).encode()
+        if not create:
+            self.fs.pipe_file(key, data)
+            return
+        self.fs.invalidate_cache()
+        if self.fs.exists(self._key(run.run_id, "events")):
+            raise RunExistsError(run.run_id, self.where)
+        try:  # an exclusive PUT (If-None-Match: *): of two creators, one wins
+            self.fs.pipe_file(key, data, mode="create")
+        except (FileExistsError, OSError) as exc:
+            if isinstance(exc, FileExistsError) or "Precondition" in str(exc) or self.fs.exists(key):
+                raise RunExistsError(run.run_id, self.where) from None
+            raise
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         # Time first, so that names sort in write order across processes; then pid and a counter.
