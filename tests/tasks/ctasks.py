@@ -173,3 +173,11 @@ def slow_item(x: int, counter: str) -> int:
     record(counter, f"start-{x}")
     time.sleep(0.4)
     return x
+
+
+def deep() -> list[Any]:
+    """A value nested 500 levels deep (too deep to keep as JSON)."""
+    value: list[Any] = []
+    for _ in range(500):
+        value = [value]
+    return value

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -15,6 +16,8 @@ from conveyor.cli.errors import EXIT_FAILED, friendly
 if TYPE_CHECKING:
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import RunResult
+    from conveyor.spec.config import RunConfig
+    from conveyor.spec.load import LoadedPipeline
 
 
 def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> int:
@@ -28,17 +31,41 @@ def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> i
     return EXIT_FAILED
 
 
+def load_inputs(
+    file: Path, config: Path | None, params: Path | None
+) -> tuple[LoadedPipeline, RunConfig, dict[str, Any]]:
+    """The pipeline, config and parameters; every problem of every file reported at once."""
+    from conveyor.spec.errors import SpecError, sort_issues
+    from conveyor.spec.load import load_config, load_parameters, load_pipeline
+
+    errors: list[SpecError] = []
+
+    def attempt(load: Callable[[], Any]) -> Any:
+        try:
+            return load()
+        except SpecError as exc:
+            errors.append(exc)
+            return None
+
+    loaded = attempt(lambda: load_pipeline(file))
+    run_config = attempt(lambda: load_config(config))
+    parameters = attempt(lambda: load_parameters(params))
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        titles = "; ".join(dict.fromkeys(e.title for e in errors))
+        raise SpecError(sort_issues([i for e in errors for i in e.issues]), titles)
+    return loaded, run_config, parameters
+
+
 @friendly
 def execute(file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
-    from conveyor.spec.load import load_config, load_parameters, load_pipeline
 
-    loaded = load_pipeline(file)
-    run_config = load_config(config)
-    parameters = load_parameters(params)
+    loaded, run_config, parameters = load_inputs(file, config, params)
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
@@ -76,11 +103,9 @@ def validate(file: Path, config: Path | None) -> int:
     """``conveyor validate``: every problem of a pipeline (and config) at once."""
     from conveyor.executors.registry import build
     from conveyor.spec.errors import SpecError
-    from conveyor.spec.load import load_config, load_pipeline
     from conveyor.spec.models import walk_nodes
 
-    loaded = load_pipeline(file)
-    run_config = load_config(config)
+    loaded, run_config, _ = load_inputs(file, config, None)
     if config is not None:
         for group, backend in (
             ("conveyor.run_log_stores", run_config.run_log_store),

@@ -44,7 +44,10 @@ def list_runs(config: Path | None, limit: int) -> int:
 
     runs = _store(config).list_runs(limit)
     table = Table(title=f"{len(runs)} most recent runs" if runs else "no runs recorded")
-    for column in ("run id", "pipeline", "status", "started", "duration", "resumed"):
+    broken = any(run.status is Status.UNKNOWN for run in runs)
+    for column in ("run id", "pipeline", "status", "started", "duration", "resumed", "note")[
+        : 7 if broken else 6
+    ]:
         table.add_column(column, no_wrap=column in {"run id", "started"})
     for run in runs:
         table.add_row(
@@ -54,6 +57,7 @@ def list_runs(config: Path | None, limit: int) -> int:
             _when(run.started_at),
             _took(run.started_at, run.ended_at),
             str(run.resumed),
+            *([escape(run.error or "") if run.status is Status.UNKNOWN else ""] if broken else []),
         )
     Console().print(table)
     return 0

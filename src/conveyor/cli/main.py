@@ -336,7 +336,7 @@ def run_end(
 def server_start(
     db: DbOpt = None,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8400,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8400,
     workers: Annotated[int, typer.Option("--workers", help="Run worker processes.")] = 2,
     api_workers: Annotated[int, typer.Option("--api-workers", help="HTTP worker processes.")] = 1,
 ) -> None:

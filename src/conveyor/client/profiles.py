@@ -47,7 +47,21 @@ def load() -> dict[str, Any]:
         return {"current": None, "profiles": {}}
     except ValueError as exc:
         raise ProfileError(f"{path()} is not valid JSON ({exc}); fix or remove it") from None
+    except OSError as exc:
+        raise ProfileError(f"{path()} cannot be read: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path()} should hold a JSON object, not {type(data).__name__}; fix or remove it")
     data.setdefault("profiles", {})
+    profiles, current = data["profiles"], data.get("current")
+    shaped = isinstance(profiles, dict) and all(
+        isinstance(v, dict) and isinstance(v.get("endpoint"), str) and isinstance(v.get("token"), str | None)
+        for v in profiles.values()
+    )
+    if not shaped or not isinstance(current, str | None):
+        raise ProfileError(
+            f"{path()} is not a profiles file: expected "
+            '{"current": NAME, "profiles": {NAME: {"endpoint": URL, "token": TOKEN}}}; fix or remove it'
+        )
     return data
 
 

@@ -23,7 +23,7 @@ from conveyor.graph.traverse import Traversal
 from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore
 from conveyor.runlog.records import EndEvent, NodeEvent, RunRecord, StartEvent, Status
-from conveyor.spec.models import MapNode, Pipeline, TaskNode
+from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
 
@@ -129,7 +129,7 @@ class Engine(Runner):
         key = tuple(path)
         for n in range(tries):
             if n and backoff:
-                time.sleep(backoff * 2 ** (n - 1))
+                time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
             with self._starts_lock:
                 self._starts[key] = StartEvent(path, attempt, time.time())

@@ -27,6 +27,14 @@ class RunExistsError(ConveyorError):
         self.hint = f"resume it with: conveyor retry {run_id}, or choose another --run-id"
 
 
+class CorruptRunError(ConveyorError):
+    """A run's record cannot be read (cut short, edited by hand, not a run record)."""
+
+    def __init__(self, run_id: str, where: str, reason: str) -> None:
+        super().__init__(f"the record of run '{run_id}' in {where} cannot be read: {reason}")
+        self.hint = "the other runs are unaffected; restore the file from a backup or remove the run"
+
+
 class RunNotFoundError(ConveyorError, KeyError):
     """No run with this id in the store."""
 

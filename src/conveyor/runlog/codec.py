@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from conveyor.runlog.records import Event, RunRecord, StepRecord, fold_json
+from conveyor.runlog.base import CorruptRunError
+from conveyor.runlog.records import Event, RunRecord, Status, StepRecord, fold_json
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -35,15 +36,29 @@ def decode_run(text: str | bytes) -> RunRecord:
     return RunRecord.from_json(json.loads(text))
 
 
-def decode_runs(texts: Iterable[str | bytes]) -> list[RunRecord]:
-    """Run records from stored texts; a corrupt one is left out rather than breaking a listing."""
+def decode_runs(rows: Iterable[tuple[str, str | bytes]]) -> list[RunRecord]:
+    """Run records from (run id, stored text) rows. A corrupt one is listed as such, with
+    status unknown and the reason as its error, rather than breaking the listing."""
     runs = []
-    for text in texts:
+    for run_id, text in rows:
         try:
             runs.append(decode_run(text))
-        except ValueError:
-            continue
+        except ValueError as exc:
+            runs.append(unreadable(run_id, exc))
     return runs
+
+
+def unreadable(run_id: str, exc: Exception) -> RunRecord:
+    """What a listing shows for a run whose record cannot be read."""
+    return RunRecord(run_id=run_id, status=Status.UNKNOWN, error=f"unreadable run record: {exc}")
+
+
+def decode_run_of(run_id: str, where: str, text: str | bytes) -> RunRecord:
+    """The run record of ``run_id``; CorruptRunError (a message, not a crash) if unreadable."""
+    try:
+        return decode_run(text)
+    except ValueError as exc:
+        raise CorruptRunError(run_id, where, str(exc)) from None
 
 
 def decode_lines(lines: Iterable[str | bytes]) -> list[Any]:

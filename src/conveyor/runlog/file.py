@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run, encode_events, encode_run, fold_lines
+from conveyor.runlog.codec import decode_run, decode_run_of, encode_events, encode_run, fold_lines, unreadable
 from conveyor.runlog.records import Event, RunRecord, check_run_id
 
 
@@ -85,9 +85,10 @@ class FileRunLogStore(RunLogStore):
     def load(self, run_id: str) -> RunLog:
         directory = self._dir(run_id)
         try:
-            run = decode_run((directory / "run.json").read_text(encoding="utf-8"))
+            text = (directory / "run.json").read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             raise RunNotFoundError(run_id, self.where) from None
+        run = decode_run_of(run_id, self.where, text)
         try:
             with open(directory / "events.jsonl", "rb") as handle:
                 steps = fold_lines(handle)
@@ -101,9 +102,13 @@ class FileRunLogStore(RunLogStore):
         runs = []
         for entry in self.root.iterdir():
             try:
-                runs.append(decode_run((entry / "run.json").read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                continue
+                text = (entry / "run.json").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # not a run directory (or not one yet)
+            try:
+                runs.append(decode_run(text))
+            except ValueError as exc:
+                runs.append(unreadable(entry.name, exc))
         runs.sort(key=lambda r: r.started_at or 0, reverse=True)
         return runs[:limit]
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run, encode_events, encode_run, fold_lines
+from conveyor.runlog.codec import decode_run, decode_run_of, encode_events, encode_run, fold_lines, unreadable
 from conveyor.runlog.records import Event, RunRecord, check_run_id
 
 _counter = itertools.count()
@@ -56,9 +56,10 @@ class ObjectRunLogStore(RunLogStore):
 
     def load(self, run_id: str) -> RunLog:
         try:
-            run = decode_run(self.fs.cat_file(self._key(run_id, "run.json")))
+            text = self.fs.cat_file(self._key(run_id, "run.json"))
         except FileNotFoundError:
             raise RunNotFoundError(run_id, self.where) from None
+        run = decode_run_of(run_id, self.where, text)
         self.fs.invalidate_cache()
         try:
             names = sorted(self.fs.find(self._key(run_id, "events")))
@@ -77,9 +78,13 @@ class ObjectRunLogStore(RunLogStore):
         runs = []
         for entry in entries:
             try:
-                runs.append(decode_run(self.fs.cat_file(f"{entry.rstrip('/')}/run.json")))
-            except (FileNotFoundError, ValueError):
+                text = self.fs.cat_file(f"{entry.rstrip('/')}/run.json")
+            except FileNotFoundError:
                 continue
+            try:
+                runs.append(decode_run(text))
+            except ValueError as exc:
+                runs.append(unreadable(entry.rstrip("/").rsplit("/", 1)[-1], exc))
         runs.sort(key=lambda r: r.started_at or 0, reverse=True)
         return runs[:limit]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
+from conveyor.runlog.codec import decode_run_of, decode_runs, encode_event, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord
 
 
@@ -133,16 +133,18 @@ class SQLRunLogStore(RunLogStore):
             events = conn.execute(
                 select(self.events.c.data).where(self.events.c.run_id == run_id).order_by(self.events.c.seq)
             ).all()
-        return RunLog(decode_run(row[0]), fold_lines(e[0] for e in events))
+        return RunLog(decode_run_of(run_id, self.where, row[0]), fold_lines(e[0] for e in events))
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         from sqlalchemy import select
 
         with self.reader.connect() as conn:
             rows = conn.execute(
-                select(self.runs.c.data).order_by(self.runs.c.started_at.desc()).limit(limit)
+                select(self.runs.c.run_id, self.runs.c.data)
+                .order_by(self.runs.c.started_at.desc())
+                .limit(limit)
             ).all()
-        return decode_runs(r[0] for r in rows)
+        return decode_runs((r[0], r[1]) for r in rows)
 
     def write_log(self, run_id: str, name: str, text: str) -> str:
         from sqlalchemy import delete, insert

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run, decode_runs, encode_event, encode_run, fold_lines
+from conveyor.runlog.codec import decode_run_of, decode_runs, encode_event, encode_run, fold_lines
 from conveyor.runlog.records import Event, RunRecord
 
 SCHEMA = """
@@ -68,14 +68,14 @@ class SQLiteRunLogStore(RunLogStore):
             events = self._db.execute(
                 "SELECT data FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
-        return RunLog(decode_run(row[0]), fold_lines(e[0] for e in events))
+        return RunLog(decode_run_of(run_id, self.where, row[0]), fold_lines(e[0] for e in events))
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT data FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
+                "SELECT run_id, data FROM runs ORDER BY started_at DESC LIMIT ?", (limit,)
             ).fetchall()
-        return decode_runs(r[0] for r in rows)
+        return decode_runs((r[0], r[1]) for r in rows)
 
     def write_log(self, run_id: str, name: str, text: str) -> str:
         location = f"sqlite:{run_id}/{name}"

@@ -91,17 +91,23 @@ def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
     return build_model(RunConfig, Located(data=dict(data or {}), file=None), "invalid config")
 
 
-def _decode(text: str) -> Any:
+def _decode(name: str, text: str) -> Any:
+    """A CONVEYOR_PRM_ value by the same rule as a parameters file (YAML 1.2 core, so JSON
+    too): ``3`` a number, ``[1, 2]`` a list, ``yes`` text; what is not YAML stays text."""
     try:
-        return json.loads(text)
-    except ValueError:
-        return text  # a plain string is a string
+        located = load_yaml_text(text, file=f"${name}")
+    except SpecError:
+        return text
+    if located.issues:
+        raise SpecError(located.issues, "invalid parameters")
+    return located.data
 
 
 def load_parameters(
     path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """Initial parameters: the file's, then CONVEYOR_PRM_<name> (JSON-decoded), which win."""
+    """Initial parameters: the file's, then CONVEYOR_PRM_<name> values, which win. Both are
+    read by one rule (YAML 1.2 core); duplicate keys are errors, as in pipelines."""
     params: dict[str, Any] = {}
     if path is not None:
         located = load_yaml_file(path, max_bytes=PARAMS_MAX_BYTES)
@@ -118,9 +124,11 @@ def load_parameters(
                 ],
                 "invalid parameters",
             )
+        if located.issues:
+            raise SpecError(located.issues, "invalid parameters")
         params.update(located.data or {})
     env = os.environ if environ is None else environ
     for key, value in env.items():
         if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
-            params[key[len(ENV_PREFIX) :]] = _decode(value)
+            params[key[len(ENV_PREFIX) :]] = _decode(key, value)
     return params

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_val
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TERMINALS = ("success", "fail")
+#: The longest a task may be given (a week), and the longest first retry wait (a day).
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_BACKOFF = 24 * 3600.0
 
 
 class Strict(BaseModel):
@@ -39,11 +42,11 @@ class CatalogSpec(Strict):
 class RetrySpec(Strict):
     """How often a failed task is tried in all, and the wait before the second try.
 
-    The wait doubles for each further try.
+    The wait doubles for each further try, up to a day.
     """
 
     attempts: Annotated[int, Field(ge=1, le=100)] = 1
-    backoff_seconds: Annotated[float, Field(ge=0)] = 0.0
+    backoff_seconds: Annotated[float, Field(ge=0, le=MAX_BACKOFF, allow_inf_nan=False)] = 0.0
 
 
 class NodeBase(Strict):
@@ -110,7 +113,7 @@ class TaskNode(Linked):
     catalog: CatalogSpec | None = None
     secrets: list[Annotated[str, Field(pattern=IDENTIFIER)]] = Field(default_factory=list)
     retry: RetrySpec | None = None
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def returned(self) -> list[str]:

@@ -188,6 +188,15 @@ def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> It
             hint=did_you_mean(start, names),
         )
     for name, node in steps.items():
+        kind = node.get("type", "task") if isinstance(node, dict) else None
+        if name in TERMINALS and kind != name:
+            yield located.issue(
+                (*path, "steps", name),
+                f"step name '{name}' is reserved",
+                expected=f"'{name}' only as a step of type {name} (it ends the graph)",
+                found=f"a {kind} step named '{name}'",
+                hint=f"rename the step, e.g. '{name}-step'",
+            )
         if "/" in name:
             yield located.issue(
                 (*path, "steps", name),

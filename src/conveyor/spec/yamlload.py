@@ -4,11 +4,20 @@ PyYAML's safe loader is used to compose the node tree; the tree is then turned i
 Python data here so that we can (a) record the line of every key and value, (b) report
 duplicate keys instead of silently keeping the last one, and (c) refuse alias bombs, whose
 expansion is far larger than the document itself.
+
+Scalars are read by YAML 1.2's core schema, one rule for pipelines, configs, parameter
+files and ``CONVEYOR_PRM_`` values: ``true``/``false`` are booleans, ``null``/``~`` null,
+numbers numbers (``.inf`` and ``.nan`` too, which the models then refuse where a finite
+number is needed), and everything else text: ``yes``, ``on`` and ``2024-01-31`` stay strings,
+as YAML 1.2 says (PyYAML alone follows YAML 1.1). Tags (``!!python/name``, ``!custom``)
+are refused with their location, and nesting is limited to :data:`MAX_DEPTH` levels.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +26,36 @@ import yaml
 from conveyor.spec.errors import Issue, PathPart, SpecError
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+#: The deepest nesting of mappings and lists accepted in any YAML input.
+MAX_DEPTH = 100
+_CORE_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_CORE_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_CORE_INT = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_CORE_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+
+
+def _core(text: str) -> Any:
+    """A plain scalar's value by YAML 1.2's core schema."""
+    if _CORE_NULL.match(text):
+        return None
+    if _CORE_BOOL.match(text):
+        return text.lower() == "true"
+    if _CORE_INT.match(text):
+        return (
+            int(text, 8) if text.startswith("0o") else int(text, 16) if text.startswith("0x") else int(text)
+        )
+    if _CORE_FLOAT.match(text):
+        lowered = text.lower()
+        if lowered.endswith(".inf"):
+            return float("-inf") if lowered.startswith("-") else float("inf")
+        if lowered == ".nan":
+            return float("nan")
+        return float(text)
+    return text
+
+
 # libyaml's parser (when PyYAML has it) composes the same nodes, with marks, many times faster.
 SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -54,6 +93,20 @@ class _Converter:
         self.budget = 10 * distinct + 10_000
 
     def convert(self, node: yaml.Node, path: tuple[PathPart, ...]) -> Any:
+        if len(path) > MAX_DEPTH:  # deeper than measured: an alias that contains itself
+            raise SpecError(
+                [
+                    Issue(
+                        "the document nests too deeply (an alias that refers to itself?)",
+                        path=path[:3],
+                        file=self.file,
+                        line=node.start_mark.line + 1,
+                        expected=f"at most {MAX_DEPTH} levels of mappings and lists",
+                        found=f"more than {MAX_DEPTH} levels",
+                    )
+                ],
+                title="refused YAML",
+            )
         self.budget -= 1
         if self.budget < 0:
             raise SpecError(
@@ -76,7 +129,35 @@ class _Converter:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: tuple[PathPart, ...]) -> Any:
+        """A scalar by YAML 1.2's core schema. Tags written in the document are refused,
+        but for ``!!str``, which only says "text"."""
+        text = str(node.value)
+        if not getattr(node, "style", None):  # plain (libyaml says "", PyYAML None): tagged or resolved?
+            tagged = node.tag != self.loader.resolve(yaml.ScalarNode, text, (True, False))
+            if not tagged:
+                return _core(text)
+        if node.tag == "tag:yaml.org,2002:str":
+            return text
+        raise self._tag_error(node, path)
+
+    def _tag_error(self, node: yaml.Node, path: tuple[PathPart, ...]) -> SpecError:
+        return SpecError(
+            [
+                Issue(
+                    f"YAML tag {node.tag!r} is not allowed",
+                    path=path,
+                    file=self.file,
+                    line=node.start_mark.line + 1,
+                    expected="plain values (text, numbers, true/false, null, lists, mappings)",
+                    found=f"a value tagged {node.tag}",
+                    hint="remove the tag; quote the value if it should be text",
+                )
+            ],
+            title="refused YAML",
+        )
 
     def _pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
         """Key/value pairs with YAML merge keys (``<<: *base``) expanded; own keys win."""
@@ -131,15 +212,35 @@ class _Converter:
         return out
 
 
-def _count(node: yaml.Node | None, seen: set[int]) -> int:
-    if node is None or id(node) in seen:
-        return 0
-    seen.add(id(node))
-    if isinstance(node, yaml.MappingNode):
-        return 1 + sum(_count(k, seen) + _count(v, seen) for k, v in node.value)
-    if isinstance(node, yaml.SequenceNode):
-        return 1 + sum(_count(v, seen) for v in node.value)
-    return 1
+def _measure(root: yaml.Node, file: str | None) -> int:
+    """The number of distinct nodes; SpecError, located, past :data:`MAX_DEPTH` levels.
+    Iterative: no input can exhaust the stack here."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if depth > MAX_DEPTH:
+            raise SpecError(
+                [
+                    Issue(
+                        "the document nests too deeply",
+                        file=file,
+                        line=node.start_mark.line + 1,
+                        expected=f"at most {MAX_DEPTH} levels of mappings and lists",
+                        found=f"more than {MAX_DEPTH} levels",
+                        hint="flatten the structure; keep large data out of YAML",
+                    )
+                ],
+                "refused YAML",
+            )
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+    return len(seen)
 
 
 def load_yaml_text(text: str, file: str | None = None) -> Located:
@@ -163,16 +264,15 @@ def load_yaml_text(text: str, file: str | None = None) -> Located:
         ) from None
     except yaml.YAMLError as exc:
         raise SpecError([Issue(f"not valid YAML: {exc}", file=file)], "could not read YAML") from None
-    if root is None:
-        return Located(data=None, file=file)
-    converter = _Converter(file, _count(root, set()))
-    try:
-        data = converter.convert(root, ())
-    except RecursionError:
+    except RecursionError:  # the composer recurses per level: a document thousands deep
         raise SpecError(
-            [Issue("the document nests too deeply", file=file, hint="flatten the structure")],
+            [Issue("the document nests too deeply", file=file, expected=f"at most {MAX_DEPTH} levels")],
             "refused YAML",
         ) from None
+    if root is None:
+        return Located(data=None, file=file)
+    converter = _Converter(file, _measure(root, file))
+    data = converter.convert(root, ())
     return Located(data=data, file=file, lines=converter.lines, issues=converter.issues)
 
 
@@ -180,7 +280,20 @@ def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BY
     """Read a YAML file, refusing missing, unreadable or oversized files with a located error."""
     name = os.fspath(path)
     try:
-        size = os.path.getsize(name)
+        info = os.stat(name)
+        if not stat.S_ISREG(info.st_mode):  # /dev/zero never ends; a FIFO may never start
+            raise SpecError(
+                [
+                    Issue(
+                        "not a regular file",
+                        file=name,
+                        expected="a YAML file",
+                        found="a directory" if stat.S_ISDIR(info.st_mode) else "a device, pipe or socket",
+                    )
+                ],
+                "refused file",
+            )
+        size = info.st_size
         if size > max_bytes:
             raise SpecError(
                 [

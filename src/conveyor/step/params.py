@@ -99,10 +99,34 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[
     return kwargs
 
 
+#: The deepest nesting of lists and mappings a JSON return may have (as YAML inputs).
+MAX_VALUE_DEPTH = 100
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and mappings nest in ``value``, counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_VALUE_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
 def to_json_value(name: str, value: Any) -> Any:
     """A JSON-ready copy of a returned value; pydantic models are dumped."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if _depth(value) > MAX_VALUE_DEPTH:
+        raise StepInputError(
+            f"return '{name}' nests deeper than {MAX_VALUE_DEPTH} levels; "
+            "declare it with kind: object to keep it pickled in the catalog"
+        )
     try:
         json.dumps(value, allow_nan=True)
     except (TypeError, ValueError):
