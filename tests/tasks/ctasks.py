@@ -117,10 +117,28 @@ def pid() -> int:
     return os.getpid()
 
 
-def uses_secret() -> str:
+def uses_secret() -> int:
     value = os.environ.get("API_KEY", "")
-    print(f"the key is {value}")
-    return f"token-{value}"
+    print(f"the key is {value}", flush=True)
+    os.system('echo "child says $API_KEY"')
+    return len(value)
+
+
+def leak_secret() -> str:
+    return f"token-{os.environ['API_KEY']}"
+
+
+def peek_environment() -> str | None:
+    return os.environ.get("API_KEY")
+
+
+def print_in_pieces() -> None:
+    value = os.environ["PEM_KEY"]
+    sys.stdout.write("before ")
+    for i in range(0, len(value), 7):
+        sys.stdout.write(value[i : i + 7])
+        sys.stdout.flush()
+    sys.stdout.write(" after\n")
 
 
 class Box:

@@ -22,6 +22,7 @@ from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Redactor, Sink, capturing, routed
 from conveyor.step.commands import run_guarded
+from conveyor.step.launch import in_subprocess
 from conveyor.step.request import CommandResult, StepRequest
 
 
@@ -31,7 +32,10 @@ def run_on_worker(request: StepRequest, timeout: float | None) -> tuple[CommandR
         sys.path.insert(0, str(request.workdir))
     sink = Sink(Redactor(request.secrets.values()), None)
     with routed(), capturing(sink):
-        result = run_guarded(request, timeout)
+        if request.secrets and request.node.command_type == "python":
+            result = in_subprocess(request, timeout, sink)  # secrets only in its own environment
+        else:
+            result = run_guarded(request, timeout)
     return result, sink.getvalue()
 
 

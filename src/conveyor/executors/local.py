@@ -14,7 +14,7 @@ from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Sink
-from conveyor.step.launch import LAUNCHERS
+from conveyor.step.launch import LAUNCHERS, in_subprocess
 from conveyor.step.request import CommandResult, StepRequest
 
 
@@ -41,6 +41,9 @@ class LocalExecutor(Executor):
         return self._jobs.run_jobs(jobs, count, limit)
 
     def launch(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+        if request.secrets and request.node.command_type == "python":
+            # Only its own environment holds its secrets; its output is captured at the fds.
+            return in_subprocess(request, timeout, sink)
         return self._launch(request, timeout, sink)
 
     def close(self) -> None:

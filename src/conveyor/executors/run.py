@@ -79,10 +79,8 @@ def _nested(graph: Graph) -> bool:
     return any(node.subgraphs() for node in inner)
 
 
-def _secret_env(loaded: LoadedPipeline, secrets: Any) -> dict[str, str]:
-    """In-process python steps read declared secrets from os.environ, as they would in a pod."""
-    names = {name for node in walk_nodes(loaded.pipeline.dag) for name in getattr(node, "secrets", [])}
-    return {n: v for n in names if (v := secrets.get(n)) is not None}
+def _declared(loaded: LoadedPipeline) -> set[str]:
+    return {name for node in walk_nodes(loaded.pipeline.dag) for name in getattr(node, "secrets", [])}
 
 
 def _drive(
@@ -120,18 +118,14 @@ def _drive(
             observer=observer,
             task_slots=executor.max_workers if _nested(loaded.pipeline.dag) else None,
         )
-        exported = _secret_env(loaded, backends.secrets)
-        saved = {k: os.environ.get(k) for k in exported}
-        os.environ.update(exported)
+        # A secret reaches only the steps that declare it (in their own environment): while
+        # the run goes, it is not in this process's environment for other steps to read.
+        hidden = {name: os.environ.pop(name) for name in _declared(loaded) if name in os.environ}
         try:
             final = engine.execute(loaded.pipeline, parameters, new=previous is None)
         finally:
             executor.close()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            os.environ.update(hidden)
     params = dict(parameters)
     params.update(final.final_parameters)
     return RunResult(run_id=run.run_id, status=final.status, parameters=params, run=final)

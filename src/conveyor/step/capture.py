@@ -17,48 +17,73 @@ LOG_LIMIT = 8 * 1024 * 1024
 _local = threading.local()
 
 
+#: Secrets shorter than this are refused: redaction could not tell them from ordinary text.
+MIN_SECRET_LENGTH = 4
+MASK = "***"
+
+
 class Redactor:
-    """Replaces secret values with ``***`` in text and in JSON-like data."""
+    """Replaces secret values with ``***`` in text. It never touches data passed between
+    steps: a returned value holding a secret fails its step instead (see ``leaked``)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self.values = sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True)
+        self.values = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    @property
+    def longest(self) -> int:
+        return len(self.values[0]) if self.values else 0
 
     def text(self, text: str) -> str:
         for value in self.values:
             if value in text:
-                text = text.replace(value, "***")
+                text = text.replace(value, MASK)
         return text
 
-    def data(self, data: Any) -> Any:
-        if not self.values:
-            return data
-        if isinstance(data, str):
-            return self.text(data)
-        if isinstance(data, dict):
-            return {k: self.data(v) for k, v in data.items()}
-        if isinstance(data, list | tuple):
-            return [self.data(v) for v in data]
-        return data
+    def leaked(self, data: bytes) -> bool:
+        """Whether ``data`` (a value about to be kept) holds a secret in clear."""
+        return any(value.encode() in data for value in self.values)
 
 
 class Sink:
-    """One attempt's output: kept (up to a limit) and optionally echoed to the console."""
+    """One attempt's output: kept (up to a limit) and optionally echoed to the console.
+
+    Redaction works on the stream, not on each write: the last characters are held back
+    until the next write (or :meth:`flush`) shows they do not begin a secret, so a secret
+    split across writes, or spanning lines, is masked whole.
+    """
 
     def __init__(self, redactor: Redactor, echo: IO[str] | None) -> None:
         self.redactor = redactor
         self.echo = echo
         self._parts: list[str] = []
         self._size = 0
+        self._pending = ""
         self._lock = threading.Lock()
 
     def write(self, text: str) -> None:
-        text = self.redactor.text(text)
         with self._lock:
-            if self._size < LOG_LIMIT:
-                self._parts.append(text)
-                self._size += len(text)
-                if self._size >= LOG_LIMIT:
-                    self._parts.append("\n[conveyor: output truncated]\n")
+            if not self.redactor.values:
+                ready = text
+            else:
+                combined = self.redactor.text(self._pending + text)
+                keep = min(len(combined), self.redactor.longest - 1)
+                ready, self._pending = combined[: len(combined) - keep], combined[len(combined) - keep :]
+            self._emit(ready)
+
+    def flush(self) -> None:
+        """Emit what was held back (the attempt's output has ended)."""
+        with self._lock:
+            ready, self._pending = self.redactor.text(self._pending), ""
+            self._emit(ready)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self._size < LOG_LIMIT:
+            self._parts.append(text)
+            self._size += len(text)
+            if self._size >= LOG_LIMIT:
+                self._parts.append("\n[conveyor: output truncated]\n")
         if self.echo is not None:
             try:
                 self.echo.write(text)
@@ -67,6 +92,7 @@ class Sink:
                 pass
 
     def getvalue(self) -> str:
+        self.flush()
         with self._lock:
             return "".join(self._parts)
 

@@ -7,6 +7,7 @@ in the executor's process or in a child process (``conveyor.step.child``).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import os
@@ -80,8 +81,6 @@ def stream_process(
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        text=True,
-        errors="replace",
     )
     expired = threading.Event()
 
@@ -95,8 +94,11 @@ def stream_process(
         timer.start()
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            sys.stdout.write(line)
+        # Chunks as they come, not lines: the sink masks secrets across chunk boundaries.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while chunk := os.read(proc.stdout.fileno(), 65536):
+            sys.stdout.write(decoder.decode(chunk))
+        sys.stdout.write(decoder.decode(b"", final=True))
         code = proc.wait()
     except BaseException:
         _kill_group(proc)

@@ -8,6 +8,7 @@ split metrics from parameters. Secret values are scrubbed from everything record
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 import time
 from collections.abc import Mapping
@@ -18,8 +19,8 @@ from typing import IO, Any
 from conveyor.catalog.store import Catalog, PathEscapeError
 from conveyor.runlog.records import Attempt, Status
 from conveyor.spec.models import TaskNode
-from conveyor.step.capture import Redactor, Sink
-from conveyor.step.launch import Launcher, in_process
+from conveyor.step.capture import MIN_SECRET_LENGTH, Redactor, Sink
+from conveyor.step.launch import Launcher, in_process, in_subprocess
 from conveyor.step.params import StepInputError, to_json_value
 from conveyor.step.request import CommandResult, StepRequest
 from conveyor.step.secrets import SecretsBackend
@@ -47,6 +48,14 @@ class AttemptResult:
     @property
     def ok(self) -> bool:
         return self.status is Status.SUCCEEDED
+
+
+def _refuse_secret(name: str, data: bytes, redactor: Redactor) -> None:
+    if redactor.leaked(data):
+        raise StepInputError(
+            f"return '{name}' holds the value of a declared secret: conveyor keeps returns in the run "
+            "log and catalog, and never keeps a secret in clear. Return something derived from it instead"
+        )
 
 
 def path_slug(path: list[str]) -> str:
@@ -93,18 +102,35 @@ class StepContext:
         return pickle.loads(self.catalog.get_bytes(str(reference[OBJECT_KEY])))
 
     def _secrets(self, node: TaskNode) -> dict[str, str]:
-        values, missing = {}, []
+        values, missing, short = {}, [], []
         for name in node.secrets:
             value = self.secrets.get(name)
             if value is None:
                 missing.append(name)
+            elif len(value) < MIN_SECRET_LENGTH:
+                short.append(name)
             else:
                 values[name] = value
         if missing:
             raise StepInputError(f"secret {', '.join(missing)} not found in {self.secrets.where}")
+        if short:
+            raise StepInputError(
+                f"secret {', '.join(short)} is shorter than {MIN_SECRET_LENGTH} characters: conveyor refuses "
+                "it, as masking it in logs would mask ordinary text too"
+            )
         return values
 
+    def _launcher(self, node: TaskNode, secrets: dict[str, str]) -> Launcher:
+        """A python step that declares secrets runs in a child process of its own: only its
+        environment holds them, and everything it (or its own children) prints is captured
+        and masked at the file descriptors."""
+        if secrets and node.command_type == "python" and self.launcher is in_process:
+            return in_subprocess
+        return self.launcher
+
     def run(self, node: TaskNode, params: Mapping[str, Any], path: list[str], attempt: int) -> AttemptResult:
+        """One attempt: catalog inputs, the command, then outputs kept; never raises for the
+        step's own failures (they are the result's error)."""
         started = time.time()
         redactor = Redactor()
         sink = Sink(redactor, self.echo)
@@ -115,26 +141,20 @@ class StepContext:
             if node.catalog and node.catalog.get:
                 self.catalog.get(self.run_id, node.catalog.get, self.workdir)
             request = StepRequest(node, params, path, self.run_id, self.workdir, secrets, attempt)
-            command = self.launcher(request, node.timeout_seconds, sink)
+            command = self._launcher(node, secrets)(request, node.timeout_seconds, sink)
             result.exit_code = command.exit_code
             self._keep_artifacts(command, path, result)
             if command.ok:
-                self._outputs(node, command, path, result)
+                self._outputs(node, command, path, result, redactor)
                 result.status = Status.SUCCEEDED
             else:
                 result.error = command.error
         except (StepInputError, PathEscapeError, OSError, ValueError) as exc:
             result.error = str(exc) if isinstance(exc, StepInputError) else f"{type(exc).__name__}: {exc}"
+            result.returns, result.metrics, result.values = {}, {}, {}
             sink.write(f"conveyor: {result.error}\n")
-        # Values travel on through the run log (between pods, on resume): scrub them too.
+        # Errors and logs are text for people: masked. Returned data is never altered.
         result.error = redactor.text(result.error) if result.error else None
-        result.returns = redactor.data(result.returns)
-        result.metrics = redactor.data(result.metrics)
-        for name, value in result.returns.items():
-            if not (isinstance(value, dict) and OBJECT_KEY in value):
-                result.values[name] = value
-        for name, value in result.metrics.items():
-            result.values[name] = value
         result.output = sink.getvalue()
         result.ended = time.time()
         return result
@@ -145,7 +165,12 @@ class StepContext:
             result.catalog.append(entry.to_dict())
 
     def _outputs(
-        self, node: TaskNode, command: CommandResult, path: list[str], result: AttemptResult
+        self,
+        node: TaskNode,
+        command: CommandResult,
+        path: list[str],
+        result: AttemptResult,
+        redactor: Redactor,
     ) -> None:
         if node.catalog and node.catalog.put:
             for entry in self.catalog.put(self.run_id, node.catalog.put, self.workdir):
@@ -160,9 +185,13 @@ class StepContext:
                     data = pickle.dumps(value)
                 except Exception as exc:
                     raise StepInputError(f"return '{spec.name}' cannot be pickled: {exc}") from None
+                _refuse_secret(spec.name, data, redactor)
                 entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{spec.name}.pickle", data)
                 result.returns[spec.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
                 result.values[spec.name] = value
             else:
                 result.returns[spec.name] = to_json_value(spec.name, value)
                 result.values[spec.name] = result.returns[spec.name]
+        if redactor.values:
+            for name, kept in {**result.returns, **result.metrics}.items():
+                _refuse_secret(name, json.dumps(kept, default=str).encode(), redactor)

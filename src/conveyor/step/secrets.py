@@ -36,9 +36,11 @@ class EnvSecrets(SecretsBackend):
     def __init__(self, **config: Any) -> None:
         if config:
             raise ValueError(f"secrets 'env' takes no config, found {sorted(config)}")
+        # A snapshot: during a run, declared secrets are taken out of os.environ.
+        self._values = dict(os.environ)
 
     def get(self, name: str) -> str | None:
-        return os.environ.get(name)
+        return self._values.get(name)
 
 
 def parse_dotenv(text: str) -> dict[str, str]:
