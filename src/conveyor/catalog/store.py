@@ -57,6 +57,21 @@ def _local_matches(workdir: Path, pattern: str) -> list[Path]:
     return out
 
 
+def _inside(workdir: Path, name: str) -> Path:
+    """Where ``name`` goes under ``workdir``; PathEscapeError if a link on the way (a
+    symlinked directory) leads out of it. Checked before anything is created."""
+    root = workdir.resolve()
+    local = workdir / name
+    existing = local.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.resolve().is_relative_to(root) or (
+        local.is_symlink() and not local.resolve().is_relative_to(root)
+    ):
+        raise PathEscapeError(f"catalog file {name!r} would be written through a link that leaves {root}")
+    return local
+
+
 def _hash_file(path: Path) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
@@ -69,6 +84,9 @@ def _hash_file(path: Path) -> tuple[int, str]:
 
 class Catalog(ABC):
     """Where a run's artifacts live. Keyed by run id, then by path relative to the workdir."""
+
+    #: Whether files are copied in and out (a pattern matching nothing is then worth a word).
+    keeps_copies: bool = True
 
     @abstractmethod
     def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
@@ -99,6 +117,8 @@ class InProcessCatalog(Catalog):
     """The ``none`` catalog: keeps no copies of files (they stay where steps wrote them;
     entries carry their size and hash), and holds object returns in this process's memory,
     so a run of the embedded default leaves nothing on disk."""
+
+    keeps_copies = False
 
     def __init__(self, **config: Any) -> None:
         if config:
@@ -189,7 +209,7 @@ class FsspecCatalog(Catalog):
                 name = found[len(base) :] if found.startswith(base) else found.rsplit("/", 1)[-1]
                 if "/.objects/" in f"/{name}" or name.startswith(".objects/"):
                     continue
-                local = workdir / name
+                local = _inside(workdir, name)
                 local.parent.mkdir(parents=True, exist_ok=True)
                 tmp = local.with_name(f".{local.name}.{os.urandom(16).hex()}.tmp")
                 self.fs.get_file(found, str(tmp))

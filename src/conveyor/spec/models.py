@@ -33,10 +33,15 @@ class ReturnSpec(Strict):
 
 
 class CatalogSpec(Strict):
-    """Files fetched from the catalog before a step (get) and stored after it (put)."""
+    """Files fetched from the catalog before a step (get) and stored after it (put).
+
+    A pattern that matches nothing is a warning in the step's log (a typo, usually), or,
+    with ``strict: true``, a failure of the step.
+    """
 
     get: list[str] = Field(default_factory=list)
     put: list[str] = Field(default_factory=list)
+    strict: bool = False
 
 
 class RetrySpec(Strict):

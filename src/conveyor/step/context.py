@@ -139,13 +139,13 @@ class StepContext:
             secrets = self._secrets(node)
             redactor.values = Redactor(secrets.values()).values
             if node.catalog and node.catalog.get:
-                self.catalog.get(self.run_id, node.catalog.get, self.workdir)
+                self._transfer(node, "get", sink)
             request = StepRequest(node, params, path, self.run_id, self.workdir, secrets, attempt)
             command = self._launcher(node, secrets)(request, node.timeout_seconds, sink)
             result.exit_code = command.exit_code
             self._keep_artifacts(command, path, result)
             if command.ok:
-                self._outputs(node, command, path, result, redactor)
+                self._outputs(node, command, path, result, redactor, sink)
                 result.status = Status.SUCCEEDED
             else:
                 result.error = command.error
@@ -159,6 +159,23 @@ class StepContext:
         result.ended = time.time()
         return result
 
+    def _transfer(self, node: TaskNode, direction: str, sink: Sink) -> list[Any]:
+        """Catalog get or put, pattern by pattern: one that matches nothing is a warning in
+        the step's log, or with ``strict`` a failure of the step."""
+        spec = node.catalog
+        assert spec is not None
+        move = self.catalog.get if direction == "get" else self.catalog.put
+        entries = []
+        for pattern in spec.get if direction == "get" else spec.put:
+            found = move(self.run_id, [pattern], self.workdir)
+            if not found and self.catalog.keeps_copies:
+                message = f"catalog {direction} pattern {pattern!r} matched no file"
+                if spec.strict:
+                    raise StepInputError(f"{message} (catalog: {{strict: true}})")
+                sink.write(f"conveyor: warning: {message}\n")
+            entries.extend(found)
+        return entries
+
     def _keep_artifacts(self, command: CommandResult, path: list[str], result: AttemptResult) -> None:
         for name, data in command.artifacts.items():
             entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{name}", data)
@@ -171,9 +188,10 @@ class StepContext:
         path: list[str],
         result: AttemptResult,
         redactor: Redactor,
+        sink: Sink,
     ) -> None:
         if node.catalog and node.catalog.put:
-            for entry in self.catalog.put(self.run_id, node.catalog.put, self.workdir):
+            for entry in self._transfer(node, "put", sink):
                 result.catalog.append(entry.to_dict())
         for spec in node.returns:
             value = command.values.get(spec.name)
