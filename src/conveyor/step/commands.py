@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
 from conveyor.step.request import CommandResult, StepRequest
 
@@ -65,6 +66,15 @@ def _decode(text: str) -> Any:
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    """Stop a step process: its guard sweeps the whole tree; then the group, to be sure."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=2)
+    _kill_group_now(proc)
+
+
+def _kill_group_now(proc: subprocess.Popen[Any]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -74,7 +84,7 @@ def stream_process(
 ) -> tuple[int, bool]:
     """Run a process in its own group, copy its output to sys.stdout; (exit code, timed out)."""
     proc = subprocess.Popen(
-        argv,
+        guarded(argv),
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
