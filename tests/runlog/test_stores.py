@@ -169,9 +169,10 @@ def test_a_torn_last_line_never_swallows_the_next_event(tmp_path: Path, cut: int
     events.write_bytes(data[: last_start + cut])
     later = FileRunLogStore(str(tmp_path))
     later.append("r", [EndEvent(["b"], 1, 3.0, Status.SUCCEEDED)])
-    steps = later.load("r").steps
-    assert steps[("b",)].status is Status.SUCCEEDED
-    assert steps[("a",)].status is Status.RUNNING  # the torn end event is ignored
+    log = later.load("r")
+    assert log.steps[("b",)].status is Status.SUCCEEDED
+    assert log.steps[("a",)].status is Status.RUNNING  # the torn end event is ignored
+    assert log.torn == 1  # and said so (runs show prints it)
 
 
 def test_file_store_appends_instead_of_rewriting(tmp_path: Path) -> None:

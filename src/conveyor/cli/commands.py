@@ -99,7 +99,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
 
 
 @friendly
-def validate(file: Path, config: Path | None) -> int:
+def validate(file: Path, config: Path | None, connect: bool = False) -> int:
     """``conveyor validate``: every problem of a pipeline (and config) at once."""
     from conveyor.executors.registry import build
     from conveyor.spec.errors import SpecError
@@ -114,7 +114,7 @@ def validate(file: Path, config: Path | None) -> int:
             ("conveyor.secrets", run_config.secrets),
         ):
             try:
-                build(group, backend, check_only=True)
+                build(group, backend, check_only=True, connect=connect)
             except SpecError as exc:
                 raise run_config.locate(exc) from None
     steps = sum(1 for _ in walk_nodes(loaded.pipeline.dag))

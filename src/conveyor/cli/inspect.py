@@ -174,6 +174,10 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console.print(f"  parameters {json.dumps(run.initial_parameters, default=str)[:200]}")
     if run.final_parameters:
         console.print(f"  final      {json.dumps(run.final_parameters, default=str)[:200]}")
+    if log.torn:
+        console.print(
+            f"  [yellow]note: {log.torn} event line(s) cut short (a crash mid-write) were skipped[/]"
+        )
     table = Table()
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)

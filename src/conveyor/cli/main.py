@@ -54,11 +54,17 @@ def execute(
 
 
 @app.command()
-def validate(file: PipelineOpt, config: ConfigOpt = None) -> None:
+def validate(
+    file: PipelineOpt,
+    config: ConfigOpt = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Also connect to the config's databases, clusters and stores.")
+    ] = False,
+) -> None:
     """Check a pipeline (and config) and report every problem found."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.validate(file, config))
+    raise typer.Exit(commands.validate(file, config, check))
 
 
 @app.command()

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from conveyor.executors.checks import problems
 from conveyor.spec.config import Backend
 from conveyor.spec.errors import Issue, SpecError, did_you_mean
 
@@ -71,11 +72,13 @@ def _target(group: str, name: str) -> str:
     )
 
 
-def build(group: str, backend: Backend, check_only: bool = False, **extra: Any) -> Any:
+def build(group: str, backend: Backend, check_only: bool = False, connect: bool = False, **extra: Any) -> Any:
     """Instantiate the backend named by ``backend.type`` with its ``config``.
 
-    With ``check_only`` the config is checked (keys, and the backend's config model if it
-    has one) without building anything: no files opened, no cluster started.
+    The config is checked first (keys, the backend's config model, and what
+    :mod:`conveyor.executors.checks` can tell without connecting). With ``check_only``
+    nothing is built: no files opened, no cluster started; ``connect`` then also tries to
+    reach databases, clusters and object stores.
     """
     module_name, _, attr = _target(group, backend.type).partition(":")
     try:
@@ -104,6 +107,15 @@ def build(group: str, backend: Backend, check_only: bool = False, **extra: Any) 
             ],
             "invalid config",
         )
+    found = problems(group, backend.type, backend.config, connect=check_only and connect)
+    if found:
+        raise SpecError(
+            [
+                Issue(f"{SECTIONS[group]} '{backend.type}': {p}", path=(SECTIONS[group], "config"))
+                for p in found
+            ],
+            "unusable config",
+        )
     model = getattr(cls, "config_model", None)
     try:
         if check_only:
@@ -118,6 +130,12 @@ def build(group: str, backend: Backend, check_only: bool = False, **extra: Any) 
         ) from None
     except (TypeError, ValueError) as exc:
         raise _config_error(group, f"{SECTIONS[group]} '{backend.type}': {exc}") from None
+    except SpecError:
+        raise
+    except Exception as exc:  # a backend that cannot be made (a database refusing, a cluster away)
+        raise _config_error(
+            group, f"{SECTIONS[group]} '{backend.type}' cannot be used: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _config_issue(group: str, kind: str, err: Any, fields: list[str]) -> Issue:

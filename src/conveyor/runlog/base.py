@@ -76,6 +76,8 @@ class RunLog:
 
     run: RunRecord
     steps: dict[tuple[str, ...], StepRecord] = field(default_factory=dict)
+    #: Event lines that could not be read (cut short by a crash mid-write) and were skipped.
+    torn: int = 0
 
     @property
     def status(self) -> Status:

@@ -61,8 +61,9 @@ def decode_run_of(run_id: str, where: str, text: str | bytes) -> RunRecord:
         raise CorruptRunError(run_id, where, str(exc)) from None
 
 
-def decode_lines(lines: Iterable[str | bytes]) -> list[Any]:
-    """JSON objects from lines; a line cut short by a crash mid-write, or empty, is skipped."""
+def decode_lines(lines: Iterable[str | bytes], skipped: list[int] | None = None) -> list[Any]:
+    """JSON objects from lines; a line cut short by a crash mid-write, or empty, is skipped
+    (and counted in ``skipped``, when given)."""
     out = []
     for line in lines:
         if not line.strip():
@@ -70,10 +71,12 @@ def decode_lines(lines: Iterable[str | bytes]) -> list[Any]:
         try:
             out.append(json.loads(line))
         except ValueError:
-            continue
+            if skipped is not None:
+                skipped[0] += 1
     return out
 
 
-def fold_lines(lines: Iterable[str | bytes]) -> dict[tuple[str, ...], StepRecord]:
-    """Step records from JSON lines, torn or empty lines skipped."""
-    return fold_json(decode_lines(lines))
+def fold_lines(lines: Iterable[str | bytes]) -> tuple[dict[tuple[str, ...], StepRecord], int]:
+    """Step records from JSON lines, and how many lines were unreadable (torn) and skipped."""
+    skipped = [0]
+    return fold_json(decode_lines(lines, skipped)), skipped[0]

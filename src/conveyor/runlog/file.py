@@ -91,10 +91,10 @@ class FileRunLogStore(RunLogStore):
         run = decode_run_of(run_id, self.where, text)
         try:
             with open(directory / "events.jsonl", "rb") as handle:
-                steps = fold_lines(handle)
+                steps, torn = fold_lines(handle)
         except FileNotFoundError:
-            steps = {}
-        return RunLog(run, steps)
+            steps, torn = {}, 0
+        return RunLog(run, steps, torn)
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         if not self.root.exists():

@@ -67,7 +67,7 @@ class ObjectRunLogStore(RunLogStore):
             names = []
         blobs = self.fs.cat(names) if names else {}
         lines = (line for name in names for line in blobs[name].splitlines())
-        return RunLog(run, fold_lines(lines))
+        return RunLog(run, *fold_lines(lines))
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         self.fs.invalidate_cache()

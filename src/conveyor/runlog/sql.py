@@ -133,7 +133,7 @@ class SQLRunLogStore(RunLogStore):
             events = conn.execute(
                 select(self.events.c.data).where(self.events.c.run_id == run_id).order_by(self.events.c.seq)
             ).all()
-        return RunLog(decode_run_of(run_id, self.where, row[0]), fold_lines(e[0] for e in events))
+        return RunLog(decode_run_of(run_id, self.where, row[0]), *fold_lines(e[0] for e in events))
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         from sqlalchemy import select

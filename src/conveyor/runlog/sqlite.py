@@ -68,7 +68,7 @@ class SQLiteRunLogStore(RunLogStore):
             events = self._db.execute(
                 "SELECT data FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
             ).fetchall()
-        return RunLog(decode_run_of(run_id, self.where, row[0]), fold_lines(e[0] for e in events))
+        return RunLog(decode_run_of(run_id, self.where, row[0]), *fold_lines(e[0] for e in events))
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         with self._lock:
