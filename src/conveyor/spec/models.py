@@ -10,7 +10,17 @@ import re
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SerializerFunctionWrapHandler,
+    Tag,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TERMINALS = ("success", "fail")
@@ -42,6 +52,14 @@ class CatalogSpec(Strict):
     get: list[str] = Field(default_factory=list)
     put: list[str] = Field(default_factory=list)
     strict: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_default_strict(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Written only when set: pipelines that do not use it dump, and hash, as before.
+        data = handler(self)
+        if isinstance(data, dict) and not self.strict:
+            data.pop("strict", None)
+        return data
 
 
 class RetrySpec(Strict):

@@ -279,6 +279,8 @@ def load_yaml_text(text: str, file: str | None = None) -> Located:
 def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Located:
     """Read a YAML file, refusing missing, unreadable or oversized files with a located error."""
     name = os.fspath(path)
+    if os.path.realpath(name) == os.devnull:  # the usual way of saying "no content"
+        return Located(data=None, file=name)
     try:
         info = os.stat(name)
         if not stat.S_ISREG(info.st_mode):  # /dev/zero never ends; a FIFO may never start
