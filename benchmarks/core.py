@@ -23,7 +23,13 @@ HERE = Path(__file__).resolve().parent
 CONVEYOR = [sys.executable, "-m", "conveyor.cli.main"]
 
 
+#: Set by --src/--entry: measure the conveyor of another source tree (an older checkout).
+OTHER: list[str] = []
+
+
 def conveyor_cmd() -> list[str]:
+    if OTHER:
+        return list(OTHER)
     exe = shutil.which("conveyor", path=str(Path(sys.executable).parent))
     return [exe] if exe else [sys.executable, "-c", "from conveyor.cli.main import run; run()"]
 
@@ -100,7 +106,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default="help,chain50,map1000,map100k")
+    parser.add_argument("--src", type=Path, help="Measure the conveyor in this source tree instead.")
+    parser.add_argument("--entry", default="conveyor.cli:main", help="Its entry point, MODULE:FUNCTION.")
     opts = parser.parse_args()
+    if opts.src is not None:
+        module, _, function = opts.entry.partition(":")
+        lines = [f"import sys; sys.path.insert(0, {str(opts.src)!r})", f"from {module} import {function}"]
+        OTHER[:] = [sys.executable, "-c", "\n".join([*lines, f"{function}()"])]
     only = set(opts.only.split(","))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, file run log store")
     if "help" in only:

@@ -84,12 +84,29 @@ def main() -> None:
     parser.add_argument(
         "--kedro-venv", type=Path, default=Path.home() / ".cache" / "conveyor-bench" / "kedro-1.7"
     )
+    parser.add_argument(
+        "--src", type=Path, help="Measure the conveyor in this source tree (an older checkout)."
+    )
+    parser.add_argument(
+        "--entry", default="conveyor.cli:main", help="Its command's entry point, MODULE:FUNCTION."
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from core import chain
 
     kedro = kedro_python(args.kedro_venv)
     conveyor = shutil.which("conveyor", path=str(Path(sys.executable).parent)) or "conveyor"
+    command = [conveyor]
+    if args.src is not None:
+        module, _, function = args.entry.partition(":")
+        code = "\n".join(
+            [
+                f"import sys; sys.path.insert(0, {str(args.src)!r})",
+                f"from {module} import {function}",
+                f"{function}()",
+            ]
+        )
+        command = [sys.executable, "-c", code]
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
         work = Path(tmp)
         (work / "chain.yaml").write_text(chain(50))
@@ -98,8 +115,8 @@ def main() -> None:
         env = dict(os.environ, PYTHONPATH=str(HERE), COLUMNS="120")
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
-            "conveyor --help": [conveyor, "--help"],
-            "conveyor chain50": [conveyor, "execute", "-f", "chain.yaml", "-c", "config.yaml"],
+            "conveyor --help": [*command, "--help"],
+            "conveyor chain50": [*command, "execute", "-f", "chain.yaml", "-c", "config.yaml"],
             "kedro chain50": [str(kedro), "kedro_chain.py", "50"],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}

@@ -105,6 +105,8 @@ MAX_VALUE_DEPTH = 100
 
 def _depth(value: Any) -> int:
     """How deeply lists and mappings nest in ``value``, counted without recursion."""
+    if not isinstance(value, dict | list | tuple):
+        return 0
     deepest, stack = 0, [(value, 0)]
     while stack:
         item, depth = stack.pop()

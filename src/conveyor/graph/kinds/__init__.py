@@ -38,7 +38,7 @@ KINDS: dict[str, Kind] = {
 
 def kind_of(node: NodeBase) -> Kind:
     """The behaviour of ``node``'s kind."""
-    return KINDS[str(getattr(node, "type", "task"))]
+    return KINDS[getattr(node, "type", "task")]
 
 
 __all__ = ["KINDS", "Kind", "kind_of"]
