@@ -198,3 +198,31 @@ def test_notebook_missing_variable_fails(workdir: Path) -> None:
     result = run_yaml(workdir, text, config=file_config(workdir))
     attempt = step(runlog(workdir, result.run_id), "nb").attempts[0]
     assert attempt.error == "the notebook did not define zzz"
+
+
+def test_what_a_threaded_steps_subprocesses_print_is_kept_in_its_log(tmp_path: Path) -> None:
+    """In thread isolation, conveyor execute captures fds 1 and 2: os.system and raw writes
+    land in the step's log, not only on the console."""
+    from support import TASKS, run_cli
+
+    (tmp_path / "p.yaml").write_text(
+        "dag:\n  start_at: a\n  steps:\n    a: {command: ctasks.print_at_fds, next: success}\n"
+    )
+    (tmp_path / "c.yaml").write_text("run_log_store: {type: file, config: {path: runs}}\n")
+    out = run_cli(
+        "execute",
+        "-f",
+        "p.yaml",
+        "-c",
+        "c.yaml",
+        "--run-id",
+        "fds",
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(TASKS)},
+    )
+    assert out.returncode == 0, out.stderr
+    (log,) = (tmp_path / "runs" / "fds" / "logs").rglob("attempt-1.log")
+    kept = log.read_text()
+    for line in ("from python", "from a child", "from a child's stderr", "from the raw fd"):
+        assert line in kept, kept
+    assert "from a child" in out.stdout + out.stderr  # and still shown as it happens

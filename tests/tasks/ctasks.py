@@ -199,3 +199,9 @@ def deep() -> list[Any]:
     for _ in range(500):
         value = [value]
     return value
+
+
+def print_at_fds() -> None:
+    print("from python", flush=True)
+    os.system('echo from a child; echo "from a child\'s stderr" >&2')
+    os.write(1, b"from the raw fd\n")

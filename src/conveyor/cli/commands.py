@@ -77,6 +77,7 @@ def execute(file: Path, config: Path | None, params: Path | None, run_id: str | 
         observer=observer,
         store=store,
         config_file=str(config) if config else None,
+        capture_fds=True,
     )
     return _finish(result, observer, console)
 
@@ -93,7 +94,13 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
     result = resume(
-        run_id, run_config, str(file) if file else None, observer=observer, store=store, force=force
+        run_id,
+        run_config,
+        str(file) if file else None,
+        observer=observer,
+        store=store,
+        force=force,
+        capture_fds=True,
     )
     return _finish(result, observer, console)
 

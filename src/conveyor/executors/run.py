@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from conveyor.spec.load import LoadedPipeline, load_pipeline
 from conveyor.spec.models import Graph, walk_nodes
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
+from conveyor.step.fdcapture import fd_capture
 
 
 class RunRefused(ConveyorError):
@@ -91,8 +93,11 @@ def _drive(
     backends: Backends,
     previous: RunLog | None,
     observer: Observer | None,
+    capture_fds: bool = False,
 ) -> RunResult:
-    """Drive ``run`` to its end with the config's executor (a new run when no ``previous``)."""
+    """Drive ``run`` to its end with the config's executor (a new run when no ``previous``).
+    With ``capture_fds`` (the CLI), what steps running in threads print at the file
+    descriptors is captured too (see ``conveyor.step.fdcapture``)."""
     executor = backends.executor
     assert isinstance(executor, Executor)
     workdir = Path(run.workdir or os.getcwd())
@@ -100,7 +105,8 @@ def _drive(
     for place in (os.path.dirname(run.pipeline_file or ""), str(workdir)):
         if place and place not in sys.path:
             sys.path.insert(0, place)
-    with routed():
+    fds = fd_capture() if capture_fds and getattr(executor, "isolation", None) == "thread" else nullcontext()
+    with fds, routed():
         context = StepContext(
             run.run_id,
             backends.catalog,
@@ -183,6 +189,7 @@ def execute(
     observer: Observer | None = None,
     store: RunLogStore | None = None,
     config_file: str | None = None,
+    capture_fds: bool = False,
 ) -> RunResult:
     """Start a new run of ``loaded`` and drive it to its end."""
     config = config or RunConfig()
@@ -195,7 +202,7 @@ def execute(
         raise RunRefused(str(exc)) from None
     params = dict(parameters or {})
     run = new_run_record(run_id, loaded, config, config_file, params)
-    return _drive(loaded, config, run, params, backends, None, observer)
+    return _drive(loaded, config, run, params, backends, None, observer, capture_fds)
 
 
 def resume(
@@ -205,6 +212,7 @@ def resume(
     observer: Observer | None = None,
     store: RunLogStore | None = None,
     force: bool = False,
+    capture_fds: bool = False,
 ) -> RunResult:
     """Resume a failed or interrupted run: succeeded steps and map items are not run again.
 
@@ -233,4 +241,4 @@ def resume(
     run.pid, run.host = os.getpid(), os.uname().nodename
     run.resumed += 1
     params = dict(run.initial_parameters)
-    return _drive(loaded, config, run, params, backends, previous, observer)
+    return _drive(loaded, config, run, params, backends, previous, observer, capture_fds)

@@ -152,6 +152,16 @@ class routed:
         return saved[0] if saved is not None else sys.stdout
 
 
+#: The sinks of attempts running now, by thread (what fd-level capture attributes to).
+ACTIVE: dict[int, Sink] = {}
+_active_lock = threading.Lock()
+
+
+def active_sinks() -> list[Sink]:
+    with _active_lock:
+        return list(ACTIVE.values())
+
+
 class capturing:
     """Route this thread's output to ``sink`` while the block runs."""
 
@@ -161,7 +171,14 @@ class capturing:
     def __enter__(self) -> Sink:
         self._previous = getattr(_local, "sink", None)
         _local.sink = self.sink
+        with _active_lock:
+            ACTIVE[threading.get_ident()] = self.sink
         return self.sink
 
     def __exit__(self, *exc: object) -> None:
         _local.sink = self._previous
+        with _active_lock:
+            if self._previous is None:
+                ACTIVE.pop(threading.get_ident(), None)
+            else:
+                ACTIVE[threading.get_ident()] = self._previous

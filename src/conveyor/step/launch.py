@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conveyor.step.capture import Sink, capturing
 from conveyor.step.commands import run_guarded, stream_process
+from conveyor.step.fdcapture import drain
 from conveyor.step.request import CommandResult, StepRequest
 
 Launcher = Callable[[StepRequest, float | None, Sink], CommandResult]
@@ -26,12 +27,15 @@ def in_process(request: StepRequest, timeout: float | None, sink: Sink) -> Comma
     """
     if timeout is None or request.node.command_type != "python":
         with capturing(sink):
-            return run_guarded(request, timeout)
+            result = run_guarded(request, timeout)
+            drain()
+            return result
     box: list[CommandResult] = []
 
     def target() -> None:
         with capturing(sink):
             box.append(run_guarded(request, timeout))
+            drain()
 
     worker = threading.Thread(target=target, daemon=True, name="conveyor-step")
     worker.start()
