@@ -173,3 +173,24 @@ def _config(path: Path):  # type: ignore[no-untyped-def]
     from conveyor.spec.load import load_config
 
     return load_config(path)
+
+
+def test_resuming_reruns_a_step_whose_objects_are_gone(workdir: Path) -> None:
+    """With catalog 'none', object returns live only in the process that made them: a resume
+    runs the producing step again instead of failing."""
+    from conveyor.spec.load import config_from_data
+
+    text = """
+dag:
+  start_at: make
+  steps:
+    make: {command: ctasks.make_box, returns: [{name: box, kind: object}], next: use}
+    use: {command: ctasks.open_box_once, returns: [v], next: success}
+"""
+    config = config_from_data({"run_log_store": {"type": "file", "config": {"path": str(workdir / "runs")}}})
+    marker = workdir / "opened"
+    first = run_yaml(workdir, text, {"value": 7, "marker": str(marker)}, config=config)
+    assert first.status == "failed"
+    again = retry(workdir, first.run_id, config)
+    assert again.ok and again.parameters["v"] == 7
+    assert len(step(runlog(workdir, first.run_id, config), "make").attempts) == 2

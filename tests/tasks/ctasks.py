@@ -205,3 +205,11 @@ def print_at_fds() -> None:
     print("from python", flush=True)
     os.system('echo from a child; echo "from a child\'s stderr" >&2')
     os.write(1, b"from the raw fd\n")
+
+
+def open_box_once(box: Box, marker: str) -> int:
+    """Fails the first time (leaving a marker), then opens the box."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RuntimeError("first time")
+    return box.value

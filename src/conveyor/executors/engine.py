@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pickle
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -114,7 +116,14 @@ class Engine(Runner):
         prior = self.previous.succeeded(path) if self.previous else None
         if prior is None:
             return False
-        scope.update(self.context.restore(node, prior))
+        try:
+            scope.update(self.context.restore(node, prior))
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            # Its object returns are gone (catalog 'none' keeps them in the process that
+            # made them) or unreadable: run the step again rather than fail the resume.
+            with self._starts_lock:
+                print(f"conveyor: {'/'.join(path)} runs again: {exc}", file=sys.stderr)
+            return False
         if self.observer:
             self.observer.step_finished(path, Status.REUSED, 0.0, None)
         return True

@@ -11,6 +11,7 @@ indices. The contract with the orchestrator (subcommands, outputs) is :data:`POD
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from conveyor.graph.kinds.map import conclude, gather
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.records import NodeEvent, RunRecord, Status, new_run_id
+from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
 from conveyor.spec.models import MapNode, TaskNode
@@ -72,7 +73,13 @@ class RunContext:
         return MapItems(self.context.catalog, self.run_id, self.log.run.pipeline_name)
 
     def replay(self, observe: Observe | None = None) -> Replay:
-        return Replay(self.log.steps, self.context.restore, observe, self.items)
+        return Replay(self.log.steps, self._restore, observe, self.items)
+
+    def _restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+        try:
+            return self.context.restore(node, attempt)
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            raise PodError(f"an earlier step's returns cannot be read back: {exc}") from None
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
         """A map's items; for a partitioned map, the partitions its fan-out recorded."""
