@@ -194,3 +194,27 @@ dag:
     again = retry(workdir, first.run_id, config)
     assert again.ok and again.parameters["v"] == 7
     assert len(step(runlog(workdir, first.run_id, config), "make").attempts) == 2
+
+
+def test_step_names_holding_the_old_separator_stay_apart_on_retry(workdir: Path) -> None:
+    """A top-level step named "x<US>y<US>z" and the step z of branch y of parallel x once
+    folded into one record: retry then took the failed one for succeeded."""
+    text = """
+dag:
+  start_at: "x\\x1fy\\x1fz"
+  steps:
+    "x\\x1fy\\x1fz": {command: ctasks.record, returns: [first], next: x}
+    x:
+      type: parallel
+      branches:
+        y: {start_at: z, steps: {z: {command: ctasks.flaky, returns: [second], next: success}}}
+      next: success
+"""
+    params = {"counter": str(workdir / "c"), "tag": "t", "fail_times": 1}
+    first = run_yaml(workdir, text, params)
+    assert first.status == "failed"
+    log = runlog(workdir, first.run_id)
+    assert step(log, "x\x1fy\x1fz").status == "succeeded" and step(log, "x", "y", "z").status == "failed"
+    again = retry(workdir, first.run_id)
+    assert again.ok
+    assert len(step(runlog(workdir, first.run_id), "x", "y", "z").attempts) == 2
