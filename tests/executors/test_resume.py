@@ -210,7 +210,7 @@ dag:
         y: {start_at: z, steps: {z: {command: ctasks.flaky, returns: [second], next: success}}}
       next: success
 """
-    params = {"counter": str(workdir / "c"), "tag": "t", "fail_times": 1}
+    params = {"counter": str(workdir / "c"), "tag": "t", "fail_times": 2}  # record's line counts as one
     first = run_yaml(workdir, text, params)
     assert first.status == "failed"
     log = runlog(workdir, first.run_id)
