@@ -86,8 +86,20 @@ class StartEvent:
         return {"e": "start", "path": self.path, "type": self.type, "attempt": self.attempt, "t": self.t}
 
 
+@dataclass(slots=True, kw_only=True)
+class Outcome:
+    """What an attempt produced: the fields an end event carries and an attempt keeps."""
+
+    exit_code: int | None = None
+    error: str | None = None
+    returns: JSON = field(default_factory=dict)
+    metrics: JSON = field(default_factory=dict)
+    catalog: list[JSON] = field(default_factory=list)
+    log: str | None = None
+
+
 @dataclass(slots=True)
-class EndEvent:
+class EndEvent(Outcome):
     """An attempt of a task ended, with everything it produced."""
 
     path: list[str]
@@ -95,12 +107,6 @@ class EndEvent:
     t: float
     status: Status
     started: float | None = None
-    exit_code: int | None = None
-    error: str | None = None
-    returns: JSON = field(default_factory=dict)
-    metrics: JSON = field(default_factory=dict)
-    catalog: list[JSON] = field(default_factory=list)
-    log: str | None = None
 
     def to_json(self) -> JSON:
         # Built directly, empty values left out (one per map item: this is a hot path).
@@ -189,23 +195,22 @@ def event_from_json(data: Any) -> Event | None:
 
 
 @dataclass(slots=True)
-class Attempt:
+class Attempt(Outcome):
     """One try of a task, as folded from its start and end events."""
 
     attempt: int
     status: Status = Status.RUNNING
     start: float | None = None
     end: float | None = None
-    exit_code: int | None = None
-    error: str | None = None
-    returns: JSON = field(default_factory=dict)
-    metrics: JSON = field(default_factory=dict)
-    catalog: list[JSON] = field(default_factory=list)
-    log: str | None = None
 
     def to_json(self) -> JSON:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["status"] = str(self.status)
+        data: JSON = {
+            "attempt": self.attempt,
+            "status": self.status.value,
+            "start": self.start,
+            "end": self.end,
+        }
+        data.update((f.name, getattr(self, f.name)) for f in fields(Outcome))
         return data
 
 

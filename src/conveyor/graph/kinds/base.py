@@ -141,6 +141,13 @@ class Composite(Kind):
         raise NotImplementedError
 
 
+def enter_branch(node: Any, key: str, path: list[str], scope: Scope) -> tuple[Graph, Scope]:
+    """The branch ``key`` of a node with ``branches``, in a scope of its own."""
+    if key not in node.branches:
+        raise NotReached(f"no branch '{key}' in '{path[-1]}'")
+    return node.branches[key], Scope(scope)
+
+
 def finished(record: StepRecord | None) -> bool:
     """Whether a record says its node is done (succeeded, failed or cancelled)."""
     return record is not None and record.status.finished

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conveyor.graph.kinds.base import Composite, Items, NotReached, PlanError, Pod, Recorded, Walker
+from conveyor.graph.kinds.base import (
+    Composite,
+    Items,
+    NotReached,
+    PlanError,
+    Pod,
+    Recorded,
+    Walker,
+    enter_branch,
+)
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import ConditionalNode, Graph
@@ -58,11 +67,10 @@ class ConditionalKind(Composite):
     def enter(
         self, node: ConditionalNode, key: str, path: list[str], scope: Scope, items: Items
     ) -> tuple[Graph, Scope]:
-        if key not in node.branches:
-            raise NotReached(f"no branch '{key}' in '{path[-1]}'")
+        graph, child = enter_branch(node, key, path, scope)
         if choose(node, scope) != key:
             raise NotReached(f"'{path[-1]}' chose another branch than '{key}'")
-        return node.branches[key], Scope(scope)
+        return graph, child
 
     def pod(self, pod: Pod, node: ConditionalNode, path: list[str], scope: Scope) -> bool:
         """Choose the branch and output its index (Argo gates each branch on it)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.graph.kinds.base import Composite, Items, Job, NotReached, Recorded, Walker, merge
+from conveyor.graph.kinds.base import Composite, Items, Job, Recorded, Walker, enter_branch, merge
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import Graph, ParallelNode
 
@@ -42,6 +42,4 @@ class ParallelKind(Composite):
     def enter(
         self, node: ParallelNode, key: str, path: list[str], scope: Scope, items: Items
     ) -> tuple[Graph, Scope]:
-        if key not in node.branches:
-            raise NotReached(f"no branch '{key}' in '{path[-1]}'")
-        return node.branches[key], Scope(scope)
+        return enter_branch(node, key, path, scope)
