@@ -5,8 +5,9 @@ descriptors 1 and 2, not through ``sys.stdout``. While :class:`fd_capture` is in
 those descriptors are a pipe, and conveyor's own console output goes to copies of the
 original descriptors instead. A reader thread gives what arrives on the pipe to the step
 that is running when only one is, which it then keeps in its log and masks like the rest
-of its output; while several run at once in threads it cannot tell whose it is, and writes
-it to the console, masked with every running step's secrets. Run with
+of its output (a step that ends first reads what is left in the pipe itself, so nothing it
+wrote arrives after it); while several run at once in threads it cannot tell whose it is,
+and writes it to the console, masked with every running step's secrets. Run with
 ``isolation: process`` (or ``max_workers: 1``) to have every byte attributed.
 """
 
@@ -15,24 +16,19 @@ from __future__ import annotations
 import codecs
 import contextlib
 import io
-import itertools
 import os
-import re
+import select
 import sys
 import threading
 from typing import Any
 
 from conveyor.step.capture import Redactor, active_sinks
 
-#: Written to the pipe by a step that ends (with a number), so that all it wrote before
-#: is read and attributed before it stops counting as running.
-MARKER = re.compile(rb"\x00\x01drain(\d{12})\x01\x00")
-MARKER_LENGTH = 21
 _current: fd_capture | None = None
 
 
 def drain() -> None:
-    """Wait until what this thread's step wrote to the descriptors has been attributed."""
+    """Attribute what this thread's step wrote to the descriptors before it ends."""
     capture = _current
     if capture is not None:
         capture.drain()
@@ -44,9 +40,11 @@ class fd_capture:
     def __init__(self) -> None:
         self._saved: tuple[int, int] | None = None
         self._streams: tuple[Any, Any] | None = None
-        self._drained = threading.Condition()
-        self._seen: set[int] = set()
-        self._next = itertools.count()
+        # Reading and attributing happen under this lock, by the reader or by a step that
+        # ends (drain): once a step holds it and the pipe is empty, all it wrote is placed.
+        self._lock = threading.Lock()
+        self._read_fd = -1
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def __enter__(self) -> fd_capture:
         for stream in (sys.stdout, sys.stderr):
@@ -62,6 +60,8 @@ class fd_capture:
         sys.stdout = _text(os.dup(saved[0]), sys.stdout)
         sys.stderr = self._console
         read, write = os.pipe()
+        os.set_blocking(read, False)
+        self._read_fd = read
         os.dup2(write, 1)
         os.dup2(write, 2)
         os.close(write)
@@ -72,33 +72,31 @@ class fd_capture:
         return self
 
     def drain(self) -> None:
-        number = next(self._next)
-        try:  # outside the lock: the reader takes it when the marker arrives
-            os.write(1, b"\x00\x01drain%012d\x01\x00" % number)
-        except OSError:
-            return
-        with self._drained:
-            self._drained.wait_for(lambda: number in self._seen, timeout=2)
-            self._seen.discard(number)
+        with self._lock:
+            self._take()
+
+    def _take(self) -> bool:
+        """Read and attribute what is in the pipe now; False at its end. Under the lock."""
+        while True:
+            try:
+                chunk = os.read(self._read_fd, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not chunk:
+                self._dispatch(self._decoder.decode(b"", final=True))
+                return False
+            self._dispatch(self._decoder.decode(chunk))
 
     def _read(self, fd: int) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        held = b""
         try:
-            while chunk := os.read(fd, 65536):
-                data, held = held + chunk, b""
-                while found := MARKER.search(data):
-                    self._dispatch(decoder.decode(data[: found.start()]))
-                    data = data[found.end() :]
-                    with self._drained:
-                        self._seen.add(int(found.group(1)))
-                        self._drained.notify_all()
-                start = data.rfind(b"\x00\x01", max(0, len(data) - MARKER_LENGTH))
-                if start >= 0:  # perhaps the beginning of a marker: wait for the rest
-                    data, held = data[:start], data[start:]
-                self._dispatch(decoder.decode(data))
-            self._dispatch(decoder.decode(held, final=True))
-        except OSError:
+            while True:
+                select.select([fd], [], [])
+                with self._lock:
+                    if not self._take():
+                        return
+        except (OSError, ValueError):
             pass
         finally:
             os.close(fd)
