@@ -47,9 +47,10 @@ def test_auth(server: Server, tmp_path: Path) -> None:
     assert anonymous.get("/health").status_code == 200  # probes need no token
     with server.client("ann") as ann, server.client("bob") as bob, server.client("root") as root:
         run_id = ann.post("/runs", json=payload(tmp_path / "c", code=tarball_of(TASKS))).json()["id"]
-        theirs = bob.get(f"/runs/{run_id}")
-        assert theirs.status_code == 403 and "another user" in theirs.json()["error"]["message"]
-        assert bob.post(f"/runs/{run_id}/cancel").status_code == 403
+        theirs, missing = bob.get(f"/runs/{run_id}"), bob.get("/runs/no-such-run")
+        assert theirs.status_code == missing.status_code == 404  # another user's run: as if missing
+        assert theirs.json()["error"]["message"] == f"no run '{run_id}'"
+        assert bob.post(f"/runs/{run_id}/cancel").status_code == 404
         assert bob.get("/runs").json()["total"] == 0
         assert root.get(f"/runs/{run_id}").status_code == 200
         assert root.get("/runs", params={"user": "ann"}).json()["total"] == 1

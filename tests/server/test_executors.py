@@ -18,7 +18,7 @@ PIPELINE = "dag:\n  start_at: add\n  steps:\n    add: {command: ctasks.add, retu
 def test_argo_runs_are_submitted_and_followed(tmp_path: Path) -> None:
     with FakeArgo() as argo:
         server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=1)
-        server.env.update(ARGO_SERVER=argo.url, ARGO_TOKEN=argo.token)
+        server.env.update(ARGO_SERVER=argo.url, ARGO_TOKEN=argo.token, CONVEYOR_SERVER_EXECUTORS="local,argo")
         server.start()
         try:
             config = "executor: {type: argo, config: {image: ghcr.io/example/conveyor:0.1}}\n"
@@ -48,7 +48,9 @@ def test_argo_runs_are_submitted_and_followed(tmp_path: Path) -> None:
 @pytest.mark.dask
 def test_dask_runs(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
-    server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=1).start()
+    server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=1)
+    server.env.update(CONVEYOR_SERVER_EXECUTORS="local,dask")
+    server.start()
     try:
         config = "executor: {type: dask, config: {local: {n_workers: 1, threads_per_worker: 1}}}\n"
         with server.client("ann") as ann:

@@ -34,6 +34,19 @@ def _engine(db: str | None) -> Any:
     return engine
 
 
+def _migrated(db: str | None) -> Any:
+    """The database engine, its schema brought up to date first: creating the first user
+    before the first ``server start`` is a newcomer's natural first step."""
+    from conveyor.server.db import migrate as run_migrations
+
+    engine = _engine(db)
+    try:
+        run_migrations(_url(db))
+    except Exception as exc:  # a migration that cannot apply: say which database and why
+        raise ConveyorError(f"migrating {_safe(_url(db))} failed: {type(exc).__name__}: {exc}") from None
+    return engine
+
+
 @friendly
 def migrate(db: str | None) -> int:
     """``conveyor server migrate``: bring the database to the newest schema."""
@@ -98,7 +111,7 @@ def users_create(db: str | None, name: str, admin: bool) -> int:
     """``conveyor server users create``."""
     from conveyor.server.auth import create_user
 
-    user = create_user(_engine(db), name, admin)
+    user = create_user(_migrated(db), name, admin)
     print(f"created {'admin ' if user.is_admin else ''}user {user.name} (id {user.id})")
     return 0
 
@@ -108,7 +121,7 @@ def tokens_create(db: str | None, name: str) -> int:
     """``conveyor server tokens create``: the token is printed once, stored hashed."""
     from conveyor.server.auth import create_token
 
-    token_id, token = create_token(_engine(db), name)
+    token_id, token = create_token(_migrated(db), name)
     print(token)
     print(f"token {token_id} for {name}: shown once, store it now", file=sys.stderr)
     return 0
@@ -119,7 +132,7 @@ def tokens_revoke(db: str | None, token: str) -> int:
     """``conveyor server tokens revoke``."""
     from conveyor.server.auth import revoke_token
 
-    token_id = revoke_token(_engine(db), token)
+    token_id = revoke_token(_migrated(db), token)
     print(f"revoked token {token_id}")
     return 0
 
@@ -129,6 +142,6 @@ def tokens_list(db: str | None, name: str) -> int:
     """``conveyor server tokens list``: ids and whether revoked, never the tokens."""
     from conveyor.server.auth import list_tokens
 
-    for entry in list_tokens(_engine(db), name):
+    for entry in list_tokens(_migrated(db), name):
         print(f"{entry['id']}\t{'revoked' if entry['revoked'] else 'active'}")
     return 0

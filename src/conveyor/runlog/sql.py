@@ -150,6 +150,7 @@ class SQLRunLogStore(RunLogStore):
         from sqlalchemy import delete, insert
 
         location = f"sql:{run_id}/{name}"
+        text = text.replace("\x00", "\\x00")  # PostgreSQL text holds no NUL: shown, escaped
         with self.engine.begin() as conn:
             conn.execute(delete(self.logs).where(self.logs.c.location == location))
             conn.execute(insert(self.logs).values(location=location, text=text))

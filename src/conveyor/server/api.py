@@ -26,6 +26,8 @@ from conveyor.runlog.sql import SQLRunLogStore, reader
 from conveyor.server import queue
 from conveyor.server.auth import AuthError, User, authenticate
 from conveyor.server.db import check, engine_for
+from conveyor.server.limits import LimitError, Limits, check_code, check_parameters
+from conveyor.server.redact import finite, without_credentials
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError
 from conveyor.spec.load import load_pipeline_text
@@ -148,7 +150,9 @@ def create_app(url: str) -> FastAPI:
     engine = engine_for(url)
     store = SQLRunLogStore(url, create=False)
     readonly = reader(engine)
-    app = FastAPI(title="conveyor", version=conveyor.__version__)
+    # No /docs or /redoc: their pages load scripts from a CDN. /openapi.json documents the API.
+    app = FastAPI(title="conveyor", version=conveyor.__version__, docs_url=None, redoc_url=None)
+    limits = Limits.from_env()
     app.add_middleware(BodyLimit)
 
     @app.exception_handler(HTTPException)
@@ -177,10 +181,9 @@ def create_app(url: str) -> FastAPI:
 
     def visible(run_id: str, caller: User) -> dict[str, Any]:
         run = queue.get(readonly, run_id)
-        if run is None:
+        # Another user's run answers exactly as a missing one: ids of others' runs stay unknown.
+        if run is None or (not caller.is_admin and run["user_id"] != caller.id):
             raise HTTPException(404, f"no run '{run_id}'")
-        if not caller.is_admin and run["user_id"] != caller.id:
-            raise HTTPException(403, f"run '{run_id}' belongs to another user")
         return run
 
     @app.get("/api/v1/health", response_model=Health)
@@ -208,15 +211,20 @@ def create_app(url: str) -> FastAPI:
             )
         except SpecError as exc:
             return error(422, exc.title, [issue_dict(i) for i in exc.issues])
-        if config.executor.type not in ("local", "dask", "argo"):
-            kind = config.executor.type
-            return error(422, f"this server runs the local, dask and argo executors, not '{kind}'")
+        if config.executor.type not in limits.executors:
+            kind, allowed = config.executor.type, ", ".join(limits.executors)
+            return error(422, f"this server lets users choose the executor(s) {allowed}, not '{kind}'")
         code = None
-        if body.code:
-            try:
-                code = base64.b64decode(body.code, validate=True)
-            except (binascii.Error, ValueError):
-                return error(422, "code must be a base64-encoded tar archive")
+        try:
+            check_parameters(body.parameters, limits)
+            if body.code:
+                try:
+                    code = base64.b64decode(body.code, validate=True)
+                except (binascii.Error, ValueError):
+                    return error(422, "code must be a base64-encoded tar archive")
+                check_code(code, limits)
+        except LimitError as exc:
+            return error(exc.status, str(exc))
         if body.run_id and queue.get(engine, body.run_id) is not None:
             return error(422, f"run '{body.run_id}' exists already")
         run_id = queue.submit(
@@ -253,11 +261,15 @@ def create_app(url: str) -> FastAPI:
         try:
             log = store.load(run_id)
             detail["run_log"] = {**log.run.to_json(), "status": str(log.status)}
+            detail["run_log"]["config"] = without_credentials(detail["run_log"].get("config"))
             detail["steps"] = [record.to_json() for record in log.steps.values()]
         except RunNotFoundError:
             pass
         # The hot path of status polling: serialise directly (the model documents the shape).
-        return JSONResponse(detail)
+        try:
+            return JSONResponse(detail)
+        except ValueError:  # NaN or an infinity somewhere in what the run recorded
+            return JSONResponse(finite(detail))
 
     @app.get("/api/v1/runs/{run_id}/logs", response_class=PlainTextResponse)
     def logs(run_id: str, caller: Caller, step: Annotated[str | None, Query(max_length=1000)] = None) -> Any:

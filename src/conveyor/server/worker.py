@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from conveyor.runlog.records import Status
 from conveyor.runlog.sql import SQLRunLogStore
 from conveyor.server import queue
 from conveyor.server.db import engine_for
+from conveyor.server.limits import Limits, unpack
 
 LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
@@ -38,11 +37,6 @@ def _die_with_parent() -> None:
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     os.setsid()
-
-
-def _unpack(code: bytes, target: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(code), mode="r:*") as archive:
-        archive.extractall(target, filter="data")
 
 
 def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
@@ -57,7 +51,7 @@ def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (work / "params.yaml").write_text(yaml.safe_dump(json.loads(job["parameters"] or "{}")))
     if job.get("code"):
-        _unpack(job["code"], work / "code")
+        unpack(job["code"], work / "code", Limits.from_env())
     return work
 
 
@@ -178,4 +172,9 @@ def loop(
                 return
             time.sleep(poll)
             continue
-        execute(engine, url, job, worker, root, lease)
+        try:
+            execute(engine, url, job, worker, root, lease)
+        except Exception as exc:  # no run may stop a worker: this one fails, the next is claimed
+            message = f"the run could not be prepared or run: {type(exc).__name__}: {exc}"[:2000]
+            with contextlib.suppress(Exception):
+                queue.finish(engine, job["id"], worker, Status.FAILED, message)

@@ -1,0 +1,38 @@
+"""What the API may hand out: no credentials, and valid JSON whatever a run recorded."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+#: Config keys whose values are credentials wherever they appear.
+SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|key|credential|auth)", re.IGNORECASE)
+URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]+)@")
+MASK = "***"
+
+
+def without_credentials(value: Any) -> Any:
+    """``value`` (a run's config) with URL passwords and credential-like keys masked."""
+    if isinstance(value, dict):
+        return {
+            k: MASK if SECRET_KEYS.search(str(k)) and isinstance(v, str | int) else without_credentials(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [without_credentials(v) for v in value]
+    if isinstance(value, str):
+        return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
+    return value
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings JSON lacks ("NaN", "Infinity"):
+    a run that recorded them still answers with valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

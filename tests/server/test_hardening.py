@@ -1,0 +1,147 @@
+"""No submission stops a worker, limits are the same in the API and the worker, and the API
+hands out no credentials and only valid JSON."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conveyor.server.limits import LimitError, Limits, check_code
+from conveyor.server.redact import finite, without_credentials
+from support import TASKS, run_cli
+from support.server import payload, tarball_of, wait_for
+from support.services import Server
+
+
+def tar_with(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for info, data in members:
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buffer.getvalue()
+
+
+def member(
+    name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"x", link: str = ""
+) -> tuple[tarfile.TarInfo, bytes | None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    info.size = len(data) if kind == tarfile.REGTYPE else 0
+    return info, data if kind == tarfile.REGTYPE else None
+
+
+BAD_BUNDLES = {
+    "not a tar": b"this is not a tar archive at all",
+    "a ../ member": tar_with(member("../escape.py")),
+    "an absolute symlink": tar_with(member("usr", tarfile.SYMTYPE, link="/usr/share")),
+    "a device node": tar_with(member("null", tarfile.CHRTYPE)),
+    "a hard link out": tar_with(member("x", tarfile.LNKTYPE, link="../../etc/passwd")),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BAD_BUNDLES))
+def test_unsafe_bundles_are_refused_by_the_same_rules_as_the_worker(shape: str) -> None:
+    with pytest.raises(LimitError):
+        check_code(BAD_BUNDLES[shape], Limits())
+
+
+def test_bundle_limits_name_the_limit() -> None:
+    many = tar_with(*(member(f"f{i}.py") for i in range(30)))
+    with pytest.raises(LimitError, match="30 entries, over the limit of 20 entries") as info:
+        check_code(many, Limits(code_files=20))
+    assert info.value.status == 413
+    big = tar_with(member("big.bin", data=b"0" * 5000))
+    with pytest.raises(LimitError, match="unpacked, has 5,000 bytes, over the limit of 1,000"):
+        check_code(big, Limits(code_unpacked=1000))
+
+
+def test_credentials_are_masked_and_values_made_valid_json() -> None:
+    config = {
+        "run_log_store": {"type": "sql", "config": {"url": "postgresql+psycopg://conveyor:s3cret@db:5432/x"}},
+        "catalog": {"config": {"storage_options": {"key": "AKIA123", "secret": "abc", "client_kwargs": {}}}},
+    }
+    masked = json.dumps(without_credentials(config))
+    assert "s3cret" not in masked and "AKIA123" not in masked and "abc" not in masked
+    assert "postgresql+psycopg://conveyor:***@db:5432/x" in masked
+    assert json.dumps(finite({"a": [float("nan"), float("inf"), -float("inf"), 1.5]}), allow_nan=False) == (
+        '{"a": ["NaN", "Infinity", "-Infinity", 1.5]}'
+    )
+
+
+def test_no_bad_submission_stops_a_worker(server: Server, tmp_path: Path) -> None:
+    """Bad bundles, deep parameters and NaN are refused or recorded; bundles that reach a
+    worker behind the API's back fail their run, and the next run still completes."""
+    from conveyor.server import queue
+    from conveyor.server.db import engine_for
+
+    with server.client("ann") as ann:
+        for shape, data in BAD_BUNDLES.items():
+            refused = ann.post("/runs", json=payload(tmp_path / "c", code=base64.b64encode(data).decode()))
+            assert refused.status_code == 422, (shape, refused.text)
+        deep: object = 1
+        for _ in range(150):
+            deep = [deep]
+        too_deep = ann.post("/runs", json=payload(tmp_path / "c", parameters={"x": deep}))
+        assert too_deep.status_code == 422 and "nest deeper than 100" in too_deep.text
+        assert ann.get("/docs").status_code == 404 and ann.get("/redoc").status_code == 404
+        engine = engine_for(server.db)
+        owner = ann.get("/runs").json()  # the user id: from a run of theirs
+        good = ann.post("/runs", json=payload(tmp_path / "c", code=tarball_of(TASKS))).json()
+        wait_for(ann, good["id"], ("succeeded",))
+        user_id = queue.get(engine, good["id"])["user_id"]  # type: ignore[index]
+        assert owner["total"] == 0
+        bad_ids = [
+            queue.submit(engine, user_id, "p", good_pipeline(), "", {}, data, None)
+            for data in BAD_BUNDLES.values()
+        ]
+        nan = ann.post(
+            "/runs",
+            content=json.dumps(
+                {
+                    **payload(tmp_path / "c", code=tarball_of(TASKS)),
+                    "parameters": {
+                        "counter": str(tmp_path / "c"),
+                        "tag": "one",
+                        "seconds": 0,
+                        "x": "three",
+                        "v": float("nan"),
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        assert nan.status_code == 201, nan.text
+        after = ann.post("/runs", json=payload(tmp_path / "c", code=tarball_of(TASKS))).json()
+        for run_id in bad_ids:
+            failed = wait_for(ann, run_id, ("failed", "succeeded"))
+            assert failed["status"] == "failed" and failed["error"], failed
+        assert wait_for(ann, after["id"], ("succeeded", "failed"))["status"] == "succeeded"
+        shown = ann.get(f"/runs/{nan.json()['id']}")
+        assert shown.status_code == 200 and shown.json()["parameters"]["v"] == "NaN"
+
+
+def good_pipeline() -> str:
+    return "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success}\n"
+
+
+def test_dask_and_argo_are_refused_unless_the_operator_allows_them(server: Server) -> None:
+    with server.client("ann") as ann:
+        for config in (
+            "executor: {type: dask, config: {address: 'tcp://10.0.0.1:8786'}}",
+            "executor: {type: argo, config: {image: x}}",
+        ):
+            refused = ann.post("/runs", json={"pipeline": good_pipeline(), "config": config})
+            assert refused.status_code == 422 and "lets users choose the executor(s) local" in refused.text
+
+
+def test_creating_a_user_before_the_first_start_creates_the_schema(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'fresh.db'}"
+    created = run_cli("server", "users", "create", "ann", "--db", db, cwd=tmp_path)
+    assert created.returncode == 0 and "created user ann" in created.stdout, created.stderr
+    token = run_cli("server", "tokens", "create", "ann", "--db", db, cwd=tmp_path)
+    assert token.returncode == 0 and token.stdout.strip().startswith("cvt_")
