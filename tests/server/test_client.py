@@ -84,7 +84,7 @@ def test_cli_against_a_server(tmp_path: Path) -> None:
         other = run_cli(
             "runs", "status", "cli-run", cwd=tmp_path, env={**env, "CONVEYOR_TOKEN": server.tokens["bob"]}
         )
-        assert other.returncode == 2 and "403" in other.stderr
+        assert other.returncode == 2 and "404" in other.stderr
     finally:
         server.stop()
 
