@@ -145,3 +145,50 @@ def test_creating_a_user_before_the_first_start_creates_the_schema(tmp_path: Pat
     assert created.returncode == 0 and "created user ann" in created.stdout, created.stderr
     token = run_cli("server", "tokens", "create", "ann", "--db", db, cwd=tmp_path)
     assert token.returncode == 0 and token.stdout.strip().startswith("cvt_")
+
+
+def _workers_of(db: str) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"worker" in argv and db.encode() in argv:
+                found.add(int(entry.name))
+    return found
+
+
+def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=2).start()
+    try:
+        health = httpx.get(server.endpoint + "/api/v1/health").json()
+        assert health["workers"] == 2
+        before = _workers_of(server.db)
+        assert len(before) == 2
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 15
+        while time.time() < deadline and (
+            len(_workers_of(server.db)) != 2 or victim in _workers_of(server.db)
+        ):
+            time.sleep(0.2)
+        after = _workers_of(server.db)
+        assert len(after) == 2 and victim not in after
+        assert httpx.get(server.endpoint + "/api/v1/health").json()["workers"] == 2
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGTERM)  # the server process alone, not its group
+        server.proc.wait(timeout=30)
+        deadline = time.time() + 15
+        while time.time() < deadline and _workers_of(server.db):
+            time.sleep(0.2)
+        assert not _workers_of(server.db)
+    finally:
+        server.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from typing import Any
 
@@ -71,14 +70,14 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
     code = migrate(url)
     if code:
         return code
-    env = dict(os.environ, CONVEYOR_SERVER_DB=url)
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "conveyor.cli", "server", "worker", "--db", url], env=env)
-        for _ in range(workers)
-    ]
+    from conveyor.server.supervise import Supervisor
+
+    supervisor = Supervisor(url, workers)
+    os.environ.update(CONVEYOR_SERVER_DB=url, CONVEYOR_SERVER_STATE=str(supervisor.state))
+    supervisor.start()
     print(f"conveyor server on http://{host}:{port} with {workers} run workers; database {_safe(url)}")
     try:
-        os.environ["CONVEYOR_SERVER_DB"] = url
+        # uvicorn handles SIGTERM and SIGINT: either ends this call, then the workers stop.
         uvicorn.run(
             "conveyor.server.app:from_env",
             factory=True,
@@ -88,10 +87,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
             log_level="warning",
         )
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=30)
+        supervisor.stop()
     return 0
 
 

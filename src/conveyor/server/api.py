@@ -28,6 +28,7 @@ from conveyor.server.auth import AuthError, User, authenticate
 from conveyor.server.db import check, engine_for
 from conveyor.server.limits import LimitError, Limits, check_code, check_parameters
 from conveyor.server.redact import finite, without_credentials
+from conveyor.server.supervise import live_workers
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError
 from conveyor.spec.load import load_pipeline_text
@@ -87,6 +88,7 @@ class Health(BaseModel):
 
     status: str
     database: str
+    workers: int | None = None
 
 
 class Version(BaseModel):
@@ -195,7 +197,10 @@ def create_app(url: str) -> FastAPI:
                 {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}: {exc}"[:300]},
                 status_code=503,
             )
-        return {"status": "ok", "database": "ok"}
+        workers = live_workers()
+        if workers is not None and workers.get("expected") and not workers.get("live"):
+            return JSONResponse({"status": "unavailable", "database": "ok", "workers": 0}, status_code=503)
+        return {"status": "ok", "database": "ok", "workers": None if workers is None else workers["live"]}
 
     @app.get("/api/v1/version", response_model=Version)
     async def version(caller: Caller) -> Any:

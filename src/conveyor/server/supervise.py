@@ -1,0 +1,101 @@
+"""The run workers of ``conveyor server start``: started, watched, replaced, stopped.
+
+A worker that dies (killed, crashed) is replaced within a second. Workers die with the
+server process (the parent-death signal), so a server killed outright leaves none behind
+to double up with those of its restart. The number of live workers is written to a small
+state file that ``/health`` reads: no live worker is an unhealthy server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+STATE_FILE = "workers.json"
+#: A state file older than this says nothing about the workers (its server is gone).
+STALE_SECONDS = 10.0
+
+
+def _die_with_server() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Supervisor:
+    """Keeps ``count`` run workers alive until :meth:`stop`."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.url = url
+        self.count = count
+        self.state = Path(tempfile.mkdtemp(prefix="conveyor-server-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="conveyor-supervisor", daemon=True)
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        argv = [sys.executable, "-m", "conveyor.cli", "server", "worker", "--db", self.url]
+        return subprocess.Popen(argv, env=dict(os.environ), preexec_fn=_die_with_server)
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+        self._write()
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            for index, proc in enumerate(self.procs):
+                code = proc.poll()
+                if code is not None and not self._stopping.is_set():
+                    print(
+                        f"conveyor: run worker {proc.pid} ended ({code}); starting another", file=sys.stderr
+                    )
+                    self.procs[index] = self._spawn()
+            self._write()
+
+    def _write(self) -> None:
+        live = sum(1 for proc in self.procs if proc.poll() is None)
+        data = {"live": live, "expected": self.count, "pids": [p.pid for p in self.procs], "t": time.time()}
+        tmp = self.state / f".{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.state / STATE_FILE)
+
+    def stop(self) -> None:
+        """Stop every worker: SIGTERM, then SIGKILL for any still there after 10 s."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(OSError):
+            (self.state / STATE_FILE).unlink()
+            self.state.rmdir()
+
+
+def live_workers() -> dict[str, object] | None:
+    """What the supervisor last wrote, if a supervisor is running beside this API."""
+    state = os.environ.get("CONVEYOR_SERVER_STATE")
+    if not state:
+        return None
+    try:
+        data = json.loads((Path(state) / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {"live": 0, "expected": 1}  # a supervisor was meant to be here
+    if time.time() - float(data.get("t", 0)) > STALE_SECONDS:
+        return {"live": 0, "expected": data.get("expected")}
+    return data
