@@ -192,3 +192,30 @@ def test_a_dead_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) ->
         assert not _workers_of(server.db)
     finally:
         server.stop()
+
+
+def test_finished_runs_work_directories_are_swept_after_retention(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from conveyor.server import queue
+    from conveyor.server.auth import create_user
+    from conveyor.server.db import engine_for, migrate
+    from conveyor.server.worker import sweep
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    migrate(db)
+    engine = engine_for(db)
+    user = create_user(engine, "ann", False)
+    done = queue.submit(engine, user.id, "p", good_pipeline(), "", {}, None, "done-run")
+    waiting = queue.submit(engine, user.id, "p", good_pipeline(), "", {}, None, "waiting-run")
+    claimed = queue.claim(engine, "w", 30)
+    assert claimed is not None and claimed["id"] == done
+    queue.finish(engine, done, "w", "succeeded")
+    root = tmp_path / "work"
+    for run_id in (done, waiting):
+        (root / run_id).mkdir(parents=True)
+        old = time.time() - 7200
+        os.utime(root / run_id, (old, old))
+    assert sweep(engine, root, retention=3600) == [done]  # the queued one is kept
+    assert not (root / done).exists() and (root / waiting).exists()

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,19 +158,45 @@ def work_root() -> Path:
     return Path(os.environ.get("CONVEYOR_SERVER_WORKDIR") or base)
 
 
+#: How long a finished run's work directory is kept (seconds); its logs live in the database.
+RETENTION = float(os.environ.get("CONVEYOR_WORKDIR_RETENTION", str(24 * 3600)))
+
+
+def sweep(engine: Any, root: Path, retention: float = RETENTION) -> list[str]:
+    """Remove the work directories of runs that finished more than ``retention`` ago."""
+    removed = []
+    cutoff = time.time() - retention
+    for entry in root.iterdir() if root.exists() else []:
+        try:
+            if not entry.is_dir() or entry.stat().st_mtime > cutoff:
+                continue
+        except OSError:
+            continue
+        run = queue.get(engine, entry.name)
+        if run is None or run["status"] in queue.FINAL:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
 def loop(
     url: str, name: str | None = None, poll: float = 0.2, lease: float = LEASE, once: bool = False
 ) -> None:
-    """A worker: claim a run, execute it, repeat."""
+    """A worker: claim a run, execute it, repeat; when idle, sweep old work directories."""
     engine = engine_for(url)
     worker = name or f"{socket.gethostname()}:{os.getpid()}"
     root = work_root()
     root.mkdir(parents=True, exist_ok=True)
+    swept = 0.0
     while True:
         job = queue.claim(engine, worker, lease)
         if job is None:
             if once:
                 return
+            if time.time() - swept > 60:
+                with contextlib.suppress(Exception):
+                    sweep(engine, root)
+                swept = time.time()
             time.sleep(poll)
             continue
         try:
