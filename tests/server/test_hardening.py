@@ -219,3 +219,36 @@ def test_finished_runs_work_directories_are_swept_after_retention(tmp_path: Path
         os.utime(root / run_id, (old, old))
     assert sweep(engine, root, retention=3600) == [done]  # the queued one is kept
     assert not (root / done).exists() and (root / waiting).exists()
+
+
+MALFORMED = [
+    "dag: !!python/object/apply:os.system ['id']\n",
+    "a: !custom 1\n",
+    "[" * 3000 + "]" * 3000,
+    "a: &a [*a, *a]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: &d [*c, *c]\ne: &e [*d, *d]\nf: [*e, *e, *e]\n",
+    "\x00\x01\x02 not yaml",
+    "dag: {start_at: 2024-01-31, steps: {2024-01-31: {type: stub, next: success}}}\n",
+    "dag:\n  start_at: a\n  steps:\n    a: {type: stub, next: success, next: fail}\n",
+    "? [a, b]\n: c\n",
+    "dag: 1e999999\n",
+    "- just\n- a list\n",
+]
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+def test_malformed_yaml_bodies_are_located_422s(tmp_path: Path, text: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from conveyor.server.api import create_app
+    from conveyor.server.auth import create_token, create_user
+    from conveyor.server.db import engine_for, migrate
+
+    url = f"sqlite:///{tmp_path / 'server.db'}"
+    migrate(url)
+    create_user(engine_for(url), "ann")
+    token = create_token(engine_for(url), "ann")[1]
+    client = TestClient(create_app(url), headers={"Authorization": f"Bearer {token}"})
+    for body in ({"pipeline": text}, {"pipeline": good_pipeline(), "config": text}):
+        answer = client.post("/api/v1/runs", json=body)
+        assert answer.status_code in (201, 422), (body, answer.status_code, answer.text)
+        assert "error" in answer.json() or answer.status_code == 201
