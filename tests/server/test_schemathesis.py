@@ -12,13 +12,27 @@ from hypothesis import HealthCheck, settings
 TOKENS: dict[str, str] = {}
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The app over SQLite, and over a database of its own on the real PostgreSQL."""
     from conveyor.server.api import create_app
     from conveyor.server.auth import create_token, create_user
     from conveyor.server.db import engine_for, migrate
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('schema') / 'server.db'}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('schema') / 'server.db'}"
+    else:
+        import uuid
+
+        import sqlalchemy as sa
+
+        base: str = request.getfixturevalue("postgres_url")
+        name = "schema_" + uuid.uuid4().hex[:12]
+        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = base.rsplit("/", 1)[0] + "/" + name
     migrate(url)
     engine = engine_for(url)
     create_user(engine, "ann")
