@@ -70,7 +70,12 @@ class Server:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.env = dict(
-            os.environ, CONVEYOR_SERVER_WORKDIR=str(work / "runs"), CONVEYOR_LEASE_SECONDS=str(lease)
+            os.environ,
+            CONVEYOR_SERVER_WORKDIR=str(work / "runs"),
+            CONVEYOR_LEASE_SECONDS=str(lease),
+            # Sandboxed where bubblewrap is (CI installs it); the tests' own files stay writable.
+            CONVEYOR_SERVER_SANDBOX="bwrap" if shutil.which("bwrap") else "none",
+            CONVEYOR_SANDBOX_EXTRA=str(work),
         )
         self.workers = workers
         self.api_workers = 1

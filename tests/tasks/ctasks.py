@@ -213,3 +213,29 @@ def open_box_once(box: Box, marker: str) -> int:
         open(marker, "w").close()
         raise RuntimeError("first time")
     return box.value
+
+
+def try_to_escape(server_db: str, other_run: str, server_data: str, pg_port: int) -> dict[str, str]:
+    """What a hostile step tries on a shared server; each attempt's outcome, as text."""
+    import socket
+
+    outcome: dict[str, str] = {}
+    leaks = [
+        k
+        for k, v in os.environ.items()
+        if k.startswith("CONVEYOR_SERVER") or "sqlite:" in v or "postgresql" in v
+    ]
+    outcome["environment"] = ",".join(sorted(leaks)) or "clean"
+    for name, path in (("database_file", server_db), ("other_run", other_run), ("server_data", server_data)):
+        try:
+            outcome[name] = f"read {len(Path(path).read_bytes())} bytes"
+        except OSError as exc:
+            outcome[name] = f"refused: {type(exc).__name__}"
+    try:
+        with socket.create_connection(("127.0.0.1", pg_port), timeout=2):
+            outcome["database_port"] = "connected"
+    except OSError as exc:
+        outcome["database_port"] = f"refused: {type(exc).__name__}"
+    Path("mine.txt").write_text("own work directory is writable")
+    outcome["own"] = Path("mine.txt").read_text()
+    return outcome

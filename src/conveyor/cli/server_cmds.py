@@ -64,13 +64,31 @@ def migrate(db: str | None) -> int:
 @friendly
 def start(db: str | None, host: str, port: int, workers: int, api_workers: int) -> int:
     """``conveyor server start``: migrations, run workers, then the HTTP API."""
+    import shutil
+
     import uvicorn
 
+    from conveyor.server.supervise import Supervisor
+    from conveyor.server.worker import sandbox_mode
+
+    mode = sandbox_mode()
+    if mode == "bwrap" and shutil.which("bwrap") is None:
+        raise ConveyorError(
+            "runs' steps are sandboxed with bubblewrap, which is not installed: "
+            "apt-get install bubblewrap (or, for a server only you use, CONVEYOR_SERVER_SANDBOX=none)"
+        )
+    if mode == "none":
+        print(
+            "conveyor: warning: runs are NOT sandboxed (CONVEYOR_SERVER_SANDBOX=none): their steps run as "
+            "this server's user and can read its database credentials and files; do not share this server",
+            file=sys.stderr,
+        )
+    elif mode != "bwrap":
+        raise ConveyorError(f"CONVEYOR_SERVER_SANDBOX must be 'bwrap' or 'none', not {mode!r}")
     url = _url(db)
     code = migrate(url)
     if code:
         return code
-    from conveyor.server.supervise import Supervisor
 
     supervisor = Supervisor(url, workers)
     os.environ.update(CONVEYOR_SERVER_DB=url, CONVEYOR_SERVER_STATE=str(supervisor.state))

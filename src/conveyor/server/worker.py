@@ -40,8 +40,14 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
+def private_dir(root: Path, run_id: str) -> Path:
+    """Where a run's config (it names the server's database) is kept, out of its steps' sight."""
+    return root / ".private" / run_id
+
+
 def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
-    """The run's work directory: pipeline, config (run log -> server database), parameters."""
+    """The run's work directory (pipeline, parameters, code) and, apart from it, its config
+    (run log -> the server's database; in a sandbox, steps in processes of their own)."""
     work = root / job["id"]
     work.mkdir(parents=True, exist_ok=True)
     (work / "pipeline.yaml").write_text(job["pipeline"])
@@ -49,7 +55,12 @@ def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
     if _executor(job) != "argo":
         # Argo pods cannot reach the server's database: they keep the config's store.
         config["run_log_store"] = {"type": "sql", "config": {"url": url}}
-    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if sandbox_mode() == "bwrap" and _executor(job) == "local":
+        section = config.setdefault("executor", {"type": "local"})
+        section.setdefault("config", {})["isolation"] = "process"  # no user code in the engine
+    private = private_dir(root, job["id"])
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (private / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (work / "params.yaml").write_text(yaml.safe_dump(json.loads(job["parameters"] or "{}")))
     if job.get("code"):
         unpack(job["code"], work / "code", Limits.from_env())
@@ -66,7 +77,8 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
-    files = ["-f", "pipeline.yaml", "-c", "config.yaml"]
+    config = str(private_dir(work_root(), job["id"]) / "config.yaml")
+    files = ["-f", "pipeline.yaml", "-c", config]
     if _executor(job) == "argo":
         return [*base, "submit", "--to", "argo", *files, "-p", "params.yaml", "--run-id", job["id"], "--wait"]
     try:
@@ -75,7 +87,7 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
         return [*base, "execute", "-q", *files, "-p", "params.yaml", "--run-id", job["id"]]
     if status is Status.SUCCEEDED:
         return None
-    return [*base, "retry", job["id"], "-q", "-c", "config.yaml", "-f", "pipeline.yaml"]
+    return [*base, "retry", job["id"], "-q", "-c", config, "-f", "pipeline.yaml"]
 
 
 def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path, lease: float) -> str:
@@ -89,10 +101,7 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
         if argv is None:
             queue.finish(engine, job["id"], worker, Status.SUCCEEDED)
             return Status.SUCCEEDED
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in [str(work / "code"), str(work), env.get("PYTHONPATH", "")] if p
-        )
+        env = run_environment(work, root, url, _executor(job))
         with open(work / "output.log", "ab") as out:
             proc = subprocess.Popen(
                 argv,
@@ -120,7 +129,7 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
                                 "stop",
                                 job["id"],
                                 "-c",
-                                "config.yaml",
+                                str(private_dir(root, job["id"]) / "config.yaml"),
                             ]
                             subprocess.run(stop, cwd=work, env=env, capture_output=True, timeout=60)
                         else:
@@ -133,6 +142,50 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
         return status
     finally:
         store.close()
+
+
+#: Variables of the server's environment a run's engine and steps get (no credentials).
+PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "CONVEYOR_LEASE_SECONDS")
+#: What an Argo run's engine needs to submit and follow its workflow (its steps run in pods).
+PASSED_TO_ARGO = ("ARGO_SERVER", "ARGO_TOKEN", "ARGO_NAMESPACE")
+
+
+def sandbox_mode() -> str:
+    """``bwrap`` (the default: steps sandboxed) or ``none`` (the operator's weaker choice)."""
+    return os.environ.get("CONVEYOR_SERVER_SANDBOX", "bwrap")
+
+
+def run_environment(work: Path, root: Path, url: str, executor: str = "local") -> dict[str, str]:
+    """The environment of a run's engine, and so of its steps: no database URL or server
+    secrets (the operator names any a run may have in ``CONVEYOR_SERVER_SECRETS``)."""
+    allowed = [n.strip() for n in os.environ.get("CONVEYOR_SERVER_SECRETS", "").split(",") if n.strip()]
+    if executor == "argo":
+        allowed += PASSED_TO_ARGO
+    env = {k: v for k, v in os.environ.items() if k in PASSED or k in allowed}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(work / "code"), str(work)] if p)
+    if sandbox_mode() == "bwrap":
+        hidden = [str(root), *_server_places(url)]
+        env.update(
+            CONVEYOR_SANDBOX="bwrap",
+            CONVEYOR_SANDBOX_WRITABLE=str(work),
+            CONVEYOR_SANDBOX_HIDE=os.pathsep.join(hidden),
+            CONVEYOR_SANDBOX_EXTRA=os.environ.get("CONVEYOR_SANDBOX_EXTRA", ""),
+            CONVEYOR_SANDBOX_NETWORK=os.environ.get("CONVEYOR_SANDBOX_NETWORK", ""),
+        )
+    return env
+
+
+def _server_places(url: str) -> list[str]:
+    """The server's own files, hidden from steps: its SQLite database's directory, its state."""
+    places = []
+    if url.startswith("sqlite:///"):
+        places.append(str(Path(url.removeprefix("sqlite:///")).parent))
+    for name in ("CONVEYOR_SERVER_STATE",):
+        if os.environ.get(name):
+            places.append(os.environ[name])
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor"
+    places.append(str(data))
+    return places
 
 
 def _await_lease(store: SQLRunLogStore, engine: Any, run_id: str, worker: str, lease: float) -> None:
