@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from support import TASKS
+from support import TASKS, need_service
 from support.fake_argo import FakeArgo
 from support.server import tarball_of, wait_for
 from support.services import Server
@@ -46,24 +47,33 @@ def test_argo_runs_are_submitted_and_followed(tmp_path: Path) -> None:
 
 
 @pytest.mark.dask
-def test_dask_runs(tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
+def test_dask_runs_on_the_operators_cluster_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TASKS), os.environ.get("PYTHONPATH", "")]))
+    try:
+        cluster = distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
+    except Exception as exc:  # the cluster could not start here
+        need_service("dask", f"a Dask cluster could not start on loopback: {exc}")
     server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=1)
-    server.env.update(CONVEYOR_SERVER_EXECUTORS="local,dask")
+    server.env.update(
+        CONVEYOR_SERVER_EXECUTORS="local,dask", CONVEYOR_SERVER_DASK_ADDRESS=cluster.scheduler_address
+    )
     server.start()
     try:
-        config = "executor: {type: dask, config: {local: {n_workers: 1, threads_per_worker: 1}}}\n"
         with server.client("ann") as ann:
-            body = {
-                "pipeline": PIPELINE,
-                "config": config,
-                "parameters": {"a": 1, "b": 2},
-                "code": tarball_of(TASKS),
-            }
-            run_id = ann.post("/runs", json=body).json()["id"]
+            body = {"pipeline": PIPELINE, "parameters": {"a": 1, "b": 2}, "code": tarball_of(TASKS)}
+            for elsewhere in ("{address: 'tcp://10.1.2.3:8786'}", "{local: {n_workers: 1}}"):
+                refused = ann.post(
+                    "/runs", json={**body, "config": f"executor: {{type: dask, config: {elsewhere}}}"}
+                )
+                assert refused.status_code == 422 and "the operator's cluster" in refused.text, refused.text
+            run_id = ann.post("/runs", json={**body, "config": "executor: {type: dask}\n"}).json()["id"]
             run = wait_for(ann, run_id, ("succeeded", "failed"), timeout=120)
         assert run["status"] == "succeeded", run
         assert run["run_log"]["final_parameters"]["c"] == 3
-        assert run["run_log"]["config"]["executor"]["type"] == "dask"
+        assert run["run_log"]["config"]["executor"]["config"]["address"] == cluster.scheduler_address
     finally:
         server.stop()
+        cluster.close()

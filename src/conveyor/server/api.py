@@ -9,6 +9,7 @@ balancers and probes). Users see and act on their own runs; admins on all. Error
 # endpoints defined inside create_app (their dependencies are local names).
 import base64
 import binascii
+import os
 import time
 from typing import Annotated, Any
 
@@ -147,6 +148,44 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def backend_problems(config: RunConfig, text: str) -> SpecError | None:
+    """A submitted config's backends checked now, with locations, not when a worker runs it:
+    keys, values and what can be told without connecting. A Dask address must be the one
+    the operator set (``CONVEYOR_SERVER_DASK_ADDRESS``): a user never points a worker at an
+    address of their choosing."""
+    from conveyor.executors.registry import build
+
+    try:
+        for group, backend in (
+            ("conveyor.executors", config.executor),
+            ("conveyor.catalogs", config.catalog),
+            ("conveyor.secrets", config.secrets),
+        ):
+            build(group, backend, check_only=True)
+    except SpecError as exc:
+        return config.locate(exc)
+    if config.executor.type == "dask":
+        allowed = os.environ.get("CONVEYOR_SERVER_DASK_ADDRESS")
+        given = config.executor.config.get("address")
+        if "local" in config.executor.config or not allowed or given not in (None, allowed):
+            return SpecError(
+                [
+                    Issue(
+                        "a Dask run uses the operator's cluster",
+                        path=("executor", "config"),
+                        file="<submitted config>",
+                        expected=f"address: {allowed}"
+                        if allowed
+                        else "no Dask runs (no cluster is configured)",
+                        found=f"address: {given}" if given else "a local cluster",
+                        hint="remove the executor's config or use the server's address",
+                    )
+                ],
+                "invalid config",
+            )
+    return None
+
+
 def create_app(url: str) -> FastAPI:
     """The HTTP API over the server's database: runs, logs, cancel, retry, health."""
     engine = engine_for(url)
@@ -211,14 +250,17 @@ def create_app(url: str) -> FastAPI:
         name = body.name or "pipeline"
         try:
             loaded = load_pipeline_text(body.pipeline, name=name, file="<submitted pipeline>")
-            config = build_model(
-                RunConfig, load_yaml_text(body.config or "", file="<submitted config>"), "invalid config"
-            )
+            located = load_yaml_text(body.config or "", file="<submitted config>")
+            config = build_model(RunConfig, located, "invalid config")
+            config._source = located
         except SpecError as exc:
             return error(422, exc.title, [issue_dict(i) for i in exc.issues])
         if config.executor.type not in limits.executors:
             kind, allowed = config.executor.type, ", ".join(limits.executors)
             return error(422, f"this server lets users choose the executor(s) {allowed}, not '{kind}'")
+        refused = backend_problems(config, body.config or "")
+        if refused is not None:
+            return error(422, refused.title, [issue_dict(i) for i in refused.issues])
         code = None
         try:
             check_parameters(body.parameters, limits)
@@ -263,6 +305,7 @@ def create_app(url: str) -> FastAPI:
 
         run = visible(run_id, caller)
         detail = {**run, "parameters": json.loads(run.pop("parameters") or "{}")}
+        detail["error"] = without_credentials(detail.get("error"))
         try:
             log = store.load(run_id)
             detail["run_log"] = {**log.run.to_json(), "status": str(log.status)}
@@ -292,7 +335,7 @@ def create_app(url: str) -> FastAPI:
                 if attempt.log:
                     parts.append(f"==> {' / '.join(record.path)} (attempt {attempt.attempt}) <==\n")
                     parts.append(store.read_log(attempt.log))
-        return PlainTextResponse("".join(parts))
+        return PlainTextResponse(without_credentials("".join(parts)))
 
     @app.post("/api/v1/runs/{run_id}/cancel", response_model=RunSummary)
     def cancel(run_id: str, caller: Caller) -> Any:

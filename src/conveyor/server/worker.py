@@ -55,6 +55,9 @@ def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
     if _executor(job) != "argo":
         # Argo pods cannot reach the server's database: they keep the config's store.
         config["run_log_store"] = {"type": "sql", "config": {"url": url}}
+    if _executor(job) == "dask" and os.environ.get("CONVEYOR_SERVER_DASK_ADDRESS"):
+        section = config.get("executor") or config.get("pipeline-executor") or {}
+        section.setdefault("config", {})["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
     if sandbox_mode() == "bwrap" and _executor(job) == "local":
         section = config.setdefault("executor", {"type": "local"})
         section.setdefault("config", {})["isolation"] = "process"  # no user code in the engine
