@@ -252,3 +252,58 @@ def test_malformed_yaml_bodies_are_located_422s(tmp_path: Path, text: str) -> No
         answer = client.post("/api/v1/runs", json=body)
         assert answer.status_code in (201, 422), (body, answer.status_code, answer.text)
         assert "error" in answer.json() or answer.status_code == 201
+
+
+def test_killing_the_server_outright_takes_its_workers_with_it(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    server = Server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path, workers=2).start()
+    try:
+        workers = _workers_of(server.db)
+        assert len(workers) == 2
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(timeout=10)
+        deadline = time.time() + 15
+        while time.time() < deadline and _workers_of(server.db):
+            time.sleep(0.2)
+        assert not _workers_of(server.db)  # a restart will not double them
+    finally:
+        server.stop()
+
+
+def test_cancel_stops_a_step_that_started_its_own_session(server: Server, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    pids = tmp_path / "pids"
+    pipeline = (
+        "dag:\n  start_at: spawn\n  steps:\n    spawn:\n      command_type: shell\n"
+        f"      command: 'setsid sleep 304 & echo $! > {pids}; sleep 300'\n      next: success\n"
+    )
+    with server.client("ann") as ann:
+        run_id = ann.post("/runs", json={"pipeline": pipeline}).json()["id"]
+        deadline = time.time() + 30
+        while not (pids.exists() and pids.read_text().strip()) and time.time() < deadline:
+            time.sleep(0.1)
+        pid = int(pids.read_text())
+        assert Path(f"/proc/{pid}").exists()
+        ann.post(f"/runs/{run_id}/cancel")
+        wait_for(ann, run_id, ("cancelled",), timeout=30)
+    deadline = time.time() + 15
+    while time.time() < deadline and Path(f"/proc/{pid}").exists():
+        with open(f"/proc/{pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.1)
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        state = "gone"
+    if state not in ("gone", "Z"):
+        os.kill(pid, signal.SIGKILL)
+    assert state in ("gone", "Z")

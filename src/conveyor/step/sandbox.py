@@ -47,6 +47,8 @@ def sandboxed(argv: list[str], cwd: str) -> list[str]:
     for place in [*_paths("CONVEYOR_SANDBOX_WRITABLE"), *_paths("CONVEYOR_SANDBOX_EXTRA")]:
         args += ["--bind", place, place]
     args += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", cwd]
+    # Inside, steps (a shell step run by a python child) are already sandboxed: not again.
+    args += ["--setenv", "CONVEYOR_SANDBOX", "inside"]
     if os.environ.get("CONVEYOR_SANDBOX_NETWORK") == "1":
         args.append("--share-net")
     return [*args, "--", *argv]
