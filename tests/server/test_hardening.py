@@ -274,36 +274,42 @@ def test_killing_the_server_outright_takes_its_workers_with_it(tmp_path: Path) -
         server.stop()
 
 
+def _sleepers(seconds: str) -> set[int]:
+    """Host pids of `sleep SECONDS` processes (a sandboxed step sees other pids)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", seconds.encode()]:
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def test_cancel_stops_a_step_that_started_its_own_session(server: Server, tmp_path: Path) -> None:
     import os
     import signal
     import time
 
-    pids = tmp_path / "pids"
+    marker = tmp_path / "started"
     pipeline = (
         "dag:\n  start_at: spawn\n  steps:\n    spawn:\n      command_type: shell\n"
-        f"      command: 'setsid sleep 304 & echo $! > {pids}; sleep 300'\n      next: success\n"
+        f"      command: 'setsid sleep 304 & touch {marker}; sleep 300'\n      next: success\n"
     )
     with server.client("ann") as ann:
         run_id = ann.post("/runs", json={"pipeline": pipeline}).json()["id"]
         deadline = time.time() + 30
-        while not (pids.exists() and pids.read_text().strip()) and time.time() < deadline:
+        while not (marker.exists() and _sleepers("304")) and time.time() < deadline:
             time.sleep(0.1)
-        pid = int(pids.read_text())
-        assert Path(f"/proc/{pid}").exists()
+        started = _sleepers("304")
+        assert started
         ann.post(f"/runs/{run_id}/cancel")
         wait_for(ann, run_id, ("cancelled",), timeout=30)
     deadline = time.time() + 15
-    while time.time() < deadline and Path(f"/proc/{pid}").exists():
-        with open(f"/proc/{pid}/stat") as handle:
-            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
-                break
+    while time.time() < deadline and started & _sleepers("304"):
         time.sleep(0.1)
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        state = "gone"
-    if state not in ("gone", "Z"):
+    left = started & _sleepers("304")
+    for pid in left:
         os.kill(pid, signal.SIGKILL)
-    assert state in ("gone", "Z")
+    assert not left
