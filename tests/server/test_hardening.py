@@ -313,3 +313,13 @@ def test_cancel_stops_a_step_that_started_its_own_session(server: Server, tmp_pa
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left
+
+
+def test_a_nul_byte_in_a_steps_output_is_kept(server: Server) -> None:
+    """PostgreSQL's text holds no NUL: the log keeps it escaped, and the run succeeds."""
+    pipeline = "dag:\n  start_at: a\n  steps:\n    a: {command_type: shell, command: \"printf 'left\\\\0right'\", next: success}\n"
+    with server.client("ann") as ann:
+        run_id = ann.post("/runs", json={"pipeline": pipeline}).json()["id"]
+        assert wait_for(ann, run_id, ("succeeded", "failed"))["status"] == "succeeded"
+        logs = ann.get(f"/runs/{run_id}/logs").text
+    assert "left" in logs and "right" in logs

@@ -14,7 +14,8 @@ TOKENS: dict[str, str] = {}
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The app over SQLite, and over a database of its own on the real PostgreSQL."""
+    """The app over SQLite, and the live server over a database of its own on the real
+    PostgreSQL."""
     from conveyor.server.api import create_app
     from conveyor.server.auth import create_token, create_user
     from conveyor.server.db import engine_for, migrate
@@ -33,6 +34,14 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             conn.execute(sa.text(f"CREATE DATABASE {name}"))
         admin.dispose()
         url = base.rsplit("/", 1)[0] + "/" + name
+    if request.param == "postgres":  # the live server: `conveyor server start`, over HTTP
+        from support.services import Server
+
+        server = Server(url, tmp_path_factory.mktemp("live"), workers=1).start()
+        TOKENS["ann"] = server.tokens["ann"]
+        yield schemathesis.openapi.from_url(server.endpoint + "/openapi.json")
+        server.stop()
+        return
     migrate(url)
     engine = engine_for(url)
     create_user(engine, "ann")
