@@ -54,7 +54,12 @@ def test_killed_worker_run_is_reclaimed_and_resumed(server: Server, tmp_path: Pa
     with server.client("ann") as ann:
         run_id = ann.post("/runs", json=payload(counter, seconds=4, code=tarball_of(TASKS))).json()["id"]
         deadline = time.time() + 30
-        while not counter.exists() and time.time() < deadline:
+
+        def one_recorded() -> bool:  # the step wrote the counter *and* its end was recorded
+            steps = ann.get(f"/runs/{run_id}").json().get("steps") or []
+            return any(s["path"] == ["one"] and s["status"] == "succeeded" for s in steps)
+
+        while not (counter.exists() and one_recorded()) and time.time() < deadline:
             time.sleep(0.05)
         worker = ann.get(f"/runs/{run_id}").json()["worker"]
         pid = int(worker.rsplit(":", 1)[1])
