@@ -9,6 +9,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from support.services import fresh_database
+
 TOKENS: dict[str, str] = {}
 
 
@@ -23,17 +25,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('schema') / 'server.db'}"
     else:
-        import uuid
-
-        import sqlalchemy as sa
-
-        base: str = request.getfixturevalue("postgres_url")
-        name = "schema_" + uuid.uuid4().hex[:12]
-        admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = base.rsplit("/", 1)[0] + "/" + name
+        url = fresh_database(request.getfixturevalue("postgres_url"), "schema_")
     if request.param == "postgres":  # the live server: `conveyor server start`, over HTTP
         from support.services import Server
 

@@ -194,3 +194,17 @@ class S3:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()  # type: ignore[attr-defined]
+
+
+def fresh_database(base: str, prefix: str = "t_") -> str:
+    """A new, empty database on the PostgreSQL at ``base``: tests never see each other's runs."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = prefix + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
