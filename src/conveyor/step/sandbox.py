@@ -7,7 +7,7 @@ processes of their own) runs under bubblewrap:
 - the file system is read-only, but for the run's work directory (``CONVEYOR_SANDBOX_WRITABLE``)
   and any paths the operator adds (``CONVEYOR_SANDBOX_EXTRA``, separated by ``os.pathsep``);
 - the paths in ``CONVEYOR_SANDBOX_HIDE`` (the server's data, other runs' directories, the
-  run's private config) are empty; ``/tmp`` is a fresh, empty one;
+  run's private config) are empty; temporary files go to ``.tmp`` in the work directory;
 - no network (loopback included, so no database) unless ``CONVEYOR_SANDBOX_NETWORK=1``;
   its own process, IPC and user namespaces; it dies with the step's guard.
 
@@ -38,7 +38,9 @@ def sandboxed(argv: list[str], cwd: str) -> list[str]:
     if not active():
         return argv
     bwrap = shutil.which("bwrap") or "bwrap"
-    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # No fresh /tmp over the host's: Python or the code may live under it (a checkout in
+    # /tmp); the host's /tmp is read-only like the rest, and TMPDIR is in the work directory.
+    args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for hidden in _paths("CONVEYOR_SANDBOX_HIDE"):
         if os.path.isdir(hidden):
             args += ["--tmpfs", hidden]
@@ -49,6 +51,11 @@ def sandboxed(argv: list[str], cwd: str) -> list[str]:
     args += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", cwd]
     # Inside, steps (a shell step run by a python child) are already sandboxed: not again.
     args += ["--setenv", "CONVEYOR_SANDBOX", "inside"]
+    writable = _paths("CONVEYOR_SANDBOX_WRITABLE")
+    if writable:
+        scratch = os.path.join(writable[0], ".tmp")
+        os.makedirs(scratch, exist_ok=True)
+        args += ["--setenv", "TMPDIR", scratch]
     if os.environ.get("CONVEYOR_SANDBOX_NETWORK") == "1":
         args.append("--share-net")
     return [*args, "--", *argv]
