@@ -121,8 +121,7 @@ class Engine(Runner):
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             # Its object returns are gone (catalog 'none' keeps them in the process that
             # made them) or unreadable: run the step again rather than fail the resume.
-            with self._starts_lock:
-                print(f"conveyor: {'/'.join(path)} runs again: {exc}", file=sys.stderr)
+            print(f"conveyor: {'/'.join(path)} runs again: {exc}", file=sys.stderr)
             return False
         if self.observer:
             self.observer.step_finished(path, Status.REUSED, 0.0, None)

@@ -76,11 +76,11 @@ def _executor(job: dict[str, Any]) -> str:
     return str(section.get("type", "local"))
 
 
-def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
+def command(job: dict[str, Any], store: SQLRunLogStore, root: Path) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
-    config = str(private_dir(work_root(), job["id"]) / "config.yaml")
+    config = str(private_dir(root, job["id"]) / "config.yaml")
     files = ["-f", "pipeline.yaml", "-c", config]
     if _executor(job) == "argo":
         return [*base, "submit", "--to", "argo", *files, "-p", "params.yaml", "--run-id", job["id"], "--wait"]
@@ -98,7 +98,7 @@ def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path,
     store = SQLRunLogStore(url, create=False)
     try:
         work = prepare(job, url, root)
-        argv = command(job, store)
+        argv = command(job, store, root)
         if argv is not None and "retry" in argv:
             _await_lease(store, engine, job["id"], worker, lease)
         if argv is None:
