@@ -35,6 +35,7 @@ def execute(where: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         ("on_failure", "cleaning up after the failed extract"),
         ("conditional", "route"),
         ("map_files", "5 items, 0 failed"),
+        ("loop", "3 parts ready; done: True"),
     ],
 )
 def test_example_runs(name: str, expect: str, tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def copy(source: Path, tmp_path: Path, name: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    "example", ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional"]
+    "example", ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional", "loop"]
 )
 def test_examples_run_the_same_on_argo_as_locally(example: str, tmp_path: Path) -> None:
     argo_dir = copy(EXAMPLES / example, tmp_path, "argo")

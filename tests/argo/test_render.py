@@ -18,7 +18,7 @@ from support import ROOT, run_cli
 
 SHARED = ROOT.parent / "shared" / "argo"
 GOLDEN = Path(__file__).parent / "golden"
-EXAMPLES = ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional"]
+EXAMPLES = ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional", "loop"]
 CONFIG = ArgoConfig(
     image="ghcr.io/example/conveyor:0.1",
     namespace="pipelines",

@@ -188,10 +188,23 @@ dag:
       next: success
 """
     )
-    # `common` is not part of the format: reported, even though the anchors resolve.
+    # `common` carries an anchor: a definition reused below (runnable's examples do this).
+    loaded = load_pipeline(path)
+    assert set(loaded.pipeline.dag.steps["both"].branches) == {"left", "right"}  # type: ignore[attr-defined]
+    assert "common" not in loaded.data
+    # A top-level key without an anchor is still an error, with a suggestion.
+    path.write_text(
+        """dgx: 1
+dag:
+  start_at: w
+  steps:
+    w: {command: m.w, next: success}
+"""
+    )
     with pytest.raises(SpecError) as info:
         load_pipeline(path)
-    assert [i.message for i in info.value.issues] == ["unknown key 'common'"]
+    assert [i.message for i in info.value.issues] == ["unknown key 'dgx'"]
+    assert "dag" in (info.value.issues[0].hint or "")
     path.write_text(
         """dag:
   start_at: both

@@ -92,6 +92,20 @@ def _row(record: StepRecord, label: str) -> tuple[str, ...]:
             detail += f"; {info['skipped']} files already processed"
     if "branch" in info:
         detail = f"branch {info['branch']}" + (f"; {detail}" if detail else "")
+    if record.type == "loop" and "iterations" in info:
+        ended = {"break": "ended by break_on", "max_iterations": "reached max_iterations"}
+        how = ended.get(str(info.get("ended")), "")
+        if "failed_iteration" in info:
+            how = f"iteration {info['failed_iteration']} failed"
+        detail = (
+            f"{info['iterations']} iterations"
+            + (f", {how}" if how else "")
+            + (f"; {detail}" if detail else "")
+        )
+    if info.get("mocked"):
+        detail = "mocked (not run)" + (f"; {detail}" if detail else "")
+    elif info.get("patched"):
+        detail = f"patched: {info['patched']}" + (f"; {detail}" if detail else "")
     return (
         escape(label),
         str(record.type or "-"),
@@ -119,6 +133,13 @@ def step_rows(steps: Steps, items: int) -> list[tuple[str, ...]]:
 
     def visit(prefix: tuple[str, ...], depth: int) -> None:
         record = steps.get(prefix)
+        if record is not None and record.type == "loop":
+            rows.append(_row(record, "  " * depth + prefix[-1]))
+            for index in sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1):
+                rows.append(("  " * (depth + 1) + escape(f"iteration {index}"), "iteration", "", "", "", ""))
+                for name in children.get((*prefix, index), []):
+                    visit((*prefix, index, name), depth + 2)
+            return
         if record is not None and record.type == "map":
             rows.append(_row(record, "  " * depth + prefix[-1]))
             indices = sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1)

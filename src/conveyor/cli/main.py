@@ -325,6 +325,14 @@ def fan_in(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt
     raise typer.Exit(nodes.fan_in(run_id, step, file, config))
 
 
+@app.command("loop-check", hidden=True)
+def loop_check(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
+    """After a loop's iteration (STEP is LOOP/N), decide whether another follows."""
+    from conveyor.cli import nodes
+
+    raise typer.Exit(nodes.loop_check(run_id, step, file, config))
+
+
 @app.command("run-end", hidden=True)
 def run_end(
     run_id: RunIdArg,

@@ -47,6 +47,14 @@ def fan_in(run_id: str, step: str, file: Path, config: Path | None) -> int:
 
 
 @friendly
+def loop_check(run_id: str, step: str, file: Path, config: Path | None) -> int:
+    """Pod command: after a loop's iteration, decide whether another follows."""
+    from conveyor.executors.pods import loop_check as check
+
+    return 0 if check(run_id, step, *_files(file, config)) else EXIT_FAILED
+
+
+@friendly
 def run_end(run_id: str, status: str, file: Path, config: Path | None) -> int:
     """Pod command (exit handler): record the final status."""
     from conveyor.executors.pods import run_end as end

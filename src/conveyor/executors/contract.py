@@ -17,11 +17,13 @@ class PodContract:
     step: str = "execute-single-node"
     fan_out: str = "fan-out"
     fan_in: str = "fan-in"
+    loop_check: str = "loop-check"
     run_end: str = "run-end"
     #: Outputs each subcommand writes, read by the orchestrator.
     outputs: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("fan-out", ("count", "indices")),
         ("choose", ("branch",)),
+        ("loop-check", ("again", "next")),
     )
 
 

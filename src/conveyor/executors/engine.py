@@ -144,7 +144,7 @@ class Engine(Runner):
             if self.observer:
                 self.observer.step_started(path, attempt)
             with self._slots or contextlib.nullcontext():
-                result = self.context.run(node, scope.view(), path, attempt)
+                result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log = None
             if result.output:
                 log = self.store.write_log(

@@ -26,6 +26,7 @@ from conveyor.executors.registry import build
 from conveyor.executors.run import new_run_record
 from conveyor.graph.kinds import kind_of
 from conveyor.graph.kinds.base import NotReached, Observe, PlanError, Pod
+from conveyor.graph.kinds.loop import replay_iterations, verdict
 from conveyor.graph.kinds.map import conclude, gather
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
@@ -33,7 +34,7 @@ from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoun
 from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
-from conveyor.spec.models import MapNode, TaskNode
+from conveyor.spec.models import LoopNode, MapNode, TaskNode
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
 from conveyor.step.params import resolve_callable
@@ -238,6 +239,33 @@ def fan_in(run_id: str, step: str, file: str, config_file: str | None) -> bool:
             ctx.maps.done(node, path, index, items)
     outcome = conclude(node, results, values, resolve_callable)
     ctx.node_event(path, "map", Status.SUCCEEDED if outcome.ok else Status.FAILED, outcome.info)
+    return outcome.ok
+
+
+def loop_check(run_id: str, step: str, file: str, config_file: str | None) -> bool:
+    """After iteration N of a loop (``step`` is ``LOOP/N``): replay the iterations so far and
+    decide, as the in-process loop does, whether another follows; record the loop's progress
+    or its end. Writes ``again`` (true/false) and ``next`` (N+1) for the orchestrator."""
+    ctx = open_run(run_id, file, config_file)
+    path = split_path(step)
+    if len(path) < 2 or not path[-1].isdigit():
+        raise PodError(f"'{step}' does not name an iteration (LOOP/N)")
+    loop_path, index = path[:-1], int(path[-1])
+    node = node_at(ctx.loaded.pipeline, loop_path)
+    if not isinstance(node, LoopNode):
+        raise PodError(f"'{'/'.join(loop_path)}' is not a loop step")
+    try:
+        scope = ctx.scope_at(loop_path)
+    except (NotReached, PlanError) as exc:
+        raise PodError(str(exc)) from None
+    carry, last = replay_iterations(ctx.replay(), node, loop_path, scope, index + 1)
+    outcome = verdict(node, index, last is True, carry)
+    status = Status.RUNNING if outcome.again else Status.SUCCEEDED if outcome.ok else Status.FAILED
+    ctx.node_event(loop_path, "loop", status, outcome.info)
+    if "error" in outcome.info:
+        print(f"conveyor: {outcome.info['error']}")
+    write_output("again", "true" if outcome.again else "false")
+    write_output("next", str(index + 1))
     return outcome.ok
 
 

@@ -51,6 +51,7 @@ def mermaid(graph: Graph) -> str:
         "map": '[["{}"]]',
         "parallel": '[/"{}"/]',
         "conditional": '{{"{}"}}',
+        "loop": '(["{}"])',
         "stub": '["{}"]',
         "task": '["{}"]',
     }
@@ -76,6 +77,7 @@ def dot(graph: Graph) -> str:
         "map": "box3d",
         "parallel": "parallelogram",
         "conditional": "diamond",
+        "loop": "cds",
         "stub": "box",
         "task": "box",
     }

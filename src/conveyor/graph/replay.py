@@ -101,7 +101,7 @@ class Replay(Recorded):
             if i + 1 == len(target):
                 return scope
             key = target[i + 1]
-            graph, scope = kind_of(node).enter(node, key, prefix, scope, self.items)
+            graph, scope = kind_of(node).enter(node, key, prefix, scope, self)
             prefix = [*prefix, key]
         raise NotReached(f"{'/'.join(target)} names a branch, not a step")
 

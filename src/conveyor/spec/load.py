@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from conveyor.spec.config import RunConfig
@@ -43,7 +43,15 @@ def pipeline_hash(pipeline: Pipeline) -> str:
 
 
 def pipeline_from_located(located: Located, name: str) -> LoadedPipeline:
-    """A pipeline from YAML already loaded with line numbers; SpecError with every problem."""
+    """A pipeline from YAML already loaded with line numbers; SpecError with every problem.
+
+    Top-level keys beside ``dag`` whose value carries an anchor (``branch: &branch ...``)
+    are definitions reused by alias inside the dag, as runnable's examples write them: they
+    are set aside. Any other unknown top-level key is an error.
+    """
+    if isinstance(located.data, dict) and located.anchored - {"dag"}:
+        kept = {k: v for k, v in located.data.items() if k == "dag" or k not in located.anchored}
+        located = replace(located, data=kept)
     graph_issues = check_pipeline(located)
     try:
         pipeline = build_model(Pipeline, located, "invalid pipeline", strict=False)

@@ -27,6 +27,8 @@ TERMINALS = ("success", "fail")
 #: The longest a task may be given (a week), and the longest first retry wait (a day).
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_BACKOFF = 24 * 3600.0
+#: The most iterations a loop may be given (an Argo workflow nests one level per iteration).
+MAX_ITERATIONS = 10_000
 
 
 class Strict(BaseModel):
@@ -152,7 +154,13 @@ class TaskNode(Linked):
 
 
 class StubNode(Linked):
-    """Does nothing and succeeds: a placeholder while a pipeline is being drawn."""
+    """Does nothing and succeeds: a placeholder while a pipeline is being drawn.
+
+    It takes any other keys (the command, returns or catalog the step will have, as
+    runnable's stubs do): they are kept, and recorded in the run log, but not checked.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     type: Literal["stub"]
 
@@ -258,6 +266,28 @@ class MapNode(Linked):
         return self
 
 
+class LoopNode(Linked):
+    """Runs ``branch`` again and again (do-while): each iteration sees the parameters the
+    one before left, and its index as ``index_as``. It stops after an iteration that sets
+    the boolean parameter ``break_on`` to true, or after ``max_iterations`` iterations:
+    a success, or with ``on_max_iterations: fail`` a failure."""
+
+    type: Literal["loop"]
+    branch: Graph
+    max_iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)]
+    break_on: Annotated[str, Field(pattern=IDENTIFIER)]
+    index_as: Annotated[str, Field(pattern=IDENTIFIER)]
+    on_max_iterations: Literal["succeed", "fail"] = "succeed"
+
+    def named_subgraphs(self) -> dict[str, Graph]:
+        return {f"repeat until {self.break_on} (at most {self.max_iterations})": self.branch}
+
+    def inner(self, key: str) -> Graph:
+        if not key.isdigit():
+            raise KeyError(f"'{key}' is not an iteration index")
+        return self.branch
+
+
 class ConditionalNode(Branching):
     """Runs the branch keyed by the value of ``parameter``."""
 
@@ -271,6 +301,7 @@ NODE_TYPES: dict[str, type[NodeBase]] = {
     "parallel": ParallelNode,
     "map": MapNode,
     "conditional": ConditionalNode,
+    "loop": LoopNode,
     "success": SuccessNode,
     "fail": FailNode,
 }
@@ -289,6 +320,7 @@ Node = Annotated[
     | Annotated[ParallelNode, Tag("parallel")]
     | Annotated[MapNode, Tag("map")]
     | Annotated[ConditionalNode, Tag("conditional")]
+    | Annotated[LoopNode, Tag("loop")]
     | Annotated[SuccessNode, Tag("success")]
     | Annotated[FailNode, Tag("fail")],
     Discriminator(_node_tag),
@@ -334,4 +366,5 @@ Branching.model_rebuild()
 ParallelNode.model_rebuild()
 MapNode.model_rebuild()
 ConditionalNode.model_rebuild()
+LoopNode.model_rebuild()
 Pipeline.model_rebuild()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from typing import Any, TypeVar
@@ -296,16 +297,29 @@ def _check_patterns(patterns: Any, path: tuple[PathPart, ...], located: Located)
 
 
 def _check_dotted(
-    node: Raw, key: str, what: str, path: tuple[PathPart, ...], located: Located
+    node: Raw, key: str, what: str, path: tuple[PathPart, ...], located: Located, lambdas: bool = False
 ) -> Iterator[Issue]:
     value = node.get(key)
     if isinstance(value, str) and value and not DOTTED.match(value):
+        if lambdas and is_lambda(value):
+            return
         yield located.issue(
             (*path, key),
-            f"{what} must be a dotted path to a function",
-            expected="module.function, e.g. my_pkg.steps.load",
+            f"{what} must be a dotted path to a function" + (" or a lambda" if lambdas else ""),
+            expected="module.function, e.g. pkg.steps.load" + (", or lambda *x: sum(x)" if lambdas else ""),
             found=repr(value),
         )
+
+
+def is_lambda(text: str) -> bool:
+    """Whether ``text`` is one Python lambda expression (checked without evaluating it)."""
+    if not text.lstrip().startswith("lambda"):
+        return False
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return False
+    return isinstance(tree.body, ast.Lambda)
 
 
 def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
@@ -337,7 +351,9 @@ def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iter
             yield from _check_patterns(catalog.get("get"), (*path, "catalog", "get"), located)
             yield from _check_patterns(catalog.get("put"), (*path, "catalog", "put"), located)
     elif kind == "map":
-        yield from _check_dotted(node, "reducer", "a reducer", path, located)
+        yield from _check_dotted(node, "reducer", "a reducer", path, located, lambdas=True)
+        yield from _check_graph(node.get("branch"), (*path, "branch"), located)
+    elif kind == "loop":
         yield from _check_graph(node.get("branch"), (*path, "branch"), located)
     elif kind in {"parallel", "conditional"}:
         branches = node.get("branches")

@@ -70,6 +70,9 @@ class Located:
     lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
     # Problems that still let the document load (duplicate keys): reported with the rest.
     issues: list[Issue] = field(default_factory=list)
+    #: Top-level keys whose value carries a YAML anchor (``branch: &branch ...``): values
+    #: defined to be reused by alias elsewhere, not parts of the document's format.
+    anchored: frozenset[str] = frozenset()
 
     def line_of(self, path: tuple[PathPart, ...]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -273,7 +276,30 @@ def load_yaml_text(text: str, file: str | None = None) -> Located:
         return Located(data=None, file=file)
     converter = _Converter(file, _measure(root, file))
     data = converter.convert(root, ())
-    return Located(data=data, file=file, lines=converter.lines, issues=converter.issues)
+    anchored = _anchored_keys(text) if isinstance(root, yaml.MappingNode) and len(root.value) > 1 else set()
+    return Located(
+        data=data, file=file, lines=converter.lines, issues=converter.issues, anchored=frozenset(anchored)
+    )
+
+
+def _anchored_keys(text: str) -> set[str]:
+    """Top-level keys whose value has an anchor, read off the parser's events (the composed
+    tree no longer says which nodes were anchored)."""
+    keys: set[str] = set()
+    depth, key, is_key = 0, None, True
+    for event in yaml.parse(text, Loader=SafeLoader):
+        if isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            continue
+        if depth == 1 and isinstance(event, yaml.NodeEvent):
+            if is_key:
+                key = event.value if isinstance(event, yaml.ScalarEvent) else None
+            elif getattr(event, "anchor", None) and key is not None:
+                keys.add(key)
+            is_key = not is_key
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+    return keys
 
 
 def load_yaml_file(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Located:

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from conveyor.step.envoverlay import overlay
 from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
 from conveyor.step.request import CommandResult, StepRequest
@@ -39,7 +40,8 @@ def run_python(request: StepRequest) -> CommandResult:
         print(f"conveyor: {exc}", file=sys.stderr)
         return CommandResult(error=str(exc))
     try:
-        value = func(**kwargs)
+        with overlay(request.env):
+            value = func(**kwargs)
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -127,6 +129,7 @@ def run_shell(request: StepRequest, timeout: float | None = None) -> CommandResu
     for name, value in request.params.items():
         if name.isidentifier():
             env[name] = _env_value(value)
+    env.update(request.env)
     env.update(request.secrets)
     with tempfile.TemporaryDirectory(prefix=".conveyor-sh-", dir=writable_dir()) as tmp:
         dump = Path(tmp) / "env"

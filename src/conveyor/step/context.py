@@ -128,7 +128,14 @@ class StepContext:
             return in_subprocess
         return self.launcher
 
-    def run(self, node: TaskNode, params: Mapping[str, Any], path: list[str], attempt: int) -> AttemptResult:
+    def run(
+        self,
+        node: TaskNode,
+        params: Mapping[str, Any],
+        path: list[str],
+        attempt: int,
+        env: Mapping[str, str] | None = None,
+    ) -> AttemptResult:
         """One attempt: catalog inputs, the command, then outputs kept; never raises for the
         step's own failures (they are the result's error)."""
         started = time.time()
@@ -140,7 +147,9 @@ class StepContext:
             redactor.values = Redactor(secrets.values()).values
             if node.catalog and node.catalog.get:
                 self._transfer(node, "get", sink)
-            request = StepRequest(node, params, path, self.run_id, self.workdir, secrets, attempt)
+            request = StepRequest(
+                node, params, path, self.run_id, self.workdir, secrets, attempt, dict(env or {})
+            )
             command = self._launcher(node, secrets)(request, node.timeout_seconds, sink)
             result.exit_code = command.exit_code
             self._keep_artifacts(command, path, result)
@@ -149,6 +158,8 @@ class StepContext:
                 result.status = Status.SUCCEEDED
             else:
                 result.error = command.error
+                if node.catalog and node.catalog.put:
+                    self._put_partial(node, result, sink)
         except (StepInputError, PathEscapeError, OSError, ValueError) as exc:
             result.error = str(exc) if isinstance(exc, StepInputError) else f"{type(exc).__name__}: {exc}"
             result.returns, result.metrics, result.values = {}, {}, {}
@@ -175,6 +186,18 @@ class StepContext:
                 sink.write(f"conveyor: warning: {message}\n")
             entries.extend(found)
         return entries
+
+    def _put_partial(self, node: TaskNode, result: AttemptResult, sink: Sink) -> None:
+        """A failed attempt's ``put`` files are stored too, recorded on that attempt, so its
+        partial outputs can be inspected. A pattern matching nothing is no second error."""
+        assert node.catalog is not None
+        for pattern in node.catalog.put:
+            try:
+                found = self.catalog.put(self.run_id, [pattern], self.workdir)
+            except (OSError, ValueError, PathEscapeError) as exc:
+                sink.write(f"conveyor: warning: catalog put {pattern!r} after the failure: {exc}\n")
+                continue
+            result.catalog.extend(entry.to_dict() for entry in found)
 
     def _keep_artifacts(self, command: CommandResult, path: list[str], result: AttemptResult) -> None:
         for name, data in command.artifacts.items():

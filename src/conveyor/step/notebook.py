@@ -99,7 +99,8 @@ def run_notebook(request: StepRequest, timeout: float | None = None) -> CommandR
         if error:
             return CommandResult(error=error, artifacts=artifacts)
         values = pickle.loads(out.read_bytes()) if out.exists() else {}
-    missing = [n for n in names if values.get(n) == MISSING]
+    # `is`-free on purpose: a numpy array or DataFrame must never be compared with `==`.
+    missing = [n for n in names if isinstance(values.get(n), str) and values[n] == MISSING]
     if missing:
         return CommandResult(error=f"the notebook did not define {', '.join(missing)}", artifacts=artifacts)
     return CommandResult(values=values, artifacts=artifacts)

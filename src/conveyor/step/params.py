@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import functools
 import importlib
 import inspect
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from conveyor.spec.models import ReturnSpec
+from conveyor.spec.validate import is_lambda
 
 
 class StepInputError(Exception):
@@ -20,7 +22,14 @@ class StepInputError(Exception):
 
 
 def resolve_callable(dotted: str) -> Callable[..., Any]:
-    """Import ``pkg.module.function``; say clearly what could not be found and where."""
+    """Import ``pkg.module.function``; say clearly what could not be found and where.
+
+    A Python ``lambda`` expression (a map's ``reducer: "lambda *x: max(x)"``, as runnable
+    writes them) is evaluated instead: the pipeline's author wrote it, as they wrote the
+    functions named by dotted paths.
+    """
+    if is_lambda(dotted):
+        return typing.cast(Callable[..., Any], eval(dotted, {"__builtins__": builtins}))
     module_name, _, attr = dotted.rpartition(".")
     try:
         # import_module (not a bare sys.modules lookup) waits while another thread is still
@@ -124,6 +133,8 @@ def to_json_value(name: str, value: Any) -> Any:
     """A JSON-ready copy of a returned value; pydantic models are dumped."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        value = value.tolist()  # numpy scalars and arrays: their Python values
     if _depth(value) > MAX_VALUE_DEPTH:
         raise StepInputError(
             f"return '{name}' nests deeper than {MAX_VALUE_DEPTH} levels; "

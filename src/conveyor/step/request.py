@@ -22,6 +22,8 @@ class StepRequest:
     workdir: Path
     secrets: dict[str, str] = field(default_factory=dict)
     attempt: int = 1
+    #: Environment variables of this step beyond the process's (a loop's ``index_as``).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -7,6 +7,8 @@ Mapping (one graph = one DAG template, taking the step-path ``prefix`` as input)
   ``withSequence`` item indices, and fan-in (reduces, records the map's outcome);
 - parallel -> a nested DAG of branch DAGs; conditional -> a nested DAG whose ``choose``
   pod outputs the branch index, each branch gated by ``when``;
+- a loop -> a recursive DAG: the branch for iteration N, a ``loop-check`` pod that decides
+  whether another follows, and the same DAG for N+1 gated by ``when`` on that output;
 - reaching ``success`` -> an ``end`` task (a zero-length suspend) that depends on every
   edge into success. Argo decides a DAG's phase from its leaf tasks, and an omitted task
   inherits its parent's failure; with ``end`` as the leaf, a failure handled by an
@@ -33,6 +35,7 @@ from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import (
     ConditionalNode,
     Graph,
+    LoopNode,
     MapNode,
     NodeBase,
     ParallelNode,
@@ -51,6 +54,7 @@ SUBCOMMANDS = {
     "choose": POD_CONTRACT.step,
     "fan-out": POD_CONTRACT.fan_out,
     "fan-in": POD_CONTRACT.fan_in,
+    "loop-check": POD_CONTRACT.loop_check,
 }
 
 
@@ -91,7 +95,7 @@ class Renderer:
         self.files = files
         self.templates: dict[str, dict[str, Any]] = {}
         self.template_names = Namer(
-            ("main", "exit-handler", "run-start", "end", "fan-out", "fan-in", "choose")
+            ("main", "exit-handler", "run-start", "end", "fan-out", "fan-in", "choose", "loop-check")
         )
         self._containers: dict[str, str] = {}
 
@@ -271,6 +275,37 @@ class Renderer:
     ) -> tuple[list[dict[str, Any]], Linkage]:
         """A conditional: a ``choose`` pod, then each branch DAG gated by ``when``."""
         return self._single(namer.name(name), self._conditional(node, [*static, name]), prefix=here)
+
+    def render_loop(
+        self, name: str, here: str, node: LoopNode, static: list[str], namer: Namer
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A loop: a recursive DAG template, entered at iteration 0."""
+        task = self._task(namer.name(name), self._loop(node, [*static, name]), prefix=here)
+        task["arguments"]["parameters"].append({"name": "iteration", "value": "0"})
+        return [task], Linkage(task["name"], f"{task['name']}.Succeeded", _failed(task["name"]))
+
+    def _loop(self, node: LoopNode, static: list[str]) -> str:
+        """One iteration: the branch DAG, then ``loop-check`` (records the loop, outputs
+        whether another iteration follows), then this same template for the next index,
+        gated by ``when``. The check refuses to go past ``max_iterations``, which bounds the
+        recursion's depth."""
+        name = self.template_names.name("-".join(["loop", *static]))
+        iteration = f"{PREFIX}/{{{{inputs.parameters.iteration}}}}"
+        body = self._task("body", self.dag_template(node.branch, [*static, "branch"]), prefix=iteration)
+        check = self._task("check", self.step_template("loop-check"), step=iteration)
+        check["depends"] = "body.Succeeded || body.Failed || body.Errored"
+        again = self._task("again", name, prefix=PREFIX)
+        again["arguments"]["parameters"].append(
+            {"name": "iteration", "value": "{{tasks.check.outputs.parameters.next}}"}
+        )
+        again["depends"] = "check.Succeeded"
+        again["when"] = "{{tasks.check.outputs.parameters.again}} == true"
+        self.templates[name] = {
+            "name": name,
+            "inputs": {"parameters": [{"name": "prefix"}, {"name": "iteration"}]},
+            "dag": {"failFast": False, "tasks": [body, check, again]},
+        }
+        return name
 
     def _parallel(self, node: ParallelNode, static: list[str]) -> str:
         namer = Namer()

@@ -7,6 +7,7 @@
 | parallel    | ``parallel``    | branches as concurrent jobs     | (a nested DAG, no pod)       |
 | map         | ``map``         | items as jobs; policy; reduce   | ``fan-out`` / ``fan-in``     |
 | conditional | ``conditional`` | the chosen branch               | chooses, outputs the index   |
+| loop        | ``loop``        | the branch until ``break_on``   | ``loop-check`` per iteration |
 | success     | ``terminal``    | ends the graph                  | (an ``end`` task)            |
 | fail        | ``terminal``    | ends the graph in failure       | says so, exits non-zero      |
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from conveyor.graph.kinds.base import Kind
 from conveyor.graph.kinds.conditional import ConditionalKind
+from conveyor.graph.kinds.loop import LoopKind
 from conveyor.graph.kinds.map import MapKind
 from conveyor.graph.kinds.parallel import ParallelKind
 from conveyor.graph.kinds.stub import StubKind
@@ -31,6 +33,7 @@ KINDS: dict[str, Kind] = {
     "parallel": ParallelKind(),
     "map": MapKind(),
     "conditional": ConditionalKind(),
+    "loop": LoopKind(),
     "success": TerminalKind(),
     "fail": TerminalKind(),
 }

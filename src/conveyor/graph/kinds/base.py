@@ -109,7 +109,9 @@ class Kind:
         """Apply a finished node's recorded values to ``scope``; its success, None if unfinished."""
         return None
 
-    def enter(self, node: Any, key: str, path: list[str], scope: Scope, items: Items) -> tuple[Graph, Scope]:
+    def enter(
+        self, node: Any, key: str, path: list[str], scope: Scope, recorded: Recorded
+    ) -> tuple[Graph, Scope]:
         """The graph and scope that a step path part ``key`` after this node leads into."""
         raise NotReached(f"'{path[-1]}' has no steps inside it")
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from conveyor.graph.kinds.base import (
     Composite,
-    Items,
     NotReached,
     PlanError,
     Pod,
@@ -65,7 +64,7 @@ class ConditionalKind(Composite):
         return result
 
     def enter(
-        self, node: ConditionalNode, key: str, path: list[str], scope: Scope, items: Items
+        self, node: ConditionalNode, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
         graph, child = enter_branch(node, key, path, scope)
         if choose(node, scope) != key:

@@ -6,11 +6,12 @@ policy and the reduction. Written once: in-process runs, and the pods' ``fan-in`
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.graph.kinds.base import Composite, Items, Job, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Recorded, Walker
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, MapNode, returned_names
@@ -64,12 +65,24 @@ def conclude(
         returns = {}
         for name in returned_names(node.branch):
             collected = [own.get(name) for own in kept]
-            returns[name] = reducer(collected) if reducer is not None else collected
+            returns[name] = reduce_values(reducer, collected) if reducer is not None else collected
     except Exception as exc:  # a failing reducer fails the map, with its error
         info["error"] = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
         return MapOutcome(False, info)
     info["returns"] = returns  # what a later step, in another process, reads back
     return MapOutcome(True, info, returns)
+
+
+def reduce_values(reducer: Callable[..., Any], values: list[Any]) -> Any:
+    """Call a reducer the way it is written: one taking ``*values`` (runnable's convention,
+    ``lambda *x: max(x)``) gets them spread; any other gets the list."""
+    try:
+        spread = any(
+            p.kind is inspect.Parameter.VAR_POSITIONAL for p in inspect.signature(reducer).parameters.values()
+        )
+    except (TypeError, ValueError):  # builtins without a signature (max, sum) take the list
+        spread = False
+    return reducer(*values) if spread else reducer(values)
 
 
 def gather(
@@ -125,11 +138,11 @@ class MapKind(Composite):
         return record.status is Status.SUCCEEDED
 
     def enter(
-        self, node: MapNode, key: str, path: list[str], scope: Scope, items: Items
+        self, node: MapNode, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
         if not key.isdigit():
             raise NotReached(f"'{key}' is not an item index of map '{path[-1]}'")
-        values = items(node, path, scope)
+        values = recorded.items(node, path, scope)
         index = int(key)
         if index >= len(values):
             raise NotReached(f"map '{path[-1]}' has {len(values)} items; there is no item {index}")

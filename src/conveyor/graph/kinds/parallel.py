@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conveyor.graph.kinds.base import Composite, Items, Job, Recorded, Walker, enter_branch, merge
+from conveyor.graph.kinds.base import Composite, Job, Recorded, Walker, enter_branch, merge
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import Graph, ParallelNode
 
@@ -40,6 +40,6 @@ class ParallelKind(Composite):
         return ok
 
     def enter(
-        self, node: ParallelNode, key: str, path: list[str], scope: Scope, items: Items
+        self, node: ParallelNode, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
         return enter_branch(node, key, path, scope)

@@ -9,16 +9,22 @@ from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 
 
+def info(node: Any) -> dict[str, Any]:
+    """What a stub's record keeps: the keys it was given beyond a stub's own, unchecked."""
+    extra = getattr(node, "model_extra", None)
+    return {"keys": dict(extra)} if extra else {}
+
+
 class StubKind(Kind):
     """Recorded as succeeded; replays as succeeded whether or not a record exists."""
 
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
-        walker.runner.node_event(path, "stub", Status.SUCCEEDED, {})
+        walker.runner.node_event(path, "stub", Status.SUCCEEDED, info(node))
         return True
 
     def replay(self, recorded: Recorded, node: Any, path: list[str], scope: Scope) -> bool | None:
         return True
 
     def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
-        pod.node_event(path, "stub", Status.SUCCEEDED, {})
+        pod.node_event(path, "stub", Status.SUCCEEDED, info(node))
         return True

@@ -1,0 +1,134 @@
+"""``loop``: the branch again and again (do-while), each iteration under its own path part
+(``loop/0/step``, ``loop/1/step``...). Written once: in-process runs iterate here, and a
+pod's ``loop-check`` (after each iteration on Argo) asks :func:`verdict` the same question.
+
+Each iteration sees the parameters the previous one left (the first: the loop's own), and
+its index as the parameter and environment variable ``index_as``. After the loop, the last
+iteration's parameters are the parent's, whether the loop ended well or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.scope import Scope
+from conveyor.runlog.records import Status
+from conveyor.spec.models import Graph, LoopNode
+
+
+def iteration_scope(node: LoopNode, carry: Scope, index: int) -> Scope:
+    """The scope iteration ``index`` runs in: what the iterations before left, and its index."""
+    return Scope(carry, {node.index_as: index}, env={node.index_as: str(index)})
+
+
+def keep(node: LoopNode, carry: Scope, child: Scope) -> None:
+    """An iteration's own values become the next one's (its index is not carried on)."""
+    carry.update({k: v for k, v in child.own.items() if k != node.index_as})
+
+
+@dataclass
+class Verdict:
+    """What an iteration's end means: go on, or stop (and whether the loop succeeded)."""
+
+    again: bool
+    ok: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def verdict(node: LoopNode, index: int, succeeded: bool, carry: Scope) -> Verdict:
+    """After iteration ``index``: a failed iteration fails the loop; ``break_on`` true ends it
+    well; the last allowed iteration ends it as ``on_max_iterations`` says; else, again.
+    ``break_on`` not set yet means "not done"; set to anything but a boolean is an error."""
+    info: dict[str, Any] = {"iterations": index + 1}
+    if not succeeded:
+        info["failed_iteration"] = index
+        return Verdict(False, False, info)
+    value = carry.get(node.break_on)
+    if node.break_on in carry and not isinstance(value, bool):
+        info["error"] = (
+            f"break_on parameter '{node.break_on}' must be true or false; "
+            f"iteration {index} set it to {type(value).__name__} {value!r}"
+        )
+        return Verdict(False, False, info)
+    if value is True:
+        info["ended"] = "break"
+        return Verdict(False, True, info)
+    if index + 1 >= node.max_iterations:
+        info["ended"] = "max_iterations"
+        if node.on_max_iterations == "fail":
+            info["error"] = (
+                f"loop reached max_iterations ({node.max_iterations}) without '{node.break_on}' "
+                "becoming true (on_max_iterations: fail)"
+            )
+            return Verdict(False, False, info)
+        return Verdict(False, True, info)
+    return Verdict(True, True, info)
+
+
+def replay_iterations(
+    recorded: Recorded, node: LoopNode, path: list[str], scope: Scope, count: int
+) -> tuple[Scope, bool | None]:
+    """The carried scope after iterations ``0..count-1`` as recorded, and whether the last of
+    them succeeded (None: one has not finished)."""
+    carry = Scope(scope)
+    result: bool | None = True
+    for index in range(count):
+        child = iteration_scope(node, carry, index)
+        result = recorded.graph(node.branch, [*path, str(index)], child)
+        keep(node, carry, child)
+        if result is None:
+            return carry, None
+    return carry, result
+
+
+class LoopKind(Composite):
+    """Iterations run one after the other; on resume, finished ones replay from the run log
+    (their tasks are reused), so the loop goes on inside the iteration that failed."""
+
+    def body(
+        self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: dict[str, Any]
+    ) -> bool:
+        carry = Scope(scope)
+        try:
+            index = 0
+            while True:
+                child = iteration_scope(node, carry, index)
+                ok = walker.run_graph(node.branch, [*path, str(index)], child)
+                keep(node, carry, child)
+                outcome = verdict(node, index, ok, carry)
+                info.update(outcome.info)
+                if not outcome.again:
+                    if "error" in outcome.info:
+                        raise PlanError(outcome.info["error"])
+                    return outcome.ok
+                walker.runner.node_event(path, "loop", Status.RUNNING, dict(outcome.info))
+                index += 1
+        finally:
+            scope.update(carry.own)
+
+    def replay(self, recorded: Recorded, node: LoopNode, path: list[str], scope: Scope) -> bool | None:
+        record = recorded.record(path)
+        if record is None or not record.status.finished:
+            return None
+        count = int(record.info.get("iterations") or 0)
+        carry, _ = replay_iterations(recorded, node, path, scope, count)
+        scope.update(carry.own)
+        ok = record.status is Status.SUCCEEDED
+        if recorded.observe:
+            recorded.observe(path, "loop", ok, dict(record.info))
+        return ok
+
+    def enter(
+        self, node: LoopNode, key: str, path: list[str], scope: Scope, recorded: Recorded
+    ) -> tuple[Graph, Scope]:
+        if not key.isdigit():
+            raise NotReached(f"'{key}' is not an iteration index of loop '{path[-1]}'")
+        index = int(key)
+        if index >= node.max_iterations:
+            raise NotReached(f"loop '{path[-1]}' runs at most {node.max_iterations} iterations")
+        carry, last = replay_iterations(recorded, node, path, scope, index)
+        if last is None:
+            raise NotReached(f"iteration {index - 1} of loop '{path[-1]}' has not finished")
+        return node.branch, iteration_scope(node, carry, index)
