@@ -124,6 +124,8 @@ def validate(file: Path, config: Path | None, connect: bool = False) -> int:
                 build(group, backend, check_only=True, connect=connect)
             except SpecError as exc:
                 raise run_config.locate(exc) from None
+    for note in run_config.notes:
+        print(f"conveyor: note: {note}", file=sys.stderr)
     steps = sum(1 for _ in walk_nodes(loaded.pipeline.dag))
     print(
         f"{file}: valid pipeline '{loaded.name}' ({steps} steps)"

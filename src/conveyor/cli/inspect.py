@@ -180,6 +180,8 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console.print(f"  hash       {str(run.pipeline_hash)[:16]}")
     took = _took(run.started_at, run.ended_at)
     console.print(f"  started    {_when(run.started_at)}   duration {took}")
+    if (run.config or {}).get("executor", {}).get("type") == "mocked":
+        console.print("  [yellow]mocked[/]     tasks were not run, except those patched (see detail)")
     if run.resumed:
         console.print(f"  resumed    {run.resumed} time(s)")
     if run.orchestrator:  # an Argo run: what Argo said, and what the run log replays to

@@ -22,6 +22,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "local": "conveyor.executors.local:LocalExecutor",
         "argo": "conveyor.executors.argo.executor:ArgoExecutor",
         "dask": "conveyor.executors.dask:DaskExecutor",
+        "mocked": "conveyor.executors.mocked:MockedExecutor",
     },
     "conveyor.run_log_stores": {
         "memory": "conveyor.runlog.memory:MemoryRunLogStore",

@@ -137,6 +137,12 @@ def _drive(
     return RunResult(run_id=run.run_id, status=final.status, parameters=params, run=final)
 
 
+def say_notes(config: RunConfig) -> None:
+    """Print what reading the config said (runnable keys, and what conveyor does instead)."""
+    for note in config.notes:
+        print(f"conveyor: note: {note}", file=sys.stderr)
+
+
 def _still_running(run: RunRecord) -> str:
     where = f"pid {run.pid} on {run.host}" if run.pid else "its orchestrator"
     text = f"run '{run.run_id}' is still running ({where})"
@@ -191,8 +197,14 @@ def execute(
     config_file: str | None = None,
     capture_fds: bool = False,
 ) -> RunResult:
-    """Start a new run of ``loaded`` and drive it to its end."""
+    """Start a new run of ``loaded`` and drive it to its end. A config from runnable's
+    ``retry`` executor resumes the run it names instead."""
     config = config or RunConfig()
+    say_notes(config)
+    if config.retry_of:
+        return resume(
+            config.retry_of, config, observer=observer, store=store, capture_fds=capture_fds, loaded=loaded
+        )
     backends = _backends(config, store)
     _refuse_remote(backends.executor, config)
     run_id = run_id or new_run_id()
@@ -213,6 +225,7 @@ def resume(
     store: RunLogStore | None = None,
     force: bool = False,
     capture_fds: bool = False,
+    loaded: LoadedPipeline | None = None,
 ) -> RunResult:
     """Resume a failed or interrupted run: succeeded steps and map items are not run again.
 
@@ -227,10 +240,11 @@ def resume(
         raise RunRefused(f"run '{run_id}' already succeeded; there is nothing to retry")
     if status is Status.RUNNING and not force:
         raise RunRefused(_still_running(previous.run))
-    path = pipeline_file or previous.run.pipeline_file
-    if not path:
-        raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")
-    loaded = load_pipeline(path)
+    path = pipeline_file or (loaded.file if loaded else None) or previous.run.pipeline_file
+    if loaded is None:
+        if not path:
+            raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")
+        loaded = load_pipeline(path)
     if loaded.hash != previous.run.pipeline_hash:
         raise RunRefused(
             f"the pipeline {path} has changed since run '{run_id}' started, so its recorded steps "

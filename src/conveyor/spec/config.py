@@ -33,6 +33,20 @@ class RunConfig(BaseModel):
     secrets: Backend = Field(default_factory=lambda: Backend(type="env"))
     #: Where the config was read from (file, lines), to locate problems found later.
     _source: Any = PrivateAttr(default=None)
+    #: What reading it said: runnable keys accepted with what conveyor does instead.
+    _notes: list[str] = PrivateAttr(default_factory=list)
+    #: A runnable ``retry`` executor's run: running with this config resumes that run.
+    _retry_of: str | None = PrivateAttr(default=None)
+
+    @property
+    def notes(self) -> list[str]:
+        """One line each: a runnable key accepted, and what conveyor does instead."""
+        return list(self._notes)
+
+    @property
+    def retry_of(self) -> str | None:
+        """The run a runnable ``retry`` executor config names, if any."""
+        return self._retry_of
 
     def locate(self, error: Any) -> Any:
         """Give a SpecError's issues about this config their file and line."""

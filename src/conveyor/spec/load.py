@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from conveyor.spec.compat import translate
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError, describe, sort_issues
 from conveyor.spec.models import Pipeline
@@ -89,14 +90,25 @@ def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
     if path is None:
         return RunConfig()
     located = load_yaml_file(path)
-    config = build_model(RunConfig, located, "invalid config")
+    config = _config(located)
     config._source = located
     return config
 
 
 def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
     """A run config from data (the SDK's mappings)."""
-    return build_model(RunConfig, Located(data=dict(data or {}), file=None), "invalid config")
+    return _config(Located(data=dict(data or {}), file=None))
+
+
+def _config(located: Located) -> RunConfig:
+    """A run config, runnable's names read as conveyor's (``conveyor.spec.compat``)."""
+    if located.issues:
+        raise SpecError(list(located.issues), "invalid config")
+    translated = translate(located)
+    config = build_model(RunConfig, replace(located, data=translated.data), "invalid config")
+    config._notes = translated.notes
+    config._retry_of = translated.retry_of
+    return config
 
 
 def _decode(name: str, text: str) -> Any:

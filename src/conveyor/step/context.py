@@ -44,6 +44,8 @@ class AttemptResult:
     error: str | None = None
     exit_code: int | None = None
     output: str = ""
+    #: How the command ran, when it was not simply run (mocked, patched).
+    marks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -152,6 +154,7 @@ class StepContext:
             )
             command = self._launcher(node, secrets)(request, node.timeout_seconds, sink)
             result.exit_code = command.exit_code
+            result.marks = dict(command.marks)
             self._keep_artifacts(command, path, result)
             if command.ok:
                 self._outputs(node, command, path, result, redactor, sink)
@@ -213,10 +216,13 @@ class StepContext:
         redactor: Redactor,
         sink: Sink,
     ) -> None:
-        if node.catalog and node.catalog.put:
+        mocked = bool(command.marks.get("mocked"))
+        if node.catalog and node.catalog.put and not mocked:
             for entry in self._transfer(node, "put", sink):
                 result.catalog.append(entry.to_dict())
         for spec in node.returns:
+            if mocked and spec.name not in command.values:
+                continue  # a mocked step sets only the returns the parameters already had
             value = command.values.get(spec.name)
             if spec.kind == "metric":
                 result.metrics[spec.name] = to_json_value(spec.name, value)

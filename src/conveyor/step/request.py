@@ -35,6 +35,8 @@ class CommandResult:
     exit_code: int | None = None
     #: Files made by the command to keep in the catalog (an executed notebook).
     artifacts: dict[str, bytes] = field(default_factory=dict)
+    #: What the run log notes about how it ran (``mocked``, ``patched``), if anything.
+    marks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,88 @@
+"""The mocked executor: walk a pipeline without running its tasks, to test its topology.
+
+``executor: {type: mocked, config: {patches: {STEP: {command: ...}}}}`` (runnable's
+spelling). Every node runs as usual (composites, ``on_failure`` paths, conditionals), but a
+task's command is not run: the task succeeds, and its returns are the values the parameters
+already hold for those names (the initial parameters), so that what follows can choose and
+iterate. A patched task runs its patch instead: ``command: exit 1`` (with ``command_type:
+shell``, implied on a python step when the command is not a dotted path) makes it fail, to
+walk an ``on_failure`` path without running anything else.
+
+Patches are keyed by step name, or by a step path (``fan/0/work``) to patch one place only.
+Runs are recorded like any other; each step's record says whether it was mocked or patched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from pydantic import ValidationError
+
+from conveyor.executors.base import Executor
+from conveyor.executors.jobs import ThreadJobs
+from conveyor.graph.kinds.base import Job
+from conveyor.spec.errors import did_you_mean
+from conveyor.spec.models import TaskNode
+from conveyor.spec.validate import DOTTED
+from conveyor.step.capture import Sink
+from conveyor.step.launch import in_process
+from conveyor.step.request import CommandResult, StepRequest
+
+#: The keys of a task a patch may replace.
+PATCHABLE = ("command", "command_type", "returns", "catalog", "secrets", "timeout_seconds")
+
+
+class MockedExecutor(Executor):
+    """Jobs on threads as the local executor; tasks mocked, or run as patched."""
+
+    isolation = "thread"
+
+    def __init__(
+        self, patches: dict[str, dict[str, Any]] | None = None, max_workers: int | None = None
+    ) -> None:
+        patches = dict(patches or {})
+        for step, patch in patches.items():
+            if not isinstance(patch, dict):
+                raise ValueError(f"the patch of '{step}' must be a mapping like {{command: ...}}")
+            for key in patch:
+                if key not in PATCHABLE:
+                    hint = did_you_mean(key, PATCHABLE) or f"a patch replaces {', '.join(PATCHABLE)}"
+                    raise ValueError(f"the patch of '{step}' cannot set '{key}'; {hint}")
+        self.patches = patches
+        self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self.stream_output = True
+        self._jobs = ThreadJobs(self.max_workers)
+
+    def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+        return self._jobs.run_jobs(jobs, count, limit)
+
+    def patch_for(self, path: list[str]) -> dict[str, Any] | None:
+        """The patch of the step at ``path``: by its whole path, else by its name."""
+        return self.patches.get("/".join(path), self.patches.get(path[-1]))
+
+    def launch(self, request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
+        patch = self.patch_for(request.path)
+        if patch is None:
+            sink.write("conveyor: mocked: the command was not run\n")
+            names = [r.name for r in request.node.returns]
+            values = {name: request.params[name] for name in names if name in request.params}
+            return CommandResult(values=values, marks={"mocked": True})
+        patch = dict(patch)
+        command = patch.get("command")
+        python = "command_type" not in patch and request.node.command_type == "python"
+        if python and isinstance(command, str) and not DOTTED.match(command):
+            patch["command_type"] = "shell"  # `command: exit 1` on a python step: a shell line
+        try:
+            node = TaskNode.model_validate({**request.node.model_dump(exclude_unset=True), **patch})
+        except ValidationError as exc:
+            return CommandResult(error=f"the patch of '{request.path[-1]}' is not a valid task: {exc}")
+        sink.write(f"conveyor: patched: {', '.join(sorted(patch))}\n")
+        result = in_process(replace(request, node=node), timeout, sink)
+        result.marks = {"patched": ", ".join(f"{k}" for k in sorted(patch))}
+        return result
+
+    def close(self) -> None:
+        pass

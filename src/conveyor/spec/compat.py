@@ -1,0 +1,178 @@
+"""runnable's run configs, read as conveyor's: its type names, its common keys, its Argo config.
+
+A team moving from runnable brings its config files as they are. Each runnable name is
+translated here, before the config is checked, into what conveyor does the same way. A key
+with no meaning in conveyor is accepted with a one-line note saying what conveyor does
+instead (never silently); one that cannot be translated is refused, located, naming the
+conveyor key to use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conveyor.spec.errors import Issue, PathPart, SpecError
+from conveyor.spec.yamlload import Located
+
+SECTIONS = {
+    "executor": ("executor", "pipeline-executor", "pipeline_executor"),
+    "run_log_store": ("run_log_store", "run-log-store"),
+    "catalog": ("catalog",),
+    "secrets": ("secrets",),
+}
+
+
+@dataclass
+class Translated:
+    """A config's data in conveyor's names, what was said about it, and a run to retry."""
+
+    data: Any
+    notes: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+    retry_of: str | None = None
+
+
+class _Section:
+    """One section being translated: its path in the file, its config, what was said."""
+
+    def __init__(self, out: Translated, located: Located, path: tuple[PathPart, ...], config: dict[str, Any]):
+        self.out, self.located, self.path = out, located, path
+        self.config = dict(config)
+
+    def note(self, key: str, text: str) -> None:
+        """Accept ``key`` (taken out of the config) with a note of what conveyor does instead."""
+        self.config.pop(key, None)
+        self.tell((key,), text)
+
+    def tell(self, keys: tuple[PathPart, ...], text: str) -> None:
+        """A one-line note about ``keys`` of this section's config."""
+        self.out.notes.append(f"{'.'.join(map(str, (*self.path, 'config', *keys)))}: {text}")
+
+    def refuse(self, keys: tuple[PathPart, ...], message: str, use: str) -> None:
+        path = (*self.path, "config", *keys)
+        self.out.issues.append(
+            self.located.issue(
+                path,
+                message,
+                expected=f"conveyor's key: {use}",
+                found=f"'{keys[-1]}'" if keys else None,
+                hint=f"write it as {use}",
+            )
+        )
+
+    def rename(self, old: str, new: str) -> None:
+        if old in self.config:
+            self.config[new] = self.config.pop(old)
+
+
+def _run_log_store(s: _Section, kind: str) -> str:
+    if kind == "buffered":
+        return "memory"
+    s.rename("log_folder", "path")
+    s.config.setdefault("path", ".run_log_store")  # runnable's default folder
+    return "file"
+
+
+def _catalog(s: _Section, kind: str) -> str:
+    if kind == "do-nothing":
+        return "none"
+    s.rename("catalog_location", "location")
+    s.config.setdefault("location", ".catalog")  # runnable's default folder
+    return "file"
+
+
+def _secrets(s: _Section, kind: str) -> str:
+    return {"do-nothing": "none", "env-secrets": "env", "dotenv": "dotenv"}[kind]
+
+
+def _local(s: _Section, kind: str) -> str:
+    if "enable_parallel" in s.config:
+        s.note(
+            "enable_parallel",
+            "conveyor always runs parallel branches and map items concurrently; "
+            "limit them with max_workers or a map's max_parallelism",
+        )
+    if "object_serialisation" in s.config:
+        s.note(
+            "object_serialisation",
+            "conveyor pickles returns declared as objects (pickled(...) / kind: object) into the "
+            "catalog when it has one, and keeps them in memory with catalog 'none'",
+        )
+    if kind == "emulator":
+        s.config.setdefault("isolation", "process")  # each step in a process of its own
+    return "local"
+
+
+def _retry(s: _Section, kind: str) -> str:
+    run_id = s.config.pop("run_id", None)
+    if not isinstance(run_id, str) or not run_id:
+        s.refuse(
+            ("run_id",), "executor 'retry' needs the run_id of the run to retry", "conveyor retry RUN_ID"
+        )
+    else:
+        s.out.retry_of = run_id
+        s.out.notes.append(
+            f"executor 'retry': conveyor resumes run '{run_id}' in place (as 'conveyor retry {run_id}' "
+            "does): its succeeded steps are reused"
+        )
+    return "local"
+
+
+def _mocked(s: _Section, kind: str) -> str:
+    return "mocked"
+
+
+def _argo(s: _Section, kind: str) -> str:
+    from conveyor.spec.compat_argo import translate_argo
+
+    if any(k in s.config for k in ("defaults", "argoWorkflow", "argo_workflow", "pvc_for_runnable")):
+        translate_argo(s)
+    return "argo"
+
+
+Rule = Callable[[_Section, str], str]
+RULES: dict[str, dict[str, Rule]] = {
+    "run_log_store": {
+        "buffered": _run_log_store,
+        "file-system": _run_log_store,
+        "chunked-fs": _run_log_store,
+    },
+    "catalog": {"do-nothing": _catalog, "file-system": _catalog},
+    "secrets": {"do-nothing": _secrets, "env-secrets": _secrets, "dotenv": _secrets},
+    "executor": {
+        "local": _local,
+        "emulator": _local,
+        "retry": _retry,
+        "mocked": _mocked,
+        "argo": _argo,
+    },
+}
+
+
+def translate(located: Located) -> Translated:
+    """The config's data with runnable's names turned into conveyor's."""
+    data = located.data
+    out = Translated(data)
+    if not isinstance(data, dict):
+        return out
+    data = dict(data)
+    for section, keys in SECTIONS.items():
+        for key in keys:
+            value = data.get(key)
+            if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+                continue
+            rule = RULES[section].get(value["type"])
+            config = value.get("config", {})
+            if rule is None or not isinstance(config, dict):
+                continue
+            s = _Section(out, located, (key,), config)
+            new_type = rule(s, value["type"])
+            data[key] = {**value, "type": new_type, "config": s.config}
+            if not s.config:
+                data[key].pop("config")
+    out.data = data
+    if out.issues:
+        raise SpecError(out.issues, "invalid config")
+    return out

@@ -1,0 +1,185 @@
+"""runnable's Argo executor config (``defaults``, ``argoWorkflow``, ``pvc_for_runnable``...)
+translated into conveyor's ``executor: {type: argo, config: ...}``.
+
+Keys are read in either spelling runnable accepts (``imagePullPolicy`` or
+``image_pull_policy``). What maps one to one is moved; what conveyor does another way is a
+note; what cannot be expressed is refused with the conveyor key to use.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from conveyor.spec.errors import PathPart
+
+
+class _Section(Protocol):
+    """The section being translated (``conveyor.spec.compat``): its config, and what is said."""
+
+    config: dict[str, Any]
+
+    def tell(self, keys: tuple[PathPart, ...], text: str) -> None: ...
+
+    def refuse(self, keys: tuple[PathPart, ...], message: str, use: str) -> None: ...
+
+
+#: Where runnable mounts ``pvc_for_runnable`` in every pod.
+RUNNABLE_PVC_MOUNT = "/tmp"
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+
+
+def _snaked(value: Any) -> Any:
+    return {_snake(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def _env(s: _Section, where: tuple[str, ...], items: Any, out: dict[str, Any]) -> None:
+    if not isinstance(items, list):
+        s.refuse(
+            where,
+            "env must be a list of {name, value} or {name, secretName, secretKey}",
+            "env: {NAME: value}",
+        )
+        return
+    for i, item in enumerate(items):
+        item = _snaked(item)
+        if not isinstance(item, dict) or ("name" not in item and "environment_variable" not in item):
+            s.refuse((*where, i), "an env entry needs a name", "env: {NAME: value}")
+        elif "secret_name" in item:
+            name = item.get("environment_variable") or item.get("name")
+            out.setdefault("secrets", {})[name] = {
+                "name": item["secret_name"],
+                "key": item.get("secret_key", name),
+            }
+        else:
+            out.setdefault("env", {})[item["name"]] = str(item.get("value", ""))
+
+
+def _resources(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in ("requests", "limits"):
+        given = value.get(part) if isinstance(value, dict) else None
+        if isinstance(given, dict):
+            out[part] = {
+                ("nvidia.com/gpu" if k == "gpu" else k): str(v)
+                for k, v in given.items()
+                if v not in (None, 0)
+            }
+    return out
+
+
+def _pod(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[str, Any]) -> None:
+    """runnable's ``defaults``: the settings of every pod."""
+    for key, value in _snaked(given).items():
+        at = (*where, key)
+        if key in ("image", "image_pull_policy", "node_selector", "tolerations", "parallelism"):
+            out[key] = value
+        elif key == "resources":
+            out["resources"] = _resources(value)
+        elif key == "env":
+            _env(s, at, value, out)
+        elif key == "active_deadline_seconds":
+            out.setdefault("active_deadline_seconds", value)
+        elif key in ("fail_fast", "retry_strategy", "timeout"):
+            s.tell(at, "conveyor sets this per step (retry: and timeout_seconds: in the pipeline)")
+        else:
+            s.refuse(at, f"runnable's '{key}' has no conveyor equivalent", "executor.config keys of conveyor")
+
+
+def _workflow(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[str, Any]) -> None:
+    """runnable's ``argoWorkflow``: the workflow's metadata and spec."""
+    given = _snaked(given)
+    meta = _snaked(given.get("metadata") or {})
+    for key, value in meta.items():
+        if key in ("namespace", "labels", "annotations"):
+            out[key] = value
+        elif key == "generate_name":
+            s.tell((*where, "metadata", key), "conveyor names the workflow after the pipeline (PIPELINE-)")
+        else:
+            s.refuse(
+                (*where, "metadata", key), f"unknown workflow metadata '{key}'", "labels: or annotations:"
+            )
+    spec = _snaked(given.get("spec") or {})
+    for key, value in spec.items():
+        at = (*where, "spec", key)
+        if key in ("parallelism", "active_deadline_seconds", "node_selector", "tolerations"):
+            out[key] = value
+        elif key == "service_account_name":
+            out["service_account"] = value
+        elif key == "pod_gc":
+            strategy = _snaked(value).get("strategy") if isinstance(value, dict) else value
+            if strategy:
+                out["pod_gc"] = strategy
+        elif key in ("retry_strategy", "template_defaults", "entrypoint", "arguments"):
+            s.tell(
+                at, "conveyor renders this itself (retries from each step's retry:, parameters from a file)"
+            )
+        else:
+            s.refuse(
+                at, f"runnable's workflow spec '{key}' has no conveyor equivalent", "executor.config keys"
+            )
+    extra = set(given) - {"metadata", "spec"}
+    for key in sorted(extra):
+        s.refuse((*where, key), f"unknown argoWorkflow key '{key}'", "metadata: and spec:")
+
+
+def translate_argo(s: _Section) -> None:
+    """Rewrite ``s.config`` (runnable's Argo config) into conveyor's ArgoConfig keys."""
+    given = _snaked(s.config)
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if key == "defaults" and isinstance(value, dict):
+            _pod(s, ("defaults",), value, out)
+        elif key == "argo_workflow" and isinstance(value, dict):
+            _workflow(s, ("argoWorkflow",), value, out)
+        elif key == "pvc_for_runnable" and isinstance(value, str):
+            out.setdefault("pvcs", []).append({"claim": value, "mount_path": RUNNABLE_PVC_MOUNT})
+        elif key == "custom_volumes" and isinstance(value, list):
+            for volume in value:
+                volume = _snaked(volume)
+                claim = _snaked(volume.get("persistent_volume_claim") or {})
+                out.setdefault("pvcs", []).append(
+                    {
+                        "claim": claim.get("claim_name"),
+                        "mount_path": volume.get("mount_path"),
+                        "read_only": bool(claim.get("read_only", False)),
+                    }
+                )
+        elif key == "secrets_from_k8s" and isinstance(value, list):
+            _env(s, ("secrets_from_k8s",), value, out)
+        elif key == "cron_schedule" and isinstance(value, dict):
+            schedules = _snaked(value).get("schedules") or []
+            if len(schedules) != 1:
+                s.refuse(
+                    ("cron_schedule", "schedules"),
+                    "conveyor takes one cron schedule",
+                    "schedule: '0 2 * * *'",
+                )
+            else:
+                out["schedule"] = schedules[0]
+            if _snaked(value).get("timezone"):
+                out["timezone"] = _snaked(value)["timezone"]
+        elif key in ("expose_parameters_as_inputs", "configmap_cache_name", "output_file", "log_level"):
+            what = {
+                "expose_parameters_as_inputs": "conveyor passes initial parameters in the parameters file",
+                "configmap_cache_name": "conveyor keeps no memoization cache in a config map",
+                "output_file": "conveyor writes the manifest where 'conveyor render argo -o FILE' says",
+                "log_level": "conveyor's pods log the steps' own output",
+            }[key]
+            s.tell((key,), what)
+        elif key == "overrides":
+            s.refuse(
+                ("overrides",),
+                "per-step settings named in the executor config are not translated",
+                "a step's own overrides: {argo: {image: ..., resources: ...}} in the pipeline",
+            )
+        elif key in ("image", "namespace", "service_account", "pvcs", "env", "secrets", "resources"):
+            out[key] = value  # already conveyor's
+        else:
+            s.refuse(
+                (key,), f"runnable's Argo key '{key}' has no conveyor equivalent", "executor.config keys"
+            )
+    s.config = out
