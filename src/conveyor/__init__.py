@@ -12,9 +12,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    if name[:1].isupper():
-        from conveyor import sdk
+    if not name.startswith("_") and name != "sdk":
+        import importlib
 
+        sdk = importlib.import_module("conveyor.sdk")
         if name in sdk.__all__:
             return getattr(sdk, name)
     raise AttributeError(f"module 'conveyor' has no attribute {name!r}")

@@ -1,6 +1,8 @@
 """The SDK as users import it: ``from conveyor import Pipeline, PythonTask``.
 
-The definitions live in ``conveyor.spec.sdk`` (plain data, no I/O); running them needs the
+The names and keyword arguments are runnable's, so that a runnable SDK pipeline runs here
+once its ``from runnable import ...`` lines read ``from conveyor import ...``. The
+definitions live in ``conveyor.spec.sdk`` (plain data, no I/O); running them needs the
 executors, so ``execute`` is added here, above both layers.
 """
 
@@ -10,14 +12,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.executors.run import RunResult
 from conveyor.executors.run import execute as _execute
 from conveyor.spec import sdk as _sdk
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import config_from_data, load_config, load_parameters
 from conveyor.spec.sdk import (
+    Catalog,
     Conditional,
     Fail,
+    Loop,
     Map,
     NotebookTask,
     Parallel,
@@ -25,11 +30,17 @@ from conveyor.spec.sdk import (
     ShellTask,
     Stub,
     Success,
+    json,
+    metric,
+    pickled,
 )
 
 __all__ = [
+    "Catalog",
     "Conditional",
+    "ExecutionFailedError",
     "Fail",
+    "Loop",
     "Map",
     "NotebookTask",
     "Parallel",
@@ -39,7 +50,26 @@ __all__ = [
     "ShellTask",
     "Stub",
     "Success",
+    "json",
+    "metric",
+    "pickled",
 ]
+
+
+class ExecutionFailedError(ConveyorError):
+    """A pipeline run by ``Pipeline.execute()`` did not succeed. It carries the result (status,
+    run id, failed steps), so that a script can report it; uncaught, it ends the script with a
+    non-zero exit, as a failed run must."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        self.run_id = result.run_id
+        self.status = result.status
+        self.failed_steps = list(result.failed_steps)
+        failed = f"; failed: {', '.join(self.failed_steps[:10])}" if self.failed_steps else ""
+        super().__init__(f"run '{result.run_id}' {result.status}{failed}")
 
 
 class Pipeline(_sdk.Pipeline):
@@ -47,22 +77,37 @@ class Pipeline(_sdk.Pipeline):
 
     def execute(
         self,
-        config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
-        parameters: Mapping[str, Any] | None = None,
-        parameters_file: str | os.PathLike[str] | None = None,
+        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
         run_id: str | None = None,
+        tag: str | None = None,
+        parameters_file: str | os.PathLike[str] | None = None,
+        log_level: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+        config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     ) -> RunResult:
         """Run this pipeline here and now; the result carries status, run id and parameters.
 
-        ``config`` is a RunConfig, a mapping in the config format, or a config file path;
-        parameters are merged over ``parameters_file`` and ``CONVEYOR_PRM_*`` variables.
+        ``configuration_file`` (or ``config``) is a config file path, a mapping in the config
+        format, or a RunConfig; parameters are merged over ``parameters_file`` and
+        ``CONVEYOR_PRM_*`` variables. A run that does not succeed raises
+        :class:`ExecutionFailedError` (with the result), unless ``raise_on_error=False``.
+        ``tag`` is kept in the run's record; ``log_level`` is accepted for runnable's scripts
+        (conveyor's steps' output is theirs, unfiltered).
         """
-        if config is None or isinstance(config, RunConfig):
-            run_config = config or RunConfig()
-        elif isinstance(config, Mapping):
-            run_config = config_from_data(config)
+        chosen = config if config is not None else configuration_file or None
+        if chosen is None or isinstance(chosen, RunConfig):
+            run_config = chosen or RunConfig()
+        elif isinstance(chosen, Mapping):
+            run_config = config_from_data(chosen)
         else:
-            run_config = load_config(config)
-        params = load_parameters(parameters_file)
+            run_config = load_config(chosen)
+        params = load_parameters(parameters_file or None)
         params.update(parameters or {})
-        return _execute(self.load(), run_config, params, run_id=run_id)
+        result = _execute(self.load(), run_config, params, run_id=run_id or None, tag=tag or None)
+        if raise_on_error and not result.ok:
+            raise ExecutionFailedError(result)
+        return result
+
+
+_sdk.Step.pipeline_class = Pipeline

@@ -38,6 +38,8 @@ class RunResult:
     status: Status
     run: RunRecord
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: The step paths whose tasks failed (filled in when the run did not succeed).
+    failed_steps: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -134,7 +136,13 @@ def _drive(
             os.environ.update(hidden)
     params = dict(parameters)
     params.update(final.final_parameters)
-    return RunResult(run_id=run.run_id, status=final.status, parameters=params, run=final)
+    failed = []
+    if final.status is not Status.SUCCEEDED:
+        steps = backends.store.load(run.run_id).steps
+        failed = ["/".join(r.path) for r in steps.values() if r.status is Status.FAILED and r.attempts]
+    return RunResult(
+        run_id=run.run_id, status=final.status, parameters=params, run=final, failed_steps=failed
+    )
 
 
 def say_notes(config: RunConfig) -> None:
@@ -196,8 +204,10 @@ def execute(
     store: RunLogStore | None = None,
     config_file: str | None = None,
     capture_fds: bool = False,
+    tag: str | None = None,
 ) -> RunResult:
-    """Start a new run of ``loaded`` and drive it to its end. A config from runnable's
+    """Start a new run of ``loaded`` and drive it to its end (``tag`` is kept in its record).
+    A config from runnable's
     ``retry`` executor resumes the run it names instead."""
     config = config or RunConfig()
     say_notes(config)
@@ -214,6 +224,8 @@ def execute(
         raise RunRefused(str(exc)) from None
     params = dict(parameters or {})
     run = new_run_record(run_id, loaded, config, config_file, params)
+    if tag:
+        run.extra["tag"] = tag
     return _drive(loaded, config, run, params, backends, None, observer, capture_fds)
 
 

@@ -29,8 +29,16 @@ def dotted_path(func: Callable[..., Any]) -> str:
         main_file = getattr(sys.modules["__main__"], "__file__", None)
         if main_file:
             rel = Path(os.path.abspath(main_file)).relative_to(Path.cwd()) if _under_cwd(main_file) else None
-            if rel is not None:
-                module = ".".join(rel.with_suffix("").parts)
+            parts = rel.with_suffix("").parts if rel is not None else ()
+            if parts and all(p.isidentifier() for p in parts):
+                module = ".".join(parts)
+            else:
+                # Not importable from here by its path (outside the working directory, or a
+                # folder like `10-loop`): by its file's name, with its folder on the path.
+                folder = os.path.dirname(os.path.abspath(main_file))
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
+                module = Path(main_file).stem
     return f"{module}.{qualname}"
 
 
@@ -39,14 +47,33 @@ def _under_cwd(path: str) -> bool:
 
 
 class Step:
-    """Common options of every step: its name and where a failure goes."""
+    """Common options of every step: its name, where a failure goes, and whether the chain
+    ends after it (``terminate_with_success`` / ``terminate_with_failure``, as in runnable)."""
 
     kind = "task"
+    #: The class ``as_pipeline`` builds: ``conveyor.sdk`` sets its own, which can execute.
+    pipeline_class: type[Pipeline] | None = None
 
-    def __init__(self, name: str, on_failure: str | Pipeline | None = None, description: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        on_failure: str | Pipeline | None = None,
+        description: str | None = None,
+        terminate_with_success: bool = False,
+        terminate_with_failure: bool = False,
+    ):
+        if terminate_with_success and terminate_with_failure:
+            raise ValueError(f"step '{name}' cannot terminate with both success and failure")
         self.name = name
         self.on_failure = on_failure
         self.description = description
+        self.terminate_with = (
+            "success" if terminate_with_success else "fail" if terminate_with_failure else None
+        )
+
+    def as_pipeline(self) -> Pipeline:
+        """This step alone, as a pipeline (runnable's ``task.as_pipeline()``)."""
+        return (Step.pipeline_class or Pipeline)(steps=[self], name=self.name)
 
     def body(self) -> dict[str, Any]:
         return {}
@@ -65,6 +92,40 @@ class Step:
         return out
 
 
+def pickled(name: str) -> dict[str, str]:
+    """A return kept as a Python object (pickled into the catalog), not as JSON."""
+    return {"name": name, "kind": "object"}
+
+
+def metric(name: str) -> dict[str, str]:
+    """A return recorded as a metric of the run (and passed on as a parameter)."""
+    return {"name": name, "kind": "metric"}
+
+
+def json(name: str) -> dict[str, str]:
+    """A return kept as JSON: the default, spelled out."""
+    return {"name": name, "kind": "json"}
+
+
+class Catalog:
+    """Files a task gets from the catalog before it runs, and puts there after.
+
+    ``store_copy`` is accepted for runnable's pipelines; conveyor always stores a copy (so a
+    later run or resume reads what this one wrote), which is what ``True`` means there.
+    """
+
+    def __init__(self, get: Sequence[str] = (), put: Sequence[str] = (), store_copy: bool = True) -> None:
+        self.get, self.put, self.store_copy = list(get), list(put), store_copy
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.get:
+            out["get"] = self.get
+        if self.put:
+            out["put"] = self.put
+        return out
+
+
 def _returns(returns: Sequence[str | dict[str, str]]) -> list[Any]:
     return [r if isinstance(r, str) else dict(r) for r in returns]
 
@@ -76,18 +137,20 @@ class _Task(Step):
         self,
         name: str,
         returns: Sequence[str | dict[str, str]] = (),
-        catalog: dict[str, list[str]] | None = None,
+        catalog: Catalog | dict[str, Any] | None = None,
         secrets: Sequence[str] = (),
         retry: dict[str, Any] | None = None,
         timeout_seconds: float | None = None,
         overrides: dict[str, dict[str, Any]] | None = None,
         on_failure: str | Pipeline | None = None,
         description: str | None = None,
+        terminate_with_success: bool = False,
+        terminate_with_failure: bool = False,
     ) -> None:
-        super().__init__(name, on_failure, description)
+        super().__init__(name, on_failure, description, terminate_with_success, terminate_with_failure)
         self.options: dict[str, Any] = {
             "returns": _returns(returns),
-            "catalog": catalog,
+            "catalog": catalog.to_dict() if isinstance(catalog, Catalog) else catalog,
             "secrets": list(secrets),
             "retry": retry,
             "timeout_seconds": timeout_seconds,
@@ -141,9 +204,28 @@ class NotebookTask(_Task):
 
 
 class Stub(Step):
-    """A placeholder step that succeeds."""
+    """A placeholder step that succeeds; any other keywords are kept, unchecked (the
+    command or returns the step will have), as the YAML format's stubs keep them."""
 
     kind = "stub"
+
+    def __init__(
+        self,
+        name: str,
+        on_failure: str | Pipeline | None = None,
+        description: str | None = None,
+        terminate_with_success: bool = False,
+        terminate_with_failure: bool = False,
+        **extra: Any,
+    ) -> None:
+        super().__init__(name, on_failure, description, terminate_with_success, terminate_with_failure)
+        catalog = extra.get("catalog")
+        if isinstance(catalog, Catalog):
+            extra["catalog"] = catalog.to_dict()
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return dict(self.extra)
 
 
 class Success(Step):
@@ -151,11 +233,17 @@ class Success(Step):
 
     kind = "success"
 
+    def __init__(self, name: str = "success", **kw: Any) -> None:
+        super().__init__(name, **kw)
+
 
 class Fail(Step):
     """Ends its graph in failure."""
 
     kind = "fail"
+
+    def __init__(self, name: str = "fail", **kw: Any) -> None:
+        super().__init__(name, **kw)
 
 
 class Parallel(Step):
@@ -200,6 +288,39 @@ class Map(Step):
         return out
 
 
+class Loop(Step):
+    """The branch again and again until the boolean parameter ``break_on`` is true, at most
+    ``max_iterations`` times; each iteration sees its index as ``index_as`` (a parameter and
+    an environment variable)."""
+
+    kind = "loop"
+
+    def __init__(
+        self,
+        name: str,
+        branch: Pipeline,
+        max_iterations: int,
+        break_on: str,
+        index_as: str,
+        on_max_iterations: str = "succeed",
+        **kw: Any,
+    ) -> None:
+        super().__init__(name, **kw)
+        self.branch, self.max_iterations = branch, max_iterations
+        self.break_on, self.index_as, self.on_max_iterations = break_on, index_as, on_max_iterations
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "max_iterations": self.max_iterations,
+            "break_on": self.break_on,
+            "index_as": self.index_as,
+        }
+        if self.on_max_iterations != "succeed":
+            out["on_max_iterations"] = self.on_max_iterations
+        out["branch"] = self.branch.graph()
+        return out
+
+
 class Conditional(Step):
     """The branch keyed by a parameter's value."""
 
@@ -221,7 +342,7 @@ class Pipeline:
             raise ValueError("a pipeline needs at least one step")
         self.steps = list(steps)
         self.description = description
-        self.name = name
+        self.name = name or "pipeline"
 
     def graph(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -237,7 +358,11 @@ class Pipeline:
     def _chain(chain: list[Step], steps: dict[str, Any]) -> None:
         for i, step in enumerate(chain):
             terminal = step.kind in {"success", "fail"}
-            following = None if terminal else (chain[i + 1].name if i + 1 < len(chain) else "success")
+            following = (
+                None
+                if terminal
+                else step.terminate_with or (chain[i + 1].name if i + 1 < len(chain) else "success")
+            )
             if step.name in steps:
                 raise ValueError(f"two steps are named '{step.name}'; step names must be unique")
             steps[step.name] = step.to_dict(following)
