@@ -162,15 +162,47 @@ NESTED = """dag:
 """
 
 
+LOOP_FAILING = """dag:
+  start_at: grow
+  steps:
+    grow:
+      type: loop
+      max_iterations: 5
+      break_on: done
+      index_as: i
+      branch:
+        start_at: body
+        steps:
+          body: {command: ctasks.loop_body, returns: [total, done], next: check}
+          check: {command: ctasks.fail_once_at, next: success}
+      next: success
+      on_failure: note
+    note: {command: ctasks.record, returns: [noted], next: fail}
+"""
+
+
 @pytest.mark.parametrize(
     ("text", "params", "expect"),
     [
         (FAILING, "a: 1\nb: 2\n", "failed"),
+        (
+            LOOP_FAILING,
+            "total: 0\nstop_at: 3\nfail_at: 1\nmarker: m\ncounter: noted.txt\ntag: loop\n",
+            "failed",
+        ),
+        (LOOP_FAILING, "total: 0\nstop_at: 9\nfail_at: -1\nmarker: m\n", "succeeded"),
         (MAP_HANDLED, "xs: [1, 2, 3]\nbad: 2\ncounter: noted.txt\ntag: handled\n", "succeeded"),
         (RETRIED, "counter: calls.txt\nfail_times: 2\n", "succeeded"),
         (NESTED, "xs: [1, 2]\na: 1\nb: 1\n", "succeeded"),
     ],
-    ids=["unhandled-failure", "handled-map-failure", "retry-strategy", "nested-map-conditional-fail"],
+    ids=[
+        "unhandled-failure",
+        "loop-iteration-fails",
+        "loop-max-iterations",
+        "handled-map-failure",
+        "retry-strategy",
+        "nested-map-conditional-fail",
+    ],
 )
 def test_phase_and_run_status_agree(text: str, params: str, expect: str, tmp_path: Path) -> None:
     for name in ("argo", "local"):

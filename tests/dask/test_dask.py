@@ -133,3 +133,14 @@ def test_killed_worker_items_finish_elsewhere_recorded_once(workdir: Path, clust
         assert len(step(log, "fan", str(i), "t").attempts) == 1  # nothing recorded twice
     starts = counter.read_text().splitlines()
     assert len(starts) > 16  # items in flight on the killed worker ran again elsewhere
+
+
+def test_loop_iterates_on_the_cluster(workdir: Path, cluster: object) -> None:
+    from executors.test_loop import LOOP
+
+    config = dask_config(workdir, cluster.scheduler_address)  # type: ignore[attr-defined]
+    params = {"total": 0, "stop_at": 2, "fail_at": -1, "marker": str(workdir / "m")}
+    result = run_yaml(workdir, LOOP, params, config=config)  # type: ignore[arg-type]
+    # loop_body checks that the index reached the worker as parameter and environment variable
+    assert result.ok and result.parameters["total"] == 3
+    assert step(runlog(workdir, result.run_id, config), "grow").info["iterations"] == 3  # type: ignore[arg-type]

@@ -125,3 +125,20 @@ def test_retry_resumes_a_failed_run(server: Server, tmp_path: Path) -> None:
         ok = ann.post("/runs", json=payload(tmp_path / "c2", code=tarball_of(TASKS)))
         finished = wait_for(ann, ok.json()["id"], ("succeeded",))
         assert ann.post(f"/runs/{finished['id']}/retry").status_code == 422
+
+
+def test_loop_runs_on_the_server(server: Server, tmp_path: Path) -> None:
+    from executors.test_loop import LOOP
+
+    with server.client("ann") as ann:
+        body = {
+            "pipeline": LOOP,
+            "parameters": {"total": 0, "stop_at": 2, "fail_at": -1, "marker": "m"},
+            "code": tarball_of(TASKS),
+        }
+        run_id = ann.post("/runs", json=body).json()["id"]
+        run = wait_for(ann, run_id, ("succeeded", "failed"))
+    assert run["status"] == "succeeded", run
+    assert run["run_log"]["final_parameters"]["total"] == 3
+    paths = {"/".join(s["path"]) for s in run["steps"]}
+    assert {"grow/0/body", "grow/1/body", "grow/2/body"} <= paths

@@ -239,3 +239,19 @@ def try_to_escape(server_db: str, other_run: str, server_data: str, pg_port: int
     Path("mine.txt").write_text("own work directory is writable")
     outcome["own"] = Path("mine.txt").read_text()
     return outcome
+
+
+def loop_body(total: int, i: int, stop_at: int) -> tuple[int, bool]:
+    """One loop iteration: the index arrives as a parameter and as the environment variable
+    ``i`` (they must agree); stops the loop once ``i`` reaches ``stop_at``."""
+    index_as = "i"  # the loop's index_as, as a runnable function reads it
+    if os.environ.get(index_as) != str(i):
+        raise AssertionError(f"env i={os.environ.get(index_as)!r} but parameter i={i}")
+    return total + i, i >= stop_at
+
+
+def fail_once_at(i: int, fail_at: int, marker: str) -> None:
+    """Fails the first time it runs in iteration ``fail_at`` (a marker file remembers)."""
+    if i == fail_at and not Path(marker).exists():
+        Path(marker).write_text("failed once")
+        raise RuntimeError(f"iteration {i} fails once")
