@@ -231,8 +231,11 @@ def _check_reachable(steps: Raw, start: str, path: tuple[PathPart, ...], located
             continue
         seen.add(name)
         todo.extend(target for _, target in _links(steps[name]))
-    for name in steps:
-        if name not in seen:
+    for name, node in steps.items():
+        # Declaring both ends (`success: {type: success}`, `fail: {type: fail}`) is usual,
+        # as in runnable's pipelines, whether or not a path leads to them.
+        ends = isinstance(node, dict) and node.get("type") in TERMINALS
+        if name not in seen and not ends:
             yield located.issue(
                 (*path, "steps", name),
                 f"step '{name}' is unreachable",
