@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.render import Files, RenderError, render
 from conveyor.spec.load import load_pipeline_text
 from support import ROOT, run_cli
+from support.argo_schema import schema_errors
 
-SHARED = ROOT.parent / "shared" / "argo"
 GOLDEN = Path(__file__).parent / "golden"
 EXAMPLES = ["hello_world", "parameters", "parallel", "map_files", "on_failure", "conditional", "loop"]
 CONFIG = ArgoConfig(
@@ -37,18 +36,6 @@ CONFIG = ArgoConfig(
     image_pull_policy="IfNotPresent",
 )
 FILES = Files(pipeline="pipeline.yaml", config="/etc/conveyor/config.yaml")
-
-
-def schema_errors(doc: dict[str, Any]) -> list[str]:
-    if not SHARED.exists():
-        pytest.skip(f"Argo's schemas are not at {SHARED}")
-    sys.path.insert(0, str(SHARED))
-    try:
-        from validate import validate_manifest  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(SHARED))
-    errors: list[str] = validate_manifest(doc, strict=True, crd=True, semantic=True)
-    return errors
 
 
 def hera_check(doc: dict[str, Any]) -> None:

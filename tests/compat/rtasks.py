@@ -45,3 +45,32 @@ def say(word: str = "hi") -> str:
 
 def summary(squares: Any, top: int) -> str:
     return f"{squares}/{top}"
+
+
+def pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def write_output(label: str) -> str:
+    Path("output.txt").write_text(label)
+    return label
+
+
+def read_output() -> str:
+    return Path("output.txt").read_text()
+
+
+def flaky(marker: str) -> str:
+    """Fails the first time (a marker file remembers), then succeeds."""
+    if not Path(marker).exists():
+        Path(marker).write_text("failed once")
+        raise RuntimeError("first time fails")
+    return "ok"
+
+
+def touch(counter: str, label: str = "ran") -> None:
+    """Records that it ran (the mocked executor must not run it)."""
+    with open(counter, "a") as handle:
+        handle.write(label + "\n")

@@ -22,6 +22,8 @@ def _argo_config(config: Path | None) -> Any:
     from conveyor.spec.load import load_config
 
     run_config = load_config(config)
+    for note in run_config.notes:
+        print(f"conveyor: note: {note}", file=sys.stderr)
     if run_config.executor.type != "argo":
         raise SpecError(
             [

@@ -29,7 +29,7 @@ RUNNABLE_PVC_MOUNT = "/tmp"
 
 
 def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
 
 
 def _snaked(value: Any) -> Any:
