@@ -36,6 +36,7 @@ def execute(where: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         ("conditional", "route"),
         ("map_files", "5 items, 0 failed"),
         ("loop", "3 parts ready; done: True"),
+        ("mocked", "mocked (not run)"),
     ],
 )
 def test_example_runs(name: str, expect: str, tmp_path: Path) -> None:

@@ -171,6 +171,8 @@ class Engine(Runner):
                 self.store.append(self.run_id, [start, *events] if start else events)
             if self.observer:
                 self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
+                if result.marks:
+                    self.observer.node(path, "task", result.status, dict(result.marks))
             if result.ok:
                 scope.update(result.values)
                 return True

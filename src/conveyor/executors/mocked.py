@@ -70,6 +70,7 @@ class MockedExecutor(Executor):
             names = [r.name for r in request.node.returns]
             values = {name: request.params[name] for name in names if name in request.params}
             return CommandResult(values=values, marks={"mocked": True})
+        given = ", ".join(sorted(patch))
         patch = dict(patch)
         command = patch.get("command")
         python = "command_type" not in patch and request.node.command_type == "python"
@@ -79,9 +80,9 @@ class MockedExecutor(Executor):
             node = TaskNode.model_validate({**request.node.model_dump(exclude_unset=True), **patch})
         except ValidationError as exc:
             return CommandResult(error=f"the patch of '{request.path[-1]}' is not a valid task: {exc}")
-        sink.write(f"conveyor: patched: {', '.join(sorted(patch))}\n")
+        sink.write(f"conveyor: patched: {given}\n")
         result = in_process(replace(request, node=node), timeout, sink)
-        result.marks = {"patched": ", ".join(f"{k}" for k in sorted(patch))}
+        result.marks = {"patched": given}
         return result
 
     def close(self) -> None:
