@@ -255,3 +255,16 @@ def fail_once_at(i: int, fail_at: int, marker: str) -> None:
     if i == fail_at and not Path(marker).exists():
         Path(marker).write_text("failed once")
         raise RuntimeError(f"iteration {i} fails once")
+
+
+def ticker(lines: int, pause: float) -> int:
+    """Prints a numbered line every ``pause`` seconds: output to follow while it runs."""
+    for n in range(lines):
+        print(f"tick {n}", flush=True)
+        time.sleep(pause)
+    return lines
+
+
+def scored(x: int) -> float:
+    """A metric that differs from run to run (x comes from the parameters)."""
+    return x * 1.5

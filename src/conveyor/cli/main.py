@@ -288,6 +288,18 @@ def render_argo(
     raise typer.Exit(argo.render_argo(file, config, params, output, template))
 
 
+@app.command("ui")
+def ui(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8401,
+) -> None:
+    """Open the web UI over the runs the config records (read-only)."""
+    from conveyor.cli import ui_cmd
+
+    raise typer.Exit(ui_cmd.serve(config, host, port))
+
+
 @app.command("run-start", hidden=True)
 def run_start(
     run_id: Annotated[str | None, typer.Argument()] = None,

@@ -30,6 +30,8 @@ from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
 
 START_DELAY = 0.25
+#: Running attempts' output is written out every this many START_DELAY ticks (a second).
+LIVE_LOG_TICKS = 4
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
@@ -84,6 +86,8 @@ class Engine(Runner):
         self._stopped = threading.Event()
         self._maps = MapItems(context.catalog, self.run_id, run.pipeline_name)
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
+        self._written: dict[tuple[tuple[str, ...], int], int] = {}
+        self._log_lock = threading.Lock()
 
     # --- Runner protocol -------------------------------------------------------------------
 
@@ -146,10 +150,12 @@ class Engine(Runner):
             with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log = None
-            if result.output:
-                log = self.store.write_log(
-                    self.run_id, f"{path_slug(path)}/attempt-{attempt}.log", result.output
-                )
+            with self._log_lock:  # the final output; no live write may follow it
+                self._written[(key, attempt)] = -1
+                if result.output:
+                    log = self.store.write_log(
+                        self.run_id, f"{path_slug(path)}/attempt-{attempt}.log", result.output
+                    )
             end = EndEvent(
                 path,
                 attempt,
@@ -178,10 +184,30 @@ class Engine(Runner):
                 return True
         return False
 
+    def _live_logs(self) -> None:
+        """Write out the output so far of attempts still running, when it has grown."""
+        for (path, attempt), sink in list(self.context.running.items()):
+            text = sink.so_far()
+            with self._log_lock:
+                written = self._written.get((path, attempt))
+                if not text or written == -1 or written == len(text):
+                    continue
+                self._written[(path, attempt)] = len(text)
+                with contextlib.suppress(OSError):
+                    self.store.write_log(self.run_id, f"{path_slug(list(path))}/attempt-{attempt}.log", text)
+        with self._log_lock:  # finished attempts left `running` before this call's snapshot
+            for done in [k for k, v in self._written.items() if v == -1]:
+                del self._written[done]
+
     def _background(self) -> None:
-        """Write start events of steps still running after START_DELAY, and renew the
-        run's lease a third of the way through it."""
+        """Write start events of steps still running after START_DELAY, the output of
+        running attempts every LIVE_LOG_SECONDS, and renew the run's lease a third of the
+        way through it."""
+        ticks = 0
         while not self._stopped.wait(START_DELAY):
+            ticks += 1
+            if ticks % LIVE_LOG_TICKS == 0:
+                self._live_logs()
             now = time.time()
             with self._starts_lock:
                 due = [k for k, e in self._starts.items() if e.t <= now - START_DELAY]

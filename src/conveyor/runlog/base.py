@@ -13,6 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from conveyor.errors import ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
@@ -121,9 +122,24 @@ class RunLogStore(ABC):
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         """Run records, newest first."""
 
+    def load_record(self, run_id: str) -> RunRecord:
+        """The run's record alone (small), without its events."""
+        return self.load(run_id).run
+
+    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any] | None:
+        """Events appended since ``cursor`` (None: from the start), and the cursor for the
+        next call: a viewer following a run folds only what is new. None if this store
+        cannot read part of a run (then :meth:`load` reads it whole)."""
+        return None
+
+    def log_location(self, run_id: str, name: str) -> str:
+        """Where :meth:`write_log` keeps ``name`` of ``run_id`` (known before the attempt
+        ends, so that its output can be followed while it runs)."""
+        return f"{run_id}/{name}"
+
     @abstractmethod
     def write_log(self, run_id: str, name: str, text: str) -> str:
-        """Keep an attempt's captured output; return where it is."""
+        """Keep an attempt's captured output; return where it is (:meth:`log_location`)."""
 
     @abstractmethod
     def read_log(self, location: str) -> str:

@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run, decode_run_of, encode_events, encode_run, fold_lines, unreadable
-from conveyor.runlog.records import Event, RunRecord, check_run_id
+from conveyor.runlog.codec import (
+    decode_lines,
+    decode_run,
+    decode_run_of,
+    encode_events,
+    encode_run,
+    fold_lines,
+    unreadable,
+)
+from conveyor.runlog.records import Event, RunRecord, check_run_id, event_from_json
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -95,6 +103,30 @@ class FileRunLogStore(RunLogStore):
         except FileNotFoundError:
             steps, torn = {}, 0
         return RunLog(run, steps, torn)
+
+    def load_record(self, run_id: str) -> RunRecord:
+        try:
+            text = (self._dir(run_id) / "run.json").read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            raise RunNotFoundError(run_id, self.where) from None
+        return decode_run_of(run_id, self.where, text)
+
+    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+        """From byte offset ``cursor`` to the last complete line (a line being written is
+        left for the next call)."""
+        offset = int(cursor or 0)
+        try:
+            with open(self._dir(run_id) / "events.jsonl", "rb") as handle:
+                handle.seek(offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return [], offset
+        end = data.rfind(b"\n") + 1
+        events = [e for e in map(event_from_json, decode_lines(data[:end].splitlines())) if e is not None]
+        return events, offset + end
+
+    def log_location(self, run_id: str, name: str) -> str:
+        return str(self._dir(run_id) / "logs" / name)
 
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         if not self.root.exists():

@@ -47,8 +47,17 @@ class MemoryRunLogStore(RunLogStore):
             runs = sorted(self._runs.values(), key=lambda r: r.started_at or 0, reverse=True)
             return [copy.deepcopy(r) for r in runs[:limit]]
 
+    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+        seen = int(cursor or 0)
+        with self._lock:
+            events = list(self._events.get(run_id, [])[seen:])
+        return events, seen + len(events)
+
+    def log_location(self, run_id: str, name: str) -> str:
+        return f"memory:{run_id}/{name}"
+
     def write_log(self, run_id: str, name: str, text: str) -> str:
-        location = f"memory:{run_id}/{name}"
+        location = self.log_location(run_id, name)
         with self._lock:
             self._logs[location] = text
         return location

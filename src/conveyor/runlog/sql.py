@@ -8,8 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run_of, decode_runs, encode_event, encode_run, fold_lines
-from conveyor.runlog.records import Event, RunRecord
+from conveyor.runlog.codec import (
+    decode_lines,
+    decode_run_of,
+    decode_runs,
+    encode_event,
+    encode_run,
+    fold_lines,
+)
+from conveyor.runlog.records import Event, RunRecord, event_from_json
 
 
 def tables(metadata: Any) -> tuple[Any, Any, Any]:
@@ -135,6 +142,32 @@ class SQLRunLogStore(RunLogStore):
             ).all()
         return RunLog(decode_run_of(run_id, self.where, row[0]), *fold_lines(e[0] for e in events))
 
+    def load_record(self, run_id: str) -> RunRecord:
+        from sqlalchemy import select
+
+        with self.reader.connect() as conn:
+            row = conn.execute(select(self.runs.c.data).where(self.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise RunNotFoundError(run_id, self.where)
+        return decode_run_of(run_id, self.where, row[0])
+
+    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+        """Rows after sequence number ``cursor``."""
+        from sqlalchemy import select
+
+        after = int(cursor or 0)
+        with self.reader.connect() as conn:
+            rows = conn.execute(
+                select(self.events.c.seq, self.events.c.data)
+                .where(self.events.c.run_id == run_id, self.events.c.seq > after)
+                .order_by(self.events.c.seq)
+            ).all()
+        events = [e for e in map(event_from_json, decode_lines(r[1] for r in rows)) if e is not None]
+        return events, (int(rows[-1][0]) if rows else after)
+
+    def log_location(self, run_id: str, name: str) -> str:
+        return f"sql:{run_id}/{name}"
+
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         from sqlalchemy import select
 
@@ -149,7 +182,7 @@ class SQLRunLogStore(RunLogStore):
     def write_log(self, run_id: str, name: str, text: str) -> str:
         from sqlalchemy import delete, insert
 
-        location = f"sql:{run_id}/{name}"
+        location = self.log_location(run_id, name)
         text = text.replace("\x00", "\\x00")  # PostgreSQL text holds no NUL: shown, escaped
         with self.engine.begin() as conn:
             conn.execute(delete(self.logs).where(self.logs.c.location == location))

@@ -6,10 +6,18 @@ import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
-from conveyor.runlog.codec import decode_run_of, decode_runs, encode_event, encode_run, fold_lines
-from conveyor.runlog.records import Event, RunRecord
+from conveyor.runlog.codec import (
+    decode_lines,
+    decode_run_of,
+    decode_runs,
+    encode_event,
+    encode_run,
+    fold_lines,
+)
+from conveyor.runlog.records import Event, RunRecord, event_from_json
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -70,6 +78,26 @@ class SQLiteRunLogStore(RunLogStore):
             ).fetchall()
         return RunLog(decode_run_of(run_id, self.where, row[0]), *fold_lines(e[0] for e in events))
 
+    def load_record(self, run_id: str) -> RunRecord:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(run_id, self.where)
+        return decode_run_of(run_id, self.where, row[0])
+
+    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+        """Rows after sequence number ``cursor``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, int(cursor or 0)),
+            ).fetchall()
+        events = [e for e in map(event_from_json, decode_lines(r[1] for r in rows)) if e is not None]
+        return events, (rows[-1][0] if rows else int(cursor or 0))
+
+    def log_location(self, run_id: str, name: str) -> str:
+        return f"sqlite:{run_id}/{name}"
+
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         with self._lock:
             rows = self._db.execute(
@@ -78,7 +106,7 @@ class SQLiteRunLogStore(RunLogStore):
         return decode_runs((r[0], r[1]) for r in rows)
 
     def write_log(self, run_id: str, name: str, text: str) -> str:
-        location = f"sqlite:{run_id}/{name}"
+        location = self.log_location(run_id, name)
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO logs (location, text) VALUES (?, ?)", (location, text))
         return location

@@ -352,5 +352,8 @@ def create_app(url: str) -> FastAPI:
             )
         return queue.get(engine, run_id)
 
+    from conveyor.server.pages import pages_router
+
+    app.include_router(pages_router(engine, readonly, store))
     app.state.started = time.time()
     return app

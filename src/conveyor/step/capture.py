@@ -70,6 +70,11 @@ class Sink:
                 ready, self._pending = combined[: len(combined) - keep], combined[len(combined) - keep :]
             self._emit(ready)
 
+    def so_far(self) -> str:
+        """What has been emitted until now (masked), while the attempt still runs."""
+        with self._lock:
+            return "".join(self._parts)
+
     def flush(self) -> None:
         """Emit what was held back (the attempt's output has ended)."""
         with self._lock:

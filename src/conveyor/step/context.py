@@ -85,6 +85,9 @@ class StepContext:
         self.workdir = workdir
         self.launcher = launcher
         self.echo = echo
+        #: The output so far of attempts still running, by (path, attempt): what the
+        #: engine writes out while they run, so that a viewer can follow it.
+        self.running: dict[tuple[tuple[str, ...], int], Sink] = {}
 
     def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
         """The values a succeeded attempt put into the scope, read back from its record."""
@@ -144,6 +147,8 @@ class StepContext:
         redactor = Redactor()
         sink = Sink(redactor, self.echo)
         result = AttemptResult(status=Status.FAILED, started=started, ended=started)
+        key = (tuple(path), attempt)
+        self.running[key] = sink
         try:
             secrets = self._secrets(node)
             redactor.values = Redactor(secrets.values()).values
@@ -167,6 +172,8 @@ class StepContext:
             result.error = str(exc) if isinstance(exc, StepInputError) else f"{type(exc).__name__}: {exc}"
             result.returns, result.metrics, result.values = {}, {}, {}
             sink.write(f"conveyor: {result.error}\n")
+        finally:
+            self.running.pop(key, None)
         # Errors and logs are text for people: masked. Returned data is never altered.
         result.error = redactor.text(result.error) if result.error else None
         result.output = sink.getvalue()

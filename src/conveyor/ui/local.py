@@ -1,0 +1,24 @@
+"""The UI app of ``conveyor ui``: the pages over one run log store, for whoever can reach
+the port (it listens on loopback unless told otherwise), read-only."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+
+import conveyor
+from conveyor.runlog.base import RunLogStore
+from conveyor.ui.app import ui_router
+from conveyor.ui.source import LocalSource, Viewer
+
+
+def local_app(store: RunLogStore) -> FastAPI:
+    """A FastAPI app serving the UI over ``store``."""
+    app = FastAPI(
+        title="conveyor ui", version=conveyor.__version__, docs_url=None, redoc_url=None, openapi_url=None
+    )
+
+    def anyone(request: Request) -> Viewer:
+        return Viewer()
+
+    app.include_router(ui_router(LocalSource(store), anyone, mode="local"))
+    return app

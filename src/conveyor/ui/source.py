@@ -1,0 +1,187 @@
+"""Where the UI's runs come from: a run log store on a laptop (``conveyor ui``), or the
+server's database (``conveyor.server.pages``), behind one interface.
+
+Listing 10,000 runs must stay fast: the local source keeps an index of run records and
+re-reads only what changed (for a file store, the ``run.json`` files whose modification
+time moved).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from conveyor.runlog.base import RunLogStore, effective_status
+from conveyor.runlog.codec import decode_run
+from conveyor.runlog.records import RunRecord
+from conveyor.ui.views import RunView
+
+#: Run views kept in memory (the most recently looked at).
+VIEWS_KEPT = 64
+#: A view is brought up to date at most this often (seconds).
+REFRESH_EVERY = 0.5
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: a server user (name, admin), or nobody in particular (a laptop)."""
+
+    name: str | None = None
+    admin: bool = True
+    #: The server user's id (None on a laptop).
+    id: int | None = None
+
+
+class RunSource(Protocol):
+    """What the pages need: run listings, one run's view, who may see and act on it."""
+
+    store: RunLogStore
+    #: Whether retry and cancel exist here (the server) or not (a read-only laptop UI).
+    actions: bool
+    #: The runs being looked at, folded incrementally.
+    views: Views
+
+    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+        """A page of runs, newest first, matching ``filters`` (status, pipeline, user, q)."""
+
+    def visible(self, viewer: Viewer, run_id: str) -> bool:
+        """Whether ``viewer`` may see ``run_id`` (False also when there is no such run)."""
+
+    def act(self, viewer: Viewer, run_id: str, action: str) -> str:
+        """Retry or cancel; the run's status after it."""
+
+
+class Views:
+    """Run views by id, kept up to date on access, the least recently used dropped."""
+
+    def __init__(self, store: RunLogStore) -> None:
+        self.store = store
+        self._views: OrderedDict[str, tuple[RunView, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> RunView:
+        with self._lock:
+            held = self._views.pop(run_id, None)
+        if held is None:
+            view, seen = RunView(self.store, run_id), time.monotonic()
+        else:
+            view, seen = held
+            if time.monotonic() - seen > REFRESH_EVERY:
+                view.refresh()
+                seen = time.monotonic()
+        with self._lock:
+            self._views[run_id] = (view, seen)
+            while len(self._views) > VIEWS_KEPT:
+                self._views.popitem(last=False)
+        return view
+
+
+def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
+    """A run as a row of the runs table."""
+    end = run.ended_at or (time.time() if run.started_at else None)
+    return {
+        "id": run.run_id,
+        "status": str(effective_status(run)),
+        "pipeline": run.pipeline_name,
+        "user": user,
+        "started_at": run.started_at,
+        "duration": (end - run.started_at) if run.started_at and end else None,
+    }
+
+
+def add_progress(views: Views, rows: list[dict[str, Any]]) -> None:
+    """Steps and items done for each row of a page of runs (views stay cached, so a page
+    looked at again costs only what changed)."""
+    for row in rows:
+        try:
+            row["progress"] = views.get(row["id"]).progress()
+        except Exception:  # a run without a run log yet (queued), or unreadable
+            row["progress"] = None
+
+
+def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
+    """Whether a runs-table row passes the filters (status, pipeline, user, q: id search)."""
+    for key in ("status", "pipeline", "user"):
+        if filters.get(key) and row.get(key) != filters[key]:
+            return False
+    query = filters.get("q")
+    return not query or query.lower() in str(row["id"]).lower()
+
+
+class LocalSource:
+    """Runs of a run log store, read-only: what ``conveyor ui`` shows."""
+
+    actions = False
+
+    def __init__(self, store: RunLogStore) -> None:
+        self.store = store
+        self.views = Views(store)
+        self._index: dict[str, tuple[int, RunRecord]] = {}
+        self._listed = 0.0
+        self._rows: list[RunRecord] = []
+        self._lock = threading.Lock()
+
+    def _records(self) -> list[RunRecord]:
+        """All run records, newest first; re-read at most every REFRESH_EVERY seconds, and
+        for a file store only the records whose file changed."""
+        with self._lock:
+            if time.monotonic() - self._listed < REFRESH_EVERY:
+                return self._rows
+            root = getattr(self.store, "root", None)
+            if isinstance(root, Path):
+                self._rows = self._scan(root)
+            else:
+                self._rows = self.store.list_runs(limit=1_000_000)
+            self._listed = time.monotonic()
+            return self._rows
+
+    def _scan(self, root: Path) -> list[RunRecord]:
+        seen: dict[str, tuple[int, RunRecord]] = {}
+        try:
+            entries = list(os.scandir(root))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            path = os.path.join(entry.path, "run.json")
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                continue
+            held = self._index.get(entry.name)
+            if held is not None and held[0] == mtime:
+                seen[entry.name] = held
+                continue
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    seen[entry.name] = (mtime, decode_run(handle.read()))
+            except (OSError, ValueError):
+                continue
+        self._index = seen
+        return sorted((r for _, r in seen.values()), key=lambda r: r.started_at or 0, reverse=True)
+
+    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+        records = self._records()
+        rows = [row for row in map(run_row, records) if matches(row, filters)]
+        page = rows[offset : offset + limit]
+        add_progress(self.views, page)
+        return {
+            "runs": page,
+            "total": len(rows),
+            "pipelines": sorted({str(r.pipeline_name) for r in records if r.pipeline_name}),
+            "users": [],
+        }
+
+    def visible(self, viewer: Viewer, run_id: str) -> bool:
+        try:
+            self.store.load_record(run_id)
+        except Exception:
+            return False
+        return True
+
+    def act(self, viewer: Viewer, run_id: str, action: str) -> str:
+        raise PermissionError("this UI is read-only: retry with 'conveyor retry RUN_ID'")

@@ -1,0 +1,412 @@
+// conveyor's web UI. Everything from the run log is put into the page as text
+// (textContent, SVG text nodes), never as markup. No libraries, nothing from elsewhere.
+"use strict";
+
+const COLOURS = { succeeded: "#2f855a", failed: "#c53030", running: "#d69e2e", queued: "#d69e2e",
+  reused: "#2b6cb0", cached: "#2b6cb0", cancelled: "#97266d", interrupted: "#97266d", pending: "#cbd5e0" };
+const SVG = "http://www.w3.org/2000/svg";
+let timer = null;
+let session = { mode: "local", actions: false };
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined) continue;
+    if (k === "onclick" || k === "onchange" || k === "onsubmit" || k === "oninput") node[k] = v;
+    else if (k === "text") node.textContent = String(v);
+    else node.setAttribute(k, String(v));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+function badge(status) {
+  return el("span", { class: "badge s-" + String(status).replace(/[^a-z]/g, ""), text: status });
+}
+
+function when(t) { return t ? new Date(t * 1000).toLocaleString() : "-"; }
+function took(s) {
+  if (s === null || s === undefined) return "-";
+  if (s < 1) return (s * 1000).toFixed(0) + " ms";
+  if (s < 120) return s.toFixed(1) + " s";
+  return (s / 60).toFixed(1) + " min";
+}
+function json(v) { return JSON.stringify(v, null, 1); }
+
+function csrf() {
+  const m = document.cookie.match(/(?:^|; )conveyor_csrf=([^;]+)/);
+  return m ? decodeURIComponent(m[1]) : "";
+}
+
+async function get(url) {
+  const r = await fetch(url, { credentials: "same-origin" });
+  if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); throw new Error("signed out"); }
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  return r.json();
+}
+
+async function post(url, body) {
+  const r = await fetch(url, { method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }, body: JSON.stringify(body || {}) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(data.error || r.statusText);
+  return data;
+}
+
+function show(...nodes) {
+  const main = document.getElementById("main");
+  main.replaceChildren(...nodes);
+}
+
+function poll(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, ms); }
+
+// --- runs ------------------------------------------------------------------------------------
+
+async function runsPage() {
+  const params = new URLSearchParams(location.search);
+  const state = { status: params.get("status") || "", pipeline: params.get("pipeline") || "",
+    user: params.get("user") || "", q: params.get("q") || "", offset: +(params.get("offset") || 0) };
+  const table = el("tbody");
+  const pager = el("div", { class: "pager" });
+  const status = el("select", { id: "f-status", onchange: () => go({ status: status.value, offset: 0 }) },
+    ...["", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"].map(s => el("option", { value: s, text: s || "any status" })));
+  status.value = state.status;
+  const pipeline = el("select", { id: "f-pipeline", onchange: () => go({ pipeline: pipeline.value, offset: 0 }) });
+  const user = el("select", { id: "f-user", onchange: () => go({ user: user.value, offset: 0 }) });
+  const search = el("input", { id: "f-q", placeholder: "run id", value: state.q });
+  search.onchange = () => go({ q: search.value, offset: 0 });
+  function go(change) {
+    Object.assign(state, change);
+    const q = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== 0));
+    history.replaceState(null, "", "/" + (q.toString() ? "?" + q : ""));
+    load();
+  }
+  show(el("h1", { text: "Runs" }), el("div", { class: "filters" }, status, pipeline, user, search),
+    el("table", { id: "runs" }, el("thead", {}, el("tr", {}, ...["run", "status", "pipeline", "user", "started", "duration", "progress"].map(h => el("th", { text: h })))), table),
+    pager);
+  async function load() {
+    const q = new URLSearchParams({ ...state, limit: 50 });
+    const data = await get("/ui/api/runs?" + q);
+    fill(pipeline, data.pipelines, state.pipeline, "any pipeline");
+    fill(user, data.users, state.user, "any user");
+    user.hidden = !data.users.length;
+    table.replaceChildren(...data.runs.map(r => el("tr", { "data-run": r.id },
+      el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })),
+      el("td", {}, badge(r.status)), el("td", { text: r.pipeline || "" }), el("td", { text: r.user || "" }),
+      el("td", { text: when(r.started_at) }), el("td", { text: took(r.duration) }), el("td", {}, progress(r.progress)))));
+    const end = Math.min(state.offset + data.runs.length, data.total);
+    pager.replaceChildren(
+      el("button", { text: "previous", onclick: () => go({ offset: Math.max(0, state.offset - 50) }) }),
+      el("span", { id: "count", text: data.total ? `${state.offset + 1}–${end} of ${data.total}` : "no runs" }),
+      el("button", { text: "next", onclick: () => { if (end < data.total) go({ offset: state.offset + 50 }); } }));
+    if (data.runs.some(r => r.status === "running" || r.status === "queued")) poll(load, 2000);
+  }
+  await load();
+}
+
+function fill(select, values, current, none) {
+  const wanted = ["", ...values];
+  if (select.options.length === wanted.length) return;
+  select.replaceChildren(...wanted.map(v => el("option", { value: v, text: v || none })));
+  select.value = current;
+}
+
+function progress(p) {
+  if (!p) return "";
+  const parts = [`${p.steps_done}/${p.steps} steps`];
+  if (p.items) parts.push(`${p.items_done}/${p.items} items`);
+  const bar = el("span", { class: "bar" }, el("span"));
+  const frac = p.items ? p.items_done / p.items : p.steps ? p.steps_done / p.steps : 0;
+  bar.firstChild.style.width = Math.round(100 * frac) + "%";
+  return el("span", {}, bar, " " + parts.join(", "));
+}
+
+// --- one run ---------------------------------------------------------------------------------
+
+async function runPage(runId) {
+  const params = new URLSearchParams(location.search);
+  let level = params.get("path") || "";
+  let mapPath = params.get("map") || "";
+  let mapPage = 0;
+  const head = el("div", { class: "card", id: "header" });
+  const crumbs = el("div", { class: "crumbs" });
+  const dag = el("div", { class: "dag", id: "dag" });
+  const mapPanel = el("div", { id: "map" });
+  const steps = el("div", { id: "steps" });
+  const gantt = el("div", { id: "gantt" });
+  show(el("h1", {}, "Run ", el("span", { text: runId })), head, el("h2", { text: "DAG" }), crumbs, dag, mapPanel,
+    el("h2", { text: "Steps" }), steps, el("h2", { text: "Timeline" }), gantt);
+  function setUrl() {
+    const q = new URLSearchParams();
+    if (level) q.set("path", level);
+    if (mapPath) q.set("map", mapPath);
+    history.replaceState(null, "", "/runs/" + encodeURIComponent(runId) + (q.toString() ? "?" + q : ""));
+  }
+  async function load() {
+    const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
+    header(head, data, runId, load);
+    crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
+    drawDag(dag, data.dag, (node) => {
+      if (node.type === "map") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
+      if (["map", "parallel", "conditional", "loop"].includes(node.type)) {
+        level = node.path; setUrl(); load();
+      } else if (node.type === "task" && !node.path.includes("*")) {
+        location.href = `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(node.path)}`;
+      }
+    });
+    stepTable(steps, data.tree, runId);
+    drawGantt(gantt, data.gantt);
+    if (mapPath) loadMap();
+    if (["running", "queued"].includes(data.header.status)) poll(load, 1500);
+  }
+  async function loadMap() {
+    const m = await get(`/ui/api/runs/${encodeURIComponent(runId)}/map?path=${encodeURIComponent(mapPath)}&page=${mapPage}`);
+    mapPanel.replaceChildren(el("h2", {}, "Map ", el("span", { text: m.path })),
+      el("p", { id: "map-counts", text: `${m.items} items: ` + Object.entries(m.counts).map(([k, v]) => `${v} ${k}`).join(", ") }),
+      histogram(m.histogram),
+      el("h2", { text: `Failed items (${m.failed_total})` }),
+      el("table", { id: "failed-items" }, el("thead", {}, el("tr", {}, el("th", { text: "item" }), el("th", { text: "error" }))),
+        el("tbody", {}, ...m.failed.map(f => el("tr", {}, el("td", { text: f.item }), el("td", { class: "error", text: f.error }))))),
+      el("div", { class: "pager" },
+        el("button", { text: "previous", onclick: () => { if (mapPage > 0) { mapPage--; loadMap(); } } }),
+        el("span", { text: `page ${m.page + 1} of ${Math.max(1, Math.ceil(m.failed_total / 50))}` }),
+        el("button", { text: "next", onclick: () => { if ((mapPage + 1) * 50 < m.failed_total) { mapPage++; loadMap(); } } })));
+  }
+  await load();
+}
+
+function header(card, data, runId, reload) {
+  const h = data.header;
+  const rows = [["status", badge(h.status)], ["pipeline", h.pipeline || ""], ["file", h.pipeline_file || "built in Python"],
+    ["started", when(h.started_at)], ["ended", when(h.ended_at)], ["duration", took(h.duration)],
+    ["host", h.host || ""], ["config", Object.entries(h.config).map(([k, v]) => `${k}: ${v}`).join(", ")],
+    ["progress", progress(h.progress)]];
+  if (h.tag) rows.push(["tag", h.tag]);
+  if (h.error) rows.push(["error", el("span", { class: "error", text: h.error })]);
+  if (h.resumed) rows.push(["resumed", `${h.resumed} time(s)`]);
+  const grid = el("div", { class: "grid" });
+  for (const [k, v] of rows) grid.append(el("span", { class: "muted", text: k }), v instanceof Node ? v : el("span", { text: v }));
+  const params = el("div", {}, el("h2", { text: "Initial parameters" }), el("pre", { class: "small", id: "initial", text: json(h.initial_parameters) }),
+    el("h2", { text: "Final parameters" }), el("pre", { class: "small", id: "final", text: json(h.final_parameters) }));
+  const actions = el("div", { class: "row-actions" });
+  if (data.can_act) {
+    const act = (what) => async () => {
+      try { await post(`/ui/api/runs/${encodeURIComponent(runId)}/${what}`); reload(); }
+      catch (e) { actions.append(el("span", { class: "error", text: String(e.message) })); }
+    };
+    if (["failed", "cancelled"].includes(h.status)) actions.append(el("button", { id: "retry", text: "Retry", onclick: act("retry") }));
+    if (["running", "queued"].includes(h.status)) actions.append(el("button", { id: "cancel", class: "danger", text: "Cancel", onclick: act("cancel") }));
+  }
+  card.replaceChildren(grid, actions, params);
+}
+
+function drawDag(box, dag, open) {
+  if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
+  const W = 170, H = 46, GX = 40, GY = 34;
+  const pos = {};
+  let width = 0, height = 0;
+  for (const n of dag.nodes) {
+    const x = 20 + n.row * (W + GX), y = 20 + n.layer * (H + GY);
+    pos[n.name] = { x, y };
+    width = Math.max(width, x + W + 20); height = Math.max(height, y + H + 20);
+  }
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "dag-svg" });
+  const defs = svg("defs");
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+  marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#4a5568" }));
+  defs.append(marker); root.append(defs);
+  for (const e of dag.edges) {
+    const a = pos[e.from], b = pos[e.to];
+    if (!a || !b) continue;
+    const line = svg("line", { x1: a.x + W / 2, y1: a.y + H, x2: b.x + W / 2, y2: b.y, stroke: e.kind === "next" ? "#4a5568" : "#c53030",
+      "stroke-dasharray": e.kind === "next" ? "" : "5 4", "marker-end": "url(#arrow)" });
+    root.append(line);
+  }
+  for (const n of dag.nodes) {
+    const p = pos[n.name];
+    const composite = ["map", "parallel", "conditional", "loop"].includes(n.type);
+    const g = svg("g", { class: "node" + (composite || n.type === "task" ? " clickable" : ""), "data-name": n.name, "data-status": n.status, transform: `translate(${p.x},${p.y})` });
+    g.append(svg("rect", { width: W, height: H, fill: COLOURS[n.status] || COLOURS.pending, "fill-opacity": 0.85 }));
+    g.append(svg("text", { x: 8, y: 17, fill: "#fff" }, n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name));
+    let sub = n.type;
+    if (n.counts && Object.keys(n.counts).length) sub += " · " + Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(" ");
+    if (n.iterations) sub += ` · ${n.iterations} iterations`;
+    if (n.branch) sub += ` · ${n.branch}`;
+    g.append(svg("text", { x: 8, y: 35, fill: "#fff", class: "sub" }, sub.length > 28 ? sub.slice(0, 27) + "…" : sub));
+    g.append(svg("title", {}, `${n.name} (${n.type}): ${n.status}` + (n.counts ? " " + JSON.stringify(n.counts) : "")));
+    if (composite || n.type === "task") g.addEventListener("click", () => open(n));
+    root.append(g);
+  }
+  box.replaceChildren(root);
+}
+
+function stepTable(box, tree, runId) {
+  const body = el("tbody");
+  for (const s of tree) {
+    const path = s.path.join("/");
+    const attempts = el("div");
+    for (const a of s.attempts) {
+      const line = el("div", { class: "attempt" }, `#${a.attempt} `, badge(a.status), ` ${took(a.duration)}`);
+      if (a.exit_code !== null && a.exit_code !== undefined) line.append(` exit ${a.exit_code}`);
+      if (a.error) line.append(" ", el("span", { class: "error", text: a.error }));
+      if (a.has_log) line.append(" ", el("a", { href: `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(path)}&attempt=${a.attempt}`, text: "log" }));
+      if (a.returns && Object.keys(a.returns).length) line.append(el("pre", { class: "small", text: "returns " + json(a.returns) }));
+      if (a.metrics && Object.keys(a.metrics).length) line.append(el("pre", { class: "small", text: "metrics " + json(a.metrics) }));
+      for (const c of a.catalog) line.append(el("div", { class: "muted", text: `catalog: ${c.name} (${c.size ?? "?"} bytes, sha256 ${String(c.sha256 || "").slice(0, 16)}…)` }));
+      attempts.append(line);
+    }
+    const info = Object.keys(s.info).length ? el("pre", { class: "small", text: json(s.info) }) : "";
+    body.append(el("tr", { "data-step": path }, el("td", { text: path }), el("td", { text: s.type || "" }), el("td", {}, badge(s.status)),
+      el("td", { text: took(s.duration) }), el("td", {}, attempts, info)));
+  }
+  box.replaceChildren(el("table", { id: "step-table" }, el("thead", {}, el("tr", {}, ...["step", "type", "status", "duration", "attempts"].map(h => el("th", { text: h })))), body));
+}
+
+function drawGantt(box, bars) {
+  if (!bars.length) { box.replaceChildren(el("p", { class: "muted", text: "nothing has run yet" })); return; }
+  const t0 = Math.min(...bars.map(b => b.start)), t1 = Math.max(...bars.map(b => b.end));
+  const span = Math.max(t1 - t0, 0.001), W = 900, L = 260, R = 14;
+  const root = svg("svg", { width: L + W + 20, height: bars.length * R + 24, id: "gantt-svg" });
+  bars.forEach((b, i) => {
+    root.append(svg("text", { x: 0, y: i * R + 11 }, b.path.length > 40 ? "…" + b.path.slice(-39) : b.path));
+    const x = L + ((b.start - t0) / span) * W, w = Math.max(2, ((b.end - b.start) / span) * W);
+    root.append(svg("rect", { x, y: i * R + 2, width: w, height: R - 4, fill: COLOURS[b.status] || COLOURS.pending }));
+  });
+  root.append(svg("text", { x: L, y: bars.length * R + 18 }, `0 … ${took(span)}`));
+  box.replaceChildren(root);
+}
+
+function histogram(bins) {
+  if (!bins.length) return el("p", { class: "muted", text: "no item has finished yet" });
+  const max = Math.max(...bins.map(b => b.count)), W = 24, H = 90;
+  const root = svg("svg", { width: bins.length * W + 20, height: H + 30, id: "histogram" });
+  bins.forEach((b, i) => {
+    const h = max ? (b.count / max) * H : 0;
+    const r = svg("rect", { x: 10 + i * W, y: H - h + 5, width: W - 3, height: h, fill: "#4a5568" });
+    r.append(svg("title", {}, `${took(b.from)}–${took(b.to)}: ${b.count}`));
+    root.append(r);
+  });
+  root.append(svg("text", { x: 10, y: H + 22 }, `item durations ${took(bins[0].from)} … ${took(bins[bins.length - 1].to)}`));
+  return root;
+}
+
+// --- logs ------------------------------------------------------------------------------------
+
+async function logsPage(runId) {
+  const params = new URLSearchParams(location.search);
+  const step = params.get("step") || "";
+  const attempt = +(params.get("attempt") || 0) || null;
+  const pre = el("pre", { id: "log" });
+  const status = el("p", { class: "muted", id: "log-status" });
+  const base = `/ui/api/runs/${encodeURIComponent(runId)}/log?step=${encodeURIComponent(step)}`;
+  let n = attempt;
+  if (!n) {
+    const run = await get(`/ui/api/runs/${encodeURIComponent(runId)}`);
+    const rec = run.tree.find(s => s.path.join("/") === step);
+    n = rec && rec.attempts.length ? rec.attempts[rec.attempts.length - 1].attempt : 1;
+  }
+  const more = el("button", { id: "more", text: "load more", hidden: true });
+  show(el("h1", {}, el("a", { href: "/runs/" + encodeURIComponent(runId), text: runId }), " / ", el("span", { text: step }), ` attempt ${n}`),
+    el("p", {}, el("a", { id: "download", href: `/ui/api/runs/${encodeURIComponent(runId)}/log/download?step=${encodeURIComponent(step)}&attempt=${n}`, text: "download" })),
+    status, pre, more);
+  let next = 0;
+  async function page() {
+    const data = await get(`${base}&attempt=${n}&offset=${next}`);
+    pre.append(document.createTextNode(data.text));
+    next = data.next;
+    more.hidden = next >= data.size;
+    return data;
+  }
+  more.onclick = page;
+  const first = await page();
+  if (first.running) {
+    status.textContent = "following the running step…";
+    const source = new EventSource(`/ui/api/runs/${encodeURIComponent(runId)}/log/stream?step=${encodeURIComponent(step)}&attempt=${n}&offset=${next}`);
+    source.onmessage = (e) => { const d = JSON.parse(e.data); pre.append(document.createTextNode(d.text)); next = d.next; };
+    source.addEventListener("end", () => { status.textContent = "the step has ended"; source.close(); });
+  }
+}
+
+// --- metrics ---------------------------------------------------------------------------------
+
+async function metricsPage() {
+  const params = new URLSearchParams(location.search);
+  const runs = await get("/ui/api/runs?limit=1");
+  const select = el("select", { id: "m-pipeline", onchange: () => { location.search = "?pipeline=" + encodeURIComponent(select.value); } },
+    ...["", ...runs.pipelines].map(p => el("option", { value: p, text: p || "choose a pipeline" })));
+  const pipeline = params.get("pipeline") || "";
+  select.value = pipeline;
+  const chart = el("div", { id: "chart" }), table = el("div");
+  show(el("h1", { text: "Metrics across runs" }), el("div", { class: "filters" }, select), chart, table);
+  if (!pipeline) return;
+  const data = await get("/ui/api/metrics?pipeline=" + encodeURIComponent(pipeline));
+  const names = [...new Set(data.runs.flatMap(r => Object.keys(r.metrics)))];
+  const body = el("tbody", {}, ...data.runs.map(r => el("tr", {}, el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(r.run_id), text: r.run_id })),
+    el("td", {}, badge(r.status)), el("td", { text: when(r.started_at) }), ...names.map(n => el("td", { text: r.metrics[n] ?? "" })))));
+  table.replaceChildren(el("table", { id: "metrics-table" }, el("thead", {}, el("tr", {}, ...["run", "status", "started"].map(h => el("th", { text: h })), ...names.map(n => el("th", { text: n })))), body));
+  const W = 720, H = 220, palette = ["#2b6cb0", "#c53030", "#2f855a", "#d69e2e", "#805ad5", "#dd6b20"];
+  const root = svg("svg", { width: W + 200, height: H + 40, id: "metrics-chart" });
+  names.forEach((name, k) => {
+    const pts = data.runs.map((r, i) => [i, Number(r.metrics[name])]).filter(([, v]) => Number.isFinite(v));
+    if (!pts.length) return;
+    const lo = Math.min(...pts.map(p => p[1])), hi = Math.max(...pts.map(p => p[1])), span = hi - lo || 1;
+    const x = (i) => 20 + (data.runs.length > 1 ? (i / (data.runs.length - 1)) * W : W / 2);
+    const y = (v) => 10 + H - ((v - lo) / span) * H;
+    root.append(svg("polyline", { points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: palette[k % palette.length], "stroke-width": 2 }));
+    for (const [i, v] of pts) { const c = svg("circle", { cx: x(i), cy: y(v), r: 3, fill: palette[k % palette.length] }); c.append(svg("title", {}, `${name}: ${v}`)); root.append(c); }
+    root.append(svg("text", { x: W + 40, y: 20 + k * 16, fill: palette[k % palette.length] }, `${name} (${lo} … ${hi})`));
+  });
+  chart.replaceChildren(root);
+}
+
+// --- signing in ------------------------------------------------------------------------------
+
+function loginPage() {
+  const token = el("input", { id: "token", type: "password", placeholder: "cvt_…", autocomplete: "off", size: 50 });
+  const message = el("p", { class: "error", id: "login-error" });
+  const form = el("form", { id: "login" }, el("p", { text: "Sign in with an API token (conveyor server tokens create NAME)." }), token, " ", el("button", { type: "submit", text: "Sign in" }), message);
+  form.onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      await post("/ui/api/login", { token: token.value });
+      const next = new URLSearchParams(location.search).get("next") || "/";
+      location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+    } catch (err) { message.textContent = String(err.message); }
+  };
+  show(el("h1", { text: "Sign in" }), form);
+}
+
+async function start() {
+  session = await fetch("/ui/api/session", { credentials: "same-origin" }).then(r => r.json());
+  const who = document.getElementById("who");
+  if (session.user) {
+    who.replaceChildren(el("span", { text: session.user + (session.admin ? " (admin)" : "") }), " ",
+      el("button", { id: "logout", text: "sign out", onclick: async () => { await post("/ui/api/logout"); location.href = "/login"; } }));
+  } else if (session.mode === "local") {
+    who.textContent = "local runs (read-only)";
+  }
+  const path = location.pathname;
+  try {
+    if (path === "/login") return loginPage();
+    if (session.mode === "server" && !session.user) { location.href = "/login?next=" + encodeURIComponent(path + location.search); return; }
+    let m;
+    if ((m = path.match(/^\/runs\/([^/]+)\/logs$/))) return await logsPage(decodeURIComponent(m[1]));
+    if ((m = path.match(/^\/runs\/([^/]+)$/))) return await runPage(decodeURIComponent(m[1]));
+    if (path === "/metrics") return await metricsPage();
+    return await runsPage();
+  } catch (err) {
+    show(el("p", { class: "error", id: "page-error", text: String(err.message) }));
+  }
+}
+
+document.addEventListener("DOMContentLoaded", start);

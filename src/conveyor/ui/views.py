@@ -1,0 +1,389 @@
+"""A run as the UI shows it, kept up to date by folding only the events appended since the
+last look (``RunLogStore.read_events``): following a live run costs what changed.
+
+Map items and loop iterations are summarised, never listed whole: each step inside a map is
+counted per status under its *pattern* path (item indices as ``*``), counts kept up to date
+event by event. The run page therefore has the same size for a map of 10 or 100,000 items.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from conveyor.runlog.base import RunLogStore, effective_status
+from conveyor.runlog.records import Event, RunRecord, Status, StepRecord
+from conveyor.spec.models import Graph, NodeBase, step_in
+
+#: Composite types whose path part after them is an index (item, iteration).
+INDEXED = ("map", "loop")
+#: Steps per run page the step table lists before saying how many more there are.
+TREE_LIMIT = 2000
+
+
+def _node_types(data: dict[str, Any]) -> dict[tuple[str, ...], str]:
+    """Each step's type by its pattern path (``*`` for item and iteration indices), from the
+    pipeline data recorded with the run; branch keys stay as they are."""
+    out: dict[tuple[str, ...], str] = {}
+
+    def visit(graph: Any, prefix: tuple[str, ...]) -> None:
+        if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
+            return
+        for name, node in graph["steps"].items():
+            kind = str(node.get("type", "task")) if isinstance(node, dict) else "task"
+            here = (*prefix, name)
+            out[here] = kind
+            if not isinstance(node, dict):
+                continue
+            if kind in INDEXED:
+                visit(node.get("branch"), (*here, "*"))
+            elif isinstance(node.get("branches"), dict):
+                for key, branch in node["branches"].items():
+                    visit(branch, (*here, str(key)))
+
+    visit(data.get("dag"), ())
+    return out
+
+
+class RunView:
+    """One run, folded incrementally; thread-safe. ``counts`` holds, per pattern path, how
+    many records are in each status (a step inside a map: one record per item)."""
+
+    def __init__(self, store: RunLogStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.run: RunRecord = store.load_record(run_id)
+        self.types = _node_types(self.run.pipeline)
+        self.steps: dict[tuple[str, ...], StepRecord] = {}
+        self.counts: dict[tuple[str, ...], Counter[str]] = {}
+        self.cursor: Any = None
+        self.version = 0
+        self._lock = threading.Lock()
+        self.refresh()
+
+    def pattern(self, path: tuple[str, ...]) -> tuple[str, ...]:
+        """``path`` with item and iteration indices as ``*``."""
+        out: list[str] = []
+        for i, part in enumerate(path):
+            if i % 2 == 1 and self.types.get(tuple(out)) in INDEXED:
+                out.append("*")
+            else:
+                out.append(part)
+        return tuple(out)
+
+    def refresh(self) -> bool:
+        """Fold what was appended since the last look; True if anything changed."""
+        with self._lock:
+            self.run = self.store.load_record(self.run_id)
+            got = self.store.read_events(self.run_id, self.cursor)
+            if got is None:  # a store that reads whole runs only
+                self.steps, self.counts = {}, {}
+                events: list[Event] = []
+                for record in self.store.load(self.run_id).steps.values():
+                    self.steps[tuple(record.path)] = record
+                    self.counts.setdefault(self.pattern(tuple(record.path)), Counter())[record.status] += 1
+            else:
+                events, self.cursor = got
+                for event in events:
+                    self._apply(event)
+            if events or got is None:
+                self.version += 1
+            return bool(events)
+
+    def _apply(self, event: Event) -> None:
+        key = tuple(event.path)
+        record = self.steps.get(key)
+        counts = self.counts.setdefault(self.pattern(key), Counter())
+        if record is None:
+            record = self.steps[key] = StepRecord(list(event.path), getattr(event, "type", None))
+        else:
+            counts[record.status] -= 1
+        record.apply(event)
+        counts[record.status] += 1
+
+    # --- what pages show -------------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return effective_status(self.run)
+
+    def progress(self) -> dict[str, int]:
+        """Steps done out of declared steps (outside maps), and items done out of items."""
+        done = total = items_done = items = 0
+        for pattern, kind in self.types.items():
+            if kind in ("success", "fail") or "*" in pattern:
+                continue
+            record = self.steps.get(pattern)
+            if kind == "map":
+                info = record.info if record is not None else {}
+                items += int(info.get("items") or 0)
+                items_done += self._items_done(pattern)
+            total += 1
+            done += record is not None and record.status.finished
+        return {"steps_done": done, "steps": total, "items_done": items_done, "items": items}
+
+    def _inner(self, map_pattern: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """The patterns of the steps directly in a map's branch, in declaration order."""
+        size = len(map_pattern) + 2
+        return [p for p in self.types if len(p) == size and p[: size - 1] == (*map_pattern, "*")]
+
+    def _items_done(self, map_pattern: tuple[str, ...]) -> int:
+        """Items finished: those whose last declared step finished, and those that failed
+        in an earlier step (a progress figure, not a record)."""
+        inner = [p for p in self._inner(map_pattern) if self.types[p] not in ("success", "fail")]
+        if not inner:
+            return 0
+        last = self.counts.get(inner[-1], Counter())
+        done = sum(n for s, n in last.items() if Status.of(s).finished)
+        return done + sum(self.counts.get(p, Counter()).get(Status.FAILED, 0) for p in inner[:-1])
+
+    def map_counts(self, pattern: tuple[str, ...], items: int) -> dict[str, int]:
+        """A map's items by status: succeeded (its last step did), failed and running (in
+        any step), pending (not started)."""
+        inner = [p for p in self._inner(pattern) if self.types[p] not in ("success", "fail")]
+        if not inner:
+            return {}
+        last = self.counts.get(inner[-1], Counter())
+        out = {
+            "succeeded": last.get(Status.SUCCEEDED, 0) + last.get(Status.REUSED, 0),
+            "failed": sum(self.counts.get(p, Counter()).get(Status.FAILED, 0) for p in inner),
+            "running": sum(self.counts.get(p, Counter()).get(Status.RUNNING, 0) for p in inner),
+        }
+        out["pending"] = max(0, items - sum(out.values()))
+        return {k: v for k, v in out.items() if v}
+
+    def header(self) -> dict[str, Any]:
+        run = self.run
+        config = run.config or {}
+        return {
+            "run_id": run.run_id,
+            "status": str(self.status),
+            "pipeline": run.pipeline_name,
+            "pipeline_file": run.pipeline_file,
+            "started_at": run.started_at,
+            "ended_at": run.ended_at,
+            "duration": _duration(run.started_at, run.ended_at),
+            "resumed": run.resumed,
+            "error": run.error,
+            "host": run.host,
+            "tag": run.extra.get("tag") if isinstance(run.extra, dict) else None,
+            "config": {k: (v or {}).get("type") for k, v in config.items() if isinstance(v, dict)},
+            "initial_parameters": run.initial_parameters,
+            "final_parameters": run.final_parameters,
+            "progress": self.progress(),
+            "version": self.version,
+        }
+
+    def node_state(self, pattern: tuple[str, ...], kind: str) -> dict[str, Any]:
+        """A node's status for the DAG: its record's, or, inside maps, counts per status."""
+        counts = {str(s): n for s, n in self.counts.get(pattern, Counter()).items() if n > 0}
+        record = self.steps.get(pattern) if "*" not in pattern else None
+        if record is not None:
+            status = str(record.status)
+        elif counts:
+            order = ["failed", "running", "cancelled", "succeeded", "reused"]
+            status = next((s for s in order if s in counts), next(iter(counts)))
+        else:
+            status = "pending"
+        out: dict[str, Any] = {"status": status}
+        if "*" in pattern:
+            out["counts"] = counts
+        if record is not None:
+            if kind == "map":
+                out["items"] = record.info.get("items")
+                out["counts"] = self.map_counts(pattern, int(record.info.get("items") or 0))
+            if kind == "loop":
+                out["iterations"] = record.info.get("iterations")
+            if kind == "conditional":
+                out["branch"] = record.info.get("branch")
+        return out
+
+    def dag(self, graph: Graph, prefix: tuple[str, ...], pattern: tuple[str, ...]) -> dict[str, Any]:
+        """One graph level of the DAG, laid out, each node with its state."""
+        layers = _layers(graph)
+        nodes, edges = [], []
+        for name, node in graph.steps.items():
+            kind = str(getattr(node, "type", "task"))
+            state = self.node_state((*pattern, name), kind)
+            layer, row = layers[name]
+            nodes.append(
+                {
+                    "name": name,
+                    "type": kind,
+                    "layer": layer,
+                    "row": row,
+                    "path": "/".join((*prefix, name)),
+                    **state,
+                }
+            )
+            for target, how in ((node.following(True), "next"), (node.following(False), "on_failure")):
+                if target is not None:
+                    edges.append({"from": name, "to": target, "kind": how})
+        used = {e["to"] for e in edges}
+        for end in ("success", "fail"):
+            if end in used and end not in graph.steps:
+                layer, row = layers[end]
+                nodes.append(
+                    {"name": end, "type": end, "layer": layer, "row": row, "status": "pending", "path": ""}
+                )
+        status = {n["name"]: n["status"] for n in nodes}
+        for n in nodes:  # an end is reached when a step led to it the way its edge says
+            if n["type"] in ("success", "fail") and any(
+                e["to"] == n["name"]
+                and status.get(e["from"]) in (("succeeded", "reused") if e["kind"] == "next" else ("failed",))
+                for e in edges
+            ):
+                n["status"] = "succeeded" if n["type"] == "success" else "failed"
+        return {"nodes": nodes, "edges": edges}
+
+    def tree(self) -> list[dict[str, Any]]:
+        """Steps outside map items, in first-seen order, each with all its attempts; a map
+        is one row with its counts (its items are in the map panel)."""
+        rows: list[dict[str, Any]] = []
+        for key, record in self.steps.items():
+            pattern = self.pattern(key)
+            if "*" in pattern[:-1] and self.types.get(pattern[: pattern.index("*")]) == "map":
+                continue
+            if len(rows) >= TREE_LIMIT:
+                break
+            rows.append(step_json(record, self.types.get(pattern)))
+        return rows
+
+    def map_detail(self, path: tuple[str, ...], page: int, size: int = 50) -> dict[str, Any]:
+        """A map's items: counts, a histogram of item durations, and a page of failed items
+        with their errors (read on demand, once per request, not per poll)."""
+        record = self.steps.get(path)
+        items = int(record.info.get("items") or 0) if record is not None else 0
+        spans: dict[str, list[float]] = {}
+        failed: dict[str, str] = {}
+        depth = len(path)
+        with self._lock:
+            for key, step in self.steps.items():
+                if len(key) <= depth + 1 or key[:depth] != path:
+                    continue
+                index = key[depth]
+                start, end = _span(step)
+                if start is not None:
+                    span = spans.setdefault(index, [start, end or start])
+                    span[0], span[1] = min(span[0], start), max(span[1], end or start)
+                if step.status is Status.FAILED and step.attempts:
+                    failed.setdefault(
+                        index, f"{'/'.join(key[depth + 1 :])}: {step.attempts[-1].error or 'failed'}"
+                    )
+        durations = sorted(e - s for s, e in spans.values())
+        order = sorted(failed, key=lambda i: int(i) if i.isdigit() else 0)
+        pattern = self.pattern(path)
+        return {
+            "path": "/".join(path),
+            "items": items,
+            "counts": self.map_counts(pattern, items),
+            "histogram": _histogram(durations),
+            "failed_total": len(order),
+            "page": page,
+            "failed": [{"item": i, "error": failed[i]} for i in order[page * size : (page + 1) * size]],
+        }
+
+    def gantt(self, limit: int = 400) -> list[dict[str, Any]]:
+        """Bars of steps (and of the first items of maps), by start time."""
+        bars: list[dict[str, Any]] = []
+        for key, record in self.steps.items():
+            start, end = _span(record)
+            if start is None:
+                continue
+            bars.append(
+                {
+                    "path": "/".join(key),
+                    "status": str(record.status),
+                    "start": start,
+                    "end": end or time.time(),
+                }
+            )
+            if len(bars) >= limit:
+                break
+        bars.sort(key=lambda b: float(b["start"]))
+        return bars
+
+
+def _histogram(values: list[float], bins: int = 20) -> list[dict[str, float]]:
+    """Counts of ``values`` (sorted) in equal-width bins."""
+    if not values:
+        return []
+    low, high = values[0], values[-1]
+    width = (high - low) / bins or 1.0
+    counts = [0] * bins
+    for value in values:
+        counts[min(bins - 1, int((value - low) / width))] += 1
+    return [{"from": low + i * width, "to": low + (i + 1) * width, "count": c} for i, c in enumerate(counts)]
+
+
+def _span(record: StepRecord) -> tuple[float | None, float | None]:
+    starts = [a.start for a in record.attempts if a.start] or ([record.start] if record.start else [])
+    ends = [a.end for a in record.attempts if a.end] or ([record.end] if record.end else [])
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def _duration(start: float | None, end: float | None) -> float | None:
+    if start is None:
+        return None
+    return (end or time.time()) - start
+
+
+def step_json(record: StepRecord, kind: str | None = None) -> dict[str, Any]:
+    """A step record as the UI shows it: every attempt, with what it produced."""
+    start, end = _span(record)
+    return {
+        "path": record.path,
+        "type": record.type or kind,
+        "status": str(record.status),
+        "duration": _duration(start, end) if start else None,
+        "info": {k: v for k, v in record.info.items() if k != "returns"},
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "status": str(a.status),
+                "duration": _duration(a.start, a.end) if a.start else None,
+                "exit_code": a.exit_code,
+                "error": a.error,
+                "returns": a.returns,
+                "metrics": a.metrics,
+                "catalog": [
+                    {"name": c.get("name"), "size": c.get("size"), "sha256": c.get("sha256")}
+                    for c in a.catalog
+                ],
+                "has_log": bool(a.log) or a.status is Status.RUNNING,
+            }
+            for a in record.attempts
+        ],
+    }
+
+
+def _layers(graph: Graph) -> dict[str, tuple[int, int]]:
+    """A layered layout: each step one layer below the deepest step that leads to it (by
+    next and on_failure, from start_at), rows in declaration order within a layer."""
+    depth: dict[str, int] = {graph.start_at: 0}
+    todo = [graph.start_at]
+    limit = len(graph.steps) + 2
+    while todo:
+        name = todo.pop()
+        node: NodeBase | None = step_in(graph, name)
+        if node is None or node.ends is not None:
+            continue
+        for target in (node.following(True), node.following(False)):
+            if target is None:
+                continue
+            new = depth[name] + 1
+            if new > depth.get(target, -1) and new <= limit:
+                depth[target] = new
+                todo.append(target)
+    for name in graph.steps:  # unreachable ones (declared ends) at the bottom
+        depth.setdefault(name, max(depth.values(), default=0) + 1)
+    rows: dict[int, int] = {}
+    out = {}
+    for name in [*graph.steps, "success", "fail"]:
+        if name in depth and name not in out:
+            layer = depth[name]
+            out[name] = (layer, rows.get(layer, 0))
+            rows[layer] = rows.get(layer, 0) + 1
+    return out
