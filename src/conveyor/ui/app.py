@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, Pipeline, step_in
 from conveyor.step.context import path_slug
@@ -100,7 +101,14 @@ def ui_router(
 
     @router.get("/ui/api/runs/{run_id}", include_in_schema=False)
     def run(viewer: Look, run_id: str, path: Annotated[str, Query(max_length=2000)] = "") -> JSONResponse:
-        view = view_of(run_id, viewer)
+        try:
+            view = view_of(run_id, viewer)
+        except RunNotFoundError:  # known to the server's queue, not started by a worker yet
+            waiting = {"run_id": run_id, "status": "queued", "config": {}, "progress": None}
+            empty = {"nodes": [], "edges": [], "error": "the run has not started yet"}
+            return _json(
+                {"header": waiting, "tree": [], "gantt": [], "dag": empty, "crumbs": [], "can_act": False}
+            )
         header = view.header()
         header["config"] = redact(header["config"])
         body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}

@@ -48,10 +48,16 @@ function csrf() {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
+function problem(body, fallback) {
+  const e = body && body.error;
+  const text = (e && (e.message || e)) || (body && body.detail) || fallback;
+  return typeof text === "string" ? text : JSON.stringify(text);
+}
+
 async function get(url) {
   const r = await fetch(url, { credentials: "same-origin" });
   if (r.status === 401) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); throw new Error("signed out"); }
-  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  if (!r.ok) throw new Error(problem(await r.json().catch(() => ({})), r.statusText));
   return r.json();
 }
 
@@ -59,7 +65,7 @@ async function post(url, body) {
   const r = await fetch(url, { method: "POST", credentials: "same-origin",
     headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() }, body: JSON.stringify(body || {}) });
   const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(data.error || r.statusText);
+  if (!r.ok) throw new Error(problem(data, r.statusText));
   return data;
 }
 
