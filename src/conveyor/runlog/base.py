@@ -126,10 +126,11 @@ class RunLogStore(ABC):
         """The run's record alone (small), without its events."""
         return self.load(run_id).run
 
-    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any] | None:
-        """Events appended since ``cursor`` (None: from the start), and the cursor for the
-        next call: a viewer following a run folds only what is new. None if this store
-        cannot read part of a run (then :meth:`load` reads it whole)."""
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any] | None:
+        """The JSON lines of the events appended since ``cursor`` (None: from the start),
+        and the cursor for the next call: a viewer following a run decodes and folds only
+        what is new (and may decode fast what it only counts). None if this store cannot
+        read part of a run (then :meth:`load` reads it whole)."""
         return None
 
     def log_location(self, run_id: str, name: str) -> str:

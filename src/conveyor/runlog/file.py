@@ -15,7 +15,6 @@ from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import (
-    decode_lines,
     decode_run,
     decode_run_of,
     encode_events,
@@ -23,7 +22,7 @@ from conveyor.runlog.codec import (
     fold_lines,
     unreadable,
 )
-from conveyor.runlog.records import Event, RunRecord, check_run_id, event_from_json
+from conveyor.runlog.records import Event, RunRecord, check_run_id
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -111,7 +110,7 @@ class FileRunLogStore(RunLogStore):
             raise RunNotFoundError(run_id, self.where) from None
         return decode_run_of(run_id, self.where, text)
 
-    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
         """From byte offset ``cursor`` to the last complete line (a line being written is
         left for the next call)."""
         offset = int(cursor or 0)
@@ -122,8 +121,7 @@ class FileRunLogStore(RunLogStore):
         except FileNotFoundError:
             return [], offset
         end = data.rfind(b"\n") + 1
-        events = [e for e in map(event_from_json, decode_lines(data[:end].splitlines())) if e is not None]
-        return events, offset + end
+        return list(data[:end].splitlines()), offset + end
 
     def log_location(self, run_id: str, name: str) -> str:
         return str(self._dir(run_id) / "logs" / name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -47,11 +48,11 @@ class MemoryRunLogStore(RunLogStore):
             runs = sorted(self._runs.values(), key=lambda r: r.started_at or 0, reverse=True)
             return [copy.deepcopy(r) for r in runs[:limit]]
 
-    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
         seen = int(cursor or 0)
         with self._lock:
             events = list(self._events.get(run_id, [])[seen:])
-        return events, seen + len(events)
+        return [json.dumps(e.to_json(), default=str) for e in events], seen + len(events)
 
     def log_location(self, run_id: str, name: str) -> str:
         return f"memory:{run_id}/{name}"

@@ -9,14 +9,13 @@ from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import (
-    decode_lines,
     decode_run_of,
     decode_runs,
     encode_event,
     encode_run,
     fold_lines,
 )
-from conveyor.runlog.records import Event, RunRecord, event_from_json
+from conveyor.runlog.records import Event, RunRecord
 
 
 def tables(metadata: Any) -> tuple[Any, Any, Any]:
@@ -151,7 +150,7 @@ class SQLRunLogStore(RunLogStore):
             raise RunNotFoundError(run_id, self.where)
         return decode_run_of(run_id, self.where, row[0])
 
-    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
         """Rows after sequence number ``cursor``."""
         from sqlalchemy import select
 
@@ -162,8 +161,7 @@ class SQLRunLogStore(RunLogStore):
                 .where(self.events.c.run_id == run_id, self.events.c.seq > after)
                 .order_by(self.events.c.seq)
             ).all()
-        events = [e for e in map(event_from_json, decode_lines(r[1] for r in rows)) if e is not None]
-        return events, (int(rows[-1][0]) if rows else after)
+        return [r[1] for r in rows], (int(rows[-1][0]) if rows else after)
 
     def log_location(self, run_id: str, name: str) -> str:
         return f"sql:{run_id}/{name}"

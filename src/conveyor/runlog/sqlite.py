@@ -10,14 +10,13 @@ from typing import Any
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.codec import (
-    decode_lines,
     decode_run_of,
     decode_runs,
     encode_event,
     encode_run,
     fold_lines,
 )
-from conveyor.runlog.records import Event, RunRecord, event_from_json
+from conveyor.runlog.records import Event, RunRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -85,15 +84,14 @@ class SQLiteRunLogStore(RunLogStore):
             raise RunNotFoundError(run_id, self.where)
         return decode_run_of(run_id, self.where, row[0])
 
-    def read_events(self, run_id: str, cursor: Any = None) -> tuple[list[Event], Any]:
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
         """Rows after sequence number ``cursor``."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
                 (run_id, int(cursor or 0)),
             ).fetchall()
-        events = [e for e in map(event_from_json, decode_lines(r[1] for r in rows)) if e is not None]
-        return events, (rows[-1][0] if rows else int(cursor or 0))
+        return [r[1] for r in rows], (rows[-1][0] if rows else int(cursor or 0))
 
     def log_location(self, run_id: str, name: str) -> str:
         return f"sqlite:{run_id}/{name}"

@@ -104,7 +104,7 @@ def ui_router(
         try:
             view = view_of(run_id, viewer)
         except RunNotFoundError:  # known to the server's queue, not started by a worker yet
-            waiting = {"run_id": run_id, "status": "queued", "config": {}, "progress": None}
+            waiting: dict[str, Any] = {"run_id": run_id, "status": "queued", "config": {}, "progress": None}
             empty = {"nodes": [], "edges": [], "error": "the run has not started yet"}
             return _json(
                 {"header": waiting, "tree": [], "gantt": [], "dag": empty, "crumbs": [], "can_act": False}
@@ -135,7 +135,7 @@ def ui_router(
     def attempt_log(view: RunView, step: str, attempt: int) -> tuple[str, bool]:
         """Where an attempt's output is, and whether the attempt is still running."""
         key = tuple(p for p in step.split("/") if p)
-        record = view.steps.get(key)
+        record = view.record(key)
         if record is None:
             raise HTTPException(404, f"no step '{step}' in run '{view.run_id}'")
         found = next((a for a in record.attempts if a.attempt == attempt), None)

@@ -8,19 +8,38 @@ event by event. The run page therefore has the same size for a map of 10 or 100,
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
 from typing import Any
 
 from conveyor.runlog.base import RunLogStore, effective_status
-from conveyor.runlog.records import Event, RunRecord, Status, StepRecord
+from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord, event_from_json
 from conveyor.spec.models import Graph, NodeBase, step_in
+
+try:  # orjson (the ui extra) decodes the many event lines of large maps several times faster
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _loads = json.loads  # type: ignore[assignment]
 
 #: Composite types whose path part after them is an index (item, iteration).
 INDEXED = ("map", "loop")
 #: Steps per run page the step table lists before saying how many more there are.
 TREE_LIMIT = 2000
+
+
+def _fast(line: bytes | str) -> Any:
+    """An event line decoded fast (orjson when installed): for what the view only counts."""
+    return _loads(line)
+
+
+def _exact(line: bytes | str) -> Event | None:
+    """An event line decoded exactly (json keeps integers of any size, NaN and infinities)."""
+    try:
+        return event_from_json(json.loads(line))
+    except ValueError:
+        return None  # a line cut short by a crash mid-write
 
 
 def _node_types(data: dict[str, Any]) -> dict[tuple[str, ...], str]:
@@ -57,7 +76,10 @@ class RunView:
         self.run: RunRecord = store.load_record(run_id)
         self.types = _node_types(self.run.pipeline)
         self.steps: dict[tuple[str, ...], StepRecord] = {}
+        #: Map items' steps, compact: [status, start, end, error, attempts] by path.
+        self.items: dict[tuple[str, ...], list[Any]] = {}
         self.counts: dict[tuple[str, ...], Counter[str]] = {}
+        self._in_map: dict[tuple[str, ...], bool] = {}
         self.cursor: Any = None
         self.version = 0
         self._lock = threading.Lock()
@@ -73,24 +95,78 @@ class RunView:
                 out.append(part)
         return tuple(out)
 
+    def in_map(self, pattern: tuple[str, ...]) -> bool:
+        """Whether a pattern path is inside a map's items (kept compact, counted)."""
+        known = self._in_map.get(pattern)
+        if known is None:
+            known = self._in_map[pattern] = any(
+                part == "*" and self.types.get(pattern[:i]) == "map" for i, part in enumerate(pattern)
+            )
+        return known
+
     def refresh(self) -> bool:
         """Fold what was appended since the last look; True if anything changed."""
         with self._lock:
             self.run = self.store.load_record(self.run_id)
-            got = self.store.read_events(self.run_id, self.cursor)
+            got = self.store.read_event_lines(self.run_id, self.cursor)
             if got is None:  # a store that reads whole runs only
-                self.steps, self.counts = {}, {}
-                events: list[Event] = []
+                self.steps, self.items, self.counts = {}, {}, {}
                 for record in self.store.load(self.run_id).steps.values():
-                    self.steps[tuple(record.path)] = record
-                    self.counts.setdefault(self.pattern(tuple(record.path)), Counter())[record.status] += 1
-            else:
-                events, self.cursor = got
-                for event in events:
-                    self._apply(event)
-            if events or got is None:
+                    key = tuple(record.path)
+                    pattern = self.pattern(key)
+                    if self.in_map(pattern):
+                        start, end = _span(record)
+                        last = record.last
+                        error = last.error if last is not None else record.info.get("error")
+                        self.items[key] = [record.status, start, end, error, len(record.attempts)]
+                    else:
+                        self.steps[key] = record
+                    self.counts.setdefault(pattern, Counter())[record.status] += 1
                 self.version += 1
-            return bool(events)
+                return True
+            lines, self.cursor = got
+            for line in lines:
+                self._apply_line(line)
+            if lines:
+                self.version += 1
+            return bool(lines)
+
+    def _apply_line(self, line: bytes | str) -> None:
+        """One event line. Inside maps (items by the thousand) only status, times, attempts
+        and the error are kept, decoded fast; elsewhere the whole event, decoded exactly."""
+        try:
+            data = _fast(line)
+        except ValueError:
+            data = None
+        path = data.get("path") if isinstance(data, dict) else None
+        key = tuple(str(p) for p in path) if isinstance(path, list) and path else ()
+        pattern = self.pattern(key) if key else ()
+        if not key or not self.in_map(pattern):
+            event = _exact(line)
+            if event is not None:
+                self._apply(event)
+            return
+        assert isinstance(data, dict)
+        counts = self.counts.setdefault(pattern, Counter())
+        entry = self.items.get(key)
+        if entry is None:
+            entry = self.items[key] = [Status.RUNNING, None, None, None, 0]
+        else:
+            counts[entry[0]] -= 1
+        kind, t = data.get("e"), data.get("t")
+        if kind == "start":
+            entry[0], entry[4] = Status.RUNNING, max(entry[4], int(data.get("attempt") or 0))
+            entry[1] = t if entry[1] is None else entry[1]
+        elif kind == "end":
+            entry[0], entry[2], entry[3] = Status.of(data.get("status")), t, data.get("error")
+            entry[1] = entry[1] if entry[1] is not None else data.get("started", t)
+            entry[4] = max(entry[4], int(data.get("attempt") or 0))
+        else:
+            entry[0] = Status.of(data.get("status"))
+            entry[1] = t if entry[1] is None else entry[1]
+            if entry[0].finished:
+                entry[2] = t
+        counts[entry[0]] += 1
 
     def _apply(self, event: Event) -> None:
         key = tuple(event.path)
@@ -102,6 +178,19 @@ class RunView:
             counts[record.status] -= 1
         record.apply(event)
         counts[record.status] += 1
+
+    def record(self, key: tuple[str, ...]) -> StepRecord | None:
+        """The record at ``key``; a map item's step as far as the view keeps it (status,
+        times, attempt count, the last error), without its returns."""
+        if key in self.steps:
+            return self.steps[key]
+        entry = self.items.get(key)
+        if entry is None:
+            return None
+        status, start, end, error, attempts = entry
+        last = Attempt(attempts or 1, status, start=start, end=end)
+        last.error = error
+        return StepRecord(list(key), "task", status, [last])
 
     # --- what pages show -------------------------------------------------------------------
 
@@ -244,7 +333,7 @@ class RunView:
         rows: list[dict[str, Any]] = []
         for key, record in self.steps.items():
             pattern = self.pattern(key)
-            if "*" in pattern[:-1] and self.types.get(pattern[: pattern.index("*")]) == "map":
+            if self.in_map(pattern):
                 continue
             if len(rows) >= TREE_LIMIT:
                 break
@@ -260,18 +349,15 @@ class RunView:
         failed: dict[str, str] = {}
         depth = len(path)
         with self._lock:
-            for key, step in self.steps.items():
+            for key, (status, start, end, error, _) in self.items.items():
                 if len(key) <= depth + 1 or key[:depth] != path:
                     continue
                 index = key[depth]
-                start, end = _span(step)
                 if start is not None:
                     span = spans.setdefault(index, [start, end or start])
                     span[0], span[1] = min(span[0], start), max(span[1], end or start)
-                if step.status is Status.FAILED and step.attempts:
-                    failed.setdefault(
-                        index, f"{'/'.join(key[depth + 1 :])}: {step.attempts[-1].error or 'failed'}"
-                    )
+                if status is Status.FAILED:
+                    failed.setdefault(index, f"{'/'.join(key[depth + 1 :])}: {error or 'failed'}")
         durations = sorted(e - s for s, e in spans.values())
         order = sorted(failed, key=lambda i: int(i) if i.isdigit() else 0)
         pattern = self.pattern(path)
@@ -285,23 +371,21 @@ class RunView:
             "failed": [{"item": i, "error": failed[i]} for i in order[page * size : (page + 1) * size]],
         }
 
-    def gantt(self, limit: int = 400) -> list[dict[str, Any]]:
-        """Bars of steps (and of the first items of maps), by start time."""
+    def gantt(self, limit: int = 400, items: int = 100) -> list[dict[str, Any]]:
+        """Bars of steps, and of the first ``items`` map items' steps, by start time."""
         bars: list[dict[str, Any]] = []
         for key, record in self.steps.items():
             start, end = _span(record)
-            if start is None:
-                continue
-            bars.append(
-                {
-                    "path": "/".join(key),
-                    "status": str(record.status),
-                    "start": start,
-                    "end": end or time.time(),
-                }
-            )
-            if len(bars) >= limit:
+            if start is not None and len(bars) < limit:
+                bars.append({"path": "/".join(key), "status": str(record.status), "start": start, "end": end})
+        for n, (key, (status, start, end, _, _)) in enumerate(self.items.items()):
+            if n >= items:
                 break
+            if start is not None:
+                bars.append({"path": "/".join(key), "status": str(status), "start": start, "end": end})
+        now = time.time()
+        for bar in bars:
+            bar["end"] = bar["end"] or now
         bars.sort(key=lambda b: float(b["start"]))
         return bars
 
