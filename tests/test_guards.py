@@ -49,7 +49,8 @@ def test_cli_import_pulls_in_only_what_help_needs() -> None:
 
 def test_sdk_all_matches_what_the_package_exports() -> None:
     """``__all__`` lists exactly the SDK's building blocks (every public class of the
-    definitions module, plus the runnable Pipeline and its result), and each one is what
+    definitions module and runnable's return kinds, plus the runnable Pipeline, its result
+    and the error a failed run raises), and each one is what
     ``conveyor.<name>`` gives."""
     from conveyor.spec import sdk as definitions
 
@@ -58,6 +59,10 @@ def test_sdk_all_matches_what_the_package_exports() -> None:
         for name, value in vars(definitions).items()
         if isinstance(value, type) and value.__module__ == definitions.__name__ and not name.startswith("_")
     } - {"Step"}
-    assert sorted(conveyor.sdk.__all__) == sorted(building_blocks | {"RunResult"})
+    helpers = {"json", "metric", "pickled"}  # runnable's return kinds
+    assert helpers <= set(vars(definitions))
+    assert sorted(conveyor.sdk.__all__) == sorted(
+        building_blocks | helpers | {"RunResult", "ExecutionFailedError"}
+    )
     for name in conveyor.sdk.__all__:
         assert getattr(conveyor, name) is getattr(conveyor.sdk, name)
