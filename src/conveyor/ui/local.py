@@ -3,6 +3,10 @@ the port (it listens on loopback unless told otherwise), read-only."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 
 import conveyor
@@ -12,13 +16,26 @@ from conveyor.ui.source import LocalSource, Viewer
 
 
 def local_app(store: RunLogStore) -> FastAPI:
-    """A FastAPI app serving the UI over ``store``."""
+    """A FastAPI app serving the UI over ``store``; at start it indexes the runs and folds
+    the newest in the background, so that the first look costs what a later one does."""
+    source = LocalSource(store)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=source.warm, name="conveyor-ui-warm", daemon=True).start()
+        yield
+
     app = FastAPI(
-        title="conveyor ui", version=conveyor.__version__, docs_url=None, redoc_url=None, openapi_url=None
+        title="conveyor ui",
+        version=conveyor.__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
     )
 
     def anyone(request: Request) -> Viewer:
         return Viewer()
 
-    app.include_router(ui_router(LocalSource(store), anyone, mode="local"))
+    app.include_router(ui_router(source, anyone, mode="local"))
     return app

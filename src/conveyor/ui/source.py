@@ -25,6 +25,8 @@ from conveyor.ui.views import RunView
 VIEWS_KEPT = 64
 #: A view is brought up to date at most this often (seconds).
 REFRESH_EVERY = 0.5
+#: The list of runs is brought up to date at most this often (a look at every run record).
+LIST_EVERY = 2.0
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,16 @@ class Views:
     def __init__(self, store: RunLogStore) -> None:
         self.store = store
         self._views: OrderedDict[str, tuple[RunView, float]] = OrderedDict()
+        self._making: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, run_id: str) -> RunView:
+        with self._lock:
+            making = self._making.setdefault(run_id, threading.Lock())
+        with making:  # one fold per run, even when a page asks while warm-up folds it
+            return self._get(run_id)
+
+    def _get(self, run_id: str) -> RunView:
         with self._lock:
             held = self._views.pop(run_id, None)
         if held is None:
@@ -77,8 +86,18 @@ class Views:
         with self._lock:
             self._views[run_id] = (view, seen)
             while len(self._views) > VIEWS_KEPT:
-                self._views.popitem(last=False)
+                dropped, _ = self._views.popitem(last=False)
+                self._making.pop(dropped, None)
         return view
+
+    def warm(self, run_ids: list[str]) -> None:
+        """Fold these runs now (in the background, at start), so that the first look at a
+        large run costs what a later one does."""
+        for run_id in run_ids[:VIEWS_KEPT]:
+            try:
+                self.get(run_id)
+            except Exception:  # an unreadable run: the page that asks for it says why
+                continue
 
 
 def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
@@ -124,13 +143,14 @@ class LocalSource:
         self._index: dict[str, tuple[int, RunRecord]] = {}
         self._listed = 0.0
         self._rows: list[RunRecord] = []
+        self._pipelines: tuple[list[RunRecord], list[str]] | None = None
         self._lock = threading.Lock()
 
     def _records(self) -> list[RunRecord]:
         """All run records, newest first; re-read at most every REFRESH_EVERY seconds, and
         for a file store only the records whose file changed."""
         with self._lock:
-            if time.monotonic() - self._listed < REFRESH_EVERY:
+            if time.monotonic() - self._listed < LIST_EVERY:
                 return self._rows
             root = getattr(self.store, "root", None)
             if isinstance(root, Path):
@@ -166,15 +186,19 @@ class LocalSource:
 
     def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
         records = self._records()
-        rows = [row for row in map(run_row, records) if matches(row, filters)]
-        page = rows[offset : offset + limit]
+        if any(filters.get(k) for k in ("status", "pipeline", "q")):
+            chosen = [r for r in records if matches(run_row(r), filters)]
+        else:
+            chosen = records
+        page = [run_row(r) for r in chosen[offset : offset + limit]]
         add_progress(self.views, page)
-        return {
-            "runs": page,
-            "total": len(rows),
-            "pipelines": sorted({str(r.pipeline_name) for r in records if r.pipeline_name}),
-            "users": [],
-        }
+        if self._pipelines is None or self._pipelines[0] is not records:
+            self._pipelines = (records, sorted({str(r.pipeline_name) for r in records if r.pipeline_name}))
+        return {"runs": page, "total": len(chosen), "pipelines": self._pipelines[1], "users": []}
+
+    def warm(self, count: int = 20) -> None:
+        """Index the runs and fold the newest ``count`` (a background thread at start)."""
+        self.views.warm([r.run_id for r in self._records()[:count]])
 
     def visible(self, viewer: Viewer, run_id: str) -> bool:
         try:

@@ -29,6 +29,14 @@ INDEXED = ("map", "loop")
 TREE_LIMIT = 2000
 
 
+_STATUSES = {str(s): s for s in Status}
+
+
+def _status(value: Any) -> Status:
+    """A recorded status (a dict lookup: this runs once per map item event)."""
+    return _STATUSES.get(value) or Status.of(value)
+
+
 def _fast(line: bytes | str) -> Any:
     """An event line decoded fast (orjson when installed): for what the view only counts."""
     return _loads(line)
@@ -87,12 +95,12 @@ class RunView:
 
     def pattern(self, path: tuple[str, ...]) -> tuple[str, ...]:
         """``path`` with item and iteration indices as ``*``."""
-        out: list[str] = []
-        for i, part in enumerate(path):
-            if i % 2 == 1 and self.types.get(tuple(out)) in INDEXED:
-                out.append("*")
-            else:
-                out.append(part)
+        if len(path) < 3:
+            return path
+        out = list(path)
+        for i in range(1, len(path), 2):
+            if self.types.get(tuple(out[:i])) in INDEXED:
+                out[i] = "*"
         return tuple(out)
 
     def in_map(self, pattern: tuple[str, ...]) -> bool:
@@ -139,7 +147,7 @@ class RunView:
         except ValueError:
             data = None
         path = data.get("path") if isinstance(data, dict) else None
-        key = tuple(str(p) for p in path) if isinstance(path, list) and path else ()
+        key = tuple(path) if isinstance(path, list) and path else ()
         pattern = self.pattern(key) if key else ()
         if not key or not self.in_map(pattern):
             event = _exact(line)
@@ -147,7 +155,9 @@ class RunView:
                 self._apply(event)
             return
         assert isinstance(data, dict)
-        counts = self.counts.setdefault(pattern, Counter())
+        counts = self.counts.get(pattern)
+        if counts is None:
+            counts = self.counts[pattern] = Counter()
         entry = self.items.get(key)
         if entry is None:
             entry = self.items[key] = [Status.RUNNING, None, None, None, 0]
@@ -158,11 +168,11 @@ class RunView:
             entry[0], entry[4] = Status.RUNNING, max(entry[4], int(data.get("attempt") or 0))
             entry[1] = t if entry[1] is None else entry[1]
         elif kind == "end":
-            entry[0], entry[2], entry[3] = Status.of(data.get("status")), t, data.get("error")
+            entry[0], entry[2], entry[3] = _status(data.get("status")), t, data.get("error")
             entry[1] = entry[1] if entry[1] is not None else data.get("started", t)
             entry[4] = max(entry[4], int(data.get("attempt") or 0))
         else:
-            entry[0] = Status.of(data.get("status"))
+            entry[0] = _status(data.get("status"))
             entry[1] = t if entry[1] is None else entry[1]
             if entry[0].finished:
                 entry[2] = t

@@ -74,6 +74,11 @@ function show(...nodes) {
   main.replaceChildren(...nodes);
 }
 
+// When a page has drawn (read by benchmarks/ui.py): the first time only.
+function mark(name) {
+  if (!performance.getEntriesByName(name).length) performance.mark(name);
+}
+
 function poll(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, ms); }
 
 // --- runs ------------------------------------------------------------------------------------
@@ -115,6 +120,7 @@ async function runsPage() {
       el("button", { text: "previous", onclick: () => go({ offset: Math.max(0, state.offset - 50) }) }),
       el("span", { id: "count", text: data.total ? `${state.offset + 1}–${end} of ${data.total}` : "no runs" }),
       el("button", { text: "next", onclick: () => { if (end < data.total) go({ offset: state.offset + 50 }); } }));
+    mark("conveyor:runs-drawn");
     if (data.runs.some(r => r.status === "running" || r.status === "queued")) poll(load, 2000);
   }
   await load();
@@ -170,8 +176,10 @@ async function runPage(runId) {
         location.href = `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(node.path)}`;
       }
     });
+    mark("conveyor:dag-drawn");
     stepTable(steps, data.tree, runId);
     drawGantt(gantt, data.gantt);
+    mark("conveyor:run-drawn");
     if (mapPath) loadMap();
     if (["running", "queued"].includes(data.header.status)) poll(load, 1500);
   }
