@@ -144,20 +144,25 @@ class LocalSource:
         self._listed = 0.0
         self._rows: list[RunRecord] = []
         self._pipelines: tuple[list[RunRecord], list[str]] | None = None
+        self._stamp: int | None = None
         self._lock = threading.Lock()
 
     def _records(self) -> list[RunRecord]:
         """All run records, newest first; re-read at most every REFRESH_EVERY seconds, and
         for a file store only the records whose file changed."""
         with self._lock:
-            if time.monotonic() - self._listed < LIST_EVERY:
-                return self._rows
             root = getattr(self.store, "root", None)
+            try:  # a new run's folder changes the root folder at once
+                stamp = os.stat(root).st_mtime_ns if isinstance(root, Path) else None
+            except OSError:
+                stamp = None
+            if time.monotonic() - self._listed < LIST_EVERY and stamp == self._stamp:
+                return self._rows
             if isinstance(root, Path):
                 self._rows = self._scan(root)
             else:
                 self._rows = self.store.list_runs(limit=1_000_000)
-            self._listed = time.monotonic()
+            self._listed, self._stamp = time.monotonic(), stamp
             return self._rows
 
     def _scan(self, root: Path) -> list[RunRecord]:

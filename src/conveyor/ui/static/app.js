@@ -121,7 +121,8 @@ async function runsPage() {
       el("span", { id: "count", text: data.total ? `${state.offset + 1}–${end} of ${data.total}` : "no runs" }),
       el("button", { text: "next", onclick: () => { if (end < data.total) go({ offset: state.offset + 50 }); } }));
     mark("conveyor:runs-drawn");
-    if (data.runs.some(r => r.status === "running" || r.status === "queued")) poll(load, 2000);
+    // Active runs change by the second; otherwise new runs still appear, less often.
+    poll(load, data.runs.some(r => r.status === "running" || r.status === "queued") ? 2000 : 10000);
   }
   await load();
 }
