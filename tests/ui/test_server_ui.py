@@ -94,6 +94,7 @@ def test_admin_sees_all_and_filters_by_user(server: Server, tmp_path: Path, page
     assert page.locator("#runs tbody tr").first.get_attribute("data-run") == theirs
     page.goto(f"{server.endpoint}/runs/{mine}")
     page.wait_for_selector("#dag-svg g[data-name='one']")
+    assert "ann" in page.inner_text("#header")  # who submitted it
     shot(page, "server-run")
 
 

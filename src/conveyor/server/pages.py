@@ -79,6 +79,10 @@ class ServerSource:
         run = queue.get(self.readonly, run_id)
         return run is not None and (viewer.admin or run["user_id"] == viewer.id)
 
+    def owner(self, run_id: str) -> str | None:
+        run = queue.get(self.readonly, run_id)
+        return str(run["user"]) if run is not None else None
+
     def act(self, viewer: Viewer, run_id: str, action: str) -> str:
         if not self.visible(viewer, run_id):
             raise LookupError(run_id)

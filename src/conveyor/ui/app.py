@@ -111,6 +111,7 @@ def ui_router(
             )
         header = view.header()
         header["config"] = redact(header["config"])
+        header["user"] = source.owner(run_id)
         body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
         try:
             pipeline = Pipeline.model_validate(view.run.pipeline)

@@ -57,6 +57,9 @@ class RunSource(Protocol):
     def act(self, viewer: Viewer, run_id: str, action: str) -> str:
         """Retry or cancel; the run's status after it."""
 
+    def owner(self, run_id: str) -> str | None:
+        """Who submitted the run (the server's user), if anyone is on record."""
+
 
 class Views:
     """Run views by id, kept up to date on access, the least recently used dropped."""
@@ -214,3 +217,6 @@ class LocalSource:
 
     def act(self, viewer: Viewer, run_id: str, action: str) -> str:
         raise PermissionError("this UI is read-only: retry with 'conveyor retry RUN_ID'")
+
+    def owner(self, run_id: str) -> str | None:
+        return None

@@ -206,6 +206,7 @@ function header(card, data, runId, reload) {
     ["started", when(h.started_at)], ["ended", when(h.ended_at)], ["duration", took(h.duration)],
     ["host", h.host || ""], ["config", Object.entries(h.config).map(([k, v]) => `${k}: ${v}`).join(", ")],
     ["progress", progress(h.progress)]];
+  if (h.user) rows.splice(1, 0, ["user", h.user]);
   if (h.tag) rows.push(["tag", h.tag]);
   if (h.error) rows.push(["error", el("span", { class: "error", text: h.error })]);
   if (h.resumed) rows.push(["resumed", `${h.resumed} time(s)`]);
