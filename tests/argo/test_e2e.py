@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from conveyor.runlog.file import FileRunLogStore
+from executors.test_loop import LOOP
 from support import ROOT, TASKS, run_cli
 from support.argo_sim import Simulation
-from support.runs import variant
+from support.runs import steps_of, variant
 
 EXAMPLES = ROOT / "examples"
 ARGO_CONFIG = """executor:
@@ -162,23 +163,14 @@ NESTED = """dag:
 """
 
 
-LOOP_FAILING = """dag:
-  start_at: grow
-  steps:
-    grow:
-      type: loop
-      max_iterations: 5
-      break_on: done
-      index_as: i
-      branch:
-        start_at: body
-        steps:
-          body: {command: ctasks.loop_body, returns: [total, done], next: check}
-          check: {command: ctasks.fail_once_at, next: success}
-      next: success
-      on_failure: note
-    note: {command: ctasks.record, returns: [noted], next: fail}
-"""
+def _loop_handled_by_a_failing_note(data: dict[str, Any]) -> None:
+    steps = steps_of(data)
+    steps["grow"].update(max_iterations=5, next="success", on_failure="note")
+    del steps["after"], steps["handled"]
+    steps["note"] = {"command": "ctasks.record", "returns": ["noted"], "next": "fail"}
+
+
+LOOP_FAILING = variant(LOOP, _loop_handled_by_a_failing_note)
 
 
 @pytest.mark.parametrize(

@@ -208,17 +208,10 @@ class Stub(Step):
     command or returns the step will have), as the YAML format's stubs keep them."""
 
     kind = "stub"
+    STEP_OPTIONS = ("on_failure", "description", "terminate_with_success", "terminate_with_failure")
 
-    def __init__(
-        self,
-        name: str,
-        on_failure: str | Pipeline | None = None,
-        description: str | None = None,
-        terminate_with_success: bool = False,
-        terminate_with_failure: bool = False,
-        **extra: Any,
-    ) -> None:
-        super().__init__(name, on_failure, description, terminate_with_success, terminate_with_failure)
+    def __init__(self, name: str, **extra: Any) -> None:
+        super().__init__(name, **{k: extra.pop(k) for k in self.STEP_OPTIONS if k in extra})
         catalog = extra.get("catalog")
         if isinstance(catalog, Catalog):
             extra["catalog"] = catalog.to_dict()
