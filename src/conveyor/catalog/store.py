@@ -8,6 +8,7 @@ sees half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from abc import ABC, abstractmethod
@@ -110,7 +111,16 @@ class Catalog(ABC):
 
     @abstractmethod
     def put_shared(self, key: str, data: bytes) -> None:
-        """Keep a blob outside any run, for later runs to read."""
+        """Keep a blob outside any run, for later runs to read (atomically: a reader sees
+        the old blob or the new one, never part of one)."""
+
+    @abstractmethod
+    def get_shared(self, key: str) -> bytes | None:
+        """One blob kept by :meth:`put_shared`, or None if there is none."""
+
+    @abstractmethod
+    def delete_shared(self, key: str) -> None:
+        """Forget a blob kept by :meth:`put_shared` (nothing if there is none)."""
 
 
 class InProcessCatalog(Catalog):
@@ -150,6 +160,12 @@ class InProcessCatalog(Catalog):
 
     def put_shared(self, key: str, data: bytes) -> None:
         self._shared[key] = data
+
+    def get_shared(self, key: str) -> bytes | None:
+        return self._shared.get(key)
+
+    def delete_shared(self, key: str) -> None:
+        self._shared.pop(key, None)
 
     def get_bytes(self, location: str) -> bytes:
         try:
@@ -233,6 +249,17 @@ class FsspecCatalog(Catalog):
 
     def put_shared(self, key: str, data: bytes) -> None:
         self._write(None, data, self._shared_url(key))
+
+    def get_shared(self, key: str) -> bytes | None:
+        try:
+            data: bytes = self.fs.cat_file(self._shared_url(key))
+        except FileNotFoundError:
+            return None
+        return data
+
+    def delete_shared(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._shared_url(key))
 
     def shared(self, prefix: str) -> dict[str, bytes]:
         base = self._shared_url("")

@@ -59,11 +59,14 @@ def load_inputs(
 
 
 @friendly
-def execute(file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool) -> int:
+def execute(
+    file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool, cache: str = "use"
+) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
     from conveyor.cli.progress import ConsoleObserver
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
+    from conveyor.step.cache import CacheMode
 
     loaded, run_config, parameters = load_inputs(file, config, params)
     store = open_store(run_config)
@@ -78,6 +81,7 @@ def execute(file: Path, config: Path | None, params: Path | None, run_id: str | 
         store=store,
         config_file=str(config) if config else None,
         capture_fds=True,
+        cache=CacheMode(cache),
     )
     return _finish(result, observer, console)
 

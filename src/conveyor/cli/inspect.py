@@ -102,6 +102,9 @@ def _row(record: StepRecord, label: str) -> tuple[str, ...]:
             + (f", {how}" if how else "")
             + (f"; {detail}" if detail else "")
         )
+    cached = info.get("cached")
+    if isinstance(cached, dict):
+        detail = f"cached: from run {cached.get('run')} (key {str(cached.get('key'))[:12]})"
     if info.get("mocked"):
         detail = "mocked (not run)" + (f"; {detail}" if detail else "")
     elif info.get("patched"):

@@ -20,6 +20,8 @@ runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 render_app = typer.Typer(help="Transpile a pipeline for an orchestrator.", no_args_is_help=True)
 app.add_typer(render_app, name="render")
+cache_app = typer.Typer(help="The step cache kept in the catalog.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 server_app = typer.Typer(help="Run and administer a conveyor server.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
 users_app = typer.Typer(help="Server users.", no_args_is_help=True)
@@ -46,11 +48,18 @@ def execute(
     params: ParamsOpt = None,
     run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run (default: generated).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither look up nor fill the step cache.")
+    ] = False,
+    refresh_cache: Annotated[
+        bool, typer.Option("--refresh-cache", help="Run cached steps again and overwrite their entries.")
+    ] = False,
 ) -> None:
     """Run a pipeline to its end; exit 0 only if it succeeded."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.execute(file, config, params, run_id, quiet))
+    mode = "off" if no_cache else "refresh" if refresh_cache else "use"
+    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode))
 
 
 @app.command()
@@ -298,6 +307,43 @@ def ui(
     from conveyor.cli import ui_cmd
 
     raise typer.Exit(ui_cmd.serve(config, host, port))
+
+
+PipelineFilter = Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's entries.")]
+StepFilter = Annotated[str | None, typer.Option("--step", help="Only this step's entries (its path).")]
+
+
+@cache_app.command("list")
+def cache_list(config: ConfigOpt = None, pipeline: PipelineFilter = None, step: StepFilter = None) -> None:
+    """List cache entries, newest first, with their sizes."""
+    from conveyor.cli import cache_cmds
+
+    raise typer.Exit(cache_cmds.listing(config, pipeline, step))
+
+
+@cache_app.command("show")
+def cache_show(
+    key: Annotated[str, typer.Argument(help="A key, or its first characters.")], config: ConfigOpt = None
+) -> None:
+    """Show one cache entry."""
+    from conveyor.cli import cache_cmds
+
+    raise typer.Exit(cache_cmds.show(config, key))
+
+
+@cache_app.command("clear")
+def cache_clear(
+    config: ConfigOpt = None,
+    pipeline: PipelineFilter = None,
+    step: StepFilter = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Only entries older than this (7d, 12h).")
+    ] = None,
+) -> None:
+    """Delete cache entries (all, or those chosen) and the files only they used."""
+    from conveyor.cli import cache_cmds
+
+    raise typer.Exit(cache_cmds.clear(config, pipeline, step, older_than))
 
 
 @app.command("run-start", hidden=True)

@@ -35,6 +35,7 @@ from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_r
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
 from conveyor.spec.models import LoopNode, MapNode, TaskNode
+from conveyor.step.cache import StepCache
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
 from conveyor.step.params import resolve_callable
@@ -146,6 +147,9 @@ def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
             f"{file} is not the pipeline run '{run_id}' started with (its hash differs); "
             "every step of a run must use the same pipeline file"
         )
+    # A pod looks its step up in the cache before running it, as an in-process run does.
+    context.cache = StepCache(context.catalog, loaded.pipeline.dag.cache)
+    context.pipeline = loaded.name
     return RunContext(loaded, store, context, log)
 
 

@@ -21,6 +21,7 @@ from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline
 from conveyor.spec.models import Graph, walk_nodes
+from conveyor.step.cache import CacheMode, StepCache
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
 from conveyor.step.fdcapture import fd_capture
@@ -96,6 +97,7 @@ def _drive(
     previous: RunLog | None,
     observer: Observer | None,
     capture_fds: bool = False,
+    cache: CacheMode = CacheMode.USE,
 ) -> RunResult:
     """Drive ``run`` to its end with the config's executor (a new run when no ``previous``).
     With ``capture_fds`` (the CLI), what steps running in threads print at the file
@@ -117,6 +119,8 @@ def _drive(
             launcher=executor.launch,
             echo=routed.console() if executor.stream_output else None,
         )
+        context.cache = StepCache(backends.catalog, loaded.pipeline.dag.cache, cache)
+        context.pipeline = loaded.name
         engine = Engine(
             run,
             backends.store,
@@ -205,6 +209,7 @@ def execute(
     config_file: str | None = None,
     capture_fds: bool = False,
     tag: str | None = None,
+    cache: CacheMode = CacheMode.USE,
 ) -> RunResult:
     """Start a new run of ``loaded`` and drive it to its end (``tag`` is kept in its record).
     A config from runnable's
@@ -213,7 +218,13 @@ def execute(
     say_notes(config)
     if config.retry_of:
         return resume(
-            config.retry_of, config, observer=observer, store=store, capture_fds=capture_fds, loaded=loaded
+            config.retry_of,
+            config,
+            observer=observer,
+            store=store,
+            capture_fds=capture_fds,
+            loaded=loaded,
+            cache=cache,
         )
     backends = _backends(config, store)
     _refuse_remote(backends.executor, config)
@@ -226,7 +237,7 @@ def execute(
     run = new_run_record(run_id, loaded, config, config_file, params)
     if tag:
         run.extra["tag"] = tag
-    return _drive(loaded, config, run, params, backends, None, observer, capture_fds)
+    return _drive(loaded, config, run, params, backends, None, observer, capture_fds, cache)
 
 
 def resume(
@@ -238,6 +249,7 @@ def resume(
     force: bool = False,
     capture_fds: bool = False,
     loaded: LoadedPipeline | None = None,
+    cache: CacheMode = CacheMode.USE,
 ) -> RunResult:
     """Resume a failed or interrupted run: succeeded steps and map items are not run again.
 
@@ -267,4 +279,4 @@ def resume(
     run.pid, run.host = os.getpid(), os.uname().nodename
     run.resumed += 1
     params = dict(run.initial_parameters)
-    return _drive(loaded, config, run, params, backends, previous, observer, capture_fds)
+    return _drive(loaded, config, run, params, backends, previous, observer, capture_fds, cache)

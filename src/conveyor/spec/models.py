@@ -74,6 +74,30 @@ class RetrySpec(Strict):
     backoff_seconds: Annotated[float, Field(ge=0, le=MAX_BACKOFF, allow_inf_nan=False)] = 0.0
 
 
+class CacheSpec(Strict):
+    """Step caching: a task whose definition, code, parameters and fetched files are those
+    of an earlier successful run is not run again; its results are restored.
+
+    ``version`` is part of the key (change it to invalidate by hand); ``ttl_seconds`` bounds
+    how old an entry may be; ``ignore`` names parameters that do not change the result.
+    """
+
+    version: str = ""
+    ttl_seconds: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    ignore: list[Annotated[str, Field(pattern=IDENTIFIER)]] = Field(default_factory=list)
+
+
+#: ``cache: true``, ``cache: {version: ...}``, ``cache: false`` (never, whatever the default).
+Cache = bool | CacheSpec | None
+
+
+def _without_unset_cache(data: Any) -> Any:
+    """Pipelines that do not use caching dump, and hash, as before it existed."""
+    if isinstance(data, dict) and data.get("cache") is None:
+        data.pop("cache", None)
+    return data
+
+
 class NodeBase(Strict):
     """What every node kind answers about its shape. How a kind runs, replays and is
     entered lives in its module under ``conveyor.graph.kinds``, found by ``type``."""
@@ -140,9 +164,14 @@ class TaskNode(Linked):
     retry: RetrySpec | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    cache: Cache = None
 
     def returned(self) -> list[str]:
         return [r.name for r in self.returns]
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unset_cache(handler(self))
 
     @field_validator("returns", mode="before")
     @classmethod
@@ -185,6 +214,12 @@ class Graph(Strict):
     description: str | None = None
     start_at: Annotated[str, Field(min_length=1)]
     steps: Annotated[dict[str, Node], Field(min_length=1)]
+    #: On the pipeline's ``dag``: the caching of every task that does not say otherwise.
+    cache: Cache = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _without_unset_cache(handler(self))
 
 
 class ParallelNode(Branching):

@@ -146,8 +146,10 @@ class _Task(Step):
         description: str | None = None,
         terminate_with_success: bool = False,
         terminate_with_failure: bool = False,
+        cache: bool | dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name, on_failure, description, terminate_with_success, terminate_with_failure)
+        self.cache = cache
         self.options: dict[str, Any] = {
             "returns": _returns(returns),
             "catalog": catalog.to_dict() if isinstance(catalog, Catalog) else catalog,
@@ -163,6 +165,8 @@ class _Task(Step):
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"command_type": self.command_type, "command": self.command()}
         out.update({k: v for k, v in self.options.items() if v not in (None, [], {})})
+        if self.cache is not None:
+            out["cache"] = self.cache
         return out
 
 
@@ -330,12 +334,20 @@ class Conditional(Step):
 class Pipeline:
     """Steps chained in order; a step's ``on_failure`` may be another Pipeline (a handler)."""
 
-    def __init__(self, steps: Sequence[Step], description: str | None = None, name: str = "pipeline") -> None:
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        description: str | None = None,
+        name: str = "pipeline",
+        cache: bool | dict[str, Any] | None = None,
+    ) -> None:
         if not steps:
             raise ValueError("a pipeline needs at least one step")
         self.steps = list(steps)
         self.description = description
         self.name = name or "pipeline"
+        #: The caching of every task that does not say otherwise (``dag: {cache: ...}``).
+        self.cache = cache
 
     def graph(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -363,7 +375,10 @@ class Pipeline:
                 Pipeline._chain(step.on_failure.steps, steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dag": self.graph()}
+        dag = self.graph()
+        if self.cache is not None:
+            dag["cache"] = self.cache
+        return {"dag": dag}
 
     def load(self) -> LoadedPipeline:
         """Validate with the same checks as a YAML file (raises SpecError)."""

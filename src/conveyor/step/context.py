@@ -19,6 +19,7 @@ from typing import IO, Any
 from conveyor.catalog.store import Catalog, PathEscapeError
 from conveyor.runlog.records import Attempt, Status
 from conveyor.spec.models import TaskNode
+from conveyor.step.cache import CacheError, StepCache, cache_key
 from conveyor.step.capture import MIN_SECRET_LENGTH, Redactor, Sink
 from conveyor.step.launch import Launcher, in_process, in_subprocess
 from conveyor.step.params import StepInputError, to_json_value
@@ -44,8 +45,10 @@ class AttemptResult:
     error: str | None = None
     exit_code: int | None = None
     output: str = ""
-    #: How the command ran, when it was not simply run (mocked, patched).
+    #: How the command ran, when it was not simply run (mocked, patched, cached).
     marks: dict[str, Any] = field(default_factory=dict)
+    #: Object returns as pickled, and the files put in the catalog: what a cache entry keeps.
+    pickled: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -88,6 +91,10 @@ class StepContext:
         #: The output so far of attempts still running, by (path, attempt): what the
         #: engine writes out while they run, so that a viewer can follow it.
         self.running: dict[tuple[tuple[str, ...], int], Sink] = {}
+        #: Step caching across runs (None: this run does not cache).
+        self.cache: StepCache | None = None
+        #: The pipeline's name, kept in cache entries (``conveyor cache list --pipeline``).
+        self.pipeline: str | None = None
 
     def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
         """The values a succeeded attempt put into the scope, read back from its record."""
@@ -147,13 +154,16 @@ class StepContext:
         redactor = Redactor()
         sink = Sink(redactor, self.echo)
         result = AttemptResult(status=Status.FAILED, started=started, ended=started)
-        key = (tuple(path), attempt)
-        self.running[key] = sink
+        running = (tuple(path), attempt)
+        self.running[running] = sink
+        key: str | None = None
         try:
             secrets = self._secrets(node)
             redactor.values = Redactor(secrets.values()).values
-            if node.catalog and node.catalog.get:
-                self._transfer(node, "get", sink)
+            fetched = self._transfer(node, "get", sink) if node.catalog and node.catalog.get else []
+            key = self._cache_key(node, params, fetched, sink)
+            if key is not None and self._cached(node, key, path, result, sink):
+                return self._finish(result, redactor, sink)
             request = StepRequest(
                 node, params, path, self.run_id, self.workdir, secrets, attempt, dict(env or {})
             )
@@ -164,6 +174,8 @@ class StepContext:
             if command.ok:
                 self._outputs(node, command, path, result, redactor, sink)
                 result.status = Status.SUCCEEDED
+                if key is not None and self.cache is not None:
+                    self._fill(key, path, result, sink)
             else:
                 result.error = command.error
                 if node.catalog and node.catalog.put:
@@ -173,12 +185,70 @@ class StepContext:
             result.returns, result.metrics, result.values = {}, {}, {}
             sink.write(f"conveyor: {result.error}\n")
         finally:
-            self.running.pop(key, None)
+            self.running.pop(running, None)
+        return self._finish(result, redactor, sink)
+
+    def _finish(self, result: AttemptResult, redactor: Redactor, sink: Sink) -> AttemptResult:
         # Errors and logs are text for people: masked. Returned data is never altered.
         result.error = redactor.text(result.error) if result.error else None
         result.output = sink.getvalue()
         result.ended = time.time()
         return result
+
+    def _cache_key(
+        self, node: TaskNode, params: Mapping[str, Any], fetched: list[Any], sink: Sink
+    ) -> str | None:
+        """This attempt's cache key, if the step is cached in this run."""
+        spec = self.cache.policy(node) if self.cache is not None else None
+        if spec is None:
+            return None
+        try:
+            return cache_key(node, spec, params, self.workdir, {e.name: e.sha256 for e in fetched})
+        except CacheError as exc:
+            sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
+            return None
+
+    def _cached(self, node: TaskNode, key: str, path: list[str], result: AttemptResult, sink: Sink) -> bool:
+        """Restore a cache hit into ``result`` (nothing runs); False on a miss."""
+        assert self.cache is not None
+        spec = self.cache.policy(node)
+        assert spec is not None
+        hit, why = self.cache.lookup(key, spec)
+        if why:
+            sink.write(f"conveyor: cache: {why}\n")
+        if hit is None:
+            return False
+        objects = self.cache.restore(hit, self.workdir)
+        for spec_ in node.returns:
+            if spec_.kind == "object" and spec_.name in objects:
+                data = hit.objects[spec_.name]
+                entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{spec_.name}.pickle", data)
+                result.returns[spec_.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
+                result.values[spec_.name] = objects[spec_.name]
+            elif spec_.kind == "metric":
+                result.metrics[spec_.name] = result.values[spec_.name] = hit.metrics.get(spec_.name)
+            else:
+                result.returns[spec_.name] = result.values[spec_.name] = hit.returns.get(spec_.name)
+        if node.catalog and node.catalog.put:
+            result.catalog = [
+                e.to_dict() for e in self.catalog.put(self.run_id, node.catalog.put, self.workdir)
+            ]
+        result.status = Status.SUCCEEDED
+        result.marks = {"cached": {"key": key, "run": hit.run_id}}
+        sink.write(f"conveyor: cached: the result of run {hit.run_id} (key {key[:12]}); nothing ran\n")
+        return True
+
+    def _fill(self, key: str, path: list[str], result: AttemptResult, sink: Sink) -> None:
+        """Keep a succeeded attempt in the cache (a failure to do so is said, not fatal)."""
+        assert self.cache is not None
+        files = {str(e["name"]): self.workdir / str(e["name"]) for e in result.catalog if "name" in e}
+        returns = {k: v for k, v in result.returns.items() if k not in result.pickled}
+        try:
+            self.cache.fill(
+                key, self.run_id, path, self.pipeline, returns, result.metrics, result.pickled, files
+            )
+        except (OSError, ValueError) as exc:
+            sink.write(f"conveyor: cache: could not keep this result: {exc}\n")
 
     def _transfer(self, node: TaskNode, direction: str, sink: Sink) -> list[Any]:
         """Catalog get or put, pattern by pattern: one that matches nothing is a warning in
@@ -243,6 +313,7 @@ class StepContext:
                 entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{spec.name}.pickle", data)
                 result.returns[spec.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
                 result.values[spec.name] = value
+                result.pickled[spec.name] = data
             else:
                 result.returns[spec.name] = to_json_value(spec.name, value)
                 result.values[spec.name] = result.returns[spec.name]

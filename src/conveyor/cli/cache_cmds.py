@@ -1,0 +1,113 @@
+"""``conveyor cache list | show | clear``: the step cache kept in a config's catalog."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from conveyor.cli.errors import friendly
+from conveyor.spec.errors import Issue, SpecError
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _catalog(config: Path | None) -> Any:
+    from conveyor.executors.registry import build
+    from conveyor.spec.load import load_config
+
+    run_config = load_config(config)
+    try:
+        return build("conveyor.catalogs", run_config.catalog)
+    except SpecError as exc:
+        raise run_config.locate(exc) from None
+
+
+def _chosen(catalog: Any, pipeline: str | None, step: str | None) -> list[dict[str, Any]]:
+    from conveyor.step.cache import entries
+
+    return [
+        e
+        for e in entries(catalog)
+        if (pipeline is None or e.get("pipeline") == pipeline) and (step is None or e.get("step") == step)
+    ]
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def seconds(text: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``90s`` or a number of seconds; SpecError otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise SpecError(
+            [
+                Issue(
+                    "not a duration",
+                    path=("--older-than",),
+                    expected="like 7d, 12h, 30m or 90s",
+                    found=repr(text),
+                )
+            ],
+            "invalid option",
+        )
+    return float(match[1]) * UNITS.get(match[2] or "s", 1)
+
+
+@friendly
+def listing(config: Path | None, pipeline: str | None, step: str | None) -> int:
+    """Entries, newest first, with their sizes."""
+    chosen = _chosen(_catalog(config), pipeline, step)
+    table = Table()
+    for column in ("key", "pipeline", "step", "from run", "age", "size"):
+        table.add_column(column)
+    for e in chosen:
+        age = time.time() - float(e.get("created") or 0)
+        table.add_row(
+            str(e.get("key"))[:16], str(e.get("pipeline")), str(e.get("step")), str(e.get("run_id")),
+            f"{age / 3600:.1f} h", _size(float(e.get("size") or 0)),
+        )  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"{len(chosen)} entries, {_size(sum(float(e.get('size') or 0) for e in chosen))}")
+    return 0
+
+
+@friendly
+def show(config: Path | None, key: str) -> int:
+    """One entry (a key or its first characters), as JSON."""
+    from conveyor.step.cache import entries
+
+    found = [e for e in entries(_catalog(config)) if str(e.get("key", "")).startswith(key)]
+    if len(found) != 1:
+        what = "no cache entry" if not found else f"{len(found)} cache entries"
+        raise SpecError(
+            [Issue(f"{what} with a key starting '{key}'", hint="list them: conveyor cache list")], "cache"
+        )
+    print(json.dumps(found[0], indent=2, default=str))
+    return 0
+
+
+@friendly
+def clear(config: Path | None, pipeline: str | None, step: str | None, older_than: str | None) -> int:
+    """Delete entries (all, or those chosen), and the blobs no remaining entry uses."""
+    from conveyor.step.cache import remove
+
+    catalog = _catalog(config)
+    chosen = _chosen(catalog, pipeline, step)
+    if older_than is not None:
+        limit = time.time() - seconds(older_than)
+        chosen = [e for e in chosen if float(e.get("created") or 0) < limit]
+    size = sum(float(e.get("size") or 0) for e in chosen)
+    print(f"removed {remove(catalog, chosen)} cache entries ({_size(size)})")
+    return 0

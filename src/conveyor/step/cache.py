@@ -1,0 +1,281 @@
+"""Step caching across runs, keyed by content.
+
+A task's key is the sha256 of: its definition (command, command type, returns, catalog
+patterns, cache version), its code (a python function's module source, a notebook's file;
+a shell command is its text), the values of the parameters it receives (JSON values as
+canonical JSON, other objects by the sha256 of their pickle), and the sha256 of every file
+its ``catalog.get`` brought in. A step after a changed step is run again only if the values
+it receives changed: its key sees them, not the step before's code.
+
+Entries live in the catalog, outside any run (``_shared/cache/``): an index entry per key
+(``entries/KEY.json``) and content-addressed blobs (``blobs/SHA256``: object returns and
+``catalog.put`` files). Blobs are written first and the entry last, each atomically, so a
+reader sees a whole entry or none; two runs filling the same key leave one valid entry.
+A blob whose bytes no longer match their sha256 makes the entry a miss (said once), never a
+wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import json
+import os
+import pickle
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from conveyor.catalog.store import Catalog, _inside
+from conveyor.spec.models import CacheSpec, TaskNode
+from conveyor.step.params import resolve_callable
+
+PREFIX = "cache/"
+ENTRIES = PREFIX + "entries/"
+BLOBS = PREFIX + "blobs/"
+KEY_VERSION = 1
+
+
+class CacheMode(StrEnum):
+    """How a run uses the cache: look up and fill it, only fill it, or leave it alone."""
+
+    USE = "use"
+    REFRESH = "refresh"  # --refresh-cache: compute again and overwrite
+    OFF = "off"  # --no-cache
+
+
+class CacheError(Exception):
+    """A step's key cannot be computed (its function cannot be imported, say): it runs
+    uncached, with the reason in its log."""
+
+
+@dataclass
+class Hit:
+    """What a cache entry gives back: values for the scope and what the run log keeps."""
+
+    key: str
+    run_id: str
+    returns: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    objects: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def policy(node: TaskNode, default: bool | CacheSpec | None) -> CacheSpec | None:
+    """The cache settings of ``node``: its own ``cache``, else the pipeline's default. A task
+    with secrets is cached only when it says so itself."""
+    own = node.cache
+    chosen = own if own is not None else (None if node.secrets else default)
+    if chosen is None or chosen is False:
+        return None
+    return CacheSpec() if chosen is True else chosen
+
+
+_code_hashes: dict[tuple[str, int, int], str] = {}
+_code_lock = threading.Lock()
+
+
+def _file_hash(path: str) -> str:
+    """sha256 of a source file, remembered while its size and modification time stay."""
+    info = os.stat(path)
+    stamp = (path, info.st_mtime_ns, info.st_size)
+    with _code_lock:
+        known = _code_hashes.get(stamp)
+    if known is None:
+        with open(path, "rb") as handle:
+            known = hashlib.sha256(handle.read()).hexdigest()
+        with _code_lock:
+            _code_hashes[stamp] = known
+    return known
+
+
+def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
+    """The code's hash, and the parameter names a python function takes (None: all)."""
+    if node.command_type == "shell":
+        return "", None  # the command text is in the definition
+    if node.command_type == "notebook":
+        return _file_hash(str(workdir / node.command)), None
+    try:
+        func = resolve_callable(node.command)
+        source = inspect.getsourcefile(func) or getattr(
+            importlib.util.find_spec(func.__module__), "origin", None
+        )
+    except Exception as exc:
+        raise CacheError(f"cannot read the code of {node.command}: {exc}") from None
+    if not source or not os.path.exists(source):
+        raise CacheError(f"the source of {node.command} is not a file")
+    parameters = inspect.signature(func).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return _file_hash(source), None
+    return _file_hash(source), [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def _value(value: Any) -> Any:
+    """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    try:
+        json.dumps(value, sort_keys=True, allow_nan=True)
+        return value
+    except (TypeError, ValueError):
+        return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
+
+
+def cache_key(
+    node: TaskNode, spec: CacheSpec, params: Mapping[str, Any], workdir: Path, fetched: Mapping[str, str]
+) -> str:
+    """The key of one attempt's result (see the module's docstring for what it covers)."""
+    code, names = _code(node, workdir)
+    chosen = sorted(params) if names is None else [n for n in names if n in params]
+    received = {n: _value(params[n]) for n in chosen if n not in spec.ignore}
+    definition = {
+        "command": node.command,
+        "command_type": node.command_type,
+        "returns": [r.model_dump(mode="json") for r in node.returns],
+        "catalog": node.catalog.model_dump(mode="json") if node.catalog else None,
+        "version": spec.version,
+    }
+    text = json.dumps(
+        {
+            "v": KEY_VERSION,
+            "definition": definition,
+            "code": code,
+            "params": received,
+            "files": dict(fetched),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class StepCache:
+    """Lookups and fills of one run's steps against the catalog's cache entries."""
+
+    def __init__(self, catalog: Catalog, default: bool | CacheSpec | None, mode: CacheMode = CacheMode.USE):
+        self.catalog = catalog
+        self.default = default
+        self.mode = mode
+        self._warned: set[str] = set()
+
+    def policy(self, node: TaskNode) -> CacheSpec | None:
+        """This step's cache settings in this run (None: not cached)."""
+        if self.mode is CacheMode.OFF:
+            return None
+        return policy(node, self.default)
+
+    def lookup(self, key: str, spec: CacheSpec) -> tuple[Hit | None, str | None]:
+        """The entry for ``key`` if it is whole, fresh and intact; else None, and why not
+        when it is worth saying (a corrupted or expired entry)."""
+        if self.mode is not CacheMode.USE:
+            return None, None
+        raw = self.catalog.get_shared(ENTRIES + key + ".json")
+        if raw is None:
+            return None, None
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            return None, self._once(key, "its cache entry is unreadable; running it again")
+        if spec.ttl_seconds is not None and time.time() - float(entry.get("created", 0)) > spec.ttl_seconds:
+            return None, f"its cache entry is older than ttl_seconds ({spec.ttl_seconds:g}); running it again"
+        hit = Hit(key, str(entry.get("run_id")), entry.get("returns") or {}, entry.get("metrics") or {})
+        for kind, target in (("objects", hit.objects), ("files", hit.files)):
+            for name, digest in (entry.get(kind) or {}).items():
+                data = self.catalog.get_shared(BLOBS + digest)
+                if data is None or hashlib.sha256(data).hexdigest() != digest:
+                    return None, self._once(
+                        key, f"its cached {kind[:-1]} '{name}' is missing or corrupted; running it again"
+                    )
+                target[name] = data
+        return hit, None
+
+    def _once(self, key: str, message: str) -> str | None:
+        if key in self._warned:
+            return None
+        self._warned.add(key)
+        return message
+
+    def restore(self, hit: Hit, workdir: Path) -> dict[str, Any]:
+        """Put the entry's files back into the working directory; the objects, unpickled."""
+        for name, data in hit.files.items():
+            local = _inside(workdir, name)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f".{local.name}.{os.urandom(8).hex()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, local)
+        return {name: pickle.loads(data) for name, data in hit.objects.items()}
+
+    def fill(
+        self,
+        key: str,
+        run_id: str,
+        path: list[str],
+        pipeline: str | None,
+        returns: dict[str, Any],
+        metrics: dict[str, Any],
+        objects: dict[str, bytes],
+        files: dict[str, Path],
+    ) -> None:
+        """Keep a succeeded attempt's results under ``key``: blobs first, then the entry."""
+        if self.mode is CacheMode.OFF:
+            return
+        entry: dict[str, Any] = {
+            "key": key,
+            "run_id": run_id,
+            "pipeline": pipeline,
+            "step": "/".join(path),
+            "created": time.time(),
+            "returns": returns,
+            "metrics": metrics,
+            "objects": {},
+            "files": {},
+            "size": 0,
+        }
+        for name, data in objects.items():
+            digest = hashlib.sha256(data).hexdigest()
+            self.catalog.put_shared(BLOBS + digest, data)
+            entry["objects"][name] = digest
+            entry["size"] += len(data)
+        for name, local in files.items():
+            data = local.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            self.catalog.put_shared(BLOBS + digest, data)
+            entry["files"][name] = digest
+            entry["size"] += len(data)
+        self.catalog.put_shared(ENTRIES + key + ".json", json.dumps(entry, default=str).encode())
+
+
+def entries(catalog: Catalog) -> list[dict[str, Any]]:
+    """Every cache entry (``conveyor cache list``), newest first."""
+    found = []
+    for name, raw in catalog.shared(ENTRIES).items():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            entry = {"key": name.rsplit("/", 1)[-1].removesuffix(".json"), "unreadable": True}
+        found.append(entry)
+    return sorted(found, key=lambda e: float(e.get("created") or 0), reverse=True)
+
+
+def remove(catalog: Catalog, chosen: list[dict[str, Any]]) -> int:
+    """Delete the entries ``chosen``, and the blobs no remaining entry refers to."""
+    keep: set[str] = set()
+    gone = {str(e.get("key")) for e in chosen}
+    for entry in entries(catalog):
+        if str(entry.get("key")) not in gone:
+            keep.update((entry.get("objects") or {}).values())
+            keep.update((entry.get("files") or {}).values())
+    for entry in chosen:
+        catalog.delete_shared(ENTRIES + str(entry.get("key")) + ".json")
+        for digest in [*(entry.get("objects") or {}).values(), *(entry.get("files") or {}).values()]:
+            if digest not in keep:
+                catalog.delete_shared(BLOBS + digest)
+    return len(chosen)
