@@ -299,3 +299,20 @@ def test_pods_share_a_sqlite_or_postgres_run_log(
         "both/square/work",
         "combine",
     }
+
+
+def test_pods_hit_a_cache_filled_by_a_local_run(tmp_path: Path) -> None:
+    """`execute-single-node` looks the step's key up before running it."""
+    where = tmp_path / "project"
+    where.mkdir()
+    text = variant(NESTED, lambda data: data["dag"].update(cache=True))
+    (where / "pipeline.yaml").write_text(text)
+    (where / "params.yaml").write_text("xs: [1, 2]\na: 1\nb: 1\n")
+    assert run_local(where) == 0
+    phase, sim = run_argo(where)
+    assert phase == "Succeeded"
+    assert any(p.args[0] == "execute-single-node" for p in sim.pods)  # pods ran, and looked up
+    log = FileRunLogStore(str(where / ".conveyor/runs")).load("argo-run")
+    tasks = {"/".join(k): r for k, r in log.steps.items() if r.type == "task"}
+    assert tasks and all(r.info.get("cached", {}).get("run") == "local-run" for r in tasks.values()), tasks
+    assert summary(where, "argo-run")["final"] == summary(where, "local-run")["final"]

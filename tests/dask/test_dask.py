@@ -144,3 +144,27 @@ def test_loop_iterates_on_the_cluster(workdir: Path, cluster: object) -> None:
     # loop_body checks that the index reached the worker as parameter and environment variable
     assert result.ok and result.parameters["total"] == 3
     assert step(runlog(workdir, result.run_id, config), "grow").info["iterations"] == 3  # type: ignore[arg-type]
+
+
+def test_a_cache_filled_locally_is_hit_on_the_cluster(workdir: Path, cluster: object) -> None:
+    from conveyor.spec.load import config_from_data
+
+    def cached(data: dict[str, Any]) -> None:
+        data["dag"]["cache"] = True
+
+    text = variant(MAP, cached)
+    params = {"xs": [1, 2, 3], "values": []}
+    local = config_from_data(
+        {
+            "run_log_store": {"type": "file", "config": {"path": str(workdir / "runs")}},
+            "catalog": {"type": "file", "config": {"location": str(workdir / "catalog")}},
+        }
+    )
+    first = run_yaml(workdir, text, params, config=local)
+    assert first.ok
+    on_dask = dask_config(workdir, cluster.scheduler_address)  # type: ignore[attr-defined]
+    second = run_yaml(workdir, text, params, config=on_dask)  # type: ignore[arg-type]
+    assert second.ok and second.parameters["y"] == first.parameters["y"]  # the pids of the local run
+    log = runlog(workdir, second.run_id, on_dask)  # type: ignore[arg-type]
+    hits = [r.info["cached"]["run"] for k, r in log.steps.items() if r.type == "task" and "cached" in r.info]
+    assert len(hits) == 4 and set(hits) == {first.run_id}

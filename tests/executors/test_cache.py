@@ -6,8 +6,10 @@ process, as a user's runs are (a changed module is read anew)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +216,36 @@ def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
     assert sorted(calls(where)) == ["item-40", "item-80"]
     log = FileRunLogStore(str(where / ".conveyor/runs")).load("second")
     assert log.run.final_parameters["y"] == [x * x for x in changed]
+
+
+def test_partitions_hit_unless_their_files_changed(tmp_path: Path) -> None:
+    pipeline = """dag:
+  cache: true
+  start_at: each
+  steps:
+    each:
+      type: map
+      partition: {source: "data/*.txt", strategy: count, size: 1}
+      iterate_as: files
+      branch: {start_at: size, steps: {size: {command: csteps.sizes, returns: [n], next: success}}}
+      next: success
+"""
+    more = """
+
+def sizes(files: list) -> int:
+    note("part-" + os.path.basename(files[0]))
+    return sum(os.path.getsize(f) for f in files)
+"""
+    where = project(tmp_path, pipeline, STEPS + more)
+    (where / "data").mkdir()
+    for n in range(4):
+        (where / "data" / f"{n}.txt").write_text("x" * n)
+    assert run(where, "first") == 0 and len(calls(where)) == 4
+    assert run(where, "second") == 0 and calls(where) == []
+    changed = where / "data" / "2.txt"
+    changed.write_text("yy")  # same size, new content and modification time
+    os.utime(changed, (time.time() + 5, time.time() + 5))
+    assert run(where, "third") == 0 and calls(where) == ["part-2.txt"]
 
 
 def test_failures_opt_outs_and_secrets(tmp_path: Path) -> None:

@@ -118,7 +118,11 @@ def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
 
 
 def _value(value: Any) -> Any:
-    """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash."""
+    """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash;
+    a partition by its files' URLs and versions."""
+    identity = getattr(value, "cache_identity", None)
+    if callable(identity):
+        return {"$files": identity()}
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json")
     try:

@@ -125,6 +125,21 @@ def _decode(data: bytes) -> list[FileItem]:
     return [FileItem(u, s, v) for u, s, v in json.loads(data)]
 
 
+class PartitionFiles(list[str]):
+    """A partition as its iteration receives it: the files' URLs. It also carries what
+    identifies their versions, which a cache key uses: a changed file changes the key."""
+
+    versions: list[str]
+
+    def __init__(self, items: Sequence[FileItem]) -> None:
+        super().__init__(item.url for item in items)
+        self.versions = [item.identity() for item in items]
+
+    def cache_identity(self) -> list[str]:
+        """URLs and versions: equal exactly when the partition's files are the same."""
+        return list(self.versions)
+
+
 @dataclass
 class Partitions(Sequence[list[str]]):
     """A planned partitioned map: its manifests live in the catalog under ``prefix``."""
@@ -144,7 +159,7 @@ class Partitions(Sequence[list[str]]):
 
     def __getitem__(self, index: int) -> list[str]:  # type: ignore[override]
         """What the iteration receives as ``iterate_as``: its partition's URLs."""
-        return [item.url for item in self.files(index)]
+        return PartitionFiles(self.files(index))
 
     def record(self) -> dict[str, Any]:
         """What the map's run log record keeps, so that a resumed run reuses the same plan."""
