@@ -80,3 +80,19 @@ def test_sdk_example_runs_and_writes_equivalent_yaml(tmp_path: Path) -> None:
     )
     assert again.returncode == 0, again.stderr
     assert "total is 30" in again.stdout
+
+
+def test_caching_example_second_run_takes_no_time(tmp_path: Path) -> None:
+    where = copy("caching", tmp_path)
+    first = execute(where, "--run-id", "first")
+    assert first.returncode == 0, first.stderr
+    second = execute(where, "--run-id", "second")
+    assert second.returncode == 0, second.stderr
+    shown = run_cli("runs", "show", "second", "-c", "config.yaml", cwd=where).stdout
+    assert shown.count("cached: from run first") == 2
+    from conveyor.runlog.file import FileRunLogStore
+
+    runs = FileRunLogStore(str(where / ".conveyor/runs"))
+    took = {r: runs.load(r).run.ended_at - runs.load(r).run.started_at for r in ("first", "second")}  # type: ignore[operator]
+    assert took["first"] >= 2 and took["second"] < 1
+    assert runs.load("second").run.final_parameters["mean"] == runs.load("first").run.final_parameters["mean"]

@@ -188,3 +188,18 @@ def test_metrics_across_runs_and_loop_iterations(ui: tuple[LocalUi, Path], page:
     assert "3 iterations" in (node.text_content() or "")
     assert page.locator("#step-table tr[data-step='grow/2/body']").count() == 1
     shot(page, "local-run-loop")
+
+
+def test_cached_steps_are_marked(ui: tuple[LocalUi, Path], page: Any) -> None:
+    server, where = ui
+    cached = """dag:
+  cache: true
+  start_at: sq
+  steps:
+    sq: {command: ctasks.square, returns: [y], next: success}
+"""
+    execute(where, cached, "fill", "x: 3\n", name="cached")
+    execute(where, cached, "hit", "x: 3\n", name="cached")
+    page.goto(f"{server.url}/runs/hit")
+    page.wait_for_selector("#step-table .cached")
+    assert "from run fill" in page.inner_text("#step-table .cached")

@@ -282,6 +282,9 @@ function stepTable(box, tree, runId) {
       attempts.append(line);
     }
     const info = Object.keys(s.info).length ? el("pre", { class: "small", text: json(s.info) }) : "";
+    if (s.info.cached) attempts.prepend(el("div", { class: "cached" }, badge("cached"), ` from run ${s.info.cached.run}`));
+    else if (s.info.mocked) attempts.prepend(el("div", {}, badge("mocked"), " not run"));
+    else if (s.info.patched) attempts.prepend(el("div", {}, badge("patched"), ` ${s.info.patched}`));
     body.append(el("tr", { "data-step": path }, el("td", { text: path }), el("td", { text: s.type || "" }), el("td", {}, badge(s.status)),
       el("td", { text: took(s.duration) }), el("td", {}, attempts, info)));
   }
