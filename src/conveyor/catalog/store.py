@@ -187,7 +187,9 @@ class FsspecCatalog(Catalog):
 
         self.fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        if "file" in protocols:
+        #: A local directory: small reads go straight to the file (a cache lookup per step).
+        self.local = "file" in protocols
+        if self.local:
             root = os.path.abspath(root)
         self.root = root.rstrip("/")
 
@@ -252,6 +254,9 @@ class FsspecCatalog(Catalog):
 
     def get_shared(self, key: str) -> bytes | None:
         try:
+            if self.local:
+                with open(self._shared_url(key), "rb") as handle:
+                    return handle.read()
             data: bytes = self.fs.cat_file(self._shared_url(key))
         except FileNotFoundError:
             return None

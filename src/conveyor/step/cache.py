@@ -96,12 +96,23 @@ def _file_hash(path: str) -> str:
     return known
 
 
+_functions: dict[str, tuple[str, list[str] | None]] = {}
+
+
 def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
     """The code's hash, and the parameter names a python function takes (None: all)."""
     if node.command_type == "shell":
         return "", None  # the command text is in the definition
     if node.command_type == "notebook":
         return _file_hash(str(workdir / node.command)), None
+    known = _functions.get(node.command)  # a module is imported once per process
+    if known is None:
+        known = _functions[node.command] = _function(node)
+    return _file_hash(known[0]), known[1]
+
+
+def _function(node: TaskNode) -> tuple[str, list[str] | None]:
+    """A python command's source file, and the parameter names it takes (None: all)."""
     try:
         func = resolve_callable(node.command)
         source = inspect.getsourcefile(func) or getattr(
@@ -113,8 +124,8 @@ def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
         raise CacheError(f"the source of {node.command} is not a file")
     parameters = inspect.signature(func).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return _file_hash(source), None
-    return _file_hash(source), [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        return source, None
+    return source, [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
 
 
 def _value(value: Any) -> Any:
