@@ -143,13 +143,45 @@ def _value(value: Any) -> Any:
         return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
 
 
+def digest(value: Any) -> str:
+    """sha256 of a parameter's value as the key sees it (see :func:`_value`)."""
+    text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Digests:
+    """Parameter digests remembered by object for one run: a map's list parameter, seen by
+    each of 100,000 shell items, is hashed once, not once per item."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[Any, str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, str | int | float | bool) or value is None:
+            return digest(value)
+        with self._lock:
+            held = self._known.get(id(value))
+        if held is not None and held[0] is value:
+            return held[1]
+        found = digest(value)
+        with self._lock:
+            self._known[id(value)] = (value, found)  # the reference keeps the id unique
+        return found
+
+
 def cache_key(
-    node: TaskNode, spec: CacheSpec, params: Mapping[str, Any], workdir: Path, fetched: Mapping[str, str]
+    node: TaskNode,
+    spec: CacheSpec,
+    params: Mapping[str, Any],
+    workdir: Path,
+    fetched: Mapping[str, str],
+    hashed: Any = digest,
 ) -> str:
     """The key of one attempt's result (see the module's docstring for what it covers)."""
     code, names = _code(node, workdir)
     chosen = sorted(params) if names is None else [n for n in names if n in params]
-    received = {n: _value(params[n]) for n in chosen if n not in spec.ignore}
+    received = {n: hashed(params[n]) for n in chosen if n not in spec.ignore}
     definition = {
         "command": node.command,
         "command_type": node.command_type,
@@ -179,6 +211,7 @@ class StepCache:
         self.catalog = catalog
         self.default = default
         self.mode = mode
+        self.digests = Digests()
         self._warned: set[str] = set()
 
     def policy(self, node: TaskNode) -> CacheSpec | None:

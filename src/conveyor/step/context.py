@@ -199,11 +199,13 @@ class StepContext:
         self, node: TaskNode, params: Mapping[str, Any], fetched: list[Any], sink: Sink
     ) -> str | None:
         """This attempt's cache key, if the step is cached in this run."""
-        spec = self.cache.policy(node) if self.cache is not None else None
-        if spec is None:
+        cache = self.cache
+        spec = cache.policy(node) if cache is not None else None
+        if cache is None or spec is None:
             return None
         try:
-            return cache_key(node, spec, params, self.workdir, {e.name: e.sha256 for e in fetched})
+            fetched_files = {e.name: e.sha256 for e in fetched}
+            return cache_key(node, spec, params, self.workdir, fetched_files, cache.digests)
         except CacheError as exc:
             sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
             return None
