@@ -171,6 +171,15 @@ def test_each_part_of_the_key_and_downstream_invalidation(
     assert calls(where) == missed
 
 
+def test_steps_in_child_processes_fill_and_hit_the_same_cache(tmp_path: Path) -> None:
+    where = project(tmp_path)
+    (where / "config.yaml").write_text(CONFIG + "executor: {type: local, config: {isolation: process}}\n")
+    assert run(where, "first") == 0 and calls(where) == ["make", "use"]
+    (where / "config.yaml").write_text(CONFIG)
+    assert run(where, "second") == 0 and calls(where) == []
+    assert cached(where, "second") == {"make": "first", "use": "first"}
+
+
 def test_a_changed_fetched_file_misses(tmp_path: Path) -> None:
     pipeline = """dag:
   cache: true
