@@ -168,13 +168,11 @@ class Engine(Runner):
                 metrics=result.metrics,
                 catalog=result.catalog,
                 log=log,
+                info=dict(result.marks),
             )
-            events: list[Any] = [end]
-            if result.marks:  # how it ran (mocked, patched): noted on the step's record
-                events.append(NodeEvent(path, "task", result.status, result.ended, dict(result.marks)))
             with self._starts_lock:
                 start = self._starts.pop(key, None)
-                self.store.append(self.run_id, [start, *events] if start else events)
+                self.store.append(self.run_id, [start, end] if start else [end])
             if self.observer:
                 self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
                 if result.marks:

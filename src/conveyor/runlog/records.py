@@ -107,6 +107,9 @@ class EndEvent(Outcome):
     t: float
     status: Status
     started: float | None = None
+    #: How the attempt ran when it was not simply run (cached, mocked, patched): kept in
+    #: the step record's info. One event per attempt, even then (map items: a hot path).
+    info: JSON = field(default_factory=dict)
 
     def to_json(self) -> JSON:
         # Built directly, empty values left out (one per map item: this is a hot path).
@@ -114,7 +117,7 @@ class EndEvent(Outcome):
         if self.started is not None:
             data["started"] = self.started
         data["status"] = self.status.value
-        for name in ("exit_code", "error", "returns", "metrics", "catalog", "log"):
+        for name in ("exit_code", "error", "returns", "metrics", "catalog", "log", "info"):
             value = getattr(self, name)
             if value is not None and value != {} and value != []:
                 data[name] = value
@@ -184,6 +187,7 @@ def event_from_json(data: Any) -> Event | None:
             metrics=_dict(data.get("metrics")),
             catalog=_list(data.get("catalog")),
             log=data.get("log") if isinstance(data.get("log"), str) else None,
+            info=_dict(data.get("info")),
         )
     if kind == "node":
         info = data.get("info")
@@ -262,6 +266,8 @@ class StepRecord:
             attempt.exit_code, attempt.error, attempt.log = event.exit_code, event.error, event.log
             attempt.returns, attempt.metrics, attempt.catalog = event.returns, event.metrics, event.catalog
             self.status = event.status
+            if event.info:
+                self.info.update(event.info)
         else:
             self.type, self.status = event.type, event.status
             if self.start is None:
