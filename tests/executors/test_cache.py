@@ -205,8 +205,7 @@ def read() -> str:
     assert run(where, "c", params="text: two\n") == 0 and calls(where) == ["write", "read"]
 
 
-def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
-    pipeline = """dag:
+MAPPED = """dag:
   cache: true
   start_at: each
   steps:
@@ -217,7 +216,10 @@ def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
       branch: {start_at: sq, steps: {sq: {command: csteps.item, returns: [y], next: success}}}
       next: success
 """
-    where = project(tmp_path, pipeline)
+
+
+def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
+    where = project(tmp_path, MAPPED)
     assert run(where, "first", params=f"xs: {list(range(10))}\n") == 0
     assert len(calls(where)) == 10
     changed = [0, 1, 2, 3, 40, 5, 6, 7, 80, 9]
@@ -227,18 +229,15 @@ def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
     assert log.run.final_parameters["y"] == [x * x for x in changed]
 
 
+def _partitioned(data: dict[str, Any]) -> None:
+    each = steps_of(data)["each"]
+    del each["iterate_on"]
+    each.update(partition={"source": "data/*.txt", "strategy": "count", "size": 1}, iterate_as="files")
+    each["branch"]["steps"]["sq"].update(command="csteps.sizes", returns=["n"])
+
+
 def test_partitions_hit_unless_their_files_changed(tmp_path: Path) -> None:
-    pipeline = """dag:
-  cache: true
-  start_at: each
-  steps:
-    each:
-      type: map
-      partition: {source: "data/*.txt", strategy: count, size: 1}
-      iterate_as: files
-      branch: {start_at: size, steps: {size: {command: csteps.sizes, returns: [n], next: success}}}
-      next: success
-"""
+    pipeline = variant(MAPPED, _partitioned)
     more = """
 
 def sizes(files: list) -> int:
