@@ -97,3 +97,24 @@ def test_file_store_leaves_a_line_being_written_for_the_next_read(tmp_path: Path
         handle.write(b',"attempt":1,"t":2.0}\n')
     lines, _ = store.read_event_lines("r", cursor)
     assert len(lines) == 1
+
+
+def test_run_json_stays_valid_with_nan_and_keeps_text_as_is(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from conveyor.ui.local import local_app
+
+    store = FileRunLogStore(str(tmp_path / "runs"))
+    store.save_run(
+        RunRecord(run_id="r", pipeline_name="p", pipeline=PIPELINE, initial_parameters={"word": "NaNa"}),
+        create=True,
+    )
+    store.append("r", [EndEvent(["after"], 1, 1.0, Status.SUCCEEDED, metrics={"m": float("nan")})])
+    with TestClient(local_app(store)) as client:
+        body = client.get("/ui/api/runs/r")
+    assert body.status_code == 200
+    data = body.json()
+    assert data["header"]["initial_parameters"] == {"word": "NaNa"}
+    (after,) = [s for s in data["tree"] if s["path"] == ["after"]]
+    assert after["attempts"][0]["metrics"] == {"m": "NaN"}
+    assert "default-src 'self'" in body.headers["content-security-policy"]

@@ -7,6 +7,7 @@ conveyor) reads back the same.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -80,3 +81,15 @@ def fold_lines(lines: Iterable[str | bytes]) -> tuple[dict[tuple[str, ...], Step
     """Step records from JSON lines, and how many lines were unreadable (torn) and skipped."""
     skipped = [0]
     return fold_json(decode_lines(lines, skipped)), skipped[0]
+
+
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the strings JSON lacks ("NaN", "Infinity"):
+    a run that recorded them is still sent as valid JSON (the API, the UI)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
+
+from conveyor.runlog.codec import finite
+
+__all__ = ["finite", "without_credentials"]
 
 #: Config keys whose values are credentials wherever they appear.
 SECRET_KEYS = re.compile(r"(pass(word)?|secret|token|key|credential|auth)", re.IGNORECASE)
@@ -23,16 +26,4 @@ def without_credentials(value: Any) -> Any:
         return [without_credentials(v) for v in value]
     if isinstance(value, str):
         return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", value)
-    return value
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as the strings JSON lacks ("NaN", "Infinity"):
-    a run that recorded them still answers with valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
     return value

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from conveyor.runlog.base import RunNotFoundError
+from conveyor.runlog.codec import finite
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, Pipeline, step_in
 from conveyor.step.context import path_slug
@@ -44,7 +45,7 @@ def _json(data: Any) -> JSONResponse:
     try:
         return JSONResponse(data, headers=SECURITY_HEADERS)
     except ValueError:  # NaN or infinities recorded by a run
-        return JSONResponse(json.loads(json.dumps(data, default=str).replace("NaN", '"NaN"')))
+        return JSONResponse(finite(data), headers=SECURITY_HEADERS)
 
 
 def _shell() -> str:
