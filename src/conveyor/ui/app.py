@@ -152,7 +152,7 @@ def ui_router(
     def read_part(view: RunView, location: str, offset: int, limit: int) -> tuple[str, int]:
         """Characters from ``offset`` (at most ``limit``) and the total size: a file is read
         from where it is asked, never whole."""
-        if os.path.isabs(location) and os.path.isfile(location):
+        if _in_store(view, location):
             with open(location, encoding="utf-8", errors="replace") as handle:
                 size = os.fstat(handle.fileno()).st_size
                 handle.seek(min(offset, size))
@@ -188,11 +188,7 @@ def ui_router(
     ) -> Response:
         view = view_of(run_id, viewer)
         location, _ = attempt_log(view, step, attempt)
-        text = (
-            redact(view.store.read_log(location))
-            if not os.path.isfile(location)
-            else redact(Path(location).read_text(errors="replace"))
-        )
+        text = redact(view.store.read_log(location))
         name = f"{run_id}-{path_slug([p for p in step.split('/') if p])}-attempt-{attempt}.log".replace(
             "/", "_"
         )
@@ -256,6 +252,15 @@ def ui_router(
         return _json({"pipeline": pipeline, "runs": points})
 
     return router
+
+
+def _in_store(view: RunView, location: str) -> bool:
+    """Whether a log location is a file of the view's file store (read from an offset);
+    anything else is read through the store."""
+    root = getattr(view.store, "root", None)
+    if not isinstance(root, Path) or not os.path.isabs(location):
+        return False
+    return Path(location).resolve().is_relative_to(root.resolve()) and os.path.isfile(location)
 
 
 def _level(
