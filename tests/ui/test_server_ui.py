@@ -92,6 +92,11 @@ def test_admin_sees_all_and_filters_by_user(server: Server, tmp_path: Path, page
     page.select_option("#f-user", "bob")
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 1")
     assert page.locator("#runs tbody tr").first.get_attribute("data-run") == theirs
+    page.select_option("#f-user", "")
+    page.fill("#f-q", mine[-6:])  # search by a piece of the run id
+    page.press("#f-q", "Enter")
+    page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 1")
+    assert page.locator("#runs tbody tr").first.get_attribute("data-run") == mine
     page.goto(f"{server.endpoint}/runs/{mine}")
     page.wait_for_selector("#dag-svg g[data-name='one']")
     assert "ann" in page.inner_text("#header")  # who submitted it

@@ -46,13 +46,8 @@ class ServerSource:
         owner = None if viewer.admin else viewer.id
         rows, total = queue.listing(
             self.readonly, owner, filters.get("status") or None, filters.get("user") or None,
-            filters.get("pipeline") or None, 10_000_000 if filters.get("q") else limit,
-            0 if filters.get("q") else offset,
+            filters.get("pipeline") or None, limit, offset, id_contains=filters.get("q") or None,
         )  # fmt: skip
-        if filters.get("q"):
-            wanted = filters["q"].lower()
-            rows = [r for r in rows if wanted in str(r["id"]).lower()]
-            total, rows = len(rows), rows[offset : offset + limit]
         page = [
             {
                 "id": r["id"],

@@ -172,9 +172,12 @@ def listing(
     pipeline: str | None,
     limit: int,
     offset: int,
+    id_contains: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of runs, filtered; with the total count."""
     conditions = []
+    if id_contains:
+        conditions.append(runs.c.id.contains(id_contains, autoescape=True))
     if user_id is not None:
         conditions.append(runs.c.user_id == user_id)
     if status:
