@@ -110,17 +110,18 @@ def ui_router(
             return _json(
                 {"header": waiting, "tree": [], "gantt": [], "dag": empty, "crumbs": [], "can_act": False}
             )
-        header = view.header()
+        with view.lock:  # another request may be folding new events into it
+            header = view.header()
+            body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
+            try:
+                pipeline = Pipeline.model_validate(view.run.pipeline)
+                graph, prefix, pattern, crumbs = _level(pipeline, path)
+                body["dag"] = view.dag(graph, prefix, pattern)
+                body["crumbs"] = crumbs
+            except (ValueError, KeyError) as exc:
+                body["dag"], body["crumbs"] = {"nodes": [], "edges": [], "error": str(exc)}, []
         header["config"] = redact(header["config"])
         header["user"] = source.owner(run_id)
-        body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
-        try:
-            pipeline = Pipeline.model_validate(view.run.pipeline)
-            graph, prefix, pattern, crumbs = _level(pipeline, path)
-            body["dag"] = view.dag(graph, prefix, pattern)
-            body["crumbs"] = crumbs
-        except (ValueError, KeyError) as exc:
-            body["dag"], body["crumbs"] = {"nodes": [], "edges": [], "error": str(exc)}, []
         body["can_act"] = source.actions and view.status.value in ("failed", "cancelled", "running", "queued")
         return _json(body)
 
@@ -137,7 +138,8 @@ def ui_router(
     def attempt_log(view: RunView, step: str, attempt: int) -> tuple[str, bool]:
         """Where an attempt's output is, and whether the attempt is still running."""
         key = tuple(p for p in step.split("/") if p)
-        record = view.record(key)
+        with view.lock:
+            record = view.record(key)
         if record is None:
             raise HTTPException(404, f"no step '{step}' in run '{view.run_id}'")
         found = next((a for a in record.attempts if a.attempt == attempt), None)
@@ -237,7 +239,9 @@ def ui_router(
         for row in reversed(listed):
             view = source.views.get(row["id"])
             values: dict[str, Any] = {}
-            for record in view.steps.values():
+            with view.lock:
+                records = list(view.steps.values())
+            for record in records:
                 for attempt in record.attempts[-1:]:
                     for name, value in attempt.metrics.items():
                         values[f"{'/'.join(record.path)}:{name}" if len(record.path) > 1 else name] = value

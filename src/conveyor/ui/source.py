@@ -121,7 +121,9 @@ def add_progress(views: Views, rows: list[dict[str, Any]]) -> None:
     looked at again costs only what changed)."""
     for row in rows:
         try:
-            row["progress"] = views.get(row["id"]).progress()
+            view = views.get(row["id"])
+            with view.lock:
+                row["progress"] = view.progress()
         except Exception:  # a run without a run log yet (queued), or unreadable
             row["progress"] = None
 

@@ -90,7 +90,8 @@ class RunView:
         self._in_map: dict[tuple[str, ...], bool] = {}
         self.cursor: Any = None
         self.version = 0
-        self._lock = threading.Lock()
+        #: Held while folding and while a page reads the view (pages are served on threads).
+        self.lock = threading.RLock()
         self.refresh()
 
     def pattern(self, path: tuple[str, ...]) -> tuple[str, ...]:
@@ -114,7 +115,7 @@ class RunView:
 
     def refresh(self) -> bool:
         """Fold what was appended since the last look; True if anything changed."""
-        with self._lock:
+        with self.lock:
             self.run = self.store.load_record(self.run_id)
             got = self.store.read_event_lines(self.run_id, self.cursor)
             if got is None:  # a store that reads whole runs only
@@ -358,7 +359,7 @@ class RunView:
         spans: dict[str, list[float]] = {}
         failed: dict[str, str] = {}
         depth = len(path)
-        with self._lock:
+        with self.lock:
             for key, (status, start, end, error, _) in self.items.items():
                 if len(key) <= depth + 1 or key[:depth] != path:
                     continue
