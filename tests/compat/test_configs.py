@@ -181,3 +181,20 @@ def test_untranslatable_argo_keys_are_refused_with_the_conveyor_key(tmp_path: Pa
     assert 'executor".config.overrides' in out.stderr and "overrides: {argo:" in out.stderr
     assert "argo.yaml:" in out.stderr
     assert ROOT.exists()
+
+
+def test_conveyor_keys_beside_runnable_ones_are_kept(tmp_path: Path) -> None:
+    from conveyor.executors.argo.config import ArgoConfig
+    from conveyor.spec.compat_argo import CONVEYOR_KEYS
+
+    assert set(ArgoConfig.model_fields) == CONVEYOR_KEYS  # the translation knows every key
+    mixed = yaml.safe_load(RUNNABLE_ARGO)
+    mixed["pipeline-executor"]["config"].update(ttl_seconds=600, working_dir="/work")
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    (tmp_path / "argo.yaml").write_text(yaml.safe_dump(mixed))
+    out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-o", "wf.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = yaml.safe_load((tmp_path / "wf.yaml").read_text())
+    assert doc["spec"]["ttlStrategy"] == {"secondsAfterCompletion": 600}
+    step = next(t for t in doc["spec"]["templates"] if t["name"] == "step")["container"]
+    assert step["workingDir"] == "/work"

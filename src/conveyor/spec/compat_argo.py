@@ -24,6 +24,37 @@ class _Section(Protocol):
     def refuse(self, keys: tuple[PathPart, ...], message: str, use: str) -> None: ...
 
 
+#: conveyor's own Argo config keys (``executors.argo.config.ArgoConfig``), kept as they are
+#: when a config mixes them with runnable's.
+CONVEYOR_KEYS = frozenset(
+    [
+        "image",
+        "image_pull_policy",
+        "resources",
+        "node_selector",
+        "tolerations",
+        "env",
+        "secrets",
+        "volume_mounts",
+        "namespace",
+        "service_account",
+        "volumes",
+        "pvcs",
+        "parallelism",
+        "ttl_seconds",
+        "pod_gc",
+        "active_deadline_seconds",
+        "labels",
+        "annotations",
+        "schedule",
+        "timezone",
+        "pipeline_file",
+        "config_file",
+        "parameters_file",
+        "working_dir",
+        "command",
+    ]
+)
 #: Where runnable mounts ``pvc_for_runnable`` in every pod.
 RUNNABLE_PVC_MOUNT = "/tmp"
 
@@ -176,7 +207,7 @@ def translate_argo(s: _Section) -> None:
                 "per-step settings named in the executor config are not translated",
                 "a step's own overrides: {argo: {image: ..., resources: ...}} in the pipeline",
             )
-        elif key in ("image", "namespace", "service_account", "pvcs", "env", "secrets", "resources"):
+        elif key in CONVEYOR_KEYS:
             out[key] = value  # already conveyor's
         else:
             s.refuse(
