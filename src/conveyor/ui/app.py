@@ -114,8 +114,9 @@ def ui_router(
             header = view.header()
             body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
             try:
-                pipeline = Pipeline.model_validate(view.run.pipeline)
-                graph, prefix, pattern, crumbs = _level(pipeline, path)
+                if view.pipeline is None:
+                    raise ValueError(view.pipeline_error)
+                graph, prefix, pattern, crumbs = _level(view.pipeline, path)
                 body["dag"] = view.dag(graph, prefix, pattern)
                 body["crumbs"] = crumbs
             except (ValueError, KeyError) as exc:

@@ -14,9 +14,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from pydantic import ValidationError
+
 from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord, event_from_json
-from conveyor.spec.models import Graph, NodeBase, step_in
+from conveyor.spec.models import Graph, NodeBase, Pipeline, step_in
 
 try:  # orjson (the ui extra) decodes the many event lines of large maps several times faster
     from orjson import loads as _loads
@@ -50,27 +52,19 @@ def _exact(line: bytes | str) -> Event | None:
         return None  # a line cut short by a crash mid-write
 
 
-def _node_types(data: dict[str, Any]) -> dict[tuple[str, ...], str]:
-    """Each step's type by its pattern path (``*`` for item and iteration indices), from the
-    pipeline data recorded with the run; branch keys stay as they are."""
+def _node_types(graph: Graph, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """Each step's type by its pattern path (``*`` for item and iteration indices); branch
+    keys stay as they are."""
     out: dict[tuple[str, ...], str] = {}
-
-    def visit(graph: Any, prefix: tuple[str, ...]) -> None:
-        if not isinstance(graph, dict) or not isinstance(graph.get("steps"), dict):
-            return
-        for name, node in graph["steps"].items():
-            kind = str(node.get("type", "task")) if isinstance(node, dict) else "task"
-            here = (*prefix, name)
-            out[here] = kind
-            if not isinstance(node, dict):
-                continue
-            if kind in INDEXED:
-                visit(node.get("branch"), (*here, "*"))
-            elif isinstance(node.get("branches"), dict):
-                for key, branch in node["branches"].items():
-                    visit(branch, (*here, str(key)))
-
-    visit(data.get("dag"), ())
+    for name, node in graph.steps.items():
+        kind = str(getattr(node, "type", "task"))
+        here = (*prefix, name)
+        out[here] = kind
+        if kind in INDEXED:
+            out.update(_node_types(node.inner("0"), (*here, "*")))
+        else:
+            for key, branch in node.named_subgraphs().items():
+                out.update(_node_types(branch, (*here, key)))
     return out
 
 
@@ -82,7 +76,15 @@ class RunView:
         self.store = store
         self.run_id = run_id
         self.run: RunRecord = store.load_record(run_id)
-        self.types = _node_types(self.run.pipeline)
+        #: The pipeline the run recorded, validated once (None, with the reason, if it is not
+        #: one this version reads).
+        self.pipeline: Pipeline | None = None
+        self.pipeline_error: str | None = None
+        try:
+            self.pipeline = Pipeline.model_validate(self.run.pipeline)
+        except ValidationError as exc:
+            self.pipeline_error = f"the recorded pipeline cannot be read: {exc.error_count()} problem(s)"
+        self.types = _node_types(self.pipeline.dag) if self.pipeline is not None else {}
         self.steps: dict[tuple[str, ...], StepRecord] = {}
         #: Map items' steps, compact: [status, start, end, error, attempts] by path.
         self.items: dict[tuple[str, ...], list[Any]] = {}
