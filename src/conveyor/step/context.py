@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from conveyor.catalog.store import Catalog, PathEscapeError
 from conveyor.runlog.records import Attempt, Status
-from conveyor.spec.models import TaskNode
+from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.cache import CacheError, StepCache, cache_key
 from conveyor.step.capture import MIN_SECRET_LENGTH, Redactor, Sink
 from conveyor.step.launch import Launcher, in_process, in_subprocess
@@ -161,8 +161,9 @@ class StepContext:
             secrets = self._secrets(node)
             redactor.values = Redactor(secrets.values()).values
             fetched = self._transfer(node, "get", sink) if node.catalog and node.catalog.get else []
-            key = self._cache_key(node, params, fetched, sink)
-            if key is not None and self._cached(node, key, path, result, sink):
+            spec = self.cache.policy(node) if self.cache is not None else None
+            key = self._cache_key(node, spec, params, fetched, sink) if spec is not None else None
+            if key is not None and spec is not None and self._cached(node, spec, key, path, result, sink):
                 return self._finish(result, redactor, sink)
             request = StepRequest(
                 node, params, path, self.run_id, self.workdir, secrets, attempt, dict(env or {})
@@ -196,13 +197,11 @@ class StepContext:
         return result
 
     def _cache_key(
-        self, node: TaskNode, params: Mapping[str, Any], fetched: list[Any], sink: Sink
+        self, node: TaskNode, spec: CacheSpec, params: Mapping[str, Any], fetched: list[Any], sink: Sink
     ) -> str | None:
-        """This attempt's cache key, if the step is cached in this run."""
+        """This attempt's cache key (None: its code cannot be read; it runs uncached)."""
         cache = self.cache
-        spec = cache.policy(node) if cache is not None else None
-        if cache is None or spec is None:
-            return None
+        assert cache is not None
         try:
             fetched_files = {e.name: e.sha256 for e in fetched}
             return cache_key(node, spec, params, self.workdir, fetched_files, cache.digests)
@@ -210,27 +209,27 @@ class StepContext:
             sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
             return None
 
-    def _cached(self, node: TaskNode, key: str, path: list[str], result: AttemptResult, sink: Sink) -> bool:
+    def _cached(
+        self, node: TaskNode, spec: CacheSpec, key: str, path: list[str], result: AttemptResult, sink: Sink
+    ) -> bool:
         """Restore a cache hit into ``result`` (nothing runs); False on a miss."""
         assert self.cache is not None
-        spec = self.cache.policy(node)
-        assert spec is not None
         hit, why = self.cache.lookup(key, spec)
         if why:
             sink.write(f"conveyor: cache: {why}\n")
         if hit is None:
             return False
         objects = self.cache.restore(hit, self.workdir)
-        for spec_ in node.returns:
-            if spec_.kind == "object" and spec_.name in objects:
-                data = hit.objects[spec_.name]
-                entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{spec_.name}.pickle", data)
-                result.returns[spec_.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
-                result.values[spec_.name] = objects[spec_.name]
-            elif spec_.kind == "metric":
-                result.metrics[spec_.name] = result.values[spec_.name] = hit.metrics.get(spec_.name)
+        for ret in node.returns:
+            if ret.kind == "object" and ret.name in objects:
+                data = hit.objects[ret.name]
+                entry = self.catalog.put_bytes(self.run_id, f"{path_slug(path)}/{ret.name}.pickle", data)
+                result.returns[ret.name] = {OBJECT_KEY: entry.location, "sha256": entry.sha256}
+                result.values[ret.name] = objects[ret.name]
+            elif ret.kind == "metric":
+                result.metrics[ret.name] = result.values[ret.name] = hit.metrics.get(ret.name)
             else:
-                result.returns[spec_.name] = result.values[spec_.name] = hit.returns.get(spec_.name)
+                result.returns[ret.name] = result.values[ret.name] = hit.returns.get(ret.name)
         if node.catalog and node.catalog.put:
             result.catalog = [
                 e.to_dict() for e in self.catalog.put(self.run_id, node.catalog.put, self.workdir)
