@@ -67,20 +67,26 @@ class _Section:
             self.config[new] = self.config.pop(old)
 
 
-def _run_log_store(s: _Section, kind: str) -> str:
-    if kind == "buffered":
-        return "memory"
-    s.rename("log_folder", "path")
-    s.config.setdefault("path", ".run_log_store")  # runnable's default folder
-    return "file"
+Rule = Callable[[_Section, str], str]
 
 
-def _catalog(s: _Section, kind: str) -> str:
-    if kind == "do-nothing":
-        return "none"
-    s.rename("catalog_location", "location")
-    s.config.setdefault("location", ".catalog")  # runnable's default folder
-    return "file"
+def _folder(in_memory: str, key: str, conveyor_key: str, default: str) -> Rule:
+    """A rule for runnable's run log stores and catalogs: ``buffered``/``do-nothing`` are
+    conveyor's ``in_memory`` type; the others are ``file`` in runnable's ``key`` folder
+    (conveyor's ``conveyor_key``), ``default`` as runnable's default."""
+
+    def rule(s: _Section, kind: str) -> str:
+        if kind in ("buffered", "do-nothing"):
+            return in_memory
+        s.rename(key, conveyor_key)
+        s.config.setdefault(conveyor_key, default)
+        return "file"
+
+    return rule
+
+
+_run_log_store = _folder("memory", "log_folder", "path", ".run_log_store")
+_catalog = _folder("none", "catalog_location", "location", ".catalog")
 
 
 def _secrets(s: _Section, kind: str) -> str:
@@ -132,7 +138,6 @@ def _argo(s: _Section, kind: str) -> str:
     return "argo"
 
 
-Rule = Callable[[_Section, str], str]
 RULES: dict[str, dict[str, Rule]] = {
     "run_log_store": {
         "buffered": _run_log_store,
