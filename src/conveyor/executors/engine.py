@@ -86,6 +86,7 @@ class Engine(Runner):
         self._stopped = threading.Event()
         self._maps = MapItems(context.catalog, self.run_id, run.pipeline_name)
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
+        #: Length of the output last written out for each running attempt.
         self._written: dict[tuple[tuple[str, ...], int], int] = {}
         self._log_lock = threading.Lock()
 
@@ -150,8 +151,9 @@ class Engine(Runner):
             with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log = None
-            with self._log_lock:  # the final output; no live write may follow it
-                self._written[(key, attempt)] = -1
+            # The attempt has left `context.running`: once this lock is ours, no live write
+            # of its partial output can come after the final one.
+            with self._log_lock:
                 if result.output:
                     log = self.store.write_log(
                         self.run_id, f"{path_slug(path)}/attempt-{attempt}.log", result.output
@@ -184,22 +186,23 @@ class Engine(Runner):
 
     def _live_logs(self) -> None:
         """Write out the output so far of attempts still running, when it has grown."""
-        for (path, attempt), sink in list(self.context.running.items()):
+        running = self.context.running
+        for (path, attempt), sink in list(running.items()):
             text = sink.so_far()
             with self._log_lock:
-                written = self._written.get((path, attempt))
-                if not text or written == -1 or written == len(text):
-                    continue
-                self._written[(path, attempt)] = len(text)
+                key = (path, attempt)
+                if key not in running or not text or self._written.get(key) == len(text):
+                    continue  # finished (its final output is written instead), or unchanged
+                self._written[key] = len(text)
                 with contextlib.suppress(OSError):
                     self.store.write_log(self.run_id, f"{path_slug(list(path))}/attempt-{attempt}.log", text)
-        with self._log_lock:  # finished attempts left `running` before this call's snapshot
-            for done in [k for k, v in self._written.items() if v == -1]:
+        with self._log_lock:
+            for done in [k for k in self._written if k not in running]:
                 del self._written[done]
 
     def _background(self) -> None:
         """Write start events of steps still running after START_DELAY, the output of
-        running attempts every LIVE_LOG_SECONDS, and renew the run's lease a third of the
+        running attempts every LIVE_LOG_TICKS ticks, and renew the run's lease a third of the
         way through it."""
         ticks = 0
         while not self._stopped.wait(START_DELAY):
