@@ -76,6 +76,8 @@ class Server:
             # Sandboxed where bubblewrap is (CI installs it); the tests' own files stay writable.
             CONVEYOR_SERVER_SANDBOX="bwrap" if shutil.which("bwrap") else "none",
             CONVEYOR_SANDBOX_EXTRA=str(work),
+            # Users' catalogs (and caches) in the test's folder, not the real data directory.
+            CONVEYOR_SERVER_CATALOG=str(work / "catalogs"),
         )
         self.workers = workers
         self.api_workers = 1

@@ -68,8 +68,8 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
 
     import uvicorn
 
+    from conveyor.server.sandbox import mode as sandbox_mode
     from conveyor.server.supervise import Supervisor
-    from conveyor.server.worker import sandbox_mode
 
     mode = sandbox_mode()
     if mode == "bwrap" and shutil.which("bwrap") is None:

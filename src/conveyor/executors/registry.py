@@ -30,6 +30,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "sqlite": "conveyor.runlog.sqlite:SQLiteRunLogStore",
         "postgres": "conveyor.runlog.sql:SQLRunLogStore",
         "sql": "conveyor.runlog.sql:SQLRunLogStore",
+        "relay": "conveyor.runlog.relay:RelayRunLogStore",
     },
     "conveyor.catalogs": {
         "none": "conveyor.catalog.store:InProcessCatalog",

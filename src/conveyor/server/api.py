@@ -24,7 +24,7 @@ import conveyor
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.records import RUN_ID_PATTERN
 from conveyor.runlog.sql import SQLRunLogStore, reader
-from conveyor.server import queue
+from conveyor.server import policy, queue
 from conveyor.server.auth import AuthError, User, authenticate
 from conveyor.server.db import check, engine_for
 from conveyor.server.limits import LimitError, Limits, check_code, check_parameters
@@ -258,7 +258,7 @@ def create_app(url: str) -> FastAPI:
         if config.executor.type not in limits.executors:
             kind, allowed = config.executor.type, ", ".join(limits.executors)
             return error(422, f"this server lets users choose the executor(s) {allowed}, not '{kind}'")
-        refused = backend_problems(config, body.config or "")
+        refused = backend_problems(config, body.config or "") or policy.problems(config, located)
         if refused is not None:
             return error(422, refused.title, [issue_dict(i) for i in refused.issues])
         code = None

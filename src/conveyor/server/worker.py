@@ -1,10 +1,12 @@
-"""Worker processes: claim a run, execute it in a child process, heartbeat, record the end.
+"""Worker processes: claim a run, execute it in its sandbox, heartbeat, record the end.
 
 A run executes as ``conveyor execute`` (or ``conveyor retry`` when its run log shows an
 earlier, interrupted attempt: a reclaimed run resumes, it does not start over) in a work
-directory of its own, with the run log in the server's database. The child dies with its
-worker (PR_SET_PDEATHSIG), so a killed worker leaves no orphan finishing the run behind the
-back of the worker that reclaims it.
+directory of its own, engine and steps together inside the sandbox (``server.sandbox``),
+bounded by the operator's limits (``server.confine``). The worker is the trusted side: it
+holds the database, and takes from the run only the JSON run log writes it relays
+(``server.relay``). The run dies with its worker (PR_SET_PDEATHSIG), so a killed worker
+leaves no orphan finishing the run behind the back of the worker that reclaims it.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ from typing import Any
 import yaml
 
 from conveyor.runlog.base import RunNotFoundError
+from conveyor.runlog.codec import encode_run
 from conveyor.runlog.records import Status
+from conveyor.runlog.relay import FDS_VARIABLE
 from conveyor.runlog.sql import SQLRunLogStore
-from conveyor.server import queue
+from conveyor.server import policy, queue, sandbox
+from conveyor.server.confine import Confinement, RunLimits, disk_usage
 from conveyor.server.db import engine_for
 from conveyor.server.limits import Limits, unpack
+from conveyor.server.relay import Relay
+from conveyor.spec.config import RunConfig
+from conveyor.spec.load import config_from_data
 
 LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
@@ -41,33 +49,67 @@ def _die_with_parent() -> None:
 
 
 def private_dir(root: Path, run_id: str) -> Path:
-    """Where a run's config (it names the server's database) is kept, out of its steps' sight."""
+    """Where the worker keeps a run's own output (outside the run's reach: ``root`` is hidden)."""
     return root / ".private" / run_id
 
 
-def prepare(job: dict[str, Any], url: str, root: Path) -> Path:
-    """The run's work directory (pipeline, parameters, code) and, apart from it, its config
-    (run log -> the server's database; in a sandbox, steps in processes of their own)."""
+def _write_new(folder: Path, name: str, data: str) -> None:
+    """Write ``folder/name`` afresh, never through a link or into a directory a step made."""
+    target = folder / name
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(data)
+
+
+def _fresh_dir(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+    path.mkdir()
+
+
+def _run_config(job: dict[str, Any]) -> RunConfig:
+    """The submitted config as conveyor reads it (runnable's spellings translated)."""
+    return config_from_data(yaml.safe_load(job["config"] or "") or {})
+
+
+def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Path, dict[str, Any]]:
+    """The run's work directory (pipeline, parameters, code, config, its run log so far),
+    written by the trusted side without following anything a step of an earlier attempt
+    made there; and the config the run gets (the operator's locations, see ``policy``)."""
     work = root / job["id"]
     work.mkdir(parents=True, exist_ok=True)
-    (work / "pipeline.yaml").write_text(job["pipeline"])
-    config = yaml.safe_load(job["config"] or "") or {}
-    if _executor(job) != "argo":
-        # Argo pods cannot reach the server's database: they keep the config's store.
-        config["run_log_store"] = {"type": "sql", "config": {"url": url}}
+    given = "catalog" in (yaml.safe_load(job["config"] or "") or {})
+    config = policy.run_config(_run_config(job), job["user_id"], SNAPSHOT, sandbox.mode() == "bwrap", given)
     if _executor(job) == "dask" and os.environ.get("CONVEYOR_SERVER_DASK_ADDRESS"):
-        section = config.get("executor") or config.get("pipeline-executor") or {}
-        section.setdefault("config", {})["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
-    if sandbox_mode() == "bwrap" and _executor(job) == "local":
-        section = config.setdefault("executor", {"type": "local"})
-        section.setdefault("config", {})["isolation"] = "process"  # no user code in the engine
-    private = private_dir(root, job["id"])
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (private / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (work / "params.yaml").write_text(yaml.safe_dump(json.loads(job["parameters"] or "{}")))
+        config["executor"].setdefault("config", {})["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
+    if config["catalog"].get("type") == "file" and _executor(job) != "argo":
+        Path(config["catalog"]["config"]["location"]).mkdir(parents=True, exist_ok=True)
+    _write_new(work, "pipeline.yaml", job["pipeline"])
+    _write_new(work, CONFIG, yaml.safe_dump(config, sort_keys=False))
+    _write_new(work, "params.yaml", yaml.safe_dump(json.loads(job["parameters"] or "{}")))
+    _write_new(work, SNAPSHOT, _snapshot(store, job["id"]))
+    private_dir(root, job["id"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     if job.get("code"):
+        _fresh_dir(work / "code")
         unpack(job["code"], work / "code", Limits.from_env())
-    return work
+    return work, config
+
+
+def _snapshot(store: SQLRunLogStore, run_id: str) -> str:
+    """The run's log as the database holds it (JSON lines), for a resumed run's engine."""
+    try:
+        run = store.load_record(run_id)
+    except RunNotFoundError:
+        return ""
+    lines, _ = store.read_event_lines(run_id)
+    text = [encode_run(run)] + [line.decode() if isinstance(line, bytes) else line for line in lines]
+    return "\n".join(text) + "\n"
 
 
 def _executor(job: dict[str, Any]) -> str:
@@ -76,12 +118,11 @@ def _executor(job: dict[str, Any]) -> str:
     return str(section.get("type", "local"))
 
 
-def command(job: dict[str, Any], store: SQLRunLogStore, root: Path) -> list[str] | None:
+def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
-    config = str(private_dir(root, job["id"]) / "config.yaml")
-    files = ["-f", "pipeline.yaml", "-c", config]
+    files = ["-f", "pipeline.yaml", "-c", CONFIG]
     if _executor(job) == "argo":
         return [*base, "submit", "--to", "argo", *files, "-p", "params.yaml", "--run-id", job["id"], "--wait"]
     try:
@@ -90,104 +131,196 @@ def command(job: dict[str, Any], store: SQLRunLogStore, root: Path) -> list[str]
         return [*base, "execute", "-q", *files, "-p", "params.yaml", "--run-id", job["id"]]
     if status is Status.SUCCEEDED:
         return None
-    return [*base, "retry", job["id"], "-q", "-c", config, "-f", "pipeline.yaml"]
+    return [*base, "retry", job["id"], "-q", "-c", CONFIG, "-f", "pipeline.yaml"]
 
 
 def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path, lease: float) -> str:
-    """Run one claimed run in a child process, renewing the lease; cancel kills it."""
+    """Run one claimed run in its sandbox, serving its run log writes, renewing the lease;
+    cancel, a broken rule or a limit stops it."""
     store = SQLRunLogStore(url, create=False)
     try:
-        work = prepare(job, url, root)
-        argv = command(job, store, root)
-        if argv is not None and "retry" in argv:
-            _await_lease(store, engine, job["id"], worker, lease)
+        argv = command(job, store)
         if argv is None:
             queue.finish(engine, job["id"], worker, Status.SUCCEEDED)
             return Status.SUCCEEDED
-        env = run_environment(work, root, url, _executor(job))
-        with open(work / "output.log", "ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                cwd=work,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
-            while True:
-                try:
-                    code = proc.wait(timeout=lease / 3)
-                    break
-                except subprocess.TimeoutExpired:
-                    if queue.heartbeat(engine, job["id"], worker, lease):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                        proc.wait()
-                        if _executor(job) == "argo":
-                            stop = [
-                                sys.executable,
-                                "-m",
-                                "conveyor.cli",
-                                "runs",
-                                "stop",
-                                job["id"],
-                                "-c",
-                                str(private_dir(root, job["id"]) / "config.yaml"),
-                            ]
-                            subprocess.run(stop, cwd=work, env=env, capture_output=True, timeout=60)
-                        else:
-                            _mark_cancelled(store, job["id"])
-                        queue.finish(engine, job["id"], worker, Status.CANCELLED, "cancelled by request")
-                        return Status.CANCELLED
-        tail = (work / "output.log").read_text(errors="replace")[-2000:]
-        status = Status.SUCCEEDED if code == 0 else Status.FAILED
-        queue.finish(engine, job["id"], worker, status, None if code == 0 else tail)
-        return status
+        if "retry" in argv:
+            _await_lease(store, engine, job["id"], worker, lease)
+        work, config = prepare(job, root, store)
+        return Drive(engine, store, job, worker, work, private_dir(root, job["id"]), lease).run(
+            argv, config, _hidden(root, url)
+        )
     finally:
         store.close()
 
 
+class Drive:
+    """One run's sandboxed process and the trusted loop around it."""
+
+    def __init__(
+        self,
+        engine: Any,
+        store: SQLRunLogStore,
+        job: dict[str, Any],
+        worker: str,
+        work: Path,
+        private: Path,
+        lease: float,
+    ) -> None:
+        self.engine, self.store, self.job, self.worker = engine, store, job, worker
+        self.work, self.private, self.lease = work, private, lease
+        self.limits = RunLimits()
+        self.argo = _executor(job) == "argo"
+
+    def _box(self, hidden: list[str], config: dict[str, Any]) -> sandbox.Sandbox:
+        writable = []
+        if not self.argo and config["catalog"].get("type") == "file":
+            writable.append(Path(config["catalog"]["config"]["location"]))
+        network = self.argo or _executor(self.job) == "dask"
+        network = network or os.environ.get("CONVEYOR_SANDBOX_NETWORK") == "1"
+        box = sandbox.Sandbox(self.work, writable, hidden, network)
+        box.prepare()
+        return box
+
+    def run(self, argv: list[str], config: dict[str, Any], hidden: list[str]) -> str:
+        """Start the run, serve it to its end; its final status."""
+        box = self._box(hidden, config)
+        confined = Confinement(self.job["id"], self.limits)
+        requests_r, requests_w = os.pipe()
+        answers_r, answers_w = os.pipe()
+        env = run_environment(self.work, self.argo)
+        env[FDS_VARIABLE] = f"{requests_w},{answers_r}"
+        wrapped = box.argv(argv) if sandbox.mode() == "bwrap" else argv
+        enter = confined.preexec()
+
+        def start() -> None:
+            _die_with_parent()
+            enter()
+
+        out = open(self.private / "output.log", "w+b")  # noqa: SIM115 - closed below
+        try:
+            proc = subprocess.Popen(
+                wrapped,
+                cwd=self.work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(requests_w, answers_r),
+                preexec_fn=start,
+            )
+            os.close(requests_w)
+            os.close(answers_r)
+            secrets = [env[name] for name in _secret_names() if env.get(name)]
+            shown = {k: v for k, v in config.items() if k != "run_log_store"}
+            relay = Relay(self.store, self.job["id"], lambda: proc.pid, secrets, shown)
+            served = relay.serve_in_thread(os.fdopen(requests_r, "rb"), os.fdopen(answers_w, "wb"))
+            ending = self._watch(proc, relay, box)
+            served.join(timeout=10)
+            return self._finish(proc, relay, confined, ending, out, box)
+        finally:
+            out.close()
+            confined.remove()
+
+    def _watch(self, proc: subprocess.Popen[bytes], relay: Relay, box: sandbox.Sandbox) -> str | None:
+        """Wait for the run, renewing the lease; why it was stopped (None: it ended itself)."""
+        started, measured = time.time(), 0.0
+        while True:
+            try:
+                proc.wait(timeout=min(1.0, self.lease / 3))
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            reason = None
+            if queue.heartbeat(self.engine, self.job["id"], self.worker, self.lease):
+                reason = "cancelled"
+            elif relay.violation:
+                reason = relay.violation
+            elif self.limits.seconds and time.time() - started > self.limits.seconds:
+                reason = f"the run took more than {self.limits.seconds:,} s (CONVEYOR_RUN_MAX_SECONDS)"
+            elif self.limits.disk_mb and time.time() - measured > 2:
+                measured = time.time()
+                cap = self.limits.disk_mb << 20
+                used = disk_usage(self.work, cap)
+                if used > cap:
+                    reason = (
+                        f"the run's work directory grew past its limit of {self.limits.disk_mb:,} MiB "
+                        "(CONVEYOR_RUN_MAX_DISK_MB)"
+                    )
+            if reason is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return reason
+
+    def _finish(
+        self,
+        proc: subprocess.Popen[bytes],
+        relay: Relay,
+        confined: Confinement,
+        ending: str | None,
+        out: Any,
+        box: sandbox.Sandbox,
+    ) -> str:
+        run_id = self.job["id"]
+        if ending == "cancelled":
+            if self.argo:
+                stop = [sys.executable, "-m", "conveyor.cli", "runs", "stop", run_id, "-c", CONFIG]
+                wrapped = box.argv(stop) if sandbox.mode() == "bwrap" else stop
+                env = run_environment(self.work, self.argo)
+                subprocess.run(wrapped, cwd=self.work, env=env, capture_output=True, timeout=60)
+            else:
+                _close_run(self.store, run_id, Status.CANCELLED, "cancelled by request")
+            queue.finish(self.engine, run_id, self.worker, Status.CANCELLED, "cancelled by request")
+            return Status.CANCELLED
+        reasons = [r for r in [ending, relay.violation] if r] + confined.exceeded()
+        if proc.returncode == 0 and not reasons:
+            queue.finish(self.engine, run_id, self.worker, Status.SUCCEEDED)
+            return Status.SUCCEEDED
+        out.seek(max(0, out.seek(0, os.SEEK_END) - 2000))
+        tail = relay.mask(out.read().decode(errors="replace"))
+        message = "; ".join(dict.fromkeys(reasons)) or tail
+        if not self.argo:
+            _close_run(self.store, run_id, Status.FAILED, message if reasons else None)
+        queue.finish(self.engine, run_id, self.worker, Status.FAILED, message)
+        return Status.FAILED
+
+
 #: Variables of the server's environment a run's engine and steps get (no credentials).
-PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "CONVEYOR_LEASE_SECONDS")
+PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "CONVEYOR_LEASE_SECONDS")
 #: What an Argo run's engine needs to submit and follow its workflow (its steps run in pods).
 PASSED_TO_ARGO = ("ARGO_SERVER", "ARGO_TOKEN", "ARGO_NAMESPACE")
+#: Where a run's config and its run log so far are written for its engine (work directory).
+CONFIG = ".conveyor-config.yaml"
+SNAPSHOT = ".conveyor-runlog.jsonl"
 
 
 def sandbox_mode() -> str:
-    """``bwrap`` (the default: steps sandboxed) or ``none`` (the operator's weaker choice)."""
-    return os.environ.get("CONVEYOR_SERVER_SANDBOX", "bwrap")
+    """``bwrap`` (the default: runs sandboxed) or ``none`` (the operator's weaker choice)."""
+    return sandbox.mode()
 
 
-def run_environment(work: Path, root: Path, url: str, executor: str = "local") -> dict[str, str]:
+def _secret_names() -> list[str]:
+    return [n.strip() for n in os.environ.get("CONVEYOR_SERVER_SECRETS", "").split(",") if n.strip()]
+
+
+def run_environment(work: Path, argo: bool = False) -> dict[str, str]:
     """The environment of a run's engine, and so of its steps: no database URL or server
     secrets (the operator names any a run may have in ``CONVEYOR_SERVER_SECRETS``)."""
-    allowed = [n.strip() for n in os.environ.get("CONVEYOR_SERVER_SECRETS", "").split(",") if n.strip()]
-    if executor == "argo":
-        allowed += PASSED_TO_ARGO
+    allowed = _secret_names() + (list(PASSED_TO_ARGO) if argo else [])
     env = {k: v for k, v in os.environ.items() if k in PASSED or k in allowed}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(work / "code"), str(work)] if p)
-    if sandbox_mode() == "bwrap":
-        hidden = [str(root), *_server_places(url)]
-        env.update(
-            CONVEYOR_SANDBOX="bwrap",
-            CONVEYOR_SANDBOX_WRITABLE=str(work),
-            CONVEYOR_SANDBOX_HIDE=os.pathsep.join(hidden),
-            CONVEYOR_SANDBOX_EXTRA=os.environ.get("CONVEYOR_SANDBOX_EXTRA", ""),
-            CONVEYOR_SANDBOX_NETWORK=os.environ.get("CONVEYOR_SANDBOX_NETWORK", ""),
-        )
+    env["PYTHONPATH"] = os.pathsep.join([str(work / "code"), str(work)])
+    env["HOME"] = str(work / ".home")
+    env["TMPDIR"] = str(work / ".tmp")
     return env
 
 
-def _server_places(url: str) -> list[str]:
-    """The server's own files, hidden from steps: its SQLite database's directory, its state."""
-    places = []
-    if url.startswith("sqlite:///"):
-        places.append(str(Path(url.removeprefix("sqlite:///")).parent))
+def _hidden(root: Path, url: str) -> list[str]:
+    """The server's own places, hidden from runs: the work area (other runs), its data and
+    state, the database's directory or socket directory."""
+    places = [str(root), str(policy.data_dir()), *sandbox.database_places(url)]
     for name in ("CONVEYOR_SERVER_STATE",):
         if os.environ.get(name):
             places.append(os.environ[name])
-    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor"
-    places.append(str(data))
     return places
 
 
@@ -199,12 +332,17 @@ def _await_lease(store: SQLRunLogStore, engine: Any, run_id: str, worker: str, l
         time.sleep(min(1.0, lease / 3))
 
 
-def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
+def _close_run(store: SQLRunLogStore, run_id: str, status: Status, error: str | None) -> None:
+    """Give a run whose engine did not (stopped, or died) its true ending in the run log."""
     try:
-        run = store.load(run_id).run
+        run = store.load_record(run_id)
     except RunNotFoundError:
         return
-    run.status, run.ended_at = Status.CANCELLED, time.time()
+    if run.status is not Status.RUNNING:
+        return
+    run.status, run.ended_at, run.lease_until = status, time.time(), None
+    if error:
+        run.error = error[:2000]
     store.save_run(run)
 
 

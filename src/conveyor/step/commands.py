@@ -24,7 +24,6 @@ from conveyor.step.envoverlay import overlay
 from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
 from conveyor.step.request import CommandResult, StepRequest
-from conveyor.step.sandbox import sandboxed, writable_dir
 
 
 def _error_text(exc: BaseException) -> str:
@@ -87,7 +86,7 @@ def stream_process(
 ) -> tuple[int, bool]:
     """Run a process in its own group, copy its output to sys.stdout; (exit code, timed out)."""
     proc = subprocess.Popen(
-        guarded(sandboxed(argv, str(cwd))),
+        guarded(argv),
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -131,7 +130,7 @@ def run_shell(request: StepRequest, timeout: float | None = None) -> CommandResu
             env[name] = _env_value(value)
     env.update(request.env)
     env.update(request.secrets)
-    with tempfile.TemporaryDirectory(prefix=".conveyor-sh-", dir=writable_dir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".conveyor-sh-") as tmp:
         dump = Path(tmp) / "env"
         env["CONVEYOR_ENV_OUT"] = str(dump)
         # The trap records the exported variables however the command ends, `exit` included.

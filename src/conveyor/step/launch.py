@@ -14,7 +14,6 @@ from conveyor.step.capture import Sink, capturing
 from conveyor.step.commands import run_guarded, stream_process
 from conveyor.step.fdcapture import drain
 from conveyor.step.request import CommandResult, StepRequest
-from conveyor.step.sandbox import writable_dir
 
 Launcher = Callable[[StepRequest, float | None, Sink], CommandResult]
 
@@ -48,7 +47,7 @@ def in_process(request: StepRequest, timeout: float | None, sink: Sink) -> Comma
 
 def in_subprocess(request: StepRequest, timeout: float | None, sink: Sink) -> CommandResult:
     """Run in a fresh Python process; a timeout kills it and everything it started."""
-    with tempfile.TemporaryDirectory(prefix=".conveyor-task-", dir=writable_dir()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".conveyor-task-") as tmp:
         request_file = Path(tmp) / "request.pickle"
         result_file = Path(tmp) / "result.pickle"
         try:

@@ -1,0 +1,123 @@
+"""The run log store of a sandboxed server run: every write is a JSON line to the trusted side.
+
+On the server, a run's engine runs inside the sandbox with the user's code (it unpickles
+object returns, reads cache entries, runs reducers), so it must not hold the server's
+database. It records through this store instead: each write is one JSON request on a pipe
+(``CONVEYOR_RELAY_FDS=write,read``), answered by one JSON line from the worker, which checks
+the request against the run log's types and bounds and writes it to the database for this
+run only (``conveyor.server.relay``). Waiting for the answer makes a write durable when it
+returns, as every store's are, and is the back-pressure: a run that writes faster than the
+database takes is slowed, never dropped.
+
+Reads come from a mirror in memory, seeded from the run's log as the worker read it before
+the start (``snapshot``: a JSON lines file), so ``conveyor retry`` resumes a run inside the
+sandbox without a way back to the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import threading
+from collections.abc import Sequence
+from typing import IO, Any
+
+from conveyor.errors import ConveyorError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore
+from conveyor.runlog.memory import MemoryRunLogStore
+from conveyor.runlog.records import Event, RunRecord, event_from_json
+
+#: The environment variable that names the pipe's two descriptors: ``write,read``.
+FDS_VARIABLE = "CONVEYOR_RELAY_FDS"
+
+
+class RelayError(ConveyorError):
+    """The trusted side refused a write (over a limit, not this run's); the message says why."""
+
+
+def _not_dumpable() -> None:
+    """The engine of a server run holds the run's secrets: its steps (same user, same
+    sandbox) may not read its memory or environment through /proc or ptrace."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0)  # PR_SET_DUMPABLE, 0
+
+
+class RelayRunLogStore(RunLogStore):
+    """Records one server run by asking the trusted side to write it (see the module's text)."""
+
+    where = "the server's run log"
+
+    def __init__(self, snapshot: str | None = None, log_prefix: str = "sql:", **_: Any) -> None:
+        fds = os.environ.get(FDS_VARIABLE, "")
+        try:
+            write, read = (int(part) for part in fds.split(","))
+        except ValueError:
+            raise RelayError(
+                f"the relay run log store records server runs only ({FDS_VARIABLE} is not set)"
+            ) from None
+        _not_dumpable()
+        self._out: IO[bytes] = os.fdopen(write, "wb", buffering=0)
+        self._in: IO[bytes] = os.fdopen(read, "rb")
+        self._lock = threading.Lock()
+        self._mirror = MemoryRunLogStore()
+        self._prefix = log_prefix
+        if snapshot and os.path.exists(snapshot):
+            self._seed(snapshot)
+
+    def _seed(self, snapshot: str) -> None:
+        with open(snapshot, encoding="utf-8") as lines:
+            first = lines.readline()
+            if not first.strip():
+                return
+            run = RunRecord.from_json(json.loads(first))
+            self._mirror.save_run(run, create=True)
+            events = [event_from_json(json.loads(line)) for line in lines if line.strip()]
+            self._mirror.append(run.run_id, [e for e in events if e is not None])
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        line = json.dumps(request, separators=(",", ":"), default=str).encode() + b"\n"
+        with self._lock:
+            self._out.write(line)
+            answer = self._in.readline()
+        if not answer:
+            raise RelayError("the server's worker stopped answering (the run is being stopped)")
+        reply: dict[str, Any] = json.loads(answer)
+        if not reply.get("ok"):
+            if reply.get("exists"):
+                raise RunExistsError(str(request.get("run", {}).get("run_id", "")), self.where)
+            raise RelayError(str(reply.get("error") or "the server refused a run log write"))
+        return reply
+
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
+        self._ask({"op": "save", "create": create, "run": run.to_json()})
+        self._mirror.save_run(run)
+
+    def append(self, run_id: str, events: Sequence[Event]) -> None:
+        self._ask({"op": "append", "run_id": run_id, "events": [e.to_json() for e in events]})
+        self._mirror.append(run_id, events)
+
+    def load(self, run_id: str) -> RunLog:
+        return self._mirror.load(run_id)
+
+    def list_runs(self, limit: int = 50) -> list[RunRecord]:
+        return self._mirror.list_runs(limit)
+
+    def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
+        return self._mirror.read_event_lines(run_id, cursor)
+
+    def log_location(self, run_id: str, name: str) -> str:
+        return f"{self._prefix}{run_id}/{name}"
+
+    def write_log(self, run_id: str, name: str, text: str) -> str:
+        reply = self._ask({"op": "log", "run_id": run_id, "name": name, "text": text})
+        return str(reply.get("location") or self.log_location(run_id, name))
+
+    def read_log(self, location: str) -> str:
+        return ""  # logs are the trusted side's to serve; nothing in the engine reads them back
+
+    def close(self) -> None:
+        for stream in (self._out, self._in):
+            with contextlib.suppress(OSError):
+                stream.close()

@@ -1,0 +1,252 @@
+"""The trusted end of a sandboxed run's run log: check each request, then write it.
+
+A server run's engine runs in the sandbox with the user's code; it records through
+``conveyor.runlog.relay``, one JSON line per write. This side is the only one that holds
+the database. It reads nothing from the run but those lines, and it takes a line only when
+it is a bounded, well-typed request about this run:
+
+- a line is at most ``max_line`` bytes and JSON nested at most ``MAX_DEPTH`` deep;
+- ``save`` carries a run record of this run's id, each field of its type; what the
+  server knows better (the driver's pid and host) is the server's;
+- ``append`` carries events of the run log's types, for this run, whose log locations are
+  this run's own (an event may not point the API at another run's log);
+- ``log`` carries an attempt's output under this run's name, cut to ``max_log`` bytes
+  (its tail kept), with the operator's secret values masked.
+
+Anything else is a violation: the answer says why, and the worker stops the run and fails it
+with that message. Answers go back one line each, so the run waits for each write (no write
+is lost; a run that writes faster than the database takes is slowed down).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from conveyor.runlog.base import RunExistsError, RunLogStore
+from conveyor.runlog.records import (
+    EndEvent,
+    Event,
+    NodeEvent,
+    RunRecord,
+    StartEvent,
+    Status,
+    event_from_json,
+)
+
+#: JSON nested deeper than this is refused (parameters are bounded at submission too).
+MAX_DEPTH = 64
+#: The longest step path, in parts (pipelines nest far less; loops and maps add two a level).
+MAX_PATH = 256
+_TEXT_FIELDS = (
+    "pipeline_name",
+    "pipeline_file",
+    "pipeline_hash",
+    "config_file",
+    "workdir",
+    "error",
+    "orchestrator",
+    "orchestrator_status",
+    "replayed_status",
+)
+_DICT_FIELDS = ("pipeline", "config", "initial_parameters", "final_parameters")
+
+
+class Violation(Exception):
+    """A request the trusted side does not take; the run is stopped with this message."""
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class RelayLimits:
+    """Bounds on what a run may say (``CONVEYOR_SERVER_MAX_EVENT_BYTES``, ``..._MAX_LOG_BYTES``)."""
+
+    max_line: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_EVENT_BYTES", 16 << 20))
+    max_log: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_LOG_BYTES", 8 << 20))
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            return level
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
+
+
+class Relay:
+    """Serves one run's relayed writes into ``store`` (the server's database)."""
+
+    def __init__(
+        self,
+        store: RunLogStore,
+        run_id: str,
+        driver_pid: Callable[[], int | None],
+        secrets: list[str] | None = None,
+        config: dict[str, Any] | None = None,
+        limits: RelayLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.driver_pid = driver_pid
+        self.secrets = sorted({s for s in secrets or [] if len(s) >= 4}, key=len, reverse=True)
+        self.config = config
+        self.limits = limits or RelayLimits()
+        self.violation: str | None = None
+        self.writes = 0
+        self._log_prefix = f"{store.log_location(run_id, '')}"
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def serve(self, requests: IO[bytes], answers: IO[bytes]) -> None:
+        """Answer requests until the run closes its end (or breaks a rule: then stop)."""
+        while True:
+            line = requests.readline(self.limits.max_line + 1)
+            if not line:
+                return
+            try:
+                if len(line) > self.limits.max_line or not line.endswith(b"\n"):
+                    raise Violation(
+                        f"the run sent a run log write of more than {self.limits.max_line:,} bytes "
+                        "(CONVEYOR_SERVER_MAX_EVENT_BYTES)"
+                    )
+                reply = self.handle(line)
+            except Violation as exc:
+                self.violation = str(exc)
+                self._answer(answers, {"ok": False, "error": self.violation})
+                return
+            self.writes += 1
+            if not self._answer(answers, reply):
+                return
+
+    def serve_in_thread(self, requests: IO[bytes], answers: IO[bytes]) -> threading.Thread:
+        """:meth:`serve` on a thread of its own (the worker's heartbeats go on meanwhile)."""
+        thread = threading.Thread(target=self.serve, args=(requests, answers), daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _answer(answers: IO[bytes], reply: dict[str, Any]) -> bool:
+        try:
+            answers.write(json.dumps(reply).encode() + b"\n")
+            answers.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    # -- one request ----------------------------------------------------------------------
+
+    def handle(self, line: bytes) -> dict[str, Any]:
+        """Check and apply one request line; the answer to send back."""
+        try:
+            request = json.loads(line)
+        except (ValueError, RecursionError):
+            raise Violation("the run sent a run log write that is not JSON") from None
+        if not isinstance(request, dict) or _depth(request) > MAX_DEPTH:
+            raise Violation(f"the run sent a run log write nested deeper than {MAX_DEPTH} levels")
+        op = request.get("op")
+        if op == "save":
+            return self._save(request)
+        if op == "append":
+            self._same_run(request.get("run_id"))
+            self.store.append(self.run_id, self._events(request.get("events")))
+            return {"ok": True}
+        if op == "log":
+            self._same_run(request.get("run_id"))
+            return {"ok": True, "location": self._log(request.get("name"), request.get("text"))}
+        raise Violation(f"the run sent an unknown run log request {str(op)[:40]!r}")
+
+    def _same_run(self, run_id: Any) -> None:
+        if run_id != self.run_id:
+            raise Violation(f"the run wrote to another run's log ({str(run_id)[:80]!r})")
+
+    def _save(self, request: dict[str, Any]) -> dict[str, Any]:
+        data = request.get("run")
+        if not isinstance(data, dict):
+            raise Violation("the run sent a run record that is not an object")
+        self._same_run(data.get("run_id"))
+        for name in _TEXT_FIELDS:
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise Violation(f"the run's record has '{name}' of type {type(data[name]).__name__}")
+        for name in _DICT_FIELDS:
+            if data.get(name) is not None and not isinstance(data[name], dict):
+                raise Violation(f"the run's record has '{name}' of type {type(data[name]).__name__}")
+        run = RunRecord.from_json(data)
+        if run.status is Status.UNKNOWN:
+            raise Violation(f"the run's record has the status {str(data.get('status'))[:40]!r}")
+        run.pid, run.host = self.driver_pid(), os.uname().nodename
+        if self.config is not None:
+            run.config = self.config
+        if run.error:
+            run.error = self.mask(run.error)
+        try:
+            self.store.save_run(run, create=bool(request.get("create")))
+        except RunExistsError as exc:
+            return {"ok": False, "exists": True, "error": str(exc)}
+        return {"ok": True}
+
+    def _events(self, items: Any) -> list[Event]:
+        if not isinstance(items, list):
+            raise Violation("the run sent events that are not a list")
+        events = []
+        for item in items:
+            event = event_from_json(item) if isinstance(item, dict) else None
+            if not isinstance(event, StartEvent | EndEvent | NodeEvent):
+                raise Violation("the run sent something that is not a run log event")
+            path = event.path
+            if not isinstance(path, list) or not 0 < len(path) <= MAX_PATH:
+                raise Violation("the run sent an event with no step path, or one too deep")
+            if not all(isinstance(part, str) and len(part) <= 1000 for part in path):
+                raise Violation("the run sent an event whose step path is not a list of names")
+            if isinstance(event, EndEvent):
+                self._check_end(event)
+            events.append(event)
+        return events
+
+    def _check_end(self, event: EndEvent) -> None:
+        if event.log is not None and (
+            not isinstance(event.log, str) or not event.log.startswith(self._log_prefix)
+        ):
+            raise Violation("the run sent an attempt whose log is not one of its own")
+        for name in ("returns", "metrics", "info"):
+            if not isinstance(getattr(event, name), dict):
+                raise Violation(f"the run sent an attempt whose {name} are not an object")
+        if not isinstance(event.catalog, list):
+            raise Violation("the run sent an attempt whose catalog entries are not a list")
+        if event.error is not None:
+            event.error = self.mask(str(event.error))
+
+    def _log(self, name: Any, text: Any) -> str:
+        if not isinstance(name, str) or not name or len(name) > 2000 or "\x00" in name:
+            raise Violation("the run sent a log with no valid name")
+        if not isinstance(text, str):
+            raise Violation("the run sent a log that is not text")
+        limit = self.limits.max_log
+        if len(text) > limit:
+            text = (
+                f"[conveyor: the first {len(text) - limit:,} characters of this output were dropped: "
+                f"the server keeps at most {limit:,} (CONVEYOR_SERVER_MAX_LOG_BYTES)]\n" + text[-limit:]
+            )
+        return self.store.write_log(self.run_id, name, self.mask(text))
+
+    def mask(self, text: str) -> str:
+        """``text`` with the operator's secret values given to this run replaced by ``***``."""
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
