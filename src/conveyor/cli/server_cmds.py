@@ -12,9 +12,11 @@ from conveyor.errors import ConveyorError
 
 
 def _url(db: str | None) -> str:
-    from conveyor.server.db import default_url
+    """The database URL, a relative SQLite file made absolute against this directory: runs
+    execute in folders of their own and must open the same file."""
+    from conveyor.server.db import absolute_url, default_url
 
-    return db or os.environ.get("CONVEYOR_SERVER_DB") or default_url()
+    return absolute_url(db or os.environ.get("CONVEYOR_SERVER_DB") or default_url())
 
 
 def _safe(url: str) -> str:
@@ -85,6 +87,12 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
         )
     elif mode != "bwrap":
         raise ConveyorError(f"CONVEYOR_SERVER_SANDBOX must be 'bwrap' or 'none', not {mode!r}")
+    from conveyor.server.limits import LimitError, check_bundles
+
+    try:
+        check_bundles()
+    except LimitError as exc:
+        raise ConveyorError(str(exc)) from None
     url = _url(db)
     code = migrate(url)
     if code:

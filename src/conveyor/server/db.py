@@ -44,6 +44,22 @@ tokens = Table(
     Column("revoked_at", Float, nullable=True),
 )
 
+sessions = Table(
+    "server_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # The cookie holds a random id; only its SHA-256 is kept (as for tokens).
+    Column("session_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, ForeignKey("server_users.id"), nullable=False),
+    # The token signed in with: revoking it ends its sessions too.
+    Column("token_id", Integer, ForeignKey("server_tokens.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("server_sessions_expiry", "expires_at"),
+)
+
 runs = Table(
     "server_runs",
     metadata,
@@ -75,6 +91,22 @@ def default_url() -> str:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor"
     base.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{base / 'server.db'}"
+
+
+def absolute_url(url: str, cwd: str | None = None) -> str:
+    """``url`` with a relative SQLite file made absolute against ``cwd`` (default: the current
+    directory): the API, the workers and each run's process (which works in a folder of its
+    own) must all open the same file. Other URLs, and in-memory SQLite, are left as they are."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite"):
+        return url
+    parsed = make_url(url)
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    path = str(Path(cwd or os.getcwd()) / Path(database).expanduser())  # an absolute one stays
+    return url if path == database else parsed.set(database=path).render_as_string(hide_password=False)
 
 
 def engine_for(url: str) -> Any:

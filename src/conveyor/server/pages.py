@@ -1,35 +1,78 @@
 """The web UI on the server: the same pages as ``conveyor ui``, over the server's runs, for
 signed-in users, with retry and cancel.
 
-Signing in exchanges an API token for a session: the token is kept in an HttpOnly,
-SameSite=Strict cookie (scripts cannot read it; other sites' requests do not carry it), so
-revoking the token ends the session at once, on every API worker. Actions are POSTs that
-must carry the value of the ``conveyor_csrf`` cookie in an ``X-CSRF-Token`` header (a page
-of another origin can neither read that cookie nor set that header) and, when the browser
-says where they come from, an ``Origin`` of this server. Users see their own runs and
-admins all runs, exactly as in the API: another user's run is "not found".
+Signing in exchanges an API token for a server-side session (``conveyor.server.auth``): the
+cookie holds a fresh random session id, never the token, in an HttpOnly, SameSite=Strict
+cookie (scripts cannot read it; other sites' requests do not carry it). Signing out revokes
+the session on every API worker; revoking the token ends its sessions too. Actions are POSTs
+that must carry the session's own CSRF token in an ``X-CSRF-Token`` header (the page reads it
+from the ``conveyor_csrf`` cookie; a cookie planted by anyone else matches no session) and,
+when the browser says where they come from, an ``Origin`` of this server. Cookies are
+``Secure`` when the request came over HTTPS (behind a proxy: one uvicorn trusts through
+``FORWARDED_ALLOW_IPS`` and its ``X-Forwarded-Proto``) or when the operator says the server
+is behind TLS (``CONVEYOR_SERVER_SECURE_COOKIES=1``). After signing in, the page goes only
+to a path of this server (``safe_next``). Users see their own runs and admins all runs,
+exactly as in the API: another user's run is "not found".
 """
 
 import hmac
 import json
-import secrets
-from typing import Any
+import os
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from conveyor.runlog.base import RunLogStore
 from conveyor.server import queue
-from conveyor.server.auth import AuthError, authenticate
+from conveyor.server.auth import (
+    SESSION_SECONDS,
+    AuthError,
+    Session,
+    close_session,
+    find_session,
+    open_session,
+)
 from conveyor.server.db import runs, users
 from conveyor.server.redact import without_credentials
-from conveyor.ui.app import ui_router
+from conveyor.ui.app import SECURITY_HEADERS, _shell, ui_router
 from conveyor.ui.source import Viewer, Views, add_progress
 
 SESSION = "conveyor_session"
 CSRF = "conveyor_csrf"
-MAX_AGE = 12 * 3600
+MAX_AGE = int(SESSION_SECONDS)
+
+
+class SignIn(BaseModel):
+    """The body of ``POST /ui/api/login``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(max_length=500)]
+    next: Annotated[str | None, Field(max_length=2000)] = None
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: ``value`` if it is a path of this server, else ``/``.
+    A path starts with one ``/`` followed by neither ``/`` nor ``\\`` (browsers read ``/\\``
+    as ``//``, another host), has no scheme or host, and no control characters (browsers drop
+    tabs and newlines, so ``/\\t/evil`` would become ``//evil``)."""
+    if not value or not value.startswith("/") or value[1:2] in ("/", "\\"):
+        return "/"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "/"
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else "/"
+
+
+def secure_cookies(request: Request) -> bool:
+    """Cookies get ``Secure`` over HTTPS, or always when the operator says the server is
+    behind TLS (``CONVEYOR_SERVER_SECURE_COOKIES=1``)."""
+    said = os.environ.get("CONVEYOR_SERVER_SECURE_COOKIES", "").strip().lower()
+    return request.url.scheme == "https" or said in ("1", "true", "yes", "on")
 
 
 class ServerSource:
@@ -105,50 +148,66 @@ def pages_router(engine: Any, readonly: Any, store: RunLogStore) -> APIRouter:
     """The UI's pages and their JSON, plus signing in and out and the actions."""
     source = ServerSource(engine, readonly, store)
 
-    def guard(request: Request) -> Viewer:
-        token = request.cookies.get(SESSION)
-        if not token:
-            raise HTTPException(401, "sign in first")
+    def current(request: Request) -> Session:
         try:
-            user = authenticate(readonly, f"Bearer {token}")
+            return find_session(readonly, request.cookies.get(SESSION))
         except AuthError as exc:
             raise HTTPException(401, str(exc)) from None
+
+    def guard(request: Request) -> Viewer:
+        user = current(request).user
         return Viewer(user.name, user.is_admin, user.id)
 
-    router = ui_router(source, guard, mode="server", redact=without_credentials)
+    router = APIRouter()
+
+    # Before the UI's own routes: an unsafe ``next`` never reaches the sign-in page's script.
+    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    def login_page(next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
+        if next is not None and safe_next(next) != next:
+            return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), status_code=303)
+        return HTMLResponse(_shell(), headers=SECURITY_HEADERS)
+
+    router.include_router(ui_router(source, guard, mode="server", redact=without_credentials))
 
     @router.post("/ui/api/login", include_in_schema=False)
-    async def login(request: Request) -> JSONResponse:
+    def login(request: Request, body: SignIn) -> JSONResponse:
         if not _same_origin(request):
             raise HTTPException(403, "cross-site sign-in refused")
         try:
-            token = str((await request.json()).get("token") or "").strip()
-        except (ValueError, AttributeError):
-            token = ""
-        try:
-            user = authenticate(readonly, f"Bearer {token}")
+            session_id, session = open_session(engine, body.token.strip())
         except AuthError as exc:
             raise HTTPException(401, str(exc)) from None
-        response = JSONResponse({"user": user.name, "admin": user.is_admin})
-        secure = request.url.scheme == "https"
-        response.set_cookie(SESSION, token, max_age=MAX_AGE, httponly=True, samesite="strict", secure=secure)
+        user = session.user
+        response = JSONResponse({"user": user.name, "admin": user.is_admin, "next": safe_next(body.next)})
+        secure = secure_cookies(request)
         response.set_cookie(
-            CSRF, secrets.token_urlsafe(24), max_age=MAX_AGE, samesite="strict", secure=secure
+            SESSION, session_id, max_age=MAX_AGE, httponly=True, samesite="strict", secure=secure
         )
+        response.set_cookie(CSRF, session.csrf, max_age=MAX_AGE, samesite="strict", secure=secure)
         return response
 
     @router.post("/ui/api/logout", include_in_schema=False)
-    def logout() -> JSONResponse:
+    def logout(request: Request) -> JSONResponse:
+        if not _same_origin(request):
+            raise HTTPException(403, "cross-site sign-out refused")
+        close_session(engine, request.cookies.get(SESSION))
         response = JSONResponse({"signed_out": True})
-        response.delete_cookie(SESSION)
-        response.delete_cookie(CSRF)
+        secure = secure_cookies(request)
+        response.delete_cookie(SESSION, httponly=True, samesite="strict", secure=secure)
+        response.delete_cookie(CSRF, samesite="strict", secure=secure)
         return response
 
     @router.post("/ui/api/runs/{run_id}/{action}", include_in_schema=False)
     def act(request: Request, run_id: str, action: str) -> JSONResponse:
-        viewer = guard(request)
-        sent, kept = request.headers.get("x-csrf-token", ""), request.cookies.get(CSRF, "")
-        if not _same_origin(request) or not kept or not hmac.compare_digest(sent, kept):
+        session = current(request)
+        user = session.user
+        viewer = Viewer(user.name, user.is_admin, user.id)
+        sent = request.headers.get("x-csrf-token", "")
+        if (
+            not _same_origin(request)
+            or not sent
+            or not hmac.compare_digest(sent.encode(), session.csrf.encode())
+        ):
             raise HTTPException(403, "cross-site request refused (missing or wrong CSRF token)")
         try:
             status = source.act(viewer, run_id, action)

@@ -34,7 +34,7 @@ from conveyor.runlog.sql import SQLRunLogStore
 from conveyor.server import policy, queue, sandbox
 from conveyor.server.confine import Confinement, RunLimits, disk_usage
 from conveyor.server.db import engine_for
-from conveyor.server.limits import Limits, unpack
+from conveyor.server.limits import Limits, check_pipeline, unpack
 from conveyor.server.relay import Relay
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import config_from_data
@@ -82,6 +82,9 @@ def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Pat
     """The run's work directory (pipeline, parameters, code, config, its run log so far),
     written by the trusted side without following anything a step of an earlier attempt
     made there; and the config the run gets (the operator's locations, see ``policy``)."""
+    limits = Limits.from_env()
+    check_pipeline(job["pipeline"], limits)
+    check_pipeline(job["config"] or "", limits, "the config")
     work = root / job["id"]
     work.mkdir(parents=True, exist_ok=True)
     given = "catalog" in (yaml.safe_load(job["config"] or "") or {})
@@ -97,7 +100,7 @@ def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Pat
     private_dir(root, job["id"]).mkdir(parents=True, exist_ok=True, mode=0o700)
     if job.get("code"):
         _fresh_dir(work / "code")
-        unpack(job["code"], work / "code", Limits.from_env())
+        unpack(job["code"], work / "code", limits)
     return work, config
 
 

@@ -1,5 +1,10 @@
 """The first schema: users, tokens, the run queue, and the run log tables.
 
+A database first used as a ``postgres``/``sql`` run log store already holds the run log
+tables (``conveyor.runlog.sql`` creates them): they are adopted as they are, runs and all,
+once their columns are checked to be the run log's; anything else of the same name is
+refused with what to do.
+
 Revision ID: 0001
 """
 
@@ -8,6 +13,32 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from conveyor.errors import ConveyorError
+
+#: The run log tables and their columns, as ``conveyor.runlog.sql.tables`` makes them.
+RUN_LOG_COLUMNS = {
+    "conveyor_runs": {"run_id", "status", "started_at", "data"},
+    "conveyor_events": {"seq", "run_id", "data"},
+    "conveyor_logs": {"location", "text"},
+}
+
+
+def _adoptable() -> set[str]:
+    """The run log tables that exist already (a run log store's), after checking each has
+    the run log's columns; ConveyorError saying what to do if one has not."""
+    inspector = sa.inspect(op.get_bind())
+    present = set(inspector.get_table_names()) & set(RUN_LOG_COLUMNS)
+    for table in sorted(present):
+        found = {c["name"] for c in inspector.get_columns(table)}
+        if found != RUN_LOG_COLUMNS[table]:
+            raise ConveyorError(
+                f"the database already has a table '{table}' that is not conveyor's run log: its columns are "
+                f"{', '.join(sorted(found))}; a run log's are {', '.join(sorted(RUN_LOG_COLUMNS[table]))}. "
+                "Rename or drop that table, or give the server a database of its own"
+            )
+    return present
+
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -15,7 +46,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Create users, tokens, the run queue and the run log tables."""
+    """Create users, tokens, the run queue and the run log tables (adopting a run log's)."""
+    adopted = _adoptable()
     op.create_table(
         "server_users",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -52,6 +84,19 @@ def upgrade() -> None:
     )
     op.create_index("server_runs_queue", "server_runs", ["status", "created_at"])
     op.create_index("server_runs_user", "server_runs", ["user_id", "created_at"])
+    if "conveyor_runs" not in adopted:
+        _run_log_runs()
+    if "conveyor_events" not in adopted:
+        _run_log_events()
+    elif "conveyor_events_run" not in {
+        i["name"] for i in sa.inspect(op.get_bind()).get_indexes("conveyor_events")
+    }:
+        op.create_index("conveyor_events_run", "conveyor_events", ["run_id", "seq"])
+    if "conveyor_logs" not in adopted:
+        _run_log_logs()
+
+
+def _run_log_runs() -> None:
     op.create_table(
         "conveyor_runs",
         sa.Column("run_id", sa.String(64), primary_key=True),
@@ -59,6 +104,9 @@ def upgrade() -> None:
         sa.Column("started_at", sa.Float),
         sa.Column("data", sa.Text, nullable=False),
     )
+
+
+def _run_log_events() -> None:
     op.create_table(
         "conveyor_events",
         sa.Column(
@@ -68,6 +116,9 @@ def upgrade() -> None:
         sa.Column("data", sa.Text, nullable=False),
     )
     op.create_index("conveyor_events_run", "conveyor_events", ["run_id", "seq"])
+
+
+def _run_log_logs() -> None:
     op.create_table(
         "conveyor_logs",
         sa.Column("location", sa.String(300), primary_key=True),
