@@ -397,9 +397,10 @@ function loginPage() {
   form.onsubmit = async (e) => {
     e.preventDefault();
     try {
-      await post("/ui/api/login", { token: token.value });
       const next = new URLSearchParams(location.search).get("next") || "/";
-      location.href = next.startsWith("/") && !next.startsWith("//") ? next : "/";
+      const signed = await post("/ui/api/login", { token: token.value, next });
+      // The server answers with the same-origin path to go to (never "//host" or "/\\host").
+      location.href = typeof signed.next === "string" && /^\/(?![\/\\])/.test(signed.next) ? signed.next : "/";
     } catch (err) { message.textContent = String(err.message); }
   };
   show(el("h1", { text: "Sign in" }), form);
