@@ -20,6 +20,7 @@ only reads the run's relayed JSON (``conveyor.server.relay``). What a run sees:
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -45,6 +46,14 @@ def database_places(url: str) -> list[str]:
     return places
 
 
+def _account_home() -> str:
+    """The server user's home as the system knows it (``$HOME`` may say otherwise)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return "/"
+
+
 def _under(path: str, places: list[str]) -> bool:
     return any(path == place or path.startswith(place.rstrip("/") + "/") for place in places)
 
@@ -60,7 +69,7 @@ class Sandbox:
 
     def hidden_places(self) -> list[str]:
         """Every directory (or file) the run must not see, real paths, existing ones."""
-        wanted = [str(Path.home()), "/run", "/var/run", "/tmp", *self.hidden]
+        wanted = [str(Path.home()), _account_home(), "/run", "/var/run", "/tmp", *self.hidden]
         wanted += _paths("CONVEYOR_SANDBOX_HIDE")
         places: list[str] = []
         for place in wanted:
