@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import conveyor
 from conveyor.runlog.base import RunNotFoundError
-from conveyor.runlog.records import RUN_ID_PATTERN
+from conveyor.runlog.records import RUN_ID_PATTERN, Status
 from conveyor.runlog.sql import SQLRunLogStore, reader
 from conveyor.server import policy, queue
 from conveyor.server.auth import AuthError, User, authenticate
@@ -44,6 +44,7 @@ from conveyor.spec.errors import Issue, SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline_text
 from conveyor.spec.load import _config as read_config  # the one reading of a config: runnable's names too
 from conveyor.spec.yamlload import load_yaml_text
+from conveyor.step.context import path_slug
 
 MAX_BODY = 16 * 1024 * 1024
 RUN_ID = RUN_ID_PATTERN
@@ -503,9 +504,17 @@ def create_app(url: str) -> FastAPI:
             if wanted is not None and record.path[: len(wanted)] != wanted:
                 continue
             for attempt in record.attempts:
-                if attempt.log:
+                # A running attempt's output so far is written every second under the name
+                # its final output will have (it has no log on record until it ends).
+                location = attempt.log or (
+                    store.log_location(run_id, f"{path_slug(record.path)}/attempt-{attempt.attempt}.log")
+                    if attempt.status is Status.RUNNING
+                    else None
+                )
+                text = store.read_log(location) if location else ""
+                if attempt.log or text:
                     parts.append(f"==> {' / '.join(record.path)} (attempt {attempt.attempt}) <==\n")
-                    parts.append(store.read_log(attempt.log))
+                    parts.append(text)
         return PlainTextResponse(without_credentials("".join(parts)))
 
     @app.post("/api/v1/runs/{run_id}/cancel", response_model=RunSummary)
