@@ -200,12 +200,15 @@ def _await_lease(store: SQLRunLogStore, engine: Any, run_id: str, worker: str, l
 
 
 def _mark_cancelled(store: SQLRunLogStore, run_id: str) -> None:
+    """The run's process is gone: its record, and every step or item it left running, end
+    as cancelled."""
+    from conveyor.runlog.endings import end_run
+
     try:
-        run = store.load(run_id).run
+        log = store.load(run_id)
     except RunNotFoundError:
         return
-    run.status, run.ended_at = Status.CANCELLED, time.time()
-    store.save_run(run)
+    end_run(store, log, Status.CANCELLED, "cancelled by request")
 
 
 def work_root() -> Path:
