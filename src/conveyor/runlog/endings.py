@@ -17,7 +17,7 @@ same way, here:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from conveyor.runlog import base
@@ -147,7 +147,3 @@ def end_run(store: RunLogStore, log: RunLog, status: Status, error: str | None =
 def _closing(status: Status) -> Status:
     return Status.CANCELLED if status is Status.CANCELLED else Status.INTERRUPTED
 
-
-def open_steps(log: RunLog) -> Sequence[StepRecord]:
-    """The steps of ``log`` still recorded as running (none, once it is settled)."""
-    return [r for r in log.steps.values() if r.status is Status.RUNNING]
