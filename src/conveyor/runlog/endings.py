@@ -146,4 +146,3 @@ def end_run(store: RunLogStore, log: RunLog, status: Status, error: str | None =
 
 def _closing(status: Status) -> Status:
     return Status.CANCELLED if status is Status.CANCELLED else Status.INTERRUPTED
-
