@@ -41,6 +41,7 @@ def _took(start: Any, end: Any) -> str:
 def list_runs(config: Path | None, limit: int) -> int:
     """``conveyor runs list`` over the local run log store."""
     from conveyor.runlog.base import effective_status
+    from conveyor.runlog.endings import run_end
 
     runs = _store(config).list_runs(limit)
     table = Table(title=f"{len(runs)} most recent runs" if runs else "no runs recorded")
@@ -55,7 +56,7 @@ def list_runs(config: Path | None, limit: int) -> int:
             str(run.pipeline_name or "-"),
             coloured(effective_status(run)),
             _when(run.started_at),
-            _took(run.started_at, run.ended_at),
+            _took(run.started_at, run_end(run)),
             str(run.resumed),
             *([escape(run.error or "") if run.status is Status.UNKNOWN else ""] if broken else []),
         )
@@ -174,14 +175,17 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     """``conveyor runs show``: a run's header and its step tree."""
     import json
 
-    log = _store(config).load(run_id)
+    from conveyor.runlog.endings import last_seen, run_end, settle
+
+    # An ended run's steps still open read as its ending, their durations fixed.
+    log = settle(_store(config).load(run_id))
     run = log.run
     console = Console()
     status = log.status
     console.print(f"[bold]run[/] {run.run_id}  {coloured(status)}")
     console.print(f"  pipeline   {run.pipeline_name}  ({run.pipeline_file or 'built in Python'})")
     console.print(f"  hash       {str(run.pipeline_hash)[:16]}")
-    took = _took(run.started_at, run.ended_at)
+    took = _took(run.started_at, run_end(run, last_seen(log.steps.values())))
     console.print(f"  started    {_when(run.started_at)}   duration {took}")
     if (run.config or {}).get("executor", {}).get("type") == "mocked":
         console.print("  [yellow]mocked[/]     tasks were not run, except those patched (see detail)")

@@ -23,8 +23,9 @@ from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
 from conveyor.runlog import base as runlog_base
-from conveyor.runlog.base import RunLog, RunLogStore
-from conveyor.runlog.records import EndEvent, NodeEvent, RunRecord, StartEvent, Status
+from conveyor.runlog.base import RunLog, RunLogStore, RunLogUnwritable, os_cause
+from conveyor.runlog.endings import Ending, close
+from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, StartEvent, Status
 from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
@@ -113,7 +114,7 @@ class Engine(Runner):
         return items
 
     def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
-        self.store.append(self.run_id, [NodeEvent(path, kind, status, time.time(), info)])
+        self._append([NodeEvent(path, kind, status, time.time(), info)], f"recording step '{'/'.join(path)}'")
         if self.observer:
             self.observer.node(path, kind, status, info)
 
@@ -150,14 +151,22 @@ class Engine(Runner):
                 self.observer.step_started(path, attempt)
             with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
-            log = None
+            log, lost = None, None
             # The attempt has left `context.running`: once this lock is ours, no live write
             # of its partial output can come after the final one.
             with self._log_lock:
                 if result.output:
-                    log = self.store.write_log(
-                        self.run_id, f"{path_slug(path)}/attempt-{attempt}.log", result.output
-                    )
+                    name = f"{path_slug(path)}/attempt-{attempt}.log"
+                    try:
+                        log = self.store.write_log(self.run_id, name, result.output)
+                    except OSError as exc:  # a full disk, a quota: the step's failure, not the engine's
+                        where = self.store.log_location(self.run_id, name)
+                        lost = f"writing the output of step '{'/'.join(path)}' to {where}"
+                        cause = f"{os_cause(exc)} while writing the step's output to {where}"
+                        result.status, result.error = (
+                            Status.FAILED,
+                            cause + (f" (the step itself failed: {result.error})" if result.error else ""),
+                        )
             end = EndEvent(
                 path,
                 attempt,
@@ -174,7 +183,8 @@ class Engine(Runner):
             )
             with self._starts_lock:
                 start = self._starts.pop(key, None)
-                self.store.append(self.run_id, [start, end] if start else [end])
+                what = lost or f"recording the end of step '{'/'.join(path)}'"
+                self._append([start, end] if start else [end], what)
             if self.observer:
                 self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
                 if result.marks:
@@ -210,13 +220,40 @@ class Engine(Runner):
             if ticks % LIVE_LOG_TICKS == 0:
                 self._live_logs()
             now = time.time()
-            with self._starts_lock:
+            # A store that cannot be written now (a full disk) is tried again next tick; the
+            # steps' own writes say why, if it stays so.
+            with self._starts_lock, contextlib.suppress(OSError):
                 due = [k for k, e in self._starts.items() if e.t <= now - START_DELAY]
                 if due:
-                    self.store.append(self.run_id, [self._starts.pop(k) for k in due])
-            if self.run.lease_until is not None and self.run.lease_until - now < self.lease * 2 / 3:
+                    self.store.append(self.run_id, [self._starts[k] for k in due])
+                    for k in due:
+                        del self._starts[k]
+            held = self.run.lease_until
+            if held is not None and held - now < self.lease * 2 / 3:
                 self.run.lease_until = now + self.lease
-                self.store.save_run(self.run)
+                try:
+                    self.store.save_run(self.run)
+                except OSError:
+                    self.run.lease_until = held  # renewed next tick, if the store allows
+
+    def _append(self, events: Sequence[Event], what: str) -> None:
+        """Append to the run log; a store that cannot be written stops the run, saying why."""
+        try:
+            self.store.append(self.run_id, events)
+        except OSError as exc:
+            raise RunLogUnwritable(self.run_id, what, exc) from None
+
+    def _close_open(self, status: Status, t: float) -> None:
+        """The run ends with steps still open (interrupted, or its store unwritable): record
+        them ended as it did, so that none reads as running for ever."""
+        with self._starts_lock:
+            pending, self._starts = list(self._starts.values()), {}
+        with contextlib.suppress(OSError):
+            if pending:
+                self.store.append(self.run_id, pending)
+            events = close(self.store.load(self.run_id).steps.values(), Ending(status, t))
+            if events:
+                self.store.append(self.run_id, events)
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -227,17 +264,26 @@ class Engine(Runner):
         run = self.run
         run.status = Status.RUNNING
         run.lease_until = time.time() + self.lease
-        self.store.save_run(run, create=new)
+        try:
+            self.store.save_run(run, create=new)
+        except OSError as exc:
+            raise RunLogUnwritable(self.run_id, f"recording the run in {self.store.where}", exc) from None
         if self.observer:
             self.observer.run_started(run)
+        if self.previous is not None and self.previous.closed:
+            # What the earlier driver left open ended with it (see runlog.endings.settle).
+            self._append(self.previous.closed, "recording how the earlier attempt of the run ended")
         scope = Scope(None, parameters)
         interrupted = False
+        unwritable: RunLogUnwritable | None = None
         flusher = threading.Thread(target=self._background, name="conveyor-background", daemon=True)
         flusher.start()
         try:
             ok = Traversal(self).run_graph(pipeline.dag, [], scope)
         except KeyboardInterrupt:
             ok, interrupted = False, True
+        except RunLogUnwritable as exc:
+            ok, unwritable = False, exc
         finally:
             self._stopped.set()
             flusher.join()
@@ -246,10 +292,19 @@ class Engine(Runner):
             run.status, run.error = Status.INTERRUPTED, "interrupted by the user"
         else:
             run.status = Status.SUCCEEDED if ok else Status.FAILED
+        if interrupted or unwritable:
+            run.error = str(unwritable) if unwritable else run.error
+            self._close_open(Status.INTERRUPTED, run.ended_at)
         run.final_parameters = json_safe(scope.own)
-        self.store.save_run(run)
+        try:
+            self.store.save_run(run)
+        except OSError as exc:
+            # Unrecorded, the run reads as interrupted once this process is gone: retry works.
+            raise unwritable or RunLogUnwritable(self.run_id, "recording how the run ended", exc) from None
         if self.observer:
             self.observer.run_finished(run)
         if interrupted:
             raise KeyboardInterrupt
+        if unwritable:
+            raise unwritable
         return run

@@ -16,6 +16,7 @@ from conveyor.executors.engine import Engine
 from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
 from conveyor.runlog.base import RunLog, RunLogStore
+from conveyor.runlog.endings import Ending, close, settle
 from conveyor.runlog.records import RunRecord, Status, check_run_id, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import SpecError
@@ -258,8 +259,10 @@ def resume(
     config = config or RunConfig()
     backends = _backends(config, store)
     _refuse_remote(backends.executor, config)
-    previous = backends.store.load(run_id)
+    previous = settle(backends.store.load(run_id))  # its open steps ended with it
     status = previous.status
+    if status is Status.RUNNING and force:  # its driver is gone, you say: so is what it ran
+        previous.closed = close(previous.steps.values(), Ending(Status.INTERRUPTED, time.time()))
     if status is Status.SUCCEEDED:
         raise RunRefused(f"run '{run_id}' already succeeded; there is nothing to retry")
     if status is Status.RUNNING and not force:

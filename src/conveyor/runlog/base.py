@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.errors import ConveyorError
+from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
 
 
@@ -43,6 +43,22 @@ class RunNotFoundError(ConveyorError, KeyError):
 
     def __str__(self) -> str:
         return f"no run '{self.args[0]}' in {self.args[1] if len(self.args) > 1 else 'the run log'}"
+
+
+class RunLogUnwritable(ConveyorError):
+    """The run log cannot be written (a full disk, a quota, a read-only or lost store): the
+    run stops there, with the cause named, and resumes with ``retry`` once it is fixed."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, run_id: str, what: str, exc: OSError) -> None:
+        super().__init__(f"run '{run_id}' stopped: {os_cause(exc)} while {what}")
+        self.hint = f"once that is fixed, resume it with: conveyor retry {run_id}"
+
+
+def os_cause(exc: OSError) -> str:
+    """What the system said, without Python's wrapping ("No space left on device")."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
 def _pid_alive(pid: int) -> bool:
@@ -79,6 +95,9 @@ class RunLog:
     steps: dict[tuple[str, ...], StepRecord] = field(default_factory=dict)
     #: Event lines that could not be read (cut short by a crash mid-write) and were skipped.
     torn: int = 0
+    #: Events that closed, in this copy only, what the run's ending left open (see
+    #: ``runlog.endings.settle``); a writer taking the run over appends them.
+    closed: list[Event] = field(default_factory=list)
 
     @property
     def status(self) -> Status:

@@ -265,7 +265,8 @@ class StepRecord:
             attempt.status, attempt.end = event.status, event.t
             attempt.exit_code, attempt.error, attempt.log = event.exit_code, event.error, event.log
             attempt.returns, attempt.metrics, attempt.catalog = event.returns, event.metrics, event.catalog
-            self.status = event.status
+            if attempt is self.attempts[-1]:  # a late end of an older attempt leaves the step as it is
+                self.status = event.status
             if event.info:
                 self.info.update(event.info)
         else:

@@ -475,11 +475,13 @@ def create_app(url: str) -> FastAPI:
     async def get_run(run_id: str, caller: Caller) -> Any:
         import json
 
+        from conveyor.runlog.endings import settle
+
         run = visible(run_id, caller)
         detail = {**run, "parameters": json.loads(run.pop("parameters") or "{}")}
         detail["error"] = without_credentials(detail.get("error"))
         try:
-            log = store.load(run_id)
+            log = settle(store.load(run_id))  # an ended run's open steps read as its ending
             detail["run_log"] = {**log.run.to_json(), "status": str(log.status)}
             detail["run_log"]["config"] = without_credentials(detail["run_log"].get("config"))
             detail["steps"] = [record.to_json() for record in log.steps.values()]

@@ -28,6 +28,7 @@ import yaml
 
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.codec import encode_run
+from conveyor.runlog.endings import end_run
 from conveyor.runlog.records import Status
 from conveyor.runlog.relay import FDS_VARIABLE
 from conveyor.runlog.sql import SQLRunLogStore
@@ -336,17 +337,15 @@ def _await_lease(store: SQLRunLogStore, engine: Any, run_id: str, worker: str, l
 
 
 def _close_run(store: SQLRunLogStore, run_id: str, status: Status, error: str | None) -> None:
-    """Give a run whose engine did not (stopped, or died) its true ending in the run log."""
+    """Give a run whose engine did not (stopped, or died) its true ending in the run log:
+    its record, and every step or item it left running (``runlog.endings``)."""
     try:
-        run = store.load_record(run_id)
+        log = store.load(run_id)
     except RunNotFoundError:
         return
-    if run.status is not Status.RUNNING:
+    if log.run.status is not Status.RUNNING:
         return
-    run.status, run.ended_at, run.lease_until = status, time.time(), None
-    if error:
-        run.error = error[:2000]
-    store.save_run(run)
+    end_run(store, log, status, error[:2000] if error else None)
 
 
 def work_root() -> Path:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.codec import decode_run
+from conveyor.runlog.endings import run_end
 from conveyor.runlog.records import RunRecord
 from conveyor.ui.views import RunView
 
@@ -105,7 +106,7 @@ class Views:
 
 def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
     """A run as a row of the runs table."""
-    end = run.ended_at or (time.time() if run.started_at else None)
+    end = run_end(run) or (time.time() if run.started_at else None)  # an ended run's stays put
     return {
         "id": run.run_id,
         "status": str(effective_status(run)),

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from conveyor.runlog.base import RunLogStore, effective_status
+from conveyor.runlog.endings import Ending, close, ending_of, last_seen
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord, event_from_json
 from conveyor.spec.models import Graph, NodeBase, Pipeline, step_in
 
@@ -32,6 +33,15 @@ TREE_LIMIT = 2000
 
 
 _STATUSES = {str(s): s for s in Status}
+#: How progress groups statuses; what is not here (running, queued, unknown) is running.
+_OUTCOME = {
+    Status.SUCCEEDED: "succeeded",
+    Status.REUSED: "succeeded",
+    Status.FAILED: "failed",
+    Status.CANCELLED: "stopped",
+    Status.INTERRUPTED: "stopped",
+}
+_ENDED = ("succeeded", "failed", "stopped")
 
 
 def _status(value: Any) -> Status:
@@ -92,6 +102,10 @@ class RunView:
         self._in_map: dict[tuple[str, ...], bool] = {}
         self.cursor: Any = None
         self.version = 0
+        #: The ending last applied to what the run left open (see :meth:`_settle`).
+        self._settled: Ending | None = None
+        #: That ending, its time refined by the last event seen (what durations end at).
+        self._ending: Ending | None = None
         #: Held while folding and while a page reads the view (pages are served on threads).
         self.lock = threading.RLock()
         self.refresh()
@@ -133,14 +147,50 @@ class RunView:
                     else:
                         self.steps[key] = record
                     self.counts.setdefault(pattern, Counter())[record.status] += 1
+                self._settle()
                 self.version += 1
                 return True
             lines, self.cursor = got
             for line in lines:
                 self._apply_line(line)
-            if lines:
+            settled = self._settle(fresh=bool(lines))
+            if lines or settled:
                 self.version += 1
-            return bool(lines)
+            return bool(lines) or settled
+
+    def _settle(self, fresh: bool = True) -> bool:
+        """An ended run's steps and items still open read as its ending (cancelled,
+        interrupted), their durations fixed at its end (see ``runlog.endings``). Only done
+        again when events came (``fresh``) or the run's ending changed. True if any changed."""
+        ending = ending_of(self.run)
+        if ending is None:
+            self._settled = self._ending = None
+            return False
+        if not fresh and ending == self._settled:
+            return False
+        self._settled = ending
+        if self.run.ended_at is None:  # died without a word: its last sign of life
+            seen = [t for e in self.items.values() for t in (e[1], e[2]) if isinstance(t, int | float)]
+            steps = last_seen(self.steps.values())
+            ending = ending_of(self.run, max([*seen, *([steps] if steps else [])], default=None)) or ending
+        self._ending = ending
+        changed = False
+        for key, record in self.steps.items():
+            before = record.status
+            if close([record], ending):
+                counts = self.counts.setdefault(self.pattern(key), Counter())
+                counts[before] -= 1
+                counts[record.status] += 1
+                changed = True
+        for key, entry in self.items.items():
+            if entry[0] is Status.RUNNING:
+                counts = self.counts.setdefault(self.pattern(key), Counter())
+                counts[Status.RUNNING] -= 1
+                entry[0], entry[2] = ending.status, max(ending.t, entry[1] or ending.t)
+                entry[3] = entry[3] or ending.error
+                counts[ending.status] += 1
+                changed = True
+        return changed
 
     def _apply_line(self, line: bytes | str) -> None:
         """One event line. Inside maps (items by the thousand) only status, times, attempts
@@ -211,20 +261,55 @@ class RunView:
     def status(self) -> Status:
         return effective_status(self.run)
 
+    def ended_at(self) -> float | None:
+        """When the run ended: recorded, or, for one that died without a word, when it was
+        last seen alive (so its duration stops growing)."""
+        if self.run.ended_at is None and self._ending is not None and ending_of(self.run) is not None:
+            return self._ending.t
+        return self.run.ended_at
+
     def progress(self) -> dict[str, int]:
-        """Steps done out of declared steps (outside maps), and items done out of items."""
-        done = total = items_done = items = 0
+        """Declared steps (outside maps) and map items, each by outcome: succeeded, failed,
+        stopped (cancelled or interrupted), running; ``*_done`` counts those that ended.
+
+        Only what the run has to do counts: a conditional's steps once it chose their branch
+        (the others are not to do), and, once the run succeeded, only the steps it ran (an
+        ``on_failure`` path not taken is not to do either)."""
+        steps: Counter[str] = Counter()
+        items: Counter[str] = Counter()
+        total = n_items = 0
+        succeeded = self.status is Status.SUCCEEDED
         for pattern, kind in self.types.items():
-            if kind in ("success", "fail") or "*" in pattern:
+            if kind in ("success", "fail") or "*" in pattern or not self._taken(pattern):
                 continue
             record = self.steps.get(pattern)
-            if kind == "map":
-                info = record.info if record is not None else {}
-                items += int(info.get("items") or 0)
-                items_done += self._items_done(pattern)
+            if record is None and succeeded:
+                continue
             total += 1
-            done += record is not None and record.status.finished
-        return {"steps_done": done, "steps": total, "items_done": items_done, "items": items}
+            if record is not None:
+                steps[_OUTCOME.get(record.status, "running")] += 1
+            if kind == "map":
+                count = int((record.info if record is not None else {}).get("items") or 0)
+                n_items += count
+                by = self.map_counts(pattern, count)
+                items["succeeded"] += by.get("succeeded", 0)
+                items["failed"] += by.get("failed", 0)
+                items["stopped"] += by.get("cancelled", 0) + by.get("interrupted", 0)
+                items["running"] += by.get("running", 0)
+        out = {"steps_done": sum(steps[k] for k in _ENDED), "steps": total}
+        out |= {"items_done": sum(items[k] for k in _ENDED), "items": n_items}
+        for k in (*_ENDED, "running"):
+            out[f"steps_{k}"], out[f"items_{k}"] = steps[k], items[k]
+        return out
+
+    def _taken(self, pattern: tuple[str, ...]) -> bool:
+        """Whether every conditional above ``pattern`` chose the branch it is in."""
+        for i in range(1, len(pattern) - 1):
+            if self.types.get(pattern[:i]) == "conditional":
+                record = self.steps.get(pattern[:i])
+                if record is None or record.info.get("branch") != pattern[i]:
+                    return False
+        return True
 
     def _inner(self, map_pattern: tuple[str, ...]) -> list[tuple[str, ...]]:
         """The patterns of the steps directly in a map's branch, in declaration order."""
@@ -242,17 +327,15 @@ class RunView:
         return done + sum(self.counts.get(p, Counter()).get(Status.FAILED, 0) for p in inner[:-1])
 
     def map_counts(self, pattern: tuple[str, ...], items: int) -> dict[str, int]:
-        """A map's items by status: succeeded (its last step did), failed and running (in
-        any step), pending (not started)."""
+        """A map's items by status: succeeded (its last step did), failed, cancelled,
+        interrupted and running (in any step), pending (not started)."""
         inner = [p for p in self._inner(pattern) if self.types[p] not in ("success", "fail")]
         if not inner:
             return {}
         last = self.counts.get(inner[-1], Counter())
-        out = {
-            "succeeded": last.get(Status.SUCCEEDED, 0) + last.get(Status.REUSED, 0),
-            "failed": sum(self.counts.get(p, Counter()).get(Status.FAILED, 0) for p in inner),
-            "running": sum(self.counts.get(p, Counter()).get(Status.RUNNING, 0) for p in inner),
-        }
+        out = {"succeeded": last.get(Status.SUCCEEDED, 0) + last.get(Status.REUSED, 0)}
+        for status in (Status.FAILED, Status.CANCELLED, Status.INTERRUPTED, Status.RUNNING):
+            out[str(status)] = sum(self.counts.get(p, Counter()).get(status, 0) for p in inner)
         out["pending"] = max(0, items - sum(out.values()))
         return {k: v for k, v in out.items() if v}
 
@@ -266,7 +349,7 @@ class RunView:
             "pipeline_file": run.pipeline_file,
             "started_at": run.started_at,
             "ended_at": run.ended_at,
-            "duration": _duration(run.started_at, run.ended_at),
+            "duration": _duration(run.started_at, self.ended_at()),
             "resumed": run.resumed,
             "error": run.error,
             "host": run.host,

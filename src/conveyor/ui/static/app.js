@@ -134,14 +134,25 @@ function fill(select, values, current, none) {
   select.value = current;
 }
 
+// Progress: one bar segment per outcome (succeeded green, failed red, stopped purple,
+// running amber), over the map items when the run has any, else over its steps.
+const OUTCOMES = ["succeeded", "failed", "stopped", "running"];
 function progress(p) {
   if (!p) return "";
-  const parts = [`${p.steps_done}/${p.steps} steps`];
-  if (p.items) parts.push(`${p.items_done}/${p.items} items`);
-  const bar = el("span", { class: "bar" }, el("span"));
-  const frac = p.items ? p.items_done / p.items : p.steps ? p.steps_done / p.steps : 0;
-  bar.firstChild.style.width = Math.round(100 * frac) + "%";
-  return el("span", {}, bar, " " + parts.join(", "));
+  const said = (what) => OUTCOMES.slice(1).filter(k => p[`${what}_${k}`]).map(k => `${p[`${what}_${k}`]} ${k}`);
+  const line = (what, n) => `${p[what + "_done"]}/${n} ${what}` + (said(what).length ? ` (${said(what).join(", ")})` : "");
+  const parts = [line("steps", p.steps)];
+  if (p.items) parts.push(line("items", p.items));
+  const of = p.items ? "items" : "steps", n = p[of];
+  const bar = el("span", { class: "bar", "data-of": of });
+  for (const k of OUTCOMES) {
+    const v = p[`${of}_${k}`] ?? (k === "succeeded" ? p[`${of}_done`] : 0);
+    if (!v || !n) continue;
+    const part = el("span", { class: "seg-" + k, title: `${v} ${k}` });
+    part.style.width = (100 * v / n).toFixed(2) + "%";
+    bar.append(part);
+  }
+  return el("span", { class: "progress" }, bar, " " + parts.join(", "));
 }
 
 // --- one run ---------------------------------------------------------------------------------
