@@ -100,8 +100,15 @@ class Sandbox:
             args += ["--tmpfs", place] if os.path.isdir(place) else ["--ro-bind", "/dev/null", place]
         for place in self._needed(hidden):
             args += ["--ro-bind", place, place]
-        for place in [*map(str, [self.work, *self.writable]), *_paths("CONVEYOR_SANDBOX_EXTRA")]:
-            real = os.path.realpath(place)
+        extra = [os.path.realpath(p) for p in _paths("CONVEYOR_SANDBOX_EXTRA")]
+        for real in extra:
+            args += ["--bind", real, real]
+        # An operator's writable path never shows the server's places again (other runs).
+        for place in hidden:
+            if any(place != real and _under(place, [real]) for real in extra) and os.path.isdir(place):
+                args += ["--tmpfs", place]
+        for folder in [self.work, *self.writable]:
+            real = os.path.realpath(folder)
             args += ["--bind", real, real]
         home = self.work / ".home"
         args += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", str(self.work)]

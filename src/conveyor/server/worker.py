@@ -200,7 +200,7 @@ class Drive:
             _die_with_parent()
             enter()
 
-        out = open(self.private / "output.log", "w+b")  # noqa: SIM115 - closed below
+        out = open(self.private / "output.log", "a+b")  # noqa: SIM115 - closed below
         try:
             proc = subprocess.Popen(
                 wrapped,
@@ -227,7 +227,7 @@ class Drive:
 
     def _watch(self, proc: subprocess.Popen[bytes], relay: Relay, box: sandbox.Sandbox) -> str | None:
         """Wait for the run, renewing the lease; why it was stopped (None: it ended itself)."""
-        started, measured = time.time(), 0.0
+        started, measured, renewed = time.time(), 0.0, time.time()
         while True:
             try:
                 proc.wait(timeout=min(1.0, self.lease / 3))
@@ -235,7 +235,10 @@ class Drive:
             except subprocess.TimeoutExpired:
                 pass
             reason = None
-            if queue.heartbeat(self.engine, self.job["id"], self.worker, self.lease):
+            beat = time.time() - renewed >= self.lease / 3
+            if beat:
+                renewed = time.time()
+            if beat and queue.heartbeat(self.engine, self.job["id"], self.worker, self.lease):
                 reason = "cancelled"
             elif relay.violation:
                 reason = relay.violation
