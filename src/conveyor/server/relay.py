@@ -100,6 +100,7 @@ class Relay:
         secrets: list[str] | None = None,
         config: dict[str, Any] | None = None,
         limits: RelayLimits | None = None,
+        pipeline_name: str | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -108,6 +109,8 @@ class Relay:
         self.config = config
         self.limits = limits or RelayLimits()
         self.violation: str | None = None
+        #: The name the run was submitted under (the engine knows only its work directory's).
+        self.pipeline_name = pipeline_name
         self.writes = 0
         self._log_prefix = f"{store.log_location(run_id, '')}"
 
@@ -192,6 +195,8 @@ class Relay:
         run.pid, run.host = self.driver_pid(), os.uname().nodename
         if self.config is not None:
             run.config = self.config
+        if self.pipeline_name:
+            run.pipeline_name = self.pipeline_name
         if run.error:
             run.error = self.mask(run.error)
         try:

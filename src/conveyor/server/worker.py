@@ -216,7 +216,8 @@ class Drive:
             os.close(answers_r)
             secrets = [env[name] for name in _secret_names() if env.get(name)]
             shown = {k: v for k, v in config.items() if k != "run_log_store"}
-            relay = Relay(self.store, self.job["id"], lambda: proc.pid, secrets, shown)
+            name = self.job.get("pipeline_name")
+            relay = Relay(self.store, self.job["id"], lambda: proc.pid, secrets, shown, pipeline_name=name)
             served = relay.serve_in_thread(os.fdopen(requests_r, "rb"), os.fdopen(answers_w, "wb"))
             ending = self._watch(proc, relay, box)
             served.join(timeout=10)
@@ -286,6 +287,11 @@ class Drive:
         out.seek(max(0, out.seek(0, os.SEEK_END) - 2000))
         tail = relay.mask(out.read().decode(errors="replace"))
         message = "; ".join(dict.fromkeys(reasons)) or tail
+        if not self.job.get("code") and ("No module named" in tail or "cannot import" in tail):
+            message += (
+                "\nhint: the server runs only the code submitted with the run: "
+                "conveyor submit ... --code DIR (the folder your pipeline's modules are in)"
+            )
         if not self.argo:
             _close_run(self.store, run_id, Status.FAILED, message if reasons else None)
         queue.finish(self.engine, run_id, self.worker, Status.FAILED, message)
