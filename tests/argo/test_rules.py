@@ -91,10 +91,12 @@ def test_step_overrides_with_bad_image_and_env_name_are_located(tmp_path: Path) 
     by_path = {issue.path: issue for issue in caught.value.issues}
     base = ("dag", "steps", "work", "overrides", "argo")
     assert set(by_path) == {(*base, "image"), (*base, "env", "bad name")}
-    assert by_path[(*base, "image")].line == 7 and "white space" in by_path[(*base, "image")].message
+    assert by_path[(*base, "image")].line == 8 and "white space" in by_path[(*base, "image")].message
     assert by_path[(*base, "env", "bad name")].line == 11
     out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)
-    assert out.returncode == 2 and 'pipeline.yaml:11: dag.steps.work.overrides.argo.env."bad name"' in out.stderr
+    assert (
+        out.returncode == 2 and 'pipeline.yaml:11: dag.steps.work.overrides.argo.env."bad name"' in out.stderr
+    )
 
 
 def test_config_env_names_and_image_are_refused_at_validate_and_render(tmp_path: Path) -> None:

@@ -58,6 +58,23 @@ def load_inputs(
     return loaded, run_config, parameters
 
 
+def check_backends(run_config: RunConfig, connect: bool = False) -> None:
+    """Every backend the config names, checked without building it (``connect``: reached)."""
+    from conveyor.executors.registry import build
+    from conveyor.spec.errors import SpecError
+
+    for group, backend in (
+        ("conveyor.run_log_stores", run_config.run_log_store),
+        ("conveyor.executors", run_config.executor),
+        ("conveyor.catalogs", run_config.catalog),
+        ("conveyor.secrets", run_config.secrets),
+    ):
+        try:
+            build(group, backend, check_only=True, connect=connect)
+        except SpecError as exc:
+            raise run_config.locate(exc) from None
+
+
 def check_code(
     loaded: LoadedPipeline, run_config: RunConfig, parameters: dict[str, Any], known: bool = True
 ) -> None:
@@ -91,6 +108,7 @@ def execute(
     # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
     # runs call no commands; argo runs none here (and refuses below).
     if imports and run_config.executor.type not in ("mocked", "argo"):
+        check_backends(run_config)  # a config mistake first: it is the first a run would meet
         check_code(loaded, run_config, parameters)
     store = open_store(run_config)
     console = Console(stderr=True)
@@ -139,22 +157,11 @@ def validate(
     """``conveyor validate``: every problem of a pipeline (and config) at once; unless not
     ``imports``, its functions imported and their arguments checked (against ``params``
     when given, else missing ones are notes)."""
-    from conveyor.executors.registry import build
-    from conveyor.spec.errors import SpecError
     from conveyor.spec.models import walk_nodes
 
     loaded, run_config, parameters = load_inputs(file, config, params)
     if config is not None:
-        for group, backend in (
-            ("conveyor.run_log_stores", run_config.run_log_store),
-            ("conveyor.executors", run_config.executor),
-            ("conveyor.catalogs", run_config.catalog),
-            ("conveyor.secrets", run_config.secrets),
-        ):
-            try:
-                build(group, backend, check_only=True, connect=connect)
-            except SpecError as exc:
-                raise run_config.locate(exc) from None
+        check_backends(run_config, connect)
     if run_config.executor.type == "argo":
         from conveyor.executors.argo.rules import check_pipeline
 

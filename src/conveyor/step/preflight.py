@@ -21,7 +21,6 @@ Nothing here runs a step; importing a module runs its top-level code, as the run
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import inspect
 import os
 import shlex
@@ -94,8 +93,9 @@ def required_arguments(func: Callable[..., Any]) -> list[str] | None:
 
 
 def _step_name(path: tuple[PathPart, ...]) -> str:
-    """``dag.steps.fan.branch.steps.work`` as the step path a reader knows: ``fan/work``."""
-    names = [str(path[i + 1]) for i, part in enumerate(path[:-1]) if part == "steps"]
+    """``dag.steps.both.branches.one.steps.work`` as a step path: ``both/one/work`` (a map's
+    or loop's item index is left out: ``fan.branch.steps.work`` is ``fan/work``)."""
+    names = [str(path[i + 1]) for i, part in enumerate(path[:-1]) if part in ("steps", "branches")]
     return "/".join(names)
 
 
@@ -152,7 +152,9 @@ def _gives(node: NodeBase) -> set[str]:
 class Preflight:
     """One check of one pipeline; :meth:`run` returns the :class:`Report`."""
 
-    def __init__(self, loaded: LoadedPipeline, workdir: Path, parameters: Mapping[str, Any], known: bool) -> None:
+    def __init__(
+        self, loaded: LoadedPipeline, workdir: Path, parameters: Mapping[str, Any], known: bool
+    ) -> None:
         self.loaded = loaded
         self.workdir = workdir
         self.parameters = parameters
@@ -319,7 +321,9 @@ class Preflight:
 
     def _missing(self, task: _Task, name: str, available: set[str]) -> Issue:
         providers = [
-            _step_name(path) for path, node in _walk(self.loaded.pipeline.dag, ("dag",)) if name in node.returned()
+            _step_name(path)
+            for path, node in _walk(self.loaded.pipeline.dag, ("dag",))
+            if name in node.returned()
         ]
         scoped = [
             _step_name(path)
@@ -329,7 +333,9 @@ class Preflight:
         hints = []
         if providers:
             listed = ", ".join(f"'{p}'" for p in providers[:LISTED])
-            hints.append(f"{listed} return{'s' if len(providers) == 1 else ''} it but may not run before this step")
+            hints.append(
+                f"{listed} return{'s' if len(providers) == 1 else ''} it but may not run before this step"
+            )
         if scoped:
             hints.append(f"'{scoped[0]}' sets it only inside its own branch")
         close = did_you_mean(name, available)
@@ -340,7 +346,8 @@ class Preflight:
         found = ", ".join(shown[:LISTED]) + (", ..." if len(shown) > LISTED else "") if shown else "none"
         return self._issue(
             (*task.path, "command"),
-            f"function '{task.command}' needs parameter '{name}', which nothing sets before step '{task.step}'",
+            f"function '{task.command}' needs parameter '{name}', "
+            f"which nothing sets before step '{task.step}'",
             expected=f"'{name}' among the parameters that reach the step",
             found=f"parameters here: {found}",
             hint="; ".join(hints),

@@ -25,7 +25,8 @@ ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
 #: An image reference, by the grammar of the container registries (distribution's
 #: ``reference``): ``[host[:port]/]path[:tag][@algorithm:hex]``, its path lower-case.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])"
 _DOMAIN = rf"{_HOST}(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
@@ -43,7 +44,9 @@ def env_name_problem(name: str) -> str | None:
             "with a letter, '_', '-' or '.', and hold only letters, digits, '_', '-' and '.'"
         )
     if name in {".", ".."} or name.startswith(".."):
-        return f"'{name}' is not a valid environment variable name for Kubernetes: '.', '..' or a leading '..'"
+        return (
+            f"'{name}' is not a valid environment variable name for Kubernetes: '.', '..' or a leading '..'"
+        )
     return None
 
 
@@ -113,10 +116,14 @@ def _override_issues(located: Located, node: TaskNode, path: tuple[PathPart, ...
                 for name in err["input"]:
                     problem = env_name_problem(str(name))
                     if problem:
-                        yield located.issue((*where, name), problem, expected=expected, found=repr(name), hint=hint)
+                        yield located.issue(
+                            (*where, name), problem, expected=expected, found=repr(name), hint=hint
+                        )
                 continue
             message = err["msg"] if err["type"] != "extra_forbidden" else f"unknown key '{where[-1]}'"
-            yield located.issue(where, message, expected=expected, found=repr(err.get("input"))[:60], hint=hint)
+            yield located.issue(
+                where, message, expected=expected, found=repr(err.get("input"))[:60], hint=hint
+            )
 
 
 def _graph_issues(located: Located, graph: Graph, path: tuple[PathPart, ...]) -> Iterator[Issue]:
