@@ -3,6 +3,7 @@ and the arguments each function needs against what may reach its step."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -348,3 +349,20 @@ def test_required_arguments_follow_how_the_run_binds_them() -> None:
 )
 def test_script_of(command: str, script: str | None) -> None:
     assert script_of(command) == script
+
+
+def test_declared_secrets_are_hidden_while_modules_import(
+    tmp_path: Path, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = module + "_env"
+    (tmp_path / f"{name}.py").write_text(
+        "import os\nSEEN = os.environ.get('PF_TOKEN')\n\ndef f():\n    return SEEN\n"
+    )
+    monkeypatch.setenv("PF_TOKEN", "s3cret")
+    report = check(
+        tmp_path,
+        f"dag: {{start_at: a, steps: {{a: {{command: {name}.f, secrets: [PF_TOKEN], next: success}}}}}}\n",
+    )
+    imported = sys.modules.pop(name)
+    assert report.issues == [] and imported.SEEN is None
+    assert os.environ["PF_TOKEN"] == "s3cret"  # given back afterwards

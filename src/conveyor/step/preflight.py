@@ -20,6 +20,7 @@ Nothing here runs a step; importing a module runs its top-level code, as the run
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import inspect
 import os
@@ -42,6 +43,8 @@ SCRIPT_RUNNERS = frozenset({"bash", "sh", "zsh", "dash", "source", ".", "python"
 SHELL_MAGIC = set("$`*?[]{}~")
 #: At most this many names are listed in a message.
 LISTED = 12
+#: Up to this many steps, messages list every parameter that may reach a step.
+FULL_NAMES_UP_TO = 1000
 
 
 def add_code_paths(pipeline_file: str | None, workdir: Path) -> None:
@@ -244,12 +247,22 @@ class Preflight:
                 self.tasks[path] = _Task(path, _step_name(path), node.command, required)
 
     def check_code(self) -> None:
-        """Import every function and reducer; look for every notebook and script."""
-        for path, node in _walk(self.loaded.pipeline.dag, ("dag",)):
-            if isinstance(node, TaskNode):
-                self._task(node, path)
-            elif isinstance(node, MapNode) and node.reducer:
-                self._resolve(node.reducer, (*path, "reducer"), "reducer")
+        """Import every function and reducer; look for every notebook and script.
+
+        Declared secrets are out of the environment meanwhile, as they are while a run
+        imports its modules: a module's top-level code never sees a secret here that it
+        would not see in the run."""
+        nodes = list(_walk(self.loaded.pipeline.dag, ("dag",)))
+        declared = {name for _, node in nodes for name in getattr(node, "secrets", [])}
+        hidden = {name: os.environ.pop(name) for name in declared if name in os.environ}
+        try:
+            for path, node in nodes:
+                if isinstance(node, TaskNode):
+                    self._task(node, path)
+                elif isinstance(node, MapNode) and node.reducer:
+                    self._resolve(node.reducer, (*path, "reducer"), "reducer")
+        finally:
+            os.environ.update(hidden)
 
     # --- arguments -----------------------------------------------------------------------
 
@@ -286,8 +299,9 @@ class Preflight:
 
     def check_arguments(self) -> None:
         """Every required argument against what may reach its step: first with the names
-        some function needs only; then, if any is missing, again with every name, for the
-        messages (what is there, what is close)."""
+        some function needs only; then, if any is missing, again with more names for the
+        messages (what is there, what is close): every name, unless the pipeline is so
+        large that carrying them all down every chain would take long."""
         needed = {name for task in self.tasks.values() for name in task.required}
         if not needed:
             return
@@ -312,25 +326,40 @@ class Preflight:
                     for name in lacking
                 ]
             return
+        nodes = list(_walk(dag, ("dag",)))
+        providers: dict[str, list[str]] = {}
+        scoped: dict[str, list[str]] = {}
+        for path, node in nodes:
+            for name in node.returned():
+                providers.setdefault(name, []).append(_step_name(path))
+            for name in {getattr(node, "iterate_as", None), getattr(node, "index_as", None)} - {None}:
+                scoped.setdefault(str(name), []).append(_step_name(path))
+        names: set[str] | None = None
+        if len(nodes) > FULL_NAMES_UP_TO:
+            lacking = {name for names_ in missing.values() for name in names_}
+            known = set(providers) | set(scoped)
+            names = needed | {c for n in lacking for c in difflib.get_close_matches(n, known, n=3)}
 
         def report(task: _Task, available: set[str]) -> None:
             for name in missing.get(task.path, []):
-                self.report.issues.append(self._missing(task, name, available))
+                where = providers.get(name, []), scoped.get(name, [])
+                self.report.issues.append(self._missing(task, name, available, where, names is None))
 
-        self._graph(dag, ("dag",), initial, None, report)
+        self._graph(dag, ("dag",), initial, names, report)
 
-    def _missing(self, task: _Task, name: str, available: set[str]) -> Issue:
-        providers = [
-            _step_name(path)
-            for path, node in _walk(self.loaded.pipeline.dag, ("dag",))
-            if name in node.returned()
-        ]
-        scoped = [
-            _step_name(path)
-            for path, node in _walk(self.loaded.pipeline.dag, ("dag",))
-            if name in {getattr(node, "iterate_as", None), getattr(node, "index_as", None)}
-        ]
+    def _missing(
+        self,
+        task: _Task,
+        name: str,
+        available: set[str],
+        where: tuple[list[str], list[str]],
+        complete: bool,
+    ) -> Issue:
+        providers, scoped = where
         hints = []
+        close = did_you_mean(name, available)
+        if close:
+            hints.append(close)
         if providers:
             listed = ", ".join(f"'{p}'" for p in providers[:LISTED])
             hints.append(
@@ -338,9 +367,6 @@ class Preflight:
             )
         if scoped:
             hints.append(f"'{scoped[0]}' sets it only inside its own branch")
-        close = did_you_mean(name, available)
-        if close:
-            hints.append(close)
         hints.append(f"give it with -p params.yaml or CONVEYOR_PRM_{name}, or return it from an earlier step")
         shown = sorted(available)
         found = ", ".join(shown[:LISTED]) + (", ..." if len(shown) > LISTED else "") if shown else "none"
@@ -349,7 +375,7 @@ class Preflight:
             f"function '{task.command}' needs parameter '{name}', "
             f"which nothing sets before step '{task.step}'",
             expected=f"'{name}' among the parameters that reach the step",
-            found=f"parameters here: {found}",
+            found=f"parameters here{'' if complete else ' (of those functions need, or close)'}: {found}",
             hint="; ".join(hints),
         )
 
