@@ -20,6 +20,9 @@ STEPS = """
 from pydantic import BaseModel
 
 
+LIMIT = 3
+
+
 class Settings(BaseModel):
     rate: float
 
@@ -146,6 +149,14 @@ def test_a_typo_in_a_function_name_is_located_with_a_suggestion(tmp_path: Path, 
     with pytest.raises(SpecError) as caught:
         report.raise_errors()
     assert "pipeline.yaml:5: dag.steps.load.command" in str(caught.value)
+
+
+def test_a_name_that_is_not_a_function(tmp_path: Path, module: str) -> None:
+    report = check(
+        tmp_path, f"dag: {{start_at: a, steps: {{a: {{command: {module}.LIMIT, next: success}}}}}}\n"
+    )
+    [issue] = report.issues
+    assert issue.message == f"function '{module}.LIMIT' is not a function" and issue.found == "int"
 
 
 def test_a_missing_module_and_a_bad_dotted_reducer(tmp_path: Path, module: str) -> None:

@@ -185,9 +185,17 @@ class Preflight:
             return resolve_callable(dotted)
         except StepInputError as exc:
             module = sys.modules.get(module_name)
-            if module is not None:  # the module imported: the name in it is wrong
+            attr = dotted[len(module_name) + 1 :]
+            if module is not None and hasattr(module, attr):  # there, but not a function
+                self.report.issues.append(
+                    self._issue(
+                        path,
+                        f"{what} '{dotted}' is not a function",
+                        found=type(getattr(module, attr)).__name__,
+                    )
+                )
+            elif module is not None:  # the module imported: the name in it is wrong
                 names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-                attr = dotted[len(module_name) + 1 :]
                 self.report.issues.append(
                     self._issue(
                         path,
@@ -332,13 +340,14 @@ class Preflight:
         for path, node in nodes:
             for name in node.returned():
                 providers.setdefault(name, []).append(_step_name(path))
-            for name in {getattr(node, "iterate_as", None), getattr(node, "index_as", None)} - {None}:
-                scoped.setdefault(str(name), []).append(_step_name(path))
+            for attr in ("iterate_as", "index_as"):
+                if isinstance(getattr(node, attr, None), str):
+                    scoped.setdefault(getattr(node, attr), []).append(_step_name(path))
         names: set[str] | None = None
         if len(nodes) > FULL_NAMES_UP_TO:
-            lacking = {name for names_ in missing.values() for name in names_}
+            absent = {name for each in missing.values() for name in each}
             known = set(providers) | set(scoped)
-            names = needed | {c for n in lacking for c in difflib.get_close_matches(n, known, n=3)}
+            names = needed | {c for n in absent for c in difflib.get_close_matches(n, known, n=3)}
 
         def report(task: _Task, available: set[str]) -> None:
             for name in missing.get(task.path, []):
