@@ -320,6 +320,30 @@ def test_a_later_loop_step_does_not_feed_the_first_iteration(tmp_path: Path, mod
     assert check(tmp_path, pipeline, {"size": 1}).issues == []
 
 
+def test_steps_that_may_never_run_get_notes_not_errors(tmp_path: Path, module: str) -> None:
+    report = check(
+        tmp_path,
+        f"""
+        dag:
+          start_at: risky
+          steps:
+            risky: {{command: {module}.load, next: route, on_failure: handler}}
+            handler: {{command: {module}.either, next: fail}}
+            route:
+              type: conditional
+              parameter: pick
+              branches:
+                a: {{start_at: s, steps: {{s: {{command: {module}.per_item, next: success}}}}}}
+              next: success
+        """,
+        {"pick": "a"},
+    )
+    assert report.issues == []
+    assert len(report.notes) == 3 and all("a run that takes this path fails there" in n for n in report.notes)
+    assert any("step 'handler'" in n and "'size'" in n for n in report.notes)
+    assert any("step 'route/a/s'" in n and "'chunk'" in n for n in report.notes)
+
+
 def test_unknown_initial_parameters_make_notes_not_errors(tmp_path: Path, module: str) -> None:
     report = check(
         tmp_path,

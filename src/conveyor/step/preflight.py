@@ -12,8 +12,9 @@ ask here first:
 - each argument a function requires must be reachable: an initial parameter, the
   ``returns`` of a step that may run before (along ``next`` and ``on_failure``, nested
   steps of earlier composites included), a map's ``iterate_as`` or a loop's ``index_as``
-  around it. What may reach a step is over-approximated, never under: a pipeline that
-  can run is never refused.
+  around it. What may reach a step is over-approximated, never under, and a step that
+  may never run (a failure handler, a conditional's branch) gets a note rather than an
+  error: a pipeline that can run is never refused.
 
 Nothing here runs a step; importing a module runs its top-level code, as the run would.
 """
@@ -33,7 +34,7 @@ from typing import Any
 
 from conveyor.spec.errors import Issue, PathPart, SpecError, did_you_mean, sort_issues
 from conveyor.spec.load import LoadedPipeline
-from conveyor.spec.models import Graph, LoopNode, MapNode, NodeBase, TaskNode, returned_names
+from conveyor.spec.models import ConditionalNode, Graph, LoopNode, MapNode, NodeBase, TaskNode, returned_names
 from conveyor.spec.yamlload import Located, load_yaml_file
 from conveyor.step.params import StepInputError, resolve_callable
 
@@ -280,25 +281,30 @@ class Preflight:
         path: tuple[PathPart, ...],
         before: set[str],
         names: set[str] | None,
-        visit: Callable[[_Task, set[str]], None],
+        visit: Callable[[_Task, set[str], bool], None],
+        certain: bool = True,
     ) -> None:
         """Visit each python task of ``graph`` with the names that may be set when it starts
-        (of ``names`` only, when given: sets stay small in long chains)."""
+        (of ``names`` only, when given: sets stay small in long chains), and whether it is
+        on the path a run takes when all goes well (not a failure handler, not inside a
+        conditional's branch, which may never run)."""
         arriving: dict[str, set[str]] = {}
+        planned = _planned(graph) if certain else set()
         for name in _order(graph):
             node = graph.steps[name]
             here = (*path, "steps", name)
             available = before | arriving.get(name, set())
             task = self.tasks.get(here)
             if task is not None:
-                visit(task, available)
+                visit(task, available, name in planned)
             inner = set(available)
             if isinstance(node, MapNode):
                 inner.add(node.iterate_as)
             elif isinstance(node, LoopNode):
                 inner.add(node.index_as)
+            runs = name in planned and not isinstance(node, ConditionalNode)
             for sub, key in _inner(node, here):
-                self._graph(sub, key, inner, names, visit)
+                self._graph(sub, key, inner, names, visit, runs)
             gives = _gives(node)
             after = available | (gives if names is None else gives & names)
             for target in {node.following(True), node.following(False)}:
@@ -309,30 +315,37 @@ class Preflight:
         """Every required argument against what may reach its step: first with the names
         some function needs only; then, if any is missing, again with more names for the
         messages (what is there, what is close): every name, unless the pipeline is so
-        large that carrying them all down every chain would take long."""
+        large that carrying them all down every chain would take long.
+
+        A step that may never run (a failure handler, a conditional's branch) gets a note,
+        not an error: a run that never goes there succeeds."""
         needed = {name for task in self.tasks.values() for name in task.required}
         if not needed:
             return
         missing: dict[tuple[PathPart, ...], list[str]] = {}
 
-        def find(task: _Task, available: set[str]) -> None:
+        def find(task: _Task, available: set[str], certain: bool) -> None:
             lacking = [name for name in task.required if name not in available]
-            if lacking:
+            if not lacking:
+                return
+            if self.known and certain:
                 missing[task.path] = lacking
+                return
+            for name in lacking:
+                then = (
+                    "a run that takes this path fails there"
+                    if self.known
+                    else f"give it with -p or CONVEYOR_PRM_{name} when running"
+                )
+                self.report.notes.append(
+                    f"step '{task.step}': function '{task.command}' needs parameter '{name}', "
+                    f"which no earlier step returns: {then}"
+                )
 
         initial = set(self.parameters)
         dag = self.loaded.pipeline.dag
         self._graph(dag, ("dag",), initial, needed, find)
         if not missing:
-            return
-        if not self.known:
-            for path, lacking in missing.items():
-                task = self.tasks[path]
-                self.report.notes += [
-                    f"step '{task.step}': function '{task.command}' needs parameter '{name}', which no "
-                    f"earlier step returns: give it with -p or CONVEYOR_PRM_{name} when running"
-                    for name in lacking
-                ]
             return
         nodes = list(_walk(dag, ("dag",)))
         providers: dict[str, list[str]] = {}
@@ -349,7 +362,7 @@ class Preflight:
             known = set(providers) | set(scoped)
             names = needed | {c for n in absent for c in difflib.get_close_matches(n, known, n=3)}
 
-        def report(task: _Task, available: set[str]) -> None:
+        def report(task: _Task, available: set[str], certain: bool) -> None:
             for name in missing.get(task.path, []):
                 where = providers.get(name, []), scoped.get(name, [])
                 self.report.issues.append(self._missing(task, name, available, where, names is None))
@@ -392,6 +405,16 @@ class Preflight:
         self.check_code()
         self.check_arguments()
         return self.report
+
+
+def _planned(graph: Graph) -> set[str]:
+    """The steps of ``graph`` reached from ``start_at`` by ``next`` alone."""
+    planned: set[str] = set()
+    name: str | None = graph.start_at
+    while name in graph.steps and name not in planned:
+        planned.add(name)
+        name = graph.steps[name].following(True)
+    return planned
 
 
 def _inner(node: NodeBase, here: tuple[PathPart, ...]) -> Iterator[tuple[Graph, tuple[PathPart, ...]]]:
