@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from conveyor.executors.argo.config import ArgoConfig
+from conveyor.executors.argo.k8s import env_name_problem, image_problem
 from conveyor.executors.argo.render import Files, render
-from conveyor.executors.argo.rules import env_name_problem, image_problem
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import load_pipeline
 from support import run_cli

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from conveyor.executors.argo.rules import env_name_problem, image_problem
+from conveyor.executors.argo.k8s import env_name_problem, image_problem
 
 
 class Strict(BaseModel):
