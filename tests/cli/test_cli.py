@@ -125,7 +125,8 @@ def test_unknown_run_and_missing_file(tmp_path: Path, file_config: Path) -> None
 
 def test_validate_ok(tmp_path: Path) -> None:
     write(tmp_path, GOOD)
-    out = run_cli("validate", "-f", "pipeline.yaml", cwd=tmp_path)
+    # validate imports the step functions: they must be importable, as for a run
+    out = run_cli("validate", "-f", "pipeline.yaml", cwd=tmp_path, env=ENV)
     assert out.returncode == 0 and f"valid pipeline '{tmp_path.name}' (3 steps)" in out.stdout
 
 

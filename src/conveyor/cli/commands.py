@@ -58,9 +58,45 @@ def load_inputs(
     return loaded, run_config, parameters
 
 
+def check_backends(run_config: RunConfig, connect: bool = False) -> None:
+    """Every backend the config names, checked without building it (``connect``: reached)."""
+    from conveyor.executors.registry import build
+    from conveyor.spec.errors import SpecError
+
+    for group, backend in (
+        ("conveyor.run_log_stores", run_config.run_log_store),
+        ("conveyor.executors", run_config.executor),
+        ("conveyor.catalogs", run_config.catalog),
+        ("conveyor.secrets", run_config.secrets),
+    ):
+        try:
+            build(group, backend, check_only=True, connect=connect)
+        except SpecError as exc:
+            raise run_config.locate(exc) from None
+
+
+def check_code(
+    loaded: LoadedPipeline, run_config: RunConfig, parameters: dict[str, Any], known: bool = True
+) -> None:
+    """Import the pipeline's functions and check what reaches them (``conveyor.step.preflight``);
+    a config resuming another run (runnable's ``retry``) starts from that run's parameters."""
+    from conveyor.step.preflight import preflight
+
+    report = preflight(loaded, parameters, known=known and not run_config.retry_of)
+    for note in report.notes:
+        print(f"conveyor: note: {note}", file=sys.stderr)
+    report.raise_errors()
+
+
 @friendly
 def execute(
-    file: Path, config: Path | None, params: Path | None, run_id: str | None, quiet: bool, cache: str = "use"
+    file: Path,
+    config: Path | None,
+    params: Path | None,
+    run_id: str | None,
+    quiet: bool,
+    cache: str = "use",
+    imports: bool = True,
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
     from conveyor.cli.progress import ConsoleObserver
@@ -69,6 +105,11 @@ def execute(
     from conveyor.step.cache import CacheMode
 
     loaded, run_config, parameters = load_inputs(file, config, params)
+    # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
+    # runs call no commands; argo runs none here (and refuses below).
+    if imports and run_config.executor.type not in ("mocked", "argo"):
+        check_backends(run_config)  # a config mistake first: it is the first a run would meet
+        check_code(loaded, run_config, parameters)
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
@@ -110,24 +151,23 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
 
 
 @friendly
-def validate(file: Path, config: Path | None, connect: bool = False) -> int:
-    """``conveyor validate``: every problem of a pipeline (and config) at once."""
-    from conveyor.executors.registry import build
-    from conveyor.spec.errors import SpecError
+def validate(
+    file: Path, config: Path | None, connect: bool = False, params: Path | None = None, imports: bool = True
+) -> int:
+    """``conveyor validate``: every problem of a pipeline (and config) at once; unless not
+    ``imports``, its functions imported and their arguments checked (against ``params``
+    when given, else missing ones are notes)."""
     from conveyor.spec.models import walk_nodes
 
-    loaded, run_config, _ = load_inputs(file, config, None)
+    loaded, run_config, parameters = load_inputs(file, config, params)
     if config is not None:
-        for group, backend in (
-            ("conveyor.run_log_stores", run_config.run_log_store),
-            ("conveyor.executors", run_config.executor),
-            ("conveyor.catalogs", run_config.catalog),
-            ("conveyor.secrets", run_config.secrets),
-        ):
-            try:
-                build(group, backend, check_only=True, connect=connect)
-            except SpecError as exc:
-                raise run_config.locate(exc) from None
+        check_backends(run_config, connect)
+    if run_config.executor.type == "argo":
+        from conveyor.executors.argo.rules import check_pipeline
+
+        check_pipeline(loaded)  # what Argo would rewrite (`{{` in names) or Kubernetes refuse
+    if imports and run_config.executor.type != "mocked":
+        check_code(loaded, run_config, parameters, known=params is not None)
     for note in run_config.notes:
         print(f"conveyor: note: {note}", file=sys.stderr)
     steps = sum(1 for _ in walk_nodes(loaded.pipeline.dag))

@@ -54,12 +54,15 @@ def execute(
     refresh_cache: Annotated[
         bool, typer.Option("--refresh-cache", help="Run cached steps again and overwrite their entries.")
     ] = False,
+    no_import: Annotated[
+        bool, typer.Option("--no-import", help="Do not import step functions to check them before the run.")
+    ] = False,
 ) -> None:
     """Run a pipeline to its end; exit 0 only if it succeeded."""
     from conveyor.cli import commands
 
     mode = "off" if no_cache else "refresh" if refresh_cache else "use"
-    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode))
+    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode, not no_import))
 
 
 @app.command()
@@ -69,11 +72,15 @@ def validate(
     check: Annotated[
         bool, typer.Option("--check", help="Also connect to the config's databases, clusters and stores.")
     ] = False,
+    params: ParamsOpt = None,
+    no_import: Annotated[
+        bool, typer.Option("--no-import", help="Do not import step functions (a machine without the code).")
+    ] = False,
 ) -> None:
     """Check a pipeline (and config) and report every problem found."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.validate(file, config, check))
+    raise typer.Exit(commands.validate(file, config, check, params, not no_import))
 
 
 @app.command()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from conveyor.executors.argo.k8s import env_name_problem, image_problem
 
 
 class Strict(BaseModel):
@@ -47,6 +50,23 @@ class PodSettings(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
     volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        # Kubernetes takes any text here; the kubelet then fails to pull it, at run time.
+        problem = image_problem(value) if value is not None else None
+        if problem:
+            raise PydanticCustomError("image", problem)
+        return value
+
+    @field_validator("env", "secrets")
+    @classmethod
+    def _env_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = [p for p in (env_name_problem(name) for name in value) if p]
+        if problems:
+            raise PydanticCustomError("env_name", "; ".join(problems))
+        return value
 
 
 class ArgoConfig(PodSettings):

@@ -30,6 +30,7 @@ from typing import Any
 from conveyor.errors import ConveyorError
 from conveyor.executors.argo.config import ArgoConfig, PodSettings
 from conveyor.executors.argo.names import Namer, sanitize
+from conveyor.executors.argo.rules import check_pipeline
 from conveyor.executors.contract import POD_CONTRACT
 from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import (
@@ -490,7 +491,9 @@ def _references(depends: str) -> set[str]:
 def render(
     loaded: LoadedPipeline, config: ArgoConfig, files: Files, kind: str = "Workflow"
 ) -> dict[str, Any]:
-    """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow."""
+    """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow.
+    What Argo or Kubernetes would refuse or rewrite is a located SpecError first."""
+    check_pipeline(loaded)
     renderer = Renderer(loaded, config, files)
     spec = renderer.spec()
     if config.schedule and kind == "Workflow":

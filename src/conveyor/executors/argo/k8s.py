@@ -1,0 +1,53 @@
+"""Kubernetes' rules for what a pod spec holds: environment variable names and images.
+
+The API server takes a pod whose image is ``Foo Bar:1`` and the kubelet then fails to pull
+it; a bad variable name fails the pod's creation. Both are found here before rendering.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Kubernetes' rule for an environment variable name (``validation.IsEnvVarName``).
+ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+#: An image reference, by the grammar of the container registries (distribution's
+#: ``reference``): ``[host[:port]/]path[:tag][@algorithm:hex]``, its path lower-case.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:]+\])"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$")
+MAX_IMAGE = 255
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why Kubernetes refuses ``name`` as an environment variable name, or None."""
+    if not ENV_NAME.match(name):
+        return (
+            f"'{name}' is not a valid environment variable name for Kubernetes: it must start "
+            "with a letter, '_', '-' or '.', and hold only letters, digits, '_', '-' and '.'"
+        )
+    if name in {".", ".."} or name.startswith(".."):
+        return (
+            f"'{name}' is not a valid environment variable name for Kubernetes: '.', '..' or a leading '..'"
+        )
+    return None
+
+
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not an image reference a kubelet can pull, or None."""
+    if not image.strip():
+        return "the image is empty"
+    if len(image) > MAX_IMAGE:
+        return f"the image reference is {len(image)} characters long, over {MAX_IMAGE}"
+    if IMAGE.match(image):
+        return None
+    if any(c.isspace() for c in image):
+        why = "it holds white space"
+    elif any(c.isupper() for c in image.split("@")[0].rsplit(":", 1)[0].split("/", 1)[-1]):
+        why = "its repository path must be lower-case"
+    else:
+        why = "expected [registry[:port]/]name[:tag][@sha256:digest], e.g. ghcr.io/org/image:1.0"
+    return f"'{image}' is not a valid image reference: {why}"

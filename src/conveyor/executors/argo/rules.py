@@ -1,0 +1,122 @@
+"""What Kubernetes and Argo refuse, found before a manifest is rendered or submitted.
+
+A pod whose environment variable name or image Kubernetes refuses fails only once the
+workflow runs (the API server rejects the pod, or the kubelet cannot pull ``Foo Bar:1``); a
+``{{`` in a step name or branch key is substituted by Argo before the pod starts, so the pod
+records its step under another path than the run log's. Each is refused here, located in
+the file it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from conveyor.executors.argo.config import PodSettings
+from conveyor.executors.argo.k8s import env_name_problem
+from conveyor.spec.errors import Issue, PathPart, SpecError
+from conveyor.spec.load import LoadedPipeline
+from conveyor.spec.models import Graph, TaskNode
+from conveyor.spec.yamlload import Located, load_yaml_file
+
+#: Argo's template delimiters: text between them is replaced before a pod starts.
+BRACES = ("{{", "}}")
+
+
+def braces_problem(text: str) -> bool:
+    """Whether ``text`` holds Argo's template delimiters."""
+    return any(b in text for b in BRACES)
+
+
+def _lines(loaded: LoadedPipeline) -> Located:
+    """The pipeline's YAML with the line of each path (no lines for a pipeline from text)."""
+    if loaded.file:
+        try:
+            return load_yaml_file(loaded.file)
+        except (OSError, SpecError):
+            pass
+    return Located(data=None, file=loaded.file)
+
+
+def _braces(located: Located, path: tuple[PathPart, ...], what: str, name: str) -> Issue:
+    return located.issue(
+        path,
+        f"{what} '{name}' holds '{{{{' or '}}}}', which Argo replaces before the pod starts",
+        expected=f"a {what} without '{{{{' and '}}}}' for a pipeline rendered to Argo",
+        found=repr(name),
+        hint="rename it, e.g. with '(' and ')' instead of braces",
+    )
+
+
+EXPECTED = {
+    "image": ("an image reference, [registry[:port]/]name[:tag][@digest]", "e.g. ghcr.io/org/image:1.0"),
+    "env_name": ("a name matching [-._a-zA-Z][-._a-zA-Z0-9]*", "e.g. MY_VAR instead of 'my var'"),
+}
+
+
+def _override_issues(located: Located, node: TaskNode, path: tuple[PathPart, ...]) -> Iterator[Issue]:
+    """A step's ``overrides.argo``, checked by the model the renderer builds it with; a bad
+    environment variable name is pointed at by its own key."""
+    settings = node.overrides.get("argo")
+    if settings is None:
+        return
+    try:
+        PodSettings.model_validate(settings)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = (*path, "overrides", "argo", *(p for p in err["loc"] if isinstance(p, str | int)))
+            expected, hint = EXPECTED.get(err["type"], ("a pod setting the argo executor takes", None))
+            if err["type"] == "env_name" and isinstance(err.get("input"), dict):
+                for name in err["input"]:
+                    problem = env_name_problem(str(name))
+                    if problem:
+                        yield located.issue(
+                            (*where, name), problem, expected=expected, found=repr(name), hint=hint
+                        )
+                continue
+            message = err["msg"] if err["type"] != "extra_forbidden" else f"unknown key '{where[-1]}'"
+            yield located.issue(
+                where, message, expected=expected, found=repr(err.get("input"))[:60], hint=hint
+            )
+
+
+def _graph_issues(located: Located, graph: Graph, path: tuple[PathPart, ...]) -> Iterator[Issue]:
+    for name, node in graph.steps.items():
+        here = (*path, "steps", name)
+        if braces_problem(name):
+            yield _braces(located, here, "step name", name)
+        if isinstance(node, TaskNode):
+            yield from _override_issues(located, node, here)
+        branches = getattr(node, "branches", None)
+        if isinstance(branches, dict):
+            for key, branch in branches.items():
+                if braces_problem(key):
+                    yield _braces(located, (*here, "branches", key), "branch key", key)
+                yield from _graph_issues(located, branch, (*here, "branches", key))
+        branch = getattr(node, "branch", None)
+        if isinstance(branch, Graph):
+            yield from _graph_issues(located, branch, (*here, "branch"))
+
+
+def pipeline_issues(loaded: LoadedPipeline) -> list[Issue]:
+    """What in a pipeline Argo or Kubernetes would refuse or change: every problem, located."""
+    found: list[Issue] = []
+    located: Located | None = None
+    for issue in _graph_issues(Located(data=None, file=None), loaded.pipeline.dag, ("dag",)):
+        if located is None:
+            located = _lines(loaded)  # read the file for line numbers only when there is a problem
+        found.append(located.issue(issue.path, issue.message, **_rest(issue)))
+    return found
+
+
+def _rest(issue: Issue) -> dict[str, Any]:
+    return {"expected": issue.expected, "found": issue.found, "hint": issue.hint}
+
+
+def check_pipeline(loaded: LoadedPipeline) -> None:
+    """Raise a SpecError listing every problem :func:`pipeline_issues` finds."""
+    issues = pipeline_issues(loaded)
+    if issues:
+        raise SpecError(issues, "cannot render for Argo")
