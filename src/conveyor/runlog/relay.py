@@ -94,6 +94,16 @@ class RelayRunLogStore(RunLogStore):
         self._ask({"op": "save", "create": create, "run": run.to_json()})
         self._mirror.save_run(run)
 
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        """Take over the run through the trusted side's store (its one atomic claim)."""
+        reply = self._ask({"op": "claim", "expected": expected_generation, "run": run.to_json()})
+        won = bool(reply.get("won"))
+        if won:
+            if hasattr(run, "generation"):
+                run.generation = expected_generation + 1
+            self._mirror.save_run(run)
+        return won
+
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         self._ask({"op": "append", "run_id": run_id, "events": [e.to_json() for e in events]})
         self._mirror.append(run_id, events)

@@ -165,6 +165,8 @@ class Relay:
         op = request.get("op")
         if op == "save":
             return self._save(request)
+        if op == "claim":
+            return self._claim(request)
         if op == "append":
             self._same_run(request.get("run_id"))
             self.store.append(self.run_id, self._events(request.get("events")))
@@ -179,7 +181,27 @@ class Relay:
             raise Violation(f"the run wrote to another run's log ({str(run_id)[:80]!r})")
 
     def _save(self, request: dict[str, Any]) -> dict[str, Any]:
-        data = request.get("run")
+        run = self._record(request.get("run"))
+        try:
+            self.store.save_run(run, create=bool(request.get("create")))
+        except RunExistsError as exc:
+            return {"ok": False, "exists": True, "error": str(exc)}
+        return {"ok": True}
+
+    def _claim(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Take over the run (a retry of an interrupted run): the store's one atomic claim."""
+        run = self._record(request.get("run"))
+        expected = request.get("expected")
+        if not isinstance(expected, int) or isinstance(expected, bool):
+            raise Violation("the run sent a claim without a generation")
+        claim = getattr(self.store, "claim", None)
+        if claim is None:
+            self.store.save_run(run)
+            return {"ok": True, "won": True}
+        return {"ok": True, "won": bool(claim(run, expected))}
+
+    def _record(self, data: Any) -> RunRecord:
+        """The run record of a save or claim, checked field by field; the server's facts set."""
         if not isinstance(data, dict):
             raise Violation("the run sent a run record that is not an object")
         self._same_run(data.get("run_id"))
@@ -199,11 +221,7 @@ class Relay:
             run.pipeline_name = self.pipeline_name
         if run.error:
             run.error = self.mask(run.error)
-        try:
-            self.store.save_run(run, create=bool(request.get("create")))
-        except RunExistsError as exc:
-            return {"ok": False, "exists": True, "error": str(exc)}
-        return {"ok": True}
+        return run
 
     def _events(self, items: Any) -> list[Event]:
         if not isinstance(items, list):
