@@ -137,3 +137,31 @@ def test_concurrent_retries_of_a_killed_map_run_each_item_once(
     after = store.load(run_id)
     store.close()
     assert after.status is Status.SUCCEEDED and after.run.final_parameters["y"] == list(range(items))
+
+
+def test_a_driver_taken_over_writes_nothing_more_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        PIPELINE.replace("claimtasks.tick", "claimtasks.usurp").replace(
+            "max_parallelism: 4", "max_parallelism: 1"
+        )
+    )
+    runs = tmp_path / "runs"
+    (tmp_path / "config.yaml").write_text(
+        json.dumps({"run_log_store": {"type": "file", "config": {"path": str(runs)}}})
+    )
+    (tmp_path / "params.yaml").write_text(json.dumps({"xs": list(range(8)), "runs": str(runs), "at": 3}))
+    done = _cli(
+        ["execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "r"],
+        tmp_path,
+    )
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 1, err
+    assert "run 'r' in" in err and "was taken over by another process" in err and "Traceback" not in err
+    log = open_store(load_config(tmp_path / "config.yaml")).load("r")
+    assert (log.run.generation, log.run.host) == (1, "usurper")  # the driver's last save was refused
+    items = {int(path[1]): record.status for path, record in log.steps.items() if len(path) == 3}
+    # Item 3's end (its start, if it was written before the claim) and every item after: refused.
+    assert {x: s for x, s in items.items() if s is Status.SUCCEEDED} == dict.fromkeys(
+        [0, 1, 2], Status.SUCCEEDED
+    )
+    assert max(items) <= 3

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conveyor.errors import ConveyorError
+from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
 
 
@@ -48,6 +48,8 @@ class RunNotFoundError(ConveyorError, KeyError):
 class RunTakenOverError(ConveyorError):
     """This process drove a run that another has since taken over (a retry after its lease
     expired, ``--force``, the server's reclaim): the fence stops it writing to the run."""
+
+    exit_code = EXIT_FAILED
 
     def __init__(self, run_id: str, where: str, held: int, current: int | None) -> None:
         now = "" if current is None else f", it is now at {current}"
