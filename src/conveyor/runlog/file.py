@@ -93,10 +93,10 @@ class FileRunLogStore(RunLogStore):
         if held is None:
             yield
             return
-        fd = self._fd(run_id)
+        fd = self._fd(run_id)  # its first open checked the run id
         fcntl.flock(fd, fcntl.LOCK_SH)
         try:
-            if (self._dir(run_id) / CLAIMS / f"{held + 1}.json").exists():
+            if os.path.exists(os.path.join(self.where, run_id, CLAIMS, f"{held + 1}.json")):
                 raise RunTakenOverError(run_id, self.where, held, self._generation(run_id))
             yield
         finally:
