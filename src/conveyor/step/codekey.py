@@ -75,7 +75,7 @@ def locate(name: str) -> tuple[str, bool] | None:
             return _located[name]
     try:
         spec = _spec(name)
-    except (ImportError, ValueError, AttributeError):
+    except Exception:  # a finder of an installed package may fail its own way: not found
         spec = None
     found = None
     origin = spec.origin if spec is not None else None
