@@ -25,8 +25,8 @@ from support import TASKS, need_service
 from support.services import S3, fresh_database
 
 #: Items per run (fewer on S3, where each batch of events is a PUT to a local moto server).
-ITEMS = {"file": 150, "sqlite": 150, "postgres": 150, "s3": 60}
-RETRIES = 8
+ITEMS = {"file": 150, "sqlite": 150, "postgres": 150, "s3": 40}
+RETRIES = 6
 TRIALS = 2
 
 PIPELINE = """
