@@ -213,7 +213,12 @@ class Engine(Runner):
     def _background(self) -> None:
         """Write start events of steps still running after START_DELAY, the output of
         running attempts every LIVE_LOG_TICKS ticks, and renew the run's lease a third of the
-        way through it."""
+        way through it. A run taken over by another process stops it (the run's own writes
+        raise the error)."""
+        with contextlib.suppress(runlog_base.RunTakenOverError):
+            self._ticks()
+
+    def _ticks(self) -> None:
         ticks = 0
         while not self._stopped.wait(START_DELAY):
             ticks += 1

@@ -15,6 +15,7 @@ from conveyor.executors.base import Executor, RemoteExecutor
 from conveyor.executors.engine import Engine
 from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
+from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore
 from conveyor.runlog.endings import Ending, close, settle
 from conveyor.runlog.records import RunRecord, Status, check_run_id, new_run_id
@@ -278,8 +279,19 @@ def resume(
             "no longer describe it. Start a new run with: conveyor execute -f " + str(path)
         )
     run = previous.run
+    expected = run.generation
     run.status, run.ended_at, run.error = Status.RUNNING, None, None
     run.pid, run.host = os.getpid(), os.uname().nodename
+    run.lease_until = time.time() + runlog_base.LEASE_SECONDS
     run.resumed += 1
+    # One atomic claim: of any number of concurrent retries (or a retry and the server's
+    # reclaim), one takes the run over; the others see it running under the winner.
+    if not backends.store.claim(run, expected):
+        raise RunRefused(
+            f"run '{run_id}' was taken over by another process at the same time: "
+            + _still_running(backends.store.load_record(run_id))
+        )
+    # What was recorded up to the claim (a driver taken over by --force may have written since).
+    previous = backends.store.load(run_id)
     params = dict(run.initial_parameters)
     return _drive(loaded, config, run, params, backends, previous, observer, capture_fds, cache)

@@ -61,6 +61,22 @@ def os_cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+class RunTakenOverError(ConveyorError):
+    """This process drove a run that another has since taken over (a retry after its lease
+    expired, ``--force``, the server's reclaim): the fence stops it writing to the run."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, run_id: str, where: str, held: int, current: int | None) -> None:
+        now = "" if current is None else f", it is now at {current}"
+        super().__init__(
+            f"run '{run_id}' in {where} was taken over by another process (this one held generation "
+            f"{held}{now}): this process stops writing to it"
+        )
+        self.run_id = run_id
+        self.hint = f"the run goes on where it was taken over; see: conveyor runs show {run_id}"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -127,11 +143,15 @@ class RunLogStore(ABC):
     @abstractmethod
     def save_run(self, run: RunRecord, create: bool = False) -> None:
         """Replace the run record (small; atomic). With ``create``, make a new run instead,
-        atomically: RunExistsError if any run, or any trace of one, has this id."""
+        atomically: RunExistsError if any run, or any trace of one, has this id. A record
+        whose ``generation`` is behind the store's is refused (:class:`RunTakenOverError`):
+        its writer was taken over."""
 
     @abstractmethod
     def append(self, run_id: str, events: Sequence[Event]) -> None:
-        """Append step events; durable once this returns, even if the process is killed."""
+        """Append step events; durable once this returns, even if the process is killed.
+        Refused (:class:`RunTakenOverError`) when the run was claimed past the generation
+        this instance saved or claimed it with."""
 
     @abstractmethod
     def load(self, run_id: str) -> RunLog:
@@ -140,6 +160,26 @@ class RunLogStore(ABC):
     @abstractmethod
     def list_runs(self, limit: int = 50) -> list[RunRecord]:
         """Run records, newest first."""
+
+    @abstractmethod
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        """Take over ``run.run_id`` for the process described by ``run`` (its pid, host and
+        lease), if the run's generation is still ``expected_generation``: one atomic
+        compare-and-set in the store. On success ``run`` is saved with generation
+        ``expected_generation + 1`` and this store instance fences every later write of the
+        run (:class:`RunTakenOverError` once someone else claims it); False if another taker
+        got there first. Of any number of concurrent takers expecting the same generation,
+        exactly one wins. RunNotFoundError if there is no such run."""
+
+    def _hold(self, run_id: str, generation: int) -> None:
+        """Remember the generation this instance writes ``run_id`` under (for the fence)."""
+        vars(self).setdefault("_held_generations", {})[run_id] = generation
+
+    def _held(self, run_id: str) -> int | None:
+        """The generation this instance last saved or claimed ``run_id`` with; None if it
+        never did (a pod appending events, a reader): such writes are not fenced."""
+        held: dict[str, int] = vars(self).get("_held_generations", {})
+        return held.get(run_id)
 
     def load_record(self, run_id: str) -> RunRecord:
         """The run's record alone (small), without its events."""

@@ -3,17 +3,26 @@
 Each batch of events is written with a single ``write`` and flushed, so a run killed with
 SIGKILL loses nothing that was recorded; a line cut short by a crash mid-write is skipped
 when reading, and the next writer starts on a fresh line so it cannot swallow what follows.
+
+Taking a run over is ``claims/N.json`` made with ``link`` (which, unlike ``rename``, never
+replaces): of any number of takers expecting generation N-1, one makes it. A driver holding
+generation N checks that ``claims/N+1.json`` does not exist before each write, under a shared
+``flock`` of ``events.jsonl`` that a claim takes exclusively: no write of a taken-over driver
+lands after the claim.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.codec import (
     decode_run,
     decode_run_of,
@@ -23,6 +32,8 @@ from conveyor.runlog.codec import (
     unreadable,
 )
 from conveyor.runlog.records import Event, RunRecord, check_run_id
+
+CLAIMS = "claims"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -41,6 +52,11 @@ def file_store(path: str = ".conveyor/runs", storage_options: dict[str, Any] | N
 
         return ObjectRunLogStore(path, storage_options)
     return FileRunLogStore(path)
+
+
+def _at(run: RunRecord, generation: int) -> RunRecord:
+    """A copy of ``run`` at ``generation`` (the caller's record changes only if it wins)."""
+    return dataclasses.replace(run, generation=generation)
 
 
 class FileRunLogStore(RunLogStore):
@@ -66,7 +82,59 @@ class FileRunLogStore(RunLogStore):
                 raise RunExistsError(run.run_id, self.where) from None
         else:
             directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / "run.json", encode_run(run, indent=1))
+        with self._lock, self._fenced(run.run_id, run.generation):
+            atomic_write(directory / "run.json", encode_run(run, indent=1))
+            self._hold(run.run_id, run.generation)
+
+    @contextlib.contextmanager
+    def _fenced(self, run_id: str, held: int | None) -> Iterator[None]:
+        """Hold off claims (shared lock) while checking that no one claimed the run past
+        ``held`` and writing. Called with ``self._lock`` held (one flock per descriptor)."""
+        if held is None:
+            yield
+            return
+        fd = self._fd(run_id)  # its first open checked the run id
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        try:
+            if os.path.exists(os.path.join(self.where, run_id, CLAIMS, f"{held + 1}.json")):
+                raise RunTakenOverError(run_id, self.where, held, self._generation(run_id))
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _generation(self, run_id: str) -> int:
+        """The newest claim's generation (0: never taken over)."""
+        try:
+            names = os.listdir(self._dir(run_id) / CLAIMS)
+        except FileNotFoundError:
+            return 0
+        return max((int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()), default=0)
+
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        directory = self._dir(run.run_id)
+        if not (directory / "run.json").exists():
+            raise RunNotFoundError(run.run_id, self.where)
+        (directory / CLAIMS).mkdir(exist_ok=True)
+        claimed = directory / CLAIMS / f"{expected_generation + 1}.json"
+        data = encode_run(_at(run, expected_generation + 1), indent=1)
+        tmp = claimed.with_name(f".{claimed.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(data, encoding="utf-8")
+        fd = os.open(directory / "events.jsonl", os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # no fenced write of the run is under way
+            if self._generation(run.run_id) != expected_generation:
+                return False
+            try:
+                os.link(tmp, claimed)  # never replaces: of all takers, one links
+            except FileExistsError:
+                return False
+            atomic_write(directory / "run.json", data)
+        finally:
+            os.close(fd)  # releases the lock
+            tmp.unlink()
+        run.generation = expected_generation + 1
+        self._hold(run.run_id, run.generation)
+        return True
 
     def _open(self, run_id: str) -> int:
         path = self._dir(run_id) / "events.jsonl"
@@ -77,12 +145,16 @@ class FileRunLogStore(RunLogStore):
             os.write(fd, b"\n")
         return fd
 
+    def _fd(self, run_id: str) -> int:
+        fd = self._fds.get(run_id)
+        if fd is None:
+            fd = self._fds[run_id] = self._open(run_id)
+        return fd
+
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         data = encode_events(events)
-        with self._lock:
-            fd = self._fds.get(run_id)
-            if fd is None:
-                fd = self._fds[run_id] = self._open(run_id)
+        with self._lock, self._fenced(run_id, self._held(run_id)):
+            fd = self._fd(run_id)
             # One write() on an O_APPEND descriptor: lines from several processes (pods
             # sharing the directory) never interleave on a local file system.
             written = os.write(fd, data)
@@ -95,7 +167,7 @@ class FileRunLogStore(RunLogStore):
             text = (directory / "run.json").read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             raise RunNotFoundError(run_id, self.where) from None
-        run = decode_run_of(run_id, self.where, text)
+        run = self._newest(run_id, decode_run_of(run_id, self.where, text))
         try:
             with open(directory / "events.jsonl", "rb") as handle:
                 steps, torn = fold_lines(handle)
@@ -108,7 +180,16 @@ class FileRunLogStore(RunLogStore):
             text = (self._dir(run_id) / "run.json").read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             raise RunNotFoundError(run_id, self.where) from None
-        return decode_run_of(run_id, self.where, text)
+        return self._newest(run_id, decode_run_of(run_id, self.where, text))
+
+    def _newest(self, run_id: str, run: RunRecord) -> RunRecord:
+        """The record, or the newest claim's if its taker died before writing ``run.json``
+        (so that the next taker expects the right generation, and sees the claim's lease)."""
+        generation = self._generation(run_id)
+        if generation <= run.generation:
+            return run
+        path = self._dir(run_id) / CLAIMS / f"{generation}.json"
+        return decode_run_of(run_id, self.where, path.read_text(encoding="utf-8", errors="replace"))
 
     def read_event_lines(self, run_id: str, cursor: Any = None) -> tuple[list[bytes | str], Any]:
         """From byte offset ``cursor`` to the last complete line (a line being written is

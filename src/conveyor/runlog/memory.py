@@ -8,7 +8,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.records import Event, RunRecord, fold
 
 
@@ -29,11 +29,30 @@ class MemoryRunLogStore(RunLogStore):
         with self._lock:
             if create and run.run_id in self._runs:
                 raise RunExistsError(run.run_id, self.where)
+            self._fence(run.run_id, run.generation)
             self._runs[run.run_id] = copy.deepcopy(run)
             self._events.setdefault(run.run_id, [])
+            self._hold(run.run_id, run.generation)
+
+    def _fence(self, run_id: str, held: int | None) -> None:
+        current = self._runs[run_id].generation if run_id in self._runs else None
+        if held is not None and current is not None and current > held:
+            raise RunTakenOverError(run_id, self.where, held, current)
+
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        with self._lock:
+            if run.run_id not in self._runs:
+                raise RunNotFoundError(run.run_id, self.where)
+            if self._runs[run.run_id].generation != expected_generation:
+                return False
+            run.generation = expected_generation + 1
+            self._runs[run.run_id] = copy.deepcopy(run)
+            self._hold(run.run_id, run.generation)
+            return True
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         with self._lock:
+            self._fence(run_id, self._held(run_id))
             self._events.setdefault(run_id, []).extend(events)
 
     def load(self, run_id: str) -> RunLog:

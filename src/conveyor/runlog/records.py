@@ -339,6 +339,7 @@ _RUN_FIELDS = (
     "workdir",
     "resumed",
     "lease_until",
+    "generation",
     "error",
     "orchestrator",
     "orchestrator_status",
@@ -373,6 +374,10 @@ class RunRecord:
     #: While running: the time until which its driver has promised a heartbeat. Past it,
     #: the run is interrupted, whichever host looks (see ``runlog.base.effective_status``).
     lease_until: float | None = None
+    #: The fencing token of the run's driver: 0 for the run's first driver, one more with
+    #: each takeover (:meth:`RunLogStore.claim`). A driver whose generation is behind the
+    #: store's has been taken over and may write nothing more.
+    generation: int = 0
     error: str | None = None
     orchestrator: str | None = None
     orchestrator_status: str | None = None
@@ -406,4 +411,5 @@ class RunRecord:
             setattr(record, name, _number(getattr(record, name)))
         record.pid = _int(record.pid)
         record.resumed = _int(record.resumed) or 0
+        record.generation = _int(record.generation) or 0
         return record

@@ -99,8 +99,7 @@ class RelayRunLogStore(RunLogStore):
         reply = self._ask({"op": "claim", "expected": expected_generation, "run": run.to_json()})
         won = bool(reply.get("won"))
         if won:
-            if hasattr(run, "generation"):
-                run.generation = expected_generation + 1
+            run.generation = expected_generation + 1
             self._mirror.save_run(run)
         return won
 

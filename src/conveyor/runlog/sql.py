@@ -1,13 +1,19 @@
 """Run logs in a SQL database through SQLAlchemy: PostgreSQL (``postgresql+psycopg://``) in
 production, SQLite for a single machine. The conveyor server keeps its runs' logs here, in
-its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLAlchemy."""
+its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLAlchemy.
+
+The run's generation (its driver's fencing token) lives in the record's JSON. Taking a run
+over reads it under a row lock (``SELECT ... FOR UPDATE``; on SQLite, ``BEGIN IMMEDIATE``
+admits one writer) and raises it by one in the same transaction; a driver's writes read it
+under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.codec import (
     decode_run_of,
     decode_runs,
@@ -101,32 +107,79 @@ class SQLRunLogStore(RunLogStore):
         if create:
             self.metadata.create_all(self.engine, checkfirst=True)
 
-    def save_run(self, run: RunRecord, create: bool = False) -> None:
-        from sqlalchemy import delete, insert
-        from sqlalchemy.exc import IntegrityError
+    def _generation(self, conn: Any, run_id: str, share: bool) -> int | None:
+        """The run's generation read under a row lock (None: no such run). Read in SQL from
+        the record's JSON, so a fenced append does not fetch and decode the whole record."""
+        from sqlalchemy import Integer, cast, func, literal_column, select
 
-        row = {
+        if self.engine.dialect.name == "sqlite":
+            value: Any = func.json_extract(self.runs.c.data, "$.generation")
+        else:
+            value = cast(literal_column("CAST(conveyor_runs.data AS json) ->> 'generation'"), Integer)
+        query = select(func.coalesce(value, 0)).where(self.runs.c.run_id == run_id)
+        row = conn.execute(query.with_for_update(read=share)).first()
+        return None if row is None else int(row[0])
+
+    def _fence(self, conn: Any, run_id: str, held: int | None, share: bool = True) -> bool:
+        """Raise RunTakenOverError if the run was claimed past ``held``; whether it exists."""
+        current = self._generation(conn, run_id, share)
+        if held is not None and current is not None and current > held:
+            raise RunTakenOverError(run_id, self.where, held, current)
+        return current is not None
+
+    def _row(self, run: RunRecord) -> dict[str, Any]:
+        return {
             "run_id": run.run_id,
             "status": str(run.status),
             "started_at": run.started_at,
             "data": encode_run(run),
         }
+
+    def save_run(self, run: RunRecord, create: bool = False) -> None:
+        from sqlalchemy import insert, update
+        from sqlalchemy.exc import IntegrityError
+
+        row = self._row(run)
         if create:
             try:
                 with self.engine.begin() as conn:
                     conn.execute(insert(self.runs).values(**row))
             except IntegrityError:
                 raise RunExistsError(run.run_id, self.where) from None
+            self._hold(run.run_id, run.generation)
             return
         with self.engine.begin() as conn:
-            conn.execute(delete(self.runs).where(self.runs.c.run_id == run.run_id))
-            conn.execute(insert(self.runs).values(**row))
+            # Updated in place (never deleted and inserted): a claim waiting on the row's
+            # lock then reads the new version of the row, not no row at all.
+            if self._fence(conn, run.run_id, run.generation, share=False):
+                conn.execute(update(self.runs).where(self.runs.c.run_id == run.run_id).values(**row))
+            else:
+                conn.execute(insert(self.runs).values(**row))
+        self._hold(run.run_id, run.generation)
+
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        from sqlalchemy import update
+
+        mine = dataclasses.replace(run, generation=expected_generation + 1)
+        with self.engine.begin() as conn:
+            current = self._generation(conn, run.run_id, share=False)
+            if current is None:
+                raise RunNotFoundError(run.run_id, self.where)
+            if current != expected_generation:
+                return False
+            conn.execute(update(self.runs).where(self.runs.c.run_id == run.run_id).values(**self._row(mine)))
+        run.generation = mine.generation
+        self._hold(run.run_id, run.generation)
+        return True
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         from sqlalchemy import insert
 
         rows = [{"run_id": run_id, "data": encode_event(e)} for e in events]
+        held = self._held(run_id)
         with self.engine.begin() as conn:
+            if held is not None:
+                self._fence(conn, run_id, held)
             conn.execute(insert(self.events), rows)
 
     def load(self, run_id: str) -> RunLog:

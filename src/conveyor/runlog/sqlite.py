@@ -1,14 +1,20 @@
-"""One SQLite file for all runs; WAL mode so readers never block the writer."""
+"""One SQLite file for all runs; WAL mode so readers never block the writer.
+
+Writes that must see the run's generation first (a claim, a driver's fenced writes) run in
+``BEGIN IMMEDIATE`` transactions: SQLite admits one such writer at a time, so a claim's
+read-compare-write, and a fenced write's check-then-write, are each atomic."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.codec import (
     decode_run_of,
     decode_runs,
@@ -43,6 +49,31 @@ class SQLiteRunLogStore(RunLogStore):
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
+    @contextlib.contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """One transaction that holds SQLite's write lock from its first statement."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+
+    def _generation(self, run_id: str) -> int | None:
+        row = self._db.execute(
+            "SELECT coalesce(json_extract(data, '$.generation'), 0) FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _fence(self, run_id: str, held: int | None) -> None:
+        if held is None:
+            return
+        current = self._generation(run_id)
+        if current is not None and current > held:
+            raise RunTakenOverError(run_id, self.where, held, current)
+
     def save_run(self, run: RunRecord, create: bool = False) -> None:
         if create:
             try:
@@ -53,19 +84,45 @@ class SQLiteRunLogStore(RunLogStore):
                     )
             except sqlite3.IntegrityError:
                 raise RunExistsError(run.run_id, self.where) from None
+            self._hold(run.run_id, run.generation)
             return
-        with self._lock, self._db:
+        with self._immediate():
+            self._fence(run.run_id, run.generation)
             self._db.execute(
                 "INSERT INTO runs (run_id, status, started_at, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
                 "started_at = excluded.started_at, data = excluded.data",
                 (run.run_id, str(run.status), run.started_at, encode_run(run)),
             )
+        self._hold(run.run_id, run.generation)
+
+    def claim(self, run: RunRecord, expected_generation: int) -> bool:
+        mine = dataclasses.replace(run, generation=expected_generation + 1)
+        with self._immediate():
+            current = self._generation(run.run_id)
+            if current is None:
+                raise RunNotFoundError(run.run_id, self.where)
+            if current != expected_generation:
+                return False
+            self._db.execute(
+                "UPDATE runs SET status = ?, started_at = ?, data = ? WHERE run_id = ?",
+                (str(mine.status), mine.started_at, encode_run(mine), run.run_id),
+            )
+        run.generation = mine.generation
+        self._hold(run.run_id, run.generation)
+        return True
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         rows = [(run_id, encode_event(e)) for e in events]
-        with self._lock, self._db:
+        held = self._held(run_id)
+        with self._immediate() if held is not None else self._plain():
+            self._fence(run_id, held)
             self._db.executemany("INSERT INTO events (run_id, data) VALUES (?, ?)", rows)
+
+    @contextlib.contextmanager
+    def _plain(self) -> Iterator[None]:
+        with self._lock, self._db:
+            yield
 
     def load(self, run_id: str) -> RunLog:
         with self._lock:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from conveyor.runlog.base import RunExistsError, RunLogStore
+from conveyor.runlog.base import RunExistsError, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import (
     EndEvent,
     Event,
@@ -133,6 +133,10 @@ class Relay:
                 self.violation = str(exc)
                 self._answer(answers, {"ok": False, "error": self.violation})
                 return
+            except Exception as exc:  # the store refused (taken over) or failed: the run stops
+                self.violation = f"the server could not record the run: {exc}"[:2000]
+                self._answer(answers, {"ok": False, "error": self.violation})
+                return
             self.writes += 1
             if not self._answer(answers, reply):
                 return
@@ -194,11 +198,11 @@ class Relay:
         expected = request.get("expected")
         if not isinstance(expected, int) or isinstance(expected, bool):
             raise Violation("the run sent a claim without a generation")
-        claim = getattr(self.store, "claim", None)
-        if claim is None:
-            self.store.save_run(run)
-            return {"ok": True, "won": True}
-        return {"ok": True, "won": bool(claim(run, expected))}
+        try:
+            won = self.store.claim(run, expected)
+        except RunNotFoundError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "won": bool(won)}
 
     def _record(self, data: Any) -> RunRecord:
         """The run record of a save or claim, checked field by field; the server's facts set."""

@@ -1,11 +1,13 @@
 """Step caching across runs, keyed by content.
 
 A task's key is the sha256 of: its definition (command, command type, returns, catalog
-patterns, cache version), its code (a python function's module source, a notebook's file;
-a shell command is its text), the values of the parameters it receives (JSON values as
-canonical JSON, other objects by the sha256 of their pickle), and the sha256 of every file
-its ``catalog.get`` brought in. A step after a changed step is run again only if the values
-it receives changed: its key sees them, not the step before's code.
+patterns, cache version), its code (a python function's module source and that of every
+module of the user's it imports, transitively: :mod:`conveyor.step.codekey`; a notebook's
+file; a shell command is its text), the values of the parameters it receives (JSON values as
+canonical JSON, other objects by the sha256 of their pickle), the environment variables its
+scope sets (a loop's ``index_as``, which a python step may read from ``os.environ``), and
+the sha256 of every file its ``catalog.get`` brought in. A step after a changed step is run
+again only if the values it receives changed: its key sees them, not the step before's code.
 
 Entries live in the catalog, outside any run (``_shared/cache/``): an index entry per key
 (``entries/KEY.json``) and content-addressed blobs (``blobs/SHA256``: object returns and
@@ -35,12 +37,13 @@ from pydantic import BaseModel
 
 from conveyor.catalog.store import Catalog, _inside
 from conveyor.spec.models import CacheSpec, TaskNode
+from conveyor.step.codekey import code_digest
 from conveyor.step.params import resolve_callable
 
 PREFIX = "cache/"
 ENTRIES = PREFIX + "entries/"
 BLOBS = PREFIX + "blobs/"
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: the environment and imported modules are in the key
 
 
 class CacheMode(StrEnum):
@@ -96,7 +99,7 @@ def _file_hash(path: str) -> str:
     return known
 
 
-_functions: dict[str, tuple[str, list[str] | None]] = {}
+_functions: dict[str, tuple[str, str, list[str] | None]] = {}
 
 
 def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
@@ -108,11 +111,16 @@ def _code(node: TaskNode, workdir: Path) -> tuple[str, list[str] | None]:
     known = _functions.get(node.command)  # a module is imported once per process
     if known is None:
         known = _functions[node.command] = _function(node)
-    return _file_hash(known[0]), known[1]
+    module, source, names = known
+    try:
+        return code_digest(module, source), names
+    except OSError as exc:
+        raise CacheError(f"cannot read the code of {node.command}: {exc}") from None
 
 
-def _function(node: TaskNode) -> tuple[str, list[str] | None]:
-    """A python command's source file, and the parameter names it takes (None: all)."""
+def _function(node: TaskNode) -> tuple[str, str, list[str] | None]:
+    """A python command's module and source file, and the parameter names it takes (None:
+    all)."""
     try:
         func = resolve_callable(node.command)
         source = inspect.getsourcefile(func) or getattr(
@@ -123,9 +131,10 @@ def _function(node: TaskNode) -> tuple[str, list[str] | None]:
     if not source or not os.path.exists(source):
         raise CacheError(f"the source of {node.command} is not a file")
     parameters = inspect.signature(func).parameters.values()
+    module = getattr(inspect.getmodule(func), "__name__", None) or func.__module__
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-        return source, None
-    return source, [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        return module, source, None
+    return module, source, [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
 
 
 def _value(value: Any) -> Any:
@@ -177,11 +186,14 @@ def cache_key(
     workdir: Path,
     fetched: Mapping[str, str],
     hashed: Any = digest,
+    env: Mapping[str, str] | None = None,
 ) -> str:
-    """The key of one attempt's result (see the module's docstring for what it covers)."""
+    """The key of one attempt's result (see the module's docstring for what it covers).
+    ``env`` is what the step's scope adds to its environment (a loop's index)."""
     code, names = _code(node, workdir)
     chosen = sorted(params) if names is None else [n for n in names if n in params]
     received = {n: hashed(params[n]) for n in chosen if n not in spec.ignore}
+    environment = {n: v for n, v in (env or {}).items() if n not in spec.ignore}
     definition = {
         "command": node.command,
         "command_type": node.command_type,
@@ -195,6 +207,7 @@ def cache_key(
             "definition": definition,
             "code": code,
             "params": received,
+            "env": environment,
             "files": dict(fetched),
         },
         sort_keys=True,

@@ -162,7 +162,7 @@ class StepContext:
             redactor.values = Redactor(secrets.values()).values
             fetched = self._transfer(node, "get", sink) if node.catalog and node.catalog.get else []
             spec = self.cache.policy(node) if self.cache is not None else None
-            key = self._cache_key(node, spec, params, fetched, sink) if spec is not None else None
+            key = self._cache_key(node, spec, params, fetched, sink, env) if spec is not None else None
             if key is not None and spec is not None and self._cached(node, spec, key, path, result, sink):
                 return self._finish(result, redactor, sink)
             request = StepRequest(
@@ -197,14 +197,20 @@ class StepContext:
         return result
 
     def _cache_key(
-        self, node: TaskNode, spec: CacheSpec, params: Mapping[str, Any], fetched: list[Any], sink: Sink
+        self,
+        node: TaskNode,
+        spec: CacheSpec,
+        params: Mapping[str, Any],
+        fetched: list[Any],
+        sink: Sink,
+        env: Mapping[str, str] | None = None,
     ) -> str | None:
         """This attempt's cache key (None: its code cannot be read; it runs uncached)."""
         cache = self.cache
         assert cache is not None
         try:
             fetched_files = {e.name: e.sha256 for e in fetched}
-            return cache_key(node, spec, params, self.workdir, fetched_files, cache.digests)
+            return cache_key(node, spec, params, self.workdir, fetched_files, cache.digests, env)
         except CacheError as exc:
             sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
             return None
