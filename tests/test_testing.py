@@ -11,7 +11,7 @@ from conveyor.runlog.records import Status
 from conveyor.spec.errors import SpecError
 from conveyor.testing import run_pipeline
 
-STEPS = '''
+STEPS = """
 from pathlib import Path
 
 def numbers(count: int) -> list[int]:
@@ -26,7 +26,7 @@ def square(n: int) -> int:
 def total(squares: list[int]) -> int:
     Path("total.txt").write_text(str(sum(squares)))
     return sum(squares)
-'''
+"""
 
 PIPELINE = """
 dag:
@@ -101,7 +101,7 @@ def test_the_config_chooses_the_executor_and_catalog_but_the_run_log_stays_in_me
 
 def test_an_unknown_step_is_a_key_error_listing_the_recorded_ones(tmp_path: Path) -> None:
     run = run_pipeline(project(tmp_path, "key"), {"count": 1}, cwd=tmp_path)
-    with pytest.raises(KeyError, match="no step 'nope'.*recorded: .*numbers"):
+    with pytest.raises(KeyError, match=r"no step 'nope'.*recorded: .*numbers"):
         run.step("nope")
 
 

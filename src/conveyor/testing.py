@@ -78,7 +78,8 @@ class PipelineRun:
         record = self.log.step(_key(path))
         if record is None:
             known = ", ".join("/".join(k) for k in sorted(self.log.steps)) or "none"
-            raise KeyError(f"no step {'/'.join(_key(path))!r} in run {self.result.run_id} (recorded: {known})")
+            name = "/".join(_key(path))
+            raise KeyError(f"no step {name!r} in run {self.result.run_id} (recorded: {known})")
         return record
 
     def _last(self, path: StepPath) -> Attempt:
