@@ -85,10 +85,11 @@ def _section(name: str, schema: dict[str, Any], level: str = "##") -> list[str]:
         lines += ["| key | type | required | default | notes |", "|---|---|---|---|---|"]
         for key, prop in props.items():
             default = f"`{json.dumps(prop['default'])}`" if "default" in prop else ""
-            notes = "; ".join([*_constraints(prop), *([prop["description"]] if "description" in prop else [])])
-            lines.append(
-                f"| `{key}` | {_type(prop)} | {'yes' if key in required else ''} | {default} | {_cell(notes)} |"
+            notes = "; ".join(
+                [*_constraints(prop), *([prop["description"]] if "description" in prop else [])]
             )
+            needed = "yes" if key in required else ""
+            lines.append(f"| `{key}` | {_type(prop)} | {needed} | {default} | {_cell(notes)} |")
         lines.append("")
     if schema.get("additionalProperties") is False:
         lines += ["Other keys are an error.", ""]
@@ -138,7 +139,11 @@ def cli_reference() -> str:
         for depth in range(1, len(path) + 1):
             node = root if depth == 1 else context.command.commands[path[depth - 1]]  # type: ignore[union-attr]
             context = click.Context(
-                node, info_name=path[depth - 1], parent=context, terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH
+                node,
+                info_name=path[depth - 1],
+                parent=context,
+                terminal_width=HELP_WIDTH,
+                max_content_width=HELP_WIDTH,
             )
         assert context is not None
         title = " ".join(path)

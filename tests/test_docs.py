@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import os
 import re
 import signal
@@ -167,7 +168,9 @@ class Reader:
         self.background.append(proc)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"{snippet.where()}: exited {proc.returncode}:\n{Path(log.name).read_text()}"
+            assert proc.poll() is None, (
+                f"{snippet.where()}: exited {proc.returncode}:\n{Path(log.name).read_text()}"
+            )
             try:
                 with urllib.request.urlopen(snippet.value, timeout=2) as answer:
                     if answer.status == 200:
@@ -245,7 +248,9 @@ def check_outline(snippet: Snippet) -> None:
 
 def check_markers(items: list[Snippet]) -> None:
     for s in items:
-        assert s.lang in RUN | SHOWN, f"{s.where()}: fence language {s.lang!r} (use one of {sorted(RUN | SHOWN)})"
+        assert s.lang in RUN | SHOWN, (
+            f"{s.where()}: fence language {s.lang!r} (use one of {sorted(RUN | SHOWN)})"
+        )
         if s.marker is None:
             continue
         assert s.marker in MARKER_KINDS, f"{s.where()}: unknown marker {s.marker!r}"
@@ -314,3 +319,42 @@ def test_an_outline_that_drifted_from_the_code_fails() -> None:
     ):
         with pytest.raises(AssertionError):
             check_outline(Snippet("x.md", 1, "python", body, marker="outline", value="conveyor.runlog.base"))
+
+
+def load_hook() -> object:
+    spec = importlib.util.spec_from_file_location("docs_reference_hook", ROOT / "hooks" / "reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_pipeline_reference_has_every_definition_and_key_of_the_schema() -> None:
+    from conveyor.spec.schema import pipeline_schema
+
+    schema = pipeline_schema()
+    page = load_hook().pipeline_reference(schema)  # type: ignore[attr-defined]
+    for name, definition in schema["$defs"].items():
+        section = page.split(f"\n## {name}\n", 1)
+        assert len(section) == 2, f"no section for {name}"
+        body = section[1].split("\n## ", 1)[0]
+        for key in definition.get("properties", {}):
+            assert f"| `{key}` |" in body, f"{name}.{key} missing"
+    assert "[Graph](#graph)" in page and "| `dag` | [Graph](#graph) | yes |" in page
+
+
+def test_the_cli_reference_has_the_help_of_every_command() -> None:
+    import typer.main
+
+    from conveyor.cli.main import app
+
+    page = load_hook().cli_reference()  # type: ignore[attr-defined]
+    root = typer.main.get_command(app)
+    names = [["conveyor"]]
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        names.append(["conveyor", name])
+        names += [["conveyor", name, sub] for sub in getattr(command, "commands", {})]
+    for path in names:
+        assert f"\n## {' '.join(path)}\n" in page, path
+        assert f"Usage: {' '.join(path)} " in page, path
+    assert "conveyor server tokens create" in page and "--refresh-cache" in page
