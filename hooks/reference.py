@@ -122,7 +122,6 @@ def _commands(command: Any, path: list[str]) -> list[tuple[list[str], Any]]:
 
 def cli_reference() -> str:
     """The CLI's reference page: the ``--help`` of every command, as the CLI prints it."""
-    import click
     import typer.main
 
     from conveyor.cli.main import app
@@ -135,10 +134,10 @@ def cli_reference() -> str:
         "",
     ]
     for path, command in _commands(root, ["conveyor"]):
-        context: click.Context | None = None
+        context: Any = None
         for depth in range(1, len(path) + 1):
-            node = root if depth == 1 else context.command.commands[path[depth - 1]]  # type: ignore[union-attr]
-            context = click.Context(
+            node = root if depth == 1 else context.command.commands[path[depth - 1]]
+            context = node.context_class(  # the CLI framework's own Context
                 node,
                 info_name=path[depth - 1],
                 parent=context,
