@@ -124,7 +124,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.time() + 30
+        deadline = time.time() + 90  # workers start slowly on a loaded 2-core machine
         while time.time() < deadline:
             try:
                 if httpx.get(f"{self.endpoint}/api/v1/health", timeout=1).status_code == 200:
