@@ -165,7 +165,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.chdir(here)
 
 
-def settings(root: Path) -> list[Setting]:
+def setting(name: str, root: Path) -> Setting:
+    """One of the three settings: commands given a local config, an Argo config (its Argo
+    Server refuses connections), or no config with a server profile that refuses them."""
     home = {
         "HOME": str(root / "home"),
         "XDG_CONFIG_HOME": str(root / "home" / "config"),
@@ -175,37 +177,55 @@ def settings(root: Path) -> list[Setting]:
         "ARGO_SECURE": "false",
         "COLUMNS": "120",
     }
-    return [
-        Setting("local", "local.yaml", home),
-        Setting("argo", "argo.yaml", home),
-        Setting("server", None, {**home, "CONVEYOR_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}),
-    ]
+    if name == "server":
+        return Setting(name, None, {**home, "CONVEYOR_ENDPOINT": f"http://127.0.0.1:{closed_port()}"})
+    return Setting(name, f"{name}.yaml", home)
 
 
-SWEPT = [(name, command) for name, command in commands() if name not in SKIPPED]
+#: Each remote setting repeats the local sweep through another client (an HTTP request per
+#: value): these values cover its kinds of bad input (empty, traversal, huge, malformed).
+REMOTE_VALUES = ("empty", "parent", "huge", "url", "garbage")
 
 
-@pytest.mark.parametrize(("name", "command"), SWEPT, ids=[name for name, _ in SWEPT])
+def cases() -> Iterator[tuple[str, typer.core.TyperCommand, str]]:
+    """(command, setting) pairs: commands that take a config are swept in every setting."""
+    for name, command in commands():
+        if name in SKIPPED:
+            continue
+        takes_config = any(p.name == "config" for p in command.params)
+        for where in ("local", "argo", "server") if takes_config else ("local",):
+            yield name, command, where
+
+
+CASES = list(cases())
+
+
+@pytest.mark.parametrize(("name", "command", "where"), CASES, ids=[f"{n}-{w}" for n, _, w in CASES])
 def test_bad_values_get_a_message_not_a_bug(
-    name: str, command: typer.core.TyperCommand, scene: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, command: typer.core.TyperCommand, where: str, scene: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(scene)
+    place = setting(where, scene.parent)
     problems: list[str] = []
-    takes_config = any(p.name == "config" for p in command.params)
-    for setting in settings(scene.parent)[: 3 if takes_config else 1]:
-        for param in valued(command) or [None]:
-            for label, value in BAD.items() if param is not None else [("none", "")]:
-                args = arguments(command, setting, param.name if param else "", value)
-                code, out = invoke([*name.split(), *args], setting.env)
-                shown = f"{setting.name}: conveyor {name} {param.name if param else ''}={label}"
-                if code not in (0, 1, 2):
-                    problems.append(f"{shown}: exit {code}: {out[-400:]}")
-                elif "internal error" in out or "Traceback" in out:
-                    problems.append(f"{shown}: {out[-400:]}")
-    assert not problems, "\n".join(problems)
+    swept = 0
+    for param in valued(command) or [None]:
+        if param is not None and param.name == "config" and where != "local":
+            continue  # a config given in place of the setting's: the local sweep covers it
+        values = [(k, v) for k, v in BAD.items() if where == "local" or k in REMOTE_VALUES]
+        for label, value in values if param is not None else [("none", "")]:
+            args = arguments(command, place, param.name if param else "", value)
+            code, out = invoke([*name.split(), *args], place.env)
+            swept += 1
+            shown = f"{where}: conveyor {name} {param.name if param else ''}={label}"
+            if code not in (0, 1, 2):
+                problems.append(f"{shown}: exit {code}: {out[-400:]}")
+            elif "internal error" in out or "Traceback" in out:
+                problems.append(f"{shown}: {out[-400:]}")
+    assert swept and not problems, "\n".join(problems)
 
 
 def test_every_command_is_swept_or_skipped_with_a_reason() -> None:
     names = {name for name, _ in commands()}
     assert set(SKIPPED) <= names, f"SKIPPED names commands that do not exist: {set(SKIPPED) - names}"
-    assert len(SWEPT) + len(SKIPPED) == len(names) and len(SWEPT) > 30
+    swept = {name for name, _, _ in CASES}
+    assert swept | set(SKIPPED) == names and len(swept) > 30
