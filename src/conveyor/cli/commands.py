@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from conveyor.cli.errors import EXIT_FAILED, friendly
+from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
     from conveyor.cli.progress import ConsoleObserver
@@ -69,6 +70,7 @@ def execute(
     from conveyor.step.cache import CacheMode
 
     loaded, run_config, parameters = load_inputs(file, config, params)
+    _check_command_modules(loaded, run_config)
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
@@ -84,6 +86,33 @@ def execute(
         cache=CacheMode(cache),
     )
     return _finish(result, observer, console)
+
+
+#: The modules a command type needs where the run is (each brought by an extra).
+COMMAND_TYPE_MODULES = {"notebook": ("nbformat", "nbclient")}
+
+
+def _check_command_modules(loaded: LoadedPipeline, run_config: RunConfig) -> None:
+    """Refuse a local run whose tasks need a module that is not installed, before any step
+    runs (the error names the extra): not a run that fails halfway with a step error."""
+    from importlib.util import find_spec
+
+    from conveyor.spec.models import walk_nodes
+
+    if run_config.executor.type != "local":  # other executors run commands elsewhere
+        return
+    types = {getattr(node, "command_type", None) for node in walk_nodes(loaded.pipeline.dag)}
+    for command_type, modules in COMMAND_TYPE_MODULES.items():
+        for module in modules if command_type in types else ():
+            try:
+                found = find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing = ModuleNotFoundError(f"No module named '{module}'", name=module)
+                raise ConveyorError(
+                    f"{loaded.name} has {command_type} tasks; they need '{module}'"
+                ) from missing
 
 
 @friendly

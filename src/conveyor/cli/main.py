@@ -545,6 +545,6 @@ def run() -> None:
 
         raise SystemExit(fail(exc)) from None
     except Exception as exc:
-        from conveyor.cli.errors import crash
+        from conveyor.cli.errors import unexpected
 
-        raise SystemExit(crash(exc)) from None
+        raise SystemExit(unexpected(exc)) from None
