@@ -111,7 +111,7 @@ def _check_command_modules(loaded: LoadedPipeline, run_config: RunConfig) -> Non
             if not found:
                 missing = ModuleNotFoundError(f"No module named '{module}'", name=module)
                 raise ConveyorError(
-                    f"{loaded.name} has {command_type} tasks; they need '{module}'"
+                    f"pipeline '{loaded.name}' has {command_type} tasks; they need '{module}'"
                 ) from missing
 
 
