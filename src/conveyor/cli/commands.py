@@ -51,12 +51,26 @@ def load_inputs(
     loaded = attempt(lambda: load_pipeline(file))
     run_config = attempt(lambda: load_config(config))
     parameters = attempt(lambda: load_parameters(params))
+    if loaded is not None and run_config is not None and run_config.executor.type == "mocked":
+        attempt(lambda: _check_patches(loaded, run_config))
     if len(errors) == 1:
         raise errors[0]
     if errors:
         titles = "; ".join(dict.fromkeys(e.title for e in errors))
         raise SpecError(sort_issues([i for e in errors for i in e.issues]), titles)
     return loaded, run_config, parameters
+
+
+def _check_patches(loaded: LoadedPipeline, run_config: RunConfig) -> None:
+    """The mocked executor's patches name tasks of this pipeline (located in the config)."""
+    from conveyor.executors.mocked import check_patches
+    from conveyor.spec.errors import SpecError
+
+    patches = run_config.executor.config.get("patches") or {}
+    try:
+        check_patches(patches if isinstance(patches, dict) else {}, loaded.pipeline.dag)
+    except SpecError as exc:
+        raise run_config.locate(exc) from None
 
 
 @friendly
