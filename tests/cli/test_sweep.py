@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -91,7 +92,7 @@ def commands() -> Iterator[tuple[str, typer.core.TyperCommand]]:
     yield from walk(typer.main.get_command(app), ())
 
 
-def valued(command: typer.core.TyperCommand) -> list[typer.core.click.Parameter]:  # type: ignore[name-defined]
+def valued(command: typer.core.TyperCommand) -> list[Any]:
     """The parameters that take a value (flags do not)."""
     return [p for p in command.params if not getattr(p, "is_flag", False) and not getattr(p, "count", False)]
 

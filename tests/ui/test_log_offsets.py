@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ CONFIG = "run_log_store: {type: file, config: {path: runs}}\n"
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The local UI over a file run log holding run 'r', whose one step printed a line."""
     from fastapi.testclient import TestClient
 
@@ -37,16 +38,16 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.mark.parametrize("endpoint", ["log", "log/stream"])
 @pytest.mark.parametrize("offset", ["-1", "-999999", str(2**41), "9" * 30])
-def test_negative_and_absurd_offsets_are_refused(client: object, endpoint: str, offset: str) -> None:
-    answer = client.get(f"/ui/api/runs/r/{endpoint}", params={"step": "say", "attempt": 1, "offset": offset})  # type: ignore[attr-defined]
+def test_negative_and_absurd_offsets_are_refused(client: Any, endpoint: str, offset: str) -> None:
+    answer = client.get(f"/ui/api/runs/r/{endpoint}", params={"step": "say", "attempt": 1, "offset": offset})
     assert answer.status_code == 422, answer.text
     assert "offset" in answer.text
 
 
-def test_an_offset_inside_the_log_reads_from_there(client: object) -> None:
-    whole = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1}).json()  # type: ignore[attr-defined]
+def test_an_offset_inside_the_log_reads_from_there(client: Any) -> None:
+    whole = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1}).json()
     assert "hello from the step" in whole["text"]
-    part = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1, "offset": 6}).json()  # type: ignore[attr-defined]
+    part = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1, "offset": 6}).json()
     assert part["text"] == whole["text"][6:] and part["offset"] == 6
-    past = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1, "offset": 10**9}).json()  # type: ignore[attr-defined]
+    past = client.get("/ui/api/runs/r/log", params={"step": "say", "attempt": 1, "offset": 10**9}).json()
     assert past["text"] == "" and past["size"] == whole["size"]
