@@ -57,6 +57,15 @@ def test_ports_are_checked_before_anything_listens(work: Path, command: list[str
     assert "Invalid value for '--port': expected a port from 1 to 65535, found" in out.stderr
 
 
+@pytest.mark.parametrize("command", [["ui"], ["server", "start"]])
+@pytest.mark.parametrize("host", ["", "bogus..host", "http://[::1", "999.1.1.1"])
+def test_hosts_are_checked_before_anything_listens(work: Path, command: list[str], host: str) -> None:
+    out = run_cli(*command, f"--host={host}", cwd=work, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "Invalid value for '--host': expected an IP address or a host name" in out.stderr
+    assert f"found {host!r}" in out.stderr
+
+
 def test_a_profile_endpoint_that_is_not_a_url_is_refused_at_add_time(work: Path) -> None:
     out = run_cli("profile", "add", "a", "--endpoint", "http://[::1", cwd=work)
     assert out.returncode == 2 and "Invalid value for '--endpoint'" in out.stderr

@@ -317,7 +317,9 @@ def render_argo(
 @app.command("ui")
 def ui(
     config: ConfigOpt = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on.", callback=check.host)
+    ] = "127.0.0.1",
     port: Annotated[int, check.port_option("Port to listen on")] = 8401,
 ) -> None:
     """Open the web UI over the runs the config records (read-only)."""
@@ -365,7 +367,7 @@ def cache_clear(
 
 @app.command("run-start", hidden=True)
 def run_start(
-    run_id: Annotated[str | None, typer.Argument(callback=check.run_id)] = None,
+    run_id: Annotated[str | None, typer.Argument(callback=check.new_run_id)] = None,
     file: PipelineOpt = Path("pipeline.yaml"),
     config: ConfigOpt = None,
     params: ParamsOpt = None,
@@ -424,7 +426,7 @@ def run_end(
 @server_app.command("start")
 def server_start(
     db: DbOpt = None,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    host: Annotated[str, typer.Option("--host", callback=check.host)] = "127.0.0.1",
     port: Annotated[int, check.port_option("Port to listen on")] = 8400,
     workers: Annotated[int, typer.Option("--workers", help="Run worker processes.")] = 2,
     api_workers: Annotated[int, typer.Option("--api-workers", help="HTTP worker processes.")] = 1,

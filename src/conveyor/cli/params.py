@@ -120,6 +120,22 @@ def text(value: str | None) -> str | None:
     raise _refuse(f"printable text of at most {MAX_TEXT} characters", value)
 
 
+def host(value: str) -> str:
+    """An address to listen on: an IP address, or a host name that can be looked up."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.rstrip(".").split(".")
+    named = len(value) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
+    if named and not all(label.isdigit() for label in labels):  # 999.1.1.1 is no address
+        return value
+    raise _refuse("an IP address or a host name to listen on (127.0.0.1, 0.0.0.0, ::1, localhost)", value)
+
+
 def port(value: int) -> int:
     """A TCP port to listen on."""
     low, high = PORT_RANGE
