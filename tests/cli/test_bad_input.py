@@ -66,6 +66,12 @@ def test_hosts_are_checked_before_anything_listens(work: Path, command: list[str
     assert f"found {host!r}" in out.stderr
 
 
+@pytest.mark.parametrize(("option", "low"), [("--workers=-1", "0"), ("--api-workers=0", "1")])
+def test_server_worker_counts_are_checked_before_anything_listens(work: Path, option: str, low: str) -> None:
+    out = run_cli("server", "start", option, cwd=work, timeout=60)
+    assert out.returncode == 2 and f"expected a number, {low} or more" in out.stderr, out.stderr
+
+
 def test_a_profile_endpoint_that_is_not_a_url_is_refused_at_add_time(work: Path) -> None:
     out = run_cli("profile", "add", "a", "--endpoint", "http://[::1", cwd=work)
     assert out.returncode == 2 and "Invalid value for '--endpoint'" in out.stderr

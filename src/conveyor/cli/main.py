@@ -428,8 +428,13 @@ def server_start(
     db: DbOpt = None,
     host: Annotated[str, typer.Option("--host", callback=check.host)] = "127.0.0.1",
     port: Annotated[int, check.port_option("Port to listen on")] = 8400,
-    workers: Annotated[int, typer.Option("--workers", help="Run worker processes.")] = 2,
-    api_workers: Annotated[int, typer.Option("--api-workers", help="HTTP worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Run worker processes.", callback=check.at_least(0))
+    ] = 2,
+    api_workers: Annotated[
+        int,
+        typer.Option("--api-workers", help="HTTP worker processes.", callback=check.at_least(1)),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API and run queued pipelines (migrations are applied first)."""
     from conveyor.cli import server_cmds

@@ -10,6 +10,7 @@ same rule by using the same option.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,6 +143,17 @@ def port(value: int) -> int:
     if low <= value <= high:
         return value
     raise _refuse(f"a port from {low} to {high}", str(value))
+
+
+def at_least(low: int) -> Callable[[int], int]:
+    """A check that a count (of workers, say) is ``low`` or more."""
+
+    def check(value: int) -> int:
+        if value >= low:
+            return value
+        raise _refuse(f"a number, {low} or more", str(value))
+
+    return check
 
 
 def port_option(help: str) -> Any:
