@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +71,19 @@ def test_hosts_are_checked_before_anything_listens(work: Path, command: list[str
 def test_server_worker_counts_are_checked_before_anything_listens(work: Path, option: str, low: str) -> None:
     out = run_cli("server", "start", option, cwd=work, timeout=60)
     assert out.returncode == 2 and f"expected a number, {low} or more" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("command", [["ui"], ["server", "start"]])
+def test_a_port_in_use_is_a_message_before_anything_starts(work: Path, command: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"CONVEYOR_SERVER_SANDBOX": "none"}
+        out = run_cli(*command, "--port", str(port), cwd=work, env=env, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert f"--host 127.0.0.1 --port {port}: cannot listen there (Address already in use)" in out.stderr
+    assert "newest schema" not in out.stdout  # refused before the server touched its database
 
 
 def test_a_profile_endpoint_that_is_not_a_url_is_refused_at_add_time(work: Path) -> None:

@@ -160,3 +160,24 @@ def port_option(help: str) -> Any:
     """The ``--port`` option of every command that listens: one range, checked by the parser."""
     low, high = PORT_RANGE
     return typer.Option("--port", callback=port, help=f"{help} ({low}-{high}).")
+
+
+def check_listenable(host: str, port: int) -> None:
+    """Refuse, before anything starts, an address this machine cannot listen on (a port in
+    use, a host name that is not one of its own): the server would otherwise migrate, start
+    its workers and only then fail to bind. Binding again just after is the server's own."""
+    import socket
+
+    from conveyor.errors import ConveyorError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise ConveyorError(
+            f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+            "choose another --port, or a --host of this machine"
+        ) from None

@@ -99,6 +99,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
 
     import uvicorn
 
+    from conveyor.cli.params import check_listenable
     from conveyor.server.supervise import Supervisor
     from conveyor.server.worker import sandbox_mode
 
@@ -116,6 +117,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
         )
     elif mode != "bwrap":
         raise ConveyorError(f"CONVEYOR_SERVER_SANDBOX must be 'bwrap' or 'none', not {mode!r}")
+    check_listenable(host, port)
     url = _url(db)
     code = migrate(url)
     if code:
