@@ -4,7 +4,8 @@ A value that can never be right (a run id with a slash, a port of 99999, a URL w
 host, a token a header cannot carry) is refused here, naming the option, what it expects and
 what it got; the parser turns that into a usage error and exit code 2. Each check is written
 once and attached to every option that takes such a value, so commands added later get the
-same rule by using the same option.
+same rule by using the same option. One check needs the machine, not just the value:
+:func:`check_listenable`, which the commands that listen run before they start anything.
 """
 
 from __future__ import annotations
