@@ -30,7 +30,8 @@ from conveyor.cli.main import app, run
 BAD = {
     "empty": "",
     "parent": "../x",
-    "absolute": "/etc/passwd",
+    # Absolute, and nothing can be written there (an output option must never hit a real file).
+    "absolute": "/proc/conveyor-sweep/x",
     "huge": "x" * 100_000,
     "url": "http://[::1",
     "garbage": "%s{0}\t;|&$(true)\n\x7f\u202e'\"",
