@@ -76,7 +76,10 @@ def render_argo(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        try:
+            output.write_text(text)
+        except OSError as exc:
+            raise ConveyorError(f"--output: cannot write {str(output)[:200]!r}: {exc.strerror}") from None
         print(f"wrote {doc['kind']} to {output}", file=sys.stderr)
     return 0
 

@@ -19,12 +19,40 @@ FINAL = tuple(str(s) for s in FINISHED)
 
 
 def profile_in_force(config: Path | None) -> Any:
-    """The server profile to use: only when no local config was named."""
+    """The server profile to use: only when no local config was named. A profile that no
+    request could be made with (an endpoint that is not a URL, a token a header cannot carry)
+    is refused here, naming where it came from, rather than failing inside the HTTP client."""
     if config is not None:
         return None
     from conveyor.client.profiles import active
 
-    return active()
+    profile = active()
+    if profile is not None:
+        _check_profile(profile)
+    return profile
+
+
+def _check_profile(profile: Any) -> None:
+    import os
+
+    from conveyor.cli.params import token_problem, url_problem
+    from conveyor.client.profiles import path
+
+    endpoint_problem = url_problem(profile.endpoint)
+    if endpoint_problem is None and not profile.endpoint.startswith(("http://", "https://")):
+        endpoint_problem = "it does not start with http:// or https://"
+    for variable, problem, what in (
+        ("CONVEYOR_ENDPOINT", endpoint_problem, f"an http:// or https:// URL, found {profile.endpoint!r}"),
+        ("CONVEYOR_TOKEN", token_problem(profile.token), "a token a header can carry"),
+    ):
+        if problem is None:
+            continue
+        if os.environ.get(variable):
+            raise ConveyorError(f"{variable}: expected {what} ({problem}); fix or unset {variable}")
+        raise ConveyorError(
+            f"profile '{profile.name}' in {path()}: expected {what} ({problem}); "
+            f"fix it with: conveyor profile add {profile.name} --endpoint URL [--token TOKEN]"
+        )
 
 
 def _client(profile: Any) -> Any:
@@ -97,7 +125,11 @@ def submit(
     except OSError as exc:
         raise ConveyorError(f"cannot read {exc.filename}: {exc.strerror}") from None
     if code is not None:
-        if not code.is_dir():
+        try:
+            is_dir = code.is_dir()
+        except OSError as exc:  # a name too long, a loop of links: not a directory either
+            raise ConveyorError(f"--code: cannot read {str(code)[:200]!r}: {exc.strerror}") from None
+        if not is_dir:
             raise ConveyorError(f"--code must be a directory, not {code}")
         from conveyor.client.bundle import encode_code
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from conveyor.cli.errors import EXIT_FAILED, friendly
+from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
     from conveyor.cli.progress import ConsoleObserver
@@ -50,6 +51,8 @@ def load_inputs(
     loaded = attempt(lambda: load_pipeline(file))
     run_config = attempt(lambda: load_config(config))
     parameters = attempt(lambda: load_parameters(params))
+    if loaded is not None and run_config is not None and run_config.executor.type == "mocked":
+        attempt(lambda: _check_patches(loaded, run_config))
     if len(errors) == 1:
         raise errors[0]
     if errors:
@@ -88,6 +91,18 @@ def check_code(
     report.raise_errors()
 
 
+def _check_patches(loaded: LoadedPipeline, run_config: RunConfig) -> None:
+    """The mocked executor's patches name tasks of this pipeline (located in the config)."""
+    from conveyor.executors.mocked import check_patches
+    from conveyor.spec.errors import SpecError
+
+    patches = run_config.executor.config.get("patches") or {}
+    try:
+        check_patches(patches if isinstance(patches, dict) else {}, loaded.pipeline.dag)
+    except SpecError as exc:
+        raise run_config.locate(exc) from None
+
+
 @friendly
 def execute(
     file: Path,
@@ -110,6 +125,7 @@ def execute(
     if imports and run_config.executor.type not in ("mocked", "argo"):
         check_backends(run_config)  # a config mistake first: it is the first a run would meet
         check_code(loaded, run_config, parameters)
+    _check_command_modules(loaded, run_config)
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
@@ -125,6 +141,33 @@ def execute(
         cache=CacheMode(cache),
     )
     return _finish(result, observer, console)
+
+
+#: The modules a command type needs where the run is (each brought by an extra).
+COMMAND_TYPE_MODULES = {"notebook": ("nbformat", "nbclient")}
+
+
+def _check_command_modules(loaded: LoadedPipeline, run_config: RunConfig) -> None:
+    """Refuse a local run whose tasks need a module that is not installed, before any step
+    runs (the error names the extra): not a run that fails halfway with a step error."""
+    from importlib.util import find_spec
+
+    from conveyor.spec.models import walk_nodes
+
+    if run_config.executor.type != "local":  # other executors run commands elsewhere
+        return
+    types = {getattr(node, "command_type", None) for node in walk_nodes(loaded.pipeline.dag)}
+    for command_type, modules in COMMAND_TYPE_MODULES.items():
+        for module in modules if command_type in types else ():
+            try:
+                found = find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                missing = ModuleNotFoundError(f"No module named '{module}'", name=module)
+                raise ConveyorError(
+                    f"pipeline '{loaded.name}' has {command_type} tasks; they need '{module}'"
+                ) from missing
 
 
 @friendly

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from conveyor.cli import params as check
+
 app = typer.Typer(
     name="conveyor",
     help="Write a pipeline once; run it in-process, on a server, on Dask or on Argo.",
@@ -39,6 +41,10 @@ ConfigOpt = Annotated[
 ParamsOpt = Annotated[
     Path | None, typer.Option("--parameters-file", "--params", "-p", help="Initial parameters YAML.")
 ]
+RunIdArg = Annotated[str, typer.Argument(help="The run id.", callback=check.run_id)]
+RunIdOpt = Annotated[
+    str | None, typer.Option("--run-id", help="Name the run (default: generated).", callback=check.new_run_id)
+]
 
 
 @app.command()
@@ -46,7 +52,7 @@ def execute(
     file: PipelineOpt,
     config: ConfigOpt = None,
     params: ParamsOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Name the run (default: generated).")] = None,
+    run_id: RunIdOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Neither look up nor fill the step cache.")
@@ -96,7 +102,7 @@ def graph(
 
 @app.command()
 def retry(
-    run_id: Annotated[str, typer.Argument(help="The run to resume.")],
+    run_id: Annotated[str, typer.Argument(help="The run to resume.", callback=check.run_id)],
     config: ConfigOpt = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Pipeline file, if moved.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
@@ -135,10 +141,14 @@ def schema() -> None:
 def runs_list(
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
-    status: Annotated[str | None, typer.Option("--status", help="Server runs: filter by status.")] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Server runs: filter by user.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="Server runs: filter by status.", callback=check.text)
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Server runs: filter by user.", callback=check.text)
+    ] = None,
     pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="Server runs: filter by pipeline.")
+        str | None, typer.Option("--pipeline", help="Server runs: filter by pipeline.", callback=check.text)
     ] = None,
 ) -> None:
     """List recent runs, newest first (on the profile's server, or in the local run log)."""
@@ -152,7 +162,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument()],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     items: Annotated[int, typer.Option("--items", help="Map items to list per map.")] = 10,
 ) -> None:
@@ -162,15 +172,23 @@ def runs_show(
     raise typer.Exit(inspect.show_run(run_id, config, items))
 
 
-ServerOpt = Annotated[str | None, typer.Option("--server", help="Argo Server (default: $ARGO_SERVER).")]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="Bearer token (default: $ARGO_TOKEN).")]
-NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.")]
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="Argo Server (default: $ARGO_SERVER).", callback=check.url)
+]
+TokenOpt = Annotated[
+    str | None, typer.Option("--token", help="Bearer token (default: $ARGO_TOKEN).", callback=check.token)
+]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.", callback=check.namespace)
+]
 
 
 @runs_app.command("logs")
 def runs_logs(
-    run_id: Annotated[str, typer.Argument()],
-    step: Annotated[str | None, typer.Argument(help="Step path, e.g. 'fan out/3/process'.")] = None,
+    run_id: RunIdArg,
+    step: Annotated[
+        str | None, typer.Argument(help="Step path, e.g. 'fan out/3/process'.", callback=check.text)
+    ] = None,
     config: ConfigOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -186,7 +204,7 @@ def runs_logs(
 
 @runs_app.command("status")
 def runs_status(
-    run_id: Annotated[str, typer.Argument()],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the run ends.")] = False,
     server: ServerOpt = None,
@@ -203,7 +221,7 @@ def runs_status(
 
 
 @runs_app.command("cancel")
-def runs_cancel(run_id: Annotated[str, typer.Argument()], config: ConfigOpt = None) -> None:
+def runs_cancel(run_id: RunIdArg, config: ConfigOpt = None) -> None:
     """Cancel a run on the profile's server (a running run is stopped, with its processes)."""
     from conveyor.cli import client_cmds, remote
 
@@ -215,7 +233,7 @@ def runs_cancel(run_id: Annotated[str, typer.Argument()], config: ConfigOpt = No
 
 @runs_app.command("stop")
 def runs_stop(
-    run_id: Annotated[str, typer.Argument()],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -228,7 +246,7 @@ def runs_stop(
 
 @runs_app.command("retry")
 def runs_retry(
-    run_id: Annotated[str, typer.Argument()],
+    run_id: RunIdArg,
     config: ConfigOpt = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -249,7 +267,7 @@ def submit(
     to: Annotated[str | None, typer.Option("--to", help="argo, or (default) the profile's server.")] = None,
     config: ConfigOpt = None,
     params: ParamsOpt = None,
-    run_id: Annotated[str | None, typer.Option("--run-id")] = None,
+    run_id: RunIdOpt = None,
     code: Annotated[
         Path | None, typer.Option("--code", help="A directory of your code to ship along.")
     ] = None,
@@ -286,7 +304,6 @@ def submit(
     raise typer.Exit(client_cmds.submit(profile, file, config, params, code, run_id, wait))
 
 
-RunIdArg = Annotated[str, typer.Argument(help="The run id.")]
 StepArg = Annotated[str, typer.Argument(help="The step path, parts joined by '/' (map items by index).")]
 
 
@@ -307,8 +324,10 @@ def render_argo(
 @app.command("ui")
 def ui(
     config: ConfigOpt = None,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8401,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on.", callback=check.host)
+    ] = "127.0.0.1",
+    port: Annotated[int, check.port_option("Port to listen on")] = 8401,
 ) -> None:
     """Open the web UI over the runs the config records (read-only)."""
     from conveyor.cli import ui_cmd
@@ -355,7 +374,7 @@ def cache_clear(
 
 @app.command("run-start", hidden=True)
 def run_start(
-    run_id: Annotated[str | None, typer.Argument()] = None,
+    run_id: Annotated[str | None, typer.Argument(callback=check.new_run_id)] = None,
     file: PipelineOpt = Path("pipeline.yaml"),
     config: ConfigOpt = None,
     params: ParamsOpt = None,
@@ -414,10 +433,15 @@ def run_end(
 @server_app.command("start")
 def server_start(
     db: DbOpt = None,
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8400,
-    workers: Annotated[int, typer.Option("--workers", help="Run worker processes.")] = 2,
-    api_workers: Annotated[int, typer.Option("--api-workers", help="HTTP worker processes.")] = 1,
+    host: Annotated[str, typer.Option("--host", callback=check.host)] = "127.0.0.1",
+    port: Annotated[int, check.port_option("Port to listen on")] = 8400,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Run worker processes.", callback=check.at_least(0))
+    ] = 2,
+    api_workers: Annotated[
+        int,
+        typer.Option("--api-workers", help="HTTP worker processes.", callback=check.at_least(1)),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API and run queued pipelines (migrations are applied first)."""
     from conveyor.cli import server_cmds
@@ -482,8 +506,8 @@ def tokens_list(name: Annotated[str, typer.Argument(help="The user.")], db: DbOp
 @profile_app.command("add")
 def profile_add(
     name: Annotated[str, typer.Argument()],
-    endpoint: Annotated[str, typer.Option("--endpoint", help="The server URL.")],
-    token: Annotated[str | None, typer.Option("--token")] = None,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="The server URL.", callback=check.url)],
+    token: Annotated[str | None, typer.Option("--token", callback=check.token)] = None,
 ) -> None:
     """Add (or replace) a profile; the first one becomes current."""
     from conveyor.cli import client_cmds
@@ -535,6 +559,6 @@ def run() -> None:
 
         raise SystemExit(fail(exc)) from None
     except Exception as exc:
-        from conveyor.cli.errors import crash
+        from conveyor.cli.errors import unexpected
 
-        raise SystemExit(crash(exc)) from None
+        raise SystemExit(unexpected(exc)) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from typing import Any
@@ -10,13 +11,42 @@ from typing import Any
 from conveyor.cli.errors import friendly
 from conveyor.errors import ConveyorError
 
+#: The databases a server runs on, as a user writes their URLs.
+DATABASES = "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST:PORT/NAME"
+
 
 def _url(db: str | None) -> str:
-    """The database URL, a relative SQLite file made absolute against this directory: runs
-    execute in folders of their own and must open the same file."""
+    """The server's database URL: ``--db``, else $CONVEYOR_SERVER_DB, else SQLite in the data
+    directory. A URL given is checked before any driver sees it; a relative SQLite file is
+    made absolute against this directory (runs execute in folders of their own)."""
     from conveyor.server.db import absolute_url, default_url
 
-    return absolute_url(db or os.environ.get("CONVEYOR_SERVER_DB") or default_url())
+    given, source = (db, "--db") if db else (os.environ.get("CONVEYOR_SERVER_DB"), "CONVEYOR_SERVER_DB")
+    if not given:
+        return default_url()
+    problem = _url_problem(given)
+    if problem:
+        from conveyor.cli.params import shown
+
+        masked = re.sub(r"://[^@/]*@", "://…@", given)  # never echo a password
+        raise ConveyorError(
+            f"{source}: expected a database URL, {DATABASES}; found {shown(masked)}: {problem}"
+        )
+    return absolute_url(given)
+
+
+def _url_problem(url: str) -> str | None:
+    dialect = url.partition("://")[0].partition("+")[0] if "://" in url else ""
+    if dialect not in ("sqlite", "postgresql"):
+        return "a conveyor server keeps its data in SQLite or PostgreSQL"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url).port  # noqa: B018 - parsing the port is part of the check
+    except (ArgumentError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def _safe(url: str) -> str:
@@ -70,6 +100,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
 
     import uvicorn
 
+    from conveyor.cli.params import check_listenable
     from conveyor.server.sandbox import mode as sandbox_mode
     from conveyor.server.supervise import Supervisor
 
@@ -93,6 +124,7 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
         check_bundles()
     except LimitError as exc:
         raise ConveyorError(str(exc)) from None
+    check_listenable(host, port)
     url = _url(db)
     code = migrate(url)
     if code:
@@ -152,8 +184,10 @@ def tokens_create(db: str | None, name: str) -> int:
 @friendly
 def tokens_revoke(db: str | None, token: str) -> int:
     """``conveyor server tokens revoke``."""
-    from conveyor.server.auth import revoke_token
+    from conveyor.server.auth import AuthError, revoke_token
 
+    if token.isdigit() and int(token) >= 2**63:  # an id no database holds: too big for its integers
+        raise AuthError("no such token")
     token_id = revoke_token(_migrated(db), token)
     print(f"revoked token {token_id}")
     return 0

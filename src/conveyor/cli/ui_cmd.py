@@ -21,6 +21,9 @@ def serve(config: Path | None, host: str, port: int) -> int:
     except ImportError as exc:
         print(f"conveyor: the UI needs the ui extra: pip install 'conveyor[ui]' ({exc})", file=sys.stderr)
         return 2
+    from conveyor.cli.params import check_listenable
+
+    check_listenable(host, port)
     run_config = load_config(config)
     store = open_store(run_config)
     where = getattr(store, "where", "the run log")

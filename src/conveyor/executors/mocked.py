@@ -15,7 +15,7 @@ Runs are recorded like any other; each step's record says whether it was mocked 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,8 +24,8 @@ from pydantic import ValidationError
 from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
-from conveyor.spec.errors import did_you_mean
-from conveyor.spec.models import TaskNode
+from conveyor.spec.errors import Issue, SpecError, did_you_mean
+from conveyor.spec.models import Graph, TaskNode
 from conveyor.spec.validate import DOTTED
 from conveyor.step.capture import Sink
 from conveyor.step.launch import in_process
@@ -87,3 +87,48 @@ class MockedExecutor(Executor):
 
     def close(self) -> None:
         pass
+
+
+def check_patches(patches: Mapping[str, Any], dag: Graph) -> None:
+    """Every patch names a task of ``dag``, by name or by path: a patch naming nothing would
+    otherwise be ignored and the task it was meant for run mocked, silently. SpecError with
+    one located issue per patch that names no task."""
+    tasks: set[str] = set()
+    parts: set[str] = set()
+    for name, node, labels in _named(dag):
+        parts.update((name, *labels))
+        if isinstance(node, TaskNode):
+            tasks.add(name)
+    issues = []
+    for key in patches:
+        *inner, last = str(key).split("/")
+        if last in tasks and all(p in parts or p.isdigit() for p in inner):
+            continue
+        unknown = next((p for p in inner if p not in parts and not p.isdigit()), None)
+        if last in tasks and unknown is not None:
+            what = f"the patch '{key}' goes through '{unknown}', which is no step of the pipeline"
+            hint = did_you_mean(unknown, sorted(parts)) or f"steps: {', '.join(sorted(parts))}"
+        elif last in parts:
+            what, hint = f"the patch '{key}' names '{last}', a step that is not a task", None
+        else:
+            what, hint = f"the patch '{key}' names no task of the pipeline", did_you_mean(last, sorted(tasks))
+        issues.append(
+            Issue(
+                what,
+                path=("executor", "config", "patches", str(key)),
+                expected="a task's name, or its path (parts joined by '/', map items by index)",
+                found=repr(key),
+                hint=hint or f"tasks: {', '.join(sorted(tasks)) or 'none'}",
+            )
+        )
+    if issues:
+        raise SpecError(issues, "invalid config")
+
+
+def _named(graph: Graph) -> Iterator[tuple[str, Any, list[str]]]:
+    """(name, node, the path parts entering its inner graphs) for every step, nested ones too."""
+    for name, node in graph.steps.items():
+        inner = node.named_subgraphs()
+        yield name, node, list(inner)
+        for sub in inner.values():
+            yield from _named(sub)

@@ -35,6 +35,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 LOG_PAGE = 256 * 1024
+#: Beyond any log a step writes (1 TiB): a larger offset, like a negative one, is refused (422).
+MAX_LOG_OFFSET = 2**40
 PAGES = ("/", "/runs/{run_id}", "/runs/{run_id}/logs", "/metrics", "/login")
 
 #: Who is looking, from a request (the server reads its session cookie; a laptop: anyone).
@@ -169,7 +171,7 @@ def ui_router(
         run_id: str,
         step: Annotated[str, Query(max_length=2000)],
         attempt: Annotated[int, Query(ge=1)] = 1,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=LOG_PAGE)] = LOG_PAGE,
     ) -> JSONResponse:
         view = view_of(run_id, viewer)
@@ -204,7 +206,7 @@ def ui_router(
         run_id: str,
         step: Annotated[str, Query(max_length=2000)],
         attempt: int = 1,
-        offset: int = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
     ) -> StreamingResponse:
         view = view_of(run_id, viewer)
         attempt_log(view, step, attempt)
