@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conveyor
 from conveyor.errors import ConveyorError
 from support import conveyor_traceback
 
@@ -47,7 +48,8 @@ def test_user_errors_show_their_hint_and_exit_code() -> None:
 
 def test_the_traceback_detector_tells_conveyor_frames_from_a_steps_own() -> None:
     own = 'Traceback (most recent call last):\n  File "/work/tasks.py", line 3, in f\nValueError: x'
-    ours = (
-        'Traceback (most recent call last):\n  File "/x/site-packages/conveyor/cli/main.py", line 1\nKeyError'
-    )
-    assert not conveyor_traceback(own) and conveyor_traceback(ours)
+    # A clone of the repository is called conveyor: its tests' step modules are not conveyor's code.
+    in_a_clone = 'Traceback (most recent call last):\n  File "/home/me/conveyor/tests/tasks/ctasks.py", line 3\nValueError'
+    main = Path(conveyor.__file__).parent / "cli" / "main.py"
+    ours = f'Traceback (most recent call last):\n  File "{main}", line 1, in run\nKeyError'
+    assert not conveyor_traceback(own) and not conveyor_traceback(in_a_clone) and conveyor_traceback(ours)

@@ -68,10 +68,20 @@ def dump(doc: dict[str, Any]) -> str:
 
 @friendly
 def render_argo(
-    file: Path, config: Path | None, params: Path | None, output: Path | None, template: bool
+    file: Path,
+    config: Path | None,
+    params: Path | None,
+    output: Path | None,
+    template: bool,
+    validate: bool = False,
 ) -> int:
-    """``conveyor render argo``: write the manifest to stdout or a file."""
+    """``conveyor render argo``: write the manifest to stdout or a file. With ``validate``, a
+    manifest Argo's schemas refuse is not written: its problems are shown, located in it (exit 2)."""
     doc = manifest(file, config, params, "WorkflowTemplate" if template else "Workflow")
+    if validate:
+        from conveyor.executors.argo.validate import check_manifest
+
+        check_manifest(doc, f"{file} as a {doc['kind']}")
     text = dump(doc)
     if output is None:
         sys.stdout.write(text)

@@ -32,6 +32,29 @@ tokens_app = typer.Typer(help="Server API tokens.", no_args_is_help=True)
 server_app.add_typer(tokens_app, name="tokens")
 profile_app = typer.Typer(help="Server profiles for this CLI.", no_args_is_help=True)
 app.add_typer(profile_app, name="profile")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"conveyor {version('conveyor')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            print("conveyor (version unknown: not installed; pip install -e .)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options of the ``conveyor`` command itself (the version, read from the package's metadata)."""
+
+
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite in the data dir).")]
 
 PipelineOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline YAML file.")]
@@ -314,11 +337,14 @@ def render_argo(
     params: ParamsOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here, not to stdout.")] = None,
     template: Annotated[bool, typer.Option("--template", help="Render a WorkflowTemplate.")] = False,
+    validate: Annotated[
+        bool, typer.Option("--validate", help="Check it against Argo's official schemas (exit 2 if invalid).")
+    ] = False,
 ) -> None:
     """Write an Argo Workflow (CronWorkflow with a schedule, WorkflowTemplate with --template)."""
     from conveyor.cli import argo
 
-    raise typer.Exit(argo.render_argo(file, config, params, output, template))
+    raise typer.Exit(argo.render_argo(file, config, params, output, template, validate))
 
 
 @app.command("ui")
