@@ -9,7 +9,9 @@ conveyor key to use.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +128,13 @@ def _retry(s: _Section, kind: str) -> str:
     return "local"
 
 
+#: The keys conveyor's mocked executor takes; runnable's takes any others, and so does conveyor.
+MOCKED_KEYS = ("patches", "max_workers")
+
+
 def _mocked(s: _Section, kind: str) -> str:
+    for key in sorted(k for k in s.config if k not in MOCKED_KEYS):
+        s.note(key, "runnable's mocked executor accepts any key; conveyor's reads patches, max_workers")
     return "mocked"
 
 
@@ -156,9 +164,65 @@ RULES: dict[str, dict[str, Rule]] = {
 }
 
 
+#: ``$name`` or ``${name}``; ``$$`` is a literal dollar.
+VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+
+
+def variable_value(name: str, environ: Mapping[str, str]) -> str | None:
+    """A config variable's value: ``CONVEYOR_VAR_<name>``, runnable's ``RUNNABLE_VAR_<name>``,
+    then ``<name>`` itself, the first set."""
+    for key in (f"CONVEYOR_VAR_{name}", f"RUNNABLE_VAR_{name}", name):
+        if key in environ:
+            return environ[key]
+    return None
+
+
+def fill_variables(located: Located, environ: Mapping[str, str] | None = None) -> tuple[Any, list[Issue]]:
+    """The config's data with ``$name`` / ``${name}`` in its text filled from the environment.
+
+    runnable's configs are templates (``image: $docker_image``); a variable that is not set is
+    an error naming it, never the text left in place. A mocked executor's ``patches`` are
+    commands whose ``$`` belongs to the shell, and are left as written.
+    """
+    env = os.environ if environ is None else environ
+    issues: list[Issue] = []
+
+    def fill(value: Any, path: tuple[PathPart, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: v if k == "patches" else fill(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v, (*path, i)) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "$" not in value:
+            return value
+
+        def one(match: re.Match[str]) -> str:
+            name = match.group("braced") or match.group("bare")
+            if name is None:
+                return "$"
+            found = variable_value(name, env)
+            if found is None:
+                issues.append(
+                    located.issue(
+                        path,
+                        f"the config uses the variable '{name}', which is not set",
+                        expected=f"an environment variable {name} (or CONVEYOR_VAR_{name})",
+                        found=repr(value),
+                        hint=f"export {name}=... before running, or write $$ for a literal $",
+                    )
+                )
+                return match.group(0)
+            return found
+
+        return VARIABLE.sub(one, value)
+
+    return fill(located.data, ()), issues
+
+
 def translate(located: Located) -> Translated:
-    """The config's data with runnable's names turned into conveyor's."""
-    data = located.data
+    """The config's data with runnable's names turned into conveyor's, its variables filled."""
+    data, issues = fill_variables(located)
+    if issues:
+        raise SpecError(issues, "invalid config")
     out = Translated(data)
     if not isinstance(data, dict):
         return out

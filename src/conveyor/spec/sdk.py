@@ -39,7 +39,32 @@ def dotted_path(func: Callable[..., Any]) -> str:
                 if folder not in sys.path:
                     sys.path.insert(0, folder)
                 module = Path(main_file).stem
+    elif not all(part.isidentifier() for part in module.split(".")):
+        module = _by_file_name(module)
     return f"{module}.{qualname}"
+
+
+def _by_file_name(module: str) -> str:
+    """A module imported by a name that is no dotted path (``examples.02-sequential.cond``,
+    as ``importlib.import_module`` allows): named by its file's name instead, with its
+    folder on the path (child processes get it too), and that name bound to the module
+    already loaded, so that this process calls the very functions the script defined."""
+    loaded = sys.modules.get(module)
+    source = getattr(loaded, "__file__", None)
+    stem = Path(source).stem if source else ""
+    if loaded is None or not source or not stem.isidentifier():
+        raise ValueError(f"module '{module}' has no dotted path; put its functions in a package")
+    taken = sys.modules.get(stem)
+    if taken is not None and taken is not loaded:
+        raise ValueError(
+            f"module '{module}' would be imported as '{stem}', which is another module here; "
+            "rename the script or put its functions in a package"
+        )
+    folder = os.path.dirname(os.path.abspath(source))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules[stem] = loaded
+    return stem
 
 
 def _under_cwd(path: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import builtins
 import functools
 import importlib
@@ -84,15 +85,24 @@ def _cast(name: str, value: Any, annotation: Any) -> Any:
 
 
 def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Pick the parameters ``func`` asks for, by name, cast to its annotations."""
+    """Pick the parameters ``func`` asks for, by name, cast to its annotations.
+
+    ``**kwargs`` gets the parameters no argument names; so does an argument annotated
+    ``argparse.Namespace``, as the namespace's attributes (runnable's convention, for
+    functions written for a command line's ``args``).
+    """
     signature, hints = _signature(func)
     kwargs: dict[str, Any] = {}
     takes_rest = False
+    namespace: str | None = None
     for name, param in signature.parameters.items():
         if param.kind is inspect.Parameter.VAR_KEYWORD:
             takes_rest = True
             continue
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        if hints.get(name, param.annotation) is argparse.Namespace and namespace is None:
+            namespace = name
             continue
         if name in params:
             kwargs[name] = _cast(name, params[name], hints.get(name, param.annotation))
@@ -102,8 +112,11 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[
                 f"the function needs parameter '{name}', which is not set (parameters: {known}). "
                 "Set it with -p params.yaml, CONVEYOR_PRM_" + name + ", or return it from an earlier step"
             )
+    rest = {name: value for name, value in params.items() if name not in kwargs}
+    if namespace is not None:
+        kwargs[namespace] = argparse.Namespace(**{k: v for k, v in rest.items() if k != namespace})
     if takes_rest:
-        for name, value in params.items():
+        for name, value in rest.items():
             kwargs.setdefault(name, value)
     return kwargs
 
