@@ -117,6 +117,15 @@ def test_submitted_configs_cannot_name_the_servers_places(tmp_path: Path) -> Non
                 issues = refused.json()["error"]["issues"]
                 assert issues[0]["path"][0] == where, issues
                 assert issues[0]["line"] is not None and issues[0]["hint"], issues
+            # A config's $variables are never filled from the server's own environment.
+            body = {
+                "pipeline": BOMBS,
+                "parameters": {},
+                "config": "executor:\n  type: local\n  config: {max_workers: $PATH}\n",
+            }
+            refused = ann.post("/runs", json=body)
+            assert refused.status_code == 422 and "'PATH'" in refused.text, refused.text
+            assert server.env["PATH"] not in refused.text
     finally:
         server.stop()
 

@@ -297,7 +297,8 @@ def normalised_config(text: str) -> tuple[RunConfig, str]:
     names translated) and written back in conveyor's own spelling: the text a worker runs
     with, so it never meets ``pipeline-executor`` or ``file-system``."""
     located = load_yaml_text(text, file="<submitted config>")
-    config = read_config(located)
+    # No variable of the server's own environment is ever filled into a user's config.
+    config = read_config(located, environ={})
     config._source = located
     data = config.model_dump(exclude_unset=True)
     return config, yaml.safe_dump(data, sort_keys=False) if data else ""

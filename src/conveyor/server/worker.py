@@ -38,7 +38,6 @@ from conveyor.server.db import engine_for
 from conveyor.server.limits import Limits, check_pipeline, unpack
 from conveyor.server.relay import Relay
 from conveyor.spec.config import RunConfig
-from conveyor.spec.load import config_from_data
 
 LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
@@ -75,8 +74,9 @@ def _fresh_dir(path: Path) -> None:
 
 
 def _run_config(job: dict[str, Any]) -> RunConfig:
-    """The submitted config as conveyor reads it (runnable's spellings translated)."""
-    return config_from_data(yaml.safe_load(job["config"] or "") or {})
+    """The submitted config, as the API stored it: already in conveyor's own spelling, read
+    as it is (no runnable translation, no variables: nothing from the worker's environment)."""
+    return RunConfig.model_validate(yaml.safe_load(job["config"] or "") or {})
 
 
 def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Path, dict[str, Any]]:

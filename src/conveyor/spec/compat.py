@@ -218,9 +218,10 @@ def fill_variables(located: Located, environ: Mapping[str, str] | None = None) -
     return fill(located.data, ()), issues
 
 
-def translate(located: Located) -> Translated:
-    """The config's data with runnable's names turned into conveyor's, its variables filled."""
-    data, issues = fill_variables(located)
+def translate(located: Located, environ: Mapping[str, str] | None = None) -> Translated:
+    """The config's data with runnable's names turned into conveyor's, its variables filled
+    from ``environ`` (this process's environment by default; a server passes none of its own)."""
+    data, issues = fill_variables(located, environ)
     if issues:
         raise SpecError(issues, "invalid config")
     out = Translated(data)

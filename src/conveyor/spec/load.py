@@ -100,11 +100,12 @@ def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
     return _config(Located(data=dict(data or {}), file=None))
 
 
-def _config(located: Located) -> RunConfig:
-    """A run config, runnable's names read as conveyor's (``conveyor.spec.compat``)."""
+def _config(located: Located, environ: Mapping[str, str] | None = None) -> RunConfig:
+    """A run config, runnable's names read as conveyor's (``conveyor.spec.compat``), its
+    ``$name`` variables filled from ``environ`` (by default this process's environment)."""
     if located.issues:
         raise SpecError(list(located.issues), "invalid config")
-    translated = translate(located)
+    translated = translate(located, environ)
     config = build_model(RunConfig, replace(located, data=translated.data), "invalid config")
     config._notes = translated.notes
     config._retry_of = translated.retry_of
