@@ -67,22 +67,24 @@ def execute(
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
     from conveyor.step.cache import CacheMode
+    from conveyor.step.commands import running
 
     loaded, run_config, parameters = load_inputs(file, config, params)
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
-    result = run_pipeline(
-        loaded,
-        run_config,
-        parameters,
-        run_id=run_id,
-        observer=observer,
-        store=store,
-        config_file=str(config) if config else None,
-        capture_fds=True,
-        cache=CacheMode(cache),
-    )
+    with running():  # an SDK script imported by its steps does not run its pipeline again
+        result = run_pipeline(
+            loaded,
+            run_config,
+            parameters,
+            run_id=run_id,
+            observer=observer,
+            store=store,
+            config_file=str(config) if config else None,
+            capture_fds=True,
+            cache=CacheMode(cache),
+        )
     return _finish(result, observer, console)
 
 
