@@ -20,14 +20,18 @@ if TYPE_CHECKING:
     from conveyor.spec.load import LoadedPipeline
 
 
-def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> int:
+def _finish(result: RunResult, observer: ConsoleObserver, console: Console, config: Path | None) -> int:
     from conveyor.cli.progress import summary_table
 
     run = result.run
     Console().print(summary_table(run, observer.records))
     if result.ok:
         return 0
-    console.print(f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}")
+    where = f" -c {config}" if config else ""
+    console.print(
+        f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}{where}",
+        soft_wrap=True,
+    )
     return EXIT_FAILED
 
 
@@ -85,7 +89,7 @@ def execute(
             capture_fds=True,
             cache=CacheMode(cache),
         )
-    return _finish(result, observer, console)
+    return _finish(result, observer, console, config)
 
 
 @friendly
@@ -108,7 +112,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
         force=force,
         capture_fds=True,
     )
-    return _finish(result, observer, console)
+    return _finish(result, observer, console, config)
 
 
 @friendly
