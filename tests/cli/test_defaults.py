@@ -5,7 +5,12 @@ without ``-c``. ``memory`` and ``none`` are still there, by name."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from conveyor.runlog.file import FileRunLogStore
 from support import ROOT, TASKS, run_cli
@@ -32,6 +37,31 @@ def test_runs_are_kept_in_the_working_directory_with_no_config(tmp_path: Path) -
     assert shown.returncode == 0 and '"letters": 10' in shown.stdout, shown.stderr
     logs = run_cli("runs", "logs", "hello", "greet", cwd=tmp_path)
     assert logs.returncode == 0 and "Hello, world!" in logs.stdout
+    assert [r["id"] for r in _ui_runs(tmp_path)] == ["hello"]
+
+
+def _ui_runs(where: Path) -> list[dict[str, object]]:
+    """The runs ``conveyor ui`` (no config) lists, started in ``where``."""
+    from support.services import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "conveyor.cli", "ui", "--port", str(port)]
+    ui = subprocess.Popen(command, cwd=where, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                runs: list[dict[str, object]] = httpx.get(f"http://127.0.0.1:{port}/ui/api/runs").json()[
+                    "runs"
+                ]
+                return runs
+            except httpx.HTTPError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        ui.terminate()
+        ui.wait(timeout=10)
 
 
 def test_a_failed_run_is_shown_and_retried_with_no_config(tmp_path: Path) -> None:
