@@ -9,12 +9,15 @@ executors, so ``execute`` is added here, above both layers.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.executors.run import RunResult
 from conveyor.executors.run import execute as _execute
+from conveyor.runlog.records import RunRecord, Status
 from conveyor.spec import sdk as _sdk
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import config_from_data, load_config, load_parameters
@@ -34,6 +37,7 @@ from conveyor.spec.sdk import (
     metric,
     pickled,
 )
+from conveyor.step.commands import running, running_run
 
 __all__ = [
     "Catalog",
@@ -95,6 +99,9 @@ class Pipeline(_sdk.Pipeline):
         ``tag`` is kept in the run's record; ``log_level`` is accepted for runnable's scripts
         (conveyor's steps' output is theirs, unfiltered).
         """
+        again = _reentered(sys._getframe(1))
+        if again is not None:
+            return again
         chosen = config if config is not None else configuration_file or None
         if chosen is None or isinstance(chosen, RunConfig):
             run_config = chosen or RunConfig()
@@ -104,10 +111,40 @@ class Pipeline(_sdk.Pipeline):
             run_config = load_config(chosen)
         params = load_parameters(parameters_file or None)
         params.update(parameters or {})
-        result = _execute(self.load(), run_config, params, run_id=run_id or None, tag=tag or None)
+        with running():
+            result = _execute(self.load(), run_config, params, run_id=run_id or None, tag=tag or None)
         if raise_on_error and not result.ok:
             raise ExecutionFailedError(result)
         return result
+
+
+def _importing(frame: FrameType | None) -> str | None:
+    """The module whose top level is running on this stack (an import under way), if any:
+    a script run as ``__main__`` is not one."""
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") != "__main__":
+            return str(frame.f_globals.get("__name__"))
+        frame = frame.f_back
+    return None
+
+
+def _reentered(caller: FrameType) -> RunResult | None:
+    """What ``execute()`` returns, without running anything, when it is called again by a
+    module's import while conveyor runs a pipeline or a step in this process: the steps of a
+    script without a main guard import the script, and its module-level ``execute()`` would
+    run the whole pipeline once more, and again for every step. None when not re-entered.
+    A deliberate pipeline run inside a step function (no import under way) is not re-entry."""
+    run_id = running_run()
+    module = _importing(caller) if run_id is not None else None
+    if run_id is None or module is None:
+        return None
+    print(
+        f"conveyor: execute() called again by the import of module '{module}' during run "
+        f"{run_id or 'in progress'}: not run again (guard the call with "
+        '`if __name__ == "__main__":`)',
+        file=sys.stderr,
+    )
+    return RunResult(run_id=run_id, status=Status.RUNNING, run=RunRecord(run_id=run_id))
 
 
 _sdk.Step.pipeline_class = Pipeline

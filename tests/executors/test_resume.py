@@ -187,7 +187,12 @@ dag:
     make: {command: ctasks.make_box, returns: [{name: box, kind: object}], next: use}
     use: {command: ctasks.open_box_once, returns: [v], next: success}
 """
-    config = config_from_data({"run_log_store": {"type": "file", "config": {"path": str(workdir / "runs")}}})
+    config = config_from_data(
+        {
+            "run_log_store": {"type": "file", "config": {"path": str(workdir / "runs")}},
+            "catalog": {"type": "none"},
+        }
+    )
     marker = workdir / "opened"
     first = run_yaml(workdir, text, {"value": 7, "marker": str(marker)}, config=config)
     assert first.status == "failed"

@@ -268,3 +268,12 @@ def ticker(lines: int, pause: float) -> int:
 def scored(x: int) -> float:
     """A metric that differs from run to run (x comes from the parameters)."""
     return x * 1.5
+
+
+def run_inner(n: int) -> list[int]:
+    """Run a pipeline of its own from inside a step: on purpose, not by an import."""
+    from conveyor import Pipeline, PythonTask
+
+    inner = Pipeline(steps=[PythonTask(numbers, returns=["xs"])], name="inner")
+    xs: list[int] = inner.execute(parameters={"n": n}).parameters["xs"]
+    return xs

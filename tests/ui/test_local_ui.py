@@ -203,3 +203,29 @@ def test_cached_steps_are_marked(ui: tuple[LocalUi, Path], page: Any) -> None:
     page.goto(f"{server.url}/runs/hit")
     page.wait_for_selector("#step-table .cached")
     assert "from run fill" in page.inner_text("#step-table .cached")
+
+
+def test_runs_table_and_run_header_show_the_tag(ui: tuple[LocalUi, Path], page: Any) -> None:
+    import ctasks
+
+    from conveyor import Pipeline, PythonTask
+
+    server, where = ui
+    config = {
+        "run_log_store": {"type": "file", "config": {"path": str(where / "runs")}},
+        "catalog": {"type": "none"},
+    }
+    Pipeline(steps=[PythonTask(ctasks.noop)], name="tagged").execute(
+        config=config, run_id="t1", tag="nightly"
+    )
+    Pipeline(steps=[PythonTask(ctasks.noop)], name="plain").execute(config=config, run_id="p1")
+    page.goto(server.url + "/")
+    page.wait_for_selector("#runs tbody tr[data-run='t1']")
+    headers = page.locator("#runs thead th").all_inner_texts()
+    column = headers.index("tag") + 1
+    cell = f"td:nth-child({column})"
+    assert page.locator(f"#runs tbody tr[data-run='t1'] {cell}").inner_text() == "nightly"
+    assert page.locator(f"#runs tbody tr[data-run='p1'] {cell}").inner_text() == ""
+    page.goto(f"{server.url}/runs/t1")
+    page.wait_for_selector("#step-table tbody tr")
+    assert "nightly" in page.inner_text(".grid")

@@ -122,3 +122,23 @@ def test_run_json_stays_valid_with_nan_and_keeps_text_as_is(tmp_path: Path) -> N
     (after,) = [s for s in data["tree"] if s["path"] == ["after"]]
     assert after["attempts"][0]["metrics"] == {"m": "NaN"}
     assert "default-src 'self'" in body.headers["content-security-policy"]
+
+
+def test_runs_table_and_run_header_carry_the_tag(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from conveyor.ui.local import local_app
+
+    store = FileRunLogStore(str(tmp_path / "runs"))
+    for run_id, extra in (("tagged", {"tag": "nightly"}), ("plain", {})):
+        store.save_run(
+            RunRecord(
+                run_id=run_id, pipeline_name="p", pipeline=PIPELINE, started_at=time.time(), extra=extra
+            ),
+            create=True,
+        )
+    with TestClient(local_app(store)) as client:
+        rows = {row["id"]: row for row in client.get("/ui/api/runs").json()["runs"]}
+        header = client.get("/ui/api/runs/tagged").json()["header"]
+    assert rows["tagged"]["tag"] == "nightly" and rows["plain"]["tag"] is None
+    assert header["tag"] == "nightly"

@@ -183,15 +183,31 @@ class FsspecCatalog(Catalog):
     def __init__(
         self, location: str = ".conveyor/catalog", storage_options: dict[str, Any] | None = None
     ) -> None:
-        import fsspec.core
+        self._fs: Any = None
+        plain = location.removeprefix("file://")
+        if "://" not in plain and "::" not in plain and not storage_options:
+            # A local directory (the default catalog): fsspec is imported when first used,
+            # so a run that copies nothing does not pay for it.
+            self.local, root = True, os.path.abspath(os.path.expanduser(plain))
+        else:
+            import fsspec.core
 
-        self.fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        #: A local directory: small reads go straight to the file (a cache lookup per step).
-        self.local = "file" in protocols
-        if self.local:
-            root = os.path.abspath(root)
+            self._fs, root = fsspec.core.url_to_fs(location, **(storage_options or {}))
+            protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+            #: A local directory: small reads go straight to the file (a cache lookup per step).
+            self.local = "file" in protocols
+            if self.local:
+                root = os.path.abspath(root)
         self.root = root.rstrip("/")
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system the copies are on (a local directory's, made when first used)."""
+        if self._fs is None:
+            from fsspec.implementations.local import LocalFileSystem
+
+            self._fs = LocalFileSystem()
+        return self._fs
 
     def _url(self, run_id: str, name: str) -> str:
         return f"{self.root}/{run_id}/{name}"

@@ -21,14 +21,18 @@ if TYPE_CHECKING:
     from conveyor.spec.load import LoadedPipeline
 
 
-def _finish(result: RunResult, observer: ConsoleObserver, console: Console) -> int:
+def _finish(result: RunResult, observer: ConsoleObserver, console: Console, config: Path | None) -> int:
     from conveyor.cli.progress import summary_table
 
     run = result.run
     Console().print(summary_table(run, observer.records))
     if result.ok:
         return 0
-    console.print(f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}")
+    where = f" -c {config}" if config else ""
+    console.print(
+        f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}{where}",
+        soft_wrap=True,
+    )
     return EXIT_FAILED
 
 
@@ -118,6 +122,7 @@ def execute(
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
     from conveyor.step.cache import CacheMode
+    from conveyor.step.commands import running
 
     loaded, run_config, parameters = load_inputs(file, config, params)
     # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
@@ -129,18 +134,19 @@ def execute(
     store = open_store(run_config)
     console = Console(stderr=True)
     observer = ConsoleObserver(console, quiet)
-    result = run_pipeline(
-        loaded,
-        run_config,
-        parameters,
-        run_id=run_id,
-        observer=observer,
-        store=store,
-        config_file=str(config) if config else None,
-        capture_fds=True,
-        cache=CacheMode(cache),
-    )
-    return _finish(result, observer, console)
+    with running():  # an SDK script imported by its steps does not run its pipeline again
+        result = run_pipeline(
+            loaded,
+            run_config,
+            parameters,
+            run_id=run_id,
+            observer=observer,
+            store=store,
+            config_file=str(config) if config else None,
+            capture_fds=True,
+            cache=CacheMode(cache),
+        )
+    return _finish(result, observer, console, config)
 
 
 #: The modules a command type needs where the run is (each brought by an extra).
@@ -190,7 +196,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
         force=force,
         capture_fds=True,
     )
-    return _finish(result, observer, console)
+    return _finish(result, observer, console, config)
 
 
 @friendly

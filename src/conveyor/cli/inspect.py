@@ -14,7 +14,9 @@ from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
 from conveyor.cli.style import coloured
-from conveyor.runlog.records import Status, StepRecord
+from conveyor.errors import ConveyorError
+from conveyor.runlog.records import RunRecord, Status, StepRecord
+from conveyor.spec.errors import Issue, SpecError, did_you_mean
 
 
 def _store(config: Path | None) -> Any:
@@ -37,18 +39,92 @@ def _took(start: Any, end: Any) -> str:
     return f"{stop - start:.2f}s"
 
 
+#: How many runs a filtered local listing looks through (as many as there are, in practice).
+ALL_RUNS = 1_000_000
+
+
+def run_tag(run: RunRecord) -> str | None:
+    """The tag a run was started with (``execute(tag=...)``), kept in its record's extras."""
+    tag = run.extra.get("tag") if isinstance(run.extra, dict) else None
+    return str(tag) if tag is not None else None
+
+
+def _wanted_status(status: str | None) -> Status | None:
+    """The status ``--status`` names, or a located error listing the statuses a run can have."""
+    if status is None:
+        return None
+    known = [str(s) for s in Status if s not in (Status.REUSED, Status.UNKNOWN)]
+    if status in known:
+        return Status(status)
+    raise SpecError(
+        [
+            Issue(
+                "unknown run status",
+                path=("--status",),
+                expected=" | ".join(known),
+                found=repr(status),
+                hint=did_you_mean(status, known),
+            )
+        ],
+        "invalid option",
+    )
+
+
+def filtered_runs(
+    store: Any, limit: int, status: str | None = None, pipeline: str | None = None, tag: str | None = None
+) -> list[RunRecord]:
+    """The newest ``limit`` runs of a store that have this status (as ``runs list`` shows it:
+    a running run whose process is gone is interrupted), pipeline name and tag."""
+    from conveyor.runlog.base import effective_status
+
+    wanted = _wanted_status(status)
+    if wanted is None and pipeline is None and tag is None:
+        return list(store.list_runs(limit))
+    return [
+        run
+        for run in store.list_runs(ALL_RUNS)
+        if (wanted is None or effective_status(run) is wanted)
+        and (pipeline is None or run.pipeline_name == pipeline)
+        and (tag is None or run_tag(run) == tag)
+    ][:limit]
+
+
 @friendly
-def list_runs(config: Path | None, limit: int) -> int:
-    """``conveyor runs list`` over the local run log store."""
+def list_runs(
+    config: Path | None,
+    limit: int,
+    status: str | None = None,
+    pipeline: str | None = None,
+    tag: str | None = None,
+    user: str | None = None,
+    server: bool = False,
+) -> int:
+    """``conveyor runs list`` over the local run log store, with its filters."""
     from conveyor.runlog.base import effective_status
     from conveyor.runlog.endings import run_end
 
-    runs = _store(config).list_runs(limit)
-    table = Table(title=f"{len(runs)} most recent runs" if runs else "no runs recorded")
+    if server:  # a server profile is in force and --tag was given
+        raise ConveyorError(
+            "--tag filters the runs of a local run log: a server's runs carry no tag; "
+            "give -c CONFIG to list local runs"
+        )
+    if user is not None:
+        raise ConveyorError(
+            "--user filters a server's runs; the runs of a local run log are not kept by user"
+        )
+    runs = filtered_runs(_store(config), limit, status, pipeline, tag)
+    chosen = ", ".join(f"{k} {v}" for k, v in (("status", status), ("pipeline", pipeline), ("tag", tag)) if v)
+    if runs:
+        title = f"{len(runs)} most recent runs" + (f" ({chosen})" if chosen else "")
+    else:
+        title = f"no runs with {chosen}" if chosen else "no runs recorded"
+    table = Table(title=title)
     broken = any(run.status is Status.UNKNOWN for run in runs)
-    for column in ("run id", "pipeline", "status", "started", "duration", "resumed", "note")[
-        : 7 if broken else 6
-    ]:
+    tagged = any(run_tag(run) for run in runs)
+    columns = ["run id", "pipeline", "status", "started", "duration", "resumed"]
+    columns += ["tag"] if tagged else []
+    columns += ["note"] if broken else []
+    for column in columns:
         table.add_column(column, no_wrap=column in {"run id", "started"})
     for run in runs:
         table.add_row(
@@ -58,6 +134,7 @@ def list_runs(config: Path | None, limit: int) -> int:
             _when(run.started_at),
             _took(run.started_at, run_end(run)),
             str(run.resumed),
+            *([escape(run_tag(run) or "-")] if tagged else []),
             *([escape(run.error or "") if run.status is Status.UNKNOWN else ""] if broken else []),
         )
     Console().print(table)
@@ -187,6 +264,8 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console.print(f"  hash       {str(run.pipeline_hash)[:16]}")
     took = _took(run.started_at, run_end(run, last_seen(log.steps.values())))
     console.print(f"  started    {_when(run.started_at)}   duration {took}")
+    if run_tag(run):
+        console.print(f"  tag        {escape(str(run_tag(run)))}")
     if (run.config or {}).get("executor", {}).get("type") == "mocked":
         console.print("  [yellow]mocked[/]     tasks were not run, except those patched (see detail)")
     if run.resumed:

@@ -165,22 +165,26 @@ def runs_list(
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
     status: Annotated[
-        str | None, typer.Option("--status", help="Server runs: filter by status.", callback=check.text)
+        str | None, typer.Option("--status", help="Only runs with this status.", callback=check.text)
     ] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Server runs: filter by user.", callback=check.text)
     ] = None,
     pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="Server runs: filter by pipeline.", callback=check.text)
+        str | None, typer.Option("--pipeline", help="Only this pipeline's runs.", callback=check.text)
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Local runs: only those with this tag.", callback=check.text)
     ] = None,
 ) -> None:
     """List recent runs, newest first (on the profile's server, or in the local run log)."""
     from conveyor.cli import client_cmds, inspect
 
     profile = client_cmds.profile_in_force(config)
-    if profile is not None:
+    if profile is not None and tag is None:
         raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit))
-    raise typer.Exit(inspect.list_runs(config, limit))
+    on_server = profile is not None  # with --tag: an error (server runs carry no tag)
+    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user, server=on_server))
 
 
 @runs_app.command("show")

@@ -66,7 +66,8 @@ def problems(config: RunConfig, located: Any) -> SpecError | None:
             )
         )
     catalog = config.catalog
-    if catalog.type not in ("none", "file") or (catalog.type == "file" and catalog.config):
+    given = _given(located, "catalog")  # the default (kept under .conveyor/) is not the user's choice
+    if given and (catalog.type not in ("none", "file") or (catalog.type == "file" and catalog.config)):
         issues.append(
             Issue(
                 "the server keeps each user's catalog (and cache) in a place of its own",

@@ -4,7 +4,8 @@ A team moving from runnable brings its config files as they are. Each runnable n
 translated here, before the config is checked, into what conveyor does the same way. A key
 with no meaning in conveyor is accepted with a one-line note saying what conveyor does
 instead (never silently); one that cannot be translated is refused, located, naming the
-conveyor key to use.
+conveyor key to use. A config without a run log store or catalog section gets conveyor's
+defaults (``file`` stores under ``.conveyor/``): kept on disk, as runnable keeps them.
 """
 
 from __future__ import annotations

@@ -17,7 +17,12 @@ class Backend(BaseModel):
 
 
 class RunConfig(BaseModel):
-    """With no config at all, a pipeline runs in-process with an in-memory run log."""
+    """With no config at all, a pipeline runs in-process and its run log and catalog are kept
+    on disk in the working directory (the ``file`` backends' own defaults: ``.conveyor/runs``
+    and ``.conveyor/catalog``), so that ``runs show``, ``retry``, ``ui`` and the step cache
+    find a run after a plain ``conveyor execute``. ``memory`` and ``none`` are chosen by name.
+    The ``file`` types carry no config here: a server reads that as "put it where you keep
+    my runs" (``server/policy.py``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -26,10 +31,10 @@ class RunConfig(BaseModel):
         validation_alias=AliasChoices("executor", "pipeline-executor", "pipeline_executor"),
     )
     run_log_store: Backend = Field(
-        default_factory=lambda: Backend(type="memory"),
+        default_factory=lambda: Backend(type="file"),
         validation_alias=AliasChoices("run_log_store", "run-log-store"),
     )
-    catalog: Backend = Field(default_factory=lambda: Backend(type="none"))
+    catalog: Backend = Field(default_factory=lambda: Backend(type="file"))
     secrets: Backend = Field(default_factory=lambda: Backend(type="env"))
     #: Where the config was read from (file, lines), to locate problems found later.
     _source: Any = PrivateAttr(default=None)

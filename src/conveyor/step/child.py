@@ -14,13 +14,14 @@ import sys
 def main(argv: list[str]) -> int:
     """Run the pickled request and write the pickled result (``isolation: process``)."""
     request_file, result_file = argv
-    with open(request_file, "rb") as handle:
-        request = pickle.load(handle)
-    sys.path.insert(0, os.getcwd())
-    from conveyor.step.commands import run_guarded
+    from conveyor.step.commands import run_guarded, running
     from conveyor.step.request import CommandResult
 
-    result = run_guarded(request)
+    with running():  # for the whole process: unpickling the request may import the user's modules
+        with open(request_file, "rb") as handle:
+            request = pickle.load(handle)
+        sys.path.insert(0, os.getcwd())
+        result = run_guarded(request)
     sys.stdout.flush()
     try:
         payload = pickle.dumps(result)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,33 @@ from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
 from conveyor.step.request import CommandResult, StepRequest
 
+#: The runs whose pipeline or steps conveyor is running in this process, newest last ("" for
+#: a run whose id is not known yet). A script without a main guard whose functions are steps
+#: is imported again by them, and its module-level ``execute()`` runs again: the SDK reads
+#: this to return at once instead (``conveyor.sdk``).
+_RUNNING: list[str] = []
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def running(run_id: str = "") -> Iterator[None]:
+    """Mark this process as running (a step of) ``run_id`` while the block runs."""
+    with _RUNNING_LOCK:
+        _RUNNING.append(run_id)
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.remove(run_id)
+
+
+def running_run() -> str | None:
+    """The run being run in this process (the newest whose id is known, else ""), or None."""
+    with _RUNNING_LOCK:
+        if not _RUNNING:
+            return None
+        return next((r for r in reversed(_RUNNING) if r), "")
+
 
 def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
@@ -32,6 +60,11 @@ def _error_text(exc: BaseException) -> str:
 
 def run_python(request: StepRequest) -> CommandResult:
     """Call the task's function with its parameters; the user's traceback goes to the log."""
+    with running(request.run_id):
+        return _call_python(request)
+
+
+def _call_python(request: StepRequest) -> CommandResult:
     try:
         func = resolve_callable(request.node.command)
         kwargs = bind_arguments(func, request.params)

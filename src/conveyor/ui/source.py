@@ -114,6 +114,7 @@ def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
         "user": user,
         "started_at": run.started_at,
         "duration": (end - run.started_at) if run.started_at and end else None,
+        "tag": run.extra.get("tag") if isinstance(run.extra, dict) else None,
     }
 
 

@@ -103,7 +103,7 @@ async function runsPage() {
     load();
   }
   show(el("h1", { text: "Runs" }), el("div", { class: "filters" }, status, pipeline, user, search),
-    el("table", { id: "runs" }, el("thead", {}, el("tr", {}, ...["run", "status", "pipeline", "user", "started", "duration", "progress"].map(h => el("th", { text: h })))), table),
+    el("table", { id: "runs" }, el("thead", {}, el("tr", {}, ...["run", "status", "pipeline", "tag", "user", "started", "duration", "progress"].map(h => el("th", { text: h })))), table),
     pager);
   async function load() {
     const q = new URLSearchParams({ ...state, limit: 50 });
@@ -113,7 +113,7 @@ async function runsPage() {
     user.hidden = !data.users.length;
     table.replaceChildren(...data.runs.map(r => el("tr", { "data-run": r.id },
       el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })),
-      el("td", {}, badge(r.status)), el("td", { text: r.pipeline || "" }), el("td", { text: r.user || "" }),
+      el("td", {}, badge(r.status)), el("td", { text: r.pipeline || "" }), el("td", { text: r.tag || "" }), el("td", { text: r.user || "" }),
       el("td", { text: when(r.started_at) }), el("td", { text: took(r.duration) }), el("td", {}, progress(r.progress)))));
     const end = Math.min(state.offset + data.runs.length, data.total);
     pager.replaceChildren(
