@@ -104,38 +104,48 @@ def test_pipeline_and_parameters_from_pipes(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "/dev/fd/" in bad.stderr
 
 
-def feed(fifo: Path, data: bytes) -> threading.Thread:
-    """Write ``data`` into a named pipe from a thread; a reader that stops early is fine."""
+def pipe_of(data: bytes) -> tuple[str, int, threading.Thread]:
+    """A pipe as process substitution makes one (``/dev/fd/N``, its writer already there),
+    fed from a thread; the read end's number, to close once read."""
+    read, write = os.pipe()
 
-    def write() -> None:
+    def feed() -> None:
         try:
-            with open(fifo, "wb") as handle:
+            with os.fdopen(write, "wb") as handle:
                 handle.write(data)
-        except BrokenPipeError:
+        except BrokenPipeError:  # the reader stopped at its limit
             pass
 
-    thread = threading.Thread(target=write, daemon=True)
+    thread = threading.Thread(target=feed, daemon=True)
     thread.start()
-    return thread
+    return f"/dev/fd/{read}", read, thread
 
 
-def test_a_pipe_is_read_once_within_the_size_limit(tmp_path: Path) -> None:
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    writer = feed(fifo, b"x" * (9 * 1024 * 1024))  # more than the 8 MiB of a pipeline
+def test_a_pipe_is_read_once_within_the_size_limit() -> None:
+    path, read, writer = pipe_of(b"x" * (9 * 1024 * 1024))  # more than the 8 MiB of a pipeline
     with pytest.raises(SpecError) as caught:
-        load_pipeline(fifo)
+        load_pipeline(path)
+    os.close(read)
     writer.join(10)
+    assert not writer.is_alive()
     assert "the stream is too large" in caught.value.show() and "8,388,608" in caught.value.show()
-    writer = feed(fifo, b"1234567890")
+    path, read, writer = pipe_of(b"1234567890")
     with pytest.raises(SpecError, match="too large"):
-        read_stream(fifo, max_bytes=9)
-    writer.join(10)
-    writer = feed(fifo, PIPELINE.encode())
-    loaded = load_pipeline(fifo)
-    writer.join(10)
+        read_stream(path, max_bytes=9)
+    os.close(read)
+    path, read, writer = pipe_of(PIPELINE.encode())
+    loaded = load_pipeline(path)
+    os.close(read)
     # No file to read again, no folder of functions: they are found from the working directory.
     assert loaded.file is None and loaded.name == "pipeline"
+    assert loaded.pipeline.dag.start_at == "s"
+
+
+def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(tmp_path / "fifo")
+    assert "a pipe with no writer and nothing in it" in caught.value.show()
 
 
 def test_a_terminal_or_device_is_still_refused(tmp_path: Path) -> None:

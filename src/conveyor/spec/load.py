@@ -74,26 +74,51 @@ def is_stream(path: str | os.PathLike[str]) -> bool:
         return False
 
 
+def _refused(name: str, message: str, expected: str, found: str, hint: str | None = None) -> SpecError:
+    return SpecError([Issue(message, file=name, expected=expected, found=found, hint=hint)], "refused file")
+
+
 def read_stream(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """A pipe's text, read once; the size limit applies while reading (a pipe has no size)."""
+    """A pipe's text, read once; the size limit applies while reading (a pipe has no size).
+
+    It is opened without waiting for a writer: a pipe with no writer and nothing in it (a
+    named pipe nobody writes to, which would otherwise be waited on forever) is refused."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise SpecError(
-                [
-                    Issue(
-                        "the stream is too large",
-                        file=name,
-                        expected=f"at most {max_bytes:,} bytes",
-                        found=f"more than {max_bytes:,} bytes",
-                        hint="keep large data out of YAML: point to it through the catalog",
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            try:
+                chunks = [os.read(fd, 65536)]
+            except BlockingIOError:  # a writer is there, with nothing written yet: wait for it
+                chunks = [b""]
+            else:
+                if not chunks[0]:
+                    raise _refused(
+                        name,
+                        "not a regular file",
+                        expected="a YAML file, or a pipe its writer is already writing to",
+                        found="a pipe with no writer and nothing in it",
+                        hint="use /dev/null for no content",
                     )
-                ],
-                "refused file",
+            os.set_blocking(fd, True)
+            size = len(chunks[0])
+            while size <= max_bytes:
+                chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        if size > max_bytes:
+            raise _refused(
+                name,
+                "the stream is too large",
+                expected=f"at most {max_bytes:,} bytes",
+                found=f"more than {max_bytes:,} bytes",
+                hint="keep large data out of YAML: point to it through the catalog",
             )
-        return data.decode("utf-8")
+        return b"".join(chunks).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([Issue(f"cannot read the stream: {exc}", file=name)], "could not read file") from None
 
