@@ -49,7 +49,7 @@ def test_example_runs(name: str, expect: str, tmp_path: Path) -> None:
 def test_map_files_example_uses_the_catalog(tmp_path: Path) -> None:
     where = copy("map_files", tmp_path)
     assert execute(where, "--run-id", "m").returncode == 0
-    stored = sorted(p.name for p in (where / ".conveyor/catalog/m/out").iterdir())
+    stored = sorted(p.name for p in (where / ".conveyor/catalog/m/out/sums").iterdir())
     assert stored == [f"part-{i}.csv.sum" for i in range(5)]
     shown = run_cli("runs", "show", "m", "-c", "config.yaml", cwd=where)
     assert '"total_rows": 15' in shown.stdout

@@ -7,7 +7,8 @@ from pathlib import Path
 def expensive(size: int) -> list[int]:
     """Takes a while (two seconds); its result depends only on ``size`` and this code."""
     time.sleep(2)
-    Path("squares.txt").write_text("\n".join(str(n * n) for n in range(size)))
+    Path("out").mkdir(exist_ok=True)  # out/ is git-ignored: run from the repository, it stays clean
+    Path("out/squares.txt").write_text("\n".join(str(n * n) for n in range(size)))
     return [n * n for n in range(size)]
 
 

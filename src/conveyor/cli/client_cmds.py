@@ -111,15 +111,19 @@ def submit(
     code: Path | None,
     run_id: str | None,
     wait: bool,
+    param: list[str] | None = None,
+    quiet: bool = False,
 ) -> int:
-    """``conveyor submit`` to a server: pipeline, config, parameters and an optional code tarball."""
-    from conveyor.spec.load import _name_of, load_parameters
+    """``conveyor submit`` to a server: pipeline, config, parameters (``--param`` options
+    winning over the file's) and an optional code tarball. The pipeline may come from a
+    pipe, read once within the size limit."""
+    from conveyor.spec.load import _name_of, is_stream, load_parameters, parse_params, read_stream
 
     try:
         payload: dict[str, Any] = {
-            "pipeline": file.read_text(),
+            "pipeline": read_stream(file) if is_stream(file) else file.read_text(),
             "config": config.read_text() if config else None,
-            "parameters": load_parameters(params),
+            "parameters": load_parameters(params, overrides=parse_params(param or [])),
             "name": _name_of(str(file)),
         }
     except OSError as exc:
@@ -137,10 +141,11 @@ def submit(
     if run_id:
         payload["run_id"] = run_id
     run = _client(profile).submit(payload)
-    print(f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
+    # Quiet: the run id alone (for scripts), and no live redraw while waiting.
+    print(run["id"] if quiet else f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
     if not wait:
         return 0
-    return watch(profile, run["id"], live=False)
+    return watch(profile, run["id"], live=not quiet)
 
 
 def _run_table(run: dict[str, Any]) -> Any:

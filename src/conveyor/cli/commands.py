@@ -37,11 +37,12 @@ def _finish(result: RunResult, observer: ConsoleObserver, console: Console, conf
 
 
 def load_inputs(
-    file: Path, config: Path | None, params: Path | None
+    file: Path, config: Path | None, params: Path | None, param: list[str] | None = None
 ) -> tuple[LoadedPipeline, RunConfig, dict[str, Any]]:
-    """The pipeline, config and parameters; every problem of every file reported at once."""
+    """The pipeline, config and parameters (``param``: ``--param`` options, which win over
+    the file's); every problem of every file reported at once."""
     from conveyor.spec.errors import SpecError, sort_issues
-    from conveyor.spec.load import load_config, load_parameters, load_pipeline
+    from conveyor.spec.load import load_config, load_parameters, load_pipeline, parse_params
 
     errors: list[SpecError] = []
 
@@ -54,7 +55,7 @@ def load_inputs(
 
     loaded = attempt(lambda: load_pipeline(file))
     run_config = attempt(lambda: load_config(config))
-    parameters = attempt(lambda: load_parameters(params))
+    parameters = attempt(lambda: load_parameters(params, overrides=parse_params(param or [])))
     if loaded is not None and run_config is not None and run_config.executor.type == "mocked":
         attempt(lambda: _check_patches(loaded, run_config))
     if len(errors) == 1:
@@ -116,6 +117,7 @@ def execute(
     quiet: bool,
     cache: str = "use",
     imports: bool = True,
+    param: list[str] | None = None,
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
     from conveyor.cli.progress import ConsoleObserver
@@ -124,7 +126,7 @@ def execute(
     from conveyor.step.cache import CacheMode
     from conveyor.step.commands import running
 
-    loaded, run_config, parameters = load_inputs(file, config, params)
+    loaded, run_config, parameters = load_inputs(file, config, params, param)
     # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
     # runs call no commands; argo runs none here (and refuses below).
     if imports and run_config.executor.type not in ("mocked", "argo"):
@@ -201,14 +203,19 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
 
 @friendly
 def validate(
-    file: Path, config: Path | None, connect: bool = False, params: Path | None = None, imports: bool = True
+    file: Path,
+    config: Path | None,
+    connect: bool = False,
+    params: Path | None = None,
+    imports: bool = True,
+    param: list[str] | None = None,
 ) -> int:
     """``conveyor validate``: every problem of a pipeline (and config) at once; unless not
     ``imports``, its functions imported and their arguments checked (against ``params``
     when given, else missing ones are notes)."""
     from conveyor.spec.models import walk_nodes
 
-    loaded, run_config, parameters = load_inputs(file, config, params)
+    loaded, run_config, parameters = load_inputs(file, config, params, param)
     if config is not None:
         check_backends(run_config, connect)
     if run_config.executor.type == "argo":

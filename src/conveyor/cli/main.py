@@ -68,6 +68,14 @@ RunIdArg = Annotated[str, typer.Argument(help="The run id.", callback=check.run_
 RunIdOpt = Annotated[
     str | None, typer.Option("--run-id", help="Name the run (default: generated).", callback=check.new_run_id)
 ]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        help="A parameter as NAME=VALUE, the value read as YAML (3 a number, [1, 2] a list); "
+        "repeatable; wins over -p and CONVEYOR_PRM_ values.",
+    ),
+]
 
 
 @app.command()
@@ -75,6 +83,7 @@ def execute(
     file: PipelineOpt,
     config: ConfigOpt = None,
     params: ParamsOpt = None,
+    param: ParamOpt = None,
     run_id: RunIdOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
     no_cache: Annotated[
@@ -91,7 +100,7 @@ def execute(
     from conveyor.cli import commands
 
     mode = "off" if no_cache else "refresh" if refresh_cache else "use"
-    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode, not no_import))
+    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or []))
 
 
 @app.command()
@@ -105,11 +114,12 @@ def validate(
     no_import: Annotated[
         bool, typer.Option("--no-import", help="Do not import step functions (a machine without the code).")
     ] = False,
+    param: ParamOpt = None,
 ) -> None:
     """Check a pipeline (and config) and report every problem found."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.validate(file, config, check, params, not no_import))
+    raise typer.Exit(commands.validate(file, config, check, params, not no_import, param or []))
 
 
 @app.command()
@@ -128,14 +138,26 @@ def retry(
     run_id: Annotated[str, typer.Argument(help="The run to resume.", callback=check.run_id)],
     config: ConfigOpt = None,
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Pipeline file, if moved.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Take over a run whose lease is live (its driver is gone).")
     ] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", hidden=True, help="Refused: a retry keeps the run's recorded parameters."),
+    ] = None,
 ) -> None:
     """Resume a failed or interrupted run; succeeded steps are not run again."""
     from conveyor.cli import commands
 
+    if param:
+        from conveyor.errors import ConveyorError
+
+        raise ConveyorError(
+            "retry does not take --param: a retry resumes the recorded run with its recorded "
+            "parameters, so that its succeeded steps still hold; to change parameters, start a "
+            "new run with: conveyor execute -f PIPELINE --param ..."
+        )
     raise typer.Exit(commands.retry(run_id, config, file, quiet, force))
 
 
@@ -294,6 +316,7 @@ def submit(
     to: Annotated[str | None, typer.Option("--to", help="argo, or (default) the profile's server.")] = None,
     config: ConfigOpt = None,
     params: ParamsOpt = None,
+    param: ParamOpt = None,
     run_id: RunIdOpt = None,
     code: Annotated[
         Path | None, typer.Option("--code", help="A directory of your code to ship along.")
@@ -305,6 +328,12 @@ def submit(
     token: TokenOpt = None,
     namespace: NamespaceOpt = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Argo: skip TLS verification.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only the run id, and with --wait the final table (no live progress)."
+        ),
+    ] = False,
 ) -> None:
     """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
     conveyor server (the profile in force)."""
@@ -317,6 +346,11 @@ def submit(
     if to == "argo":
         from conveyor.cli import argo
 
+        if param:
+            raise ConveyorError(
+                "--param is not passed to Argo: its pods read the parameters file the manifest "
+                "names; put the values in that file (-p)"
+            )
         raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):
         raise ConveyorError(f"cannot submit to {to!r}; use --to argo, or a server profile")
@@ -328,7 +362,9 @@ def submit(
             "no server profile: add one with 'conveyor profile add NAME --endpoint URL' "
             "(or set CONVEYOR_ENDPOINT), or submit with --to argo"
         )
-    raise typer.Exit(client_cmds.submit(profile, file, config, params, code, run_id, wait))
+    raise typer.Exit(
+        client_cmds.submit(profile, file, config, params, code, run_id, wait, param or [], quiet)
+    )
 
 
 StepArg = Annotated[str, typer.Argument(help="The step path, parts joined by '/' (map items by index).")]

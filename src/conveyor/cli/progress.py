@@ -36,6 +36,8 @@ class ConsoleObserver(Observer):
         self._bars: dict[tuple[str, ...], TaskID] = {}
         self._progress: Progress | None = None
         self.records: dict[tuple[str, ...], StepRecord] = {}
+        # An attempt's marks (cached, mocked, patched), told just before the attempt ends.
+        self._marks: dict[tuple[str, ...], dict[str, Any]] = {}
 
     def _inside_map(self, path: list[str]) -> bool:
         return any(len(path) > len(m) and tuple(path[: len(m)]) == m for m in self._maps)
@@ -69,10 +71,13 @@ class ConsoleObserver(Observer):
                     error=error or ("reused from the earlier attempt" if reused else None),
                 )
             )
+            marks = self._marks.pop(tuple(path), {})
             if self.quiet:
                 return
             extra = f"  [red]{escape(error)}[/]" if error else ""
             timing = "reused" if reused else f"{seconds:.2f}s"
+            said = _say_marks(marks)
+            timing += f", {escape(said)}" if said else ""
             self.console.print(f"  {mark(status)} {escape(step_name(path))}  [dim]{timing}[/]{extra}")
 
     def node(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
@@ -89,6 +94,9 @@ class ConsoleObserver(Observer):
                 self._maps = (*self._maps, key)
             if status is not Status.RUNNING:
                 record.end = time.time()
+            if kind == "task":  # an attempt's marks: said on its own line, by step_finished
+                self._marks[key] = info
+                return
             if self.quiet:
                 return
             if kind == "map" and status is Status.RUNNING and "items" in info:
@@ -144,6 +152,18 @@ class ConsoleObserver(Observer):
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None
+
+
+def _say_marks(marks: dict[str, Any]) -> str:
+    """What an attempt's marks mean, in a few words: "cached from run R", "mocked (not run)"."""
+    cached = marks.get("cached")
+    if isinstance(cached, dict):
+        return f"cached from run {cached.get('run')}"
+    if marks.get("mocked"):
+        return "mocked (not run)"
+    if marks.get("patched"):
+        return f"patched: {marks['patched']}"
+    return ""
 
 
 #: A summary lists every step up to this many; beyond it, only the steps worth a look.

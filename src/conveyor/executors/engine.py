@@ -185,10 +185,10 @@ class Engine(Runner):
                 start = self._starts.pop(key, None)
                 what = lost or f"recording the end of step '{'/'.join(path)}'"
                 self._append([start, end] if start else [end], what)
-            if self.observer:
-                self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
+            if self.observer:  # marks first, so that a watcher can say "cached" on the attempt's line
                 if result.marks:
                     self.observer.node(path, "task", result.status, dict(result.marks))
+                self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
             if result.ok:
                 scope.update(result.values)
                 return True

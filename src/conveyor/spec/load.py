@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,7 +15,7 @@ from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError, describe, sort_issues
 from conveyor.spec.models import Pipeline
 from conveyor.spec.validate import build_model, check_pipeline
-from conveyor.spec.yamlload import Located, load_yaml_file, load_yaml_text
+from conveyor.spec.yamlload import DEFAULT_MAX_BYTES, Located, load_yaml_file, load_yaml_text
 
 PARAMS_MAX_BYTES = 256 * 1024 * 1024
 ENV_PREFIX = "CONVEYOR_PRM_"
@@ -64,8 +65,76 @@ def pipeline_from_located(located: Located, name: str) -> LoadedPipeline:
     return LoadedPipeline(pipeline=pipeline, file=located.file, name=name)
 
 
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a pipe (``<(...)``, ``/dev/stdin`` fed by a pipe, a FIFO): read
+    once, as it comes, never stat'ed for its size nor read again."""
+    try:
+        return stat.S_ISFIFO(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def _refused(name: str, message: str, expected: str, found: str, hint: str | None = None) -> SpecError:
+    return SpecError([Issue(message, file=name, expected=expected, found=found, hint=hint)], "refused file")
+
+
+def read_stream(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> str:
+    """A pipe's text, read once; the size limit applies while reading (a pipe has no size).
+
+    It is opened without waiting for a writer: a pipe with no writer and nothing in it (a
+    named pipe nobody writes to, which would otherwise be waited on forever) is refused."""
+    name = os.fspath(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            try:
+                chunks = [os.read(fd, 65536)]
+            except BlockingIOError:  # a writer is there, with nothing written yet: wait for it
+                chunks = [b""]
+            else:
+                if not chunks[0]:
+                    raise _refused(
+                        name,
+                        "not a regular file",
+                        expected="a YAML file, or a pipe its writer is already writing to",
+                        found="a pipe with no writer and nothing in it",
+                        hint="use /dev/null for no content",
+                    )
+            os.set_blocking(fd, True)
+            size = len(chunks[0])
+            while size <= max_bytes:
+                chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+        if size > max_bytes:
+            raise _refused(
+                name,
+                "the stream is too large",
+                expected=f"at most {max_bytes:,} bytes",
+                found=f"more than {max_bytes:,} bytes",
+                hint="keep large data out of YAML: point to it through the catalog",
+            )
+        return b"".join(chunks).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([Issue(f"cannot read the stream: {exc}", file=name)], "could not read file") from None
+
+
+def read_input(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> Located:
+    """A YAML file or pipe, loaded with line numbers; a pipe is read once within ``max_bytes``."""
+    if is_stream(path):
+        return load_yaml_text(read_stream(path, max_bytes), file=os.fspath(path))
+    return load_yaml_file(path, max_bytes=max_bytes)
+
+
 def _name_of(path: str) -> str:
-    """A pipeline's name: its file's stem, or its folder's name for a plain pipeline.yaml."""
+    """A pipeline's name: its file's stem, or its folder's name for a plain pipeline.yaml
+    (``pipeline`` for one read from a pipe, whose name is a file descriptor's)."""
+    if is_stream(path):
+        return "pipeline"
     base = os.path.basename(path)
     for suffix in (".yaml", ".yml"):
         base = base.removesuffix(suffix)
@@ -75,9 +144,13 @@ def _name_of(path: str) -> str:
 
 
 def load_pipeline(path: str | os.PathLike[str]) -> LoadedPipeline:
-    """Read and validate a pipeline file; raise SpecError listing every problem."""
-    located = load_yaml_file(path)
-    return pipeline_from_located(located, _name_of(os.fspath(path)))
+    """Read and validate a pipeline file; raise SpecError listing every problem.
+
+    A pipeline read from a pipe has no file to read again nor a folder of functions: its
+    ``file`` is None, so its functions are found from the working directory."""
+    stream = is_stream(path)
+    loaded = pipeline_from_located(read_input(path), _name_of(os.fspath(path)))
+    return replace(loaded, file=None) if stream else loaded
 
 
 def load_pipeline_text(text: str, name: str = "pipeline", file: str | None = None) -> LoadedPipeline:
@@ -112,11 +185,12 @@ def _config(located: Located, environ: Mapping[str, str] | None = None) -> RunCo
     return config
 
 
-def _decode(name: str, text: str) -> Any:
-    """A CONVEYOR_PRM_ value by the same rule as a parameters file (YAML 1.2 core, so JSON
-    too): ``3`` a number, ``[1, 2]`` a list, ``yes`` text; what is not YAML stays text."""
+def _decode(name: str, text: str, where: str | None = None) -> Any:
+    """A CONVEYOR_PRM_ or ``--param`` value by the same rule as a parameters file (YAML 1.2
+    core, so JSON too): ``3`` a number, ``[1, 2]`` a list, ``yes`` text; what is not YAML
+    stays text."""
     try:
-        located = load_yaml_text(text, file=f"${name}")
+        located = load_yaml_text(text, file=where or f"${name}")
     except SpecError:
         return text
     if located.issues:
@@ -124,14 +198,44 @@ def _decode(name: str, text: str) -> Any:
     return located.data
 
 
+def parse_params(options: Sequence[str]) -> dict[str, Any]:
+    """``--param key=value`` options, each value read as in a parameters file; a later one
+    wins. A malformed option (no ``=``, no key) is a SpecError naming it."""
+    params: dict[str, Any] = {}
+    for option in options:
+        key, equals, value = option.partition("=")
+        if not equals or not key or key != key.strip():
+            raise SpecError(
+                [
+                    Issue(
+                        "a parameter is given as NAME=VALUE",
+                        file="command line",
+                        path=(f"--param {option}",),
+                        expected="NAME=VALUE with a name and no spaces around it, e.g. --param size=3",
+                        found="no '='"
+                        if not equals
+                        else "no name"
+                        if not key.strip()
+                        else "spaces around the name",
+                    )
+                ],
+                "invalid option",
+            )
+        params[key] = _decode(key, value, where=f"--param {key}")
+    return params
+
+
 def load_parameters(
-    path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None = None
+    path: str | os.PathLike[str] | None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Initial parameters: the file's, then CONVEYOR_PRM_<name> values, which win. Both are
-    read by one rule (YAML 1.2 core); duplicate keys are errors, as in pipelines."""
+    """Initial parameters: the file's (or pipe's), then CONVEYOR_PRM_<name> values, then
+    ``overrides`` (``--param``, see :func:`parse_params`): the later wins. All are read by
+    one rule (YAML 1.2 core); duplicate keys are errors, as in pipelines."""
     params: dict[str, Any] = {}
     if path is not None:
-        located = load_yaml_file(path, max_bytes=PARAMS_MAX_BYTES)
+        located = read_input(path, max_bytes=PARAMS_MAX_BYTES)
         if located.data is not None and not isinstance(located.data, dict):
             raise SpecError(
                 [
@@ -152,4 +256,5 @@ def load_parameters(
     for key, value in env.items():
         if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
             params[key[len(ENV_PREFIX) :]] = _decode(key, value)
+    params.update(overrides or {})
     return params

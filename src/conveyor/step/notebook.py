@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import tempfile
@@ -26,6 +27,13 @@ def _literal(value: Any) -> str | None:
             return None
         return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
     return None
+
+
+#: The kernel's own start-up chatter (ipykernel's "running over TCP without encryption",
+#: debugpy's "frozen modules" warning) is about Jupyter, not the user's notebook: said once
+#: per kernel, it came three times per map item. Errors of the kernel still show.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 def _import_nb() -> tuple[Any, Any]:
@@ -84,10 +92,11 @@ def run_notebook(request: StepRequest, timeout: float | None = None) -> CommandR
             timeout=timeout,
             kernel_name="python3",
             resources={"metadata": {"path": str(request.workdir)}},
+            extra_arguments=list(KERNEL_ARGUMENTS),
         )
         error = None
         try:
-            client.execute()
+            client.execute(env={**os.environ, **KERNEL_ENV})
         except Exception as exc:
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         for c in nb.cells:
