@@ -239,7 +239,6 @@ def stored_config(app: App, run_id: str) -> Any:
 def test_runnable_spellings_are_stored_in_conveyors(app: App) -> None:
     config = (
         "pipeline-executor: {type: emulator}\n"
-        "run-log-store: {type: file-system, config: {log_folder: logs}}\n"
         "catalog: {type: do-nothing}\n"
         "secrets: {type: env-secrets}\n"
     )
@@ -247,10 +246,14 @@ def test_runnable_spellings_are_stored_in_conveyors(app: App) -> None:
     assert created.status_code == 201, created.text
     assert stored_config(app, created.json()["id"]) == {
         "executor": {"type": "local", "config": {"isolation": "process"}},
-        "run_log_store": {"type": "file", "config": {"path": "logs"}},
         "catalog": {"type": "none"},
         "secrets": {"type": "env"},
     }
+    # A run log store is the server's own: runnable's spelling of one is refused, located.
+    store = app.api().post(
+        "/api/v1/runs", json={"pipeline": SMALL, "config": "run-log-store: {type: file-system}\n"}
+    )
+    assert store.status_code == 422 and store.json()["error"]["issues"][0]["path"] == ["run_log_store"]
     plain = app.api().post("/api/v1/runs", json={"pipeline": SMALL})
     assert stored_config(app, plain.json()["id"]) is None  # no config: none stored
     retry = app.api().post(
