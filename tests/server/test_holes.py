@@ -238,9 +238,7 @@ def stored_config(app: App, run_id: str) -> Any:
 
 def test_runnable_spellings_are_stored_in_conveyors(app: App) -> None:
     config = (
-        "pipeline-executor: {type: emulator}\n"
-        "catalog: {type: do-nothing}\n"
-        "secrets: {type: env-secrets}\n"
+        "pipeline-executor: {type: emulator}\ncatalog: {type: do-nothing}\nsecrets: {type: env-secrets}\n"
     )
     created = app.api().post("/api/v1/runs", json={"pipeline": SMALL, "config": config})
     assert created.status_code == 201, created.text

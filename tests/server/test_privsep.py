@@ -242,3 +242,26 @@ def test_a_run_that_exceeds_its_limits_fails_alone(tmp_path: Path) -> None:
             assert after["status"] == "succeeded"
     finally:
         server.stop()
+
+
+SECRETS = """dag:
+  start_at: declares
+  steps:
+    declares: {command: hostile.secret_seen, secrets: [SVC_TOKEN], returns: [mine], next: other}
+    other: {command: hostile.secret_seen, returns: [theirs], next: success}
+"""
+
+
+def test_an_operator_secret_reaches_only_the_step_that_declares_it(tmp_path: Path) -> None:
+    server = _server(tmp_path, CONVEYOR_SERVER_SECRETS="SVC_TOKEN", SVC_TOKEN="op-secret-value-42")
+    try:
+        with server.client("ann") as ann:
+            detail = _run(ann, SECRETS, {"name": "SVC_TOKEN"})
+            logs = ann.get(f"/runs/{detail['id']}/logs").text
+    finally:
+        server.stop()
+    assert detail["status"] == "succeeded", detail
+    final = detail["run_log"]["final_parameters"]
+    assert final["mine"]["env"] is True  # the declaring step has it (and its own guard process)
+    assert final["theirs"] == {"env": False, "elsewhere": False}, final  # no other process shows it
+    assert "op-secret-value-42" not in json.dumps(detail) + logs

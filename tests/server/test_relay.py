@@ -127,3 +127,15 @@ def test_the_relay_store_inside_round_trips_through_the_relay(tmp_path: Any, mon
     inside.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_run_cannot_fill_the_database_with_many_logs() -> None:
+    """Each log is bounded, and so is the sum of a run's logs and events: many distinct log
+    names stop the run; one log rewritten as it grows counts once."""
+    relay, _ = _relay(max_run=10_000)
+    relay.handle(_save())
+    for _ in range(20):  # a live log rewritten every second, growing: counted at its newest size
+        relay.handle(_line({"op": "log", "run_id": RUN, "name": "live.log", "text": "x" * 4000}))
+    with pytest.raises(Violation, match="CONVEYOR_SERVER_MAX_RUN_BYTES"):
+        for n in range(20):
+            relay.handle(_line({"op": "log", "run_id": RUN, "name": f"flood-{n}", "text": "x" * 4000}))

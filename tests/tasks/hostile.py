@@ -119,3 +119,18 @@ def disk_filler(megabytes: int) -> int:
         Path(f"filler-{n}.bin").write_bytes(b"\1" * (4 << 20))
     time.sleep(15)
     return megabytes
+
+
+def secret_seen(name: str) -> dict[str, bool]:
+    """Whether this step can see the secret ``name``: in its environment, or in any process
+    of the sandbox it can read (the sandbox's first process holds the environment it began
+    with). Says only whether, never the value."""
+    seen = {"env": bool(os.environ.get(name)), "elsewhere": False}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as environ:
+                if f"{name}=".encode() in environ.read():
+                    seen["elsewhere"] = seen["elsewhere"] or int(pid) != os.getpid()
+        except OSError:
+            continue
+    return seen

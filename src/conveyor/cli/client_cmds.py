@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, friendly
@@ -154,6 +155,10 @@ def _run_table(run: dict[str, Any]) -> Any:
     table = Table(
         title=f"run {run['id']} ({run['pipeline_name']}, {run['user']}): {coloured(run['status'])}",
         title_justify="left",
+        # Why a run failed before (or besides) its steps: the worker's message, e.g. a
+        # module that cannot be imported because no code was submitted.
+        caption=escape(str(run["error"])) if run.get("error") and run["status"] != Status.SUCCEEDED else None,
+        caption_justify="left",
     )
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)

@@ -31,6 +31,9 @@ from conveyor.runlog.records import Event, RunRecord, event_from_json
 
 #: The environment variable that names the pipe's two descriptors: ``write,read``.
 FDS_VARIABLE = "CONVEYOR_RELAY_FDS"
+#: The descriptor of the secrets (JSON) the operator gives the run: read into the engine's
+#: memory at start, so no process of the sandbox has them in its initial environment.
+SECRETS_VARIABLE = "CONVEYOR_RELAY_SECRETS_FD"
 
 
 class RelayError(ConveyorError):
@@ -42,6 +45,17 @@ def _not_dumpable() -> None:
     sandbox) may not read its memory or environment through /proc or ptrace."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(4, 0)  # PR_SET_DUMPABLE, 0
+
+
+def _take_secrets() -> None:
+    """Put the run's secrets into this process's environment (memory only): the secrets
+    backend finds them there, and the engine gives each only to the steps declaring it."""
+    fd = os.environ.pop(SECRETS_VARIABLE, "")
+    if not fd.isdigit():
+        return
+    with os.fdopen(int(fd), "rb") as given:
+        values = json.loads(given.read() or b"{}")
+    os.environ.update({str(k): str(v) for k, v in values.items()})
 
 
 class RelayRunLogStore(RunLogStore):
@@ -58,6 +72,7 @@ class RelayRunLogStore(RunLogStore):
                 f"the relay run log store records server runs only ({FDS_VARIABLE} is not set)"
             ) from None
         _not_dumpable()
+        _take_secrets()
         self._out: IO[bytes] = os.fdopen(write, "wb", buffering=0)
         self._in: IO[bytes] = os.fdopen(read, "rb")
         self._lock = threading.Lock()

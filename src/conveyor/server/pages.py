@@ -121,6 +121,12 @@ class ServerSource:
         run = queue.get(self.readonly, run_id)
         return str(run["user"]) if run is not None else None
 
+    def pending(self, run_id: str) -> tuple[str, str | None]:
+        run = queue.get(self.readonly, run_id)
+        if run is None:
+            return "queued", None
+        return str(run["status"]), without_credentials(run.get("error"))
+
     def act(self, viewer: Viewer, run_id: str, action: str) -> str:
         if not self.visible(viewer, run_id):
             raise LookupError(run_id)

@@ -73,6 +73,9 @@ class RelayLimits:
 
     max_line: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_EVENT_BYTES", 16 << 20))
     max_log: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_LOG_BYTES", 8 << 20))
+    #: What one run may keep in the database, in all: its events and the latest text of each
+    #: of its logs (a log rewritten while it grows counts once, at its newest size).
+    max_run: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_RUN_BYTES", 1 << 30))
 
 
 def _depth(value: Any) -> int:
@@ -109,6 +112,8 @@ class Relay:
         self.config = config
         self.limits = limits or RelayLimits()
         self.violation: str | None = None
+        self._event_bytes = 0
+        self._log_bytes: dict[str, int] = {}
         #: The name the run was submitted under (the engine knows only its work directory's).
         self.pipeline_name = pipeline_name
         self.writes = 0
@@ -173,7 +178,10 @@ class Relay:
             return self._claim(request)
         if op == "append":
             self._same_run(request.get("run_id"))
-            self.store.append(self.run_id, self._events(request.get("events")))
+            events = self._events(request.get("events"))
+            self._event_bytes += len(line)
+            self._within_total()
+            self.store.append(self.run_id, events)
             return {"ok": True}
         if op == "log":
             self._same_run(request.get("run_id"))
@@ -269,7 +277,17 @@ class Relay:
                 f"[conveyor: the first {len(text) - limit:,} characters of this output were dropped: "
                 f"the server keeps at most {limit:,} (CONVEYOR_SERVER_MAX_LOG_BYTES)]\n" + text[-limit:]
             )
+        self._log_bytes[name] = len(text)
+        self._within_total()
         return self.store.write_log(self.run_id, name, self.mask(text))
+
+    def _within_total(self) -> None:
+        total = self._event_bytes + sum(self._log_bytes.values())
+        if total > self.limits.max_run:
+            raise Violation(
+                f"the run wrote more than {self.limits.max_run:,} bytes of run log and output "
+                "(CONVEYOR_SERVER_MAX_RUN_BYTES)"
+            )
 
     def mask(self, text: str) -> str:
         """``text`` with the operator's secret values given to this run replaced by ``***``."""

@@ -111,7 +111,11 @@ class Sandbox:
             real = os.path.realpath(folder)
             args += ["--bind", real, real]
         home = self.work / ".home"
-        args += ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", str(self.work)]
+        # --cap-drop ALL: bubblewrap started by root would otherwise keep root's capabilities
+        # in the sandbox (enough to unmount what hides the server's files); dropped from the
+        # bounding set too, so no setuid program gets them back.
+        args += ["--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+        args += ["--chdir", str(self.work)]
         args += ["--setenv", "HOME", str(home), "--setenv", "TMPDIR", str(self.work / ".tmp")]
         if self.network:
             args.append("--share-net")
@@ -120,7 +124,10 @@ class Sandbox:
     def prepare(self) -> None:
         """Make the run's home and temporary directory (in its work directory)."""
         for name in (".home", ".tmp"):
-            (self.work / name).mkdir(exist_ok=True)
+            place = self.work / name
+            if place.is_symlink() or (place.exists() and not place.is_dir()):
+                place.unlink()  # planted by a step of an earlier attempt: never followed
+            place.mkdir(exist_ok=True)
 
 
 def mode() -> str:

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.codec import encode_run
 from conveyor.runlog.endings import end_run
 from conveyor.runlog.records import Status
-from conveyor.runlog.relay import FDS_VARIABLE
+from conveyor.runlog.relay import FDS_VARIABLE, SECRETS_VARIABLE
 from conveyor.runlog.sql import SQLRunLogStore
 from conveyor.server import policy, queue, sandbox
 from conveyor.server.confine import Confinement, RunLimits, disk_usage
@@ -38,6 +39,9 @@ from conveyor.server.db import engine_for
 from conveyor.server.limits import Limits, check_pipeline, unpack
 from conveyor.server.relay import Relay
 from conveyor.spec.config import RunConfig
+from conveyor.spec.errors import SpecError
+from conveyor.spec.load import load_pipeline_text
+from conveyor.spec.models import walk_nodes
 
 LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
@@ -193,6 +197,11 @@ class Drive:
         answers_r, answers_w = os.pipe()
         env = run_environment(self.work, self.argo)
         env[FDS_VARIABLE] = f"{requests_w},{answers_r}"
+        # The operator's secrets the pipeline declares reach the engine through a descriptor,
+        # never its environment (the sandbox's first process would show them to every step).
+        given = {n: os.environ[n] for n in _secret_names() if n in os.environ and n in _declared(self.job)}
+        secrets_fd = _secrets_file(self.private, given)
+        env[SECRETS_VARIABLE] = str(secrets_fd)
         wrapped = box.argv(argv) if sandbox.mode() == "bwrap" else argv
         enter = confined.preexec()
 
@@ -209,12 +218,12 @@ class Drive:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                pass_fds=(requests_w, answers_r),
+                pass_fds=(requests_w, answers_r, secrets_fd),
                 preexec_fn=start,
             )
-            os.close(requests_w)
-            os.close(answers_r)
-            secrets = [env[name] for name in _secret_names() if env.get(name)]
+            for fd in (requests_w, answers_r, secrets_fd):
+                os.close(fd)
+            secrets = list(given.values())
             shown = {k: v for k, v in config.items() if k != "run_log_store"}
             name = self.job.get("pipeline_name")
             relay = Relay(self.store, self.job["id"], lambda: proc.pid, secrets, shown, pipeline_name=name)
@@ -316,10 +325,28 @@ def _secret_names() -> list[str]:
     return [n.strip() for n in os.environ.get("CONVEYOR_SERVER_SECRETS", "").split(",") if n.strip()]
 
 
+def _declared(job: dict[str, Any]) -> set[str]:
+    """The secrets the run's pipeline declares (its YAML read as data: nothing imported)."""
+    try:
+        loaded = load_pipeline_text(job["pipeline"], name="pipeline")
+    except SpecError:
+        return set()
+    return {name for node in walk_nodes(loaded.pipeline.dag) for name in getattr(node, "secrets", [])}
+
+
+def _secrets_file(private: Path, values: dict[str, str]) -> int:
+    """An open descriptor of an unlinked file holding ``values`` as JSON, for the engine."""
+    fd, path = tempfile.mkstemp(dir=private, prefix=".secrets-")
+    os.unlink(path)
+    os.write(fd, json.dumps(values).encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
 def run_environment(work: Path, argo: bool = False) -> dict[str, str]:
-    """The environment of a run's engine, and so of its steps: no database URL or server
-    secrets (the operator names any a run may have in ``CONVEYOR_SERVER_SECRETS``)."""
-    allowed = _secret_names() + (list(PASSED_TO_ARGO) if argo else [])
+    """The environment of a run's engine, and so of its steps: no database URL, no server
+    secrets (those a run declares arrive by descriptor: ``SECRETS_VARIABLE``)."""
+    allowed = list(PASSED_TO_ARGO) if argo else []
     env = {k: v for k, v in os.environ.items() if k in PASSED or k in allowed}
     env["PYTHONPATH"] = os.pathsep.join([str(work / "code"), str(work)])
     env["HOME"] = str(work / ".home")

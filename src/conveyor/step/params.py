@@ -41,6 +41,12 @@ def resolve_callable(dotted: str) -> Callable[..., Any]:
             f"cannot import module '{module_name}' for '{dotted}': {exc}. "
             "It must be importable from the working directory or the Python path."
         ) from None
+    except SystemExit as exc:  # a script's module-level sys.exit(), run by importing it
+        raise StepInputError(
+            f"module '{module_name}' called sys.exit({exc.code!r}) while being imported for "
+            f"'{dotted}': a script that runs its pipeline at module level must guard it with "
+            "if __name__ == '__main__':"
+        ) from None
     target = module
     for part in attr.split("."):
         try:

@@ -106,9 +106,15 @@ def ui_router(
     def run(viewer: Look, run_id: str, path: Annotated[str, Query(max_length=2000)] = "") -> JSONResponse:
         try:
             view = view_of(run_id, viewer)
-        except RunNotFoundError:  # known to the server's queue, not started by a worker yet
-            waiting: dict[str, Any] = {"run_id": run_id, "status": "queued", "config": {}, "progress": None}
-            empty = {"nodes": [], "edges": [], "error": "the run has not started yet"}
+        except RunNotFoundError:  # known to the server's queue, with no run log (yet)
+            status, error = source.pending(run_id)
+            waiting: dict[str, Any] = {"run_id": run_id, "status": status, "config": {}, "progress": None}
+            if error:
+                waiting["error"] = error
+            reason = (
+                "the run has not started yet" if status == "queued" else f"the run {status}: {error or ''}"
+            )
+            empty = {"nodes": [], "edges": [], "error": reason}
             return _json(
                 {"header": waiting, "tree": [], "gantt": [], "dag": empty, "crumbs": [], "can_act": False}
             )

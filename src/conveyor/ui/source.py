@@ -61,6 +61,10 @@ class RunSource(Protocol):
     def owner(self, run_id: str) -> str | None:
         """Who submitted the run (the server's user), if anyone is on record."""
 
+    def pending(self, run_id: str) -> tuple[str, str | None]:
+        """A run with no run log yet: its status and why it ended, if it did (the server's
+        queue knows a run that failed before its engine recorded anything)."""
+
 
 class Views:
     """Run views by id, kept up to date on access, the least recently used dropped."""
@@ -224,3 +228,6 @@ class LocalSource:
 
     def owner(self, run_id: str) -> str | None:
         return None
+
+    def pending(self, run_id: str) -> tuple[str, str | None]:
+        return "queued", None
