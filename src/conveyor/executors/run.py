@@ -291,7 +291,10 @@ def resume(
             f"run '{run_id}' was taken over by another process at the same time: "
             + _still_running(backends.store.load_record(run_id))
         )
-    # What was recorded up to the claim (a driver taken over by --force may have written since).
+    # What was recorded up to the claim (a driver taken over by --force may have written since),
+    # with the steps the earlier driver left open still to be closed as it ended.
+    closed = previous.closed
     previous = backends.store.load(run_id)
+    previous.closed = closed
     params = dict(run.initial_parameters)
     return _drive(loaded, config, run, params, backends, previous, observer, capture_fds, cache)
