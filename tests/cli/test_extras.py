@@ -107,6 +107,7 @@ CASES = [
 def test_a_missing_extra_is_named_with_exit_2(tmp_path: Path, extra: str, args: list[str]) -> None:
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
     (tmp_path / "notebook.yaml").write_text(NOTEBOOK)
+    (tmp_path / "nb.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     for name, text in CONFIGS.items():
         (tmp_path / name).write_text(text)
     env = dict(

@@ -71,6 +71,7 @@ MODULE_EXTRAS: dict[str, tuple[str, ...]] = {
     "nbformat": ("notebook",),
     "nbclient": ("notebook",),
     "ipykernel": ("notebook",),
+    "jsonschema": ("argo",),
 }
 #: The extra a command group is for: ``conveyor ui`` needs fastapi from ``ui``, not ``server``.
 COMMAND_EXTRAS = {"server": "server", "ui": "ui", "submit": "server"}
