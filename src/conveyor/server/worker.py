@@ -57,23 +57,27 @@ def private_dir(root: Path, run_id: str) -> Path:
     return root / ".private" / run_id
 
 
+def _clear(path: Path) -> None:
+    """Remove whatever a step of an earlier attempt left at ``path`` (a link is removed, never
+    followed; a folder with everything in it)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
 def _write_new(folder: Path, name: str, data: str) -> None:
     """Write ``folder/name`` afresh, never through a link or into a directory a step made."""
     target = folder / name
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.exists():
-        shutil.rmtree(target)
+    _clear(target)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(data)
 
 
 def _fresh_dir(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
+    """An empty folder at ``path``, whatever was there."""
+    _clear(path)
     path.mkdir()
 
 
