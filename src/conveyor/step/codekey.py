@@ -31,6 +31,12 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 _lock = threading.Lock()
+#: CPython 3.11's AST constructor keeps its recursion depth in per-interpreter state, so two
+#: threads parsing at once (a map's branches computing their keys) can fail with
+#: "SystemError: AST constructor recursion depth mismatch" (seen in CI; python/cpython#106905
+#: tells of the same error in threaded programs): parse one at a time, and once more if another
+#: thread of the process parsed meanwhile.
+_parse_lock = threading.Lock()
 #: (path, mtime, size) -> (sha256 of the file, absolute names of the modules it imports)
 _parsed: dict[tuple[str, int, int], tuple[str, tuple[str, ...]]] = {}
 #: module name -> (its file, whether it is a package), or None: not the user's code, or unknown.
@@ -102,7 +108,11 @@ def imported(source: bytes, module: str, is_package: bool) -> tuple[str, ...]:
     """Absolute names of every module ``source`` may import (each dotted prefix too, and for
     ``from X import y``, ``X.y`` in case ``y`` is a submodule)."""
     try:
-        tree = ast.parse(source)
+        with _parse_lock:
+            try:
+                tree = ast.parse(source)
+            except SystemError:
+                tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return ()
     names: set[str] = set()
