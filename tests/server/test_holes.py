@@ -10,6 +10,7 @@ PostgreSQL; the end-to-end ones start ``conveyor server start``.
 from __future__ import annotations
 
 import io
+import os
 import re
 import stat
 import subprocess
@@ -461,3 +462,24 @@ def test_a_foreign_table_of_the_same_name_is_refused_saying_what_to_do(db_url: s
         ConveyorError, match="already has a table 'conveyor_runs' that is not conveyor's run log"
     ):
         migrate(db_url)
+
+
+def test_a_new_sqlite_database_is_readable_by_the_server_user_only(tmp_path: Path) -> None:
+    """It holds token hashes and every run's config and parameters: 0600, whatever the umask."""
+    from conveyor.server.db import engine_for, migrate
+
+    path = tmp_path / "server.db"
+    old = os.umask(0o022)
+    try:
+        migrate(f"sqlite:///{path}")
+        engine = engine_for(f"sqlite:///{path}")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        engine.dispose()
+    finally:
+        os.umask(old)
+    made = [p for p in tmp_path.iterdir() if p.name.startswith("server.db")]
+    assert made, "no database file made"
+    for file in made:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file.name

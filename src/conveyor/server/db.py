@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ run_log_runs, run_log_events, run_log_logs = tables(metadata)
 def default_url() -> str:
     """A SQLite file in the user's data directory."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "conveyor"
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite:///{base / 'server.db'}"
 
 
@@ -109,8 +110,25 @@ def absolute_url(url: str, cwd: str | None = None) -> str:
     return url if path == database else parsed.set(database=path).render_as_string(hide_password=False)
 
 
+def _create_private(url: str) -> None:
+    """Create a new SQLite database file readable by the server's user only (0600): it holds
+    token hashes, every run's config and parameters. SQLite gives its journal and WAL files the
+    database file's mode, so they follow. An existing file keeps the mode its operator chose."""
+    from sqlalchemy.engine import make_url
+
+    if not url.startswith("sqlite"):
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # There already: kept; its folder missing: SQLite reports that in its own words.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def engine_for(url: str) -> Any:
     """The server's database engine (SQLite or PostgreSQL) from its URL."""
+    _create_private(url)
     return make_engine(url)
 
 
