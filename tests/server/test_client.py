@@ -79,6 +79,8 @@ def test_cli_against_a_server(tmp_path: Path) -> None:
         assert "cli-run" in listed.stdout and "ann" in listed.stdout
         status = run_cli("runs", "status", "cli-run", cwd=tmp_path, env=env)
         assert status.returncode == 0 and "succeeded" in status.stdout and "add" in status.stdout
+        shown = run_cli("runs", "show", "cli-run", cwd=tmp_path, env=env)  # the server's, not a local log
+        assert shown.returncode == 0 and "succeeded" in shown.stdout and "add" in shown.stdout, shown.stderr
         bad = run_cli("submit", "-f", str(ROOT / "tests/server/conftest.py"), cwd=tmp_path, env=env)
         assert bad.returncode == 2 and "422" in bad.stderr
         other = run_cli(

@@ -215,9 +215,13 @@ def runs_show(
     config: ConfigOpt = None,
     items: Annotated[int, typer.Option("--items", help="Map items to list per map.")] = 10,
 ) -> None:
-    """Show a run: its steps, statuses, durations and attempts."""
-    from conveyor.cli import inspect
+    """Show a run: its steps, statuses, durations and attempts (on the profile's server, or in
+    the local run log)."""
+    from conveyor.cli import client_cmds, inspect
 
+    profile = client_cmds.profile_in_force(config)
+    if profile is not None:
+        raise typer.Exit(client_cmds.status(profile, run_id, False))
     raise typer.Exit(inspect.show_run(run_id, config, items))
 
 
