@@ -122,3 +122,30 @@ def test_sdk_execute_keeps_its_runs_by_default(workdir: Path) -> None:
     kept = FileRunLogStore(str(workdir / ".conveyor" / "runs")).load("sdk-run")
     assert kept.run.final_parameters["xs"] == [0, 1]
     assert run_cli("runs", "show", "sdk-run", cwd=workdir).returncode == 0
+
+
+def test_a_failed_sdk_run_is_retried_from_the_cli(tmp_path: Path) -> None:
+    """An SDK pipeline has no file: `conveyor retry` resumes it from the definition the run
+    log keeps, reusing the steps that succeeded."""
+    script = tmp_path / "flow.py"
+    script.write_text(
+        "import pathlib\n"
+        "from conveyor import Pipeline, PythonTask\n\n"
+        "def first():\n"
+        "    with open('first.count', 'a') as f:\n"
+        "        f.write('x')\n\n"
+        "def second():\n"
+        "    if not pathlib.Path('go').exists():\n"
+        "        raise ValueError('not yet')\n\n"
+        "if __name__ == '__main__':\n"
+        "    Pipeline(steps=[PythonTask(function=first, name='a'), PythonTask(function=second, name='b')],"
+        " name='flow').execute(run_id='sdk-run')\n"
+    )
+    failed = subprocess.run([sys.executable, "flow.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert failed.returncode != 0 and "not yet" in failed.stdout + failed.stderr
+    (tmp_path / "go").write_text("")
+    retried = run_cli("retry", "sdk-run", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert (tmp_path / "first.count").read_text() == "x"  # the succeeded step was reused
+    record = FileRunLogStore(str(tmp_path / ".conveyor" / "runs")).load_record("sdk-run")
+    assert record.status == "succeeded" and record.pipeline_file == "<sdk:flow>"

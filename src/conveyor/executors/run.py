@@ -170,6 +170,26 @@ def _still_running(run: RunRecord) -> str:
     return text
 
 
+def _pipeline_of(run: RunRecord, path: str | None, named: bool) -> LoadedPipeline:
+    """The pipeline to resume ``run`` with: the file named on the command line, else the file
+    on record if it is still there (so that an edit is noticed), else the definition the run
+    log keeps (a pipeline built with the SDK has no file; a YAML file may have moved)."""
+    if path and (named or os.path.isfile(path)):
+        return load_pipeline(path)
+    if run.pipeline and run.pipeline_name:
+        from conveyor.spec.load import pipeline_from_located
+        from conveyor.spec.yamlload import Located
+
+        recorded = Located(data=run.pipeline, file=f"<run {run.run_id}>")
+        return pipeline_from_located(recorded, run.pipeline_name)
+    raise RunRefused(f"run '{run.run_id}' has no pipeline file or definition on record; pass it with -f")
+
+
+def _where(file: str | None) -> str | None:
+    """A pipeline file's absolute path; a name such as ``<sdk:name>`` (no file) as it is."""
+    return None if not file else file if file.startswith("<") else os.path.abspath(file)
+
+
 def new_run_record(
     run_id: str, loaded: LoadedPipeline, config: RunConfig, config_file: str | None, params: dict[str, Any]
 ) -> RunRecord:
@@ -177,7 +197,7 @@ def new_run_record(
     return RunRecord(
         run_id=run_id,
         pipeline_name=loaded.name,
-        pipeline_file=os.path.abspath(loaded.file) if loaded.file else None,
+        pipeline_file=_where(loaded.file),
         pipeline_hash=loaded.hash,
         pipeline=loaded.data,
         config=config.model_dump(mode="json"),
@@ -270,9 +290,7 @@ def resume(
         raise RunRefused(_still_running(previous.run))
     path = pipeline_file or (loaded.file if loaded else None) or previous.run.pipeline_file
     if loaded is None:
-        if not path:
-            raise RunRefused(f"run '{run_id}' has no pipeline file on record; pass it with -f")
-        loaded = load_pipeline(path)
+        loaded = _pipeline_of(previous.run, path, pipeline_file is not None)
     if loaded.hash != previous.run.pipeline_hash:
         raise RunRefused(
             f"the pipeline {path} has changed since run '{run_id}' started, so its recorded steps "
