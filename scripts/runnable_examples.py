@@ -1,0 +1,213 @@
+"""Run runnable's SDK examples with conveyor, the import being the only change.
+
+What a team moving from runnable is told (docs/how-to/from-runnable.md) is that its SDK
+scripts run once ``from runnable import`` reads ``from conveyor import`` (and
+``from runnable.sdk import`` reads ``from conveyor.sdk import``). This checks it on
+runnable's own examples: it extracts ``examples/`` from a git copy of runnable, rewrites
+those two import forms and nothing else, and runs every SDK example (a ``.py`` file that
+imports runnable and has a ``main()`` or calls ``.execute(``) as a user would, ``python
+examples/GROUP/NAME.py``, each in a fresh copy of the tree as working directory, with a
+timeout. The environment is what runnable's own test harness
+(``tests/test_pipeline_examples.py``) sets: ``RUNNABLE_PRM_envvar`` and ``FIX_RANDOM_TOSS``;
+the tree's root is on ``PYTHONPATH`` as pytest puts it there, so ``examples.common.functions``
+imports.
+
+An example runnable's tests expect to fail (its ``fails`` flag there) must exit non-zero;
+every other one must exit 0. It prints a table (example, exit code, expected, first error
+line) and the count, and exits 1 if any example did not do what was expected.
+
+    python scripts/runnable_examples.py [--repo GIT_DIR] [--only SUBSTRING] [--timeout S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REPO = Path("/work/.mirror/AstraZeneca+runnable/repo")
+#: The only rewrite: runnable's two SDK import forms, as users are told to change them.
+IMPORTS = [
+    (re.compile(r"^(\s*)from runnable\.sdk import ", re.M), r"\1from conveyor.sdk import "),
+    (re.compile(r"^(\s*)from runnable import ", re.M), r"\1from conveyor import "),
+]
+#: What runnable's test harness puts in the environment of every example.
+HARNESS_ENV = {"RUNNABLE_PRM_envvar": "from env", "FIX_RANDOM_TOSS": "heads"}
+HARNESS_TESTS = ("tests/test_pipeline_examples.py", "tests/test_job_examples.py")
+
+
+@dataclass
+class Outcome:
+    """How one example ended, against what runnable's tests expect of it."""
+
+    example: str
+    code: int | None
+    should_fail: bool
+    error: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        if self.code is None:
+            return False
+        return (self.code != 0) == self.should_fail
+
+
+def extract(repo: Path, rev: str, into: Path) -> None:
+    """``examples/`` and runnable's example tests at ``rev``, written under ``into``."""
+    archive = subprocess.run(
+        ["git", f"--git-dir={repo}", "archive", "--format=tar", rev, "examples", *HARNESS_TESTS],
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def rewrite_imports(tree: Path) -> int:
+    """Rewrite runnable's SDK imports in every ``.py`` under ``tree``; the files changed."""
+    changed = 0
+    for path in sorted(tree.rglob("*.py")):
+        text = path.read_text()
+        new = text
+        for pattern, replacement in IMPORTS:
+            new = pattern.sub(replacement, new)
+        if new != text:
+            path.write_text(new)
+            changed += 1
+    return changed
+
+
+def sdk_examples(tree: Path) -> list[str]:
+    """The SDK examples: files that import runnable and define ``main()`` or call ``.execute(``
+    (names relative to ``examples/``, without ``.py``)."""
+    found = []
+    for path in sorted((tree / "examples").rglob("*.py")):
+        text = path.read_text()
+        if re.search(r"^\s*from runnable(\.sdk)? import ", text, re.M) and (
+            re.search(r"^def main\(|^async def main\(", text, re.M) or ".execute(" in text
+        ):
+            found.append(str(path.relative_to(tree / "examples").with_suffix("")))
+    return found
+
+
+def expected_failures(tree: Path) -> set[str]:
+    """Examples runnable's own tests expect to raise: the ``fails`` flag of their tables,
+    ``(file, no_yaml, fails, ...)`` for pipelines and ``(file, should_fail)`` for async ones."""
+    failing: set[str] = set()
+    for name in HARNESS_TESTS:
+        path = tree / name
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Tuple) or len(node.elts) < 2:
+                continue
+            values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            if not (isinstance(values[0], str) and "/" in values[0]):
+                continue
+            if len(values) >= 3 and isinstance(values[1], bool) and isinstance(values[2], bool):
+                fails = values[2]
+            elif len(values) == 2 and isinstance(values[1], bool):
+                fails = values[1]
+            else:
+                continue
+            if fails:
+                failing.add(values[0])
+    return failing
+
+
+def first_error(stderr: str, stdout: str) -> str:
+    """The line that says what went wrong: a traceback's last line, else conveyor's message."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line) or line.startswith("conveyor:"):
+            return line
+    return lines[-1] if lines else (stdout.strip().splitlines() or [""])[-1]
+
+
+def run_one(tree: Path, example: str, should_fail: bool, timeout: float, keep: Path | None) -> Outcome:
+    """Run one example in its own copy of the tree."""
+    work = Path(tempfile.mkdtemp(prefix="runnable-example-", dir=keep))
+    try:
+        shutil.copytree(tree / "examples", work / "examples")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNNABLE_", "CONVEYOR_"))}
+        env.update(HARNESS_ENV)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(work)])
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                [sys.executable, f"examples/{example}.py"],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return Outcome(example, None, should_fail, f"timed out after {timeout:g} s", timeout)
+        seconds = time.monotonic() - started
+        error = first_error(done.stderr, done.stdout) if done.returncode != 0 else ""
+        return Outcome(example, done.returncode, should_fail, error, seconds)
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """The results, one line per example."""
+    width = max(len(o.example) for o in outcomes)
+    lines = [f"{'example':<{width}}  exit  expect  ok   secs  first error line"]
+    for o in outcomes:
+        code = "T/O" if o.code is None else str(o.code)
+        expect = "fail" if o.should_fail else "0"
+        mark = "yes" if o.ok else "NO"
+        lines.append(
+            f"{o.example:<{width}}  {code:>4}  {expect:>6}  {mark:<3} {o.seconds:5.1f}  {o.error[:150]}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repo", type=Path, default=DEFAULT_REPO, help="runnable's git directory")
+    parser.add_argument("--rev", default="HEAD")
+    parser.add_argument("--only", action="append", default=[], help="run examples containing this")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds per example")
+    parser.add_argument("--keep", type=Path, help="keep each example's working folder under this one")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="runnable-examples-") as tmp:
+        tree = Path(tmp)
+        extract(args.repo, args.rev, tree)
+        examples = sdk_examples(tree)
+        failing = expected_failures(tree)
+        changed = rewrite_imports(tree / "examples")
+        if args.only:
+            examples = [e for e in examples if any(part in e for part in args.only)]
+        print(f"{len(examples)} SDK examples; imports rewritten in {changed} files", file=sys.stderr)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        outcomes = []
+        for example in examples:
+            outcome = run_one(tree, example, example in failing, args.timeout, args.keep)
+            print(f"  {example}: {'ok' if outcome.ok else 'NOT OK'} ({outcome.seconds:.1f} s)", file=sys.stderr)
+            outcomes.append(outcome)
+    print(table(outcomes))
+    passed = sum(o.ok for o in outcomes)
+    print(f"\n{passed} of {len(outcomes)} examples behave as runnable's tests expect")
+    return 0 if passed == len(outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
