@@ -13,8 +13,13 @@ the tree's root is on ``PYTHONPATH`` as pytest puts it there, so ``examples.comm
 imports.
 
 An example runnable's tests expect to fail (its ``fails`` flag there) must exit non-zero;
-every other one must exit 0. It prints a table (example, exit code, expected, first error
-line) and the count, and exits 1 if any example did not do what was expected.
+every other one must exit 0. A retry example (``09-retry/``) is run as runnable's
+``tests/test_retries.py`` runs it: once with ``should_pass=false`` and ``RUNNABLE_RUN_ID``
+(it must fail), then in the same folder with ``should_pass=true`` and
+``RUNNABLE_RETRY_RUN_ID`` (the run is resumed; it must exit 0). It prints a table (example,
+exit code, expected, first error line) and the count, and exits 1 if any example did not do
+what was expected. An example that needs a package not installed here (torch, sklearn...)
+is marked ``n/a`` and counted apart.
 
     python scripts/runnable_examples.py [--repo GIT_DIR] [--only SUBSTRING] [--timeout S]
 """
@@ -45,6 +50,17 @@ IMPORTS = [
 #: What runnable's test harness puts in the environment of every example.
 HARNESS_ENV = {"RUNNABLE_PRM_envvar": "from env", "FIX_RANDOM_TOSS": "heads"}
 HARNESS_TESTS = ("tests/test_pipeline_examples.py", "tests/test_job_examples.py")
+#: runnable's retry scenarios: each example fails once, then is retried in place and passes.
+RETRY_TESTS = "tests/test_retries.py"
+RETRY_FOLDER = "09-retry/"
+
+
+@dataclass
+class Phase:
+    """One run of an example: what its environment adds, and whether it should fail."""
+
+    env: dict[str, str]
+    should_fail: bool
 
 
 @dataclass
@@ -53,21 +69,24 @@ class Outcome:
 
     example: str
     code: int | None
-    should_fail: bool
+    expected: str
+    ok: bool
     error: str
     seconds: float
 
     @property
-    def ok(self) -> bool:
-        if self.code is None:
-            return False
-        return (self.code != 0) == self.should_fail
+    def missing(self) -> str | None:
+        """A third-party module the example needs and this machine lacks (torch...)."""
+        found = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", self.error)
+        if found and found.group(1).split(".")[0] not in ("conveyor", "examples"):
+            return found.group(1).split(".")[0]
+        return None
 
 
 def extract(repo: Path, rev: str, into: Path) -> None:
     """``examples/`` and runnable's example tests at ``rev``, written under ``into``."""
     archive = subprocess.run(
-        ["git", f"--git-dir={repo}", "archive", "--format=tar", rev, "examples", *HARNESS_TESTS],
+        ["git", f"--git-dir={repo}", "archive", "--format=tar", rev, "examples", *HARNESS_TESTS, RETRY_TESTS],
         capture_output=True,
         check=True,
     ).stdout
@@ -127,38 +146,81 @@ def expected_failures(tree: Path) -> set[str]:
     return failing
 
 
+def retry_scenarios(tree: Path) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+    """runnable's retry tests, by example: the environment of the first run and of the retry
+    (the first row of each example in ``tests/test_retries.py``)."""
+    path = tree / RETRY_TESTS
+    found: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+    if not path.exists():
+        return found
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Tuple) and len(node.elts) == 4:
+            try:
+                module, _step, first, retry = ast.literal_eval(node)
+            except ValueError:
+                continue
+            if isinstance(module, str) and module.startswith("examples/"):
+                found.setdefault(module.removeprefix("examples/"), (first, retry))
+    return found
+
+
+def phases(
+    example: str, failing: set[str], retries: dict[str, tuple[dict[str, str], dict[str, str]]]
+) -> list[Phase]:
+    """How to run ``example``: once, or (a retry example) a failing run then its retry, with
+    the variables runnable's retry tests set (``should_pass``, the run ids)."""
+    if not example.startswith(RETRY_FOLDER):
+        return [Phase({}, example in failing)]
+    first, retry = retries.get(example, ({}, {}))
+    run_id = "retry-" + re.sub(r"[^A-Za-z0-9]+", "-", example).strip("-")
+    return [
+        Phase({"should_pass": "false", "RUNNABLE_RUN_ID": run_id, **first}, True),
+        Phase({"should_pass": "true", "RUNNABLE_RETRY_RUN_ID": run_id, **retry}, False),
+    ]
+
+
 def first_error(stderr: str, stdout: str) -> str:
-    """The line that says what went wrong: a traceback's last line, else conveyor's message."""
+    """The line that says what went wrong: conveyor's own message, else a traceback's last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("conveyor:") and not line.startswith("conveyor: note:"):
+            return line
     for line in reversed(lines):
-        if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line) or line.startswith("conveyor:"):
+        if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line):
             return line
     return lines[-1] if lines else (stdout.strip().splitlines() or [""])[-1]
 
 
-def run_one(tree: Path, example: str, should_fail: bool, timeout: float, keep: Path | None) -> Outcome:
-    """Run one example in its own copy of the tree."""
+def run_one(tree: Path, example: str, steps: list[Phase], timeout: float, keep: Path | None) -> Outcome:
+    """Run one example's phases in its own copy of the tree; the first phase that does not
+    end as expected decides the outcome."""
     work = Path(tempfile.mkdtemp(prefix="runnable-example-", dir=keep))
+    expected = " then ".join("fail" if p.should_fail else "0" for p in steps)
+    started = time.monotonic()
     try:
         shutil.copytree(tree / "examples", work / "examples")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNNABLE_", "CONVEYOR_"))}
-        env.update(HARNESS_ENV)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(work)])
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                [sys.executable, f"examples/{example}.py"],
-                cwd=work,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(example, None, should_fail, f"timed out after {timeout:g} s", timeout)
-        seconds = time.monotonic() - started
-        error = first_error(done.stderr, done.stdout) if done.returncode != 0 else ""
-        return Outcome(example, done.returncode, should_fail, error, seconds)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("RUNNABLE_", "CONVEYOR_"))}
+        code: int | None = None
+        error = ""
+        for phase in steps:
+            env = {**base, **HARNESS_ENV, **phase.env}
+            env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(work)])
+            try:
+                done = subprocess.run(
+                    [sys.executable, f"examples/{example}.py"],
+                    cwd=work,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                return Outcome(example, None, expected, False, f"timed out after {timeout:g} s", timeout)
+            code = done.returncode
+            error = first_error(done.stderr, done.stdout) if code != 0 else ""
+            if (code != 0) != phase.should_fail:
+                return Outcome(example, code, expected, False, error, time.monotonic() - started)
+        return Outcome(example, code, expected, True, error, time.monotonic() - started)
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -167,15 +229,28 @@ def run_one(tree: Path, example: str, should_fail: bool, timeout: float, keep: P
 def table(outcomes: list[Outcome]) -> str:
     """The results, one line per example."""
     width = max(len(o.example) for o in outcomes)
-    lines = [f"{'example':<{width}}  exit  expect  ok   secs  first error line"]
+    lines = [f"{'example':<{width}}  exit  {'expected':<10}  ok    secs  first error line"]
     for o in outcomes:
         code = "T/O" if o.code is None else str(o.code)
-        expect = "fail" if o.should_fail else "0"
-        mark = "yes" if o.ok else "NO"
+        mark = "yes" if o.ok else ("n/a" if o.missing else "NO")
         lines.append(
-            f"{o.example:<{width}}  {code:>4}  {expect:>6}  {mark:<3} {o.seconds:5.1f}  {o.error[:150]}"
+            f"{o.example:<{width}}  {code:>4}  {o.expected:<10}  {mark:<3} {o.seconds:6.1f}  {o.error[:160]}"
         )
     return "\n".join(lines)
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    """The count: examples that behave as expected, of those that can run here."""
+    passed = sum(o.ok for o in outcomes)
+    missing = sorted({m for o in outcomes if not o.ok and (m := o.missing)})
+    unable = sum(1 for o in outcomes if not o.ok and o.missing)
+    text = f"{passed} of {len(outcomes)} examples behave as runnable's tests expect"
+    if unable:
+        text += (
+            f"; {unable} need packages not installed here ({', '.join(missing)}): "
+            f"{passed} of {len(outcomes) - unable} that can run here"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         extract(args.repo, args.rev, tree)
         examples = sdk_examples(tree)
         failing = expected_failures(tree)
+        retries = retry_scenarios(tree)
         changed = rewrite_imports(tree / "examples")
         if args.only:
             examples = [e for e in examples if any(part in e for part in args.only)]
@@ -200,13 +276,14 @@ def main(argv: list[str] | None = None) -> int:
             args.keep.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for example in examples:
-            outcome = run_one(tree, example, example in failing, args.timeout, args.keep)
-            print(f"  {example}: {'ok' if outcome.ok else 'NOT OK'} ({outcome.seconds:.1f} s)", file=sys.stderr)
+            outcome = run_one(tree, example, phases(example, failing, retries), args.timeout, args.keep)
+            print(
+                f"  {example}: {'ok' if outcome.ok else 'NOT OK'} ({outcome.seconds:.1f} s)", file=sys.stderr
+            )
             outcomes.append(outcome)
     print(table(outcomes))
-    passed = sum(o.ok for o in outcomes)
-    print(f"\n{passed} of {len(outcomes)} examples behave as runnable's tests expect")
-    return 0 if passed == len(outcomes) else 1
+    print("\n" + summary(outcomes))
+    return 0 if all(o.ok for o in outcomes) else 1
 
 
 if __name__ == "__main__":
