@@ -191,7 +191,9 @@ def first_error(stderr: str, stdout: str) -> str:
     return lines[-1] if lines else (stdout.strip().splitlines() or [""])[-1]
 
 
-def run_one(tree: Path, example: str, steps: list[Phase], timeout: float, keep: Path | None) -> Outcome:
+def run_one(
+    tree: Path, example: str, steps: list[Phase], timeout: float, keep: Path | None, src: Path = ROOT / "src"
+) -> Outcome:
     """Run one example's phases in its own copy of the tree; the first phase that does not
     end as expected decides the outcome."""
     work = Path(tempfile.mkdtemp(prefix="runnable-example-", dir=keep))
@@ -204,7 +206,7 @@ def run_one(tree: Path, example: str, steps: list[Phase], timeout: float, keep: 
         error = ""
         for phase in steps:
             env = {**base, **HARNESS_ENV, **phase.env}
-            env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(work)])
+            env["PYTHONPATH"] = os.pathsep.join([str(src), str(work)])
             try:
                 done = subprocess.run(
                     [sys.executable, f"examples/{example}.py"],
@@ -260,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], help="run examples containing this")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per example")
     parser.add_argument("--keep", type=Path, help="keep each example's working folder under this one")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the conveyor source folder to run")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="runnable-examples-") as tmp:
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             args.keep.mkdir(parents=True, exist_ok=True)
         outcomes = []
         for example in examples:
-            outcome = run_one(tree, example, phases(example, failing, retries), args.timeout, args.keep)
+            steps = phases(example, failing, retries)
+            outcome = run_one(tree, example, steps, args.timeout, args.keep, args.src.resolve())
             print(
                 f"  {example}: {'ok' if outcome.ok else 'NOT OK'} ({outcome.seconds:.1f} s)", file=sys.stderr
             )
