@@ -16,7 +16,8 @@ An example runnable's tests expect to fail (its ``fails`` flag there) must exit 
 every other one must exit 0. A retry example (``09-retry/``) is run as runnable's
 ``tests/test_retries.py`` runs it: once with ``should_pass=false`` and ``RUNNABLE_RUN_ID``
 (it must fail), then in the same folder with ``should_pass=true`` and
-``RUNNABLE_RETRY_RUN_ID`` (the run is resumed; it must exit 0). It prints a table (example,
+``RUNNABLE_RETRY_RUN_ID`` (the run is resumed: it must exit 0, and no second run may have
+been recorded). It prints a table (example,
 exit code, expected, first error line) and the count, and exits 1 if any example did not do
 what was expected. An example that needs a package not installed here (torch, sklearn...)
 is marked ``n/a`` and counted apart.
@@ -53,6 +54,8 @@ HARNESS_TESTS = ("tests/test_pipeline_examples.py", "tests/test_job_examples.py"
 #: runnable's retry scenarios: each example fails once, then is retried in place and passes.
 RETRY_TESTS = "tests/test_retries.py"
 RETRY_FOLDER = "09-retry/"
+#: Where runs are recorded with no config (conveyor's default): one folder per run.
+RUNS = Path(".conveyor/runs")
 
 
 @dataclass
@@ -221,6 +224,11 @@ def run_one(
             code = done.returncode
             error = first_error(done.stderr, done.stdout) if code != 0 else ""
             if (code != 0) != phase.should_fail:
+                return Outcome(example, code, expected, False, error, time.monotonic() - started)
+        if len(steps) > 1:  # a retry resumes the failed run in place: no second run
+            made = sorted(p.name for p in (work / RUNS).glob("*"))
+            if len(made) != 1:
+                error = f"the retry did not resume the failed run in place: runs {made}"
                 return Outcome(example, code, expected, False, error, time.monotonic() - started)
         return Outcome(example, code, expected, True, error, time.monotonic() - started)
     finally:
