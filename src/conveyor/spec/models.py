@@ -38,7 +38,7 @@ def _override(value: Any) -> Any:
         return value
     raise ValueError(
         "an override is the executor's settings (a mapping) or the name of an override defined "
-        f"in the run config's executor section, e.g. overrides: {{argo: smaller}}; found {value!r}"
+        f"in the run config's executor section, e.g. overrides: {{argo: smaller}}; found {repr(value)[:80]}"
     )
 
 
