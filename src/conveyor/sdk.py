@@ -15,8 +15,9 @@ from types import FrameType
 from typing import Any
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
-from conveyor.executors.run import RunResult
+from conveyor.executors.run import RunResult, open_store
 from conveyor.executors.run import execute as _execute
+from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.records import RunRecord, Status
 from conveyor.spec import sdk as _sdk
 from conveyor.spec.config import RunConfig
@@ -94,7 +95,11 @@ class Pipeline(_sdk.Pipeline):
 
         ``configuration_file`` (or ``config``) is a config file path, a mapping in the config
         format, or a RunConfig; parameters are merged over ``parameters_file`` and
-        ``CONVEYOR_PRM_*`` variables. A run that does not succeed raises
+        ``CONVEYOR_PRM_*`` variables. With ``CONVEYOR_RETRY_RUN_ID`` (or runnable's
+        ``RUNNABLE_RETRY_RUN_ID``) set, the run it names is resumed instead, in place, from
+        its parameters. runnable's ``RUNNABLE_CONFIGURATION_FILE``, ``RUNNABLE_PARAMETERS_FILE``
+        and ``RUNNABLE_RUN_ID`` win over the arguments, as they do in runnable (its scripts
+        and test harnesses set them). A run that does not succeed raises
         :class:`ExecutionFailedError` (with the result), unless ``raise_on_error=False``.
         ``tag`` is kept in the run's record; ``log_level`` is accepted for runnable's scripts
         (conveyor's steps' output is theirs, unfiltered).
@@ -102,6 +107,10 @@ class Pipeline(_sdk.Pipeline):
         again = _reentered(sys._getframe(1))
         if again is not None:
             return again
+        env = os.environ
+        configuration_file = env.get("RUNNABLE_CONFIGURATION_FILE") or configuration_file
+        parameters_file = env.get("RUNNABLE_PARAMETERS_FILE") or parameters_file
+        run_id = env.get("RUNNABLE_RUN_ID") or run_id
         chosen = config if config is not None else configuration_file or None
         if chosen is None or isinstance(chosen, RunConfig):
             run_config = chosen or RunConfig()
@@ -109,6 +118,13 @@ class Pipeline(_sdk.Pipeline):
             run_config = config_from_data(chosen)
         else:
             run_config = load_config(chosen)
+        retry = _retry_variable()
+        if retry is not None and not run_config.retry_of:
+            done = _already_succeeded(run_config, retry)
+            if done is not None:
+                return done
+            run_config = run_config.model_copy()
+            run_config._retry_of = retry
         params = load_parameters(parameters_file or None)
         params.update(parameters or {})
         with running():
@@ -116,6 +132,31 @@ class Pipeline(_sdk.Pipeline):
         if raise_on_error and not result.ok:
             raise ExecutionFailedError(result)
         return result
+
+
+#: Variables naming a run for ``execute()`` to resume in place instead of starting a new one
+#: (conveyor's, which wins, and runnable's, which its retry examples use).
+RETRY_VARIABLES = ("CONVEYOR_RETRY_RUN_ID", "RUNNABLE_RETRY_RUN_ID")
+
+
+def _retry_variable() -> str | None:
+    """The run a retry variable names, for ``execute()`` to resume instead of starting one."""
+    return next((os.environ[name] for name in RETRY_VARIABLES if os.environ.get(name)), None)
+
+
+def _already_succeeded(config: RunConfig, run_id: str) -> RunResult | None:
+    """The result of ``run_id`` when it has already succeeded: resuming would skip every
+    step, so nothing is run again (as in runnable, whose retry scripts may call
+    ``execute()`` once more after the retry that succeeded). None otherwise."""
+    try:
+        record = open_store(config).load_record(run_id)
+    except RunNotFoundError:
+        return None  # resuming says so, naming the store
+    if record.status is not Status.SUCCEEDED:
+        return None
+    print(f"conveyor: note: run '{run_id}' already succeeded: nothing to run again", file=sys.stderr)
+    params = {**record.initial_parameters, **record.final_parameters}
+    return RunResult(run_id=run_id, status=record.status, run=record, parameters=params)
 
 
 def _importing(frame: FrameType | None) -> str | None:

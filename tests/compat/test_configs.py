@@ -171,14 +171,50 @@ def test_runnable_argo_config_is_translated(tmp_path: Path) -> None:
     assert schema_errors(doc) == []
 
 
+def test_runnable_named_overrides_are_translated_and_used_by_name(tmp_path: Path) -> None:
+    text = yaml.safe_load(RUNNABLE_ARGO)
+    text["pipeline-executor"]["config"]["overrides"] = {
+        "smaller": {
+            "image": "registry.example/pipelines:small",
+            "resources": {"limits": {"cpu": "500m", "memory": "1Gi"}},
+            "env": [{"name": "MODE", "value": "small"}],
+        }
+    }
+    (tmp_path / "argo.yaml").write_text(yaml.safe_dump(text))
+    (tmp_path / "pipeline.yaml").write_text(
+        PIPELINE.replace("      next: second\n", "      overrides: {argo: smaller}\n      next: second\n")
+    )
+    out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-o", "wf.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    doc = yaml.safe_load((tmp_path / "wf.yaml").read_text())
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    by_step = {
+        task["arguments"]["parameters"][0]["value"]: templates[task["template"]]["container"]
+        for task in templates["main"]["dag"]["tasks"]
+        if task.get("arguments")
+    }
+    small, plain = by_step["first"], by_step["second"]
+    assert (
+        small["image"] == "registry.example/pipelines:small"
+        and {"name": "MODE", "value": "small"} in small["env"]
+    )
+    # the override's limits replace the defaults' limits as a whole (no GPU for "smaller")
+    assert small["resources"]["limits"] == {"memory": "1Gi", "cpu": "500m"}
+    assert (
+        plain["image"] == "registry.example/pipelines:1.2"
+        and {"name": "MODE", "value": "batch"} in plain["env"]
+    )
+    assert schema_errors(doc) == []
+
+
 def test_untranslatable_argo_keys_are_refused_with_the_conveyor_key(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
     text = yaml.safe_load(RUNNABLE_ARGO)
-    text["pipeline-executor"]["config"]["overrides"] = {"big": {"image": "other"}}
+    text["pipeline-executor"]["config"]["overrides"] = {"big": {"image": "other", "parallelism": 2}}
     (tmp_path / "argo.yaml").write_text(yaml.safe_dump(text))
     out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", cwd=tmp_path)
     assert out.returncode == 2
-    assert 'executor".config.overrides' in out.stderr and "overrides: {argo:" in out.stderr
+    assert 'executor".config.overrides.big.parallelism' in out.stderr and "max_parallelism" in out.stderr
     assert "argo.yaml:" in out.stderr
     assert ROOT.exists()
 

@@ -48,6 +48,16 @@ def test_well_formed_writes_reach_the_store_with_the_servers_facts() -> None:
     assert store.read_log(log["location"]) == "hi ***"
 
 
+@pytest.mark.parametrize("submitted", ["pipelines/nightly.yaml", None])
+def test_the_record_names_the_submitted_file_never_the_sandboxs_copy(submitted: str | None) -> None:
+    store = MemoryRunLogStore()
+    relay = Relay(store, RUN, lambda: 4242, pipeline_name="nightly", pipeline_file=submitted)
+    sandbox_copy = "/var/lib/conveyor/work/r1/pipeline.yaml"
+    assert relay.handle(_save(pipeline_name="pipeline", pipeline_file=sandbox_copy)) == {"ok": True}
+    record = store.load(RUN).run
+    assert record.pipeline_name == "nightly" and record.pipeline_file == submitted
+
+
 def test_a_second_create_is_refused_as_the_store_refuses_it() -> None:
     relay, _ = _relay()
     relay.handle(_save())

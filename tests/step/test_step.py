@@ -161,6 +161,16 @@ def test_parameters_file_and_environment(tmp_path: Path) -> None:
     assert load_parameters(path, env) == {"a": 5, "b": {"x": 1}, "c": "keep", "d": "plain text"}
 
 
+def test_runnables_parameter_variables_are_read_and_conveyors_win(tmp_path: Path) -> None:
+    env = {
+        "RUNNABLE_PRM_envvar": "from env",
+        "RUNNABLE_PRM_a": "7",
+        "CONVEYOR_PRM_a": "5",
+        "RUNNABLE_PRM_": "x",
+    }
+    assert load_parameters(None, env) == {"envvar": "from env", "a": 5}
+
+
 def _notebook(path: Path) -> None:
     import nbformat
 
@@ -198,6 +208,21 @@ def test_notebook_missing_variable_fails(workdir: Path) -> None:
     result = run_yaml(workdir, text, config=file_config(workdir))
     attempt = step(runlog(workdir, result.run_id), "nb").attempts[0]
     assert attempt.error == "the notebook did not define zzz"
+
+
+def test_a_failing_cell_is_one_line_with_the_error_and_the_line(workdir: Path) -> None:
+    pytest.importorskip("nbclient", reason="the notebook extra is not installed")
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1\nassert x == 2")]
+    nbformat.write(nb, str(workdir / "check.ipynb"))
+    text = "dag:\n  start_at: nb\n  steps:\n    nb: {command_type: notebook, command: check.ipynb, next: success}\n"
+    result = run_yaml(workdir, text, config=file_config(workdir))
+    error = step(runlog(workdir, result.run_id), "nb").attempts[0].error
+    assert not result.ok and error is not None
+    assert error.startswith("AssertionError (at Cell In[") and error.endswith(", line 2: assert x == 2)")
+    assert "\x1b" not in error
 
 
 def test_what_a_threaded_steps_subprocesses_print_is_kept_in_its_log(tmp_path: Path) -> None:

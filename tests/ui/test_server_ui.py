@@ -26,10 +26,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running.stop()
 
 
-def submit(server: Server, user: str, tmp_path: Path, **params: Any) -> str:
+def submit(
+    server: Server, user: str, tmp_path: Path, name: str | None = None, file: str | None = None, **params: Any
+) -> str:
     with server.client(user) as client:
         body = payload(tmp_path / f"counter-{user}", code=tarball_of(TASKS))
         body["parameters"].update(params)
+        body.update({k: v for k, v in (("name", name), ("file", file)) if v is not None})
         created = client.post("/runs", json=body)
         assert created.status_code == 201, created.text
         return str(created.json()["id"])
@@ -101,6 +104,28 @@ def test_admin_sees_all_and_filters_by_user(server: Server, tmp_path: Path, page
     page.wait_for_selector("#dag-svg g[data-name='one']")
     assert "ann" in page.inner_text("#header")  # who submitted it
     shot(page, "server-run")
+
+
+def test_the_run_page_shows_the_pipeline_and_the_file_it_was_submitted_from(
+    server: Server, tmp_path: Path, page: Any
+) -> None:
+    named = submit(server, "ann", tmp_path, name="nightly", file="pipelines/nightly.yaml")
+    bare = submit(server, "ann", tmp_path)
+    with server.client("ann") as ann:
+        wait_for(ann, named, ("succeeded",))
+        wait_for(ann, bare, ("succeeded",))
+    sign_in(page, server, "ann")
+    page.goto(f"{server.endpoint}/runs/{named}")
+    page.wait_for_selector("#dag-svg g[data-name='one']")
+    shown = page.inner_text("#header")
+    assert "nightly" in shown and "pipelines/nightly.yaml" in shown, shown
+    header = page.evaluate(f"fetch('/ui/api/runs/{named}').then(r => r.json())")["header"]
+    assert header["pipeline"] == "nightly" and header["pipeline_file"] == "pipelines/nightly.yaml"
+    page.goto(f"{server.endpoint}/runs/{bare}")
+    page.wait_for_selector("#dag-svg g[data-name='one']")
+    shown = page.inner_text("#header")
+    assert "not given" in shown and "pipeline.yaml" not in shown  # never the worker's copy
+    shot(page, "server-run-file")
 
 
 def test_signed_out_and_cross_site_requests_are_refused(server: Server, tmp_path: Path) -> None:

@@ -103,6 +103,13 @@ def profile_cmd(
 # --- runs on a server ---------------------------------------------------------------------
 
 
+def _shown_name(file: Path) -> str | None:
+    """The pipeline file's name as the user typed it, for the server's run pages: its base
+    name if the path is longer than the server keeps; None if it holds control characters."""
+    name = str(file) if len(str(file)) <= 1000 else file.name[-1000:]
+    return name if name and not any(ord(c) < 32 or ord(c) == 127 for c in name) else None
+
+
 @friendly
 def submit(
     profile: Any,
@@ -127,6 +134,9 @@ def submit(
             "parameters": load_parameters(params, overrides=parse_params(param or [])),
             "name": _name_of(str(file)),
         }
+        shown = None if is_stream(file) else _shown_name(file)
+        if shown:
+            payload["file"] = shown  # run pages show it, not the worker's copy
     except OSError as exc:
         raise ConveyorError(f"cannot read {exc.filename}: {exc.strerror}") from None
     if code is not None:

@@ -219,9 +219,16 @@ def validate(
     if config is not None:
         check_backends(run_config, connect)
     if run_config.executor.type == "argo":
+        from conveyor.executors.argo.config import ArgoConfig
         from conveyor.executors.argo.rules import check_pipeline
 
-        check_pipeline(loaded)  # what Argo would rewrite (`{{` in names) or Kubernetes refuse
+        # What Argo would rewrite (`{{` in names) or Kubernetes refuse; named overrides the
+        # config must define.
+        try:
+            argo: ArgoConfig | None = ArgoConfig.model_validate(run_config.executor.config)
+        except ValueError:
+            argo = None  # the config's own problems are reported by check_backends
+        check_pipeline(loaded, argo)
     if imports and run_config.executor.type != "mocked":
         check_code(loaded, run_config, parameters, known=params is not None)
     for note in run_config.notes:

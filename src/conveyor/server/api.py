@@ -60,6 +60,14 @@ class SubmitRun(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     code: Annotated[str | None, Field(description="A base64 tar(.gz) of the user's package.")] = None
     name: Annotated[str | None, Field(max_length=200)] = None
+    file: Annotated[
+        str | None,
+        Field(
+            description="The file the pipeline came from, as the user named it (shown on run pages).",
+            max_length=1000,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+        ),
+    ] = None
     run_id: Annotated[str | None, Field(pattern=RUN_ID)] = None
 
 
@@ -68,6 +76,8 @@ class RunSummary(BaseModel):
 
     id: str
     pipeline_name: str
+    #: The file the pipeline was submitted from, as the user named it (None if not given).
+    pipeline_file: str | None = None
     status: str
     user: str
     created_at: float
@@ -456,6 +466,7 @@ def create_app(url: str) -> FastAPI:
             body.parameters,
             accepted.code,
             body.run_id,
+            body.file,
         )
         return queue.get(engine, run_id)
 

@@ -67,6 +67,8 @@ runs = Table(
     Column("id", String(64), primary_key=True),
     Column("user_id", Integer, ForeignKey("server_users.id"), nullable=False),
     Column("pipeline_name", String(200), nullable=False),
+    #: The file the pipeline was submitted from, as the user named it (migration 0003).
+    Column("pipeline_file", String(1000), nullable=True),
     Column("pipeline", Text, nullable=False),
     Column("config", Text, nullable=False),
     Column("parameters", Text, nullable=False),

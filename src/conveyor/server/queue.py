@@ -22,6 +22,7 @@ FINAL = tuple(str(s) for s in FINISHED)
 PUBLIC = [
     runs.c.id,
     runs.c.pipeline_name,
+    runs.c.pipeline_file,
     runs.c.status,
     runs.c.created_at,
     runs.c.started_at,
@@ -48,8 +49,10 @@ def submit(
     parameters: dict[str, Any],
     code: bytes | None,
     run_id: str | None = None,
+    file: str | None = None,
 ) -> str:
-    """Queue a run; its id must be new."""
+    """Queue a run; its id must be new. ``file`` is the name of the file the pipeline was
+    submitted from, as the user gave it (None when it came from a pipe or the API)."""
     run_id = run_id or new_id()
     with engine.begin() as conn:
         conn.execute(
@@ -57,6 +60,7 @@ def submit(
                 id=run_id,
                 user_id=user_id,
                 pipeline_name=name,
+                pipeline_file=file,
                 pipeline=pipeline,
                 config=config,
                 parameters=json.dumps(parameters),

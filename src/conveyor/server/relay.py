@@ -104,6 +104,7 @@ class Relay:
         config: dict[str, Any] | None = None,
         limits: RelayLimits | None = None,
         pipeline_name: str | None = None,
+        pipeline_file: str | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -116,6 +117,9 @@ class Relay:
         self._log_bytes: dict[str, int] = {}
         #: The name the run was submitted under (the engine knows only its work directory's).
         self.pipeline_name = pipeline_name
+        #: The file it was submitted from, as the user named it: the record never carries the
+        #: path of the worker's own copy (a temporary folder the user never saw).
+        self.pipeline_file = pipeline_file
         self.writes = 0
         self._log_prefix = f"{store.log_location(run_id, '')}"
 
@@ -231,6 +235,7 @@ class Relay:
             run.config = self.config
         if self.pipeline_name:
             run.pipeline_name = self.pipeline_name
+        run.pipeline_file = self.pipeline_file
         if run.error:
             run.error = self.mask(run.error)
         return run

@@ -229,8 +229,16 @@ class Drive:
                 os.close(fd)
             secrets = list(given.values())
             shown = {k: v for k, v in config.items() if k != "run_log_store"}
-            name = self.job.get("pipeline_name")
-            relay = Relay(self.store, self.job["id"], lambda: proc.pid, secrets, shown, pipeline_name=name)
+            name, file = self.job.get("pipeline_name"), self.job.get("pipeline_file")
+            relay = Relay(
+                self.store,
+                self.job["id"],
+                lambda: proc.pid,
+                secrets,
+                shown,
+                pipeline_name=name,
+                pipeline_file=file,
+            )
             served = relay.serve_in_thread(os.fdopen(requests_r, "rb"), os.fdopen(answers_w, "wb"))
             ending = self._watch(proc, relay, box)
             served.join(timeout=10)

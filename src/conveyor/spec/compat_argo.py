@@ -53,6 +53,7 @@ CONVEYOR_KEYS = frozenset(
         "parameters_file",
         "working_dir",
         "command",
+        "overrides",
     ]
 )
 #: Where runnable mounts ``pvc_for_runnable`` in every pod.
@@ -118,6 +119,32 @@ def _pod(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[s
             s.tell(at, "conveyor sets this per step (retry: and timeout_seconds: in the pipeline)")
         else:
             s.refuse(at, f"runnable's '{key}' has no conveyor equivalent", "executor.config keys of conveyor")
+
+
+#: What a named override may set: conveyor's pod settings (``PodSettings``), as ``_pod``
+#: writes them.
+POD_KEYS = frozenset(
+    ["image", "image_pull_policy", "resources", "node_selector", "tolerations", "env", "secrets"]
+)
+
+
+def _override(s: _Section, name: str, given: Any) -> dict[str, Any]:
+    """One of runnable's named ``overrides``: pod settings written as its ``defaults`` are,
+    used by the steps that say ``overrides: {argo: NAME}``."""
+    where = ("overrides", name)
+    if not isinstance(given, dict):
+        s.refuse(where, f"override '{name}' must be a mapping of pod settings", "overrides: {NAME: {...}}")
+        return {}
+    out: dict[str, Any] = {}
+    _pod(s, where, given, out)
+    for key in sorted(set(out) - POD_KEYS):
+        s.refuse(
+            (*where, key),
+            f"'{key}' cannot be set for one step",
+            "the workflow's own key (parallelism: or a map's max_parallelism:, a step's timeout_seconds:)",
+        )
+        out.pop(key)
+    return out
 
 
 def _workflow(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[str, Any]) -> None:
@@ -201,12 +228,8 @@ def translate_argo(s: _Section) -> None:
                 "log_level": "conveyor's pods log the steps' own output",
             }[key]
             s.tell((key,), what)
-        elif key == "overrides":
-            s.refuse(
-                ("overrides",),
-                "per-step settings named in the executor config are not translated",
-                "a step's own overrides: {argo: {image: ..., resources: ...}} in the pipeline",
-            )
+        elif key == "overrides" and isinstance(value, dict):
+            out["overrides"] = {name: _override(s, name, given) for name, given in value.items()}
         elif key in CONVEYOR_KEYS:
             out[key] = value  # already conveyor's
         else:

@@ -19,6 +19,8 @@ from conveyor.spec.yamlload import DEFAULT_MAX_BYTES, Located, load_yaml_file, l
 
 PARAMS_MAX_BYTES = 256 * 1024 * 1024
 ENV_PREFIX = "CONVEYOR_PRM_"
+#: runnable's prefix, read too (so its scripts and harnesses work unchanged); conveyor's wins.
+RUNNABLE_ENV_PREFIX = "RUNNABLE_PRM_"
 
 
 @dataclass(frozen=True)
@@ -230,9 +232,10 @@ def load_parameters(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Initial parameters: the file's (or pipe's), then CONVEYOR_PRM_<name> values, then
-    ``overrides`` (``--param``, see :func:`parse_params`): the later wins. All are read by
-    one rule (YAML 1.2 core); duplicate keys are errors, as in pipelines."""
+    """Initial parameters: the file's (or pipe's), then RUNNABLE_PRM_<name> and
+    CONVEYOR_PRM_<name> values, then ``overrides`` (``--param``, see :func:`parse_params`):
+    the later wins. All are read by one rule (YAML 1.2 core); duplicate keys are errors, as
+    in pipelines."""
     params: dict[str, Any] = {}
     if path is not None:
         located = read_input(path, max_bytes=PARAMS_MAX_BYTES)
@@ -253,8 +256,9 @@ def load_parameters(
             raise SpecError(located.issues, "invalid parameters")
         params.update(located.data or {})
     env = os.environ if environ is None else environ
-    for key, value in env.items():
-        if key.startswith(ENV_PREFIX) and len(key) > len(ENV_PREFIX):
-            params[key[len(ENV_PREFIX) :]] = _decode(key, value)
+    for prefix in (RUNNABLE_ENV_PREFIX, ENV_PREFIX):
+        for key, value in env.items():
+            if key.startswith(prefix) and len(key) > len(prefix):
+                params[key[len(prefix) :]] = _decode(key, value)
     params.update(overrides or {})
     return params

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -29,6 +30,21 @@ MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_BACKOFF = 24 * 3600.0
 #: The most iterations a loop may be given (an Argo workflow nests one level per iteration).
 MAX_ITERATIONS = 10_000
+
+
+def _override(value: Any) -> Any:
+    # One clear message instead of one per member of the union.
+    if isinstance(value, dict) or (isinstance(value, str) and value.strip()):
+        return value
+    raise ValueError(
+        "an override is the executor's settings (a mapping) or the name of an override defined "
+        f"in the run config's executor section, e.g. overrides: {{argo: smaller}}; found {repr(value)[:80]}"
+    )
+
+
+#: A step's ``overrides`` value for one executor: the settings, or the name of settings
+#: defined in the executor's config.
+Override = Annotated[dict[str, Any] | Annotated[str, Field(min_length=1)], BeforeValidator(_override)]
 
 
 class Strict(BaseModel):
@@ -163,7 +179,10 @@ class TaskNode(Linked):
     secrets: list[Annotated[str, Field(pattern=IDENTIFIER)]] = Field(default_factory=list)
     retry: RetrySpec | None = None
     timeout_seconds: Annotated[float, Field(gt=0, le=MAX_TIMEOUT, allow_inf_nan=False)] | None = None
-    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Per executor type: the settings themselves, or the name of an override defined in
+    #: the run config's executor section (runnable's ``overrides: {argo: smaller}``), so
+    #: that one pipeline takes each environment's sizes from that environment's config.
+    overrides: dict[str, Override] = Field(default_factory=dict)
     cache: Cache = None
 
     def returned(self) -> list[str]:

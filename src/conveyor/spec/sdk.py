@@ -166,7 +166,7 @@ class _Task(Step):
         secrets: Sequence[str] = (),
         retry: dict[str, Any] | None = None,
         timeout_seconds: float | None = None,
-        overrides: dict[str, dict[str, Any]] | None = None,
+        overrides: dict[str, dict[str, Any] | str] | None = None,
         on_failure: str | Pipeline | None = None,
         description: str | None = None,
         terminate_with_success: bool = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -34,6 +35,26 @@ def _literal(value: Any) -> str | None:
 #: per kernel, it came three times per map item. Errors of the kernel still show.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _cell_error(exc: Exception) -> str:
+    """One line saying what failed in the notebook: the error, its value, and the cell line
+    it was raised at (IPython's ``Cell In[N], line M`` and ``---->`` marks), without the
+    terminal colours the kernel's traceback carries."""
+    text = ANSI.sub("", str(exc)).strip()
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if not isinstance(ename, str):
+        return f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}".strip()
+    message = ANSI.sub("", f"{ename}: {evalue}" if evalue else ename).strip()
+    cells = re.findall(r"Cell In\[(\d+)\], line (\d+)", text)
+    marks = re.findall(r"^\s*-+>\s*\d+\s+(.*\S)", text, re.M)
+    if cells:
+        message += f" (at Cell In[{cells[-1][0]}], line {cells[-1][1]}"
+        message += f": {marks[-1].strip()[:200]})" if marks else ")"
+    return message
 
 
 def _import_nb() -> tuple[Any, Any]:
@@ -98,7 +119,7 @@ def run_notebook(request: StepRequest, timeout: float | None = None) -> CommandR
         try:
             client.execute(env={**os.environ, **KERNEL_ENV})
         except Exception as exc:
-            error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            error = _cell_error(exc)
         for c in nb.cells:
             for output in c.get("outputs", []):
                 if output.get("output_type") == "stream":

@@ -1,4 +1,5 @@
-"""``executor: {type: argo, config: {...}}`` and a step's ``overrides: {argo: {...}}``."""
+"""``executor: {type: argo, config: {...}}`` and a step's ``overrides: {argo: {...}}`` (or
+``overrides: {argo: NAME}``, naming one of the config's ``overrides``)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,6 @@ class ArgoConfig(PodSettings):
     working_dir: str | None = None
     #: The conveyor command in the image.
     command: list[str] = Field(default_factory=lambda: ["conveyor"])
+    #: Pod settings by name, for steps that say ``overrides: {argo: NAME}``: the sizes live
+    #: with the cluster's config, the pipeline only names them (runnable's habit).
+    overrides: dict[str, PodSettings] = Field(default_factory=dict)

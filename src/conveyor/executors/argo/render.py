@@ -115,6 +115,16 @@ class Renderer:
                 merged[key] = value
         return ArgoConfig.model_validate(merged)
 
+    def _overrides(self, node: TaskNode | None) -> PodSettings | None:
+        """A step's ``overrides.argo``: its own settings, or those the config defines under
+        the name it gives (an undefined name was refused by ``check_pipeline``)."""
+        given = node.overrides.get("argo") if node is not None else None
+        if given is None:
+            return None
+        if isinstance(given, str):
+            return self.config.overrides[given]
+        return PodSettings.model_validate(given)
+
     def _container(self, args: list[str], pod: PodSettings) -> dict[str, Any]:
         container: dict[str, Any] = {"image": pod.image or self.config.image}
         if pod.image_pull_policy:
@@ -152,9 +162,7 @@ class Renderer:
 
     def step_template(self, kind: str, node: TaskNode | None = None) -> str:
         """A container template shared by every step with the same settings."""
-        overrides = None
-        if node is not None and "argo" in node.overrides:
-            overrides = PodSettings.model_validate(node.overrides["argo"])
+        overrides = self._overrides(node)
         retry = node.retry if node is not None else None
         timeout = node.timeout_seconds if node is not None else None
         signature = json.dumps(
@@ -493,7 +501,7 @@ def render(
 ) -> dict[str, Any]:
     """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow.
     What Argo or Kubernetes would refuse or rewrite is a located SpecError first."""
-    check_pipeline(loaded)
+    check_pipeline(loaded, config)
     renderer = Renderer(loaded, config, files)
     spec = renderer.spec()
     if config.schedule and kind == "Workflow":

@@ -3,18 +3,20 @@
 A pod whose environment variable name or image Kubernetes refuses fails only once the
 workflow runs (the API server rejects the pod, or the kubelet cannot pull ``Foo Bar:1``); a
 ``{{`` in a step name or branch key is substituted by Argo before the pod starts, so the pod
-records its step under another path than the run log's. Each is refused here, located in
-the file it came from.
+records its step under another path than the run log's. A step naming an override its
+config does not define (``overrides: {argo: smaller}``) would silently get the default pod.
+Each is refused here, located in the file it came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from difflib import get_close_matches
 from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.executors.argo.config import PodSettings
+from conveyor.executors.argo.config import ArgoConfig, PodSettings
 from conveyor.executors.argo.k8s import env_name_problem
 from conveyor.spec.errors import Issue, PathPart, SpecError
 from conveyor.spec.load import LoadedPipeline
@@ -56,11 +58,37 @@ EXPECTED = {
 }
 
 
-def _override_issues(located: Located, node: TaskNode, path: tuple[PathPart, ...]) -> Iterator[Issue]:
+def _named_issue(
+    located: Located, name: str, path: tuple[PathPart, ...], config: ArgoConfig | None
+) -> Iterator[Issue]:
+    """``overrides: {argo: NAME}`` where the config defines no override NAME."""
+    if config is None or name in config.overrides:
+        return
+    defined = sorted(config.overrides)
+    close = get_close_matches(name, defined, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    hint += f"or define it in the config: executor.config.overrides.{name}: {{resources: ...}}"
+    yield located.issue(
+        (*path, "overrides", "argo"),
+        f"the override '{name}' is not defined in the argo executor's config",
+        expected="a name under executor.config.overrides: "
+        + (", ".join(repr(d) for d in defined) if defined else "(the config defines none)"),
+        found=repr(name),
+        hint=hint,
+    )
+
+
+def _override_issues(
+    located: Located, node: TaskNode, path: tuple[PathPart, ...], config: ArgoConfig | None = None
+) -> Iterator[Issue]:
     """A step's ``overrides.argo``, checked by the model the renderer builds it with; a bad
-    environment variable name is pointed at by its own key."""
+    environment variable name is pointed at by its own key. A name must be one the config
+    defines (checked when the config is known)."""
     settings = node.overrides.get("argo")
     if settings is None:
+        return
+    if isinstance(settings, str):
+        yield from _named_issue(located, settings, path, config)
         return
     try:
         PodSettings.model_validate(settings)
@@ -82,29 +110,32 @@ def _override_issues(located: Located, node: TaskNode, path: tuple[PathPart, ...
             )
 
 
-def _graph_issues(located: Located, graph: Graph, path: tuple[PathPart, ...]) -> Iterator[Issue]:
+def _graph_issues(
+    located: Located, graph: Graph, path: tuple[PathPart, ...], config: ArgoConfig | None
+) -> Iterator[Issue]:
     for name, node in graph.steps.items():
         here = (*path, "steps", name)
         if braces_problem(name):
             yield _braces(located, here, "step name", name)
         if isinstance(node, TaskNode):
-            yield from _override_issues(located, node, here)
+            yield from _override_issues(located, node, here, config)
         branches = getattr(node, "branches", None)
         if isinstance(branches, dict):
             for key, branch in branches.items():
                 if braces_problem(key):
                     yield _braces(located, (*here, "branches", key), "branch key", key)
-                yield from _graph_issues(located, branch, (*here, "branches", key))
+                yield from _graph_issues(located, branch, (*here, "branches", key), config)
         branch = getattr(node, "branch", None)
         if isinstance(branch, Graph):
-            yield from _graph_issues(located, branch, (*here, "branch"))
+            yield from _graph_issues(located, branch, (*here, "branch"), config)
 
 
-def pipeline_issues(loaded: LoadedPipeline) -> list[Issue]:
-    """What in a pipeline Argo or Kubernetes would refuse or change: every problem, located."""
+def pipeline_issues(loaded: LoadedPipeline, config: ArgoConfig | None = None) -> list[Issue]:
+    """What in a pipeline Argo or Kubernetes would refuse or change: every problem, located.
+    With the executor's ``config``, a step's named override must be one it defines."""
     found: list[Issue] = []
     located: Located | None = None
-    for issue in _graph_issues(Located(data=None, file=None), loaded.pipeline.dag, ("dag",)):
+    for issue in _graph_issues(Located(data=None, file=None), loaded.pipeline.dag, ("dag",), config):
         if located is None:
             located = _lines(loaded)  # read the file for line numbers only when there is a problem
         found.append(located.issue(issue.path, issue.message, **_rest(issue)))
@@ -115,8 +146,8 @@ def _rest(issue: Issue) -> dict[str, Any]:
     return {"expected": issue.expected, "found": issue.found, "hint": issue.hint}
 
 
-def check_pipeline(loaded: LoadedPipeline) -> None:
+def check_pipeline(loaded: LoadedPipeline, config: ArgoConfig | None = None) -> None:
     """Raise a SpecError listing every problem :func:`pipeline_issues` finds."""
-    issues = pipeline_issues(loaded)
+    issues = pipeline_issues(loaded, config)
     if issues:
         raise SpecError(issues, "cannot render for Argo")

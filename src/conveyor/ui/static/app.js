@@ -213,7 +213,7 @@ async function runPage(runId) {
 
 function header(card, data, runId, reload) {
   const h = data.header;
-  const rows = [["status", badge(h.status)], ["pipeline", h.pipeline || ""], ["file", h.pipeline_file || "built in Python"],
+  const rows = [["status", badge(h.status)], ["pipeline", h.pipeline || ""], ["file", h.pipeline_file || (session.mode === "server" ? "not given" : "built in Python")],
     ["started", when(h.started_at)], ["ended", when(h.ended_at)], ["duration", took(h.duration)],
     ["host", h.host || ""], ["config", Object.entries(h.config).map(([k, v]) => `${k}: ${v}`).join(", ")],
     ["progress", progress(h.progress)]];
