@@ -141,7 +141,9 @@ def test_a_failed_sdk_run_is_retried_from_the_cli(tmp_path: Path) -> None:
         "    Pipeline(steps=[PythonTask(function=first, name='a'), PythonTask(function=second, name='b')],"
         " name='flow').execute(run_id='sdk-run')\n"
     )
-    failed = subprocess.run([sys.executable, "flow.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [sys.executable, "flow.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert failed.returncode != 0 and "not yet" in failed.stdout + failed.stderr
     (tmp_path / "go").write_text("")
     retried = run_cli("retry", "sdk-run", cwd=tmp_path)
