@@ -47,16 +47,24 @@ class ConsoleProgress(Subscriber):
         return "the console progress display"
 
     def _map_of(self, path: list[str]) -> tuple[str, ...] | None:
-        """The map whose items hold ``path`` (the innermost of those known), if any."""
-        for end in range(len(path) - 1, 0, -1):
-            if tuple(path[:end]) in self._maps:
-                return tuple(path[:end])
+        """The map whose items hold ``path``, if any (maps inside items are not kept, so
+        there is at most one)."""
+        for end in range(1, len(path)):
+            key = tuple(path[:end])
+            if key in self._maps:
+                return key
         return None
 
     def receive(self, batch: Sequence[Published]) -> None:
+        maps = self._maps
         for record in batch:
             if isinstance(record, RunRecord):
                 self._run(record)
+                continue
+            inside = self._map_of(record.path) if maps and len(record.path) > 1 else None
+            if inside is not None:  # map items: counted by their bar, not listed
+                if self._progress is not None and isinstance(record, EndEvent):
+                    self._item_ended(inside, record.path[len(inside)])
             elif isinstance(record, StepRecord):
                 self._reused(record)
             else:
@@ -72,19 +80,12 @@ class ConsoleProgress(Subscriber):
 
     def _reused(self, record: StepRecord) -> None:
         """A task taken whole from an earlier attempt: its record is the run log's."""
-        if self._map_of(record.path) is not None:
-            return
         self.records[tuple(record.path)] = record
         if not self.quiet:
             label = f"{mark(Status.REUSED)} {escape(step_name(record.path))}"
             self.console.print(f"  {label}  [dim]reused[/]")
 
     def _event(self, event: Event) -> None:
-        inside = self._map_of(event.path) if self._maps else None
-        if inside is not None:  # map items: counted by their bar, not listed
-            if self._progress is not None and isinstance(event, EndEvent):
-                self._item_ended(inside, event.path[len(inside)])
-            return
         key = tuple(event.path)
         record = self.records.get(key)
         if record is None:
