@@ -209,3 +209,24 @@ def test_an_essential_subscribers_error_goes_to_the_publisher() -> None:
         stream.publish([StartEvent(["s"], 1, 0.0)])
     stream.close()
     assert reports == []
+
+
+def test_a_stuck_subscriber_does_not_hold_the_end_of_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import conveyor.executors.stream as stream_module
+
+    monkeypatch.setattr(stream_module, "CLOSE_WAIT", 0.2)
+    never = threading.Event()
+
+    class Stuck(Subscriber):
+        def receive(self, batch: Sequence[Published]) -> None:
+            never.wait(5)
+
+    reports: list[str] = []
+    stream = Stream([Stuck()], report=reports.append)
+    stream.start()
+    stream.publish([StartEvent(["s"], 1, 0.0)])
+    began = time.perf_counter()
+    stream.close()
+    assert time.perf_counter() - began < 2
+    assert reports == ["conveyor: gave up waiting for Stuck after 0.2s"]
+    never.set()

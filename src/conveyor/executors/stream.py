@@ -25,6 +25,8 @@ from conveyor.runlog.records import Event, RunRecord, StepRecord
 
 #: Seconds the dispatcher lets published batches gather before it delivers them.
 COALESCE = 0.02
+#: Seconds a run's end waits for the other subscribers to take what was published.
+CLOSE_WAIT = 10.0
 
 #: What the stream carries: events, the run record when saved, a step reused on resume.
 Published = Event | RunRecord | StepRecord
@@ -118,7 +120,11 @@ class Stream:
         self._stopping = True
         self._wake.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(CLOSE_WAIT)
+            if self._thread.is_alive():  # a subscriber stuck: the run has ended all the same
+                stuck = ", ".join(s.name for s in self._queued)
+                self._report(f"conveyor: gave up waiting for {stuck} after {CLOSE_WAIT:g}s")
+                self._queued = ()
             self._thread = None
         else:
             self._deliver()
