@@ -16,8 +16,8 @@ import httpx
 import pytest
 from rich.console import Console
 
-from conveyor.cli.progress import ConsoleObserver
-from conveyor.runlog.records import Status
+from conveyor.cli.progress import ConsoleProgress
+from conveyor.runlog.records import EndEvent, StartEvent, Status
 from conveyor.spec.errors import SpecError
 from conveyor.spec.load import load_parameters, load_pipeline, parse_params, read_stream
 from support import ROOT, TASKS, conveyor_traceback, run_cli
@@ -224,15 +224,19 @@ def test_a_cached_attempt_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "cached from run first" in lines[0], again.stderr
 
 
-def test_console_observer_folds_marks_into_the_attempt_line() -> None:
+def test_console_progress_folds_marks_into_the_attempt_line() -> None:
     buffer = io.StringIO()
-    observer = ConsoleObserver(Console(file=buffer, width=200))
-    observer.node(["a"], "task", Status.SUCCEEDED, {"cached": {"key": "k" * 64, "run": "r1"}})
-    observer.step_finished(["a"], Status.SUCCEEDED, 0.01, None)
-    observer.step_finished(["b"], Status.SUCCEEDED, 0.01, None)  # no marks: no leftover from 'a'
+    progress = ConsoleProgress(Console(file=buffer, width=200))
+    cached = {"cached": {"key": "k" * 64, "run": "r1"}}
+    progress.receive(
+        [StartEvent(["a"], 1, 10.0), EndEvent(["a"], 1, 10.01, Status.SUCCEEDED, started=10.0, info=cached)]
+    )
+    progress.receive(
+        [EndEvent(["b"], 1, 11.01, Status.SUCCEEDED, started=11.0)]
+    )  # no marks: no leftover from 'a'
     lines = buffer.getvalue().splitlines()
     assert lines == ["  ✓ a  0.01s, cached from run r1", "  ✓ b  0.01s"]
-    assert observer.records[("a",)].info["cached"]["run"] == "r1"  # the summary still says it
+    assert progress.records[("a",)].info["cached"]["run"] == "r1"  # the summary still says it
 
 
 # notebooks

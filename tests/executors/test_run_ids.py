@@ -5,14 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from conveyor.executors.run import RunRefused
+from conveyor.executors.stream import Published, Subscriber
 from conveyor.runlog.base import RunExistsError, effective_status
 from conveyor.runlog.file import FileRunLogStore
-from conveyor.runlog.records import RunRecord, Status
+from conveyor.runlog.records import EndEvent, RunRecord, Status
 from support import TASKS, run_cli
 from support.runs import retry, run_yaml, runlog, step
 
@@ -104,19 +106,19 @@ def test_force_takes_over_a_live_lease(workdir: Path, file_config: Path) -> None
 
 
 def test_a_running_run_holds_a_renewed_lease(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import conveyor.executors.engine as engine
     import conveyor.runlog.base
 
     monkeypatch.setattr(conveyor.runlog.base, "LEASE_SECONDS", 0.6)
     seen: list[float | None] = []
     store = FileRunLogStore(str(workdir / "runs"))
 
-    class Watch(engine.Observer):
-        def step_finished(self, path, status, seconds, error):  # type: ignore[no-untyped-def]
-            seen.append(store.load(self.run_id).run.lease_until)
-
-        def run_started(self, run: RunRecord) -> None:
-            self.run_id = run.run_id
+    class Watch(Subscriber):
+        def receive(self, batch: Sequence[Published]) -> None:
+            for record in batch:
+                if isinstance(record, RunRecord):
+                    self.run_id = record.run_id
+                elif isinstance(record, EndEvent):
+                    seen.append(store.load(self.run_id).run.lease_until)
 
     from conveyor.executors.run import execute
     from conveyor.spec.load import load_pipeline
@@ -128,7 +130,7 @@ def test_a_running_run_holds_a_renewed_lease(workdir: Path, monkeypatch: pytest.
         load_pipeline(workdir / "pipeline.yaml"),
         file_config(workdir),
         {"counter": str(workdir / "c"), "tag": "t", "seconds": 1.5},
-        observer=Watch(),
+        subscribers=[Watch()],
     )
     assert result.ok
     assert seen[0] is not None and seen[-1] is not None

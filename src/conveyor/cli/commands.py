@@ -15,17 +15,17 @@ from conveyor.cli.errors import EXIT_FAILED, friendly
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
-    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.cli.progress import ConsoleProgress
     from conveyor.executors.run import RunResult
     from conveyor.spec.config import RunConfig
     from conveyor.spec.load import LoadedPipeline
 
 
-def _finish(result: RunResult, observer: ConsoleObserver, console: Console, config: Path | None) -> int:
+def _finish(result: RunResult, progress: ConsoleProgress, console: Console, config: Path | None) -> int:
     from conveyor.cli.progress import summary_table
 
     run = result.run
-    Console().print(summary_table(run, observer.records))
+    Console().print(summary_table(run, progress.records))
     if result.ok:
         return 0
     where = f" -c {config}" if config else ""
@@ -120,7 +120,7 @@ def execute(
     param: list[str] | None = None,
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
-    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.cli.progress import ConsoleProgress
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
     from conveyor.step.cache import CacheMode
@@ -135,20 +135,20 @@ def execute(
     _check_command_modules(loaded, run_config)
     store = open_store(run_config)
     console = Console(stderr=True)
-    observer = ConsoleObserver(console, quiet)
+    progress = ConsoleProgress(console, quiet)
     with running():  # an SDK script imported by its steps does not run its pipeline again
         result = run_pipeline(
             loaded,
             run_config,
             parameters,
             run_id=run_id,
-            observer=observer,
+            subscribers=[progress],
             store=store,
             config_file=str(config) if config else None,
             capture_fds=True,
             cache=CacheMode(cache),
         )
-    return _finish(result, observer, console, config)
+    return _finish(result, progress, console, config)
 
 
 #: The modules a command type needs where the run is (each brought by an extra).
@@ -181,24 +181,24 @@ def _check_command_modules(loaded: LoadedPipeline, run_config: RunConfig) -> Non
 @friendly
 def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, force: bool = False) -> int:
     """``conveyor retry``: resume a run, reusing every succeeded step."""
-    from conveyor.cli.progress import ConsoleObserver
+    from conveyor.cli.progress import ConsoleProgress
     from conveyor.executors.run import open_store, resume
     from conveyor.spec.load import load_config
 
     run_config = load_config(config)
     store = open_store(run_config)
     console = Console(stderr=True)
-    observer = ConsoleObserver(console, quiet)
+    progress = ConsoleProgress(console, quiet)
     result = resume(
         run_id,
         run_config,
         str(file) if file else None,
-        observer=observer,
+        subscribers=[progress],
         store=store,
         force=force,
         capture_fds=True,
     )
-    return _finish(result, observer, console, config)
+    return _finish(result, progress, console, config)
 
 
 @friendly

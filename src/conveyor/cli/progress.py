@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from conveyor.cli.style import coloured, mark
-from conveyor.executors.observer import Observer
-from conveyor.runlog.records import Attempt, RunRecord, Status, StepRecord
+from conveyor.executors.stream import Published, Subscriber
+from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
 
 if TYPE_CHECKING:  # imported when first needed: a chain of tasks shows no bar
     from rich.console import Console
@@ -23,96 +23,109 @@ def step_name(path: list[str]) -> str:
     return " / ".join(path)
 
 
-class ConsoleObserver(Observer):
-    """Prints progress, and keeps the records of the steps outside map items for the final
-    summary, so that the summary never reads back (and folds) a run log of 100,000 items."""
+class ConsoleProgress(Subscriber):
+    """Prints progress from the run's event stream, and folds the records of the steps
+    outside map items (with the records' own ``apply``) for the final summary, so that the
+    summary never reads back (and folds) a run log of 100,000 items.
+
+    Its records are what the run log's fold gives for those steps: the same events, folded
+    the same way. Called from the stream's one dispatcher thread (or a test's).
+    """
 
     def __init__(self, console: Console, quiet: bool = False) -> None:
         self.console = console
         self.quiet = quiet
-        self._lock = threading.Lock()
-        # Replaced whole, never changed in place: worker threads read it without the lock.
-        self._maps: tuple[tuple[str, ...], ...] = ()
+        self._maps: set[tuple[str, ...]] = set()
         self._bars: dict[tuple[str, ...], TaskID] = {}
+        #: Per map with a bar: the items that have ended an attempt (what the bar counts).
+        self._ended: dict[tuple[str, ...], set[str]] = {}
         self._progress: Progress | None = None
         self.records: dict[tuple[str, ...], StepRecord] = {}
-        # An attempt's marks (cached, mocked, patched), told just before the attempt ends.
-        self._marks: dict[tuple[str, ...], dict[str, Any]] = {}
 
-    def _inside_map(self, path: list[str]) -> bool:
-        return any(len(path) > len(m) and tuple(path[: len(m)]) == m for m in self._maps)
+    @property
+    def name(self) -> str:
+        return "the console progress display"
 
-    def _record(self, path: list[str], kind: str) -> StepRecord:
-        key = tuple(path)
+    def _map_of(self, path: list[str]) -> tuple[str, ...] | None:
+        """The map whose items hold ``path``, if any (maps inside items are not kept, so
+        there is at most one)."""
+        for end in range(1, len(path)):
+            key = tuple(path[:end])
+            if key in self._maps:
+                return key
+        return None
+
+    def receive(self, batch: Sequence[Published]) -> None:
+        maps = self._maps
+        for record in batch:
+            if isinstance(record, RunRecord):
+                self._run(record)
+                continue
+            inside = self._map_of(record.path) if maps and len(record.path) > 1 else None
+            if inside is not None:  # map items: counted by their bar, not listed
+                if self._progress is not None and isinstance(record, EndEvent):
+                    self._item_ended(inside, record.path[len(inside)])
+            elif isinstance(record, StepRecord):
+                self._reused(record)
+            else:
+                self._event(record)
+
+    def _run(self, run: RunRecord) -> None:
+        if run.status is Status.RUNNING:
+            if not self.quiet:
+                resumed = f" (resumed, #{run.resumed})" if run.resumed else ""
+                self.console.print(f"[bold]run[/] {run.run_id}  pipeline {run.pipeline_name}{resumed}")
+        else:
+            self.close()
+
+    def _reused(self, record: StepRecord) -> None:
+        """A task taken whole from an earlier attempt: its record is the run log's."""
+        self.records[tuple(record.path)] = record
+        if not self.quiet:
+            label = f"{mark(Status.REUSED)} {escape(step_name(record.path))}"
+            self.console.print(f"  {label}  [dim]reused[/]")
+
+    def _event(self, event: Event) -> None:
+        key = tuple(event.path)
         record = self.records.get(key)
         if record is None:
-            record = self.records[key] = StepRecord(path, kind)
-        return record
+            record = self.records[key] = StepRecord(list(event.path), getattr(event, "type", None))
+        record.apply(event)
+        if isinstance(event, EndEvent):
+            self._say_end(event)
+        elif isinstance(event, NodeEvent):
+            if event.type == "map":
+                self._maps.add(key)
+            self._say_node(event)
 
-    def run_started(self, run: RunRecord) -> None:
-        if not self.quiet:
-            resumed = f" (resumed, #{run.resumed})" if run.resumed else ""
-            self.console.print(f"[bold]run[/] {run.run_id}  pipeline {run.pipeline_name}{resumed}")
-
-    def step_finished(self, path: list[str], status: Status, seconds: float, error: str | None) -> None:
-        if self._inside_map(path):  # map items: counted by their bar, not listed; no lock taken
+    def _say_end(self, event: EndEvent) -> None:
+        if self.quiet:
             return
-        reused = status is Status.REUSED
-        with self._lock:
-            record = self._record(path, "task")
-            now = time.time()
-            record.status = Status.SUCCEEDED if reused else status
-            record.attempts.append(
-                Attempt(
-                    len(record.attempts) + 1,
-                    status,
-                    start=now - seconds,
-                    end=now,
-                    error=error or ("reused from the earlier attempt" if reused else None),
-                )
-            )
-            marks = self._marks.pop(tuple(path), {})
-            if self.quiet:
-                return
-            extra = f"  [red]{escape(error)}[/]" if error else ""
-            timing = "reused" if reused else f"{seconds:.2f}s"
-            said = _say_marks(marks)
-            timing += f", {escape(said)}" if said else ""
-            self.console.print(f"  {mark(status)} {escape(step_name(path))}  [dim]{timing}[/]{extra}")
+        error = event.error
+        extra = f"  [red]{escape(error)}[/]" if error else ""
+        timing = f"{event.t - (event.started if event.started is not None else event.t):.2f}s"
+        said = _say_marks(event.info)
+        timing += f", {escape(said)}" if said else ""
+        self.console.print(f"  {mark(event.status)} {escape(step_name(event.path))}  [dim]{timing}[/]{extra}")
 
-    def node(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
-        key = tuple(path)
-        with self._lock:
-            if self._inside_map(path):
-                return
-            record = self._record(path, kind)
-            record.type, record.status = kind, status
-            if record.start is None:
-                record.start = time.time()
-            record.info.update({k: v for k, v in info.items() if k != "returns"})
-            if kind == "map" and key not in self._maps:
-                self._maps = (*self._maps, key)
-            if status is not Status.RUNNING:
-                record.end = time.time()
-            if kind == "task":  # an attempt's marks: said on its own line, by step_finished
-                self._marks[key] = info
-                return
-            if self.quiet:
-                return
-            if kind == "map" and status is Status.RUNNING and "items" in info:
-                self._start_bar(key, step_name(path), int(info["items"]))
-                return
-            if status is Status.RUNNING:
-                return
-            self._end_bar(key)
-            detail = ""
-            if "items" in info:
-                detail = f"  {info['items']} items, {info.get('failed', 0)} failed"
-            if "branch" in info:
-                detail = f"  branch {info['branch']}"
-            if "error" in info:
-                detail += f"  [red]{escape(str(info['error']))}[/]"
-            self.console.print(f"  {mark(status)} {escape(step_name(path))} [dim]({kind})[/]{detail}")
+    def _say_node(self, event: NodeEvent) -> None:
+        key, info, status, kind = tuple(event.path), event.info, event.status, event.type
+        if self.quiet:
+            return
+        if kind == "map" and status is Status.RUNNING and "items" in info:
+            self._start_bar(key, step_name(event.path), int(info["items"]))
+            return
+        if status is Status.RUNNING:
+            return
+        self._end_bar(key)
+        detail = ""
+        if "items" in info:
+            detail = f"  {info['items']} items, {info.get('failed', 0)} failed"
+        if "branch" in info:
+            detail = f"  branch {info['branch']}"
+        if "error" in info:
+            detail += f"  [red]{escape(str(info['error']))}[/]"
+        self.console.print(f"  {mark(status)} {escape(step_name(event.path))} [dim]({kind})[/]{detail}")
 
     def _start_bar(self, key: tuple[str, ...], label: str, total: int) -> None:
         if not self.console.is_terminal or key in self._bars:
@@ -133,25 +146,26 @@ class ConsoleObserver(Observer):
 
     def _end_bar(self, key: tuple[str, ...]) -> None:
         task = self._bars.pop(key, None)
+        self._ended.pop(key, None)
         if task is not None and self._progress is not None:
             self._progress.remove_task(task)
             if not self._bars:
                 self._progress.stop()
                 self._progress = None
 
-    def item_done(self, path: list[str], ok: bool) -> None:
-        if self._progress is None:
-            return
-        with self._lock:
-            task = self._bars.get(tuple(path[:-1]))
-            if task is not None and self._progress is not None:
-                self._progress.advance(task)
+    def _item_ended(self, key: tuple[str, ...], index: str) -> None:
+        """An item of the map at ``key`` ended an attempt: the bar counts each item once."""
+        task = self._bars.get(key)
+        ended = self._ended.setdefault(key, set())
+        if task is not None and self._progress is not None and index not in ended:
+            ended.add(index)
+            self._progress.advance(task)
 
-    def run_finished(self, run: RunRecord) -> None:
-        with self._lock:
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self._bars.clear()
 
 
 def _say_marks(marks: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """The run engine: traversal bound to a run log, a step context and a way to run jobs.
 
-It records every attempt (start and end events appended to the run log), retries with
-backoff, reuses succeeded steps when a run is resumed, and writes the run record at the
+It attempts tasks, retries with backoff, reuses succeeded steps when a run is resumed, and
+publishes what happens as the run log's own records (``executors.stream``): the store
+writer records them, the console and others follow them. It saves the run record at the
 start and the end. Executors differ only in how jobs run concurrently and where a command
 runs; that is what they pass in.
 """
@@ -9,6 +10,7 @@ runs; that is what they pass in.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pickle
 import sys
@@ -18,7 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from conveyor.executors.mapitems import MapItems
-from conveyor.executors.observer import Observer
+from conveyor.executors.stream import Published, Stream, Subscriber
+from conveyor.executors.subscribers import START_DELAY, LeaseKeeper, LiveLogs, StoreWriter
 from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
@@ -30,9 +33,6 @@ from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
 
-START_DELAY = 0.25
-#: Running attempts' output is written out every this many START_DELAY ticks (a second).
-LIVE_LOG_TICKS = 4
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
@@ -49,12 +49,14 @@ def json_safe(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class Engine(Runner):
-    """Drives one run (or, in a pod, one step of it) and records everything it does.
+    """Drives one run (or, in a pod, one step of it) and publishes everything it does.
 
     It is the traversal's :class:`~conveyor.graph.kinds.base.Runner`: tasks are attempted,
-    retried and recorded here, map items planned and their ledger kept, and an earlier run's
+    retried and published here, map items planned and their ledger kept, and an earlier run's
     succeeded steps reused on resume. Every in-process executor runs through it; pods use it
-    for their one task, so an attempt is recorded the same way everywhere.
+    for their one task, so an attempt is recorded the same way everywhere. What it publishes
+    goes to its own subscribers (store writer, live log follower, lease keeper) and to the
+    caller's (``subscribers``: the console, tests).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class Engine(Runner):
         context: StepContext,
         jobs: JobRunner,
         previous: RunLog | None = None,
-        observer: Observer | None = None,
+        subscribers: Sequence[Subscriber] = (),
         task_slots: int | None = None,
         one_attempt: bool = False,
         lease: float | None = None,
@@ -75,21 +77,17 @@ class Engine(Runner):
         self.context = context
         self.jobs = jobs
         self.previous = previous
-        self.observer = observer
         # In a pod, Argo's retryStrategy makes the further attempts: run just one here.
         self.one_attempt = one_attempt
-        self.lease = lease if lease is not None else runlog_base.LEASE_SECONDS
         self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
-        # Start events wait here and go out with their end event in one write; a flusher
-        # writes those of steps still running after START_DELAY, so `runs show` sees them.
-        self._starts: dict[tuple[str, ...], StartEvent] = {}
-        self._starts_lock = threading.Lock()
+        self._writer = StoreWriter(store, self.run_id)
+        self._logs = LiveLogs(store, self.run_id, context)
+        lease = lease if lease is not None else runlog_base.LEASE_SECONDS
+        self._stream = Stream([self._writer, self._logs, LeaseKeeper(store, run, lease), *subscribers])
+        self._lease = lease
         self._stopped = threading.Event()
         self._maps = MapItems(context.catalog, self.run_id, run.pipeline_name)
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
-        #: Length of the output last written out for each running attempt.
-        self._written: dict[tuple[tuple[str, ...], int], int] = {}
-        self._log_lock = threading.Lock()
 
     # --- Runner protocol -------------------------------------------------------------------
 
@@ -102,8 +100,6 @@ class Engine(Runner):
     def item_done(self, node: MapNode, path: list[str], ok: bool) -> None:
         if ok and node.incremental:
             self._maps.done(node, path[:-1], int(path[-1]), self._planned[tuple(path[:-1])])
-        if self.observer:
-            self.observer.item_done(path, ok)
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
         prior = self.previous.step(path) if self.previous else None
@@ -114,9 +110,8 @@ class Engine(Runner):
         return items
 
     def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
-        self._append([NodeEvent(path, kind, status, time.time(), info)], f"recording step '{'/'.join(path)}'")
-        if self.observer:
-            self.observer.node(path, kind, status, info)
+        event = NodeEvent(path, kind, status, time.time(), info)
+        self._publish([event], f"recording step '{'/'.join(path)}'")
 
     def _reuse(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
         prior = self.previous.succeeded(path) if self.previous else None
@@ -129,8 +124,9 @@ class Engine(Runner):
             # made them) or unreadable: run the step again rather than fail the resume.
             print(f"conveyor: {'/'.join(path)} runs again: {exc}", file=sys.stderr)
             return False
-        if self.observer:
-            self.observer.step_finished(path, Status.REUSED, 0.0, None)
+        record = self.previous.step(path) if self.previous else None
+        if record is not None:  # its record, as the run log holds it
+            self._publish([record], f"reusing step '{'/'.join(path)}'")
         return True
 
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
@@ -140,21 +136,18 @@ class Engine(Runner):
         backoff = node.retry.backoff_seconds if node.retry else 0.0
         record = self.previous.step(path) if self.previous else None
         base = len(record.attempts) if record else 0
-        key = tuple(path)
         for n in range(tries):
             if n and backoff:
                 time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
-            with self._starts_lock:
-                self._starts[key] = StartEvent(path, attempt, time.time())
-            if self.observer:
-                self.observer.step_started(path, attempt)
+            start = StartEvent(path, attempt, time.time())
+            self._publish([start], f"recording the start of step '{'/'.join(path)}'")
             with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
             # The attempt has left `context.running`: once this lock is ours, no live write
             # of its partial output can come after the final one.
-            with self._log_lock:
+            with self._logs.lock:
                 if result.output:
                     name = f"{path_slug(path)}/attempt-{attempt}.log"
                     try:
@@ -181,81 +174,39 @@ class Engine(Runner):
                 log=log,
                 info=dict(result.marks),
             )
-            with self._starts_lock:
-                start = self._starts.pop(key, None)
-                what = lost or f"recording the end of step '{'/'.join(path)}'"
-                self._append([start, end] if start else [end], what)
-            if self.observer:  # marks first, so that a watcher can say "cached" on the attempt's line
-                if result.marks:
-                    self.observer.node(path, "task", result.status, dict(result.marks))
-                self.observer.step_finished(path, result.status, result.ended - result.started, result.error)
+            self._publish([end], lost or f"recording the end of step '{'/'.join(path)}'")
             if result.ok:
                 scope.update(result.values)
                 return True
         return False
 
-    def _live_logs(self) -> None:
-        """Write out the output so far of attempts still running, when it has grown."""
-        running = self.context.running
-        for (path, attempt), sink in list(running.items()):
-            text = sink.so_far()
-            with self._log_lock:
-                key = (path, attempt)
-                if key not in running or not text or self._written.get(key) == len(text):
-                    continue  # finished (its final output is written instead), or unchanged
-                self._written[key] = len(text)
-                with contextlib.suppress(OSError):
-                    self.store.write_log(self.run_id, f"{path_slug(list(path))}/attempt-{attempt}.log", text)
-        with self._log_lock:
-            for done in [k for k in self._written if k not in running]:
-                del self._written[done]
-
-    def _background(self) -> None:
-        """Write start events of steps still running after START_DELAY, the output of
-        running attempts every LIVE_LOG_TICKS ticks, and renew the run's lease a third of the
-        way through it. A run taken over by another process stops it (the run's own writes
-        raise the error)."""
-        with contextlib.suppress(runlog_base.RunTakenOverError):
-            self._ticks()
-
-    def _ticks(self) -> None:
-        ticks = 0
-        while not self._stopped.wait(START_DELAY):
-            ticks += 1
-            if ticks % LIVE_LOG_TICKS == 0:
-                self._live_logs()
-            now = time.time()
-            # A store that cannot be written now (a full disk) is tried again next tick; the
-            # steps' own writes say why, if it stays so.
-            with self._starts_lock, contextlib.suppress(OSError):
-                due = [k for k, e in self._starts.items() if e.t <= now - START_DELAY]
-                if due:
-                    self.store.append(self.run_id, [self._starts[k] for k in due])
-                    for k in due:
-                        del self._starts[k]
-            held = self.run.lease_until
-            if held is not None and held - now < self.lease * 2 / 3:
-                self.run.lease_until = now + self.lease
-                try:
-                    self.store.save_run(self.run)
-                except OSError:
-                    self.run.lease_until = held  # renewed next tick, if the store allows
+    def _publish(self, batch: Sequence[Published], what: str) -> None:
+        """Publish to the subscribers; a store that cannot be written stops the run, saying why."""
+        try:
+            self._stream.publish(batch)
+        except OSError as exc:
+            raise RunLogUnwritable(self.run_id, what, exc) from None
 
     def _append(self, events: Sequence[Event], what: str) -> None:
-        """Append to the run log; a store that cannot be written stops the run, saying why."""
+        """Append to the run log directly (what an earlier driver left open, not this run's
+        progress); a store that cannot be written stops the run, saying why."""
         try:
             self.store.append(self.run_id, events)
         except OSError as exc:
             raise RunLogUnwritable(self.run_id, what, exc) from None
 
+    def _ticks(self) -> None:
+        """Tick the subscribers every START_DELAY until the run ends. A run taken over by
+        another process stops the ticks (the run's own writes raise the error)."""
+        with contextlib.suppress(runlog_base.RunTakenOverError):
+            while not self._stopped.wait(START_DELAY):
+                self._stream.tick(time.time())
+
     def _close_open(self, status: Status, t: float) -> None:
         """The run ends with steps still open (interrupted, or its store unwritable): record
         them ended as it did, so that none reads as running for ever."""
-        with self._starts_lock:
-            pending, self._starts = list(self._starts.values()), {}
+        self._writer.flush()
         with contextlib.suppress(OSError):
-            if pending:
-                self.store.append(self.run_id, pending)
             events = close(self.store.load(self.run_id).steps.values(), Ending(status, t))
             if events:
                 self.store.append(self.run_id, events)
@@ -268,21 +219,28 @@ class Engine(Runner):
         holds a lease in its record, renewed by heartbeat."""
         run = self.run
         run.status = Status.RUNNING
-        run.lease_until = time.time() + self.lease
+        run.lease_until = time.time() + self._lease
         try:
             self.store.save_run(run, create=new)
         except OSError as exc:
             raise RunLogUnwritable(self.run_id, f"recording the run in {self.store.where}", exc) from None
-        if self.observer:
-            self.observer.run_started(run)
+        self._stream.start()
+        try:
+            self._stream.publish([dataclasses.replace(run)])
+            return self._drive(pipeline, parameters)
+        finally:
+            self._stream.close()
+
+    def _drive(self, pipeline: Pipeline, parameters: dict[str, Any]) -> RunRecord:
+        run = self.run
         if self.previous is not None and self.previous.closed:
             # What the earlier driver left open ended with it (see runlog.endings.settle).
             self._append(self.previous.closed, "recording how the earlier attempt of the run ended")
         scope = Scope(None, parameters)
         interrupted = False
         unwritable: RunLogUnwritable | None = None
-        flusher = threading.Thread(target=self._background, name="conveyor-background", daemon=True)
-        flusher.start()
+        ticker = threading.Thread(target=self._ticks, name="conveyor-background", daemon=True)
+        ticker.start()
         try:
             ok = Traversal(self).run_graph(pipeline.dag, [], scope)
         except KeyboardInterrupt:
@@ -291,7 +249,7 @@ class Engine(Runner):
             ok, unwritable = False, exc
         finally:
             self._stopped.set()
-            flusher.join()
+            ticker.join()
         run.ended_at, run.lease_until = time.time(), None
         if interrupted:
             run.status, run.error = Status.INTERRUPTED, "interrupted by the user"
@@ -306,8 +264,7 @@ class Engine(Runner):
         except OSError as exc:
             # Unrecorded, the run reads as interrupted once this process is gone: retry works.
             raise unwritable or RunLogUnwritable(self.run_id, "recording how the run ended", exc) from None
-        if self.observer:
-            self.observer.run_finished(run)
+        self._stream.publish([dataclasses.replace(run)])
         if interrupted:
             raise KeyboardInterrupt
         if unwritable:

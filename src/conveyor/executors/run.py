@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any
 from conveyor.errors import ConveyorError
 from conveyor.executors.base import Executor, RemoteExecutor
 from conveyor.executors.engine import Engine
-from conveyor.executors.observer import Observer
 from conveyor.executors.registry import build
+from conveyor.executors.stream import Subscriber
 from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore
 from conveyor.runlog.endings import Ending, close, settle
@@ -97,7 +98,7 @@ def _drive(
     parameters: dict[str, Any],
     backends: Backends,
     previous: RunLog | None,
-    observer: Observer | None,
+    subscribers: Sequence[Subscriber],
     capture_fds: bool = False,
     cache: CacheMode = CacheMode.USE,
 ) -> RunResult:
@@ -129,7 +130,7 @@ def _drive(
             context,
             executor.run_jobs,
             previous=previous,
-            observer=observer,
+            subscribers=subscribers,
             task_slots=executor.max_workers if _nested(loaded.pipeline.dag) else None,
         )
         # A secret reaches only the steps that declare it (in their own environment): while
@@ -226,7 +227,7 @@ def execute(
     config: RunConfig | None = None,
     parameters: dict[str, Any] | None = None,
     run_id: str | None = None,
-    observer: Observer | None = None,
+    subscribers: Sequence[Subscriber] = (),
     store: RunLogStore | None = None,
     config_file: str | None = None,
     capture_fds: bool = False,
@@ -242,7 +243,7 @@ def execute(
         return resume(
             config.retry_of,
             config,
-            observer=observer,
+            subscribers=subscribers,
             store=store,
             capture_fds=capture_fds,
             loaded=loaded,
@@ -259,14 +260,14 @@ def execute(
     run = new_run_record(run_id, loaded, config, config_file, params)
     if tag:
         run.extra["tag"] = tag
-    return _drive(loaded, config, run, params, backends, None, observer, capture_fds, cache)
+    return _drive(loaded, config, run, params, backends, None, subscribers, capture_fds, cache)
 
 
 def resume(
     run_id: str,
     config: RunConfig | None = None,
     pipeline_file: str | None = None,
-    observer: Observer | None = None,
+    subscribers: Sequence[Subscriber] = (),
     store: RunLogStore | None = None,
     force: bool = False,
     capture_fds: bool = False,
@@ -315,4 +316,4 @@ def resume(
     previous = backends.store.load(run_id)
     previous.closed = closed
     params = dict(run.initial_parameters)
-    return _drive(loaded, config, run, params, backends, previous, observer, capture_fds, cache)
+    return _drive(loaded, config, run, params, backends, previous, subscribers, capture_fds, cache)
