@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conveyor.catalog.store import RunArtifacts, SharedStore
+from conveyor.executors.base import Configured, Executor
 from conveyor.executors.registry import BUILTINS, SECTIONS, build
 from conveyor.runlog.records import RunRecord
 from conveyor.spec.config import Backend
@@ -91,3 +93,37 @@ def test_a_plugins_entry_point_is_found(tmp_path: Path, monkeypatch: pytest.Monk
     with pytest.raises(SpecError) as caught:
         build("conveyor.secrets", Backend(type="vaul"))
     assert "vault" in (caught.value.issues[0].expected or "")
+
+
+@pytest.mark.parametrize(("name", "isolation"), [("local", "thread"), ("mocked", "thread")])
+def test_executors_have_what_the_engine_asks_for(name: str, isolation: str) -> None:
+    made = build("conveyor.executors", Backend(type=name))
+    try:
+        assert isinstance(made, Executor) and made.isolation == isolation
+    finally:
+        made.close()
+    process = build("conveyor.executors", Backend(type="local", config={"isolation": "process"}))
+    assert isinstance(process, Executor) and process.isolation == "process"
+    process.close()
+
+
+def test_a_config_model_is_declared_and_checked_without_building() -> None:
+    from conveyor.executors.argo.executor import ArgoExecutor
+
+    assert isinstance(ArgoExecutor, Configured)
+    with pytest.raises(SpecError) as caught:
+        build(
+            "conveyor.executors",
+            Backend(type="argo", config={"image": "x", "parallelism": 0}),
+            check_only=True,
+        )
+    assert [i.path for i in caught.value.issues] == [("executor", "config", "parallelism")]
+
+
+@pytest.mark.parametrize("name", ["none", "file"])
+def test_every_catalog_is_run_artifacts_and_a_shared_store(name: str, tmp_path: Path) -> None:
+    config = {"location": str(tmp_path / "catalog")} if name == "file" else {}
+    made = build("conveyor.catalogs", Backend(type=name, config=config))
+    assert isinstance(made, RunArtifacts) and isinstance(made, SharedStore)
+    made.put_shared("k/1", b"one")
+    assert made.shared("k/") == {"k/1": b"one"} and made.get_shared("k/1") == b"one"
