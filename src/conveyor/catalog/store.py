@@ -83,8 +83,9 @@ def _hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-class Catalog(ABC):
-    """Where a run's artifacts live. Keyed by run id, then by path relative to the workdir."""
+class RunArtifacts(ABC):
+    """A run's artifacts: files and blobs keyed by run id, then by path relative to the
+    workdir. What a step's ``catalog: get/put`` and its object returns need."""
 
     #: Whether files are copied in and out (a pattern matching nothing is then worth a word).
     keeps_copies: bool = True
@@ -105,6 +106,12 @@ class Catalog(ABC):
     def get_bytes(self, location: str) -> bytes:
         """Read back a blob stored by :meth:`put_bytes`."""
 
+
+class SharedStore(ABC):
+    """Blobs kept outside any run, for later runs to read: the step cache's entries and
+    incremental maps' ledgers. Apart from :class:`RunArtifacts` so that what only needs
+    these (``step.cache``, ``step.partitions``' ledger) says so in its types."""
+
     @abstractmethod
     def shared(self, prefix: str) -> dict[str, bytes]:
         """Every blob kept outside any run under ``prefix`` (incremental ledgers), by key."""
@@ -121,6 +128,11 @@ class Catalog(ABC):
     @abstractmethod
     def delete_shared(self, key: str) -> None:
         """Forget a blob kept by :meth:`put_shared` (nothing if there is none)."""
+
+
+class Catalog(RunArtifacts, SharedStore):
+    """A catalog backend: a run's artifacts and the shared store, on the same storage (the
+    ``catalog:`` of a run config). Every backend is both; a caller asks for the half it uses."""
 
 
 class InProcessCatalog(Catalog):

@@ -9,7 +9,9 @@ nothing here: it turns the pipeline into something an orchestrator runs, step pe
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Sink
@@ -24,6 +26,10 @@ class Executor(Protocol):
     max_workers: int
     #: Whether steps' output is echoed to the console as well as kept.
     stream_output: bool
+    #: Where a command runs: ``thread`` (in this process, so what it prints at the file
+    #: descriptors must be captured there), ``process`` (a child of this process) or
+    #: ``worker`` (another host's process: a Dask worker).
+    isolation: str
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         """Run ``count`` independent jobs, at most ``limit`` at once; results in job order."""
@@ -34,6 +40,15 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Release threads, processes or cluster connections."""
+
+
+@runtime_checkable
+class Configured(Protocol):
+    """A backend class (executor, store, catalog, secrets) whose config is a pydantic model:
+    the registry validates a config against it without building the backend (``check_only``),
+    so a wrong value is reported with its location before anything starts."""
+
+    config_model: ClassVar[type[BaseModel]]
 
 
 @runtime_checkable

@@ -42,6 +42,8 @@ def run_on_worker(request: StepRequest, timeout: float | None) -> tuple[CommandR
 class DaskExecutor(Executor):
     """Commands on a Dask cluster; the driver's threads wait on them, one per job."""
 
+    isolation = "worker"
+
     def __init__(
         self,
         address: str | None = None,

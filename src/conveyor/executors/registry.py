@@ -3,6 +3,11 @@
 Built-in names resolve without scanning installed distributions (that scan costs start-up
 time); any other name is looked up in the entry point group, so a plugin package adds a
 backend by declaring ``[project.entry-points."conveyor.executors"] mine = "pkg:Class"``.
+
+:data:`BUILTINS` repeats the entry points ``pyproject.toml`` declares, on purpose: a clone
+run from ``PYTHONPATH`` and the server's sandbox have no installed metadata to scan, and the
+scan is the slow part of starting. ``tests/executors/test_registry.py`` holds the two equal
+(and equal to the installed metadata, where there is some).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from conveyor.executors.base import Configured
 from conveyor.executors.checks import problems
 from conveyor.spec.config import Backend
 from conveyor.spec.errors import Issue, SpecError, did_you_mean
@@ -118,7 +124,7 @@ def build(group: str, backend: Backend, check_only: bool = False, connect: bool 
             ],
             "unusable config",
         )
-    model = getattr(cls, "config_model", None)
+    model = cls.config_model if isinstance(cls, Configured) else None
     try:
         if check_only:
             if model is not None:
@@ -126,7 +132,7 @@ def build(group: str, backend: Backend, check_only: bool = False, connect: bool 
             return None
         return cls(**backend.config, **extra)
     except ValidationError as exc:
-        fields = list(getattr(model, "model_fields", {}))
+        fields = list(model.model_fields) if model is not None else []
         raise SpecError(
             [_config_issue(group, backend.type, err, fields) for err in exc.errors()], "invalid config"
         ) from None

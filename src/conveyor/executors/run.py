@@ -112,7 +112,7 @@ def _drive(
     for place in (os.path.dirname(run.pipeline_file or ""), str(workdir)):
         if place and place not in sys.path:
             sys.path.insert(0, place)
-    fds = fd_capture() if capture_fds and getattr(executor, "isolation", None) == "thread" else nullcontext()
+    fds = fd_capture() if capture_fds and executor.isolation == "thread" else nullcontext()
     with fds, routed():
         context = StepContext(
             run.run_id,

@@ -13,32 +13,25 @@ when the browser says where they come from, an ``Origin`` of this server. Cookie
 is behind TLS (``CONVEYOR_SERVER_SECURE_COOKIES=1``). After signing in, the page goes only
 to a path of this server (``safe_next``). Users see their own runs and admins all runs,
 exactly as in the API: another user's run is "not found".
+
+This module holds the policy (the sign-in body, safe redirects, secure cookies, same origin)
+and the server's :class:`ServerSource`; the endpoints are in :mod:`conveyor.server.routes`
+(``signin``, ``actions``), with the UI's own routes between them.
 """
 
-import hmac
-import json
 import os
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from conveyor.runlog.base import RunLogStore
 from conveyor.server import queue
-from conveyor.server.auth import (
-    SESSION_SECONDS,
-    AuthError,
-    Session,
-    close_session,
-    find_session,
-    open_session,
-)
+from conveyor.server.auth import SESSION_SECONDS
 from conveyor.server.db import runs, users
 from conveyor.server.redact import without_credentials
-from conveyor.ui.app import SECURITY_HEADERS, _shell, ui_router
 from conveyor.ui.source import Viewer, Views, add_progress
 
 SESSION = "conveyor_session"
@@ -148,79 +141,3 @@ def _same_origin(request: Request) -> bool:
         return True
     host = request.headers.get("host", "")
     return origin in (f"http://{host}", f"https://{host}")
-
-
-def pages_router(engine: Any, readonly: Any, store: RunLogStore) -> APIRouter:
-    """The UI's pages and their JSON, plus signing in and out and the actions."""
-    source = ServerSource(engine, readonly, store)
-
-    def current(request: Request) -> Session:
-        try:
-            return find_session(readonly, request.cookies.get(SESSION))
-        except AuthError as exc:
-            raise HTTPException(401, str(exc)) from None
-
-    def guard(request: Request) -> Viewer:
-        user = current(request).user
-        return Viewer(user.name, user.is_admin, user.id)
-
-    router = APIRouter()
-
-    # Before the UI's own routes: an unsafe ``next`` never reaches the sign-in page's script.
-    @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_page(next: Annotated[str | None, Query(max_length=2000)] = None) -> Response:
-        if next is not None and safe_next(next) != next:
-            return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), status_code=303)
-        return HTMLResponse(_shell(), headers=SECURITY_HEADERS)
-
-    router.include_router(ui_router(source, guard, mode="server", redact=without_credentials))
-
-    @router.post("/ui/api/login", include_in_schema=False)
-    def login(request: Request, body: SignIn) -> JSONResponse:
-        if not _same_origin(request):
-            raise HTTPException(403, "cross-site sign-in refused")
-        try:
-            session_id, session = open_session(engine, body.token.strip())
-        except AuthError as exc:
-            raise HTTPException(401, str(exc)) from None
-        user = session.user
-        response = JSONResponse({"user": user.name, "admin": user.is_admin, "next": safe_next(body.next)})
-        secure = secure_cookies(request)
-        response.set_cookie(
-            SESSION, session_id, max_age=MAX_AGE, httponly=True, samesite="strict", secure=secure
-        )
-        response.set_cookie(CSRF, session.csrf, max_age=MAX_AGE, samesite="strict", secure=secure)
-        return response
-
-    @router.post("/ui/api/logout", include_in_schema=False)
-    def logout(request: Request) -> JSONResponse:
-        if not _same_origin(request):
-            raise HTTPException(403, "cross-site sign-out refused")
-        close_session(engine, request.cookies.get(SESSION))
-        response = JSONResponse({"signed_out": True})
-        secure = secure_cookies(request)
-        response.delete_cookie(SESSION, httponly=True, samesite="strict", secure=secure)
-        response.delete_cookie(CSRF, samesite="strict", secure=secure)
-        return response
-
-    @router.post("/ui/api/runs/{run_id}/{action}", include_in_schema=False)
-    def act(request: Request, run_id: str, action: str) -> JSONResponse:
-        session = current(request)
-        user = session.user
-        viewer = Viewer(user.name, user.is_admin, user.id)
-        sent = request.headers.get("x-csrf-token", "")
-        if (
-            not _same_origin(request)
-            or not sent
-            or not hmac.compare_digest(sent.encode(), session.csrf.encode())
-        ):
-            raise HTTPException(403, "cross-site request refused (missing or wrong CSRF token)")
-        try:
-            status = source.act(viewer, run_id, action)
-        except LookupError:
-            raise HTTPException(404, f"no run '{run_id}'") from None
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        return JSONResponse(json.loads(json.dumps({"id": run_id, "status": status})))
-
-    return router

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 STATE_FILE = "workers.json"
 #: A state file older than this says nothing about the workers (its server is gone).
@@ -93,7 +94,7 @@ def live_workers() -> dict[str, object] | None:
     if not state:
         return None
     try:
-        data = json.loads((Path(state) / STATE_FILE).read_text())
+        data: dict[str, Any] = json.loads((Path(state) / STATE_FILE).read_text())
     except (OSError, ValueError):
         return {"live": 0, "expected": 1}  # a supervisor was meant to be here
     if time.time() - float(data.get("t", 0)) > STALE_SECONDS:

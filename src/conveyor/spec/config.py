@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr
+
+if TYPE_CHECKING:
+    from conveyor.spec.errors import SpecError
 
 
 class Backend(BaseModel):
@@ -53,7 +56,7 @@ class RunConfig(BaseModel):
         """The run a runnable ``retry`` executor config names, if any."""
         return self._retry_of
 
-    def locate(self, error: Any) -> Any:
+    def locate(self, error: SpecError) -> SpecError:
         """Give a SpecError's issues about this config their file and line."""
         located = self._source
         if located is None:

@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from conveyor.catalog.store import Catalog, _inside
+from conveyor.catalog.store import SharedStore, _inside
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.codekey import code_digest
 from conveyor.step.params import resolve_callable
@@ -220,7 +220,9 @@ def cache_key(
 class StepCache:
     """Lookups and fills of one run's steps against the catalog's cache entries."""
 
-    def __init__(self, catalog: Catalog, default: bool | CacheSpec | None, mode: CacheMode = CacheMode.USE):
+    def __init__(
+        self, catalog: SharedStore, default: bool | CacheSpec | None, mode: CacheMode = CacheMode.USE
+    ):
         self.catalog = catalog
         self.default = default
         self.mode = mode
@@ -314,7 +316,7 @@ class StepCache:
         self.catalog.put_shared(ENTRIES + key + ".json", json.dumps(entry, default=str).encode())
 
 
-def entries(catalog: Catalog) -> list[dict[str, Any]]:
+def entries(catalog: SharedStore) -> list[dict[str, Any]]:
     """Every cache entry (``conveyor cache list``), newest first."""
     found = []
     for name, raw in catalog.shared(ENTRIES).items():
@@ -326,7 +328,7 @@ def entries(catalog: Catalog) -> list[dict[str, Any]]:
     return sorted(found, key=lambda e: float(e.get("created") or 0), reverse=True)
 
 
-def remove(catalog: Catalog, chosen: list[dict[str, Any]]) -> int:
+def remove(catalog: SharedStore, chosen: list[dict[str, Any]]) -> int:
     """Delete the entries ``chosen``, and the blobs no remaining entry refers to."""
     keep: set[str] = set()
     gone = {str(e.get("key")) for e in chosen}

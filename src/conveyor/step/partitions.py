@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from conveyor.catalog.store import Catalog
+from conveyor.catalog.store import Catalog, SharedStore
 from conveyor.errors import ConveyorError
 from conveyor.spec.models import PartitionSpec
 
@@ -187,7 +187,7 @@ def ledger_prefix(pipeline: str, slug: str) -> str:
     return f"ledger/{pipeline}/{slug}/"
 
 
-def processed(catalog: Catalog, prefix: str) -> set[str]:
+def processed(catalog: SharedStore, prefix: str) -> set[str]:
     """Identities of files that successful partitions of earlier runs processed."""
     seen: set[str] = set()
     for data in catalog.shared(prefix).values():
@@ -195,7 +195,7 @@ def processed(catalog: Catalog, prefix: str) -> set[str]:
     return seen
 
 
-def mark_processed(catalog: Catalog, prefix: str, run_id: str, index: int, files: list[FileItem]) -> None:
+def mark_processed(catalog: SharedStore, prefix: str, run_id: str, index: int, files: list[FileItem]) -> None:
     """Record a succeeded partition's files in the ledger."""
     catalog.put_shared(f"{prefix}{run_id}-{index}.json", json.dumps([f.identity() for f in files]).encode())
 

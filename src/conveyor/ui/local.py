@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 
 import conveyor
 from conveyor.runlog.base import RunLogStore
-from conveyor.ui.app import ui_router
+from conveyor.ui.routes import UIState, ui_router
 from conveyor.ui.source import LocalSource, Viewer
 
 
@@ -37,5 +37,6 @@ def local_app(store: RunLogStore) -> FastAPI:
     def anyone(request: Request) -> Viewer:
         return Viewer()
 
-    app.include_router(ui_router(source, anyone, mode="local"))
+    app.state.ui = UIState(source, anyone, mode="local")
+    app.include_router(ui_router())
     return app

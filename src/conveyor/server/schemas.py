@@ -1,0 +1,91 @@
+"""The shapes the HTTP API reads and writes: request and response bodies and the JSON error
+every failing call returns. Apart from the routes, so that each route module, the
+middlewares and the submission checks share one definition without importing each other."""
+
+from typing import Annotated, Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from conveyor.runlog.records import RUN_ID_PATTERN
+
+MAX_BODY = 16 * 1024 * 1024
+RUN_ID = RUN_ID_PATTERN
+
+
+class SubmitRun(BaseModel):
+    """The body of ``POST /runs``. A misspelt field (``paramters``) is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: Annotated[str, Field(description="The pipeline YAML text.", max_length=MAX_BODY)]
+    config: Annotated[str | None, Field(description="The run config YAML text.")] = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    code: Annotated[str | None, Field(description="A base64 tar(.gz) of the user's package.")] = None
+    name: Annotated[str | None, Field(max_length=200)] = None
+    file: Annotated[
+        str | None,
+        Field(
+            description="The file the pipeline came from, as the user named it (shown on run pages).",
+            max_length=1000,
+            pattern=r"^[^\x00-\x1f\x7f]+$",
+        ),
+    ] = None
+    run_id: Annotated[str | None, Field(pattern=RUN_ID)] = None
+
+
+class RunSummary(BaseModel):
+    """A run as the queue knows it."""
+
+    id: str
+    pipeline_name: str
+    #: The file the pipeline was submitted from, as the user named it (None if not given).
+    pipeline_file: str | None = None
+    status: str
+    user: str
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    worker: str | None = None
+    claims: int = 0
+    error: str | None = None
+    cancel_requested: bool = False
+
+
+class RunList(BaseModel):
+    """A page of runs."""
+
+    runs: list[RunSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class RunDetail(RunSummary):
+    """A run with its run log: the step tree, attempts, parameters and metrics."""
+
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    run_log: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Health(BaseModel):
+    """What ``/health`` says to probes."""
+
+    status: str
+    database: str
+    workers: int | None = None
+
+
+class Version(BaseModel):
+    """What ``/version`` says."""
+
+    version: str
+
+
+def error(status: int, message: str, issues: list[dict[str, Any]] | None = None) -> JSONResponse:
+    """The JSON error every failing call returns."""
+    body: dict[str, Any] = {"status": status, "message": message}
+    if issues is not None:
+        body["issues"] = issues
+    return JSONResponse({"error": body}, status_code=status)

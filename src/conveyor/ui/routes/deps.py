@@ -1,0 +1,56 @@
+"""What the UI's endpoints share, reached through FastAPI dependencies: the
+:class:`UIState` an app keeps in ``app.state.ui`` (the run source, who is looking, the
+mode and the redaction), the viewer, and the run views a viewer may see."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from conveyor.ui.app import Guard
+from conveyor.ui.source import RunSource, Viewer
+from conveyor.ui.views import RunView
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class UIState:
+    """Everything the UI's endpoints share: where runs come from (``source``), who is
+    looking (``guard``, raising 401), ``mode`` (``local`` or ``server``, for the page) and
+    ``redact`` (applied to configs and logs on their way out: the server hides credentials).
+    Kept in ``app.state.ui`` by the app that mounts the routers, so that the routers hold
+    no state and one endpoint can be served alone over a source of a test's choosing."""
+
+    source: RunSource
+    guard: Guard
+    mode: str
+    redact: Callable[[Any], Any] = field(default=_unchanged)
+
+
+async def ui_state(request: Request) -> UIState:
+    """The app's UI state (see :class:`UIState`); a coroutine, so no thread is taken for it."""
+    state: UIState = request.app.state.ui
+    return state
+
+
+UI = Annotated[UIState, Depends(ui_state)]
+
+
+def viewer(request: Request, ui: UI) -> Viewer:
+    """Who is looking, as the app's guard says (401 when nobody may)."""
+    return ui.guard(request)
+
+
+Look = Annotated[Viewer, Depends(viewer)]
+
+
+def view_of(ui: UIState, run_id: str, viewer: Viewer) -> RunView:
+    """The folded view of a run ``viewer`` may see; 404 as for a missing run otherwise.
+    Raises RunNotFoundError for a run the source knows with no run log (yet)."""
+    if not ui.source.visible(viewer, run_id):
+        raise HTTPException(404, f"no run '{run_id}'")
+    return ui.source.views.get(run_id)

@@ -1,0 +1,120 @@
+"""The UI's logs of one attempt: a page of it from an offset, the whole of it as a download,
+and a stream of what it appends while it runs (server-sent events)."""
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from conveyor.runlog.records import Status
+from conveyor.step.context import path_slug
+from conveyor.ui.app import LOG_PAGE, MAX_LOG_OFFSET, _in_store, _json
+from conveyor.ui.routes.deps import UI, Look, view_of
+from conveyor.ui.views import RunView
+
+router = APIRouter()
+
+
+def attempt_log(view: RunView, step: str, attempt: int) -> tuple[str, bool]:
+    """Where an attempt's output is, and whether the attempt is still running."""
+    key = tuple(p for p in step.split("/") if p)
+    with view.lock:
+        record = view.record(key)
+    if record is None:
+        raise HTTPException(404, f"no step '{step}' in run '{view.run_id}'")
+    found = next((a for a in record.attempts if a.attempt == attempt), None)
+    if found is None:
+        raise HTTPException(404, f"step '{step}' has no attempt {attempt}")
+    running = found.status is Status.RUNNING
+    location = found.log or view.store.log_location(
+        view.run_id, f"{path_slug(list(key))}/attempt-{attempt}.log"
+    )
+    return location, running
+
+
+def read_part(view: RunView, location: str, offset: int, limit: int) -> tuple[str, int]:
+    """Characters from ``offset`` (at most ``limit``) and the total size: a file is read
+    from where it is asked, never whole."""
+    if _in_store(view, location):
+        with open(location, encoding="utf-8", errors="replace") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(min(offset, size))
+            return handle.read(limit), size
+    text = view.store.read_log(location)
+    return text[offset : offset + limit], len(text)
+
+
+@router.get("/ui/api/runs/{run_id}/log", include_in_schema=False)
+def log(
+    viewer: Look,
+    ui: UI,
+    run_id: str,
+    step: Annotated[str, Query(max_length=2000)],
+    attempt: Annotated[int, Query(ge=1)] = 1,
+    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
+    limit: Annotated[int, Query(ge=1, le=LOG_PAGE)] = LOG_PAGE,
+) -> JSONResponse:
+    """A page of an attempt's output (redacted) from ``offset``, where the next starts, the
+    total size and whether the attempt still runs."""
+    view = view_of(ui, run_id, viewer)
+    location, running = attempt_log(view, step, attempt)
+    text, size = read_part(view, location, offset, limit)
+    return _json(
+        {
+            "text": ui.redact(text),
+            "offset": offset,
+            "next": offset + len(text),
+            "size": size,
+            "running": running,
+        }
+    )
+
+
+@router.get("/ui/api/runs/{run_id}/log/download", include_in_schema=False)
+def download(
+    viewer: Look, ui: UI, run_id: str, step: Annotated[str, Query(max_length=2000)], attempt: int = 1
+) -> Response:
+    """An attempt's whole output (redacted) as a file named after the run, step and attempt."""
+    view = view_of(ui, run_id, viewer)
+    location, _ = attempt_log(view, step, attempt)
+    text = ui.redact(view.store.read_log(location))
+    name = f"{run_id}-{path_slug([p for p in step.split('/') if p])}-attempt-{attempt}.log".replace("/", "_")
+    return PlainTextResponse(text, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/ui/api/runs/{run_id}/log/stream", include_in_schema=False)
+async def stream(
+    request: Request,
+    viewer: Look,
+    ui: UI,
+    run_id: str,
+    step: Annotated[str, Query(max_length=2000)],
+    attempt: int = 1,
+    offset: Annotated[int, Query(ge=0, le=MAX_LOG_OFFSET)] = 0,
+) -> StreamingResponse:
+    """What an attempt writes from ``offset``, as server-sent events, until it has ended
+    and everything is sent (``event: end``) or the page goes away."""
+    view = view_of(ui, run_id, viewer)
+    attempt_log(view, step, attempt)
+
+    async def events() -> AsyncIterator[str]:
+        at = offset
+        while True:
+            fresh = ui.source.views.get(run_id)
+            location, running = attempt_log(fresh, step, attempt)
+            text, _ = await asyncio.to_thread(read_part, fresh, location, at, LOG_PAGE)
+            if text:
+                at += len(text)
+                yield f"data: {json.dumps({'text': ui.redact(text), 'next': at})}\n\n"
+            if not running and not text:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0.5)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
