@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from conveyor.errors import ConveyorError
+from conveyor.graph.kinds.info import Info
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Attempt, Status, StepRecord
 from conveyor.spec.models import Graph, MapNode, TaskNode
@@ -100,6 +101,9 @@ class Pod(Protocol):
 
 class Kind:
     """One node kind's behaviour. The defaults are those of a node with nothing inside it."""
+
+    #: The record of what its run record keeps beside the status.
+    info: type[Info] = Info
 
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
         """Run the node in this process (with the walker's runner); True if it succeeded."""

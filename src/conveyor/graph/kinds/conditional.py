@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import (
     Composite,
@@ -14,6 +15,7 @@ from conveyor.graph.kinds.base import (
     Walker,
     enter_branch,
 )
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import ConditionalNode, Graph
@@ -37,8 +39,32 @@ def choose(node: ConditionalNode, scope: Scope) -> str:
     return key
 
 
+@dataclass(kw_only=True)
+class ConditionalInfo(Info):
+    """A conditional's record: the key of the branch it chose."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("branch", "error")
+
+    branch: str | None = None
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        return _then(f"branch {self.branch}", detail) if self.branch is not None else detail
+
+    def label(self) -> str:
+        return self.branch or ""
+
+    def state(self) -> dict[str, Any]:
+        return {"branch": self.branch}
+
+    def chosen(self) -> str | None:
+        return self.branch
+
+
 class ConditionalKind(Composite):
     """The chosen branch runs in a child scope whose values merge back if it succeeds."""
+
+    info = ConditionalInfo
 
     def body(
         self, walker: Walker, node: ConditionalNode, path: list[str], scope: Scope, info: dict[str, Any]

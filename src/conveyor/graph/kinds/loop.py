@@ -10,9 +10,10 @@ iteration's parameters are the parent's, whether the loop ended well or not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, LoopNode
@@ -83,9 +84,42 @@ def replay_iterations(
     return carry, result
 
 
+@dataclass(kw_only=True)
+class LoopInfo(Info):
+    """A loop's record: iterations run, how it ended (``break``, ``max_iterations``), and
+    the iteration that failed, if one did."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("iterations", "ended", "failed_iteration", "error")
+    ENDED: ClassVar[dict[str, str]] = {
+        "break": "ended by break_on",
+        "max_iterations": "reached max_iterations",
+    }
+
+    iterations: int | None = None
+    ended: str | None = None
+    failed_iteration: int | None = None
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        if self.iterations is None:
+            return detail
+        how = self.ENDED.get(str(self.ended), "")
+        if self.failed_iteration is not None:
+            how = f"iteration {self.failed_iteration} failed"
+        return _then(f"{self.iterations} iterations" + (f", {how}" if how else ""), detail)
+
+    def label(self) -> str:
+        return f"{self.iterations} iterations" if self.iterations else ""
+
+    def state(self) -> dict[str, Any]:
+        return {"iterations": self.iterations}
+
+
 class LoopKind(Composite):
     """Iterations run one after the other; on resume, finished ones replay from the run log
     (their tasks are reused), so the loop goes on inside the iteration that failed."""
+
+    info = LoopInfo
 
     def body(
         self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: dict[str, Any]

@@ -9,9 +9,10 @@ import contextlib
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, MapNode, returned_names
@@ -97,8 +98,40 @@ def gather(
     return results, values
 
 
+@dataclass(kw_only=True)
+class MapInfo(Info):
+    """A map's record: its items, how many failed (the first of them listed), files an
+    incremental map skipped, and the reduced returns a later step reads back. A partitioned
+    map's plan (manifest, source) stays in ``extra``."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("items", "failed", "failed_items", "skipped", "error", "returns")
+
+    items: int | None = None
+    failed: int | None = None
+    failed_items: list[int] = field(default_factory=list)
+    skipped: int | None = None
+    returns: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        if self.items is None:
+            return detail
+        text = _then(f"{self.items} items, {self.failed or 0} failed", detail)
+        if self.failed_items:
+            shown = ", ".join(str(i) for i in self.failed_items[:10])
+            text += f" (failed items: {shown}{'…' if len(self.failed_items) > 10 else ''})"
+        if self.skipped:
+            text += f"; {self.skipped} files already processed"
+        return text
+
+    def state(self) -> dict[str, Any]:
+        return {"items": self.items}
+
+
 class MapKind(Composite):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
+
+    info = MapInfo
 
     def body(
         self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]
