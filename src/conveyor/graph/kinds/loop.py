@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Pod, Recorded, Walker
 from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
@@ -120,6 +120,7 @@ class LoopKind(Composite):
     (their tasks are reused), so the loop goes on inside the iteration that failed."""
 
     info = LoopInfo
+    verbs: ClassVar[dict[str, tuple[str, ...]]] = {"loop-check": ("again", "next")}
 
     def body(
         self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: dict[str, Any]
@@ -166,3 +167,22 @@ class LoopKind(Composite):
         if last is None:
             raise NotReached(f"iteration {index - 1} of loop '{path[-1]}' has not finished")
         return node.branch, iteration_scope(node, carry, index)
+
+    def verb(self, pod: Pod, name: str, node: LoopNode, path: list[str], index: int | None) -> bool:
+        """``loop-check``, after iteration ``index`` (the step is ``LOOP/N``): replay the
+        iterations so far and decide, as the in-process loop does, whether another follows;
+        record the loop's progress or its end; output ``again`` and ``next`` (N+1)."""
+        if name != "loop-check":
+            return super().verb(pod, name, node, path, index)
+        if index is None:
+            raise NotReached(f"'{'/'.join(path)}' does not name an iteration (LOOP/N)")
+        scope = pod.scope_at(path)
+        carry, last = replay_iterations(pod.recorded(), node, path, scope, index + 1)
+        outcome = verdict(node, index, last is True, carry)
+        status = Status.RUNNING if outcome.again else Status.SUCCEEDED if outcome.ok else Status.FAILED
+        pod.node_event(path, node.type, status, outcome.info)
+        if "error" in outcome.info:
+            pod.say(str(outcome.info["error"]))
+        pod.output("again", "true" if outcome.again else "false")
+        pod.output("next", str(index + 1))
+        return outcome.ok

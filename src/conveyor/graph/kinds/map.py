@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Pod, Recorded, Walker
 from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
@@ -132,6 +133,7 @@ class MapKind(Composite):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
 
     info = MapInfo
+    verbs: ClassVar[dict[str, tuple[str, ...]]] = {"fan-out": ("count", "indices"), "fan-in": ()}
 
     def body(
         self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]
@@ -180,3 +182,46 @@ class MapKind(Composite):
         if index >= len(values):
             raise NotReached(f"map '{path[-1]}' has {len(values)} items; there is no item {index}")
         return node.branch, item_scope(node, scope, values[index])
+
+    def verb(self, pod: Pod, name: str, node: MapNode, path: list[str], index: int | None) -> bool:
+        """``fan-out`` plans and records the items and outputs their count (and their indices,
+        for a partitioned map's ``withParam``); ``fan-in`` gathers, applies the policy, reduces
+        and records the outcome, as an in-process map does."""
+        if index is not None:
+            raise NotReached(f"'{'/'.join([*path, str(index)])}' is an item, not the map")
+        if name == "fan-out":
+            return self._fan_out(pod, node, path)
+        if name == "fan-in":
+            return self._fan_in(pod, node, path)
+        return super().verb(pod, name, node, path, index)
+
+    def _fan_out(self, pod: Pod, node: MapNode, path: list[str]) -> bool:
+        try:
+            scope = pod.scope_at(path)
+            items, info = pod.plan(node, path, scope)
+        except PlanError as exc:
+            pod.node_event(path, node.type, Status.FAILED, MapInfo(error=str(exc)).to_json())
+            pod.say(str(exc))
+            pod.output("count", "0")
+            pod.output("indices", "[]")
+            return False
+        pod.node_event(path, node.type, Status.RUNNING, info)
+        pod.output("count", str(len(items)))
+        pod.output("indices", json.dumps(list(range(len(items)))))
+        pod.say(f"{len(items)} items")
+        return True
+
+    def _fan_in(self, pod: Pod, node: MapNode, path: list[str]) -> bool:
+        try:
+            scope = pod.scope_at(path)
+            items = pod.items(node, path, scope)
+        except (PlanError, NotReached) as exc:
+            pod.node_event(path, node.type, Status.FAILED, MapInfo(error=str(exc)).to_json())
+            return False
+        results, values = gather(pod.recorded(), node, path, scope, items)
+        for index, ok in enumerate(results):
+            if ok:
+                pod.item_done(node, path, index, items)
+        outcome = conclude(node, results, values, pod.resolve)
+        pod.node_event(path, node.type, Status.SUCCEEDED if outcome.ok else Status.FAILED, outcome.info)
+        return outcome.ok
