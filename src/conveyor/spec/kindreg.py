@@ -12,6 +12,8 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any
 
+from conveyor.errors import ConveyorError
+
 GROUP = "conveyor.kinds"
 #: Every known node model by its ``type``.
 MODELS: dict[str, Any] = {}
@@ -19,8 +21,10 @@ _loaded = False
 _lock = threading.Lock()
 
 
-class KindPluginError(Exception):
+class KindPluginError(ConveyorError):
     """A ``conveyor.kinds`` entry point does not name a usable node model."""
+
+    hint = "fix or uninstall the plugin that declares it"
 
 
 def type_of(model: Any) -> str:
@@ -46,7 +50,13 @@ def load_plugins() -> None:
             return
         _loaded = True
         for point in entry_points(group=GROUP):
-            model = point.load()
+            try:
+                model = point.load()
+            except Exception as exc:  # a plugin's import error is the plugin's, said in one line
+                raise KindPluginError(
+                    f"the node kind plugin {point.name} = {point.value} cannot be loaded: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
             if type_of(model) != point.name:
                 raise KindPluginError(
                     f"entry point {point.name} = {point.value} names a model of type {type_of(model)!r}"

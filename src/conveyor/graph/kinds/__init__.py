@@ -24,6 +24,7 @@ import importlib
 import threading
 from typing import Any
 
+from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.base import Kind
 from conveyor.graph.kinds.conditional import ConditionalKind
 from conveyor.graph.kinds.info import Info
@@ -52,7 +53,7 @@ KINDS: dict[str, Kind] = {
 _lock = threading.Lock()
 
 
-class KindError(Exception):
+class KindError(ConveyorError):
     """A node model names no behaviour, or one that cannot be imported."""
 
 
