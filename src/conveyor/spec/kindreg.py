@@ -12,11 +12,13 @@ import threading
 from importlib.metadata import entry_points
 from typing import Any
 
+from pydantic import BaseModel
+
 from conveyor.errors import ConveyorError
 
 GROUP = "conveyor.kinds"
 #: Every known node model by its ``type``.
-MODELS: dict[str, Any] = {}
+MODELS: dict[str, type[BaseModel]] = {}
 _loaded = False
 _lock = threading.Lock()
 

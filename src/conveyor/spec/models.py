@@ -23,6 +23,7 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError
 
 from conveyor.spec import kindreg
@@ -183,7 +184,7 @@ class _OneOfKinds:
     """The JSON Schema of a step: one of the registered node models (``spec.schema`` adds
     their definitions)."""
 
-    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         return {"oneOf": [{"$ref": f"#/$defs/{m.__name__}"} for m in kindreg.MODELS.values()]}
 
 

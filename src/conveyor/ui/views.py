@@ -146,7 +146,7 @@ class RunView:
                     if self.in_map(pattern):
                         start, end = _span(record)
                         last = record.last
-                        error = last.error if last is not None else record.info.get("error")
+                        error = last.error if last is not None else _info(record).error
                         self.items[key] = [record.status, start, end, error, len(record.attempts)]
                     else:
                         self.steps[key] = record
@@ -506,7 +506,7 @@ def _info(record: StepRecord) -> Info:
     return info_of(record.type, record.info)
 
 
-def traits(node: NodeBase) -> dict[str, Any]:
+def traits(node: NodeBase) -> dict[str, bool | str | None]:
     """What the UI's script needs to know of a node's kind (it names no kinds itself)."""
     return {
         "composite": node.composite,

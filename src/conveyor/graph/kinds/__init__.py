@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import Any
 
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.base import Kind
 from conveyor.graph.kinds.conditional import ConditionalKind
-from conveyor.graph.kinds.info import Info
+from conveyor.graph.kinds.info import JSON, Info
 from conveyor.graph.kinds.loop import LoopKind
 from conveyor.graph.kinds.map import MapKind
 from conveyor.graph.kinds.parallel import ParallelKind
@@ -72,7 +71,7 @@ def kind_named(tag: str | None) -> Kind | None:
     return kind
 
 
-def info_of(tag: str | None, data: dict[str, Any] | None) -> Info:
+def info_of(tag: str | None, data: JSON | None) -> Info:
     """A run record's info as its kind's typed record (the plain :class:`Info` for a kind
     this version does not know: its keys are kept, its summary is its error)."""
     kind = kind_named(tag)

@@ -54,7 +54,7 @@ class ConditionalInfo(Info):
     def label(self) -> str:
         return self.branch or ""
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, int | str | None]:
         return {"branch": self.branch}
 
     def chosen(self) -> str | None:

@@ -40,7 +40,7 @@ class Info:
         """The record a store's JSON holds; values of the wrong type are dropped, not errors."""
         data = data or {}
         known = {f.name: f for f in dataclasses.fields(cls)}
-        values: dict[str, Any] = {}
+        values: JSON = {}
         for key in cls.KEYS:
             if key in data:
                 values[key] = cls._read(key, data[key], known[key].type)
@@ -80,7 +80,7 @@ class Info:
         """A few words for a node in the UI's DAG (empty: nothing to say)."""
         return ""
 
-    def state(self) -> JSON:
+    def state(self) -> dict[str, int | str | None]:
         """Figures the UI's DAG keeps for the node, by name (items, iterations, branch)."""
         return {}
 

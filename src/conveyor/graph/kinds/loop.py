@@ -111,7 +111,7 @@ class LoopInfo(Info):
     def label(self) -> str:
         return f"{self.iterations} iterations" if self.iterations else ""
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, int | str | None]:
         return {"iterations": self.iterations}
 
 

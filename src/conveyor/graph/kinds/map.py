@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Pod, Recorded, Walker
-from conveyor.graph.kinds.info import Info, _then
+from conveyor.graph.kinds.info import JSON, Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, MapNode, returned_names
@@ -44,7 +44,7 @@ class MapOutcome:
 
     ok: bool
     info: dict[str, Any] = field(default_factory=dict)
-    returns: dict[str, Any] = field(default_factory=dict)
+    returns: JSON = field(default_factory=dict)
 
 
 def conclude(
@@ -111,7 +111,7 @@ class MapInfo(Info):
     failed: int | None = None
     failed_items: list[int] = field(default_factory=list)
     skipped: int | None = None
-    returns: dict[str, Any] = field(default_factory=dict)
+    returns: JSON = field(default_factory=dict)
 
     def summary(self, error: str | None = None) -> str:
         detail = super().summary(error)
@@ -125,7 +125,7 @@ class MapInfo(Info):
             text += f"; {self.skipped} files already processed"
         return text
 
-    def state(self) -> dict[str, Any]:
+    def state(self) -> dict[str, int | str | None]:
         return {"items": self.items}
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Kind, Pod, Recorded, Walker, finished
-from conveyor.graph.kinds.info import Info, _then
+from conveyor.graph.kinds.info import JSON, Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import TaskNode
@@ -19,7 +19,7 @@ class TaskInfo(Info):
 
     KEYS: ClassVar[tuple[str, ...]] = ("cached", "mocked", "patched", "error")
 
-    cached: dict[str, Any] | None = None
+    cached: JSON | None = None
     mocked: bool = False
     patched: str | None = None
 
