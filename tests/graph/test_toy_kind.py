@@ -95,7 +95,7 @@ class RetryUntilKind(Composite):
     verbs: ClassVar[dict[str, tuple[str, ...]]] = {"until-check": ("again", "next")}
 
     def body(
-        self, walker: Walker, node: RetryUntilNode, path: list[str], scope: Scope, info: dict[str, Any]
+        self, walker: Walker, node: RetryUntilNode, path: list[str], scope: Scope, info: TriesInfo
     ) -> bool:
         carry = Scope(scope)
         try:
@@ -103,7 +103,7 @@ class RetryUntilKind(Composite):
                 child = Scope(carry)
                 ok = walker.run_graph(node.branch, [*path, str(index)], child)
                 carry.update(child.own)
-                info["tries"] = index + 1
+                info.tries = index + 1
                 if ok and carry.get(node.until) is True:
                     return True
             raise PlanError(f"'{node.until}' is still not true after {node.tries} tries")
@@ -188,9 +188,11 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
     kindreg.reload_plugins()
     paths = [str(site), str(HERE), str(HERE.parent), os.environ.get("PYTHONPATH", "")]
     yield {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    monkeypatch.undo()  # the folders leave sys.path: the plugin is uninstalled
     kindreg.MODELS.pop("retry-until", None)
     KINDS.pop("retry-until", None)
-    kindreg.reload_plugins()  # after the folder left sys.path: nothing is found
+    kindreg.reload_plugins()
+    assert kindreg.lookup("retry-until") is None
 
 
 def test_a_plugin_kind_runs_everywhere(plugin: dict[str, str], tmp_path: Path) -> None:

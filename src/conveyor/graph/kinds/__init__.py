@@ -5,9 +5,9 @@
 | task        | ``task``        | the runner's ``run_task``       | one attempt                  |
 | stub        | ``stub``        | recorded as succeeded           | recorded as succeeded        |
 | parallel    | ``parallel``    | branches as concurrent jobs     | (a nested DAG, no pod)       |
-| map         | ``map``         | items as jobs; policy; reduce   | ``fan-out`` / ``fan-in``     |
+| map         | ``map``         | items as jobs; policy; reduce   | verbs ``fan-out``, ``fan-in``|
 | conditional | ``conditional`` | the chosen branch               | chooses, outputs the index   |
-| loop        | ``loop``        | the branch until ``break_on``   | ``loop-check`` per iteration |
+| loop        | ``loop``        | the branch until ``break_on``   | verb ``loop-check``          |
 | success     | ``terminal``    | ends the graph                  | (an ``end`` task)            |
 | fail        | ``terminal``    | ends the graph in failure       | says so, exits non-zero      |
 

@@ -166,17 +166,18 @@ class Composite(Kind):
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
         kind = str(node.type)
         walker.runner.node_event(path, kind, Status.RUNNING, {})
-        info: dict[str, Any] = {}
+        info = self.info()
         try:
             ok = self.body(walker, node, path, scope, info)
         except PlanError as exc:
-            info["error"] = str(exc)
+            info.error = str(exc)
             ok = False
-        walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info)
+        walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info.to_json())
         return ok
 
-    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: dict[str, Any]) -> bool:
-        """What the node does between running and its end; ``info`` goes into its record."""
+    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: Any) -> bool:
+        """What the node does between running and its end; ``info`` (the kind's record, an
+        :class:`Info`) goes into its record."""
         raise NotImplementedError
 
 

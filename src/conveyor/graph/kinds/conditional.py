@@ -67,10 +67,10 @@ class ConditionalKind(Composite):
     info = ConditionalInfo
 
     def body(
-        self, walker: Walker, node: ConditionalNode, path: list[str], scope: Scope, info: dict[str, Any]
+        self, walker: Walker, node: ConditionalNode, path: list[str], scope: Scope, info: ConditionalInfo
     ) -> bool:
         key = choose(node, scope)
-        info["branch"] = key
+        info.branch = key
         child = Scope(scope)
         ok = walker.run_graph(node.branches[key], [*path, key], child)
         scope.update(child.own)
@@ -78,7 +78,7 @@ class ConditionalKind(Composite):
 
     def replay(self, recorded: Recorded, node: ConditionalNode, path: list[str], scope: Scope) -> bool | None:
         record = recorded.record(path)
-        key = record.info.get("branch") if record is not None else None
+        key = ConditionalInfo.from_json(record.info).branch if record is not None else None
         if key is None or key not in node.branches:
             return None if record is None or record.status is Status.RUNNING else False
         child = Scope(scope)
@@ -86,7 +86,7 @@ class ConditionalKind(Composite):
         if result:
             scope.update(child.own)
         if recorded.observe and result is not None:
-            recorded.observe(path, "conditional", result, {"branch": key})
+            recorded.observe(path, node.type, result, ConditionalInfo(branch=key).to_json())
         return result
 
     def enter(
@@ -102,9 +102,9 @@ class ConditionalKind(Composite):
         try:
             key = choose(node, scope)
         except PlanError as exc:
-            pod.node_event(path, "conditional", Status.FAILED, {"error": str(exc)})
+            pod.node_event(path, node.type, Status.FAILED, ConditionalInfo(error=str(exc)).to_json())
             pod.say(str(exc))
             return False
-        pod.node_event(path, "conditional", Status.RUNNING, {"branch": key})
+        pod.node_event(path, node.type, Status.RUNNING, ConditionalInfo(branch=key).to_json())
         pod.output("branch", str(list(node.branches).index(key)))
         return True

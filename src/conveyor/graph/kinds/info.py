@@ -58,18 +58,20 @@ class Info:
             return value if isinstance(value, bool) else None
         if text.startswith("list[int]"):
             return [v for v in value if _int(v) is not None] if isinstance(value, list) else None
-        if text.startswith("dict"):
+        if text.startswith(("dict", "JSON")):
             return value if isinstance(value, dict) else None
         return value
 
     def to_json(self) -> JSON:
-        """The JSON a store keeps: fields left at their empty default are left out."""
-        out: JSON = {}
-        for key in self.KEYS:
-            value = getattr(self, key)
-            if value is not None and value is not False and value != [] and value != {}:
-                out[key] = value
+        """The JSON a store keeps: the fields that are set (not None), then ``extra``."""
+        out: JSON = {key: getattr(self, key) for key in self.KEYS if getattr(self, key) is not None}
         return {**out, **self.extra}
+
+    def take(self, other: Info) -> None:
+        """Set this record's fields to ``other``'s (an outcome computed apart, e.g. a map's
+        reduction, into the record its node's run is filling)."""
+        for key in (*other.KEYS, "extra"):
+            setattr(self, key, getattr(other, key))
 
     def summary(self, error: str | None = None) -> str:
         """One line for ``runs show`` and the UI's step table; ``error`` is the last

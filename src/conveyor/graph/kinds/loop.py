@@ -9,8 +9,8 @@ iteration's parameters are the parent's, whether the loop ended well or not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Pod, Recorded, Walker
 from conveyor.graph.kinds.info import Info, _then
@@ -35,31 +35,31 @@ class Verdict:
 
     again: bool
     ok: bool
-    info: dict[str, Any] = field(default_factory=dict)
+    info: LoopInfo
 
 
 def verdict(node: LoopNode, index: int, succeeded: bool, carry: Scope) -> Verdict:
     """After iteration ``index``: a failed iteration fails the loop; ``break_on`` true ends it
     well; the last allowed iteration ends it as ``on_max_iterations`` says; else, again.
     ``break_on`` not set yet means "not done"; set to anything but a boolean is an error."""
-    info: dict[str, Any] = {"iterations": index + 1}
+    info = LoopInfo(iterations=index + 1)
     if not succeeded:
-        info["failed_iteration"] = index
+        info.failed_iteration = index
         return Verdict(False, False, info)
     value = carry.get(node.break_on)
     if node.break_on in carry and not isinstance(value, bool):
-        info["error"] = (
+        info.error = (
             f"break_on parameter '{node.break_on}' must be true or false; "
             f"iteration {index} set it to {type(value).__name__} {value!r}"
         )
         return Verdict(False, False, info)
     if value is True:
-        info["ended"] = "break"
+        info.ended = "break"
         return Verdict(False, True, info)
     if index + 1 >= node.max_iterations:
-        info["ended"] = "max_iterations"
+        info.ended = "max_iterations"
         if node.on_max_iterations == "fail":
-            info["error"] = (
+            info.error = (
                 f"loop reached max_iterations ({node.max_iterations}) without '{node.break_on}' "
                 "becoming true (on_max_iterations: fail)"
             )
@@ -122,9 +122,7 @@ class LoopKind(Composite):
     info = LoopInfo
     verbs: ClassVar[dict[str, tuple[str, ...]]] = {"loop-check": ("again", "next")}
 
-    def body(
-        self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: dict[str, Any]
-    ) -> bool:
+    def body(self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: LoopInfo) -> bool:
         carry = Scope(scope)
         try:
             index = 0
@@ -133,12 +131,12 @@ class LoopKind(Composite):
                 ok = walker.run_graph(node.branch, [*path, str(index)], child)
                 keep(node, carry, child)
                 outcome = verdict(node, index, ok, carry)
-                info.update(outcome.info)
+                info.take(outcome.info)
                 if not outcome.again:
-                    if "error" in outcome.info:
-                        raise PlanError(outcome.info["error"])
+                    if outcome.info.error is not None:
+                        raise PlanError(outcome.info.error)
                     return outcome.ok
-                walker.runner.node_event(path, "loop", Status.RUNNING, dict(outcome.info))
+                walker.runner.node_event(path, node.type, Status.RUNNING, outcome.info.to_json())
                 index += 1
         finally:
             scope.update(carry.own)
@@ -147,12 +145,12 @@ class LoopKind(Composite):
         record = recorded.record(path)
         if record is None or not record.status.finished:
             return None
-        count = int(record.info.get("iterations") or 0)
+        count = LoopInfo.from_json(record.info).iterations or 0
         carry, _ = replay_iterations(recorded, node, path, scope, count)
         scope.update(carry.own)
         ok = record.status is Status.SUCCEEDED
         if recorded.observe:
-            recorded.observe(path, "loop", ok, dict(record.info))
+            recorded.observe(path, node.type, ok, dict(record.info))
         return ok
 
     def enter(
@@ -180,9 +178,9 @@ class LoopKind(Composite):
         carry, last = replay_iterations(pod.recorded(), node, path, scope, index + 1)
         outcome = verdict(node, index, last is True, carry)
         status = Status.RUNNING if outcome.again else Status.SUCCEEDED if outcome.ok else Status.FAILED
-        pod.node_event(path, node.type, status, outcome.info)
-        if "error" in outcome.info:
-            pod.say(str(outcome.info["error"]))
+        pod.node_event(path, node.type, status, outcome.info.to_json())
+        if outcome.info.error is not None:
+            pod.say(outcome.info.error)
         pod.output("again", "true" if outcome.again else "false")
         pod.output("next", str(index + 1))
         return outcome.ok

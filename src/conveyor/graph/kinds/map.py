@@ -43,7 +43,7 @@ class MapOutcome:
     """What a map's items add up to: success, and the info its record keeps."""
 
     ok: bool
-    info: dict[str, Any] = field(default_factory=dict)
+    info: MapInfo = field(default_factory=lambda: MapInfo())
     returns: JSON = field(default_factory=dict)
 
 
@@ -56,9 +56,9 @@ def conclude(
     """Apply ``on_item_failure`` and reduce: each name returned in the branch becomes the
     list of its values in item order (succeeded items only), or ``reducer(values)``."""
     failed = [i for i, ok in enumerate(results) if not ok]
-    info: dict[str, Any] = {"items": len(results), "failed": len(failed)}
+    info = MapInfo(items=len(results), failed=len(failed))
     if failed:
-        info["failed_items"] = failed[:FAILED_LISTED]
+        info.failed_items = failed[:FAILED_LISTED]
         if node.on_item_failure == "fail":
             return MapOutcome(False, info)
     kept = [own for own, ok in zip(values, results, strict=True) if ok]
@@ -69,9 +69,9 @@ def conclude(
             collected = [own.get(name) for own in kept]
             returns[name] = reduce_values(reducer, collected) if reducer is not None else collected
     except Exception as exc:  # a failing reducer fails the map, with its error
-        info["error"] = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
+        info.error = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
         return MapOutcome(False, info)
-    info["returns"] = returns  # what a later step, in another process, reads back
+    info.returns = returns  # what a later step, in another process, reads back
     return MapOutcome(True, info, returns)
 
 
@@ -109,9 +109,9 @@ class MapInfo(Info):
 
     items: int | None = None
     failed: int | None = None
-    failed_items: list[int] = field(default_factory=list)
+    failed_items: list[int] | None = None
     skipped: int | None = None
-    returns: JSON = field(default_factory=dict)
+    returns: JSON | None = None
 
     def summary(self, error: str | None = None) -> str:
         detail = super().summary(error)
@@ -135,13 +135,11 @@ class MapKind(Composite):
     info = MapInfo
     verbs: ClassVar[dict[str, tuple[str, ...]]] = {"fan-out": ("count", "indices"), "fan-in": ()}
 
-    def body(
-        self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]
-    ) -> bool:
+    def body(self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: MapInfo) -> bool:
         runner = walker.runner
         items = runner.items(node, path, scope)
-        info["items"] = len(items)
-        runner.node_event(path, "map", Status.RUNNING, {"items": len(items)})
+        info.items = len(items)
+        runner.node_event(path, node.type, Status.RUNNING, MapInfo(items=len(items)).to_json())
         values: list[dict[str, Any]] = [{} for _ in range(len(items))]
 
         def job(index: int) -> Job:
@@ -156,7 +154,7 @@ class MapKind(Composite):
 
         results = runner.run_jobs((job(i) for i in range(len(items))), len(items), node.max_parallelism)
         outcome = conclude(node, results, values, runner.resolve)
-        info.update(outcome.info)
+        info.take(outcome.info)
         if outcome.ok:
             scope.update(outcome.returns)
         return outcome.ok
@@ -169,7 +167,7 @@ class MapKind(Composite):
             with contextlib.suppress(PlanError, NotReached):
                 gather(recorded, node, path, scope, recorded.items(node, path, scope))
         if record.status is Status.SUCCEEDED:
-            scope.update(record.info.get("returns") or {})
+            scope.update(MapInfo.from_json(record.info).returns or {})
         return record.status is Status.SUCCEEDED
 
     def enter(
@@ -223,5 +221,6 @@ class MapKind(Composite):
             if ok:
                 pod.item_done(node, path, index, items)
         outcome = conclude(node, results, values, pod.resolve)
-        pod.node_event(path, node.type, Status.SUCCEEDED if outcome.ok else Status.FAILED, outcome.info)
+        status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+        pod.node_event(path, node.type, status, outcome.info.to_json())
         return outcome.ok

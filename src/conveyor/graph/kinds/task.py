@@ -20,7 +20,7 @@ class TaskInfo(Info):
     KEYS: ClassVar[tuple[str, ...]] = ("cached", "mocked", "patched", "error")
 
     cached: JSON | None = None
-    mocked: bool = False
+    mocked: bool | None = None
     patched: str | None = None
 
     def summary(self, error: str | None = None) -> str:
