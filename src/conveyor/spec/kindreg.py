@@ -9,7 +9,6 @@ built-in kinds never pays for scanning the installed distributions.
 from __future__ import annotations
 
 import threading
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,6 +45,8 @@ def register(model: Any) -> Any:
 
 def load_plugins() -> None:
     """Register the node models of every ``conveyor.kinds`` entry point, once."""
+    from importlib.metadata import entry_points  # lazily: a few ms most runs never need
+
     global _loaded
     with _lock:
         if _loaded:
