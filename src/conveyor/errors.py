@@ -5,6 +5,7 @@
      ├── runlog.base.RunNotFoundError
      ├── executors.run.RunRefused  a run cannot start or resume as asked
      ├── graph.kinds.base.NotReached   a step path that names nothing, or cannot run yet
+     ├── spec.kindreg.KindPluginError, graph.kinds.KindError   a node kind plugin is broken
      ├── executors.pods.PodError   a pod command cannot do its work
      ├── executors.argo.render.RenderError, executors.argo.client.ArgoError
      ├── client.profiles.ProfileError, client.http.ServerError

@@ -57,6 +57,7 @@ BENIGN = {
     "key": "abc",
     "endpoint": "http://127.0.0.1:9",
     "status": "Succeeded",
+    "verb": "fan-out",
 }
 
 PIPELINE = """

@@ -15,6 +15,7 @@ from rich.table import Table
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
 from conveyor.cli.style import coloured
 from conveyor.errors import ConveyorError
+from conveyor.graph.kinds import info_of, model_named
 from conveyor.runlog.records import RunRecord, Status, StepRecord
 from conveyor.spec.errors import Issue, SpecError, did_you_mean
 
@@ -158,35 +159,7 @@ def _row(record: StepRecord, label: str) -> tuple[str, ...]:
     last = record.last
     start = last.start if last is not None else record.start
     end = last.end if last is not None else record.end
-    info = record.info
-    detail = (last.error if last is not None else None) or info.get("error") or ""
-    if "items" in info:
-        detail = f"{info['items']} items, {info.get('failed', 0)} failed" + (f"; {detail}" if detail else "")
-        if info.get("failed_items"):
-            shown = ", ".join(str(i) for i in info["failed_items"][:10])
-            more = "…" if len(info["failed_items"]) > 10 else ""
-            detail += f" (failed items: {shown}{more})"
-        if info.get("skipped"):
-            detail += f"; {info['skipped']} files already processed"
-    if "branch" in info:
-        detail = f"branch {info['branch']}" + (f"; {detail}" if detail else "")
-    if record.type == "loop" and "iterations" in info:
-        ended = {"break": "ended by break_on", "max_iterations": "reached max_iterations"}
-        how = ended.get(str(info.get("ended")), "")
-        if "failed_iteration" in info:
-            how = f"iteration {info['failed_iteration']} failed"
-        detail = (
-            f"{info['iterations']} iterations"
-            + (f", {how}" if how else "")
-            + (f"; {detail}" if detail else "")
-        )
-    cached = info.get("cached")
-    if isinstance(cached, dict):
-        detail = f"cached: from run {cached.get('run')} (key {str(cached.get('key'))[:12]})"
-    if info.get("mocked"):
-        detail = "mocked (not run)" + (f"; {detail}" if detail else "")
-    elif info.get("patched"):
-        detail = f"patched: {info['patched']}" + (f"; {detail}" if detail else "")
+    detail = info_of(record.type, record.info).summary(last.error if last is not None else None)
     return (
         escape(label),
         str(record.type or "-"),
@@ -214,14 +187,16 @@ def step_rows(steps: Steps, items: int) -> list[tuple[str, ...]]:
 
     def visit(prefix: tuple[str, ...], depth: int) -> None:
         record = steps.get(prefix)
-        if record is not None and record.type == "loop":
+        model = model_named(record.type) if record is not None else None
+        entry = model.entry if model is not None else None
+        if record is not None and entry == "iteration":
             rows.append(_row(record, "  " * depth + prefix[-1]))
             for index in sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1):
                 rows.append(("  " * (depth + 1) + escape(f"iteration {index}"), "iteration", "", "", "", ""))
                 for name in children.get((*prefix, index), []):
                     visit((*prefix, index, name), depth + 2)
             return
-        if record is not None and record.type == "map":
+        if record is not None and entry == "item":
             rows.append(_row(record, "  " * depth + prefix[-1]))
             indices = sorted(children.get(prefix, []), key=lambda s: int(s) if s.isdigit() else -1)
             failed = [i for i in indices if item_failed((*prefix, i))]

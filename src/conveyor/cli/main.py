@@ -463,28 +463,19 @@ def execute_single_node(run_id: RunIdArg, step: StepArg, file: PipelineOpt, conf
     raise typer.Exit(nodes.execute_single_node(run_id, step, file, config))
 
 
-@app.command("fan-out", hidden=True)
-def fan_out(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
-    """Record a map's items and print their count."""
+@app.command("kind-verb", hidden=True)
+def kind_verb(
+    verb: Annotated[str, typer.Argument(help="The verb: fan-out, fan-in (a map), loop-check (LOOP/N).")],
+    run_id: RunIdArg,
+    step: StepArg,
+    file: PipelineOpt,
+    config: ConfigOpt = None,
+) -> None:
+    """Do a node kind's orchestrator-side verb for STEP (a map's fan-out and fan-in, a loop's
+    loop-check after iteration N of LOOP/N)."""
     from conveyor.cli import nodes
 
-    raise typer.Exit(nodes.fan_out(run_id, step, file, config))
-
-
-@app.command("fan-in", hidden=True)
-def fan_in(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
-    """Reduce a map's items and record its outcome."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.fan_in(run_id, step, file, config))
-
-
-@app.command("loop-check", hidden=True)
-def loop_check(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
-    """After a loop's iteration (STEP is LOOP/N), decide whether another follows."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.loop_check(run_id, step, file, config))
+    raise typer.Exit(nodes.kind_verb(verb, run_id, step, file, config))
 
 
 @app.command("run-end", hidden=True)

@@ -1,4 +1,4 @@
-"""The commands a pod runs: run-start, execute-single-node, fan-out, fan-in, run-end."""
+"""The commands a pod runs: run-start, execute-single-node, kind-verb, run-end."""
 
 from __future__ import annotations
 
@@ -29,29 +29,11 @@ def execute_single_node(run_id: str, step: str, file: Path, config: Path | None)
 
 
 @friendly
-def fan_out(run_id: str, step: str, file: Path, config: Path | None) -> int:
-    """Pod command: plan a map's items; print their count."""
-    from conveyor.executors.pods import fan_out as out
+def kind_verb(verb: str, run_id: str, step: str, file: Path, config: Path | None) -> int:
+    """Pod command: a kind's orchestrator-side verb (a map's fan-out, a loop's loop-check)."""
+    from conveyor.executors.pods import kind_verb as do
 
-    count = out(run_id, step, *_files(file, config))
-    print(count if count is not None else "map failed")
-    return 0 if count is not None else EXIT_FAILED
-
-
-@friendly
-def fan_in(run_id: str, step: str, file: Path, config: Path | None) -> int:
-    """Pod command: gather and reduce a map's items."""
-    from conveyor.executors.pods import fan_in as reduce
-
-    return 0 if reduce(run_id, step, *_files(file, config)) else EXIT_FAILED
-
-
-@friendly
-def loop_check(run_id: str, step: str, file: Path, config: Path | None) -> int:
-    """Pod command: after a loop's iteration, decide whether another follows."""
-    from conveyor.executors.pods import loop_check as check
-
-    return 0 if check(run_id, step, *_files(file, config)) else EXIT_FAILED
+    return 0 if do(verb, run_id, step, *_files(file, config)) else EXIT_FAILED
 
 
 @friendly

@@ -15,16 +15,12 @@ class PodContract:
     outputs_dir: str = "/tmp/conveyor-outputs"
     run_start: str = "run-start"
     step: str = "execute-single-node"
-    fan_out: str = "fan-out"
-    fan_in: str = "fan-in"
-    loop_check: str = "loop-check"
+    #: ``kind-verb VERB RUN STEP``: a kind's orchestrator-side verbs (a map's ``fan-out``).
+    verb: str = "kind-verb"
     run_end: str = "run-end"
-    #: Outputs each subcommand writes, read by the orchestrator.
-    outputs: tuple[tuple[str, tuple[str, ...]], ...] = (
-        ("fan-out", ("count", "indices")),
-        ("choose", ("branch",)),
-        ("loop-check", ("again", "next")),
-    )
+    #: Outputs ``execute-single-node`` writes, read by the orchestrator, by template kind
+    #: (a kind's verbs declare theirs: :attr:`conveyor.graph.kinds.Kind.verbs`).
+    outputs: tuple[tuple[str, tuple[str, ...]], ...] = (("choose", ("branch",)),)
 
 
 POD_CONTRACT = PodContract()

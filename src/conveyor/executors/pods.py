@@ -1,8 +1,9 @@
 """One step per process: the commands each pod of a transpiled workflow runs.
 
 ``run-start`` records the run; ``execute-single-node`` does what the node's kind does in a
-pod (a task's attempt, a stub, a fail, a conditional's choice); ``fan-out`` plans a map's
-items; ``fan-in`` gathers and reduces them; ``run-end`` records the final status. Each
+pod (a task's attempt, a stub, a fail, a conditional's choice); ``kind-verb VERB`` does a
+kind's orchestrator-side verb (a map's ``fan-out`` and ``fan-in``, a loop's ``loop-check``),
+written in the kind's module; ``run-end`` records the final status. Each
 rebuilds what it needs (parameters, the step) from the pipeline file and the run log:
 nothing large travels through the orchestrator, only the run id, step paths and item
 indices. The contract with the orchestrator (subcommands, outputs) is :data:`POD_CONTRACT`.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,13 @@ from conveyor.executors.registry import build
 from conveyor.executors.run import new_run_record
 from conveyor.graph.kinds import kind_of
 from conveyor.graph.kinds.base import NotReached, Observe, PlanError, Pod
-from conveyor.graph.kinds.loop import replay_iterations, verdict
-from conveyor.graph.kinds.map import conclude, gather
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
-from conveyor.spec.models import LoopNode, MapNode, TaskNode
+from conveyor.spec.models import MapNode, NodeBase, TaskNode
 from conveyor.step.cache import StepCache
 from conveyor.step.capture import routed
 from conveyor.step.context import StepContext
@@ -118,6 +117,24 @@ class _PodSide(Pod):
     def say(self, message: str) -> None:
         print(f"conveyor: {message}")
 
+    def scope_at(self, path: list[str]) -> Scope:
+        return self.ctx.scope_at(path)
+
+    def recorded(self) -> Replay:
+        return self.ctx.replay()
+
+    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], dict[str, Any]]:
+        return self.ctx.maps.plan(node, path, scope)
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        return self.ctx.items(node, path, scope)
+
+    def item_done(self, node: MapNode, path: list[str], index: int, items: Sequence[Any]) -> None:
+        self.ctx.maps.done(node, path, index, items)
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        return resolve_callable(dotted)
+
 
 def _backends(config: RunConfig, run_id: str) -> tuple[RunLogStore, StepContext]:
     store: RunLogStore = build("conveyor.run_log_stores", config.run_log_store)
@@ -193,84 +210,30 @@ def _sequential(jobs: Any, count: int, limit: int | None) -> list[bool]:
     return [job() for job in jobs]
 
 
-def _map_node(ctx: RunContext, path: list[str]) -> MapNode:
-    node = node_at(ctx.loaded.pipeline, path)
-    if not isinstance(node, MapNode):
-        raise PodError(f"'{'/'.join(path)}' is not a map step")
-    return node
-
-
-def fan_out(run_id: str, step: str, file: str, config_file: str | None) -> int | None:
-    """Record a map's items (planning partitions for a partitioned map); return their count,
-    None if the map failed already. Writes ``count``, and ``indices`` (a JSON list) for the
-    ``withParam`` of a partitioned map."""
-    import json
-
-    ctx = open_run(run_id, file, config_file)
-    path = split_path(step)
-    node = _map_node(ctx, path)
+def _verb_node(ctx: RunContext, path: list[str]) -> tuple[NodeBase, list[str], int | None]:
+    """The node a verb's step names, its path, and the item or iteration index after it
+    (``LOOP/N``), if the step ends with one."""
     try:
-        scope = ctx.scope_at(path)
-        items, info = ctx.maps.plan(node, path, scope)
-    except PlanError as exc:
-        ctx.node_event(path, "map", Status.FAILED, {"error": str(exc)})
-        print(f"conveyor: {exc}")
-        write_output("count", "0")
-        write_output("indices", "[]")
-        return None
-    except NotReached as exc:
-        raise PodError(str(exc)) from None
-    ctx.node_event(path, "map", Status.RUNNING, info)
-    write_output("count", str(len(items)))
-    write_output("indices", json.dumps(list(range(len(items)))))
-    return len(items)
+        return node_at(ctx.loaded.pipeline, path), path, None
+    except NotReached:
+        if len(path) < 2 or not path[-1].isdigit():
+            raise
+    return node_at(ctx.loaded.pipeline, path[:-1]), path[:-1], int(path[-1])
 
 
-def fan_in(run_id: str, step: str, file: str, config_file: str | None) -> bool:
-    """Gather a map's items from their records, apply its policy, reduce; record the outcome."""
+def kind_verb(verb: str, run_id: str, step: str, file: str, config_file: str | None) -> bool:
+    """Do a kind's orchestrator-side ``verb`` for the node at ``step``; True if it succeeded."""
     ctx = open_run(run_id, file, config_file)
-    path = split_path(step)
-    node = _map_node(ctx, path)
     try:
-        scope = ctx.scope_at(path)
-        items = ctx.items(node, path, scope)
-    except (PlanError, NotReached) as exc:
-        ctx.node_event(path, "map", Status.FAILED, {"error": str(exc)})
-        return False
-    results, values = gather(ctx.replay(), node, path, scope, items)
-    for index, ok in enumerate(results):
-        if ok:
-            ctx.maps.done(node, path, index, items)
-    outcome = conclude(node, results, values, resolve_callable)
-    ctx.node_event(path, "map", Status.SUCCEEDED if outcome.ok else Status.FAILED, outcome.info)
-    return outcome.ok
-
-
-def loop_check(run_id: str, step: str, file: str, config_file: str | None) -> bool:
-    """After iteration N of a loop (``step`` is ``LOOP/N``): replay the iterations so far and
-    decide, as the in-process loop does, whether another follows; record the loop's progress
-    or its end. Writes ``again`` (true/false) and ``next`` (N+1) for the orchestrator."""
-    ctx = open_run(run_id, file, config_file)
-    path = split_path(step)
-    if len(path) < 2 or not path[-1].isdigit():
-        raise PodError(f"'{step}' does not name an iteration (LOOP/N)")
-    loop_path, index = path[:-1], int(path[-1])
-    node = node_at(ctx.loaded.pipeline, loop_path)
-    if not isinstance(node, LoopNode):
-        raise PodError(f"'{'/'.join(loop_path)}' is not a loop step")
-    try:
-        scope = ctx.scope_at(loop_path)
+        node, path, index = _verb_node(ctx, split_path(step))
+        kind = kind_of(node)
+        if verb not in kind.verbs:
+            known = ", ".join(kind.verbs) or "none"
+            kind_name = getattr(node, "type", "?")
+            raise PodError(f"'{step}' is a {kind_name} step; its verbs: {known}, not '{verb}'")
+        return bool(kind.verb(_PodSide(ctx), verb, node, path, index))
     except (NotReached, PlanError) as exc:
         raise PodError(str(exc)) from None
-    carry, last = replay_iterations(ctx.replay(), node, loop_path, scope, index + 1)
-    outcome = verdict(node, index, last is True, carry)
-    status = Status.RUNNING if outcome.again else Status.SUCCEEDED if outcome.ok else Status.FAILED
-    ctx.node_event(loop_path, "loop", status, outcome.info)
-    if "error" in outcome.info:
-        print(f"conveyor: {outcome.info['error']}")
-    write_output("again", "true" if outcome.again else "false")
-    write_output("next", str(index + 1))
-    return outcome.ok
 
 
 def run_end(run_id: str, orchestrator_status: str, file: str, config_file: str | None) -> Status:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 
-from conveyor.spec.models import TERMINALS, Graph
+from conveyor.spec.models import IMPLICIT, TERMINALS, Graph
 
 
 def _id(path: tuple[str, ...]) -> str:
@@ -22,8 +22,7 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
     used_terminals: set[str] = set()
     for name, node in graph.steps.items():
         node_id = _id((*prefix, name))
-        kind = str(getattr(node, "type", "task"))
-        yield ("node", node_id, name, kind)
+        yield ("node", node_id, name, node.shape)
         for key, target in (("next", node.following(True)), ("on_failure", node.following(False))):
             if target is None:
                 continue
@@ -40,20 +39,18 @@ def _walk(graph: Graph, prefix: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
             yield ("end", "", "", "")
             yield ("edge", node_id, _id((*sub, branch.start_at)), "")
     for name in sorted(used_terminals):
-        yield ("node", terminals[name], name, name)
+        yield ("node", terminals[name], name, IMPLICIT[name].shape)
 
 
 def mermaid(graph: Graph) -> str:
     """The pipeline as a Mermaid flowchart (GitHub and most editors render it)."""
     shapes = {
-        "success": '(("{}"))',
-        "fail": '(("{}"))',
-        "map": '[["{}"]]',
-        "parallel": '[/"{}"/]',
-        "conditional": '{{"{}"}}',
-        "loop": '(["{}"])',
-        "stub": '["{}"]',
-        "task": '["{}"]',
+        "end": '(("{}"))',
+        "fan": '[["{}"]]',
+        "fork": '[/"{}"/]',
+        "choice": '{{"{}"}}',
+        "repeat": '(["{}"])',
+        "step": '["{}"]',
     }
     lines = ["flowchart TD"]
     for kind, a, b, c in _walk(graph, ()):
@@ -72,14 +69,12 @@ def mermaid(graph: Graph) -> str:
 def dot(graph: Graph) -> str:
     """The pipeline as a Graphviz digraph."""
     shapes = {
-        "success": "doublecircle",
-        "fail": "doublecircle",
-        "map": "box3d",
-        "parallel": "parallelogram",
-        "conditional": "diamond",
-        "loop": "cds",
-        "stub": "box",
-        "task": "box",
+        "end": "doublecircle",
+        "fan": "box3d",
+        "fork": "parallelogram",
+        "choice": "diamond",
+        "repeat": "cds",
+        "step": "box",
     }
     lines = ["digraph pipeline {", "  rankdir=TB;"]
     for kind, a, b, c in _walk(graph, ()):

@@ -14,14 +14,20 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
+    GetJsonSchemaHandler,
+    SerializeAsAny,
     SerializerFunctionWrapHandler,
-    Tag,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_serializer,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError
+
+from conveyor.spec import kindreg
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TERMINALS = ("success", "fail")
@@ -114,12 +120,41 @@ def _without_unset_cache(data: Any) -> Any:
     return data
 
 
+#: How a diagram draws a node: a plain step, an end, a fan-out over items, a fork into
+#: concurrent branches, a choice of one branch, a repetition.
+Shape = Literal["step", "end", "fan", "fork", "choice", "repeat"]
+#: What the step path part after a node names: a branch key, an item index, an iteration index.
+Entry = Literal["branch", "item", "iteration"]
+
+
 class NodeBase(Strict):
     """What every node kind answers about its shape. How a kind runs, replays and is
-    entered lives in its module under ``conveyor.graph.kinds``, found by ``type``."""
+    entered lives in its module under ``conveyor.graph.kinds``, found by ``type``.
+
+    The class variables are the kind's traits: validation, diagrams, the CLI, the UI and
+    the Argo renderer read them instead of testing the kind's name, so that a new kind (a
+    plugin's too) is described in one place.
+    """
 
     #: How reaching this node ends its graph: True (success), False (fail), None (runs).
     ends: ClassVar[bool | None] = None
+    #: Holds graphs and is recorded as a node of its own (status and info), not as attempts.
+    composite: ClassVar[bool] = False
+    #: What the path part after this node names (None: it has no steps inside).
+    entry: ClassVar[Entry | None] = None
+    #: The fields holding its subgraphs: "one" (a graph) or "keyed" (a mapping of graphs).
+    subgraph_fields: ClassVar[dict[str, Literal["one", "keyed"]]] = {}
+    #: How diagrams draw it.
+    shape: ClassVar[Shape] = "step"
+    #: Checks of the raw YAML that the model cannot express, by name (spec.validate's table).
+    raw_checks: ClassVar[tuple[str, ...]] = ()
+    #: Runs one of its keyed subgraphs, chosen at run time (its info says which), not all.
+    chooses: ClassVar[bool] = False
+    #: Runs a command of its own (attempts, logs, returns) rather than holding or ending a graph.
+    runs_command: ClassVar[bool] = False
+    #: ``module:Class`` of its behaviour (a :class:`conveyor.graph.kinds.Kind`), for kinds
+    #: that plugins add; the built-in kinds are listed in ``conveyor.graph.kinds``.
+    behaviour: ClassVar[str | None] = None
 
     description: str | None = None
 
@@ -144,6 +179,35 @@ class NodeBase(Strict):
         return []
 
 
+#: The ``type`` of a step that does not say.
+DEFAULT_TYPE = "task"
+
+
+def _node(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a step as the model its ``type`` names (built-in, or a plugin's)."""
+    if isinstance(value, NodeBase):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError("model_type", "Input should be a mapping")
+    tag = value.get("type", DEFAULT_TYPE)
+    model = kindreg.lookup(tag) if isinstance(tag, str) else None
+    if model is None:
+        raise PydanticCustomError("union_tag_invalid", "unknown step type {tag}", {"tag": str(tag)})
+    return model.model_validate(value)
+
+
+class _OneOfKinds:
+    """The JSON Schema of a step: one of the registered node models (``spec.schema`` adds
+    their definitions)."""
+
+    def __get_pydantic_json_schema__(self, core: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"oneOf": [{"$ref": f"#/$defs/{m.__name__}"} for m in kindreg.MODELS.values()]}
+
+
+#: A step of any kind, validated as the model its ``type`` names and dumped as that model.
+Node = SerializeAsAny[Annotated[NodeBase, WrapValidator(_node), _OneOfKinds()]]
+
+
 class Linked(NodeBase):
     """A node followed by another: ``next`` on success, ``on_failure`` (if any) on failure."""
 
@@ -156,6 +220,10 @@ class Linked(NodeBase):
 
 class Branching(Linked):
     """A node whose ``branches`` are entered by their key."""
+
+    composite: ClassVar[bool] = True
+    entry: ClassVar[Entry | None] = "branch"
+    subgraph_fields: ClassVar[dict[str, Literal["one", "keyed"]]] = {"branches": "keyed"}
 
     branches: Annotated[dict[str, Graph], Field(min_length=1)]
 
@@ -170,6 +238,9 @@ class Branching(Linked):
 
 class TaskNode(Linked):
     """Runs one command: a python function, a shell command or a notebook."""
+
+    runs_command: ClassVar[bool] = True
+    raw_checks: ClassVar[tuple[str, ...]] = ("command", "returns", "catalog")
 
     type: Literal["task"] = "task"
     command_type: Literal["python", "shell", "notebook"] = "python"
@@ -217,6 +288,7 @@ class SuccessNode(NodeBase):
     """Ends its graph in success (implicit as ``success`` when not declared)."""
 
     ends: ClassVar[bool | None] = True
+    shape: ClassVar[Shape] = "end"
     type: Literal["success"]
 
 
@@ -224,6 +296,7 @@ class FailNode(NodeBase):
     """Ends its graph in failure (implicit as ``fail`` when not declared)."""
 
     ends: ClassVar[bool | None] = False
+    shape: ClassVar[Shape] = "end"
     type: Literal["fail"]
 
 
@@ -244,6 +317,7 @@ class Graph(Strict):
 class ParallelNode(Branching):
     """Runs every branch concurrently; fails if any branch fails."""
 
+    shape: ClassVar[Shape] = "fork"
     type: Literal["parallel"]
 
 
@@ -288,6 +362,12 @@ class MapNode(Linked):
     """Runs ``branch`` once per item of the list parameter ``iterate_on``, or once per
     partition of the files a ``partition`` spec lists."""
 
+    composite: ClassVar[bool] = True
+    entry: ClassVar[Entry | None] = "item"
+    subgraph_fields: ClassVar[dict[str, Literal["one", "keyed"]]] = {"branch": "one"}
+    shape: ClassVar[Shape] = "fan"
+    raw_checks: ClassVar[tuple[str, ...]] = ("reducer",)
+
     type: Literal["map"]
     iterate_on: Annotated[str, Field(pattern=IDENTIFIER)] | None = None
     partition: PartitionSpec | None = None
@@ -326,6 +406,11 @@ class LoopNode(Linked):
     the boolean parameter ``break_on`` to true, or after ``max_iterations`` iterations:
     a success, or with ``on_max_iterations: fail`` a failure."""
 
+    composite: ClassVar[bool] = True
+    entry: ClassVar[Entry | None] = "iteration"
+    subgraph_fields: ClassVar[dict[str, Literal["one", "keyed"]]] = {"branch": "one"}
+    shape: ClassVar[Shape] = "repeat"
+
     type: Literal["loop"]
     branch: Graph
     max_iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)]
@@ -345,40 +430,16 @@ class LoopNode(Linked):
 class ConditionalNode(Branching):
     """Runs the branch keyed by the value of ``parameter``."""
 
+    shape: ClassVar[Shape] = "choice"
+    chooses: ClassVar[bool] = True
     type: Literal["conditional"]
     parameter: Annotated[str, Field(pattern=IDENTIFIER)]
 
 
-NODE_TYPES: dict[str, type[NodeBase]] = {
-    "task": TaskNode,
-    "stub": StubNode,
-    "parallel": ParallelNode,
-    "map": MapNode,
-    "conditional": ConditionalNode,
-    "loop": LoopNode,
-    "success": SuccessNode,
-    "fail": FailNode,
-}
-
-
-def _node_tag(value: Any) -> str | None:
-    if isinstance(value, dict):
-        tag = value.get("type", "task")
-        return tag if isinstance(tag, str) else None
-    return getattr(value, "type", None)
-
-
-Node = Annotated[
-    Annotated[TaskNode, Tag("task")]
-    | Annotated[StubNode, Tag("stub")]
-    | Annotated[ParallelNode, Tag("parallel")]
-    | Annotated[MapNode, Tag("map")]
-    | Annotated[ConditionalNode, Tag("conditional")]
-    | Annotated[LoopNode, Tag("loop")]
-    | Annotated[SuccessNode, Tag("success")]
-    | Annotated[FailNode, Tag("fail")],
-    Discriminator(_node_tag),
-]
+for _model in (TaskNode, StubNode, ParallelNode, MapNode, ConditionalNode, LoopNode, SuccessNode, FailNode):
+    kindreg.register(_model)
+#: Every node model by its ``type`` (plugins' kinds are added when first needed).
+NODE_TYPES = kindreg.MODELS
 
 
 def walk_nodes(graph: Graph) -> Iterator[NodeBase]:

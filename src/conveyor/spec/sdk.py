@@ -15,7 +15,19 @@ from typing import Any
 
 import yaml
 
+from conveyor.spec.kindreg import type_of
 from conveyor.spec.load import LoadedPipeline, pipeline_from_located
+from conveyor.spec.models import (
+    ConditionalNode,
+    FailNode,
+    LoopNode,
+    MapNode,
+    NodeBase,
+    ParallelNode,
+    StubNode,
+    SuccessNode,
+    TaskNode,
+)
 from conveyor.spec.yamlload import Located
 
 
@@ -75,7 +87,8 @@ class Step:
     """Common options of every step: its name, where a failure goes, and whether the chain
     ends after it (``terminate_with_success`` / ``terminate_with_failure``, as in runnable)."""
 
-    kind = "task"
+    #: The node model a step of this class becomes (its ``type`` and traits).
+    model: type[NodeBase] = TaskNode
     #: The class ``as_pipeline`` builds: ``conveyor.sdk`` sets its own, which can execute.
     pipeline_class: type[Pipeline] | None = None
 
@@ -104,7 +117,7 @@ class Step:
         return {}
 
     def to_dict(self, next_step: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.kind}
+        out: dict[str, Any] = {"type": type_of(self.model)}
         if self.description:
             out["description"] = self.description
         out.update(self.body())
@@ -236,7 +249,7 @@ class Stub(Step):
     """A placeholder step that succeeds; any other keywords are kept, unchecked (the
     command or returns the step will have), as the YAML format's stubs keep them."""
 
-    kind = "stub"
+    model: type[NodeBase] = StubNode
     STEP_OPTIONS = ("on_failure", "description", "terminate_with_success", "terminate_with_failure")
 
     def __init__(self, name: str, **extra: Any) -> None:
@@ -253,7 +266,7 @@ class Stub(Step):
 class Success(Step):
     """Ends its graph in success."""
 
-    kind = "success"
+    model: type[NodeBase] = SuccessNode
 
     def __init__(self, name: str = "success", **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -262,7 +275,7 @@ class Success(Step):
 class Fail(Step):
     """Ends its graph in failure."""
 
-    kind = "fail"
+    model: type[NodeBase] = FailNode
 
     def __init__(self, name: str = "fail", **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -271,7 +284,7 @@ class Fail(Step):
 class Parallel(Step):
     """Branches that run at once."""
 
-    kind = "parallel"
+    model: type[NodeBase] = ParallelNode
 
     def __init__(self, name: str, branches: dict[str, Pipeline], **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -284,7 +297,7 @@ class Parallel(Step):
 class Map(Step):
     """A branch run once per item of a list parameter (or per partition of files)."""
 
-    kind = "map"
+    model: type[NodeBase] = MapNode
 
     def __init__(
         self,
@@ -315,7 +328,7 @@ class Loop(Step):
     ``max_iterations`` times; each iteration sees its index as ``index_as`` (a parameter and
     an environment variable)."""
 
-    kind = "loop"
+    model: type[NodeBase] = LoopNode
 
     def __init__(
         self,
@@ -346,7 +359,7 @@ class Loop(Step):
 class Conditional(Step):
     """The branch keyed by a parameter's value."""
 
-    kind = "conditional"
+    model: type[NodeBase] = ConditionalNode
 
     def __init__(self, name: str, parameter: str, branches: dict[str, Pipeline], **kw: Any) -> None:
         super().__init__(name, **kw)
@@ -387,7 +400,7 @@ class Pipeline:
     @staticmethod
     def _chain(chain: list[Step], steps: dict[str, Any]) -> None:
         for i, step in enumerate(chain):
-            terminal = step.kind in {"success", "fail"}
+            terminal = step.model.ends is not None
             following = (
                 None
                 if terminal

@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
+from conveyor.spec import kindreg
 from conveyor.spec.config import Backend
 from conveyor.spec.errors import Issue, PathPart, SpecError, describe, did_you_mean
-from conveyor.spec.models import NODE_TYPES, TERMINALS, Pipeline
+from conveyor.spec.models import DEFAULT_TYPE, TERMINALS, NodeBase, Pipeline
 from conveyor.spec.yamlload import Located
 
 M = TypeVar("M", bound=BaseModel)
@@ -19,7 +20,7 @@ DOTTED = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 
 
 def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathPart, ...]:
-    """Map a pydantic error location onto the YAML path, dropping union tags it inserts."""
+    """Map a pydantic error location onto the YAML path."""
     path: list[PathPart] = []
     current = data
     for part in loc:
@@ -28,27 +29,54 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[PathPart, ...]:
         ):
             path.append(part)
             current = current[part]
-        elif isinstance(current, dict) and part in NODE_TYPES and current.get("type", "task") == part:
-            continue  # the discriminated union's tag, not a key of the document
         else:
             path.append(part)
             current = None
     return tuple(path)
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+def _node_model(raw: Any) -> type[NodeBase] | None:
+    """The node model a raw step's ``type`` names, if any."""
+    tag = raw.get("type", DEFAULT_TYPE) if isinstance(raw, dict) else None
+    return kindreg.lookup(tag) if isinstance(tag, str) else None
+
+
+def _at(data: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if not isinstance(data, dict | list):
+            return None
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _holds_graph(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Whether ``loc`` is a subgraph of a step (a field its model says holds graphs)."""
+    for back, holds in ((1, "one"), (2, "keyed")):
+        step, field = loc[:-back], loc[-back]
+        if len(step) > 1 and step[-2] == "steps":
+            model = _node_model(_at(data, step))
+            if model is not None and model.subgraph_fields.get(str(field)) == holds:
+                return True
+    return False
+
+
+def _fields_at(model: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> list[str]:
     """The keys allowed where an unknown key was found, for "did you mean"."""
     from conveyor.spec import models
 
     parent = loc[:-1]
     cls: type[BaseModel] = model
+    step = _node_model(_at(data, parent)) if len(parent) > 1 and parent[-2] == "steps" else None
     if not parent:
         cls = model
-    elif parent[-1] in NODE_TYPES:
-        cls = NODE_TYPES[str(parent[-1])]
+    elif step is not None:
+        cls = step
     elif model is not Pipeline and len(parent) == 1:
         cls = Backend
-    elif parent[-1] in {"dag", "branch"} or (len(parent) > 1 and parent[-2] == "branches"):
+    elif parent == ("dag",) or _holds_graph(data, parent):
         cls = models.Graph
     elif parent[-1] == "partition":
         cls = models.PartitionSpec
@@ -80,7 +108,7 @@ def _issue_from_error(model: type[BaseModel], located: Located, err: Any) -> Iss
         )
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
-        allowed = _fields_at(model, loc)
+        allowed = _fields_at(model, located.data, loc)
         return located.issue(
             path,
             f"unknown key '{key}'",
@@ -93,9 +121,9 @@ def _issue_from_error(model: type[BaseModel], located: Located, err: Any) -> Iss
         return located.issue(
             (*path, "type"),
             f"unknown step type {tag!r}",
-            expected="one of " + ", ".join(NODE_TYPES),
+            expected="one of " + ", ".join(kindreg.known()),
             found=describe(tag),
-            hint=did_you_mean(str(tag), NODE_TYPES),
+            hint=did_you_mean(str(tag), kindreg.known()),
         )
     if kind == "model_type" or kind == "dict_type":
         return located.issue(path, "wrong type", expected="a mapping", found=describe(found))
@@ -189,7 +217,7 @@ def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> It
             hint=did_you_mean(start, names),
         )
     for name, node in steps.items():
-        kind = node.get("type", "task") if isinstance(node, dict) else None
+        kind = node.get("type", DEFAULT_TYPE) if isinstance(node, dict) else None
         if name in TERMINALS and kind != name:
             yield located.issue(
                 (*path, "steps", name),
@@ -325,51 +353,78 @@ def is_lambda(text: str) -> bool:
     return isinstance(tree.body, ast.Lambda)
 
 
-def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
-    kind = node.get("type", "task")
-    if kind == "task":
-        command_type = node.get("command_type", "python")
-        if command_type == "python":
-            yield from _check_dotted(node, "command", "a python command", path, located)
-        command = node.get("command")
-        if command_type == "notebook" and isinstance(command, str) and not command.endswith(".ipynb"):
+def _check_command(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    command_type = node.get("command_type", "python")
+    if command_type == "python":
+        yield from _check_dotted(node, "command", "a python command", path, located)
+    command = node.get("command")
+    if command_type == "notebook" and isinstance(command, str) and not command.endswith(".ipynb"):
+        yield located.issue(
+            (*path, "command"),
+            "a notebook command must be the path of an .ipynb file",
+            expected="a path ending in .ipynb",
+            found=repr(command),
+        )
+
+
+def _check_returns(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    returns = node.get("returns")
+    if isinstance(returns, list):
+        names = [r.get("name") if isinstance(r, dict) else r for r in returns]
+        for dup in sorted({str(n) for n in names if names.count(n) > 1}):
             yield located.issue(
-                (*path, "command"),
-                "a notebook command must be the path of an .ipynb file",
-                expected="a path ending in .ipynb",
-                found=repr(command),
+                (*path, "returns"),
+                f"return name '{dup}' is used twice",
+                expected="unique names",
+                found=f"'{dup}' twice",
             )
-        returns = node.get("returns")
-        if isinstance(returns, list):
-            names = [r.get("name") if isinstance(r, dict) else r for r in returns]
-            for dup in sorted({str(n) for n in names if names.count(n) > 1}):
-                yield located.issue(
-                    (*path, "returns"),
-                    f"return name '{dup}' is used twice",
-                    expected="unique names",
-                    found=f"'{dup}' twice",
-                )
-        catalog = node.get("catalog")
-        if isinstance(catalog, dict):
-            yield from _check_patterns(catalog.get("get"), (*path, "catalog", "get"), located)
-            yield from _check_patterns(catalog.get("put"), (*path, "catalog", "put"), located)
-    elif kind == "map":
-        yield from _check_dotted(node, "reducer", "a reducer", path, located, lambdas=True)
-        yield from _check_graph(node.get("branch"), (*path, "branch"), located)
-    elif kind == "loop":
-        yield from _check_graph(node.get("branch"), (*path, "branch"), located)
-    elif kind in {"parallel", "conditional"}:
-        branches = node.get("branches")
-        if isinstance(branches, dict):
-            for key, branch in branches.items():
-                if "/" in key:
-                    yield located.issue(
-                        (*path, "branches", key),
-                        f"branch name '{key}' contains '/'",
-                        expected="a name without '/'",
-                        found=f"'{key}'",
-                    )
-                yield from _check_graph(branch, (*path, "branches", key), located)
+
+
+def _check_catalog(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    catalog = node.get("catalog")
+    if isinstance(catalog, dict):
+        yield from _check_patterns(catalog.get("get"), (*path, "catalog", "get"), located)
+        yield from _check_patterns(catalog.get("put"), (*path, "catalog", "put"), located)
+
+
+def _check_reducer(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    yield from _check_dotted(node, "reducer", "a reducer", path, located, lambdas=True)
+
+
+#: The raw checks a node model asks for by name in its ``raw_checks``.
+RAW_CHECKS = {
+    "command": _check_command,
+    "returns": _check_returns,
+    "catalog": _check_catalog,
+    "reducer": _check_reducer,
+}
+
+
+def _check_keyed(branches: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    if not isinstance(branches, dict):
+        return
+    for key, branch in branches.items():
+        if "/" in key:
+            yield located.issue(
+                (*path, key),
+                f"branch name '{key}' contains '/'",
+                expected="a name without '/'",
+                found=f"'{key}'",
+            )
+        yield from _check_graph(branch, (*path, key), located)
+
+
+def _check_node(node: Raw, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+    model = _node_model(node)
+    if model is None:
+        return
+    for check in model.raw_checks:
+        yield from RAW_CHECKS[check](node, path, located)
+    for field, holds in model.subgraph_fields.items():
+        if holds == "one":
+            yield from _check_graph(node.get(field), (*path, field), located)
+        else:
+            yield from _check_keyed(node.get(field), (*path, field), located)
 
 
 def check_pipeline(located: Located) -> list[Issue]:

@@ -76,9 +76,8 @@ def _level(
         node = step_in(graph, name)
         if node is None or not node.subgraphs():
             raise KeyError(f"'{name}' has no steps inside it")
-        kind = getattr(node, "type", "task")
         key = parts[i + 1] if i + 1 < len(parts) else None
-        if kind in ("map", "loop"):
+        if node.entry in ("item", "iteration"):
             graph = node.inner("0")
             if key is not None and key.isdigit():
                 prefix, pattern = (*prefix, name, key), (*pattern, name, key)

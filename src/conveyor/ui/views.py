@@ -16,18 +16,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from conveyor.graph.kinds import Info, info_of
 from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.endings import Ending, close, ending_of, last_seen
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord, event_from_json
-from conveyor.spec.models import Graph, NodeBase, Pipeline, step_in
+from conveyor.spec import kindreg
+from conveyor.spec.models import DEFAULT_TYPE, IMPLICIT, TERMINALS, Graph, NodeBase, Pipeline, step_in
 
 try:  # orjson (the ui extra) decodes the many event lines of large maps several times faster
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - depends on the installed extras
     _loads = json.loads  # type: ignore[assignment]
 
-#: Composite types whose path part after them is an index (item, iteration).
-INDEXED = ("map", "loop")
+#: Path parts after a node that are indices (map items, loop iterations): patterns say ``*``.
+INDEXED = ("item", "iteration")
+Model = type[NodeBase]
 #: Steps per run page the step table lists before saying how many more there are.
 TREE_LIMIT = 2000
 
@@ -62,15 +65,14 @@ def _exact(line: bytes | str) -> Event | None:
         return None  # a line cut short by a crash mid-write
 
 
-def _node_types(graph: Graph, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
-    """Each step's type by its pattern path (``*`` for item and iteration indices); branch
-    keys stay as they are."""
-    out: dict[tuple[str, ...], str] = {}
+def _node_types(graph: Graph, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Model]:
+    """Each step's model (its kind's traits) by its pattern path (``*`` for item and
+    iteration indices); branch keys stay as they are."""
+    out: dict[tuple[str, ...], Model] = {}
     for name, node in graph.steps.items():
-        kind = str(getattr(node, "type", "task"))
         here = (*prefix, name)
-        out[here] = kind
-        if kind in INDEXED:
+        out[here] = type(node)
+        if node.entry in INDEXED:
             out.update(_node_types(node.inner("0"), (*here, "*")))
         else:
             for key, branch in node.named_subgraphs().items():
@@ -116,7 +118,8 @@ class RunView:
             return path
         out = list(path)
         for i in range(1, len(path), 2):
-            if self.types.get(tuple(out[:i])) in INDEXED:
+            model = self.types.get(tuple(out[:i]))
+            if model is not None and model.entry in INDEXED:
                 out[i] = "*"
         return tuple(out)
 
@@ -125,7 +128,8 @@ class RunView:
         known = self._in_map.get(pattern)
         if known is None:
             known = self._in_map[pattern] = any(
-                part == "*" and self.types.get(pattern[:i]) == "map" for i, part in enumerate(pattern)
+                part == "*" and getattr(self.types.get(pattern[:i]), "entry", None) == "item"
+                for i, part in enumerate(pattern)
             )
         return known
 
@@ -142,7 +146,7 @@ class RunView:
                     if self.in_map(pattern):
                         start, end = _span(record)
                         last = record.last
-                        error = last.error if last is not None else record.info.get("error")
+                        error = last.error if last is not None else _info(record).error
                         self.items[key] = [record.status, start, end, error, len(record.attempts)]
                     else:
                         self.steps[key] = record
@@ -253,7 +257,8 @@ class RunView:
         status, start, end, error, attempts = entry
         last = Attempt(attempts or 1, status, start=start, end=end)
         last.error = error
-        return StepRecord(list(key), "task", status, [last])
+        model = self.types.get(self.pattern(key))
+        return StepRecord(list(key), kindreg.type_of(model) if model else DEFAULT_TYPE, status, [last])
 
     # --- what pages show -------------------------------------------------------------------
 
@@ -279,8 +284,8 @@ class RunView:
         items: Counter[str] = Counter()
         total = n_items = 0
         succeeded = self.status is Status.SUCCEEDED
-        for pattern, kind in self.types.items():
-            if kind in ("success", "fail") or "*" in pattern or not self._taken(pattern):
+        for pattern, model in self.types.items():
+            if model.ends is not None or "*" in pattern or not self._taken(pattern):
                 continue
             record = self.steps.get(pattern)
             if record is None and succeeded:
@@ -288,8 +293,8 @@ class RunView:
             total += 1
             if record is not None:
                 steps[_OUTCOME.get(record.status, "running")] += 1
-            if kind == "map":
-                count = int((record.info if record is not None else {}).get("items") or 0)
+            if model.entry == "item":
+                count = int(_info(record).state().get("items") or 0) if record is not None else 0
                 n_items += count
                 by = self.map_counts(pattern, count)
                 items["succeeded"] += by.get("succeeded", 0)
@@ -305,9 +310,9 @@ class RunView:
     def _taken(self, pattern: tuple[str, ...]) -> bool:
         """Whether every conditional above ``pattern`` chose the branch it is in."""
         for i in range(1, len(pattern) - 1):
-            if self.types.get(pattern[:i]) == "conditional":
+            if getattr(self.types.get(pattern[:i]), "chooses", False):
                 record = self.steps.get(pattern[:i])
-                if record is None or record.info.get("branch") != pattern[i]:
+                if record is None or _info(record).chosen() != pattern[i]:
                     return False
         return True
 
@@ -319,7 +324,7 @@ class RunView:
     def _items_done(self, map_pattern: tuple[str, ...]) -> int:
         """Items finished: those whose last declared step finished, and those that failed
         in an earlier step (a progress figure, not a record)."""
-        inner = [p for p in self._inner(map_pattern) if self.types[p] not in ("success", "fail")]
+        inner = [p for p in self._inner(map_pattern) if self.types[p].ends is None]
         if not inner:
             return 0
         last = self.counts.get(inner[-1], Counter())
@@ -329,7 +334,7 @@ class RunView:
     def map_counts(self, pattern: tuple[str, ...], items: int) -> dict[str, int]:
         """A map's items by status: succeeded (its last step did), failed, cancelled,
         interrupted and running (in any step), pending (not started)."""
-        inner = [p for p in self._inner(pattern) if self.types[p] not in ("success", "fail")]
+        inner = [p for p in self._inner(pattern) if self.types[p].ends is None]
         if not inner:
             return {}
         last = self.counts.get(inner[-1], Counter())
@@ -376,13 +381,12 @@ class RunView:
         if "*" in pattern:
             out["counts"] = counts
         if record is not None:
-            if kind == "map":
-                out["items"] = record.info.get("items")
-                out["counts"] = self.map_counts(pattern, int(record.info.get("items") or 0))
-            if kind == "loop":
-                out["iterations"] = record.info.get("iterations")
-            if kind == "conditional":
-                out["branch"] = record.info.get("branch")
+            info = _info(record)
+            out.update(info.state())
+            model = kindreg.lookup(kind)
+            if model is not None and model.entry == "item":
+                out["counts"] = self.map_counts(pattern, int(out.get("items") or 0))
+            out["label"] = info.label()
         return out
 
     def dag(self, graph: Graph, prefix: tuple[str, ...], pattern: tuple[str, ...]) -> dict[str, Any]:
@@ -390,13 +394,14 @@ class RunView:
         layers = _layers(graph)
         nodes, edges = [], []
         for name, node in graph.steps.items():
-            kind = str(getattr(node, "type", "task"))
+            kind = kindreg.type_of(type(node))
             state = self.node_state((*pattern, name), kind)
             layer, row = layers[name]
             nodes.append(
                 {
                     "name": name,
                     "type": kind,
+                    **traits(node),
                     "layer": layer,
                     "row": row,
                     "path": "/".join((*prefix, name)),
@@ -407,20 +412,29 @@ class RunView:
                 if target is not None:
                     edges.append({"from": name, "to": target, "kind": how})
         used = {e["to"] for e in edges}
-        for end in ("success", "fail"):
+        for end in TERMINALS:
             if end in used and end not in graph.steps:
                 layer, row = layers[end]
+                node = IMPLICIT[end]
                 nodes.append(
-                    {"name": end, "type": end, "layer": layer, "row": row, "status": "pending", "path": ""}
+                    {
+                        "name": end,
+                        "type": kindreg.type_of(type(node)),
+                        **traits(node),
+                        "layer": layer,
+                        "row": row,
+                        "status": "pending",
+                        "path": "",
+                    }
                 )
         status = {n["name"]: n["status"] for n in nodes}
         for n in nodes:  # an end is reached when a step led to it the way its edge says
-            if n["type"] in ("success", "fail") and any(
+            if n["ends"] is not None and any(
                 e["to"] == n["name"]
                 and status.get(e["from"]) in (("succeeded", "reused") if e["kind"] == "next" else ("failed",))
                 for e in edges
             ):
-                n["status"] = "succeeded" if n["type"] == "success" else "failed"
+                n["status"] = "succeeded" if n["ends"] else "failed"
         return {"nodes": nodes, "edges": edges}
 
     def tree(self) -> list[dict[str, Any]]:
@@ -433,14 +447,15 @@ class RunView:
                 continue
             if len(rows) >= TREE_LIMIT:
                 break
-            rows.append(step_json(record, self.types.get(pattern)))
+            model = self.types.get(pattern)
+            rows.append(step_json(record, kindreg.type_of(model) if model else None))
         return rows
 
     def map_detail(self, path: tuple[str, ...], page: int, size: int = 50) -> dict[str, Any]:
         """A map's items: counts, a histogram of item durations, and a page of failed items
         with their errors (read on demand, once per request, not per poll)."""
         record = self.steps.get(path)
-        items = int(record.info.get("items") or 0) if record is not None else 0
+        items = int(_info(record).state().get("items") or 0) if record is not None else 0
         spans: dict[str, list[float]] = {}
         failed: dict[str, str] = {}
         depth = len(path)
@@ -486,6 +501,22 @@ class RunView:
         return bars
 
 
+def _info(record: StepRecord) -> Info:
+    """A record's info as its kind's typed record."""
+    return info_of(record.type, record.info)
+
+
+def traits(node: NodeBase) -> dict[str, bool | str | None]:
+    """What the UI's script needs to know of a node's kind (it names no kinds itself)."""
+    return {
+        "composite": node.composite,
+        "entry": node.entry,
+        "runs_command": node.runs_command,
+        "ends": node.ends,
+        "shape": node.shape,
+    }
+
+
 def _histogram(values: list[float], bins: int = 20) -> list[dict[str, float]]:
     """Counts of ``values`` (sorted) in equal-width bins."""
     if not values:
@@ -513,11 +544,13 @@ def _duration(start: float | None, end: float | None) -> float | None:
 def step_json(record: StepRecord, kind: str | None = None) -> dict[str, Any]:
     """A step record as the UI shows it: every attempt, with what it produced."""
     start, end = _span(record)
+    last = record.last
     return {
         "path": record.path,
         "type": record.type or kind,
         "status": str(record.status),
         "duration": _duration(start, end) if start else None,
+        "summary": _info(record).summary(last.error if last is not None else None),
         "info": {k: v for k, v in record.info.items() if k != "returns"},
         "attempts": [
             {
@@ -561,7 +594,7 @@ def _layers(graph: Graph) -> dict[str, tuple[int, int]]:
         depth.setdefault(name, max(depth.values(), default=0) + 1)
     rows: dict[int, int] = {}
     out = {}
-    for name in [*graph.steps, "success", "fail"]:
+    for name in [*graph.steps, *TERMINALS]:
         if name in depth and name not in out:
             layer = depth[name]
             out[name] = (layer, rows.get(layer, 0))

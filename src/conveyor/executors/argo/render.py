@@ -32,6 +32,7 @@ from conveyor.executors.argo.config import ArgoConfig, PodSettings
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.rules import check_pipeline
 from conveyor.executors.contract import POD_CONTRACT
+from conveyor.graph.kinds import kind_of
 from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import (
     ConditionalNode,
@@ -49,14 +50,6 @@ MAX_TASKS = 190  # Argo allows 200 tasks per DAG template; keep room for start/e
 RUN_ID = "{{workflow.parameters.run_id}}"
 PREFIX = "{{inputs.parameters.prefix}}"
 OUTPUTS_DIR = POD_CONTRACT.outputs_dir
-#: Template kinds -> the pod subcommand they run.
-SUBCOMMANDS = {
-    "step": POD_CONTRACT.step,
-    "choose": POD_CONTRACT.step,
-    "fan-out": POD_CONTRACT.fan_out,
-    "fan-in": POD_CONTRACT.fan_in,
-    "loop-check": POD_CONTRACT.loop_check,
-}
 
 
 class RenderError(ConveyorError):
@@ -160,8 +153,20 @@ class Renderer:
     def _file_args(self) -> list[str]:
         return ["--file", self.files.pipeline, "--config-file", self.files.config]
 
-    def step_template(self, kind: str, node: TaskNode | None = None) -> str:
-        """A container template shared by every step with the same settings."""
+    def verb_template(self, node: NodeBase, verb: str) -> str:
+        """The container template of a kind's orchestrator-side verb (``kind-verb VERB``),
+        with the outputs the kind says the verb writes."""
+        return self.step_template(verb, outputs=kind_of(node).verbs[verb], command=[POD_CONTRACT.verb, verb])
+
+    def step_template(
+        self,
+        kind: str,
+        node: TaskNode | None = None,
+        outputs: tuple[str, ...] | None = None,
+        command: list[str] | None = None,
+    ) -> str:
+        """A container template shared by every step with the same settings: by default,
+        ``execute-single-node`` with the contract's outputs for ``kind``."""
         overrides = self._overrides(node)
         retry = node.retry if node is not None else None
         timeout = node.timeout_seconds if node is not None else None
@@ -180,11 +185,11 @@ class Renderer:
             kind if signature == json.dumps([kind, None, None, None], sort_keys=True) else f"{kind}-custom"
         )
         name = kind if label == kind else self.template_names.name(f"{label}-{len(self._containers)}")
-        subcommand = SUBCOMMANDS[kind]
-        args = [subcommand, RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
+        args = [*(command or [POD_CONTRACT.step]), RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
         pod = self._pod(overrides)
         template: dict[str, Any] = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
-        outputs = dict(POD_CONTRACT.outputs).get(kind, ())
+        if outputs is None:
+            outputs = dict(POD_CONTRACT.outputs).get(kind, ())
         if outputs:
             template["outputs"] = {
                 "parameters": [{"name": o, "valueFrom": {"path": f"{OUTPUTS_DIR}/{o}"}} for o in outputs]
@@ -223,10 +228,13 @@ class Renderer:
     def _node(
         self, name: str, node: NodeBase, static: list[str], namer: Namer, root: bool
     ) -> tuple[list[dict[str, Any]], Linkage]:
-        render = getattr(self, f"render_{getattr(node, 'type', 'task')}", None)
-        if render is None:
-            raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
         here = name if root else f"{PREFIX}/{name}"
+        render = getattr(self, f"render_{getattr(node, 'type', 'task')}", None)
+        if render is None:  # a plugin's kind renders itself with the helpers here
+            made = kind_of(node).render(self, name, here, node, static, namer)
+            if made is None:
+                raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
+            return made
         result: tuple[list[dict[str, Any]], Linkage] = render(name, here, node, static, namer)
         return result
 
@@ -257,7 +265,7 @@ class Renderer:
             namer.name(f"{name}-fan-in"),
         )
         branch = self.dag_template(node.branch, [*static, name, "branch"])
-        out_task = self._task(fan_out, self.step_template("fan-out"), step=here)
+        out_task = self._task(fan_out, self.verb_template(node, "fan-out"), step=here)
         item_task = self._task(items, branch, prefix=f"{here}/{{{{item}}}}")
         item_task["depends"] = f"{fan_out}.Succeeded"
         if node.partition is not None:
@@ -265,7 +273,7 @@ class Renderer:
             item_task["withParam"] = f"{{{{tasks.{fan_out}.outputs.parameters.indices}}}}"
         else:
             item_task["withSequence"] = {"count": f"{{{{tasks.{fan_out}.outputs.parameters.count}}}}"}
-        in_task = self._task(fan_in, self.step_template("fan-in"), step=here)
+        in_task = self._task(fan_in, self.verb_template(node, "fan-in"), step=here)
         in_task["depends"] = " || ".join(
             f"{items}.{phase}" for phase in ("Succeeded", "Failed", "Errored", "Skipped")
         )
@@ -289,19 +297,27 @@ class Renderer:
         self, name: str, here: str, node: LoopNode, static: list[str], namer: Namer
     ) -> tuple[list[dict[str, Any]], Linkage]:
         """A loop: a recursive DAG template, entered at iteration 0."""
-        task = self._task(namer.name(name), self._loop(node, [*static, name]), prefix=here)
+        return self.render_repeat(name, here, node, static, namer, node.branch, "loop-check")
+
+    def render_repeat(
+        self, name: str, here: str, node: NodeBase, static: list[str], namer: Namer, branch: Graph, verb: str
+    ) -> tuple[list[dict[str, Any]], Linkage]:
+        """A node that runs ``branch`` again and again (a loop; a plugin's kind may use it
+        too): a recursive DAG template, entered at iteration 0, whose check is the kind's
+        ``verb`` (writing ``again`` and ``next``)."""
+        task = self._task(namer.name(name), self._repeat(node, [*static, name], branch, verb), prefix=here)
         task["arguments"]["parameters"].append({"name": "iteration", "value": "0"})
         return [task], Linkage(task["name"], f"{task['name']}.Succeeded", _failed(task["name"]))
 
-    def _loop(self, node: LoopNode, static: list[str]) -> str:
-        """One iteration: the branch DAG, then ``loop-check`` (records the loop, outputs
-        whether another iteration follows), then this same template for the next index,
-        gated by ``when``. The check refuses to go past ``max_iterations``, which bounds the
-        recursion's depth."""
+    def _repeat(self, node: NodeBase, static: list[str], branch: Graph, verb: str) -> str:
+        """One iteration: the branch DAG, then the check (``loop-check`` for a loop: records
+        the loop, outputs whether another iteration follows), then this same template for
+        the next index, gated by ``when``. The check refuses to go past ``max_iterations``,
+        which bounds the recursion's depth."""
         name = self.template_names.name("-".join(["loop", *static]))
         iteration = f"{PREFIX}/{{{{inputs.parameters.iteration}}}}"
-        body = self._task("body", self.dag_template(node.branch, [*static, "branch"]), prefix=iteration)
-        check = self._task("check", self.step_template("loop-check"), step=iteration)
+        body = self._task("body", self.dag_template(branch, [*static, "branch"]), prefix=iteration)
+        check = self._task("check", self.verb_template(node, verb), step=iteration)
         check["depends"] = "body.Succeeded || body.Failed || body.Errored"
         again = self._task("again", name, prefix=PREFIX)
         again["arguments"]["parameters"].append(

@@ -119,15 +119,15 @@ def _graph_issues(
             yield _braces(located, here, "step name", name)
         if isinstance(node, TaskNode):
             yield from _override_issues(located, node, here, config)
-        branches = getattr(node, "branches", None)
-        if isinstance(branches, dict):
-            for key, branch in branches.items():
+        for field, holds in node.subgraph_fields.items():
+            value = getattr(node, field)
+            if holds == "one":
+                yield from _graph_issues(located, value, (*here, field), config)
+                continue
+            for key, branch in value.items():
                 if braces_problem(key):
-                    yield _braces(located, (*here, "branches", key), "branch key", key)
-                yield from _graph_issues(located, branch, (*here, "branches", key), config)
-        branch = getattr(node, "branch", None)
-        if isinstance(branch, Graph):
-            yield from _graph_issues(located, branch, (*here, "branch"), config)
+                    yield _braces(located, (*here, field, key), "branch key", key)
+                yield from _graph_issues(located, branch, (*here, field, key), config)
 
 
 def pipeline_issues(loaded: LoadedPipeline, config: ArgoConfig | None = None) -> list[Issue]:

@@ -10,9 +10,10 @@ written once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from conveyor.errors import ConveyorError
+from conveyor.graph.kinds.info import Info
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Attempt, Status, StepRecord
 from conveyor.spec.models import Graph, MapNode, TaskNode
@@ -97,9 +98,33 @@ class Pod(Protocol):
     def say(self, message: str) -> None:
         """A line for the pod's log."""
 
+    def scope_at(self, path: list[str]) -> Scope:
+        """The parameters the node at ``path`` runs with, replayed from the run log."""
+
+    def recorded(self) -> Recorded:
+        """The run log's records, for replaying what items and iterations left."""
+
+    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], dict[str, Any]]:
+        """A map's items, planned (partitions listed) once per run, and what its record keeps."""
+
+    def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
+        """A map's items as planned earlier in the run."""
+
+    def item_done(self, node: MapNode, path: list[str], index: int, items: Sequence[Any]) -> None:
+        """An item of a map succeeded (incremental ledgers)."""
+
+    def resolve(self, dotted: str) -> Callable[..., Any]:
+        """Import a function named by a dotted path (a map's reducer)."""
+
 
 class Kind:
     """One node kind's behaviour. The defaults are those of a node with nothing inside it."""
+
+    #: The record of what its run record keeps beside the status.
+    info: type[Info] = Info
+    #: What the orchestrator asks of it beside running its step (``conveyor kind-verb VERB
+    #: RUN STEP``), each verb with the outputs it writes for the orchestrator.
+    verbs: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
         """Run the node in this process (with the walker's runner); True if it succeeded."""
@@ -121,6 +146,18 @@ class Kind:
             f"'{'/'.join(path)}' is a {getattr(node, 'type', 'node')} step; it has no command to run"
         )
 
+    def render(self, renderer: Any, name: str, here: str, node: Any, static: list[str], namer: Any) -> Any:
+        """A plugin kind's Argo rendering: its DAG tasks and how they link, built with the
+        renderer's helpers (``render_repeat``, ``dag_template``, ``verb_template``); None if
+        it has none. Built-in kinds render in the renderer's ``render_<type>`` methods."""
+        return None
+
+    def verb(self, pod: Pod, name: str, node: Any, path: list[str], index: int | None) -> bool:
+        """Do the orchestrator-side verb ``name`` (one of :attr:`verbs`) for the node at
+        ``path``; ``index`` is the item or iteration the step path named after it, if any.
+        True if it succeeded (the pod exits 0)."""
+        raise NotReached(f"a {getattr(node, 'type', 'node')} step has no verb '{name}'")
+
 
 class Composite(Kind):
     """A node holding graphs: recorded as running, then as succeeded or failed with its info.
@@ -129,17 +166,18 @@ class Composite(Kind):
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
         kind = str(node.type)
         walker.runner.node_event(path, kind, Status.RUNNING, {})
-        info: dict[str, Any] = {}
+        info = self.info()
         try:
             ok = self.body(walker, node, path, scope, info)
         except PlanError as exc:
-            info["error"] = str(exc)
+            info.error = str(exc)
             ok = False
-        walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info)
+        walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info.to_json())
         return ok
 
-    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: dict[str, Any]) -> bool:
-        """What the node does between running and its end; ``info`` goes into its record."""
+    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: Any) -> bool:
+        """What the node does between running and its end; ``info`` (the kind's record, an
+        :class:`Info`) goes into its record."""
         raise NotImplementedError
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import (
     Composite,
@@ -14,6 +15,7 @@ from conveyor.graph.kinds.base import (
     Walker,
     enter_branch,
 )
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import ConditionalNode, Graph
@@ -37,14 +39,38 @@ def choose(node: ConditionalNode, scope: Scope) -> str:
     return key
 
 
+@dataclass(kw_only=True)
+class ConditionalInfo(Info):
+    """A conditional's record: the key of the branch it chose."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("branch", "error")
+
+    branch: str | None = None
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        return _then(f"branch {self.branch}", detail) if self.branch is not None else detail
+
+    def label(self) -> str:
+        return self.branch or ""
+
+    def state(self) -> dict[str, int | str | None]:
+        return {"branch": self.branch}
+
+    def chosen(self) -> str | None:
+        return self.branch
+
+
 class ConditionalKind(Composite):
     """The chosen branch runs in a child scope whose values merge back if it succeeds."""
 
+    info = ConditionalInfo
+
     def body(
-        self, walker: Walker, node: ConditionalNode, path: list[str], scope: Scope, info: dict[str, Any]
+        self, walker: Walker, node: ConditionalNode, path: list[str], scope: Scope, info: ConditionalInfo
     ) -> bool:
         key = choose(node, scope)
-        info["branch"] = key
+        info.branch = key
         child = Scope(scope)
         ok = walker.run_graph(node.branches[key], [*path, key], child)
         scope.update(child.own)
@@ -52,7 +78,7 @@ class ConditionalKind(Composite):
 
     def replay(self, recorded: Recorded, node: ConditionalNode, path: list[str], scope: Scope) -> bool | None:
         record = recorded.record(path)
-        key = record.info.get("branch") if record is not None else None
+        key = ConditionalInfo.from_json(record.info).branch if record is not None else None
         if key is None or key not in node.branches:
             return None if record is None or record.status is Status.RUNNING else False
         child = Scope(scope)
@@ -60,7 +86,7 @@ class ConditionalKind(Composite):
         if result:
             scope.update(child.own)
         if recorded.observe and result is not None:
-            recorded.observe(path, "conditional", result, {"branch": key})
+            recorded.observe(path, node.type, result, ConditionalInfo(branch=key).to_json())
         return result
 
     def enter(
@@ -76,9 +102,9 @@ class ConditionalKind(Composite):
         try:
             key = choose(node, scope)
         except PlanError as exc:
-            pod.node_event(path, "conditional", Status.FAILED, {"error": str(exc)})
+            pod.node_event(path, node.type, Status.FAILED, ConditionalInfo(error=str(exc)).to_json())
             pod.say(str(exc))
             return False
-        pod.node_event(path, "conditional", Status.RUNNING, {"branch": key})
+        pod.node_event(path, node.type, Status.RUNNING, ConditionalInfo(branch=key).to_json())
         pod.output("branch", str(list(node.branches).index(key)))
         return True

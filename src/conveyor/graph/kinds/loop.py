@@ -9,10 +9,11 @@ iteration's parameters are the parent's, whether the loop ended well or not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
-from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Pod, Recorded, Walker
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, LoopNode
@@ -34,31 +35,31 @@ class Verdict:
 
     again: bool
     ok: bool
-    info: dict[str, Any] = field(default_factory=dict)
+    info: LoopInfo
 
 
 def verdict(node: LoopNode, index: int, succeeded: bool, carry: Scope) -> Verdict:
     """After iteration ``index``: a failed iteration fails the loop; ``break_on`` true ends it
     well; the last allowed iteration ends it as ``on_max_iterations`` says; else, again.
     ``break_on`` not set yet means "not done"; set to anything but a boolean is an error."""
-    info: dict[str, Any] = {"iterations": index + 1}
+    info = LoopInfo(iterations=index + 1)
     if not succeeded:
-        info["failed_iteration"] = index
+        info.failed_iteration = index
         return Verdict(False, False, info)
     value = carry.get(node.break_on)
     if node.break_on in carry and not isinstance(value, bool):
-        info["error"] = (
+        info.error = (
             f"break_on parameter '{node.break_on}' must be true or false; "
             f"iteration {index} set it to {type(value).__name__} {value!r}"
         )
         return Verdict(False, False, info)
     if value is True:
-        info["ended"] = "break"
+        info.ended = "break"
         return Verdict(False, True, info)
     if index + 1 >= node.max_iterations:
-        info["ended"] = "max_iterations"
+        info.ended = "max_iterations"
         if node.on_max_iterations == "fail":
-            info["error"] = (
+            info.error = (
                 f"loop reached max_iterations ({node.max_iterations}) without '{node.break_on}' "
                 "becoming true (on_max_iterations: fail)"
             )
@@ -83,13 +84,45 @@ def replay_iterations(
     return carry, result
 
 
+@dataclass(kw_only=True)
+class LoopInfo(Info):
+    """A loop's record: iterations run, how it ended (``break``, ``max_iterations``), and
+    the iteration that failed, if one did."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("iterations", "ended", "failed_iteration", "error")
+    ENDED: ClassVar[dict[str, str]] = {
+        "break": "ended by break_on",
+        "max_iterations": "reached max_iterations",
+    }
+
+    iterations: int | None = None
+    ended: str | None = None
+    failed_iteration: int | None = None
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        if self.iterations is None:
+            return detail
+        how = self.ENDED.get(str(self.ended), "")
+        if self.failed_iteration is not None:
+            how = f"iteration {self.failed_iteration} failed"
+        return _then(f"{self.iterations} iterations" + (f", {how}" if how else ""), detail)
+
+    def label(self) -> str:
+        return f"{self.iterations} iterations" if self.iterations else ""
+
+    def state(self) -> dict[str, int | str | None]:
+        return {"iterations": self.iterations}
+
+
 class LoopKind(Composite):
     """Iterations run one after the other; on resume, finished ones replay from the run log
     (their tasks are reused), so the loop goes on inside the iteration that failed."""
 
-    def body(
-        self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: dict[str, Any]
-    ) -> bool:
+    info = LoopInfo
+    verbs: ClassVar[dict[str, tuple[str, ...]]] = {"loop-check": ("again", "next")}
+
+    def body(self, walker: Walker, node: LoopNode, path: list[str], scope: Scope, info: LoopInfo) -> bool:
         carry = Scope(scope)
         try:
             index = 0
@@ -98,12 +131,12 @@ class LoopKind(Composite):
                 ok = walker.run_graph(node.branch, [*path, str(index)], child)
                 keep(node, carry, child)
                 outcome = verdict(node, index, ok, carry)
-                info.update(outcome.info)
+                info.take(outcome.info)
                 if not outcome.again:
-                    if "error" in outcome.info:
-                        raise PlanError(outcome.info["error"])
+                    if outcome.info.error is not None:
+                        raise PlanError(outcome.info.error)
                     return outcome.ok
-                walker.runner.node_event(path, "loop", Status.RUNNING, dict(outcome.info))
+                walker.runner.node_event(path, node.type, Status.RUNNING, outcome.info.to_json())
                 index += 1
         finally:
             scope.update(carry.own)
@@ -112,12 +145,12 @@ class LoopKind(Composite):
         record = recorded.record(path)
         if record is None or not record.status.finished:
             return None
-        count = int(record.info.get("iterations") or 0)
+        count = LoopInfo.from_json(record.info).iterations or 0
         carry, _ = replay_iterations(recorded, node, path, scope, count)
         scope.update(carry.own)
         ok = record.status is Status.SUCCEEDED
         if recorded.observe:
-            recorded.observe(path, "loop", ok, dict(record.info))
+            recorded.observe(path, node.type, ok, dict(record.info))
         return ok
 
     def enter(
@@ -132,3 +165,22 @@ class LoopKind(Composite):
         if last is None:
             raise NotReached(f"iteration {index - 1} of loop '{path[-1]}' has not finished")
         return node.branch, iteration_scope(node, carry, index)
+
+    def verb(self, pod: Pod, name: str, node: LoopNode, path: list[str], index: int | None) -> bool:
+        """``loop-check``, after iteration ``index`` (the step is ``LOOP/N``): replay the
+        iterations so far and decide, as the in-process loop does, whether another follows;
+        record the loop's progress or its end; output ``again`` and ``next`` (N+1)."""
+        if name != "loop-check":
+            return super().verb(pod, name, node, path, index)
+        if index is None:
+            raise NotReached(f"'{'/'.join(path)}' does not name an iteration (LOOP/N)")
+        scope = pod.scope_at(path)
+        carry, last = replay_iterations(pod.recorded(), node, path, scope, index + 1)
+        outcome = verdict(node, index, last is True, carry)
+        status = Status.RUNNING if outcome.again else Status.SUCCEEDED if outcome.ok else Status.FAILED
+        pod.node_event(path, node.type, status, outcome.info.to_json())
+        if outcome.info.error is not None:
+            pod.say(outcome.info.error)
+        pod.output("again", "true" if outcome.again else "false")
+        pod.output("next", str(index + 1))
+        return outcome.ok

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Pod, Recorded, Walker
+from conveyor.graph.kinds.info import JSON, Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, MapNode, returned_names
@@ -41,8 +43,8 @@ class MapOutcome:
     """What a map's items add up to: success, and the info its record keeps."""
 
     ok: bool
-    info: dict[str, Any] = field(default_factory=dict)
-    returns: dict[str, Any] = field(default_factory=dict)
+    info: MapInfo = field(default_factory=lambda: MapInfo())
+    returns: JSON = field(default_factory=dict)
 
 
 def conclude(
@@ -54,9 +56,9 @@ def conclude(
     """Apply ``on_item_failure`` and reduce: each name returned in the branch becomes the
     list of its values in item order (succeeded items only), or ``reducer(values)``."""
     failed = [i for i, ok in enumerate(results) if not ok]
-    info: dict[str, Any] = {"items": len(results), "failed": len(failed)}
+    info = MapInfo(items=len(results), failed=len(failed))
     if failed:
-        info["failed_items"] = failed[:FAILED_LISTED]
+        info.failed_items = failed[:FAILED_LISTED]
         if node.on_item_failure == "fail":
             return MapOutcome(False, info)
     kept = [own for own, ok in zip(values, results, strict=True) if ok]
@@ -67,9 +69,9 @@ def conclude(
             collected = [own.get(name) for own in kept]
             returns[name] = reduce_values(reducer, collected) if reducer is not None else collected
     except Exception as exc:  # a failing reducer fails the map, with its error
-        info["error"] = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
+        info.error = f"reducer {node.reducer} failed: {type(exc).__name__}: {exc}"
         return MapOutcome(False, info)
-    info["returns"] = returns  # what a later step, in another process, reads back
+    info.returns = returns  # what a later step, in another process, reads back
     return MapOutcome(True, info, returns)
 
 
@@ -97,16 +99,47 @@ def gather(
     return results, values
 
 
+@dataclass(kw_only=True)
+class MapInfo(Info):
+    """A map's record: its items, how many failed (the first of them listed), files an
+    incremental map skipped, and the reduced returns a later step reads back. A partitioned
+    map's plan (manifest, source) stays in ``extra``."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("items", "failed", "failed_items", "skipped", "error", "returns")
+
+    items: int | None = None
+    failed: int | None = None
+    failed_items: list[int] | None = None
+    skipped: int | None = None
+    returns: JSON | None = None
+
+    def summary(self, error: str | None = None) -> str:
+        detail = super().summary(error)
+        if self.items is None:
+            return detail
+        text = _then(f"{self.items} items, {self.failed or 0} failed", detail)
+        if self.failed_items:
+            shown = ", ".join(str(i) for i in self.failed_items[:10])
+            text += f" (failed items: {shown}{'…' if len(self.failed_items) > 10 else ''})"
+        if self.skipped:
+            text += f"; {self.skipped} files already processed"
+        return text
+
+    def state(self) -> dict[str, int | str | None]:
+        return {"items": self.items}
+
+
 class MapKind(Composite):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
 
-    def body(
-        self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: dict[str, Any]
-    ) -> bool:
+    info = MapInfo
+    verbs: ClassVar[dict[str, tuple[str, ...]]] = {"fan-out": ("count", "indices"), "fan-in": ()}
+
+    def body(self, walker: Walker, node: MapNode, path: list[str], scope: Scope, info: MapInfo) -> bool:
         runner = walker.runner
         items = runner.items(node, path, scope)
-        info["items"] = len(items)
-        runner.node_event(path, "map", Status.RUNNING, {"items": len(items)})
+        info.items = len(items)
+        runner.node_event(path, node.type, Status.RUNNING, MapInfo(items=len(items)).to_json())
         values: list[dict[str, Any]] = [{} for _ in range(len(items))]
 
         def job(index: int) -> Job:
@@ -121,7 +154,7 @@ class MapKind(Composite):
 
         results = runner.run_jobs((job(i) for i in range(len(items))), len(items), node.max_parallelism)
         outcome = conclude(node, results, values, runner.resolve)
-        info.update(outcome.info)
+        info.take(outcome.info)
         if outcome.ok:
             scope.update(outcome.returns)
         return outcome.ok
@@ -134,7 +167,7 @@ class MapKind(Composite):
             with contextlib.suppress(PlanError, NotReached):
                 gather(recorded, node, path, scope, recorded.items(node, path, scope))
         if record.status is Status.SUCCEEDED:
-            scope.update(record.info.get("returns") or {})
+            scope.update(MapInfo.from_json(record.info).returns or {})
         return record.status is Status.SUCCEEDED
 
     def enter(
@@ -147,3 +180,47 @@ class MapKind(Composite):
         if index >= len(values):
             raise NotReached(f"map '{path[-1]}' has {len(values)} items; there is no item {index}")
         return node.branch, item_scope(node, scope, values[index])
+
+    def verb(self, pod: Pod, name: str, node: MapNode, path: list[str], index: int | None) -> bool:
+        """``fan-out`` plans and records the items and outputs their count (and their indices,
+        for a partitioned map's ``withParam``); ``fan-in`` gathers, applies the policy, reduces
+        and records the outcome, as an in-process map does."""
+        if index is not None:
+            raise NotReached(f"'{'/'.join([*path, str(index)])}' is an item, not the map")
+        if name == "fan-out":
+            return self._fan_out(pod, node, path)
+        if name == "fan-in":
+            return self._fan_in(pod, node, path)
+        return super().verb(pod, name, node, path, index)
+
+    def _fan_out(self, pod: Pod, node: MapNode, path: list[str]) -> bool:
+        try:
+            scope = pod.scope_at(path)
+            items, info = pod.plan(node, path, scope)
+        except PlanError as exc:
+            pod.node_event(path, node.type, Status.FAILED, MapInfo(error=str(exc)).to_json())
+            pod.say(str(exc))
+            pod.output("count", "0")
+            pod.output("indices", "[]")
+            return False
+        pod.node_event(path, node.type, Status.RUNNING, info)
+        pod.output("count", str(len(items)))
+        pod.output("indices", json.dumps(list(range(len(items)))))
+        pod.say(f"{len(items)} items")
+        return True
+
+    def _fan_in(self, pod: Pod, node: MapNode, path: list[str]) -> bool:
+        try:
+            scope = pod.scope_at(path)
+            items = pod.items(node, path, scope)
+        except (PlanError, NotReached) as exc:
+            pod.node_event(path, node.type, Status.FAILED, MapInfo(error=str(exc)).to_json())
+            return False
+        results, values = gather(pod.recorded(), node, path, scope, items)
+        for index, ok in enumerate(results):
+            if ok:
+                pod.item_done(node, path, index, items)
+        outcome = conclude(node, results, values, pod.resolve)
+        status = Status.SUCCEEDED if outcome.ok else Status.FAILED
+        pod.node_event(path, node.type, status, outcome.info.to_json())
+        return outcome.ok

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from conveyor.graph.kinds.base import Composite, Job, Recorded, Walker, enter_branch, merge
+from conveyor.graph.kinds.info import Info
 from conveyor.graph.scope import Scope
 from conveyor.spec.models import Graph, ParallelNode
 
@@ -12,9 +11,7 @@ from conveyor.spec.models import Graph, ParallelNode
 class ParallelKind(Composite):
     """Branch values merge into the parent in declaration order: later branches win."""
 
-    def body(
-        self, walker: Walker, node: ParallelNode, path: list[str], scope: Scope, info: dict[str, Any]
-    ) -> bool:
+    def body(self, walker: Walker, node: ParallelNode, path: list[str], scope: Scope, info: Info) -> bool:
         children = {name: Scope(scope) for name in node.branches}
 
         def job(name: str, graph: Graph) -> Job:
@@ -36,7 +33,7 @@ class ParallelKind(Composite):
             children.append(child)
         merge(scope, children)
         if recorded.observe:
-            recorded.observe(path, "parallel", ok, {})
+            recorded.observe(path, node.type, ok, {})
         return ok
 
     def enter(

@@ -19,12 +19,12 @@ class StubKind(Kind):
     """Recorded as succeeded; replays as succeeded whether or not a record exists."""
 
     def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
-        walker.runner.node_event(path, "stub", Status.SUCCEEDED, info(node))
+        walker.runner.node_event(path, node.type, Status.SUCCEEDED, info(node))
         return True
 
     def replay(self, recorded: Recorded, node: Any, path: list[str], scope: Scope) -> bool | None:
         return True
 
     def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
-        pod.node_event(path, "stub", Status.SUCCEEDED, info(node))
+        pod.node_event(path, node.type, Status.SUCCEEDED, info(node))
         return True

@@ -181,10 +181,10 @@ async function runPage(runId) {
     header(head, data, runId, load);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     drawDag(dag, data.dag, (node) => {
-      if (node.type === "map") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
-      if (["map", "parallel", "conditional", "loop"].includes(node.type)) {
+      if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
+      if (node.composite) {
         level = node.path; setUrl(); load();
-      } else if (node.type === "task" && !node.path.includes("*")) {
+      } else if (node.runs_command && !node.path.includes("*")) {
         location.href = `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(node.path)}`;
       }
     });
@@ -261,17 +261,16 @@ function drawDag(box, dag, open) {
   }
   for (const n of dag.nodes) {
     const p = pos[n.name];
-    const composite = ["map", "parallel", "conditional", "loop"].includes(n.type);
-    const g = svg("g", { class: "node" + (composite || n.type === "task" ? " clickable" : ""), "data-name": n.name, "data-status": n.status, transform: `translate(${p.x},${p.y})` });
+    const clickable = n.composite || n.runs_command;
+    const g = svg("g", { class: "node" + (clickable ? " clickable" : ""), "data-name": n.name, "data-status": n.status, transform: `translate(${p.x},${p.y})` });
     g.append(svg("rect", { width: W, height: H, fill: COLOURS[n.status] || COLOURS.pending, "fill-opacity": 0.85 }));
     g.append(svg("text", { x: 8, y: 17, fill: "#fff" }, n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name));
     let sub = n.type;
     if (n.counts && Object.keys(n.counts).length) sub += " · " + Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(" ");
-    if (n.iterations) sub += ` · ${n.iterations} iterations`;
-    if (n.branch) sub += ` · ${n.branch}`;
+    if (n.label) sub += ` · ${n.label}`;
     g.append(svg("text", { x: 8, y: 35, fill: "#fff", class: "sub" }, sub.length > 28 ? sub.slice(0, 27) + "…" : sub));
     g.append(svg("title", {}, `${n.name} (${n.type}): ${n.status}` + (n.counts ? " " + JSON.stringify(n.counts) : "")));
-    if (composite || n.type === "task") g.addEventListener("click", () => open(n));
+    if (clickable) g.addEventListener("click", () => open(n));
     root.append(g);
   }
   box.replaceChildren(root);
@@ -293,6 +292,7 @@ function stepTable(box, tree, runId) {
       attempts.append(line);
     }
     const info = Object.keys(s.info).length ? el("pre", { class: "small", text: json(s.info) }) : "";
+    if (s.summary && !s.attempts.length) attempts.prepend(el("div", { class: "summary", text: s.summary }));
     if (s.info.cached) attempts.prepend(el("div", { class: "cached" }, badge("cached"), ` from run ${s.info.cached.run}`));
     else if (s.info.mocked) attempts.prepend(el("div", {}, badge("mocked"), " not run"));
     else if (s.info.patched) attempts.prepend(el("div", {}, badge("patched"), ` ${s.info.patched}`));

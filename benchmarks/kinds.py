@@ -1,0 +1,134 @@
+"""How much of the code a node kind touches: the figures issue 21 point 1 set out to change.
+
+Usage: python benchmarks/kinds.py [ROOT]   (default: this checkout)
+
+Prints, for ``ROOT/src/conveyor`` (Python, measured with ast) and ``ui/static/app.js``
+(string literals, by regex):
+
+- modules that name a kind: a string constant (not a docstring) equal to a kind's ``type``
+  (``task``, ``stub``, ``parallel``, ``map``, ``conditional``, ``loop``). ``success`` and
+  ``fail`` are counted apart: they are also the names of the implicit end steps, which
+  the pipeline format itself spells (``next: success``);
+- ``dict[str, Any]`` occurrences;
+- string-keyed reads of a record's info: ``info["x"]``, ``info.get("x")``, ``"x" in info``
+  on any name or attribute called ``info``, outside ``graph/kinds/``;
+- the files that name the toy kind of the plugin test (``retry-until``), outside ``src``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+KINDS = {"task", "stub", "parallel", "map", "conditional", "loop"}
+TERMINALS = {"success", "fail"}
+JS_STRING = re.compile(r"""(["'])([a-z_-]+)\1""")
+TOY = "retry-until"
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the constants that are docstrings (not kind names, whatever they say)."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def _is_info(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "info") or (
+        isinstance(node, ast.Attribute) and node.attr == "info"
+    )
+
+
+def _str(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def info_reads(tree: ast.AST) -> int:
+    """String-keyed reads of something called ``info``."""
+    count = 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and _is_info(node.value) and _str(node.slice):
+            count += isinstance(node.ctx, ast.Load)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and _is_info(node.func.value)
+            and node.args
+            and _str(node.args[0])
+        ):
+            count += 1
+        elif isinstance(node, ast.Compare) and _str(node.left):
+            count += any(
+                isinstance(op, ast.In | ast.NotIn) and _is_info(right)
+                for op, right in zip(node.ops, node.comparators, strict=True)
+            )
+    return count
+
+
+def kind_names(tree: ast.AST, names: set[str]) -> int:
+    """String constants equal to one of ``names``, docstrings aside."""
+    skip = _docstrings(tree)
+    return sum(
+        1
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in names and id(node) not in skip
+    )
+
+
+def main() -> None:
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent
+    package = root / "src" / "conveyor"
+    named: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    reads: Counter[str] = Counter()
+    dict_any = 0
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        tree = ast.parse(text)
+        name = str(path.relative_to(package))
+        named[name] = kind_names(tree, KINDS)
+        ends[name] = kind_names(tree, TERMINALS)
+        dict_any += text.count("dict[str, Any]")
+        if not name.startswith("graph/kinds/"):
+            reads[name] = info_reads(tree)
+    for path in sorted(package.rglob("*.js")):
+        literals = [m.group(2) for m in JS_STRING.finditer(path.read_text())]
+        name = str(path.relative_to(package))
+        named[name] = sum(lit in KINDS for lit in literals)
+        ends[name] = sum(lit in TERMINALS for lit in literals)
+    toy = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if ".venv" not in p.parts
+        and not p.is_relative_to(root / "src")
+        and p.name != Path(__file__).name
+        and TOY in p.read_text()
+    )
+
+    def table(title: str, counts: Counter[str]) -> None:
+        where = {k: v for k, v in counts.items() if v}
+        print(f"{title}: {sum(where.values())} in {len(where)} modules")
+        for module, count in sorted(where.items()):
+            print(f"  {count:3d}  {module}")
+
+    print(f"source: {package}")
+    table("kind names (task stub parallel map conditional loop)", named)
+    table("end-step names (success fail; also step names of the format)", ends)
+    print(f"dict[str, Any]: {dict_any}")
+    table("string-keyed info reads outside graph/kinds", reads)
+    print(f"files naming the toy kind '{TOY}' outside src: {len(toy)}" + "".join(f"\n  {t}" for t in toy))
+    src_toy = [p for p in package.rglob("*") if p.is_file() and TOY in p.read_text(errors="ignore")]
+    print(f"files under src naming it: {len(src_toy)}")
+
+
+if __name__ == "__main__":
+    main()
