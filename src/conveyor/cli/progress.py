@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from conveyor.cli.style import coloured, mark
 from conveyor.executors.stream import Published, Subscriber
+from conveyor.graph.kinds import info_of, model_named
 from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
 
 if TYPE_CHECKING:  # imported when first needed: a chain of tasks shows no bar
@@ -94,7 +95,7 @@ class ConsoleProgress(Subscriber):
         if isinstance(event, EndEvent):
             self._say_end(event)
         elif isinstance(event, NodeEvent):
-            if event.type == "map":
+            if _entry(event.type) == "item":  # its items are counted by a bar, not listed
                 self._maps.add(key)
             self._say_node(event)
 
@@ -109,22 +110,18 @@ class ConsoleProgress(Subscriber):
         self.console.print(f"  {mark(event.status)} {escape(step_name(event.path))}  [dim]{timing}[/]{extra}")
 
     def _say_node(self, event: NodeEvent) -> None:
-        key, info, status, kind = tuple(event.path), event.info, event.status, event.type
+        key, status, kind = tuple(event.path), event.status, event.type
         if self.quiet:
             return
-        if kind == "map" and status is Status.RUNNING and "items" in info:
-            self._start_bar(key, step_name(event.path), int(info["items"]))
-            return
+        info = info_of(kind, event.info)
+        total = info.state().get("items")
         if status is Status.RUNNING:
+            if _entry(kind) == "item" and isinstance(total, int):
+                self._start_bar(key, step_name(event.path), total)
             return
         self._end_bar(key)
-        detail = ""
-        if "items" in info:
-            detail = f"  {info['items']} items, {info.get('failed', 0)} failed"
-        if "branch" in info:
-            detail = f"  branch {info['branch']}"
-        if "error" in info:
-            detail += f"  [red]{escape(str(info['error']))}[/]"
+        said = info.summary()
+        detail = f"  [red]{escape(said)}[/]" if info.error else f"  {escape(said)}" if said else ""
         self.console.print(f"  {mark(status)} {escape(step_name(event.path))} [dim]({kind})[/]{detail}")
 
     def _start_bar(self, key: tuple[str, ...], label: str, total: int) -> None:
@@ -184,9 +181,18 @@ def _say_marks(marks: dict[str, Any]) -> str:
 SUMMARY_ROWS = 20
 
 
+def _entry(tag: str | None) -> str | None:
+    """What the path part after a node of kind ``tag`` names (``item`` for a map's items)."""
+    model = model_named(tag)
+    return model.entry if model is not None else None
+
+
 def _plain(record: StepRecord) -> bool:
-    """A task that succeeded at its first attempt: counted in a long summary, not listed."""
-    return record.type == "task" and record.status is Status.SUCCEEDED and len(record.attempts) <= 1
+    """A step that ran a command and succeeded at its first attempt: counted in a long
+    summary, not listed."""
+    model = model_named(record.type)
+    runs = model.runs_command if model is not None else False
+    return runs and record.status is Status.SUCCEEDED and len(record.attempts) <= 1
 
 
 def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> Table | str:

@@ -106,7 +106,7 @@ class Engine(Runner):
         items, info = self._maps.plan(node, path, scope, prior.info if prior else None)
         self._planned[tuple(path)] = items
         if node.partition is not None:
-            self.node_event(path, "map", Status.RUNNING, info)
+            self.node_event(path, node.type, Status.RUNNING, info)
         return items
 
     def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:

@@ -231,7 +231,9 @@ class Renderer:
         here = name if root else f"{PREFIX}/{name}"
         render = getattr(self, f"render_{getattr(node, 'type', 'task')}", None)
         if render is None:  # a plugin's kind renders itself with the helpers here
-            made = kind_of(node).render(self, name, here, node, static, namer)
+            made: tuple[list[dict[str, Any]], Linkage] | None = kind_of(node).render(
+                self, name, here, node, static, namer
+            )
             if made is None:
                 raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
             return made

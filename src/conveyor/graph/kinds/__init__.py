@@ -92,7 +92,7 @@ def _behaviour(model: type[NodeBase]) -> Kind:
             raise KindError(f"node model {model.__name__} names no behaviour (`behaviour = 'module:Kind'`)")
         module, _, name = model.behaviour.partition(":")
         try:
-            kind = getattr(importlib.import_module(module), name)()
+            kind: Kind = getattr(importlib.import_module(module), name)()
         except (ImportError, AttributeError) as exc:
             raise KindError(f"cannot load {model.behaviour}, the behaviour of {tag} steps: {exc}") from exc
         KINDS[tag] = kind
