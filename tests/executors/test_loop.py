@@ -138,3 +138,27 @@ def test_invalid_loops_are_refused_with_their_location(
     out = run_cli("validate", "-f", "pipeline.yaml", cwd=tmp_path)
     assert out.returncode == 2
     assert message in out.stderr and "dag.steps.grow" in out.stderr
+
+
+def test_a_value_returned_under_the_index_name_is_handed_on(tmp_path: Path) -> None:
+    """The index itself is not carried out of the loop, but a step's return of that name is
+    (runnable's max_iterations example reads it after the loop); each iteration still sees
+    its own index."""
+    text = """dag:
+  start_at: grow
+  steps:
+    grow:
+      type: loop
+      max_iterations: 3
+      break_on: done
+      index_as: i
+      branch:
+        start_at: body
+        steps:
+          body: {command: ctasks.index_seen, returns: [i, seen], next: success}
+      next: success
+"""
+    result = run_yaml(tmp_path, text, {"seen": [], "done": False})
+    assert result.ok
+    assert result.parameters["seen"] == [0, 1, 2]
+    assert result.run.final_parameters["i"] == 20

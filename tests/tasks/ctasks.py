@@ -241,6 +241,12 @@ def try_to_escape(server_db: str, other_run: str, server_data: str, pg_port: int
     return outcome
 
 
+def index_seen(i: int, seen: list[int]) -> tuple[int, list[int]]:
+    """Returns a value named like the loop's index (as runnable's max_iterations example
+    does) beside the indices seen so far."""
+    return i * 10, [*seen, i]
+
+
 def loop_body(total: int, i: int, stop_at: int) -> tuple[int, bool]:
     """One loop iteration: the index arrives as a parameter and as the environment variable
     ``i`` (they must agree); stops the loop once ``i`` reaches ``stop_at``."""

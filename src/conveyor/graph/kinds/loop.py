@@ -20,13 +20,17 @@ from conveyor.spec.models import Graph, LoopNode
 
 
 def iteration_scope(node: LoopNode, carry: Scope, index: int) -> Scope:
-    """The scope iteration ``index`` runs in: what the iterations before left, and its index."""
-    return Scope(carry, {node.index_as: index}, env={node.index_as: str(index)})
+    """The scope iteration ``index`` runs in: what the iterations before left, and its index.
+    The index sits in a layer of its own, under the scope the iteration's steps write to, so
+    that what they return is told apart from it, even a value of the index's name."""
+    indexed = Scope(carry, {node.index_as: index}, env={node.index_as: str(index)})
+    return Scope(indexed)
 
 
 def keep(node: LoopNode, carry: Scope, child: Scope) -> None:
-    """An iteration's own values become the next one's (its index is not carried on)."""
-    carry.update({k: v for k, v in child.own.items() if k != node.index_as})
+    """What an iteration's steps returned becomes the next one's (its index is not carried on,
+    unless a step returned a value of that name: runnable's loops hand it on)."""
+    carry.update(child.own)
 
 
 @dataclass
