@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conveyor.step.awaiting import settle
 from conveyor.step.envoverlay import overlay
 from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
@@ -73,7 +74,7 @@ def _call_python(request: StepRequest) -> CommandResult:
         return CommandResult(error=str(exc))
     try:
         with overlay(request.env):
-            value = func(**kwargs)
+            value = settle(func(**kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
