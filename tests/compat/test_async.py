@@ -106,6 +106,8 @@ def test_a_failed_async_step_ends_the_stream_with_the_error(workdir: Path) -> No
         asyncio.run(follow())
     ends = [e for e in events if e["e"] == "end"]
     assert ends and ends[-1]["error"] == "ValueError: async step failed"
+    log = Path(ends[-1]["log"]).read_text()  # the user's frames, none of asyncio's
+    assert "in async_explode" in log and "asyncio" not in log and "awaiting.py" not in log
     assert events[-1]["e"] == "run" and events[-1]["status"] == "failed"
 
 

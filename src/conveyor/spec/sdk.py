@@ -135,8 +135,9 @@ def json(name: str) -> dict[str, str]:
 class Catalog:
     """Files a task gets from the catalog before it runs, and puts there after.
 
-    ``store_copy`` is accepted for runnable's pipelines; conveyor always stores a copy (so a
-    later run or resume reads what this one wrote), which is what ``True`` means there.
+    ``store_copy`` is accepted for runnable's pipelines; conveyor always stores a copy of a
+    step's files (so a later step or resume reads what this one wrote), which is what
+    ``True`` means there. A job honours ``False`` (see :class:`Job`).
     """
 
     def __init__(self, get: Sequence[str] = (), put: Sequence[str] = (), store_copy: bool = True) -> None:

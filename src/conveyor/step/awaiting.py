@@ -14,8 +14,10 @@ import asyncio
 import inspect
 import json
 import sys
+import os
 import threading
-from collections.abc import AsyncIterator, Coroutine
+import traceback
+from collections.abc import AsyncIterator, Coroutine, Iterable
 from typing import Any
 
 #: The event type whose other keys are an async generator step's returned values (runnable's).
@@ -30,6 +32,16 @@ def settle(value: Any) -> Any:
     if inspect.isasyncgen(value):
         return _run(_drain(value))
     return value
+
+
+#: Frames of the machinery that awaits a step, left out of the user's traceback.
+_MACHINERY = (os.path.dirname(asyncio.__file__) + os.sep, os.path.abspath(__file__))
+
+
+def user_frames(frames: Iterable[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
+    """``frames`` without those of asyncio and of this module: a failed async step's log
+    shows the user's own code, as a plain function's does."""
+    return [f for f in frames if not os.path.abspath(f.filename).startswith(_MACHINERY)]
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
