@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sys
 import os
+import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Coroutine, Iterable
