@@ -50,8 +50,9 @@ def test_cli_import_pulls_in_only_what_help_needs() -> None:
 
 def test_sdk_all_matches_what_the_package_exports() -> None:
     """``__all__`` lists exactly the SDK's building blocks (every public class of the
-    definitions module and runnable's return kinds, plus the runnable Pipeline, its result
-    and the error a failed run raises), and each one is what
+    definitions module but the bases of steps and jobs, and runnable's return kinds, plus
+    the runnable Pipeline and AsyncPipeline, a run's result and the error a failed run
+    raises), and each one is what
     ``conveyor.<name>`` gives."""
     from conveyor.spec import sdk as definitions
 
@@ -59,11 +60,11 @@ def test_sdk_all_matches_what_the_package_exports() -> None:
         name
         for name, value in vars(definitions).items()
         if isinstance(value, type) and value.__module__ == definitions.__name__ and not name.startswith("_")
-    } - {"Step"}
+    } - {"Step", "Job"}
     helpers = {"json", "metric", "pickled"}  # runnable's return kinds
     assert helpers <= set(vars(definitions))
     assert sorted(conveyor.sdk.__all__) == sorted(
-        building_blocks | helpers | {"RunResult", "ExecutionFailedError"}
+        building_blocks | helpers | {"AsyncPipeline", "RunResult", "ExecutionFailedError"}
     )
     for name in conveyor.sdk.__all__:
         assert getattr(conveyor, name) is getattr(conveyor.sdk, name)

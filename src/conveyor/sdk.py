@@ -8,21 +8,25 @@ executors, so ``execute`` is added here, above both layers.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import FrameType
 from typing import Any
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
+from conveyor.executors.feed import EventDict, Feed
 from conveyor.executors.run import RunResult, open_store
 from conveyor.executors.run import execute as _execute
+from conveyor.executors.stream import Subscriber
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.records import RunRecord, Status
 from conveyor.spec import sdk as _sdk
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import config_from_data, load_config, load_parameters
 from conveyor.spec.sdk import (
+    AsyncPythonTask,
     Catalog,
     Conditional,
     Fail,
@@ -41,17 +45,22 @@ from conveyor.spec.sdk import (
 from conveyor.step.commands import running, running_run
 
 __all__ = [
+    "AsyncPipeline",
+    "AsyncPythonTask",
     "Catalog",
     "Conditional",
     "ExecutionFailedError",
     "Fail",
     "Loop",
     "Map",
+    "NotebookJob",
     "NotebookTask",
     "Parallel",
     "Pipeline",
+    "PythonJob",
     "PythonTask",
     "RunResult",
+    "ShellJob",
     "ShellTask",
     "Stub",
     "Success",
@@ -104,7 +113,33 @@ class Pipeline(_sdk.Pipeline):
         ``tag`` is kept in the run's record; ``log_level`` is accepted for runnable's scripts
         (conveyor's steps' output is theirs, unfiltered).
         """
-        again = _reentered(sys._getframe(1))
+        return self._run(
+            sys._getframe(1),
+            configuration_file,
+            run_id,
+            tag,
+            parameters_file,
+            parameters,
+            raise_on_error,
+            config=config,
+        )
+
+    def _run(
+        self,
+        caller: FrameType,
+        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None,
+        run_id: str | None,
+        tag: str | None,
+        parameters_file: str | os.PathLike[str] | None,
+        parameters: Mapping[str, Any] | None,
+        raise_on_error: bool,
+        subscribers: Sequence[Subscriber] = (),
+        store_copies: bool = True,
+        config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    ) -> RunResult:
+        """What :meth:`execute` does, for every way the SDK runs a pipeline (a job, a
+        stream): ``caller`` is the user's frame (see ``_reentered``)."""
+        again = _reentered(caller)
         if again is not None:
             return again
         env = os.environ
@@ -128,10 +163,128 @@ class Pipeline(_sdk.Pipeline):
         params = load_parameters(parameters_file or None)
         params.update(parameters or {})
         with running():
-            result = _execute(self.load(), run_config, params, run_id=run_id or None, tag=tag or None)
+            result = _execute(
+                self.load(),
+                run_config,
+                params,
+                run_id=run_id or None,
+                tag=tag or None,
+                subscribers=subscribers,
+                store_copies=store_copies,
+            )
         if raise_on_error and not result.ok:
             raise ExecutionFailedError(result)
         return result
+
+
+class AsyncPipeline(Pipeline):
+    """runnable's pipeline of async steps. conveyor awaits a coroutine step in its own step
+    (``conveyor.step.awaiting``), so any pipeline may hold them; what this class adds is a
+    run followed from async code: :meth:`execute_streaming` yields the run's events as they
+    happen, and :meth:`execute_async` awaits the run's result. ``execute()`` runs it as any
+    pipeline."""
+
+    async def execute_streaming(
+        self,
+        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        parameters_file: str | os.PathLike[str] | None = None,
+        log_level: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[EventDict]:
+        """Run the pipeline (in a thread, so the caller's event loop goes on) and yield its
+        events as dicts as they happen, in order: the run's start (``e: run``), each
+        step's ``start`` and ``end`` (status, returns, metrics, error), composite steps'
+        ``node`` events, and the run's end (``e: run`` with its final status). The run is
+        recorded as ``execute()`` records it; one that does not succeed raises
+        :class:`ExecutionFailedError` once its events have been yielded."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[EventDict | None] = asyncio.Queue()
+
+        def deliver(event: EventDict | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        caller = sys._getframe(1)
+
+        def run() -> RunResult:
+            try:
+                return self._run(
+                    caller,
+                    configuration_file,
+                    run_id,
+                    tag,
+                    parameters_file,
+                    parameters,
+                    raise_on_error=True,
+                    subscribers=[Feed(deliver)],
+                )
+            finally:
+                deliver(None)  # after every event: the stream is drained before the run returns
+
+        running_run = asyncio.ensure_future(asyncio.to_thread(run))
+        while (event := await queue.get()) is not None:
+            yield event
+        await running_run
+
+    async def execute_async(
+        self,
+        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
+        tag: str | None = None,
+        parameters_file: str | os.PathLike[str] | None = None,
+        log_level: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+    ) -> RunResult:
+        """``execute()`` awaited: the run goes on in a thread while the caller's loop runs."""
+        caller = sys._getframe(1)
+        return await asyncio.to_thread(
+            self._run, caller, configuration_file, run_id, tag, parameters_file, parameters, raise_on_error
+        )
+
+
+class _JobExecute(_sdk.Job):
+    """What every job adds to its definition here: ``execute()``."""
+
+    def execute(
+        self,
+        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        job_id: str | None = None,
+        tag: str | None = None,
+        parameters_file: str | os.PathLike[str] | None = None,
+        log_level: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        raise_on_error: bool = True,
+    ) -> RunResult:
+        """Run the job now: a run of one step, recorded (``runs show``), its catalog ``put``
+        kept, its returns the run's parameters, exactly as ``Pipeline.execute()`` does
+        (``job_id`` is the run's id). A job that fails raises :class:`ExecutionFailedError`,
+        unless ``raise_on_error=False``."""
+        pipeline = self.as_pipeline()
+        assert isinstance(pipeline, Pipeline)
+        return pipeline._run(
+            sys._getframe(1),
+            configuration_file,
+            job_id,
+            tag,
+            parameters_file,
+            parameters,
+            raise_on_error,
+            store_copies=self.store_copy,
+        )
+
+
+class PythonJob(_JobExecute, _sdk.PythonJob):
+    """A python function run once as a job (runnable's ``PythonJob``)."""
+
+
+class NotebookJob(_JobExecute, _sdk.NotebookJob):
+    """A notebook executed once as a job (runnable's ``NotebookJob``)."""
+
+
+class ShellJob(_JobExecute, _sdk.ShellJob):
+    """A shell command run once as a job (runnable's ``ShellJob``)."""
 
 
 #: Variables naming a run for ``execute()`` to resume in place instead of starting a new one

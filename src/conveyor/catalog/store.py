@@ -307,3 +307,44 @@ class FsspecCatalog(Catalog):
             return {}
         blobs = self.fs.cat(paths)  # keyed by path, in whatever order the reads finished
         return {path[len(base) :]: bytes(blobs[path]) for path in paths}
+
+
+class RecordOnlyPuts(Catalog):
+    """``inner`` with files put recorded (name, size, sha256), not copied: runnable's
+    ``Catalog(store_copy=False)`` for a job, whose files nothing reads back from the catalog
+    (large outputs stay where the job wrote them, and the run log still says what they were).
+    Blobs (object returns, executed notebooks) and gets still go to ``inner``."""
+
+    def __init__(self, inner: Catalog) -> None:
+        self.inner = inner
+        self.keeps_copies = inner.keeps_copies
+
+    def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        root = workdir.resolve()
+        entries = []
+        for pattern in patterns:
+            for match in _local_matches(workdir, pattern):
+                size, digest = _hash_file(match)
+                entries.append(CatalogEntry(match.resolve().relative_to(root).as_posix(), size, digest, None))
+        return entries
+
+    def get(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
+        return self.inner.get(run_id, patterns, workdir)
+
+    def put_bytes(self, run_id: str, name: str, data: bytes) -> CatalogEntry:
+        return self.inner.put_bytes(run_id, name, data)
+
+    def get_bytes(self, location: str) -> bytes:
+        return self.inner.get_bytes(location)
+
+    def shared(self, prefix: str) -> dict[str, bytes]:
+        return self.inner.shared(prefix)
+
+    def put_shared(self, key: str, data: bytes) -> None:
+        self.inner.put_shared(key, data)
+
+    def get_shared(self, key: str) -> bytes | None:
+        return self.inner.get_shared(key)
+
+    def delete_shared(self, key: str) -> None:
+        self.inner.delete_shared(key)

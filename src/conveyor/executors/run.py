@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conveyor.catalog.store import RecordOnlyPuts
 from conveyor.errors import ConveyorError
 from conveyor.executors.base import Executor, RemoteExecutor
 from conveyor.executors.engine import Engine
@@ -69,12 +70,13 @@ class Backends:
     secrets: Any
 
 
-def _backends(config: RunConfig, store: RunLogStore | None) -> Backends:
+def _backends(config: RunConfig, store: RunLogStore | None, store_copies: bool = True) -> Backends:
     try:
+        catalog = build("conveyor.catalogs", config.catalog)
         return Backends(
             store=store or open_store(config),
             executor=build("conveyor.executors", config.executor),
-            catalog=build("conveyor.catalogs", config.catalog),
+            catalog=catalog if store_copies else RecordOnlyPuts(catalog),
             secrets=build("conveyor.secrets", config.secrets),
         )
     except SpecError as exc:
@@ -233,10 +235,12 @@ def execute(
     capture_fds: bool = False,
     tag: str | None = None,
     cache: CacheMode = CacheMode.USE,
+    store_copies: bool = True,
 ) -> RunResult:
     """Start a new run of ``loaded`` and drive it to its end (``tag`` is kept in its record).
     A config from runnable's
-    ``retry`` executor resumes the run it names instead."""
+    ``retry`` executor resumes the run it names instead. Without ``store_copies``, files
+    the steps put are recorded with their hash but not copied (runnable's ``store_copy``)."""
     config = config or RunConfig()
     say_notes(config)
     if config.retry_of:
@@ -248,8 +252,9 @@ def execute(
             capture_fds=capture_fds,
             loaded=loaded,
             cache=cache,
+            store_copies=store_copies,
         )
-    backends = _backends(config, store)
+    backends = _backends(config, store, store_copies)
     _refuse_remote(backends.executor, config)
     run_id = run_id or new_run_id()
     try:
@@ -273,13 +278,14 @@ def resume(
     capture_fds: bool = False,
     loaded: LoadedPipeline | None = None,
     cache: CacheMode = CacheMode.USE,
+    store_copies: bool = True,
 ) -> RunResult:
     """Resume a failed or interrupted run: succeeded steps and map items are not run again.
 
     A run whose lease is live is refused (its driver may be running it), unless ``force``:
     for when you know its driver is gone and will not wait for the lease to expire."""
     config = config or RunConfig()
-    backends = _backends(config, store)
+    backends = _backends(config, store, store_copies)
     _refuse_remote(backends.executor, config)
     previous = settle(backends.store.load(run_id))  # its open steps ended with it
     status = previous.status

@@ -148,8 +148,9 @@ def json(name: str) -> dict[str, str]:
 class Catalog:
     """Files a task gets from the catalog before it runs, and puts there after.
 
-    ``store_copy`` is accepted for runnable's pipelines; conveyor always stores a copy (so a
-    later run or resume reads what this one wrote), which is what ``True`` means there.
+    ``store_copy`` is accepted for runnable's pipelines; conveyor always stores a copy of a
+    step's files (so a later step or resume reads what this one wrote), which is what
+    ``True`` means there. A job honours ``False`` (see :class:`Job`).
     """
 
     def __init__(self, get: Sequence[str] = (), put: Sequence[str] = (), store_copy: bool = True) -> None:
@@ -429,3 +430,94 @@ class Pipeline:
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
+
+
+class AsyncPythonTask(PythonTask):
+    """runnable's task for an ``async def`` function. conveyor awaits a coroutine in the
+    step that calls it (whatever the task's class), so this is a PythonTask under
+    runnable's name and keywords (``AsyncPythonTask(name=..., function=..., returns=[...])``)."""
+
+    def __init__(self, name: str, function: Callable[..., Any], **options: Any) -> None:
+        super().__init__(function, name, **options)
+
+
+class Job:
+    """One task run on its own (runnable's jobs): in conveyor, a pipeline of that one task,
+    run and recorded as any pipeline is, so that ``runs show`` and the catalog see it.
+
+    A job's catalog only puts: nothing ran before it to have put what it would get. With
+    ``Catalog(store_copy=False)`` the files are recorded with their size and hash but not
+    copied into the catalog (no later step of a job reads them back).
+    """
+
+    def __init__(
+        self,
+        returns: Sequence[str | dict[str, str]] = (),
+        catalog: Catalog | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        if catalog is not None and catalog.get:
+            raise ValueError(
+                f"a job cannot get files from the catalog (found get={catalog.get}): nothing ran "
+                "before it to put them there. Use a pipeline step, or leave get out"
+            )
+        self.returns, self.catalog, self.secrets = list(returns), catalog, list(secrets)
+
+    @property
+    def store_copy(self) -> bool:
+        """Whether the files the job puts are copied into the catalog (runnable's default: yes)."""
+        return self.catalog is None or self.catalog.store_copy
+
+    def _options(self) -> dict[str, Any]:
+        return {"returns": self.returns, "catalog": self.catalog, "secrets": self.secrets}
+
+    def task(self) -> _Task:
+        """The one step this job runs."""
+        raise NotImplementedError
+
+    def as_pipeline(self) -> Pipeline:
+        """The pipeline of this job's one task (conveyor's SDK gives it ``execute()``)."""
+        task = self.task()
+        return (Step.pipeline_class or Pipeline)(steps=[task], name=task.name)
+
+
+class PythonJob(Job):
+    """Calls ``function`` once, with the parameters named by its arguments."""
+
+    def __init__(self, function: Callable[..., Any], **options: Any) -> None:
+        super().__init__(**options)
+        self.function = function
+
+    def task(self) -> _Task:
+        return PythonTask(self.function, **self._options())
+
+
+class NotebookJob(Job):
+    """Executes ``notebook`` once, with a parameters cell injected; returns are its variables.
+    ``optional_ploomber_args`` is accepted for runnable's scripts and must be empty: conveyor
+    executes notebooks itself."""
+
+    def __init__(
+        self, notebook: str, optional_ploomber_args: dict[str, Any] | None = None, **options: Any
+    ) -> None:
+        if optional_ploomber_args:
+            raise ValueError(
+                f"optional_ploomber_args={optional_ploomber_args!r} is not supported: conveyor "
+                "executes notebooks itself (with nbclient), not with ploomber-engine"
+            )
+        super().__init__(**options)
+        self.notebook = notebook
+
+    def task(self) -> _Task:
+        return NotebookTask(self.notebook, **self._options())
+
+
+class ShellJob(Job):
+    """Runs ``command`` once in bash; parameters are environment variables, returns are exports."""
+
+    def __init__(self, command: str, name: str = "shell", **options: Any) -> None:
+        super().__init__(**options)
+        self.command, self.name = command, name
+
+    def task(self) -> _Task:
+        return ShellTask(self.command, self.name, **self._options())

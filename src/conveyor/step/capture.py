@@ -133,6 +133,10 @@ class routed:
     _depth = 0
     _lock = threading.Lock()
     _saved: tuple[Any, Any] | None = None
+    #: The routers last taken down, kept alive: ``print`` in another thread (a script
+    #: printing a streamed run's events) may hold sys.stdout without a reference of its
+    #: own, and a router freed under it breaks that print.
+    _retired: tuple[Any, Any] | None = None
 
     def __enter__(self) -> routed:
         with routed._lock:
@@ -147,6 +151,7 @@ class routed:
         with routed._lock:
             routed._depth -= 1
             if routed._depth == 0 and routed._saved is not None:
+                routed._retired = (sys.stdout, sys.stderr)
                 sys.stdout, sys.stderr = routed._saved
                 routed._saved = None
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from conveyor.step.awaiting import settle, user_frames
 from conveyor.step.envoverlay import overlay
 from conveyor.step.guard import guarded
 from conveyor.step.params import StepInputError, bind_arguments, map_returns, resolve_callable
@@ -73,12 +74,12 @@ def _call_python(request: StepRequest) -> CommandResult:
         return CommandResult(error=str(exc))
     try:
         with overlay(request.env):
-            value = func(**kwargs)
+            value = settle(func(**kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
         # The user's own traceback goes to the attempt's log; the run log keeps one line.
-        tb = traceback.extract_tb(exc.__traceback__)[1:]
+        tb = user_frames(traceback.extract_tb(exc.__traceback__)[1:])
         text = "".join(traceback.format_list(tb)) + _error_text(exc) + "\n"
         sys.stderr.write("Traceback (most recent call last):\n" + text)
         return CommandResult(error=_error_text(exc))
