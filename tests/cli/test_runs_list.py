@@ -83,3 +83,22 @@ def test_tag_with_a_server_profile_says_server_runs_have_none(runs: Path) -> Non
     assert added.returncode == 0, added.stderr
     out = run_cli("runs", "list", "--tag", "nightly", cwd=runs)
     assert out.returncode == 2 and "a server's runs carry no tag" in out.stderr
+
+
+def test_a_table_written_to_a_pipe_is_not_cut_to_80_columns(runs: Path) -> None:
+    """Piped (`runs list | grep`), with no COLUMNS set, rich would cut cells at 80 columns."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    out = subprocess.run(
+        [sys.executable, "-m", "conveyor.cli", "runs", "list", "--pipeline", "train"],
+        cwd=runs,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "train-adhoc" in out.stdout and "pipeline" in out.stdout and "…" not in out.stdout

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from conveyor.cli.errors import friendly
+from conveyor.cli.style import Console
 from conveyor.spec.errors import Issue, SpecError
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from conveyor.cli.errors import EXIT_FAILED, friendly
+from conveyor.cli.style import Console
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from conveyor.cli.errors import friendly
+from conveyor.cli.style import Console
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:

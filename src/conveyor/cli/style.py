@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import rich.console
+
 from conveyor.runlog.records import Status
+
+#: Columns a table may take when the output is not a terminal (a pipe, a file, CI's log).
+PIPE_WIDTH = 240
+
+
+class Console(rich.console.Console):
+    """rich's console, except that written to a pipe or a file it does not cut tables at 80
+    columns (rich's default without a terminal): `conveyor runs list | grep` and CI logs
+    keep whole run ids and pipeline names. ``COLUMNS`` still decides when set."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "width" not in kwargs and "COLUMNS" not in os.environ and not self.is_terminal:
+            self.width = PIPE_WIDTH
+
 
 COLOURS: dict[Status, str] = {
     Status.SUCCEEDED: "green",
