@@ -149,5 +149,12 @@ def test_a_failed_sdk_run_is_retried_from_the_cli(tmp_path: Path) -> None:
     retried = run_cli("retry", "sdk-run", cwd=tmp_path)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert (tmp_path / "first.count").read_text() == "x"  # the succeeded step was reused
+    # The summary agrees with `runs show`: b's failed attempt and its retry, a's one attempt.
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[4].strip()
+        for line in retried.stdout.splitlines()
+        if line.startswith("│")
+    }
+    assert rows == {"a": "1", "b": "2"}, retried.stdout
     record = FileRunLogStore(str(tmp_path / ".conveyor" / "runs")).load_record("sdk-run")
     assert record.status == "succeeded" and record.pipeline_file == "<sdk:flow>"

@@ -16,15 +16,24 @@ from conveyor.errors import ConveyorError
 if TYPE_CHECKING:
     from conveyor.cli.progress import ConsoleProgress
     from conveyor.executors.run import RunResult
+    from conveyor.runlog.records import StepRecord
     from conveyor.spec.config import RunConfig
     from conveyor.spec.load import LoadedPipeline
 
 
-def _finish(result: RunResult, progress: ConsoleProgress, console: Console, config: Path | None) -> int:
+def _finish(
+    result: RunResult,
+    progress: ConsoleProgress,
+    console: Console,
+    config: Path | None,
+    steps: dict[tuple[str, ...], StepRecord] | None = None,
+) -> int:
+    """The summary table and the exit code. ``steps``: the run's whole record, for a resumed
+    run (this process saw only its own attempts; the table must agree with ``runs show``)."""
     from conveyor.cli.progress import summary_table
 
     run = result.run
-    Console().print(summary_table(run, progress.records))
+    Console().print(summary_table(run, steps if steps is not None else progress.records))
     if result.ok:
         return 0
     where = f" -c {config}" if config else ""
@@ -197,7 +206,9 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
         force=force,
         capture_fds=True,
     )
-    return _finish(result, progress, console, config)
+    from conveyor.runlog.endings import settle
+
+    return _finish(result, progress, console, config, settle(store.load(run_id)).steps)
 
 
 @friendly
