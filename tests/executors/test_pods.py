@@ -14,9 +14,7 @@ from conveyor.executors.contract import POD_CONTRACT
 from conveyor.executors.pods import (
     PodError,
     execute_single_node,
-    fan_in,
-    fan_out,
-    loop_check,
+    kind_verb,
     run_end,
     run_start,
 )
@@ -52,12 +50,12 @@ def pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_map_run_pod_by_pod(pod: Path) -> None:
     run_id = run_start("r1", "pipeline.yaml", "config.yaml", "params.yaml")
     assert run_id == "r1"
-    assert fan_out("r1", "fan", "pipeline.yaml", "config.yaml") == 3
+    assert kind_verb("fan-out", "r1", "fan", "pipeline.yaml", "config.yaml") is True
     assert (pod / "out" / "count").read_text() == "3"
     assert json.loads((pod / "out" / "indices").read_text()) == [0, 1, 2]
     for index in json.loads((pod / "out" / "indices").read_text()):
         assert execute_single_node("r1", f"fan/{index}/sq", "pipeline.yaml", "config.yaml") is True
-    assert fan_in("r1", "fan", "pipeline.yaml", "config.yaml") is True
+    assert kind_verb("fan-in", "r1", "fan", "pipeline.yaml", "config.yaml") is True
     assert run_end("r1", "Succeeded", "pipeline.yaml", "config.yaml") is Status.SUCCEEDED
     log = FileRunLogStore(str(pod / "runs")).load("r1")
     assert log.run.final_parameters["y"] == [4, 9, 16]
@@ -67,9 +65,9 @@ def test_a_map_run_pod_by_pod(pod: Path) -> None:
 
 def test_fan_in_before_every_item_ran_fails_the_map(pod: Path) -> None:
     run_start("r1", "pipeline.yaml", "config.yaml", "params.yaml")
-    fan_out("r1", "fan", "pipeline.yaml", "config.yaml")
+    kind_verb("fan-out", "r1", "fan", "pipeline.yaml", "config.yaml")
     execute_single_node("r1", "fan/0/sq", "pipeline.yaml", "config.yaml")
-    assert fan_in("r1", "fan", "pipeline.yaml", "config.yaml") is False
+    assert kind_verb("fan-in", "r1", "fan", "pipeline.yaml", "config.yaml") is False
     assert run_end("r1", "Failed", "pipeline.yaml", "config.yaml") is Status.FAILED
     log = FileRunLogStore(str(pod / "runs")).load("r1")
     assert log.step(["fan"]).status is Status.FAILED  # type: ignore[union-attr]
@@ -85,12 +83,12 @@ def test_pods_refuse_what_they_cannot_do(pod: Path) -> None:
     with pytest.raises(
         PodError, match="run 'nope' has not been started: run 'conveyor run-start nope' first"
     ):
-        fan_out("nope", "fan", "pipeline.yaml", "config.yaml")
+        kind_verb("fan-out", "nope", "fan", "pipeline.yaml", "config.yaml")
     run_start("r1", "pipeline.yaml", "config.yaml", "params.yaml")
-    with pytest.raises(PodError, match="'fan/0/sq' is not a map step"):
-        fan_out("r1", "fan/0/sq", "pipeline.yaml", "config.yaml")
-    with pytest.raises(PodError, match="'fan' does not name an iteration"):
-        loop_check("r1", "fan", "pipeline.yaml", "config.yaml")
+    with pytest.raises(PodError, match="'fan/0/sq' is a task step; its verbs: none, not 'fan-out'"):
+        kind_verb("fan-out", "r1", "fan/0/sq", "pipeline.yaml", "config.yaml")
+    with pytest.raises(PodError, match="'fan' is a map step; its verbs: fan-out, fan-in, not 'loop-check'"):
+        kind_verb("loop-check", "r1", "fan", "pipeline.yaml", "config.yaml")
     (pod / "changed.yaml").write_text(PIPELINE.replace("ctasks.square", "ctasks.add"))
     with pytest.raises(PodError, match="is not the pipeline run 'r1' started with"):
         execute_single_node("r1", "fan/0/sq", "changed.yaml", "config.yaml")

@@ -87,7 +87,7 @@ def _replay(
     return carry, last
 
 
-class RetryUntilKind(Composite):
+class RetryUntilKind(Composite[RetryUntilNode]):
     """In-process, replayed, entered by a try index, and on Argo a recursive DAG whose check
     is the ``until-check`` verb."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import Any
 
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.base import Kind
@@ -37,7 +38,7 @@ from conveyor.spec import kindreg
 from conveyor.spec.kindreg import type_of
 from conveyor.spec.models import NodeBase
 
-KINDS: dict[str, Kind] = {
+KINDS: dict[str, Kind[Any]] = {
     "task": TaskKind(),
     "stub": StubKind(),
     "parallel": ParallelKind(),
@@ -56,13 +57,13 @@ class KindError(ConveyorError):
     """A node model names no behaviour, or one that cannot be imported."""
 
 
-def kind_of(node: NodeBase) -> Kind:
+def kind_of(node: NodeBase) -> Kind[Any]:
     """The behaviour of ``node``'s kind: a built-in one, or the one its model names."""
     kind = KINDS.get(getattr(node, "type", ""))
     return kind if kind is not None else _behaviour(type(node))
 
 
-def kind_named(tag: str | None) -> Kind | None:
+def kind_named(tag: str | None) -> Kind[Any] | None:
     """The behaviour of the kind a record's ``type`` names (None if none is known)."""
     kind = KINDS.get(tag or "")
     if kind is None and tag:
@@ -83,7 +84,7 @@ def model_named(tag: str | None) -> type[NodeBase] | None:
     return kindreg.lookup(tag) if tag else None
 
 
-def _behaviour(model: type[NodeBase]) -> Kind:
+def _behaviour(model: type[NodeBase]) -> Kind[Any]:
     tag = type_of(model)
     with _lock:
         if tag in KINDS:
@@ -92,7 +93,7 @@ def _behaviour(model: type[NodeBase]) -> Kind:
             raise KindError(f"node model {model.__name__} names no behaviour (`behaviour = 'module:Kind'`)")
         module, _, name = model.behaviour.partition(":")
         try:
-            kind: Kind = getattr(importlib.import_module(module), name)()
+            kind: Kind[Any] = getattr(importlib.import_module(module), name)()
         except (ImportError, AttributeError) as exc:
             raise KindError(f"cannot load {model.behaviour}, the behaviour of {tag} steps: {exc}") from exc
         KINDS[tag] = kind

@@ -10,13 +10,13 @@ written once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.info import Info
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Attempt, Status, StepRecord
-from conveyor.spec.models import Graph, MapNode, TaskNode
+from conveyor.spec.models import Graph, MapNode, NodeBase, TaskNode
 
 Job = Callable[[], bool]
 #: A map's items (the list parameter, or the partitions of its source).
@@ -117,8 +117,14 @@ class Pod(Protocol):
         """Import a function named by a dotted path (a map's reducer)."""
 
 
-class Kind:
-    """One node kind's behaviour. The defaults are those of a node with nothing inside it."""
+#: The node model a kind is the behaviour of.
+NodeT = TypeVar("NodeT", bound=NodeBase)
+
+
+class Kind(Generic[NodeT]):
+    """One node kind's behaviour, over its node model (``MapKind`` is a ``Kind[MapNode]``: its
+    methods are handed map nodes, and a type checker holds them to it). The defaults are those
+    of a node with nothing inside it."""
 
     #: The record of what its run record keeps beside the status.
     info: type[Info] = Info
@@ -126,45 +132,45 @@ class Kind:
     #: RUN STEP``), each verb with the outputs it writes for the orchestrator.
     verbs: ClassVar[dict[str, tuple[str, ...]]] = {}
 
-    def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
+    def run(self, walker: Walker, node: NodeT, path: list[str], scope: Scope) -> bool:
         """Run the node in this process (with the walker's runner); True if it succeeded."""
         raise PlanError(f"cannot run a {getattr(node, 'type', 'node')} step")
 
-    def replay(self, recorded: Recorded, node: Any, path: list[str], scope: Scope) -> bool | None:
+    def replay(self, recorded: Recorded, node: NodeT, path: list[str], scope: Scope) -> bool | None:
         """Apply a finished node's recorded values to ``scope``; its success, None if unfinished."""
         return None
 
     def enter(
-        self, node: Any, key: str, path: list[str], scope: Scope, recorded: Recorded
+        self, node: NodeT, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
         """The graph and scope that a step path part ``key`` after this node leads into."""
         raise NotReached(f"'{path[-1]}' has no steps inside it")
 
-    def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
+    def pod(self, pod: Pod, node: NodeT, path: list[str], scope: Scope) -> bool:
         """What ``execute-single-node`` does for this node; True if it succeeded."""
         raise NotReached(
             f"'{'/'.join(path)}' is a {getattr(node, 'type', 'node')} step; it has no command to run"
         )
 
-    def render(self, renderer: Any, name: str, here: str, node: Any, static: list[str], namer: Any) -> Any:
+    def render(self, renderer: Any, name: str, here: str, node: NodeT, static: list[str], namer: Any) -> Any:
         """A plugin kind's Argo rendering: its DAG tasks and how they link, built with the
         renderer's helpers (``render_repeat``, ``dag_template``, ``verb_template``); None if
         it has none. Built-in kinds render in the renderer's ``render_<type>`` methods."""
         return None
 
-    def verb(self, pod: Pod, name: str, node: Any, path: list[str], index: int | None) -> bool:
+    def verb(self, pod: Pod, name: str, node: NodeT, path: list[str], index: int | None) -> bool:
         """Do the orchestrator-side verb ``name`` (one of :attr:`verbs`) for the node at
         ``path``; ``index`` is the item or iteration the step path named after it, if any.
         True if it succeeded (the pod exits 0)."""
         raise NotReached(f"a {getattr(node, 'type', 'node')} step has no verb '{name}'")
 
 
-class Composite(Kind):
+class Composite(Kind[NodeT]):
     """A node holding graphs: recorded as running, then as succeeded or failed with its info.
     A :class:`PlanError` fails the node with its message."""
 
-    def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
-        kind = str(node.type)
+    def run(self, walker: Walker, node: NodeT, path: list[str], scope: Scope) -> bool:
+        kind = str(getattr(node, "type", ""))
         walker.runner.node_event(path, kind, Status.RUNNING, {})
         info = self.info()
         try:
@@ -175,7 +181,7 @@ class Composite(Kind):
         walker.runner.node_event(path, kind, Status.SUCCEEDED if ok else Status.FAILED, info.to_json())
         return ok
 
-    def body(self, walker: Walker, node: Any, path: list[str], scope: Scope, info: Any) -> bool:
+    def body(self, walker: Walker, node: NodeT, path: list[str], scope: Scope, info: Any) -> bool:
         """What the node does between running and its end; ``info`` (the kind's record, an
         :class:`Info`) goes into its record."""
         raise NotImplementedError

@@ -61,7 +61,7 @@ class ConditionalInfo(Info):
         return self.branch
 
 
-class ConditionalKind(Composite):
+class ConditionalKind(Composite[ConditionalNode]):
     """The chosen branch runs in a child scope whose values merge back if it succeeds."""
 
     info = ConditionalInfo

@@ -119,7 +119,7 @@ class LoopInfo(Info):
         return {"iterations": self.iterations}
 
 
-class LoopKind(Composite):
+class LoopKind(Composite[LoopNode]):
     """Iterations run one after the other; on resume, finished ones replay from the run log
     (their tasks are reused), so the loop goes on inside the iteration that failed."""
 

@@ -129,7 +129,7 @@ class MapInfo(Info):
         return {"items": self.items}
 
 
-class MapKind(Composite):
+class MapKind(Composite[MapNode]):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
 
     info = MapInfo

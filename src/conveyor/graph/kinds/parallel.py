@@ -8,7 +8,7 @@ from conveyor.graph.scope import Scope
 from conveyor.spec.models import Graph, ParallelNode
 
 
-class ParallelKind(Composite):
+class ParallelKind(Composite[ParallelNode]):
     """Branch values merge into the parent in declaration order: later branches win."""
 
     def body(self, walker: Walker, node: ParallelNode, path: list[str], scope: Scope, info: Info) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from conveyor.graph.kinds.base import Kind, Pod, Recorded, Walker
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
+from conveyor.spec.models import StubNode
 
 
 def info(node: Any) -> dict[str, Any]:
@@ -15,16 +16,16 @@ def info(node: Any) -> dict[str, Any]:
     return {"keys": dict(extra)} if extra else {}
 
 
-class StubKind(Kind):
+class StubKind(Kind[StubNode]):
     """Recorded as succeeded; replays as succeeded whether or not a record exists."""
 
-    def run(self, walker: Walker, node: Any, path: list[str], scope: Scope) -> bool:
+    def run(self, walker: Walker, node: StubNode, path: list[str], scope: Scope) -> bool:
         walker.runner.node_event(path, node.type, Status.SUCCEEDED, info(node))
         return True
 
-    def replay(self, recorded: Recorded, node: Any, path: list[str], scope: Scope) -> bool | None:
+    def replay(self, recorded: Recorded, node: StubNode, path: list[str], scope: Scope) -> bool | None:
         return True
 
-    def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
+    def pod(self, pod: Pod, node: StubNode, path: list[str], scope: Scope) -> bool:
         pod.node_event(path, node.type, Status.SUCCEEDED, info(node))
         return True

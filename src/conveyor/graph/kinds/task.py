@@ -34,7 +34,7 @@ class TaskInfo(Info):
         return detail
 
 
-class TaskKind(Kind):
+class TaskKind(Kind[TaskNode]):
     """A task's outcome is its last attempt's; its returns are restored from that attempt."""
 
     info = TaskInfo

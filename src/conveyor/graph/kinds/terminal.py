@@ -3,16 +3,15 @@ run in-process; on Argo, reaching ``fail`` is a pod that says so and exits non-z
 
 from __future__ import annotations
 
-from typing import Any
-
 from conveyor.graph.kinds.base import Kind, Pod
 from conveyor.graph.scope import Scope
+from conveyor.spec.models import NodeBase
 
 
-class TerminalKind(Kind):
+class TerminalKind(Kind[NodeBase]):
     """Ends a graph; the walk reads ``ends`` from the model and never visits it."""
 
-    def pod(self, pod: Pod, node: Any, path: list[str], scope: Scope) -> bool:
+    def pod(self, pod: Pod, node: NodeBase, path: list[str], scope: Scope) -> bool:
         where = "/".join(path[:-1]) or "the pipeline"
         if node.ends:
             return True
