@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from conveyor.executors.run import RunRefused
-from conveyor.executors.stream import Published, Subscriber
-from conveyor.runlog.base import RunExistsError, effective_status
+from conveyor.runlog.base import RunExistsError, RunNotFoundError, effective_status
 from conveyor.runlog.file import FileRunLogStore
-from conveyor.runlog.records import EndEvent, RunRecord, Status
+from conveyor.runlog.records import Status
 from support import TASKS, run_cli
 from support.runs import retry, run_yaml, runlog, step
 
@@ -109,16 +109,17 @@ def test_a_running_run_holds_a_renewed_lease(workdir: Path, monkeypatch: pytest.
     import conveyor.runlog.base
 
     monkeypatch.setattr(conveyor.runlog.base, "LEASE_SECONDS", 0.6)
-    seen: list[float | None] = []
+    seen: list[float] = []
     store = FileRunLogStore(str(workdir / "runs"))
+    done = threading.Event()
 
-    class Watch(Subscriber):
-        def receive(self, batch: Sequence[Published]) -> None:
-            for record in batch:
-                if isinstance(record, RunRecord):
-                    self.run_id = record.run_id
-                elif isinstance(record, EndEvent):
-                    seen.append(store.load(self.run_id).run.lease_until)
+    def watch() -> None:  # what any other process reading the store sees while the run goes
+        while not done.is_set():
+            with contextlib.suppress(RunNotFoundError, OSError, ValueError):
+                lease = store.load_record("leased").lease_until
+                if lease is not None:
+                    seen.append(lease)
+            time.sleep(0.05)
 
     from conveyor.executors.run import execute
     from conveyor.spec.load import load_pipeline
@@ -126,14 +127,20 @@ def test_a_running_run_holds_a_renewed_lease(workdir: Path, monkeypatch: pytest.
 
     (workdir / "pipeline.yaml").write_text(SLOW)
     started = time.time()
-    result = execute(
-        load_pipeline(workdir / "pipeline.yaml"),
-        file_config(workdir),
-        {"counter": str(workdir / "c"), "tag": "t", "seconds": 1.5},
-        subscribers=[Watch()],
-    )
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = execute(
+            load_pipeline(workdir / "pipeline.yaml"),
+            file_config(workdir),
+            {"counter": str(workdir / "c"), "tag": "t", "seconds": 1.5},
+            run_id="leased",
+        )
+    finally:
+        done.set()
+        watcher.join()
     assert result.ok
-    assert seen[0] is not None and seen[-1] is not None
-    assert seen[-1] > seen[0] and seen[-1] > started + 1.5  # renewed while `wait` slept
+    assert seen, "the run's record never showed a lease"
+    assert max(seen) > seen[0] and max(seen) > started + 1.5  # renewed while `wait` slept
     final = store.load(result.run_id).run
     assert final.lease_until is None and effective_status(final) is Status.SUCCEEDED
