@@ -54,5 +54,6 @@ def test_a_run_shows_the_file_it_was_submitted_from_never_the_workers_copy(
         assert wait_for(ann, bare["id"], ("succeeded", "failed"))["status"] == "succeeded"
         assert ann.get(f"/runs/{bare['id']}").json()["run_log"]["pipeline_file"] is None
 
-        refused = ann.post("/runs", json={**body, "file": "a\nb.yaml"})
-        assert refused.status_code == 422 and "file" in refused.text
+        for shown_otherwise in ("a\nb.yaml", "x\u202egnp.exe", "a\x85b", "a\u2028b", "  "):
+            refused = ann.post("/runs", json={**body, "file": shown_otherwise})
+            assert refused.status_code == 422 and "file" in refused.text, shown_otherwise

@@ -162,7 +162,8 @@ def _run_table(run: dict[str, Any]) -> Any:
     from conveyor.cli.inspect import step_rows
 
     table = Table(
-        title=f"run {run['id']} ({run['pipeline_name']}, {run['user']}): {coloured(run['status'])}",
+        title=f"run {run['id']} ({escape(str(run['pipeline_name']))}, {escape(str(run['user']))}): "
+        + coloured(run["status"]),
         title_justify="left",
         # Why a run failed before (or besides) its steps: the worker's message, e.g. a
         # module that cannot be imported because no code was submitted.
@@ -219,7 +220,7 @@ def listing(
         table.add_column(column, no_wrap=column == "run id")
     for run in page["runs"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
-        table.add_row(run["id"], run["pipeline_name"], run["user"], run["status"], created)
+        table.add_row(*(escape(str(run[key])) for key in ("id", "pipeline_name", "user", "status")), created)
     Console().print(table)
     return 0
 

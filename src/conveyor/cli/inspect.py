@@ -129,7 +129,7 @@ def list_runs(
     for run in runs:
         table.add_row(
             run.run_id,
-            str(run.pipeline_name or "-"),
+            escape(str(run.pipeline_name or "-")),
             coloured(effective_status(run)),
             _when(run.started_at),
             _took(run.started_at, run_end(run)),
@@ -234,7 +234,8 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console = Console()
     status = log.status
     console.print(f"[bold]run[/] {run.run_id}  {coloured(status)}")
-    console.print(f"  pipeline   {run.pipeline_name}  ({run.pipeline_file or 'built in Python'})")
+    where = escape(run.pipeline_file or "built in Python")
+    console.print(f"  pipeline   {escape(str(run.pipeline_name))}  ({where})")
     console.print(f"  hash       {str(run.pipeline_hash)[:16]}")
     took = _took(run.started_at, run_end(run, last_seen(log.steps.values())))
     console.print(f"  started    {_when(run.started_at)}   duration {took}")

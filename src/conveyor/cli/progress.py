@@ -75,7 +75,9 @@ class ConsoleProgress(Subscriber):
         if run.status is Status.RUNNING:
             if not self.quiet:
                 resumed = f" (resumed, #{run.resumed})" if run.resumed else ""
-                self.console.print(f"[bold]run[/] {run.run_id}  pipeline {run.pipeline_name}{resumed}")
+                self.console.print(
+                    f"[bold]run[/] {run.run_id}  pipeline {escape(str(run.pipeline_name))}{resumed}"
+                )
         else:
             self.close()
 

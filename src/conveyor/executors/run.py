@@ -110,8 +110,16 @@ def _drive(
     executor = backends.executor
     assert isinstance(executor, Executor)
     workdir = Path(run.workdir or os.getcwd())
-    # Functions are found next to the pipeline file and in the working directory.
-    for place in (os.path.dirname(run.pipeline_file or ""), str(workdir)):
+    # Functions are found next to the pipeline file and in the working directory. Only a file
+    # that is there: a server run's record names the file as its user typed it (a name shown
+    # on run pages, never a place to import from).
+    pipeline_file = run.pipeline_file or ""
+    beside = (
+        os.path.dirname(pipeline_file)
+        if os.path.isabs(pipeline_file) and os.path.isfile(pipeline_file)
+        else ""
+    )
+    for place in (beside, str(workdir)):
         if place and place not in sys.path:
             sys.path.insert(0, place)
     fds = fd_capture() if capture_fds and executor.isolation == "thread" else nullcontext()

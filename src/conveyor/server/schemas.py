@@ -2,10 +2,11 @@
 every failing call returns. Apart from the routes, so that each route module, the
 middlewares and the submission checks share one definition without importing each other."""
 
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from conveyor.runlog.records import RUN_ID_PATTERN
 
@@ -32,6 +33,20 @@ class SubmitRun(BaseModel):
         ),
     ] = None
     run_id: Annotated[str | None, Field(pattern=RUN_ID)] = None
+
+    @field_validator("file")
+    @classmethod
+    def _shown_as_written(cls, value: str | None) -> str | None:
+        """The file's name is shown on run pages and in terminals: no control, format
+        (bidirectional overrides) or line-separator characters, and not blank."""
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("a file name that is not blank")
+        for char in value:
+            if unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"}:
+                raise ValueError(f"a file name without the character U+{ord(char):04X}")
+        return value
 
 
 class RunSummary(BaseModel):

@@ -51,7 +51,9 @@ def load_plugins() -> None:
     with _lock:
         if _loaded:
             return
-        _loaded = True
+        # Found first, published at once: a broken plugin leaves nothing half registered (and
+        # is said again on the next look), and no reader sees the search done before it is.
+        found: dict[str, Any] = {}
         for point in entry_points(group=GROUP):
             try:
                 model = point.load()
@@ -64,7 +66,10 @@ def load_plugins() -> None:
                 raise KindPluginError(
                     f"entry point {point.name} = {point.value} names a model of type {type_of(model)!r}"
                 )
-            MODELS.setdefault(point.name, model)
+            found.setdefault(point.name, model)
+        for name, model in found.items():
+            MODELS.setdefault(name, model)
+        _loaded = True
 
 
 def reload_plugins() -> None:
