@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from conveyor.runlog.base import RunNotFoundError
 from conveyor.ui.app import _json
 from conveyor.ui.routes.deps import UI, Look
 
@@ -23,7 +24,10 @@ def metrics(
     listed = ui.source.runs(viewer, {"pipeline": pipeline}, 0, limit)["runs"]
     points = []
     for row in reversed(listed):
-        view = ui.source.views.get(row["id"])
+        try:
+            view = ui.source.views.get(row["id"])
+        except RunNotFoundError:  # queued on the server: no run log yet, so no metrics
+            continue
         values: dict[str, Any] = {}
         with view.lock:
             records = list(view.steps.values())
