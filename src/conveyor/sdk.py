@@ -199,13 +199,16 @@ class AsyncPipeline(Pipeline):
         ``node`` events, and the run's end (``e: run`` with its final status). The run is
         recorded as ``execute()`` records it; one that does not succeed raises
         :class:`ExecutionFailedError` once its events have been yielded."""
+        # Decided now, while the caller's stack reaches the module being imported: in the run's
+        # thread the caller's coroutine is suspended and its stack ends at it.
+        caller = sys._getframe(1)
+        if _reentered(caller) is not None:
+            return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[EventDict | None] = asyncio.Queue()
 
         def deliver(event: EventDict | None) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        caller = sys._getframe(1)
 
         def run() -> RunResult:
             try:
@@ -239,6 +242,9 @@ class AsyncPipeline(Pipeline):
     ) -> RunResult:
         """``execute()`` awaited: the run goes on in a thread while the caller's loop runs."""
         caller = sys._getframe(1)
+        again = _reentered(caller)  # now, while the caller's stack is whole (see above)
+        if again is not None:
+            return again
         return await asyncio.to_thread(
             self._run, caller, configuration_file, run_id, tag, parameters_file, parameters, raise_on_error
         )

@@ -147,3 +147,31 @@ def test_streaming_script_prints_while_steps_print(tmp_path: Path) -> None:
     events = [line for line in lines if line != "hi from the step"]
     assert events == ["run running", "start None", "end succeeded", "run succeeded"]
     assert (tmp_path / ".conveyor" / "runs" / "script").is_dir()
+
+
+@pytest.mark.parametrize("call", ["streaming", "async"])
+def test_a_script_without_a_main_guard_runs_once(tmp_path: Path, call: str) -> None:
+    """The step imports the script, whose top level calls asyncio.run(main()) again: that
+    second call is recognised while its caller's stack still reaches the import (not later,
+    in the run's thread, where the suspended coroutine's stack ends), and runs nothing."""
+    use = (
+        "    async for event in pipeline.execute_streaming():\n        print(event['e'], event.get('status'))\n"
+        if call == "streaming"
+        else "    print((await pipeline.execute_async()).status)\n"
+    )
+    (tmp_path / "flow.py").write_text(
+        "import asyncio\n"
+        "from conveyor import AsyncPipeline, AsyncPythonTask\n\n"
+        "async def hi():\n    return 1\n\n"
+        "async def main():\n"
+        "    pipeline = AsyncPipeline(steps=[AsyncPythonTask(name='hi', function=hi, returns=['x'])])\n"
+        + use
+        + "\nasyncio.run(main())\n"
+    )
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "flow.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not run again" in done.stdout + done.stderr
+    assert len(list((tmp_path / ".conveyor" / "runs").iterdir())) == 1
