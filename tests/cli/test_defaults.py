@@ -148,6 +148,9 @@ def test_a_failed_sdk_run_is_retried_from_the_cli(tmp_path: Path) -> None:
     (tmp_path / "go").write_text("")
     retried = run_cli("retry", "sdk-run", cwd=tmp_path)
     assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert "built in Python: it resumes from the pipeline its run log keeps" in " ".join(
+        retried.stderr.split()
+    )
     assert (tmp_path / "first.count").read_text() == "x"  # the succeeded step was reused
     # The summary agrees with `runs show`: b's failed attempt and its retry, a's one attempt.
     rows = {

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
+
 from conveyor.cli.errors import EXIT_FAILED, friendly
 from conveyor.cli.style import Console
 from conveyor.errors import ConveyorError
@@ -196,6 +198,7 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
     run_config = load_config(config)
     store = open_store(run_config)
     console = Console(stderr=True)
+    _say_recorded_definition(store, run_id, file, console)
     progress = ConsoleProgress(console, quiet)
     result = resume(
         run_id,
@@ -209,6 +212,26 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
     from conveyor.runlog.endings import settle
 
     return _finish(result, progress, console, config, settle(store.load(run_id)).steps)
+
+
+def _say_recorded_definition(store: Any, run_id: str, file: Path | None, console: Console) -> None:
+    """A run built with the SDK has no file to compare with: say that it resumes from the
+    definition its run log keeps, so that an edit of the script's pipeline is not taken
+    for one that counts (the step functions' code is the script's as it is now)."""
+    from conveyor.runlog.base import RunNotFoundError
+
+    if file is not None:
+        return
+    try:
+        recorded = store.load_record(run_id).pipeline_file or ""
+    except (RunNotFoundError, OSError, ValueError):
+        return  # resume says why
+    if recorded.startswith("<"):
+        console.print(
+            f"[dim]run {escape(run_id)} was built in Python: it resumes from the pipeline its run log "
+            "keeps; an edit of the pipeline in the script needs a new run (its functions' code is "
+            "used as it is now)[/]"
+        )
 
 
 @friendly

@@ -307,9 +307,14 @@ def resume(
     if loaded is None:
         loaded = _pipeline_of(previous.run, path, pipeline_file is not None)
     if loaded.hash != previous.run.pipeline_hash:
+        again = (
+            "run the script again without a retry variable"
+            if str(path).startswith("<")
+            else "conveyor execute -f " + str(path)
+        )
         raise RunRefused(
             f"the pipeline {path} has changed since run '{run_id}' started, so its recorded steps "
-            "no longer describe it. Start a new run with: conveyor execute -f " + str(path)
+            f"no longer describe it. Start a new run: {again}"
         )
     run = previous.run
     expected = run.generation
