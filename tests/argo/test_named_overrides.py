@@ -172,3 +172,36 @@ def test_bad_settings_under_a_name_are_refused_in_the_config(tmp_path: Path) -> 
     (tmp_path / "config.yaml").write_text(CONFIG.replace("pool: gpu", "pool: gpu}\n        colour: {x: 1"))
     out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)
     assert out.returncode == 2 and "executor.config.overrides.gpu.colour" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("override", ["tiny", "inline"])
+def test_an_override_whose_limit_falls_below_the_defaults_request_is_refused(
+    tmp_path: Path, override: str
+) -> None:
+    """The override's limits replace the defaults' and the defaults' requests stay: a memory
+    request of 1Gi with a limit of 512Mi is a pod Kubernetes refuses, so render and validate
+    say so, where the step names the override."""
+    config = CONFIG.replace(
+        "resources: {requests: {cpu: 250m}}", "resources: {requests: {cpu: 250m, memory: 1Gi}}"
+    ).replace("      gpu:\n", "      tiny:\n        resources: {limits: {memory: 512Mi}}\n      gpu:\n")
+    named = "argo: tiny" if override == "tiny" else "argo: {resources: {limits: {memory: 512Mi}}}"
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE.replace("argo: gpu", named))
+    (tmp_path / "config.yaml").write_text(config)
+    with pytest.raises(SpecError) as caught:
+        render(load_pipeline(tmp_path / "pipeline.yaml"), _argo(config), FILES)
+    [issue] = caught.value.issues
+    assert issue.path == ("dag", "steps", "score", "overrides", "argo")
+    assert "request memory 1Gi with a limit of 512Mi" in issue.message
+    assert issue.hint is not None and "resources.requests.memory" in issue.hint
+    for command in (["validate", "--no-import"], ["render", "argo"]):
+        out = run_cli(*command, "-f", "pipeline.yaml", "-c", "config.yaml", cwd=tmp_path)
+        assert out.returncode == 2 and "which Kubernetes refuses" in out.stderr, out.stderr
+    # with its own request the same limit is fine (and a cpu request with no cpu limit is too)
+    fixed = config.replace(
+        "{limits: {memory: 512Mi}}", "{limits: {memory: 512Mi}, requests: {memory: 256Mi}}"
+    )
+    fixed_named = named.replace(
+        "{limits: {memory: 512Mi}}", "{limits: {memory: 512Mi}, requests: {memory: 256Mi}}"
+    )
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE.replace("argo: gpu", fixed_named))
+    render(load_pipeline(tmp_path / "pipeline.yaml"), _argo(fixed), FILES)

@@ -99,3 +99,18 @@ class ArgoConfig(PodSettings):
     #: Pod settings by name, for steps that say ``overrides: {argo: NAME}``: the sizes live
     #: with the cluster's config, the pipeline only names them (runnable's habit).
     overrides: dict[str, PodSettings] = Field(default_factory=dict)
+
+
+def with_overrides(base: ArgoConfig, settings: PodSettings | None) -> ArgoConfig:
+    """The workflow-wide pod settings with a step's overrides on top: each setting the
+    override names replaces the base's, one level into mappings (an override's ``limits``
+    replace the defaults' ``limits``; the defaults' ``requests`` stay unless it names them)."""
+    if settings is None:
+        return base
+    merged = base.model_dump(exclude_unset=False)
+    for key, value in settings.model_dump(exclude_unset=True).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return ArgoConfig.model_validate(merged)

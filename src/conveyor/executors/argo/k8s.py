@@ -51,3 +51,24 @@ def image_problem(image: str) -> str | None:
     else:
         why = "expected [registry[:port]/]name[:tag][@sha256:digest], e.g. ghcr.io/org/image:1.0"
     return f"'{image}' is not a valid image reference: {why}"
+
+
+#: Kubernetes' quantity suffixes (resource.Quantity: binary, decimal and the small ones).
+_SCALE = {
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+}  # fmt: skip
+_QUANTITY = re.compile(
+    r"^\+?(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE](?P<exp>[+-]?[0-9]+))?"
+    r"(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$"
+)
+
+
+def quantity(text: str) -> float | None:
+    """A Kubernetes quantity (``512Mi``, ``250m``, ``1.5``, ``2e3``) as a number; None if it is
+    not one (the API server says so itself)."""
+    found = _QUANTITY.match(text.strip())
+    if found is None:
+        return None
+    value = float(found["number"]) * 10.0 ** int(found["exp"] or 0)
+    return value * _SCALE[found["suffix"]]

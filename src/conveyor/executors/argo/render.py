@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conveyor.errors import ConveyorError
-from conveyor.executors.argo.config import ArgoConfig, PodSettings
+from conveyor.executors.argo.config import ArgoConfig, PodSettings, with_overrides
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.rules import check_pipeline
 from conveyor.executors.contract import POD_CONTRACT
@@ -97,16 +97,7 @@ class Renderer:
 
     def _pod(self, settings: PodSettings | None) -> PodSettings:
         """The workflow-wide pod settings with a step's overrides on top."""
-        base = self.config
-        if settings is None:
-            return base
-        merged = base.model_dump(exclude_unset=False)
-        for key, value in settings.model_dump(exclude_unset=True).items():
-            if isinstance(value, dict) and isinstance(merged.get(key), dict):
-                merged[key] = {**merged[key], **value}
-            else:
-                merged[key] = value
-        return ArgoConfig.model_validate(merged)
+        return with_overrides(self.config, settings)
 
     def _overrides(self, node: TaskNode | None) -> PodSettings | None:
         """A step's ``overrides.argo``: its own settings, or those the config defines under

@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from conveyor.executors.argo.config import ArgoConfig, PodSettings
-from conveyor.executors.argo.k8s import env_name_problem
+from conveyor.executors.argo.config import ArgoConfig, PodSettings, with_overrides
+from conveyor.executors.argo.k8s import env_name_problem, quantity
 from conveyor.spec.errors import Issue, PathPart, SpecError
 from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import Graph, TaskNode
@@ -78,6 +78,28 @@ def _named_issue(
     )
 
 
+def _request_issues(located: Located, pod: ArgoConfig, path: tuple[PathPart, ...]) -> Iterator[Issue]:
+    """Kubernetes refuses a pod whose request of a resource is above its limit: an override
+    that replaces the defaults' limits can make one out of the defaults' requests."""
+    resources = pod.resources
+    if resources is None:
+        return
+    for name, limit in resources.limits.items():
+        request = resources.requests.get(name)
+        wanted, allowed = quantity(request or ""), quantity(limit)
+        if request is None or wanted is None or allowed is None or wanted <= allowed:
+            continue
+        yield located.issue(
+            (*path, "overrides", "argo"),
+            f"the step's pod would request {name} {request} with a limit of {limit}, "
+            "which Kubernetes refuses",
+            expected=f"requests.{name} at most limits.{name}",
+            found=f"requests.{name}: {request} (from the defaults), limits.{name}: {limit}",
+            hint=f"set resources.requests.{name} in the override too (an override's limits and "
+            "requests each replace the defaults' whole)",
+        )
+
+
 def _override_issues(
     located: Located, node: TaskNode, path: tuple[PathPart, ...], config: ArgoConfig | None = None
 ) -> Iterator[Issue]:
@@ -89,9 +111,13 @@ def _override_issues(
         return
     if isinstance(settings, str):
         yield from _named_issue(located, settings, path, config)
+        if config is not None and settings in config.overrides:
+            yield from _request_issues(located, with_overrides(config, config.overrides[settings]), path)
         return
     try:
-        PodSettings.model_validate(settings)
+        model = PodSettings.model_validate(settings)
+        if config is not None:
+            yield from _request_issues(located, with_overrides(config, model), path)
     except ValidationError as exc:
         for err in exc.errors():
             where = (*path, "overrides", "argo", *(p for p in err["loc"] if isinstance(p, str | int)))
