@@ -94,7 +94,7 @@ def _request_issues(located: Located, pod: ArgoConfig, path: tuple[PathPart, ...
             f"the step's pod would request {name} {request} with a limit of {limit}, "
             "which Kubernetes refuses",
             expected=f"requests.{name} at most limits.{name}",
-            found=f"requests.{name}: {request} (from the defaults), limits.{name}: {limit}",
+            found=f"requests.{name}: {request}, limits.{name}: {limit}",
             hint=f"set resources.requests.{name} in the override too (an override's limits and "
             "requests each replace the defaults' whole)",
         )
