@@ -70,6 +70,11 @@ __all__ = [
 ]
 
 
+#: What ``execute()`` and its kin take as a config: a RunConfig, a mapping in the config
+#: format, a file's path, or None (the defaults). One name for the seven places that take it.
+ConfigArg = RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None
+
+
 class ExecutionFailedError(ConveyorError):
     """A pipeline run by ``Pipeline.execute()`` did not succeed. It carries the result (status,
     run id, failed steps), so that a script can report it; uncaught, it ends the script with a
@@ -91,14 +96,14 @@ class Pipeline(_sdk.Pipeline):
 
     def execute(
         self,
-        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        configuration_file: ConfigArg = None,
         run_id: str | None = None,
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
         log_level: str | None = None,
         parameters: Mapping[str, Any] | None = None,
         raise_on_error: bool = True,
-        config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        config: ConfigArg = None,
     ) -> RunResult:
         """Run this pipeline here and now; the result carries status, run id and parameters.
 
@@ -127,7 +132,7 @@ class Pipeline(_sdk.Pipeline):
     def _run(
         self,
         caller: FrameType,
-        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None,
+        configuration_file: ConfigArg,
         run_id: str | None,
         tag: str | None,
         parameters_file: str | os.PathLike[str] | None,
@@ -135,7 +140,7 @@ class Pipeline(_sdk.Pipeline):
         raise_on_error: bool,
         subscribers: Sequence[Subscriber] = (),
         store_copies: bool = True,
-        config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        config: ConfigArg = None,
     ) -> RunResult:
         """What :meth:`execute` does, for every way the SDK runs a pipeline (a job, a
         stream): ``caller`` is the user's frame (see ``_reentered``)."""
@@ -186,7 +191,7 @@ class AsyncPipeline(Pipeline):
 
     async def execute_streaming(
         self,
-        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        configuration_file: ConfigArg = None,
         run_id: str | None = None,
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
@@ -232,7 +237,7 @@ class AsyncPipeline(Pipeline):
 
     async def execute_async(
         self,
-        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        configuration_file: ConfigArg = None,
         run_id: str | None = None,
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
@@ -255,7 +260,7 @@ class _JobExecute(_sdk.Job):
 
     def execute(
         self,
-        configuration_file: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        configuration_file: ConfigArg = None,
         job_id: str | None = None,
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
