@@ -9,7 +9,9 @@ Prints, for ``ROOT/src/conveyor`` (Python, measured with ast) and ``ui/static/ap
   (``task``, ``stub``, ``parallel``, ``map``, ``conditional``, ``loop``). ``success`` and
   ``fail`` are counted apart: they are also the names of the implicit end steps, which
   the pipeline format itself spells (``next: success``);
-- ``dict[str, Any]`` occurrences;
+- string-keyed maps of ``Any``: ``dict[str, Any]`` and the spellings that hide it
+  (``Dict``/``Mapping``/``MutableMapping`` of ``[str, Any]``, and every use of a name
+  assigned one of them, such as ``JSON = dict[str, Any]``), so renaming cannot lower it;
 - string-keyed reads of a record's info: ``info["x"]``, ``info.get("x")``, ``"x" in info``
   on any name or attribute called ``info``, outside ``graph/kinds/``;
 - the files that name the toy kind of the plugin test (``retry-until``), outside ``src``.
@@ -74,6 +76,47 @@ def info_reads(tree: ast.AST) -> int:
     return count
 
 
+ANY_MAPS = {"dict", "Dict", "Mapping", "MutableMapping"}
+
+
+def _any_map(node: ast.AST) -> bool:
+    """``dict[str, Any]`` or one of its spellings."""
+    if not (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple)):
+        return False
+    base = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+    parts = node.slice.elts
+    return (
+        base in ANY_MAPS
+        and len(parts) == 2
+        and getattr(parts[0], "id", "") == "str"
+        and (getattr(parts[1], "id", "") == "Any" or getattr(parts[1], "attr", "") == "Any")
+    )
+
+
+def any_aliases(tree: ast.AST) -> set[str]:
+    """Names a module assigns a ``dict[str, Any]`` spelling to (``JSON = dict[str, Any]``)."""
+    names = set()
+    for node in ast.walk(tree):
+        value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if value is not None and _any_map(value):
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def any_maps(tree: ast.AST, aliases: set[str]) -> int:
+    """Spellings of ``dict[str, Any]`` plus loads of the aliases (definitions not counted)."""
+    count = 0
+    for node in ast.walk(tree):
+        alias = isinstance(node, ast.Name) and node.id in aliases and isinstance(node.ctx, ast.Load)
+        count += _any_map(node) or alias
+    # a string annotation (``"dict[str, Any]"``) is not parsed by ast: count its text too
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "[str, Any]" in node.value:
+            count += node.value.count("[str, Any]")
+    return count
+
+
 def kind_names(tree: ast.AST, names: set[str]) -> int:
     """String constants equal to one of ``names``, docstrings aside."""
     skip = _docstrings(tree)
@@ -90,14 +133,14 @@ def main() -> None:
     named: Counter[str] = Counter()
     ends: Counter[str] = Counter()
     reads: Counter[str] = Counter()
-    dict_any = 0
-    for path in sorted(package.rglob("*.py")):
-        text = path.read_text()
-        tree = ast.parse(text)
+    anys: Counter[str] = Counter()
+    trees = {path: ast.parse(path.read_text()) for path in sorted(package.rglob("*.py"))}
+    aliases = set().union(*(any_aliases(tree) for tree in trees.values()))
+    for path, tree in trees.items():
         name = str(path.relative_to(package))
         named[name] = kind_names(tree, KINDS)
         ends[name] = kind_names(tree, TERMINALS)
-        dict_any += text.count("dict[str, Any]")
+        anys[name] = any_maps(tree, aliases)
         if not name.startswith("graph/kinds/"):
             reads[name] = info_reads(tree)
     for path in sorted(package.rglob("*.js")):
@@ -123,7 +166,8 @@ def main() -> None:
     print(f"source: {package}")
     table("kind names (task stub parallel map conditional loop)", named)
     table("end-step names (success fail; also step names of the format)", ends)
-    print(f"dict[str, Any]: {dict_any}")
+    print(f"aliases of dict[str, Any] counted with it: {sorted(aliases) or 'none'}")
+    table("dict[str, Any] (all spellings and alias uses)", anys)
     table("string-keyed info reads outside graph/kinds", reads)
     print(f"files naming the toy kind '{TOY}' outside src: {len(toy)}" + "".join(f"\n  {t}" for t in toy))
     src_toy = [p for p in package.rglob("*") if p.is_file() and TOY in p.read_text(errors="ignore")]
