@@ -4,9 +4,11 @@ The names and nesting are Argo's own: each class is the definition of the same n
 Argo's JSON schema, shipped in ``schemas/argo-workflows-schema.json`` (see its README):
 ``io.argoproj.workflow.v1alpha1.*`` for the workflow's parts, ``io.k8s.api.core.v1.*`` for
 the container's, and ``io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta`` for metadata. Only
-the fields conveyor uses are declared; a key is required where the schema requires it (and
-a template's ``name``, which every template conveyor renders has, since tasks refer to
-templates by name). ``IntOrString`` fields are written as strings, as Argo's docs advise.
+the fields conveyor uses are declared; a key is required where the schema requires it, and
+also where conveyor always writes it and reads it back: a template's ``name`` (tasks refer to
+templates by name) and a manifest's ``apiVersion`` and ``kind``. Argo's ``IntOrString``
+fields are declared as conveyor writes them: strings (a retry limit, a sequence count, as
+Argo's docs advise), except a template's ``activeDeadlineSeconds``, a number of seconds.
 
 A TypedDict is a plain dict at run time, so the manifest keeps the order in which the
 renderer writes its keys (golden files diff well). What a user writes in Kubernetes' own
@@ -283,7 +285,8 @@ class WorkflowStatus(TypedDict, total=False):
 
 
 class WorkflowObject(TypedDict, total=False):
-    """A workflow as the Argo Server returns it (created, fetched or acted on)."""
+    """A workflow as the Argo Server returns it (created, fetched or acted on). The answer
+    is not checked against this shape: it is read with ``.get`` and defaults."""
 
     metadata: ObjectMeta
     status: WorkflowStatus
