@@ -109,3 +109,15 @@ def test_auth_and_unknown_run_errors(tmp_path: Path, argo: FakeArgo) -> None:
     assert out.returncode == 2 and "404" in out.stderr
     out = run_cli("submit", "-f", "pipeline.yaml", "-c", "argo.yaml", cwd=tmp_path, env={"ARGO_SERVER": ""})
     assert out.returncode == 2 and "ARGO_SERVER" in out.stderr
+
+
+def test_a_scheduled_config_is_not_submitted_as_one_run(tmp_path: Path, argo: FakeArgo) -> None:
+    """A schedule makes the manifest a CronWorkflow, whose runs Argo starts itself: submit
+    refuses it with what to do instead, and posts nothing."""
+    (tmp_path / "cron.yaml").write_text(
+        CONFIG.replace("namespace: pipelines", "namespace: pipelines, schedule: '0 2 * * *'")
+    )
+    out = cli(tmp_path, argo, "submit", "-f", "pipeline.yaml", "-c", "cron.yaml", "--run-id", "r3")
+    assert out.returncode == 2, out.stderr
+    assert "makes a CronWorkflow, not one run" in out.stderr and "argo cron create" in out.stderr
+    assert not argo.workflows and not any(method == "POST" for method, _ in argo.calls)

@@ -142,3 +142,18 @@ def test_render_validate_refuses_an_invalid_manifest_with_located_errors(tmp_pat
     # Without --validate the same manifest is written: the check is the flag's doing.
     plain = run_cli("render", "argo", "-f", str(pipeline), "-c", "argo.yaml", "-o", "wf.yaml", cwd=tmp_path)
     assert plain.returncode == 0 and (tmp_path / "wf.yaml").exists()
+
+
+def test_parts_of_the_wrong_shape_are_reported_not_a_crash(workflow: dict[str, Any]) -> None:
+    """A manifest read from a file may hold a string where a step, a DAG or a spec belongs:
+    the schemas report each, and the reference checks skip what holds no names."""
+    doc = copy.deepcopy(workflow)
+    doc["spec"]["templates"].append({"name": "odd", "steps": [["not-a-step"]], "dag": "not-a-dag"})
+    at = f"spec.templates[{len(doc['spec']['templates']) - 1}]"
+    assert problems(doc) == {
+        f"{at}.dag": "'not-a-dag' is not of type 'object'",
+        f"{at}.steps[0][0]": "'not-a-step' is not of type 'object'",
+        at: "a template has one type, this one has 2: dag, steps",
+    }
+    cron = {"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow", "metadata": {}, "spec": "nothing"}
+    assert problems(cron) == {"spec": "'nothing' is not of type 'object'"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -12,10 +12,15 @@ from conveyor.cli.errors import friendly
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from conveyor.executors.argo.client import ArgoServer
+    from conveyor.executors.argo.config import ArgoConfig
+    from conveyor.executors.argo.manifest import Kind, Manifest, WorkflowObject
     from conveyor.runlog.records import RunRecord
 
 
-def _argo_config(config: Path | None) -> Any:
+def _argo_config(config: Path | None) -> ArgoConfig:
     from conveyor.executors.argo.executor import ArgoExecutor
     from conveyor.executors.registry import build
     from conveyor.spec.errors import Issue, SpecError
@@ -45,7 +50,7 @@ def _argo_config(config: Path | None) -> Any:
     return executor.config
 
 
-def manifest(file: Path, config: Path | None, params: Path | None, kind: str) -> dict[str, Any]:
+def manifest(file: Path, config: Path | None, params: Path | None, kind: Kind) -> Manifest:
     """The Argo manifest for a pipeline and config, with the file paths its pods will read."""
     from conveyor.executors.argo.render import Files, render
     from conveyor.spec.load import load_pipeline
@@ -60,7 +65,7 @@ def manifest(file: Path, config: Path | None, params: Path | None, kind: str) ->
     return render(loaded, argo, files, kind)
 
 
-def dump(doc: dict[str, Any]) -> str:
+def dump(doc: Manifest) -> str:
     """YAML in the order the manifest was built (golden files diff well)."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(doc, Dumper=dumper, sort_keys=False, default_flow_style=False, width=1000)
@@ -94,7 +99,9 @@ def render_argo(
     return 0
 
 
-def _server(config: Any, server: str | None, token: str | None, namespace: str | None, insecure: bool) -> Any:
+def _server(
+    config: ArgoConfig, server: str | None, token: str | None, namespace: str | None, insecure: bool
+) -> ArgoServer:
     from conveyor.executors.argo.client import ArgoServer
 
     return ArgoServer(server, token, namespace or config.namespace, insecure or None)
@@ -122,6 +129,13 @@ def submit(
     except ValueError as exc:
         raise ConveyorError(str(exc)) from None
     doc = manifest(file, config, params, "Workflow")
+    if doc["kind"] == "CronWorkflow":
+        # Argo starts a CronWorkflow's runs itself, each with a name of its own: not one run.
+        raise ConveyorError(
+            "the config sets executor.config.schedule, which makes a CronWorkflow, not one run: "
+            "write it with 'conveyor render argo' and create it with 'argo cron create', "
+            "or remove the schedule to submit one run"
+        )
     # The workflow is named after the run, so that run ids find workflows.
     name = run_id.lower().replace("_", "-").replace(".", "-")
     doc["metadata"].pop("generateName", None)
@@ -143,7 +157,7 @@ def submit(
     return follow(argo, name) if wait else 0
 
 
-def follow(argo: Any, name: str, poll: float = 2.0) -> int:
+def follow(argo: ArgoServer, name: str, poll: float = 2.0) -> int:
     """Wait for a workflow to end; exit 0 only if it succeeded."""
     import time
 
@@ -160,7 +174,7 @@ def workflow_name(run_id: str) -> str:
     return run_id.lower().replace("_", "-").replace(".", "-")
 
 
-def status_table(workflow: dict[str, Any], run: RunRecord | None) -> Any:
+def status_table(workflow: WorkflowObject, run: RunRecord | None) -> Table:
     """A workflow's pods and phases, with the run log's own status in the title."""
     from rich.table import Table
 

@@ -29,6 +29,7 @@ from conveyor.graph.kinds import kind_of
 from conveyor.graph.kinds.base import NotReached, Observe, PlanError, Pod
 from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
@@ -76,7 +77,7 @@ class RunContext:
     def replay(self, observe: Observe | None = None) -> Replay:
         return Replay(self.log.steps, self._restore, observe, self.items)
 
-    def _restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+    def _restore(self, node: TaskNode, attempt: Attempt) -> dict[str, object]:
         try:
             return self.context.restore(node, attempt)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
@@ -90,7 +91,8 @@ class RunContext:
     def scope_at(self, path: list[str]) -> Scope:
         return self.replay().scope_at(self.loaded.pipeline, path, self.log.run.initial_parameters)
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+    def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
+        """Record a node's status, with its info (the run log's JSON)."""
         self.store.append(self.run_id, [NodeEvent(path, kind, status, time.time(), info)])
 
 
@@ -108,7 +110,7 @@ class _PodSide(Pod):
             )
             return engine.run_task(node, path, scope)
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+    def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         self.ctx.node_event(path, kind, status, info)
 
     def output(self, name: str, value: str) -> None:
@@ -123,7 +125,7 @@ class _PodSide(Pod):
     def recorded(self) -> Replay:
         return self.ctx.replay()
 
-    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], dict[str, Any]]:
+    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], JSONObject]:
         return self.ctx.maps.plan(node, path, scope)
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
@@ -243,7 +245,7 @@ def run_end(run_id: str, orchestrator_status: str, file: str, config_file: str |
     # Parallel and conditional steps have no pod that ends them: record their outcome here.
     finished: list[NodeEvent] = []
 
-    def observe(path: list[str], kind: str, ok: bool, info: dict[str, Any]) -> None:
+    def observe(path: list[str], kind: str, ok: bool, info: JSONObject) -> None:
         record = ctx.log.step(path)
         if record is None or not record.status.finished:
             status = Status.SUCCEEDED if ok else Status.FAILED

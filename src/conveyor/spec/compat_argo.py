@@ -9,15 +9,17 @@ note; what cannot be expressed is refused with the conveyor key to use.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 from conveyor.spec.errors import PathPart
 
 
 class _Section(Protocol):
-    """The section being translated (``conveyor.spec.compat``): its config, and what is said."""
+    """The section being translated (``conveyor.spec.compat``): its config, and what is said.
+    The config is as the YAML file gave it: read here, checked by ``ArgoConfig`` after."""
 
-    config: dict[str, Any]
+    config: dict[str, object]
 
     def tell(self, keys: tuple[PathPart, ...], text: str) -> None: ...
 
@@ -64,11 +66,31 @@ def _snake(key: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
 
 
-def _snaked(value: Any) -> Any:
-    return {_snake(k): v for k, v in value.items()} if isinstance(value, dict) else value
+def _snake_keys(given: Mapping[str, object]) -> dict[str, object]:
+    """runnable's keys in either spelling (``imagePullPolicy``, ``image_pull_policy``) as one."""
+    return {_snake(k): v for k, v in given.items()}
 
 
-def _env(s: _Section, where: tuple[str, ...], items: Any, out: dict[str, Any]) -> None:
+def _fields(value: object) -> dict[str, object] | None:
+    """``value``'s keys in snake case if it is a mapping; None if it is not one."""
+    return _snake_keys(value) if isinstance(value, dict) else None
+
+
+def _entries(out: dict[str, object], key: str) -> dict[object, object]:
+    """``out[key]``, the mapping a translation adds to (new if there is none). Were it
+    something else (conveyor's own key, written wrongly), it stays for ``ArgoConfig`` to refuse,
+    located, and what is added here is left out."""
+    found = out.setdefault(key, {})
+    return found if isinstance(found, dict) else {}
+
+
+def _items(out: dict[str, object], key: str) -> list[object]:
+    """``out[key]``, the list a translation appends to (see :func:`_entries`)."""
+    found = out.setdefault(key, [])
+    return found if isinstance(found, list) else []
+
+
+def _env(s: _Section, where: tuple[str, ...], items: object, out: dict[str, object]) -> None:
     if not isinstance(items, list):
         s.refuse(
             where,
@@ -76,22 +98,22 @@ def _env(s: _Section, where: tuple[str, ...], items: Any, out: dict[str, Any]) -
             "env: {NAME: value}",
         )
         return
-    for i, item in enumerate(items):
-        item = _snaked(item)
-        if not isinstance(item, dict) or ("name" not in item and "environment_variable" not in item):
+    for i, given in enumerate(items):
+        item = _fields(given)
+        if item is None or ("name" not in item and "environment_variable" not in item):
             s.refuse((*where, i), "an env entry needs a name", "env: {NAME: value}")
         elif "secret_name" in item:
             name = item.get("environment_variable") or item.get("name")
-            out.setdefault("secrets", {})[name] = {
+            _entries(out, "secrets")[name] = {
                 "name": item["secret_name"],
                 "key": item.get("secret_key", name),
             }
         else:
-            out.setdefault("env", {})[item["name"]] = str(item.get("value", ""))
+            _entries(out, "env")[item["name"]] = str(item.get("value", ""))
 
 
-def _resources(value: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _resources(value: object) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
     for part in ("requests", "limits"):
         given = value.get(part) if isinstance(value, dict) else None
         if isinstance(given, dict):
@@ -103,9 +125,9 @@ def _resources(value: Any) -> dict[str, Any]:
     return out
 
 
-def _pod(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[str, Any]) -> None:
+def _pod(s: _Section, where: tuple[str, ...], given: Mapping[str, object], out: dict[str, object]) -> None:
     """runnable's ``defaults``: the settings of every pod."""
-    for key, value in _snaked(given).items():
+    for key, value in _snake_keys(given).items():
         at = (*where, key)
         if key in ("image", "image_pull_policy", "node_selector", "tolerations", "parallelism"):
             out[key] = value
@@ -128,14 +150,14 @@ POD_KEYS = frozenset(
 )
 
 
-def _override(s: _Section, name: str, given: Any) -> dict[str, Any]:
+def _override(s: _Section, name: str, given: object) -> dict[str, object]:
     """One of runnable's named ``overrides``: pod settings written as its ``defaults`` are,
     used by the steps that say ``overrides: {argo: NAME}``."""
     where = ("overrides", name)
     if not isinstance(given, dict):
         s.refuse(where, f"override '{name}' must be a mapping of pod settings", "overrides: {NAME: {...}}")
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     _pod(s, where, given, out)
     for key in sorted(set(out) - POD_KEYS):
         s.refuse(
@@ -147,11 +169,20 @@ def _override(s: _Section, name: str, given: Any) -> dict[str, Any]:
     return out
 
 
-def _workflow(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: dict[str, Any]) -> None:
+def _workflow(
+    s: _Section, where: tuple[str, ...], workflow: Mapping[str, object], out: dict[str, object]
+) -> None:
     """runnable's ``argoWorkflow``: the workflow's metadata and spec."""
-    given = _snaked(given)
-    meta = _snaked(given.get("metadata") or {})
-    for key, value in meta.items():
+    given = _snake_keys(workflow)
+    meta = _fields(given.get("metadata") or {})
+    spec = _fields(given.get("spec") or {})
+    for part, fields, use in (
+        ("metadata", meta, "labels: or annotations:"),
+        ("spec", spec, "executor.config keys"),
+    ):
+        if fields is None:
+            s.refuse((*where, part), f"argoWorkflow's {part} must be a mapping", use)
+    for key, value in (meta or {}).items():
         if key in ("namespace", "labels", "annotations"):
             out[key] = value
         elif key == "generate_name":
@@ -160,15 +191,15 @@ def _workflow(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: d
             s.refuse(
                 (*where, "metadata", key), f"unknown workflow metadata '{key}'", "labels: or annotations:"
             )
-    spec = _snaked(given.get("spec") or {})
-    for key, value in spec.items():
+    for key, value in (spec or {}).items():
         at = (*where, "spec", key)
         if key in ("parallelism", "active_deadline_seconds", "node_selector", "tolerations"):
             out[key] = value
         elif key == "service_account_name":
             out["service_account"] = value
         elif key == "pod_gc":
-            strategy = _snaked(value).get("strategy") if isinstance(value, dict) else value
+            gc = _fields(value)
+            strategy = gc.get("strategy") if gc is not None else value
             if strategy:
                 out["pod_gc"] = strategy
         elif key in ("retry_strategy", "template_defaults", "entrypoint", "arguments"):
@@ -186,20 +217,27 @@ def _workflow(s: _Section, where: tuple[str, ...], given: dict[str, Any], out: d
 
 def translate_argo(s: _Section) -> None:
     """Rewrite ``s.config`` (runnable's Argo config) into conveyor's ArgoConfig keys."""
-    given = _snaked(s.config)
-    out: dict[str, Any] = {}
+    given = _snake_keys(s.config)
+    out: dict[str, object] = {}
     for key, value in given.items():
         if key == "defaults" and isinstance(value, dict):
             _pod(s, ("defaults",), value, out)
         elif key == "argo_workflow" and isinstance(value, dict):
             _workflow(s, ("argoWorkflow",), value, out)
         elif key == "pvc_for_runnable" and isinstance(value, str):
-            out.setdefault("pvcs", []).append({"claim": value, "mount_path": RUNNABLE_PVC_MOUNT})
+            _items(out, "pvcs").append({"claim": value, "mount_path": RUNNABLE_PVC_MOUNT})
         elif key == "custom_volumes" and isinstance(value, list):
-            for volume in value:
-                volume = _snaked(volume)
-                claim = _snaked(volume.get("persistent_volume_claim") or {})
-                out.setdefault("pvcs", []).append(
+            for i, item in enumerate(value):
+                volume = _fields(item)
+                if volume is None:
+                    s.refuse(
+                        ("custom_volumes", i),
+                        "a custom volume must be a mapping",
+                        "pvcs: [{claim, mount_path}]",
+                    )
+                    continue
+                claim = _fields(volume.get("persistent_volume_claim") or {}) or {}
+                _items(out, "pvcs").append(
                     {
                         "claim": claim.get("claim_name"),
                         "mount_path": volume.get("mount_path"),
@@ -209,8 +247,9 @@ def translate_argo(s: _Section) -> None:
         elif key == "secrets_from_k8s" and isinstance(value, list):
             _env(s, ("secrets_from_k8s",), value, out)
         elif key == "cron_schedule" and isinstance(value, dict):
-            schedules = _snaked(value).get("schedules") or []
-            if len(schedules) != 1:
+            cron = _snake_keys(value)
+            schedules = cron.get("schedules") or []
+            if not isinstance(schedules, list) or len(schedules) != 1:
                 s.refuse(
                     ("cron_schedule", "schedules"),
                     "conveyor takes one cron schedule",
@@ -218,8 +257,8 @@ def translate_argo(s: _Section) -> None:
                 )
             else:
                 out["schedule"] = schedules[0]
-            if _snaked(value).get("timezone"):
-                out["timezone"] = _snaked(value)["timezone"]
+            if cron.get("timezone"):
+                out["timezone"] = cron["timezone"]
         elif key in ("expose_parameters_as_inputs", "configmap_cache_name", "output_file", "log_level"):
             what = {
                 "expose_parameters_as_inputs": "conveyor passes initial parameters in the parameters file",

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from conveyor.errors import ConveyorError
+from conveyor.executors.argo.manifest import Manifest, WorkflowObject
+
+if TYPE_CHECKING:
+    import httpx
 
 SUBMIT_PATHS = {
     "Workflow": ("workflows", "workflow"),
@@ -65,7 +69,7 @@ class ArgoServer:
         self._http = httpx.Client(base_url=self.base, headers=headers, verify=verify, timeout=timeout)
         self._httpx = httpx
 
-    def _request(self, method: str, path: str, **kw: Any) -> Any:
+    def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kw)
         except self._httpx.HTTPError as exc:
@@ -80,16 +84,18 @@ class ArgoServer:
             )
         return response
 
-    def submit(self, manifest: dict[str, Any]) -> dict[str, Any]:
+    def submit(self, manifest: Manifest) -> WorkflowObject:
+        """Create the manifest's object (a Workflow, WorkflowTemplate or CronWorkflow)."""
         collection, key = SUBMIT_PATHS[manifest["kind"]]
         namespace = manifest.get("metadata", {}).get("namespace") or self.namespace
-        created: dict[str, Any] = self._request(
+        created: WorkflowObject = self._request(
             "POST", f"/api/v1/{collection}/{namespace}", json={key: manifest}
         ).json()
         return created
 
-    def get(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}").json()
+    def get(self, name: str) -> WorkflowObject:
+        """The workflow ``name`` with its status (its phase and its nodes')."""
+        found: WorkflowObject = self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}").json()
         return found
 
     def logs(self, name: str, pod: str | None = None) -> list[dict[str, str]]:
@@ -110,11 +116,12 @@ class ArgoServer:
             lines.append({"podName": entry.get("podName", ""), "content": entry.get("content", "")})
         return lines
 
-    def action(self, name: str, verb: str) -> dict[str, Any]:
+    def action(self, name: str, verb: str) -> WorkflowObject:
+        """Stop, terminate, retry, resubmit, suspend or resume a workflow; the workflow after it."""
         if verb not in {"stop", "terminate", "retry", "resubmit", "suspend", "resume"}:
             raise ArgoError(f"unknown workflow action {verb!r}")
         body = {"name": name, "namespace": self.namespace}
-        answer: dict[str, Any] = self._request(
+        answer: WorkflowObject = self._request(
             "PUT", f"/api/v1/workflows/{self.namespace}/{name}/{verb}", json=body
         ).json()
         return answer

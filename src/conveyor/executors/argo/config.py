@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from conveyor.executors.argo.k8s import env_name_problem, image_problem
+
+#: A mapping keyed by environment variable names (``env``'s values, ``secrets``' references).
+Named = TypeVar("Named", bound=Mapping[str, object])
 
 
 class Strict(BaseModel):
@@ -47,10 +51,11 @@ class PodSettings(Strict):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     resources: Resources | None = None
     node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    #: Kubernetes' own terms (tolerations, volume mounts, volumes) pass into the manifest unread.
+    tolerations: list[dict[str, object]] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
-    volume_mounts: list[dict[str, Any]] = Field(default_factory=list)
+    volume_mounts: list[dict[str, object]] = Field(default_factory=list)
 
     @field_validator("image")
     @classmethod
@@ -63,7 +68,7 @@ class PodSettings(Strict):
 
     @field_validator("env", "secrets")
     @classmethod
-    def _env_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _env_names(cls, value: Named) -> Named:
         problems = [p for p in (env_name_problem(name) for name in value) if p]
         if problems:
             raise PydanticCustomError("env_name", "; ".join(problems))
@@ -76,7 +81,7 @@ class ArgoConfig(PodSettings):
     image: str
     namespace: str = "default"
     service_account: str | None = None
-    volumes: list[dict[str, Any]] = Field(default_factory=list)
+    volumes: list[dict[str, object]] = Field(default_factory=list)
     pvcs: list[PvcMount] = Field(default_factory=list)
     parallelism: Annotated[int, Field(ge=1)] | None = None
     ttl_seconds: Annotated[int, Field(ge=0)] | None = None

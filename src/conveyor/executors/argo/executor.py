@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conveyor.executors.argo.config import ArgoConfig
+from conveyor.executors.argo.manifest import KINDS, Manifest
 
 
 class ArgoExecutor:
@@ -17,8 +18,10 @@ class ArgoExecutor:
     def __init__(self, **config: Any) -> None:
         self.config = ArgoConfig.model_validate(config)
 
-    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> dict[str, Any]:
+    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> Manifest:
         """The Workflow (CronWorkflow with a schedule, or WorkflowTemplate) for ``loaded``."""
-        from conveyor.executors.argo.render import render
+        from conveyor.executors.argo.render import RenderError, render
 
-        return render(loaded, self.config, files, kind)
+        if kind not in KINDS:
+            raise RenderError(f"cannot render a {kind!r}: the kinds are {', '.join(KINDS)}")
+        return render(loaded, self.config, files, KINDS[kind])

@@ -25,10 +25,27 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from conveyor.errors import ConveyorError
 from conveyor.executors.argo.config import ArgoConfig, PodSettings, with_overrides
+from conveyor.executors.argo.manifest import (
+    Container,
+    CronWorkflow,
+    CronWorkflowSpec,
+    DAGTask,
+    EnvVar,
+    Kind,
+    Manifest,
+    ObjectMeta,
+    Parameter,
+    ResourceRequirements,
+    RetryStrategy,
+    Template,
+    Volume,
+    VolumeMount,
+    Workflow,
+    WorkflowSpec,
+)
 from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.rules import check_pipeline
 from conveyor.executors.contract import POD_CONTRACT
@@ -87,7 +104,7 @@ class Renderer:
         self.loaded = loaded
         self.config = config
         self.files = files
-        self.templates: dict[str, dict[str, Any]] = {}
+        self.templates: dict[str, Template] = {}
         self.template_names = Namer(
             ("main", "exit-handler", "run-start", "end", "fan-out", "fan-in", "choose", "loop-check")
         )
@@ -109,15 +126,15 @@ class Renderer:
             return self.config.overrides[given]
         return PodSettings.model_validate(given)
 
-    def _container(self, args: list[str], pod: PodSettings) -> dict[str, Any]:
-        container: dict[str, Any] = {"image": pod.image or self.config.image}
+    def _container(self, args: list[str], pod: PodSettings) -> Container:
+        container: Container = {"image": pod.image or self.config.image}
         if pod.image_pull_policy:
             container["imagePullPolicy"] = pod.image_pull_policy
         container["command"] = list(self.config.command)
         container["args"] = args
         if self.config.working_dir:
             container["workingDir"] = self.config.working_dir
-        env: list[dict[str, Any]] = [{"name": POD_CONTRACT.outputs_env, "value": OUTPUTS_DIR}]
+        env: list[EnvVar] = [{"name": POD_CONTRACT.outputs_env, "value": OUTPUTS_DIR}]
         env += [{"name": k, "value": v} for k, v in sorted(pod.env.items())]
         env += [
             {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
@@ -125,18 +142,21 @@ class Renderer:
         ]
         container["env"] = env
         if pod.resources is not None:
-            resources = {}
+            resources: ResourceRequirements = {}
             if pod.resources.requests:
                 resources["requests"] = dict(pod.resources.requests)
             if pod.resources.limits:
                 resources["limits"] = dict(pod.resources.limits)
             container["resources"] = resources
-        mounts = [
-            {"name": sanitize(f"pvc-{m.claim}"), "mountPath": m.mount_path}
-            | ({"subPath": m.sub_path} if m.sub_path else {})
-            | ({"readOnly": True} if m.read_only else {})
-            for m in self.config.pvcs
-        ] + list(pod.volume_mounts)
+        mounts: list[VolumeMount | dict[str, object]] = []
+        for m in self.config.pvcs:
+            mount: VolumeMount = {"name": sanitize(f"pvc-{m.claim}"), "mountPath": m.mount_path}
+            if m.sub_path:
+                mount["subPath"] = m.sub_path
+            if m.read_only:
+                mount["readOnly"] = True
+            mounts.append(mount)
+        mounts += pod.volume_mounts
         if mounts:
             container["volumeMounts"] = mounts
         return container
@@ -178,7 +198,7 @@ class Renderer:
         name = kind if label == kind else self.template_names.name(f"{label}-{len(self._containers)}")
         args = [*(command or [POD_CONTRACT.step]), RUN_ID, "{{inputs.parameters.step}}", *self._file_args()]
         pod = self._pod(overrides)
-        template: dict[str, Any] = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
+        template: Template = {"name": name, "inputs": {"parameters": [{"name": "step"}]}}
         if outputs is None:
             outputs = dict(POD_CONTRACT.outputs).get(kind, ())
         if outputs:
@@ -192,7 +212,7 @@ class Renderer:
         if timeout is not None:
             template["activeDeadlineSeconds"] = max(1, math.ceil(timeout))
         if retry is not None and retry.attempts > 1:
-            strategy: dict[str, Any] = {"limit": str(retry.attempts - 1), "retryPolicy": "Always"}
+            strategy: RetryStrategy = {"limit": str(retry.attempts - 1), "retryPolicy": "Always"}
             if retry.backoff_seconds:
                 strategy["backoff"] = {"duration": f"{retry.backoff_seconds:g}s", "factor": "2"}
             template["retryStrategy"] = strategy
@@ -203,11 +223,9 @@ class Renderer:
 
     # --- graphs ------------------------------------------------------------------------------
 
-    def _task(
-        self, name: str, template: str, step: str | None = None, prefix: str | None = None
-    ) -> dict[str, Any]:
-        task: dict[str, Any] = {"name": name, "template": template}
-        params = []
+    def _task(self, name: str, template: str, step: str | None = None, prefix: str | None = None) -> DAGTask:
+        task: DAGTask = {"name": name, "template": template}
+        params: list[Parameter] = []
         if step is not None:
             params.append({"name": "step", "value": step})
         if prefix is not None:
@@ -218,39 +236,39 @@ class Renderer:
 
     def _node(
         self, name: str, node: NodeBase, static: list[str], namer: Namer, root: bool
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         here = name if root else f"{PREFIX}/{name}"
         render = getattr(self, f"render_{getattr(node, 'type', 'task')}", None)
         if render is None:  # a plugin's kind renders itself with the helpers here
-            made: tuple[list[dict[str, Any]], Linkage] | None = kind_of(node).render(
+            made: tuple[list[DAGTask], Linkage] | None = kind_of(node).render(
                 self, name, here, node, static, namer
             )
             if made is None:
                 raise RenderError(f"cannot render a step of type {getattr(node, 'type', '?')}")
             return made
-        result: tuple[list[dict[str, Any]], Linkage] = render(name, here, node, static, namer)
+        result: tuple[list[DAGTask], Linkage] = render(name, here, node, static, namer)
         return result
 
-    def _single(self, task_name: str, template: str, **params: str) -> tuple[list[dict[str, Any]], Linkage]:
+    def _single(self, task_name: str, template: str, **params: str) -> tuple[list[DAGTask], Linkage]:
         return [self._task(task_name, template, **params)], Linkage(
             task_name, f"{task_name}.Succeeded", _failed(task_name)
         )
 
     def render_task(
         self, name: str, here: str, node: TaskNode, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A task: one pod running ``execute-single-node`` with the task's own settings."""
         return self._single(namer.name(name), self.step_template("step", node), step=here)
 
     def render_stub(
         self, name: str, here: str, node: NodeBase, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A stub: a pod that records it as succeeded."""
         return self._single(namer.name(name), self.step_template("step"), step=here)
 
     def render_map(
         self, name: str, here: str, node: MapNode, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A map: fan-out, the branch DAG once per item index, fan-in."""
         fan_out, items, fan_in = (
             namer.name(f"{name}-fan-out"),
@@ -276,25 +294,25 @@ class Renderer:
 
     def render_parallel(
         self, name: str, here: str, node: ParallelNode, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A parallel: a nested DAG of its branch DAGs."""
         return self._single(namer.name(name), self._parallel(node, [*static, name]), prefix=here)
 
     def render_conditional(
         self, name: str, here: str, node: ConditionalNode, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A conditional: a ``choose`` pod, then each branch DAG gated by ``when``."""
         return self._single(namer.name(name), self._conditional(node, [*static, name]), prefix=here)
 
     def render_loop(
         self, name: str, here: str, node: LoopNode, static: list[str], namer: Namer
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A loop: a recursive DAG template, entered at iteration 0."""
         return self.render_repeat(name, here, node, static, namer, node.branch, "loop-check")
 
     def render_repeat(
         self, name: str, here: str, node: NodeBase, static: list[str], namer: Namer, branch: Graph, verb: str
-    ) -> tuple[list[dict[str, Any]], Linkage]:
+    ) -> tuple[list[DAGTask], Linkage]:
         """A node that runs ``branch`` again and again (a loop; a plugin's kind may use it
         too): a recursive DAG template, entered at iteration 0, whose check is the kind's
         ``verb`` (writing ``again`` and ``next``)."""
@@ -347,7 +365,7 @@ class Renderer:
 
     def dag_template(self, graph: Graph, static: list[str], root: bool = False) -> str:
         namer = Namer(("end", "fail", "run-start"))
-        tasks: list[dict[str, Any]] = []
+        tasks: list[DAGTask] = []
         links: dict[str, Linkage] = {}
         if root:
             tasks.append({"name": "run-start", "template": "run-start"})
@@ -372,7 +390,7 @@ class Renderer:
             entry = by_name[links[name].entry]
             entry["depends"] = " || ".join(exprs) if len(exprs) == 1 else " || ".join(f"({e})" for e in exprs)
         if "success" in incoming:
-            end = {"name": "end", "template": self._end(), "depends": self._any(incoming["success"])}
+            end: DAGTask = {"name": "end", "template": self._end(), "depends": self._any(incoming["success"])}
             tasks.append(end)
         if "fail" in incoming:
             fail = self._task("fail", self.step_template("step"), step="fail" if root else f"{PREFIX}/fail")
@@ -396,25 +414,25 @@ class Renderer:
             self.templates["end"] = {"name": "end", "suspend": {"duration": "0"}}
         return "end"
 
-    def _dag(self, static: list[str], tasks: list[dict[str, Any]], kind: str, root: bool = False) -> str:
+    def _dag(self, static: list[str], tasks: list[DAGTask], kind: str, root: bool = False) -> str:
         name = "main" if root else self.template_names.name("-".join([kind, *static]))
         if len(tasks) > MAX_TASKS:
             tasks = self._split(name, tasks)
-        template: dict[str, Any] = {"name": name}
+        template: Template = {"name": name}
         if not root:
             template["inputs"] = {"parameters": [{"name": "prefix"}]}
         template["dag"] = {"failFast": False, "tasks": tasks}
         self.templates[name] = template
         return name
 
-    def _split(self, name: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _split(self, name: str, tasks: list[DAGTask]) -> list[DAGTask]:
         """Nest a long chain in segments of at most MAX_TASKS tasks (Argo's limit is 200).
 
         Only chains split cleanly: each segment may depend on the one before it through
         its first task alone. Other shapes are refused with a message.
         """
         chunks = [tasks[i : i + MAX_TASKS] for i in range(0, len(tasks), MAX_TASKS)]
-        parents: list[dict[str, Any]] = []
+        parents: list[DAGTask] = []
         for index, chunk in enumerate(chunks):
             names = {t["name"] for t in chunk}
             first = chunk[0]
@@ -462,11 +480,11 @@ class Renderer:
             "container": self._container(end_args, self.config),
         }
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self) -> WorkflowSpec:
         self._fixed_templates()
         self.dag_template(self.loaded.pipeline.dag, [], root=True)
         cfg = self.config
-        spec: dict[str, Any] = {"entrypoint": "main", "onExit": "exit-handler"}
+        spec: WorkflowSpec = {"entrypoint": "main", "onExit": "exit-handler"}
         spec["arguments"] = {"parameters": [{"name": "run_id", "value": "{{workflow.name}}"}]}
         if cfg.service_account:
             spec["serviceAccountName"] = cfg.service_account
@@ -478,10 +496,11 @@ class Renderer:
             spec["ttlStrategy"] = {"secondsAfterCompletion": cfg.ttl_seconds}
         if cfg.pod_gc:
             spec["podGC"] = {"strategy": cfg.pod_gc}
-        volumes = [
+        volumes: list[Volume | dict[str, object]] = [
             {"name": sanitize(f"pvc-{m.claim}"), "persistentVolumeClaim": {"claimName": m.claim}}
             for m in cfg.pvcs
-        ] + list(cfg.volumes)
+        ]
+        volumes += cfg.volumes
         if volumes:
             spec["volumes"] = volumes
         order = ["main", "run-start", "exit-handler"]
@@ -490,9 +509,9 @@ class Renderer:
         ]
         return spec
 
-    def metadata(self, generate: bool) -> dict[str, Any]:
+    def metadata(self, generate: bool) -> ObjectMeta:
         name = sanitize(self.loaded.name, 50)
-        meta: dict[str, Any] = {"generateName": f"{name}-"} if generate else {"name": name}
+        meta: ObjectMeta = {"generateName": f"{name}-"} if generate else {"name": name}
         meta["namespace"] = self.config.namespace
         meta["labels"] = {"conveyor/pipeline": name, **self.config.labels}
         meta["annotations"] = {"conveyor/pipeline-hash": self.loaded.hash, **self.config.annotations}
@@ -505,9 +524,7 @@ def _references(depends: str) -> set[str]:
     )
 
 
-def render(
-    loaded: LoadedPipeline, config: ArgoConfig, files: Files, kind: str = "Workflow"
-) -> dict[str, Any]:
+def render(loaded: LoadedPipeline, config: ArgoConfig, files: Files, kind: Kind = "Workflow") -> Manifest:
     """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow.
     What Argo or Kubernetes would refuse or rewrite is a located SpecError first."""
     check_pipeline(loaded, config)
@@ -518,16 +535,22 @@ def render(
     if kind == "CronWorkflow":
         if not config.schedule:
             raise RenderError("a CronWorkflow needs executor.config.schedule, e.g. '0 2 * * *'")
-        cron: dict[str, Any] = {"schedules": [config.schedule]}
+        cron: CronWorkflowSpec
         if config.timezone:
-            cron["timezone"] = config.timezone
-        cron["workflowSpec"] = spec
-        body = cron
-    else:
-        body = spec
-    return {
+            cron = {"schedules": [config.schedule], "timezone": config.timezone, "workflowSpec": spec}
+        else:
+            cron = {"schedules": [config.schedule], "workflowSpec": spec}
+        scheduled: CronWorkflow = {
+            "apiVersion": API_VERSION,
+            "kind": kind,
+            "metadata": renderer.metadata(generate=False),
+            "spec": cron,
+        }
+        return scheduled
+    workflow: Workflow = {
         "apiVersion": API_VERSION,
         "kind": kind,
         "metadata": renderer.metadata(generate=kind == "Workflow"),
-        "spec": body,
+        "spec": spec,
     }
+    return workflow

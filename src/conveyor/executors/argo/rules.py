@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from difflib import get_close_matches
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -164,12 +163,12 @@ def pipeline_issues(loaded: LoadedPipeline, config: ArgoConfig | None = None) ->
     for issue in _graph_issues(Located(data=None, file=None), loaded.pipeline.dag, ("dag",), config):
         if located is None:
             located = _lines(loaded)  # read the file for line numbers only when there is a problem
-        found.append(located.issue(issue.path, issue.message, **_rest(issue)))
+        found.append(
+            located.issue(
+                issue.path, issue.message, expected=issue.expected, found=issue.found, hint=issue.hint
+            )
+        )
     return found
-
-
-def _rest(issue: Issue) -> dict[str, Any]:
-    return {"expected": issue.expected, "found": issue.found, "hint": issue.hint}
 
 
 def check_pipeline(loaded: LoadedPipeline, config: ArgoConfig | None = None) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from conveyor.errors import ConveyorError
+from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.errors import Issue, PathPart, SpecError
 
 SCHEMAS = Path(__file__).with_name("schemas")
@@ -47,7 +48,7 @@ _HINT = (
 _LONGEST_MESSAGE = 300
 
 
-def check_manifest(doc: Any, file: str = "<rendered manifest>") -> None:
+def check_manifest(doc: object, file: str = "<rendered manifest>") -> None:
     """Raise :class:`SpecError` with every problem Argo would find in ``doc``, located by its
     path in the manifest; return quietly when it is valid."""
     issues = manifest_issues(doc, file)
@@ -57,7 +58,7 @@ def check_manifest(doc: Any, file: str = "<rendered manifest>") -> None:
         raise SpecError(issues, title)
 
 
-def manifest_issues(doc: Any, file: str | None = None) -> list[Issue]:
+def manifest_issues(doc: object, file: str | None = None) -> list[Issue]:
     """Every problem found in ``doc`` (an Argo manifest as data), in manifest order."""
     if not isinstance(doc, dict) or doc.get("kind") not in KINDS:
         found = repr(doc.get("kind")) if isinstance(doc, dict) else type(doc).__name__
@@ -90,7 +91,7 @@ def _jsonschema() -> Any:
     return jsonschema
 
 
-def _closed(schema: Any) -> Any:
+def _closed(schema: JSONValue) -> JSONValue:
     """``schema`` where every object that lists its properties accepts no others (in place)."""
     if isinstance(schema, dict):
         if "properties" in schema and "additionalProperties" not in schema:
@@ -106,9 +107,12 @@ def _closed(schema: Any) -> Any:
 
 
 @functools.cache
-def _json_schema() -> dict[str, Any]:
+def _json_schema() -> JSONObject:
     schema = _closed(json.loads(JSON_SCHEMA.read_text(encoding="utf-8")))
-    schema["definitions"][_INT_OR_STRING] = {"type": ["string", "integer"]}
+    definitions = schema.get("definitions") if isinstance(schema, dict) else None
+    if not isinstance(schema, dict) or not isinstance(definitions, dict):
+        raise ConveyorError(f"{JSON_SCHEMA} is not Argo's JSON schema: reinstall conveyor")
+    definitions[_INT_OR_STRING] = {"type": ["string", "integer"]}
     del schema["oneOf"]  # checked against its kind's definition: errors name the real field
     return dict(schema)
 
@@ -125,13 +129,24 @@ def _crd_validator() -> Any:
     return _jsonschema().Draft4Validator(_closed(json.loads(CRD_SCHEMA.read_text(encoding="utf-8"))))
 
 
-def _reference_problems(doc: dict[str, Any]) -> Iterator[tuple[tuple[PathPart, ...], str]]:
+def _mapping(value: object) -> Mapping[str, object]:
+    """``value`` if it is a mapping, else an empty one: a manifest read from a file may hold
+    anything where a mapping belongs (the schemas report that; here it holds no names)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: object) -> list[object]:
+    """``value`` if it is a list, else an empty one (see :func:`_mapping`)."""
+    return value if isinstance(value, list) else []
+
+
+def _reference_problems(doc: Mapping[str, object]) -> Iterator[tuple[tuple[PathPart, ...], str]]:
     """Names that must exist or be unique, which Argo's controller checks and no schema can."""
-    spec = doc.get("spec") or {}
+    spec = _mapping(doc.get("spec"))
     at: tuple[PathPart, ...] = ("spec",)
     if doc["kind"] == "CronWorkflow":
-        spec, at = spec.get("workflowSpec") or {}, ("spec", "workflowSpec")
-    templates = [t for t in spec.get("templates") or [] if isinstance(t, dict)]
+        spec, at = _mapping(spec.get("workflowSpec")), ("spec", "workflowSpec")
+    templates = [_mapping(t) for t in _items(spec.get("templates")) if isinstance(t, dict)]
     names = [t.get("name") for t in templates]
     yield from _duplicates(names, (*at, "templates"), "template")
     known = {n for n in names if n}
@@ -142,10 +157,10 @@ def _reference_problems(doc: dict[str, Any]) -> Iterator[tuple[tuple[PathPart, .
         types = [k for k in _TEMPLATE_TYPES if k in template]
         if len(types) > 1:
             yield where, f"a template has one type, this one has {len(types)}: {', '.join(types)}"
-        for j, group in enumerate(template.get("steps") or []):
-            for k, step in enumerate(group or []):
-                yield from _template_reference(step, (*where, "steps", j, k), known)
-        yield from _dag_problems(template.get("dag") or {}, (*where, "dag"), known)
+        for j, group in enumerate(_items(template.get("steps"))):
+            for k, step in enumerate(_items(group)):
+                yield from _template_reference(_mapping(step), (*where, "steps", j, k), known)
+        yield from _dag_problems(_mapping(template.get("dag")), (*where, "dag"), known)
     if "workflowTemplateRef" not in spec:
         for key in ("entrypoint", "onExit"):
             if spec.get(key) and spec[key] not in known:
@@ -153,9 +168,9 @@ def _reference_problems(doc: dict[str, Any]) -> Iterator[tuple[tuple[PathPart, .
 
 
 def _dag_problems(
-    dag: dict[str, Any], where: tuple[PathPart, ...], known: set[str]
+    dag: Mapping[str, object], where: tuple[PathPart, ...], known: set[object]
 ) -> Iterator[tuple[tuple[PathPart, ...], str]]:
-    tasks = [t for t in dag.get("tasks") or [] if isinstance(t, dict)]
+    tasks = [_mapping(t) for t in _items(dag.get("tasks")) if isinstance(t, dict)]
     names = [t.get("name") for t in tasks]
     yield from _duplicates(names, (*where, "tasks"), "task")
     for k, task in enumerate(tasks):
@@ -163,13 +178,13 @@ def _dag_problems(
         yield from _template_reference(task, at, known)
         if "depends" in task and "dependencies" in task:
             yield at, "a task has 'depends' or 'dependencies', not both"
-        for dependency in task.get("dependencies") or []:
+        for dependency in _items(task.get("dependencies")):
             if dependency not in names:
                 yield (*at, "dependencies"), f"no task is named {dependency!r}"
 
 
 def _template_reference(
-    node: dict[str, Any], where: tuple[PathPart, ...], known: set[str]
+    node: Mapping[str, object], where: tuple[PathPart, ...], known: set[object]
 ) -> Iterator[tuple[tuple[PathPart, ...], str]]:
     name = node.get("template")
     if name is not None and "templateRef" not in node and "inline" not in node and name not in known:
@@ -177,8 +192,8 @@ def _template_reference(
 
 
 def _duplicates(
-    names: list[Any], where: tuple[PathPart, ...], what: str
+    names: list[object], where: tuple[PathPart, ...], what: str
 ) -> Iterator[tuple[tuple[PathPart, ...], str]]:
-    twice = sorted({n for n in names if n and names.count(n) > 1})
+    twice = sorted({n for n in names if n and names.count(n) > 1}, key=str)
     if twice:
         yield where, f"{what} names used more than once: {', '.join(map(str, twice))}"
