@@ -392,7 +392,9 @@ class RunRecord:
     status: Status = Status.RUNNING
     started_at: float | None = None
     ended_at: float | None = None
-    initial_parameters: JSONObject = field(default_factory=dict)
+    #: The parameters the run started with: JSON from a file or the environment, but the
+    #: SDK may pass any object (the store writes one that is not JSON as its text).
+    initial_parameters: dict[str, object] = field(default_factory=dict)
     final_parameters: JSONObject = field(default_factory=dict)
     pid: int | None = None
     host: str | None = None

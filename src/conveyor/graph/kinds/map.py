@@ -131,6 +131,12 @@ class MapInfo(Info):
     def state(self) -> dict[str, int | str | None]:
         return {"items": self.items}
 
+    @property
+    def planned(self) -> bool:
+        """Whether it holds a partitioned map's plan (in ``extra``: its manifest's prefix,
+        sizes, locations): written once per run, then reused by a resumed run and by pods."""
+        return "manifest" in self.extra
+
 
 class MapKind(Composite[MapNode]):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
