@@ -12,9 +12,12 @@ import contextlib
 import hashlib
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from conveyor.jsontypes import JSONObject
 
 CHUNK = 1024 * 1024
 
@@ -32,7 +35,8 @@ class CatalogEntry:
     sha256: str
     location: str | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JSONObject:
+        """The entry as a step's record keeps it (the attempt's ``catalog`` list)."""
         return asdict(self)
 
 
@@ -193,7 +197,7 @@ class FsspecCatalog(Catalog):
     """Copies on any fsspec file system: a local directory, s3://..., memory://..."""
 
     def __init__(
-        self, location: str = ".conveyor/catalog", storage_options: dict[str, Any] | None = None
+        self, location: str = ".conveyor/catalog", storage_options: Mapping[str, object] | None = None
     ) -> None:
         self._fs: Any = None
         plain = location.removeprefix("file://")

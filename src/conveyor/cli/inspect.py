@@ -241,7 +241,7 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     console.print(f"  started    {_when(run.started_at)}   duration {took}")
     if run_tag(run):
         console.print(f"  tag        {escape(str(run_tag(run)))}")
-    if (run.config or {}).get("executor", {}).get("type") == "mocked":
+    if isinstance(executor := run.config.get("executor"), dict) and executor.get("type") == "mocked":
         console.print("  [yellow]mocked[/]     tasks were not run, except those patched (see detail)")
     if run.resumed:
         console.print(f"  resumed    {run.resumed} time(s)")

@@ -8,7 +8,7 @@ nothing here: it turns the pipeline into something an orchestrator runs, step pe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -58,5 +58,6 @@ class RemoteExecutor(Protocol):
 
     remote: bool
 
-    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> dict[str, Any]:
-        """The orchestrator's manifest for ``loaded``, with pods reading ``files``."""
+    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> Mapping[str, object]:
+        """The orchestrator's manifest for ``loaded``, with pods reading ``files``: data,
+        written out as YAML (its own types are the orchestrator's: Argo's are TypedDicts)."""

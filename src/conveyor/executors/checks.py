@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 #: A Dask scheduler address: protocol, host, port.
 DASK_ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?/?$")
@@ -38,7 +37,7 @@ def _writable_place(path: Path, want_dir: bool) -> str | None:
     return None if os.access(parent, os.W_OK) else f"{path} cannot be made: {parent} is not writable"
 
 
-def _file_store(config: dict[str, Any], connect: bool) -> list[str]:
+def _file_store(config: Mapping[str, object], connect: bool) -> list[str]:
     path = str(config.get("path", ".conveyor/runs"))
     if _local(path):
         problem = _writable_place(Path(path.removeprefix("file://")).expanduser(), want_dir=True)
@@ -46,13 +45,13 @@ def _file_store(config: dict[str, Any], connect: bool) -> list[str]:
     return _fsspec_reachable(path, config.get("storage_options"), connect)
 
 
-def _sqlite_store(config: dict[str, Any], connect: bool) -> list[str]:
+def _sqlite_store(config: Mapping[str, object], connect: bool) -> list[str]:
     path = Path(str(config.get("path", ".conveyor/runs.db"))).expanduser()
     problem = _writable_place(path, want_dir=False)
     return [problem] if problem else []
 
 
-def _sql_store(config: dict[str, Any], connect: bool) -> list[str]:
+def _sql_store(config: Mapping[str, object], connect: bool) -> list[str]:
     url = config.get("url")
     if not isinstance(url, str):
         return []
@@ -82,13 +81,17 @@ def _sql_store(config: dict[str, Any], connect: bool) -> list[str]:
     return []
 
 
-def _fsspec_reachable(url: str, options: Any, connect: bool) -> list[str]:
+def _fsspec_reachable(url: str, options: object, connect: bool) -> list[str]:
     if not connect:
         return []
     try:
         import fsspec.core
 
-        fs, root = fsspec.core.url_to_fs(url, **(options or {}))
+        if not isinstance(options, Mapping):
+            if options:  # reported below, as fsspec's own errors are
+                raise TypeError(f"storage_options must be a mapping, not {type(options).__name__}")
+            options = {}
+        fs, root = fsspec.core.url_to_fs(url, **options)
         fs.ls(root.rsplit("/", 1)[0] or root, detail=False)
     except FileNotFoundError:
         return []
@@ -97,7 +100,7 @@ def _fsspec_reachable(url: str, options: Any, connect: bool) -> list[str]:
     return []
 
 
-def _catalog(config: dict[str, Any], connect: bool) -> list[str]:
+def _catalog(config: Mapping[str, object], connect: bool) -> list[str]:
     location = str(config.get("location", ".conveyor/catalog"))
     if _local(location):
         problem = _writable_place(Path(location.removeprefix("file://")).expanduser(), want_dir=True)
@@ -105,7 +108,7 @@ def _catalog(config: dict[str, Any], connect: bool) -> list[str]:
     return _fsspec_reachable(location, config.get("storage_options"), connect)
 
 
-def _dotenv(config: dict[str, Any], connect: bool) -> list[str]:
+def _dotenv(config: Mapping[str, object], connect: bool) -> list[str]:
     path = Path(str(config.get("location", ".env"))).expanduser()
     if path.exists() and not path.is_file():
         return [f"{path} is not a file"]
@@ -114,7 +117,7 @@ def _dotenv(config: dict[str, Any], connect: bool) -> list[str]:
     return []
 
 
-def _dask(config: dict[str, Any], connect: bool) -> list[str]:
+def _dask(config: Mapping[str, object], connect: bool) -> list[str]:
     address = config.get("address")
     if address is None:
         return []
@@ -131,7 +134,7 @@ def _dask(config: dict[str, Any], connect: bool) -> list[str]:
     return []
 
 
-CHECKS: dict[tuple[str, str], Callable[[dict[str, Any], bool], list[str]]] = {
+CHECKS: dict[tuple[str, str], Callable[[Mapping[str, object], bool], list[str]]] = {
     ("conveyor.run_log_stores", "file"): _file_store,
     ("conveyor.run_log_stores", "sqlite"): _sqlite_store,
     ("conveyor.run_log_stores", "postgres"): _sql_store,
@@ -142,7 +145,7 @@ CHECKS: dict[tuple[str, str], Callable[[dict[str, Any], bool], list[str]]] = {
 }
 
 
-def problems(group: str, kind: str, config: dict[str, Any], connect: bool = False) -> list[str]:
+def problems(group: str, kind: str, config: Mapping[str, object], connect: bool = False) -> list[str]:
     """What makes this backend's config unusable; with ``connect``, reaching it too."""
     check = CHECKS.get((group, kind))
     return check(config, connect) if check is not None else []

@@ -14,8 +14,7 @@ each. A worker that dies mid-task has its tasks rerun elsewhere by the scheduler
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
@@ -47,7 +46,7 @@ class DaskExecutor(Executor):
     def __init__(
         self,
         address: str | None = None,
-        local: dict[str, Any] | None = None,
+        local: Mapping[str, object] | None = None,
         max_workers: int | None = None,
         stream_output: bool = True,
     ) -> None:

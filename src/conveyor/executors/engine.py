@@ -16,8 +16,8 @@ import pickle
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeGuard
 
 from conveyor.executors.mapitems import MapItems
 from conveyor.executors.stream import Published, Stream, Subscriber
@@ -25,6 +25,7 @@ from conveyor.executors.subscribers import START_DELAY, LeaseKeeper, LiveLogs, S
 from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
+from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore, RunLogUnwritable, os_cause
 from conveyor.runlog.endings import Ending, close
@@ -36,14 +37,22 @@ from conveyor.step.params import resolve_callable
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
-def json_safe(values: dict[str, Any]) -> dict[str, Any]:
+def _encodable(value: object) -> TypeGuard[JSONValue]:
+    """Whether ``json`` writes ``value`` (as JSON's own types; a tuple as its list)."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def json_safe(values: Mapping[str, object]) -> JSONObject:
     """Parameters as the run log keeps them: JSON values, others by their repr."""
-    out = {}
+    out: JSONObject = {}
     for name, value in values.items():
-        try:
-            json.dumps(value)
+        if _encodable(value):
             out[name] = value
-        except (TypeError, ValueError):
+        else:
             out[name] = {"$repr": repr(value)[:200], "$type": type(value).__name__}
     return out
 
@@ -109,7 +118,7 @@ class Engine(Runner):
             self.node_event(path, node.type, Status.RUNNING, info)
         return items
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+    def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         event = NodeEvent(path, kind, status, time.time(), info)
         self._publish([event], f"recording step '{'/'.join(path)}'")
 
@@ -213,7 +222,7 @@ class Engine(Runner):
 
     # --- the run ---------------------------------------------------------------------------
 
-    def execute(self, pipeline: Pipeline, parameters: dict[str, Any], new: bool = False) -> RunRecord:
+    def execute(self, pipeline: Pipeline, parameters: Mapping[str, object], new: bool = False) -> RunRecord:
         """Run the pipeline to its end; return the final run record (also saved). A ``new``
         run is created atomically: RunExistsError if its id is taken. While it runs, it
         holds a lease in its record, renewed by heartbeat."""
@@ -231,7 +240,7 @@ class Engine(Runner):
         finally:
             self._stream.close()
 
-    def _drive(self, pipeline: Pipeline, parameters: dict[str, Any]) -> RunRecord:
+    def _drive(self, pipeline: Pipeline, parameters: Mapping[str, object]) -> RunRecord:
         run = self.run
         if self.previous is not None and self.previous.closed:
             # What the earlier driver left open ended with it (see runlog.endings.settle).

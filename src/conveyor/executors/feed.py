@@ -9,13 +9,14 @@ happened: ``run``, ``start``, ``end``, ``node``, ``step``) and the ``run_id``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeAlias
 
 from conveyor.executors.stream import Published, Subscriber
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import RunRecord, StepRecord
 
-#: One event as the feed hands it on.
-EventDict = dict[str, Any]
+#: One event as the feed hands it on: the JSON the run log keeps (read ``e`` for its shape).
+EventDict: TypeAlias = JSONObject
 
 
 def as_dict(record: Published, run_id: str) -> EventDict:

@@ -9,13 +9,14 @@ is marked in the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from conveyor.catalog.store import Catalog
 from conveyor.graph.kinds.base import NotReached, PlanError
-from conveyor.graph.kinds.map import list_items
+from conveyor.graph.kinds.map import MapInfo, list_items
 from conveyor.graph.scope import Scope
+from conveyor.jsontypes import JSONObject
 from conveyor.spec.models import MapNode
 from conveyor.step.context import path_slug
 from conveyor.step.partitions import (
@@ -37,16 +38,17 @@ class MapItems:
         self.pipeline_name = str(pipeline_name)
 
     def plan(
-        self, node: MapNode, path: list[str], scope: Scope, prior: Mapping[str, Any] | None = None
-    ) -> tuple[Sequence[Any], dict[str, Any]]:
+        self, node: MapNode, path: list[str], scope: Scope, prior: JSONObject | None = None
+    ) -> tuple[Sequence[Any], JSONObject]:
         """The items, and what the map's record keeps of them. ``prior`` is the map's record
         info from an earlier attempt of the run: its partitions are reused."""
         if node.partition is None:
             items = list_items(node, scope)
             return items, {"items": len(items)}
-        if prior and "manifest" in prior:
-            parts = Partitions.from_record(self.catalog, self.run_id, dict(prior))
-            skipped = int(prior.get("skipped", 0))
+        earlier = MapInfo.from_json(prior)
+        if earlier.planned:
+            parts = Partitions.from_record(self.catalog, self.run_id, earlier.extra)
+            skipped = earlier.skipped or 0
         else:
             spec = node.partition
             values = scope.get(spec.parameter) if spec.parameter else None
@@ -59,15 +61,15 @@ class MapItems:
                 raise PlanError(str(exc)) from None
         return parts, {**parts.record(), "items": len(parts), "skipped": skipped}
 
-    def recorded(
-        self, node: MapNode, path: list[str], scope: Scope, info: Mapping[str, Any]
-    ) -> Sequence[Any]:
-        """The items as planned earlier in the run (a pod after ``fan-out``)."""
+    def recorded(self, node: MapNode, path: list[str], scope: Scope, info: JSONObject) -> Sequence[Any]:
+        """The items as planned earlier in the run (a pod after ``fan-out``); ``info`` is
+        the map's record info."""
         if node.partition is None:
             return list_items(node, scope)
-        if "manifest" not in info:
+        planned = MapInfo.from_json(info)
+        if not planned.planned:
             raise NotReached(f"map '{'/'.join(path)}' has not planned its partitions yet (fan-out)")
-        return Partitions.from_record(self.catalog, self.run_id, dict(info))
+        return Partitions.from_record(self.catalog, self.run_id, planned.extra)
 
     def done(self, node: MapNode, path: list[str], index: int, items: Sequence[Any]) -> None:
         """Item ``index`` of the map at ``path`` succeeded: mark its files as processed."""

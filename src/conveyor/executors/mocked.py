@@ -40,18 +40,18 @@ class MockedExecutor(Executor):
 
     isolation = "thread"
 
-    def __init__(
-        self, patches: dict[str, dict[str, Any]] | None = None, max_workers: int | None = None
-    ) -> None:
-        patches = dict(patches or {})
-        for step, patch in patches.items():
+    def __init__(self, patches: Mapping[str, object] | None = None, max_workers: int | None = None) -> None:
+        #: Each step's patch: task fields (``PATCHABLE``) as the config gives them, checked
+        #: by the task model when the patched step runs.
+        self.patches: dict[str, dict[str, object]] = {}
+        for step, patch in (patches or {}).items():
             if not isinstance(patch, dict):
                 raise ValueError(f"the patch of '{step}' must be a mapping like {{command: ...}}")
             for key in patch:
                 if key not in PATCHABLE:
                     hint = did_you_mean(key, PATCHABLE) or f"a patch replaces {', '.join(PATCHABLE)}"
                     raise ValueError(f"the patch of '{step}' cannot set '{key}'; {hint}")
-        self.patches = patches
+            self.patches[step] = patch
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self.stream_output = True
         self._jobs = ThreadJobs(self.max_workers)
@@ -59,7 +59,7 @@ class MockedExecutor(Executor):
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         return self._jobs.run_jobs(jobs, count, limit)
 
-    def patch_for(self, path: list[str]) -> dict[str, Any] | None:
+    def patch_for(self, path: list[str]) -> dict[str, object] | None:
         """The patch of the step at ``path``: by its whole path, else by its name."""
         return self.patches.get("/".join(path), self.patches.get(path[-1]))
 
@@ -89,7 +89,7 @@ class MockedExecutor(Executor):
         pass
 
 
-def check_patches(patches: Mapping[str, Any], dag: Graph) -> None:
+def check_patches(patches: Mapping[str, object], dag: Graph) -> None:
     """Every patch names a task of ``dag``, by name or by path: a patch naming nothing would
     otherwise be ignored and the task it was meant for run mocked, silently. SpecError with
     one located issue per patch that names no task."""

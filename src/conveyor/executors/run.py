@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +42,7 @@ class RunResult:
     run_id: str
     status: Status
     run: RunRecord
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, object] = field(default_factory=dict)
     #: The step paths whose tasks failed (filled in when the run did not succeed).
     failed_steps: list[str] = field(default_factory=list)
 
@@ -97,7 +97,7 @@ def _drive(
     loaded: LoadedPipeline,
     config: RunConfig,
     run: RunRecord,
-    parameters: dict[str, Any],
+    parameters: Mapping[str, object],
     backends: Backends,
     previous: RunLog | None,
     subscribers: Sequence[Subscriber],
@@ -202,7 +202,11 @@ def _where(file: str | None) -> str | None:
 
 
 def new_run_record(
-    run_id: str, loaded: LoadedPipeline, config: RunConfig, config_file: str | None, params: dict[str, Any]
+    run_id: str,
+    loaded: LoadedPipeline,
+    config: RunConfig,
+    config_file: str | None,
+    params: Mapping[str, object],
 ) -> RunRecord:
     """The record a run starts with, whoever drives it (this process, or an orchestrator)."""
     return RunRecord(
@@ -215,7 +219,7 @@ def new_run_record(
         config_file=os.path.abspath(config_file) if config_file else None,
         status=Status.RUNNING,
         started_at=time.time(),
-        initial_parameters=params,
+        initial_parameters=dict(params),
         pid=os.getpid(),
         host=os.uname().nodename,
         workdir=os.getcwd(),
@@ -235,7 +239,7 @@ def _refuse_remote(executor: Executor | RemoteExecutor, config: RunConfig) -> No
 def execute(
     loaded: LoadedPipeline,
     config: RunConfig | None = None,
-    parameters: dict[str, Any] | None = None,
+    parameters: Mapping[str, object] | None = None,
     run_id: str | None = None,
     subscribers: Sequence[Subscriber] = (),
     store: RunLogStore | None = None,

@@ -19,7 +19,7 @@ from conveyor.runlog.records import Attempt, StepRecord
 from conveyor.spec.models import Graph, MapNode, NodeBase, Pipeline, TaskNode, step_in
 
 #: Turns a recorded attempt back into the values it put into the scope (unpickles objects).
-Restore = Callable[[TaskNode, Attempt], dict[str, Any]]
+Restore = Callable[[TaskNode, Attempt], Mapping[str, object]]
 
 
 def node_at(pipeline: Pipeline, path: list[str]) -> NodeBase:
@@ -61,7 +61,7 @@ class Replay(Recorded):
     def record(self, path: list[str]) -> StepRecord | None:
         return self.steps.get(tuple(path))
 
-    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+    def restore(self, node: TaskNode, attempt: Attempt) -> Mapping[str, object]:
         return self._restore(node, attempt)
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
@@ -87,7 +87,7 @@ class Replay(Recorded):
         except Stop:
             return None
 
-    def scope_at(self, pipeline: Pipeline, target: list[str], initial: Mapping[str, Any]) -> Scope:
+    def scope_at(self, pipeline: Pipeline, target: list[str], initial: Mapping[str, object]) -> Scope:
         """The scope the node at ``target`` runs in."""
         scope = Scope(None, initial)
         graph, prefix = pipeline.dag, list[str]()

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from collections import ChainMap
 from collections.abc import Mapping
-from typing import Any
 
 
 class Scope:
-    """Values set here shadow the parent's; only this scope's own values are merged back."""
+    """Values set here shadow the parent's; only this scope's own values are merged back.
+
+    Values are the steps' own: JSON parameters, but also objects returned by a step (a
+    DataFrame, a model), so they are ``object``: traversal passes them on and a reader
+    (a map's ``iterate_on``, a conditional's ``parameter``) checks what it needs.
+    """
 
     __slots__ = ("env", "own", "parent")
 
     def __init__(
         self,
         parent: Scope | None = None,
-        values: Mapping[str, Any] | None = None,
+        values: Mapping[str, object] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.parent = parent
-        self.own: dict[str, Any] = dict(values or {})
+        self.own: dict[str, object] = dict(values or {})
         #: Environment variables the steps in this scope see (a loop's ``index_as``).
         self.env: dict[str, str] = dict(env or {})
 
@@ -35,16 +39,16 @@ class Scope:
             out.update(each.env)
         return out
 
-    def view(self) -> Mapping[str, Any]:
+    def view(self) -> Mapping[str, object]:
         """A read-only view of every visible value, nearest scope first (no copying)."""
-        maps: list[Mapping[str, Any]] = []
+        maps: list[Mapping[str, object]] = []
         scope: Scope | None = self
         while scope is not None:
             maps.append(scope.own)
             scope = scope.parent
         return ChainMap(*maps)  # type: ignore[arg-type]
 
-    def get(self, name: str, default: Any = None) -> Any:
+    def get(self, name: str, default: object = None) -> object:
         scope: Scope | None = self
         while scope is not None:
             if name in scope.own:
@@ -60,5 +64,5 @@ class Scope:
             scope = scope.parent
         return False
 
-    def update(self, values: Mapping[str, Any]) -> None:
+    def update(self, values: Mapping[str, object]) -> None:
         self.own.update(values)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from conveyor.runlog import base
 from conveyor.runlog.base import RunLog, RunLogStore, effective_status
-from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
+from conveyor.runlog.records import ATTEMPTED_TYPE, EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
 
 #: Run statuses after which nothing that is open will end by itself.
 ENDED = frozenset({Status.CANCELLED, Status.INTERRUPTED, Status.FAILED, Status.SUCCEEDED})
@@ -113,7 +113,7 @@ def close(records: Iterable[StepRecord], ending: Ending) -> list[Event]:
                 )
         if record.status is Status.RUNNING and not own:
             t = max(ending.t, record.start or ending.t)
-            own.append(NodeEvent(list(record.path), record.type or "task", ending.status, t))
+            own.append(NodeEvent(list(record.path), record.type or ATTEMPTED_TYPE, ending.status, t))
         for event in own:
             record.apply(event)
         events.extend(own)

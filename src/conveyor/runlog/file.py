@@ -18,7 +18,7 @@ import dataclasses
 import fcntl
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,9 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def file_store(path: str = ".conveyor/runs", storage_options: dict[str, Any] | None = None) -> RunLogStore:
+def file_store(
+    path: str = ".conveyor/runs", storage_options: Mapping[str, object] | None = None
+) -> RunLogStore:
     """The ``file`` run log store: a local directory, or (for a URL such as
     ``s3://bucket/runs``) the same layout in object storage."""
     if "://" in path and not path.startswith("file://"):

@@ -17,8 +17,7 @@ import dataclasses
 import itertools
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.codec import decode_run, decode_run_of, encode_events, encode_run, fold_lines, unreadable
@@ -31,7 +30,7 @@ CLAIMS = "claims"
 class ObjectRunLogStore(RunLogStore):
     """Runs under a URL prefix, one object per event batch (see the module docstring)."""
 
-    def __init__(self, path: str, storage_options: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str, storage_options: Mapping[str, object] | None = None) -> None:
         import fsspec.core
 
         self.fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))

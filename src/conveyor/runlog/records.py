@@ -16,11 +16,11 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from typing import Any
 
-JSON = dict[str, Any]
+from conveyor.jsontypes import JSONObject, JSONValue
 
 #: The one rule for run ids: a file name, a URL path part, a Kubernetes label value.
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -62,8 +62,10 @@ class Status(StrEnum):
         return self in FINISHED
 
     @classmethod
-    def of(cls, value: Any) -> Status:
+    def of(cls, value: object) -> Status:
         """A status read from a store; anything unrecognised is UNKNOWN, never an error."""
+        if not isinstance(value, str):
+            return cls.UNKNOWN
         try:
             return cls(value)
         except ValueError:
@@ -71,6 +73,11 @@ class Status(StrEnum):
 
 
 FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+#: The type a start event carries when none is given: only a task has attempts, so the run
+#: log's own format names it (start events written without a type, by tests or by older
+#: writers, read as a task's). The run log sits below the graph layer and cannot ask a kind.
+ATTEMPTED_TYPE = "task"
 
 
 @dataclass(slots=True)
@@ -80,10 +87,10 @@ class StartEvent:
     path: list[str]
     attempt: int
     t: float
-    type: str = "task"
+    type: str = ATTEMPTED_TYPE
 
-    def to_json(self) -> JSON:
-        return {"e": "start", "path": self.path, "type": self.type, "attempt": self.attempt, "t": self.t}
+    def to_json(self) -> JSONObject:
+        return {"e": "start", "path": [*self.path], "type": self.type, "attempt": self.attempt, "t": self.t}
 
 
 @dataclass(slots=True, kw_only=True)
@@ -92,9 +99,9 @@ class Outcome:
 
     exit_code: int | None = None
     error: str | None = None
-    returns: JSON = field(default_factory=dict)
-    metrics: JSON = field(default_factory=dict)
-    catalog: list[JSON] = field(default_factory=list)
+    returns: JSONObject = field(default_factory=dict)
+    metrics: JSONObject = field(default_factory=dict)
+    catalog: list[JSONObject] = field(default_factory=list)
     log: str | None = None
 
 
@@ -109,11 +116,11 @@ class EndEvent(Outcome):
     started: float | None = None
     #: How the attempt ran when it was not simply run (cached, mocked, patched): kept in
     #: the step record's info. One event per attempt, even then (map items: a hot path).
-    info: JSON = field(default_factory=dict)
+    info: JSONObject = field(default_factory=dict)
 
-    def to_json(self) -> JSON:
+    def to_json(self) -> JSONObject:
         # Built directly, empty values left out (one per map item: this is a hot path).
-        data: JSON = {"e": "end", "path": self.path, "attempt": self.attempt, "t": self.t}
+        data: JSONObject = {"e": "end", "path": [*self.path], "attempt": self.attempt, "t": self.t}
         if self.started is not None:
             data["started"] = self.started
         data["status"] = self.status.value
@@ -132,12 +139,12 @@ class NodeEvent:
     type: str
     status: Status
     t: float
-    info: JSON = field(default_factory=dict)
+    info: JSONObject = field(default_factory=dict)
 
-    def to_json(self) -> JSON:
+    def to_json(self) -> JSONObject:
         return {
             "e": "node",
-            "path": self.path,
+            "path": [*self.path],
             "type": self.type,
             "status": str(self.status),
             "t": self.t,
@@ -148,23 +155,38 @@ class NodeEvent:
 Event = StartEvent | EndEvent | NodeEvent
 
 
-def _number(value: Any) -> float | None:
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _dict(value: Any) -> JSON:
-    return value if isinstance(value, dict) else {}
+def _time(value: object) -> float | None:
+    """A time as it was written (an int stays an int); None if it is not a number."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _list(value: Any) -> list[Any]:
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _items(value: object) -> list[JSONValue]:
     return value if isinstance(value, list) else []
 
 
-def event_from_json(data: Any) -> Event | None:
+def _dict(value: object) -> JSONObject:
+    """A JSON object decoded from a store as it is (its values are JSON); {} if not one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[JSONObject]:
+    """A list of JSON objects decoded from a store as it is (catalog entries); [] if not one."""
+    return value if isinstance(value, list) else []
+
+
+def event_from_json(data: object) -> Event | None:
     """An event read from a store; None for anything that is not one (skipped, not fatal)."""
     if not isinstance(data, dict):
         return None
@@ -173,7 +195,7 @@ def event_from_json(data: Any) -> Event | None:
         return None
     kind, t = data.get("e"), _number(data.get("t")) or 0.0
     if kind == "start":
-        return StartEvent(path, _int(data.get("attempt")) or 0, t, str(data.get("type") or "task"))
+        return StartEvent(path, _int(data.get("attempt")) or 0, t, str(data.get("type") or ATTEMPTED_TYPE))
     if kind == "end":
         return EndEvent(
             path,
@@ -207,8 +229,8 @@ class Attempt(Outcome):
     start: float | None = None
     end: float | None = None
 
-    def to_json(self) -> JSON:
-        data: JSON = {
+    def to_json(self) -> JSONObject:
+        data: JSONObject = {
             "attempt": self.attempt,
             "status": self.status.value,
             "start": self.start,
@@ -228,15 +250,15 @@ class StepRecord:
     attempts: list[Attempt] = field(default_factory=list)
     start: float | None = None
     end: float | None = None
-    info: JSON = field(default_factory=dict)
+    info: JSONObject = field(default_factory=dict)
 
     @property
     def last(self) -> Attempt | None:
         return self.attempts[-1] if self.attempts else None
 
-    def to_json(self) -> JSON:
-        data: JSON = {
-            "path": self.path,
+    def to_json(self) -> JSONObject:
+        data: JSONObject = {
+            "path": [*self.path],
             "type": self.type,
             "status": str(self.status),
             "attempts": [a.to_json() for a in self.attempts],
@@ -279,28 +301,33 @@ class StepRecord:
                 self.info.update(event.info)
 
 
-def step_from_json(data: JSON) -> StepRecord:
+def step_from_json(data: object) -> StepRecord:
     """A step record as :meth:`StepRecord.to_json` wrote it (the server's API sends these)."""
+    record = _dict(data)
     attempts = []
-    for a in data.get("attempts") or []:
-        attempt = Attempt(int(a.get("attempt") or 0), Status.of(a.get("status")))
-        for name in ("start", "end", "exit_code", "error", "log"):
-            setattr(attempt, name, a.get(name))
-        attempt.returns, attempt.metrics = a.get("returns") or {}, a.get("metrics") or {}
-        attempt.catalog = a.get("catalog") or []
+    for a in map(_dict, _items(record.get("attempts"))):
+        attempt = Attempt(_int(a.get("attempt")) or 0, Status.of(a.get("status")))
+        attempt.start, attempt.end = _time(a.get("start")), _time(a.get("end"))
+        attempt.exit_code, attempt.error, attempt.log = (
+            _int(a.get("exit_code")),
+            _str(a.get("error")),
+            _str(a.get("log")),
+        )
+        attempt.returns, attempt.metrics = _dict(a.get("returns")), _dict(a.get("metrics"))
+        attempt.catalog = _list(a.get("catalog"))
         attempts.append(attempt)
     return StepRecord(
-        list(data.get("path") or []),
-        data.get("type"),
-        Status.of(data.get("status")),
+        [str(p) for p in _items(record.get("path"))],
+        _str(record.get("type")),
+        Status.of(record.get("status")),
         attempts,
-        data.get("start"),
-        data.get("end"),
-        data.get("info") or {},
+        _time(record.get("start")),
+        _time(record.get("end")),
+        _dict(record.get("info")),
     )
 
 
-def fold(events: Any) -> dict[tuple[str, ...], StepRecord]:
+def fold(events: Iterable[Event]) -> dict[tuple[str, ...], StepRecord]:
     """Fold an event stream into one record per step path, in first-seen order.
 
     Keys are path tuples: no separator character joins them, so no two paths collide,
@@ -316,7 +343,7 @@ def fold(events: Any) -> dict[tuple[str, ...], StepRecord]:
     return steps
 
 
-def fold_json(items: Any) -> dict[tuple[str, ...], StepRecord]:
+def fold_json(items: Iterable[object]) -> dict[tuple[str, ...], StepRecord]:
     """Fold events as decoded from JSON, skipping anything that is not an event."""
     return fold(e for e in map(event_from_json, items) if e is not None)
 
@@ -359,14 +386,16 @@ class RunRecord:
     pipeline_name: str | None = None
     pipeline_file: str | None = None
     pipeline_hash: str | None = None
-    pipeline: JSON = field(default_factory=dict)
-    config: JSON = field(default_factory=dict)
+    pipeline: JSONObject = field(default_factory=dict)
+    config: JSONObject = field(default_factory=dict)
     config_file: str | None = None
     status: Status = Status.RUNNING
     started_at: float | None = None
     ended_at: float | None = None
-    initial_parameters: JSON = field(default_factory=dict)
-    final_parameters: JSON = field(default_factory=dict)
+    #: The parameters the run started with: JSON from a file or the environment, but the
+    #: SDK may pass any object (the store writes one that is not JSON as its text).
+    initial_parameters: dict[str, object] = field(default_factory=dict)
+    final_parameters: JSONObject = field(default_factory=dict)
     pid: int | None = None
     host: str | None = None
     workdir: str | None = None
@@ -382,10 +411,10 @@ class RunRecord:
     orchestrator: str | None = None
     orchestrator_status: str | None = None
     replayed_status: str | None = None
-    extra: JSON = field(default_factory=dict)
+    extra: JSONObject = field(default_factory=dict)
 
-    def to_json(self) -> JSON:
-        data: JSON = {name: getattr(self, name) for name in _RUN_FIELDS}
+    def to_json(self) -> JSONObject:
+        data: JSONObject = {name: getattr(self, name) for name in _RUN_FIELDS}
         data["status"] = str(self.status)
         for name in ("error", "orchestrator", "orchestrator_status", "replayed_status", "lease_until"):
             if data[name] is None:
@@ -394,7 +423,7 @@ class RunRecord:
         return data
 
     @classmethod
-    def from_json(cls, data: Any) -> RunRecord:
+    def from_json(cls, data: object) -> RunRecord:
         """A run record read from a store; raises ValueError if it is not one."""
         if not isinstance(data, dict) or not isinstance(data.get("run_id"), str):
             raise ValueError("not a run record: it has no 'run_id'")

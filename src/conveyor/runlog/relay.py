@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from conveyor.errors import ConveyorError
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore
 from conveyor.runlog.memory import MemoryRunLogStore
 from conveyor.runlog.records import Event, RunRecord, event_from_json
@@ -91,17 +92,22 @@ class RelayRunLogStore(RunLogStore):
             events = [event_from_json(json.loads(line)) for line in lines if line.strip()]
             self._mirror.append(run.run_id, [e for e in events if e is not None])
 
-    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _ask(self, request: JSONObject) -> JSONObject:
+        """Send one request (``op`` and its fields) and return the worker's reply, a JSON
+        object with ``ok`` (and what the op answers: ``won``, ``location``)."""
         line = json.dumps(request, separators=(",", ":"), default=str).encode() + b"\n"
         with self._lock:
             self._out.write(line)
             answer = self._in.readline()
         if not answer:
             raise RelayError("the server's worker stopped answering (the run is being stopped)")
-        reply: dict[str, Any] = json.loads(answer)
+        reply = json.loads(answer)
+        if not isinstance(reply, dict):
+            raise RelayError(f"the server's worker answered {type(reply).__name__}, not a JSON object")
         if not reply.get("ok"):
             if reply.get("exists"):
-                raise RunExistsError(str(request.get("run", {}).get("run_id", "")), self.where)
+                run = request.get("run")
+                raise RunExistsError(str(run.get("run_id", "") if isinstance(run, dict) else ""), self.where)
             raise RelayError(str(reply.get("error") or "the server refused a run log write"))
         return reply
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.codec import (
@@ -22,6 +22,15 @@ from conveyor.runlog.codec import (
     fold_lines,
 )
 from conveyor.runlog.records import Event, RunRecord
+
+
+class RunRow(TypedDict):
+    """A row of the runs table: the record's JSON, and the columns that list and sort runs."""
+
+    run_id: str
+    status: str
+    started_at: float | None
+    data: str
 
 
 def tables(metadata: Any) -> tuple[Any, Any, Any]:
@@ -127,7 +136,7 @@ class SQLRunLogStore(RunLogStore):
             raise RunTakenOverError(run_id, self.where, held, current)
         return current is not None
 
-    def _row(self, run: RunRecord) -> dict[str, Any]:
+    def _row(self, run: RunRecord) -> RunRow:
         return {
             "run_id": run.run_id,
             "status": str(run.status),

@@ -104,7 +104,8 @@ class StepContext:
             if spec.kind == "metric":
                 values[spec.name] = metrics.get(spec.name)
             elif spec.kind == "object":
-                values[spec.name] = self.load_object(returns[spec.name])
+                reference = returns[spec.name]
+                values[spec.name] = self.load_object(reference if isinstance(reference, dict) else {})
             else:
                 values[spec.name] = returns.get(spec.name)
         return values

@@ -27,13 +27,14 @@ from typing import Any
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.base import Kind
 from conveyor.graph.kinds.conditional import ConditionalKind
-from conveyor.graph.kinds.info import JSON, Info
+from conveyor.graph.kinds.info import Info
 from conveyor.graph.kinds.loop import LoopKind
 from conveyor.graph.kinds.map import MapKind
 from conveyor.graph.kinds.parallel import ParallelKind
 from conveyor.graph.kinds.stub import StubKind
 from conveyor.graph.kinds.task import TaskKind
 from conveyor.graph.kinds.terminal import TerminalKind
+from conveyor.jsontypes import JSONObject
 from conveyor.spec import kindreg
 from conveyor.spec.kindreg import type_of
 from conveyor.spec.models import NodeBase
@@ -72,7 +73,7 @@ def kind_named(tag: str | None) -> Kind[Any] | None:
     return kind
 
 
-def info_of(tag: str | None, data: JSON | None) -> Info:
+def info_of(tag: str | None, data: JSONObject | None) -> Info:
     """A run record's info as its kind's typed record (the plain :class:`Info` for a kind
     this version does not know: its keys are kept, its summary is its error)."""
     kind = kind_named(tag)

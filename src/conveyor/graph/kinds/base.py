@@ -9,12 +9,13 @@ written once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds.info import Info
 from conveyor.graph.scope import Scope
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import Attempt, Status, StepRecord
 from conveyor.spec.models import Graph, MapNode, NodeBase, TaskNode
 
@@ -22,7 +23,7 @@ Job = Callable[[], bool]
 #: A map's items (the list parameter, or the partitions of its source).
 Items = Callable[[MapNode, list[str], Scope], Sequence[Any]]
 #: Told the outcome of each composite node replayed (path, kind, success, info).
-Observe = Callable[[list[str], str, bool, dict[str, Any]], None]
+Observe = Callable[[list[str], str, bool, JSONObject], None]
 
 
 class PlanError(Exception):
@@ -43,8 +44,8 @@ class Runner(Protocol):
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         """Run independent jobs, at most ``limit`` at once; results in job order."""
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
-        """Record a composite or stub node's progress."""
+    def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
+        """Record a composite or stub node's progress (``info``: its kind's :meth:`Info.to_json`)."""
 
     def resolve(self, dotted: str) -> Callable[..., Any]:
         """Import a function named by a dotted path (a map's reducer)."""
@@ -73,7 +74,7 @@ class Recorded(Protocol):
     def record(self, path: list[str]) -> StepRecord | None:
         """What the run log holds for ``path``, if anything."""
 
-    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+    def restore(self, node: TaskNode, attempt: Attempt) -> Mapping[str, object]:
         """The values a succeeded attempt put into its scope (objects unpickled)."""
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:
@@ -89,7 +90,7 @@ class Pod(Protocol):
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
         """One attempt of the task (the orchestrator makes further ones)."""
 
-    def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
+    def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         """Record a node's status."""
 
     def output(self, name: str, value: str) -> None:
@@ -104,7 +105,7 @@ class Pod(Protocol):
     def recorded(self) -> Recorded:
         """The run log's records, for replaying what items and iterations left."""
 
-    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], dict[str, Any]]:
+    def plan(self, node: MapNode, path: list[str], scope: Scope) -> tuple[Sequence[Any], JSONObject]:
         """A map's items, planned (partitions listed) once per run, and what its record keeps."""
 
     def items(self, node: MapNode, path: list[str], scope: Scope) -> Sequence[Any]:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
+
+from conveyor.jsontypes import JSONObject
 
 InfoT = TypeVar("InfoT", bound="Info")
-JSON = dict[str, Any]
 
 
-def _int(value: Any) -> int | None:
+def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _str(value: Any) -> str | None:
+def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
@@ -33,22 +34,22 @@ class Info:
     KEYS: ClassVar[tuple[str, ...]] = ("error",)
 
     error: str | None = None
-    extra: JSON = field(default_factory=dict)
+    extra: JSONObject = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls: type[InfoT], data: JSON | None) -> InfoT:
+    def from_json(cls: type[InfoT], data: JSONObject | None) -> InfoT:
         """The record a store's JSON holds; values of the wrong type are dropped, not errors."""
         data = data or {}
         known = {f.name: f for f in dataclasses.fields(cls)}
-        values: JSON = {}
+        record = cls(extra={k: v for k, v in data.items() if k not in cls.KEYS})
         for key in cls.KEYS:
-            if key in data:
-                values[key] = cls._read(key, data[key], known[key].type)
-        extra = {k: v for k, v in data.items() if k not in cls.KEYS}
-        return cls(**{k: v for k, v in values.items() if v is not None}, extra=extra)
+            value = cls._read(key, data[key], known[key].type) if key in data else None
+            if value is not None:  # each field is checked by _read against its annotation
+                setattr(record, key, value)
+        return record
 
     @staticmethod
-    def _read(key: str, value: Any, annotation: Any) -> Any:
+    def _read(key: str, value: object, annotation: object) -> object:
         text = str(annotation)
         if text.startswith("int"):
             return _int(value)
@@ -62,9 +63,9 @@ class Info:
             return value if isinstance(value, dict) else None
         return value
 
-    def to_json(self) -> JSON:
+    def to_json(self) -> JSONObject:
         """The JSON a store keeps: the fields that are set (not None), then ``extra``."""
-        out: JSON = {key: getattr(self, key) for key in self.KEYS if getattr(self, key) is not None}
+        out: JSONObject = {key: getattr(self, key) for key in self.KEYS if getattr(self, key) is not None}
         return {**out, **self.extra}
 
     def take(self, other: Info) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Pod, Recorded, Walker
-from conveyor.graph.kinds.info import JSON, Info, _then
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
 from conveyor.spec.models import Graph, MapNode, returned_names
@@ -44,13 +44,14 @@ class MapOutcome:
 
     ok: bool
     info: MapInfo = field(default_factory=lambda: MapInfo())
-    returns: JSON = field(default_factory=dict)
+    #: The reduced values, into the scope (objects too: an item's step may return one).
+    returns: dict[str, object] = field(default_factory=dict)
 
 
 def conclude(
     node: MapNode,
     results: Sequence[bool],
-    values: Sequence[dict[str, Any]],
+    values: Sequence[Mapping[str, object]],
     resolve: Callable[[str], Callable[..., Any]],
 ) -> MapOutcome:
     """Apply ``on_item_failure`` and reduce: each name returned in the branch becomes the
@@ -64,7 +65,7 @@ def conclude(
     kept = [own for own, ok in zip(values, results, strict=True) if ok]
     try:
         reducer = resolve(node.reducer) if node.reducer else None
-        returns = {}
+        returns: dict[str, object] = {}
         for name in returned_names(node.branch):
             collected = [own.get(name) for own in kept]
             returns[name] = reduce_values(reducer, collected) if reducer is not None else collected
@@ -89,7 +90,7 @@ def reduce_values(reducer: Callable[..., Any], values: list[Any]) -> Any:
 
 def gather(
     recorded: Recorded, node: MapNode, path: list[str], scope: Scope, items: Sequence[Any]
-) -> tuple[list[bool], list[dict[str, Any]]]:
+) -> tuple[list[bool], list[dict[str, object]]]:
     """Each item's success and values, replayed from the run log (a pod's fan-in)."""
     results, values = [], []
     for index, item in enumerate(items):
@@ -111,7 +112,9 @@ class MapInfo(Info):
     failed: int | None = None
     failed_items: list[int] | None = None
     skipped: int | None = None
-    returns: JSON | None = None
+    #: The reduced returns as a later step reads them back: what the reduction made when
+    #: set here (the store writes a value that is not JSON as its text), JSON when read.
+    returns: dict[str, object] | None = None
 
     def summary(self, error: str | None = None) -> str:
         detail = super().summary(error)
@@ -128,6 +131,12 @@ class MapInfo(Info):
     def state(self) -> dict[str, int | str | None]:
         return {"items": self.items}
 
+    @property
+    def planned(self) -> bool:
+        """Whether it holds a partitioned map's plan (in ``extra``: its manifest's prefix,
+        sizes, locations): written once per run, then reused by a resumed run and by pods."""
+        return "manifest" in self.extra
+
 
 class MapKind(Composite[MapNode]):
     """Items run as independent jobs, at most ``max_parallelism`` at once."""
@@ -140,7 +149,7 @@ class MapKind(Composite[MapNode]):
         items = runner.items(node, path, scope)
         info.items = len(items)
         runner.node_event(path, node.type, Status.RUNNING, MapInfo(items=len(items)).to_json())
-        values: list[dict[str, Any]] = [{} for _ in range(len(items))]
+        values: list[dict[str, object]] = [{} for _ in range(len(items))]
 
         def job(index: int) -> Job:
             def run() -> bool:

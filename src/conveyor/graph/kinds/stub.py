@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from conveyor.graph.kinds.base import Kind, Pod, Recorded, Walker
 from conveyor.graph.scope import Scope
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import Status
-from conveyor.spec.models import StubNode
+from conveyor.spec.models import NodeBase, StubNode
 
 
-def info(node: Any) -> dict[str, Any]:
+def info(node: NodeBase) -> JSONObject:
     """What a stub's record keeps: the keys it was given beyond a stub's own, unchecked."""
     extra = getattr(node, "model_extra", None)
     return {"keys": dict(extra)} if extra else {}

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from conveyor.graph.kinds.base import Kind, Pod, Recorded, Walker, finished
-from conveyor.graph.kinds.info import JSON, Info, _then
+from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import Status
 from conveyor.spec.models import TaskNode
 
@@ -19,7 +20,7 @@ class TaskInfo(Info):
 
     KEYS: ClassVar[tuple[str, ...]] = ("cached", "mocked", "patched", "error")
 
-    cached: JSON | None = None
+    cached: JSONObject | None = None
     mocked: bool | None = None
     patched: str | None = None
 
