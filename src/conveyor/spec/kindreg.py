@@ -53,7 +53,7 @@ def load_plugins() -> None:
             return
         # Found first, published at once: a broken plugin leaves nothing half registered (and
         # is said again on the next look), and no reader sees the search done before it is.
-        found: dict[str, Any] = {}
+        found: dict[str, type[BaseModel]] = {}
         for point in entry_points(group=GROUP):
             try:
                 model = point.load()
