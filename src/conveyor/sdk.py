@@ -13,7 +13,6 @@ import os
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import FrameType
-from typing import Any
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.executors.feed import EventDict, Feed
@@ -72,7 +71,7 @@ __all__ = [
 
 #: What ``execute()`` and its kin take as a config: a RunConfig, a mapping in the config
 #: format, a file's path, or None (the defaults). One name for the seven places that take it.
-ConfigArg = RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None
+ConfigArg = RunConfig | Mapping[str, object] | str | os.PathLike[str] | None
 
 
 class ExecutionFailedError(ConveyorError):
@@ -101,7 +100,7 @@ class Pipeline(_sdk.Pipeline):
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
         log_level: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, object] | None = None,
         raise_on_error: bool = True,
         config: ConfigArg = None,
     ) -> RunResult:
@@ -136,7 +135,7 @@ class Pipeline(_sdk.Pipeline):
         run_id: str | None,
         tag: str | None,
         parameters_file: str | os.PathLike[str] | None,
-        parameters: Mapping[str, Any] | None,
+        parameters: Mapping[str, object] | None,
         raise_on_error: bool,
         subscribers: Sequence[Subscriber] = (),
         store_copies: bool = True,
@@ -165,8 +164,7 @@ class Pipeline(_sdk.Pipeline):
                 return done
             run_config = run_config.model_copy()
             run_config._retry_of = retry
-        params = load_parameters(parameters_file or None)
-        params.update(parameters or {})
+        params: dict[str, object] = {**load_parameters(parameters_file or None), **(parameters or {})}
         with running():
             result = _execute(
                 self.load(),
@@ -196,7 +194,7 @@ class AsyncPipeline(Pipeline):
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
         log_level: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, object] | None = None,
     ) -> AsyncIterator[EventDict]:
         """Run the pipeline (in a thread, so the caller's event loop goes on) and yield its
         events as dicts as they happen, in order: the run's start (``e: run``), each
@@ -242,7 +240,7 @@ class AsyncPipeline(Pipeline):
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
         log_level: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, object] | None = None,
         raise_on_error: bool = True,
     ) -> RunResult:
         """``execute()`` awaited: the run goes on in a thread while the caller's loop runs."""
@@ -265,7 +263,7 @@ class _JobExecute(_sdk.Job):
         tag: str | None = None,
         parameters_file: str | os.PathLike[str] | None = None,
         log_level: str | None = None,
-        parameters: Mapping[str, Any] | None = None,
+        parameters: Mapping[str, object] | None = None,
         raise_on_error: bool = True,
     ) -> RunResult:
         """Run the job now: a run of one step, recorded (``runs show``), its catalog ``put``

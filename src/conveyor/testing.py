@@ -23,9 +23,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from conveyor.executors.run import RunResult, execute
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.base import RunLog
 from conveyor.runlog.memory import MemoryRunLogStore
 from conveyor.runlog.records import Attempt, Status, StepRecord
@@ -64,8 +64,9 @@ class PipelineRun:
         return self.result.ok
 
     @property
-    def parameters(self) -> dict[str, Any]:
-        """The parameters at the end of the run: the initial ones plus every step's returns."""
+    def parameters(self) -> dict[str, object]:
+        """The parameters at the end of the run: the initial ones plus every step's returns
+        (``object`` returns as the Python objects they are)."""
         return self.result.parameters
 
     @property
@@ -88,11 +89,11 @@ class PipelineRun:
             raise KeyError(f"step {'/'.join(_key(path))!r} has no attempt (it is not a task)")
         return attempt
 
-    def returns(self, path: StepPath) -> dict[str, Any]:
+    def returns(self, path: StepPath) -> JSONObject:
         """The JSON returns of a task's last attempt, by name."""
         return dict(self._last(path).returns)
 
-    def metrics(self, path: StepPath) -> dict[str, Any]:
+    def metrics(self, path: StepPath) -> JSONObject:
         """The metrics of a task's last attempt, by name."""
         return dict(self._last(path).metrics)
 
@@ -126,7 +127,7 @@ def _working_directory(cwd: str | os.PathLike[str] | None) -> Iterator[None]:
         os.chdir(before)
 
 
-def _config(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None) -> RunConfig:
+def _config(config: RunConfig | Mapping[str, object] | str | os.PathLike[str] | None) -> RunConfig:
     if config is None or isinstance(config, RunConfig):
         return config or RunConfig()
     if isinstance(config, Mapping):
@@ -136,9 +137,9 @@ def _config(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | Non
 
 def run_pipeline(
     pipeline_file: str | os.PathLike[str],
-    parameters: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, object] | None = None,
     *,
-    config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    config: RunConfig | Mapping[str, object] | str | os.PathLike[str] | None = None,
     parameters_file: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
     cwd: str | os.PathLike[str] | None = None,
@@ -158,8 +159,7 @@ def run_pipeline(
     params_path = Path(parameters_file).resolve() if parameters_file is not None else None
     loaded = load_pipeline(pipeline_path)
     run_config = _config(config)
-    params = load_parameters(params_path, environ={})
-    params.update(parameters or {})
+    params: dict[str, object] = {**load_parameters(params_path, environ={}), **(parameters or {})}
     store = MemoryRunLogStore()
     with _working_directory(cwd):
         result = execute(loaded, run_config, params, run_id=run_id, store=store)

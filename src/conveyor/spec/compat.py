@@ -40,9 +40,12 @@ class Translated:
 class _Section:
     """One section being translated: its path in the file, its config, what was said."""
 
-    def __init__(self, out: Translated, located: Located, path: tuple[PathPart, ...], config: dict[str, Any]):
+    def __init__(
+        self, out: Translated, located: Located, path: tuple[PathPart, ...], config: Mapping[str, object]
+    ):
         self.out, self.located, self.path = out, located, path
-        self.config = dict(config)
+        #: The section's config as translated so far: values are passed on, not read.
+        self.config: dict[str, object] = dict(config)
 
     def note(self, key: str, text: str) -> None:
         """Accept ``key`` (taken out of the config) with a note of what conveyor does instead."""

@@ -16,7 +16,7 @@ class Backend(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, object] = Field(default_factory=dict)
 
 
 class RunConfig(BaseModel):

@@ -9,7 +9,7 @@ built-in kinds never pays for scanning the installed distributions.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -17,6 +17,7 @@ from conveyor.errors import ConveyorError
 
 GROUP = "conveyor.kinds"
 #: Every known node model by its ``type``.
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MODELS: dict[str, type[BaseModel]] = {}
 _loaded = False
 _lock = threading.Lock()
@@ -28,16 +29,16 @@ class KindPluginError(ConveyorError):
     hint = "fix or uninstall the plugin that declares it"
 
 
-def type_of(model: Any) -> str:
+def type_of(model: type[BaseModel]) -> str:
     """The ``type`` a node model answers to (the default of its ``type`` field)."""
     field = model.model_fields.get("type")
-    args: list[Any] = list(getattr(field.annotation, "__args__", ())) if field is not None else []
+    args: list[object] = list(getattr(field.annotation, "__args__", ())) if field is not None else []
     if len(args) != 1 or not isinstance(args[0], str):
         raise KindPluginError(f'{model.__name__} has no `type: Literal["..."]` field naming its kind')
     return str(args[0])
 
 
-def register(model: Any) -> Any:
+def register(model: type[ModelT]) -> type[ModelT]:
     """Make ``model`` the node model of its ``type``; returns it (usable as a decorator)."""
     MODELS[type_of(model)] = model
     return model
@@ -53,7 +54,7 @@ def load_plugins() -> None:
             return
         # Found first, published at once: a broken plugin leaves nothing half registered (and
         # is said again on the next look), and no reader sees the search done before it is.
-        found: dict[str, Any] = {}
+        found: dict[str, type[BaseModel]] = {}
         for point in entry_points(group=GROUP):
             try:
                 model = point.load()

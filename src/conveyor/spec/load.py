@@ -8,14 +8,14 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
+from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.compat import translate
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError, describe, sort_issues
 from conveyor.spec.models import Pipeline
 from conveyor.spec.validate import build_model, check_pipeline
-from conveyor.spec.yamlload import DEFAULT_MAX_BYTES, Located, load_yaml_file, load_yaml_text
+from conveyor.spec.yamlload import DEFAULT_MAX_BYTES, Located, load_yaml_file, load_yaml_text, parse_yaml_text
 
 PARAMS_MAX_BYTES = 256 * 1024 * 1024
 ENV_PREFIX = "CONVEYOR_PRM_"
@@ -32,7 +32,8 @@ class LoadedPipeline:
     name: str
 
     @property
-    def data(self) -> dict[str, Any]:
+    def data(self) -> JSONObject:
+        """The pipeline as JSON, defaults left out (what a run's record keeps)."""
         return self.pipeline.model_dump(mode="json", exclude_defaults=True)
 
     @property
@@ -170,7 +171,7 @@ def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
     return config
 
 
-def config_from_data(data: Mapping[str, Any] | None) -> RunConfig:
+def config_from_data(data: Mapping[str, object] | None) -> RunConfig:
     """A run config from data (the SDK's mappings)."""
     return _config(Located(data=dict(data or {}), file=None))
 
@@ -187,23 +188,23 @@ def _config(located: Located, environ: Mapping[str, str] | None = None) -> RunCo
     return config
 
 
-def _decode(name: str, text: str, where: str | None = None) -> Any:
+def _decode(name: str, text: str, where: str | None = None) -> JSONValue:
     """A CONVEYOR_PRM_ or ``--param`` value by the same rule as a parameters file (YAML 1.2
     core, so JSON too): ``3`` a number, ``[1, 2]`` a list, ``yes`` text; what is not YAML
     stays text."""
     try:
-        located = load_yaml_text(text, file=where or f"${name}")
+        value, located = parse_yaml_text(text, file=where or f"${name}")
     except SpecError:
         return text
     if located.issues:
         raise SpecError(located.issues, "invalid parameters")
-    return located.data
+    return value
 
 
-def parse_params(options: Sequence[str]) -> dict[str, Any]:
+def parse_params(options: Sequence[str]) -> JSONObject:
     """``--param key=value`` options, each value read as in a parameters file; a later one
     wins. A malformed option (no ``=``, no key) is a SpecError naming it."""
-    params: dict[str, Any] = {}
+    params: JSONObject = {}
     for option in options:
         key, equals, value = option.partition("=")
         if not equals or not key or key != key.strip():
@@ -230,13 +231,13 @@ def parse_params(options: Sequence[str]) -> dict[str, Any]:
 def load_parameters(
     path: str | os.PathLike[str] | None,
     environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    overrides: Mapping[str, JSONValue] | None = None,
+) -> JSONObject:
     """Initial parameters: the file's (or pipe's), then RUNNABLE_PRM_<name> and
     CONVEYOR_PRM_<name> values, then ``overrides`` (``--param``, see :func:`parse_params`):
     the later wins. All are read by one rule (YAML 1.2 core); duplicate keys are errors, as
     in pipelines."""
-    params: dict[str, Any] = {}
+    params: JSONObject = {}
     if path is not None:
         located = read_input(path, max_bytes=PARAMS_MAX_BYTES)
         if located.data is not None and not isinstance(located.data, dict):

@@ -50,7 +50,7 @@ def _override(value: Any) -> Any:
 
 #: A step's ``overrides`` value for one executor: the settings, or the name of settings
 #: defined in the executor's config.
-Override = Annotated[dict[str, Any] | Annotated[str, Field(min_length=1)], BeforeValidator(_override)]
+Override = Annotated[dict[str, object] | Annotated[str, Field(min_length=1)], BeforeValidator(_override)]
 
 
 class Strict(BaseModel):
@@ -336,7 +336,7 @@ class PartitionSpec(Strict):
     size: Annotated[int, Field(ge=1)] = 1000
     target_bytes: Annotated[int, Field(ge=1)] | None = None
     pattern: str | None = None
-    storage_options: dict[str, Any] = Field(default_factory=dict)
+    storage_options: dict[str, object] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> PartitionSpec:

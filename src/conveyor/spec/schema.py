@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic.json_schema import models_json_schema
 
+from conveyor.jsontypes import JSONObject
 from conveyor.spec import kindreg
 from conveyor.spec.models import Pipeline
 
 
-def pipeline_schema(plugins: bool = False) -> dict[str, Any]:
+def pipeline_schema(plugins: bool = False) -> JSONObject:
     """The JSON Schema of the pipeline format, generated from the models: a step is one of
     the node models (with ``plugins``, those of installed kind plugins too)."""
     if plugins:
@@ -20,7 +21,7 @@ def pipeline_schema(plugins: bool = False) -> dict[str, Any]:
     _, top = models_json_schema([(Pipeline, "validation"), *nodes])
     defs = dict(top["$defs"])
     top_level = defs.pop("Pipeline")
-    schema = {"$defs": dict(sorted(defs.items())), **top_level}
+    schema: JSONObject = {"$defs": dict(sorted(defs.items())), **top_level}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "conveyor pipeline"
     return schema

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -113,11 +113,13 @@ class Step:
         """This step alone, as a pipeline (runnable's ``task.as_pipeline()``)."""
         return (Step.pipeline_class or Pipeline)(steps=[self], name=self.name)
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
+        """The keys of this step's kind (``command``, ``branches``...), as the YAML format spells them."""
         return {}
 
-    def to_dict(self, next_step: str | None) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": type_of(self.model)}
+    def to_dict(self, next_step: str | None) -> dict[str, object]:
+        """The step as the YAML format writes it: plain data for the models to validate."""
+        out: dict[str, object] = {"type": type_of(self.model)}
         if self.description:
             out["description"] = self.description
         out.update(self.body())
@@ -156,8 +158,9 @@ class Catalog:
     def __init__(self, get: Sequence[str] = (), put: Sequence[str] = (), store_copy: bool = True) -> None:
         self.get, self.put, self.store_copy = list(get), list(put), store_copy
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def to_dict(self) -> dict[str, list[str]]:
+        """The ``catalog`` section of a task, empty lists left out."""
+        out: dict[str, list[str]] = {}
         if self.get:
             out["get"] = self.get
         if self.put:
@@ -165,7 +168,7 @@ class Catalog:
         return out
 
 
-def _returns(returns: Sequence[str | dict[str, str]]) -> list[Any]:
+def _returns(returns: Sequence[str | Mapping[str, str]]) -> list[str | dict[str, str]]:
     return [r if isinstance(r, str) else dict(r) for r in returns]
 
 
@@ -175,21 +178,21 @@ class _Task(Step):
     def __init__(
         self,
         name: str,
-        returns: Sequence[str | dict[str, str]] = (),
-        catalog: Catalog | dict[str, Any] | None = None,
+        returns: Sequence[str | Mapping[str, str]] = (),
+        catalog: Catalog | Mapping[str, object] | None = None,
         secrets: Sequence[str] = (),
-        retry: dict[str, Any] | None = None,
+        retry: Mapping[str, object] | None = None,
         timeout_seconds: float | None = None,
-        overrides: dict[str, dict[str, Any] | str] | None = None,
+        overrides: Mapping[str, Mapping[str, object] | str] | None = None,
         on_failure: str | Pipeline | None = None,
         description: str | None = None,
         terminate_with_success: bool = False,
         terminate_with_failure: bool = False,
-        cache: bool | dict[str, Any] | None = None,
+        cache: bool | Mapping[str, object] | None = None,
     ) -> None:
         super().__init__(name, on_failure, description, terminate_with_success, terminate_with_failure)
         self.cache = cache
-        self.options: dict[str, Any] = {
+        self.options: dict[str, object] = {
             "returns": _returns(returns),
             "catalog": catalog.to_dict() if isinstance(catalog, Catalog) else catalog,
             "secrets": list(secrets),
@@ -201,8 +204,8 @@ class _Task(Step):
     def command(self) -> str:
         raise NotImplementedError
 
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"command_type": self.command_type, "command": self.command()}
+    def body(self) -> dict[str, object]:
+        out: dict[str, object] = {"command_type": self.command_type, "command": self.command()}
         out.update({k: v for k, v in self.options.items() if v not in (None, [], {})})
         if self.cache is not None:
             out["cache"] = self.cache
@@ -260,7 +263,7 @@ class Stub(Step):
             extra["catalog"] = catalog.to_dict()
         self.extra = extra
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         return dict(self.extra)
 
 
@@ -291,7 +294,7 @@ class Parallel(Step):
         super().__init__(name, **kw)
         self.branches = branches
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         return {"branches": {k: v.graph() for k, v in self.branches.items()}}
 
 
@@ -314,8 +317,8 @@ class Map(Step):
         self.iterate_on, self.iterate_as, self.branch = iterate_on, iterate_as, branch
         self.reducer, self.max_parallelism = reducer, max_parallelism
 
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"iterate_on": self.iterate_on, "iterate_as": self.iterate_as}
+    def body(self) -> dict[str, object]:
+        out: dict[str, object] = {"iterate_on": self.iterate_on, "iterate_as": self.iterate_as}
         if self.max_parallelism is not None:
             out["max_parallelism"] = self.max_parallelism
         if self.reducer is not None:
@@ -345,8 +348,8 @@ class Loop(Step):
         self.branch, self.max_iterations = branch, max_iterations
         self.break_on, self.index_as, self.on_max_iterations = break_on, index_as, on_max_iterations
 
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def body(self) -> dict[str, object]:
+        out: dict[str, object] = {
             "max_iterations": self.max_iterations,
             "break_on": self.break_on,
             "index_as": self.index_as,
@@ -366,7 +369,7 @@ class Conditional(Step):
         super().__init__(name, **kw)
         self.parameter, self.branches = parameter, branches
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> dict[str, object]:
         return {"parameter": self.parameter, "branches": {k: v.graph() for k, v in self.branches.items()}}
 
 
@@ -378,7 +381,7 @@ class Pipeline:
         steps: Sequence[Step],
         description: str | None = None,
         name: str = "pipeline",
-        cache: bool | dict[str, Any] | None = None,
+        cache: bool | Mapping[str, object] | None = None,
     ) -> None:
         if not steps:
             raise ValueError("a pipeline needs at least one step")
@@ -388,18 +391,19 @@ class Pipeline:
         #: The caching of every task that does not say otherwise (``dag: {cache: ...}``).
         self.cache = cache
 
-    def graph(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def graph(self) -> dict[str, object]:
+        """The graph (``start_at``, ``steps``) as the YAML format writes it."""
+        out: dict[str, object] = {}
         if self.description:
             out["description"] = self.description
         out["start_at"] = self.steps[0].name
-        steps: dict[str, Any] = {}
+        steps: dict[str, object] = {}
         self._chain(self.steps, steps)
         out["steps"] = steps
         return out
 
     @staticmethod
-    def _chain(chain: list[Step], steps: dict[str, Any]) -> None:
+    def _chain(chain: list[Step], steps: dict[str, object]) -> None:
         for i, step in enumerate(chain):
             terminal = step.model.ends is not None
             following = (
@@ -413,7 +417,8 @@ class Pipeline:
             if isinstance(step.on_failure, Pipeline):
                 Pipeline._chain(step.on_failure.steps, steps)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
+        """The whole pipeline (``dag: ...``) as the YAML format writes it."""
         dag = self.graph()
         if self.cache is not None:
             dag["cache"] = self.cache
@@ -441,6 +446,14 @@ class AsyncPythonTask(PythonTask):
         super().__init__(function, name, **options)
 
 
+class _JobOptions(TypedDict):
+    """The task options a job passes on to the one task it runs."""
+
+    returns: list[str | Mapping[str, str]]
+    catalog: Catalog | None
+    secrets: list[str]
+
+
 class Job:
     """One task run on its own (runnable's jobs): in conveyor, a pipeline of that one task,
     run and recorded as any pipeline is, so that ``runs show`` and the catalog see it.
@@ -452,7 +465,7 @@ class Job:
 
     def __init__(
         self,
-        returns: Sequence[str | dict[str, str]] = (),
+        returns: Sequence[str | Mapping[str, str]] = (),
         catalog: Catalog | None = None,
         secrets: Sequence[str] = (),
     ) -> None:
@@ -468,7 +481,7 @@ class Job:
         """Whether the files the job puts are copied into the catalog (runnable's default: yes)."""
         return self.catalog is None or self.catalog.store_copy
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self) -> _JobOptions:
         return {"returns": self.returns, "catalog": self.catalog, "secrets": self.secrets}
 
     def task(self) -> _Task:
@@ -498,7 +511,7 @@ class NotebookJob(Job):
     executes notebooks itself."""
 
     def __init__(
-        self, notebook: str, optional_ploomber_args: dict[str, Any] | None = None, **options: Any
+        self, notebook: str, optional_ploomber_args: Mapping[str, object] | None = None, **options: Any
     ) -> None:
         if optional_ploomber_args:
             raise ValueError(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from conveyor.spec import kindreg
 from conveyor.spec.config import Backend
@@ -93,7 +94,7 @@ def _fields_at(model: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> list[
     return [str(n) for n in names]
 
 
-def _issue_from_error(model: type[BaseModel], located: Located, err: Any) -> Issue:
+def _issue_from_error(model: type[BaseModel], located: Located, err: ErrorDetails) -> Issue:
     loc = tuple(err["loc"])
     path = _data_path(located.data, loc)
     kind = err["type"]
@@ -182,12 +183,13 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
 # --- graph checks -------------------------------------------------------------------------
 # These run on the raw data, so that they report alongside the model's own problems even
 # when a step is malformed. Anything that is not the expected shape is skipped here: the
-# model reports it.
+# model reports it. A step or graph here is a mapping whose values are not yet known to be
+# anything: each is narrowed (``isinstance``) before it is used.
 
-Raw = dict[str, Any]
+Raw = Mapping[str, object]
 
 
-def _links(node: Any) -> Iterator[tuple[str, str]]:
+def _links(node: object) -> Iterator[tuple[str, str]]:
     if not isinstance(node, dict):
         return
     for key in ("next", "on_failure"):
@@ -201,7 +203,7 @@ def _steps(graph: Raw) -> Raw:
     return steps if isinstance(steps, dict) else {}
 
 
-def _check_graph(graph: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+def _check_graph(graph: object, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
     if not isinstance(graph, dict):
         return
     steps = _steps(graph)
@@ -310,7 +312,7 @@ def _check_cycles(steps: Raw, path: tuple[PathPart, ...], located: Located) -> I
                 stack.append(_links(steps[target]))
 
 
-def _check_patterns(patterns: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+def _check_patterns(patterns: object, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
     if not isinstance(patterns, list):
         return
     for i, pattern in enumerate(patterns):
@@ -400,7 +402,7 @@ RAW_CHECKS = {
 }
 
 
-def _check_keyed(branches: Any, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
+def _check_keyed(branches: object, path: tuple[PathPart, ...], located: Located) -> Iterator[Issue]:
     if not isinstance(branches, dict):
         return
     for key, branch in branches.items():

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from conveyor.jsontypes import JSONObject, JSONScalar, JSONValue
 from conveyor.spec.errors import Issue, PathPart, SpecError
 
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
@@ -36,7 +37,7 @@ _CORE_FLOAT = re.compile(
 )
 
 
-def _core(text: str) -> Any:
+def _core(text: str) -> JSONScalar:
     """A plain scalar's value by YAML 1.2's core schema."""
     if _CORE_NULL.match(text):
         return None
@@ -63,9 +64,13 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 
 @dataclass
 class Located:
-    """Data loaded from YAML with the line of each path in it."""
+    """Data loaded from YAML with the line of each path in it.
 
-    data: Any
+    ``data`` is whatever is to be validated: JSON's values when read from YAML (see
+    :func:`parse_yaml_text`), or the plain data the SDK builds; readers narrow it.
+    """
+
+    data: object
     file: str | None
     lines: dict[tuple[PathPart, ...], int] = field(default_factory=dict)
     # Problems that still let the document load (duplicate keys): reported with the rest.
@@ -95,7 +100,7 @@ class _Converter:
         # Alias bombs expand a few nodes into billions; allow generous reuse, refuse the rest.
         self.budget = 10 * distinct + 10_000
 
-    def convert(self, node: yaml.Node, path: tuple[PathPart, ...]) -> Any:
+    def convert(self, node: yaml.Node, path: tuple[PathPart, ...]) -> JSONValue:
         if len(path) > MAX_DEPTH:  # deeper than measured: an alias that contains itself
             raise SpecError(
                 [
@@ -134,7 +139,7 @@ class _Converter:
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.Node, path: tuple[PathPart, ...]) -> Any:
+    def _scalar(self, node: yaml.Node, path: tuple[PathPart, ...]) -> JSONScalar:
         """A scalar by YAML 1.2's core schema. Tags written in the document are refused,
         but for ``!!str``, which only says "text"."""
         text = str(node.value)
@@ -177,8 +182,8 @@ class _Converter:
         own_keys = {k.value for k, _ in own if isinstance(k, yaml.ScalarNode)}
         return own + [(k, v) for k, v in merged if k.value not in own_keys]
 
-    def _mapping(self, node: yaml.MappingNode, path: tuple[PathPart, ...]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _mapping(self, node: yaml.MappingNode, path: tuple[PathPart, ...]) -> JSONObject:
+        out: JSONObject = {}
         first_line: dict[str, int] = {}
         for key_node, value_node in self._pairs(node):
             if not isinstance(key_node, yaml.ScalarNode):
@@ -248,6 +253,12 @@ def _measure(root: yaml.Node, file: str | None) -> int:
 
 def load_yaml_text(text: str, file: str | None = None) -> Located:
     """Parse YAML text into plain data plus a path -> line map; raise SpecError on problems."""
+    return parse_yaml_text(text, file)[1]
+
+
+def parse_yaml_text(text: str, file: str | None = None) -> tuple[JSONValue, Located]:
+    """:func:`load_yaml_text`, with the data also typed as what the loader makes of YAML:
+    JSON's values (a ``Located`` may hold other data too, such as the SDK's)."""
     try:
         root = yaml.compose(text, Loader=SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -273,11 +284,11 @@ def load_yaml_text(text: str, file: str | None = None) -> Located:
             "refused YAML",
         ) from None
     if root is None:
-        return Located(data=None, file=file)
+        return None, Located(data=None, file=file)
     converter = _Converter(file, _measure(root, file))
     data = converter.convert(root, ())
     anchored = _anchored_keys(text) if isinstance(root, yaml.MappingNode) and len(root.value) > 1 else set()
-    return Located(
+    return data, Located(
         data=data, file=file, lines=converter.lines, issues=converter.issues, anchored=frozenset(anchored)
     )
 

@@ -50,20 +50,21 @@ def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
     except RuntimeError:
         return asyncio.run(coroutine)
     # A loop already runs in this thread (a step called from async code): run it in another.
-    box: dict[str, Any] = {}
+    returned: list[object] = []
+    raised: list[BaseException] = []
 
     def target() -> None:
         try:
-            box["value"] = asyncio.run(coroutine)
+            returned.append(asyncio.run(coroutine))
         except BaseException as exc:  # re-raised in the step's thread, as if raised there
-            box["error"] = exc
+            raised.append(exc)
 
     thread = threading.Thread(target=target, name="conveyor-await")
     thread.start()
     thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+    if raised:
+        raise raised[0]
+    return returned[0] if returned else None
 
 
 async def _drain(events: AsyncIterator[Any]) -> Any:

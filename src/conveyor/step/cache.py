@@ -27,15 +27,16 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from pydantic import BaseModel
 
 from conveyor.catalog.store import SharedStore, _inside
+from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.codekey import code_digest
 from conveyor.step.params import resolve_callable
@@ -65,10 +66,41 @@ class Hit:
 
     key: str
     run_id: str
-    returns: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    returns: JSONObject = field(default_factory=dict)
+    metrics: JSONObject = field(default_factory=dict)
     objects: dict[str, bytes] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+
+
+class CacheEntry(TypedDict):
+    """A cache entry as :meth:`StepCache.fill` writes it (``entries/KEY.json``). Entries
+    are read back as plain JSON and narrowed: a file may be damaged or from another version."""
+
+    key: str
+    run_id: str
+    pipeline: str | None
+    step: str
+    created: float
+    returns: JSONObject
+    metrics: JSONObject
+    #: Object returns and ``catalog.put`` files by name: the sha256 of their blob.
+    objects: dict[str, str]
+    files: dict[str, str]
+    size: int
+
+
+def _number(value: JSONValue) -> float:
+    """A number an entry holds (its ``created`` time, its ``size``); 0 when absent."""
+    return float(value) if isinstance(value, int | float | str) and value else 0.0
+
+
+def _digests(value: JSONValue) -> dict[str, str]:
+    """An entry's ``objects`` or ``files``: blob digests by name."""
+    return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
+
+
+def _object(value: JSONValue) -> JSONObject:
+    return value if isinstance(value, dict) else {}
 
 
 def policy(node: TaskNode, default: bool | CacheSpec | None) -> CacheSpec | None:
@@ -137,7 +169,7 @@ def _function(node: TaskNode) -> tuple[str, str, list[str] | None]:
     return module, source, [p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL]
 
 
-def _value(value: Any) -> Any:
+def _value(value: object) -> object:
     """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash;
     a partition by its files' URLs and versions."""
     identity = getattr(value, "cache_identity", None)
@@ -152,7 +184,7 @@ def _value(value: Any) -> Any:
         return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
 
 
-def digest(value: Any) -> str:
+def digest(value: object) -> str:
     """sha256 of a parameter's value as the key sees it (see :func:`_value`)."""
     text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -163,10 +195,10 @@ class Digests:
     each of 100,000 shell items, is hashed once, not once per item."""
 
     def __init__(self) -> None:
-        self._known: dict[int, tuple[Any, str]] = {}
+        self._known: dict[int, tuple[object, str]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, value: Any) -> str:
+    def __call__(self, value: object) -> str:
         if isinstance(value, str | int | float | bool) or value is None:
             return digest(value)
         with self._lock:
@@ -182,10 +214,10 @@ class Digests:
 def cache_key(
     node: TaskNode,
     spec: CacheSpec,
-    params: Mapping[str, Any],
+    params: Mapping[str, object],
     workdir: Path,
     fetched: Mapping[str, str],
-    hashed: Any = digest,
+    hashed: Callable[[object], str] = digest,
     env: Mapping[str, str] | None = None,
 ) -> str:
     """The key of one attempt's result (see the module's docstring for what it covers).
@@ -244,14 +276,14 @@ class StepCache:
         if raw is None:
             return None, None
         try:
-            entry = json.loads(raw)
+            entry: JSONObject = json.loads(raw)
         except ValueError:
             return None, self._once(key, "its cache entry is unreadable; running it again")
-        if spec.ttl_seconds is not None and time.time() - float(entry.get("created", 0)) > spec.ttl_seconds:
+        if spec.ttl_seconds is not None and time.time() - _number(entry.get("created")) > spec.ttl_seconds:
             return None, f"its cache entry is older than ttl_seconds ({spec.ttl_seconds:g}); running it again"
-        hit = Hit(key, str(entry.get("run_id")), entry.get("returns") or {}, entry.get("metrics") or {})
+        hit = Hit(key, str(entry.get("run_id")), _object(entry.get("returns")), _object(entry.get("metrics")))
         for kind, target in (("objects", hit.objects), ("files", hit.files)):
-            for name, digest in (entry.get(kind) or {}).items():
+            for name, digest in _digests(entry.get(kind)).items():
                 data = self.catalog.get_shared(BLOBS + digest)
                 if data is None or hashlib.sha256(data).hexdigest() != digest:
                     return None, self._once(
@@ -266,7 +298,7 @@ class StepCache:
         self._warned.add(key)
         return message
 
-    def restore(self, hit: Hit, workdir: Path) -> dict[str, Any]:
+    def restore(self, hit: Hit, workdir: Path) -> dict[str, object]:
         """Put the entry's files back into the working directory; the objects, unpickled."""
         for name, data in hit.files.items():
             local = _inside(workdir, name)
@@ -282,15 +314,15 @@ class StepCache:
         run_id: str,
         path: list[str],
         pipeline: str | None,
-        returns: dict[str, Any],
-        metrics: dict[str, Any],
+        returns: JSONObject,
+        metrics: JSONObject,
         objects: dict[str, bytes],
         files: dict[str, Path],
     ) -> None:
         """Keep a succeeded attempt's results under ``key``: blobs first, then the entry."""
         if self.mode is CacheMode.OFF:
             return
-        entry: dict[str, Any] = {
+        entry: CacheEntry = {
             "key": key,
             "run_id": run_id,
             "pipeline": pipeline,
@@ -316,29 +348,30 @@ class StepCache:
         self.catalog.put_shared(ENTRIES + key + ".json", json.dumps(entry, default=str).encode())
 
 
-def entries(catalog: SharedStore) -> list[dict[str, Any]]:
-    """Every cache entry (``conveyor cache list``), newest first."""
-    found = []
+def entries(catalog: SharedStore) -> list[JSONObject]:
+    """Every cache entry (``conveyor cache list``), newest first: as read, JSON (see
+    :class:`CacheEntry` for what it normally holds)."""
+    found: list[JSONObject] = []
     for name, raw in catalog.shared(ENTRIES).items():
         try:
-            entry = json.loads(raw)
+            entry: JSONObject = json.loads(raw)
         except ValueError:
             entry = {"key": name.rsplit("/", 1)[-1].removesuffix(".json"), "unreadable": True}
         found.append(entry)
-    return sorted(found, key=lambda e: float(e.get("created") or 0), reverse=True)
+    return sorted(found, key=lambda e: _number(e.get("created")), reverse=True)
 
 
-def remove(catalog: SharedStore, chosen: list[dict[str, Any]]) -> int:
+def remove(catalog: SharedStore, chosen: Sequence[JSONObject]) -> int:
     """Delete the entries ``chosen``, and the blobs no remaining entry refers to."""
     keep: set[str] = set()
     gone = {str(e.get("key")) for e in chosen}
     for entry in entries(catalog):
         if str(entry.get("key")) not in gone:
-            keep.update((entry.get("objects") or {}).values())
-            keep.update((entry.get("files") or {}).values())
+            keep.update(_digests(entry.get("objects")).values())
+            keep.update(_digests(entry.get("files")).values())
     for entry in chosen:
         catalog.delete_shared(ENTRIES + str(entry.get("key")) + ".json")
-        for digest in [*(entry.get("objects") or {}).values(), *(entry.get("files") or {}).values()]:
+        for digest in [*_digests(entry.get("objects")).values(), *_digests(entry.get("files")).values()]:
             if digest not in keep:
                 catalog.delete_shared(BLOBS + digest)
     return len(chosen)

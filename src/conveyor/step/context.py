@@ -14,9 +14,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from conveyor.catalog.store import Catalog, PathEscapeError
+from conveyor.catalog.store import Catalog, CatalogEntry, PathEscapeError
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import Attempt, Status
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.cache import CacheError, StepCache, cache_key
@@ -37,16 +38,17 @@ class AttemptResult:
     started: float
     ended: float
     #: Values for the parameter scope (objects as live Python objects).
-    values: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, object] = field(default_factory=dict)
     #: What the run log keeps: JSON returns, and references for objects.
-    returns: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    catalog: list[dict[str, Any]] = field(default_factory=list)
+    returns: JSONObject = field(default_factory=dict)
+    metrics: JSONObject = field(default_factory=dict)
+    #: The catalog entries of the files this attempt put (``CatalogEntry.to_dict()``).
+    catalog: list[JSONObject] = field(default_factory=list)
     error: str | None = None
     exit_code: int | None = None
     output: str = ""
     #: How the command ran, when it was not simply run (mocked, patched, cached).
-    marks: dict[str, Any] = field(default_factory=dict)
+    marks: JSONObject = field(default_factory=dict)
     #: Object returns as pickled, and the files put in the catalog: what a cache entry keeps.
     pickled: dict[str, bytes] = field(default_factory=dict)
 
@@ -96,10 +98,10 @@ class StepContext:
         #: The pipeline's name, kept in cache entries (``conveyor cache list --pipeline``).
         self.pipeline: str | None = None
 
-    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, Any]:
+    def restore(self, node: TaskNode, attempt: Attempt) -> dict[str, object]:
         """The values a succeeded attempt put into the scope, read back from its record."""
         returns, metrics = attempt.returns, attempt.metrics
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         for spec in node.returns:
             if spec.kind == "metric":
                 values[spec.name] = metrics.get(spec.name)
@@ -110,7 +112,7 @@ class StepContext:
                 values[spec.name] = returns.get(spec.name)
         return values
 
-    def load_object(self, reference: Mapping[str, Any]) -> Any:
+    def load_object(self, reference: Mapping[str, object]) -> object:
         """Unpickle an ``object`` return recorded by an earlier attempt (for resume)."""
         return pickle.loads(self.catalog.get_bytes(str(reference[OBJECT_KEY])))
 
@@ -144,7 +146,7 @@ class StepContext:
     def run(
         self,
         node: TaskNode,
-        params: Mapping[str, Any],
+        params: Mapping[str, object],
         path: list[str],
         attempt: int,
         env: Mapping[str, str] | None = None,
@@ -201,8 +203,8 @@ class StepContext:
         self,
         node: TaskNode,
         spec: CacheSpec,
-        params: Mapping[str, Any],
-        fetched: list[Any],
+        params: Mapping[str, object],
+        fetched: list[CatalogEntry],
         sink: Sink,
         env: Mapping[str, str] | None = None,
     ) -> str | None:
@@ -258,7 +260,7 @@ class StepContext:
         except (OSError, ValueError) as exc:
             sink.write(f"conveyor: cache: could not keep this result: {exc}\n")
 
-    def _transfer(self, node: TaskNode, direction: str, sink: Sink) -> list[Any]:
+    def _transfer(self, node: TaskNode, direction: str, sink: Sink) -> list[CatalogEntry]:
         """Catalog get or put, pattern by pattern: one that matches nothing is a warning in
         the step's log, or with ``strict`` a failure of the step."""
         spec = node.catalog

@@ -59,7 +59,7 @@ def resolve_callable(dotted: str) -> Callable[..., Any]:
 
 
 @functools.lru_cache(maxsize=512)
-def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+def _signature(func: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, object]]:
     try:
         hints = typing.get_type_hints(func)
     except Exception:
@@ -72,7 +72,7 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
-def _cast(name: str, value: Any, annotation: Any) -> Any:
+def _cast(name: str, value: object, annotation: object) -> object:
     if annotation is inspect.Parameter.empty or annotation is Any:
         return value
     if isinstance(annotation, type) and isinstance(value, annotation) and annotation is not bool:
@@ -90,7 +90,7 @@ def _cast(name: str, value: Any, annotation: Any) -> Any:
         ) from None
 
 
-def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[str, Any]:
+def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> dict[str, object]:
     """Pick the parameters ``func`` asks for, by name, cast to its annotations.
 
     ``**kwargs`` gets the parameters no argument names; so does an argument annotated
@@ -98,7 +98,7 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, Any]) -> dict[
     functions written for a command line's ``args``).
     """
     signature, hints = _signature(func)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, object] = {}
     takes_rest = False
     namespace: str | None = None
     for name, param in signature.parameters.items():
@@ -169,7 +169,7 @@ def to_json_value(name: str, value: Any) -> Any:
     return value
 
 
-def map_returns(value: Any, returns: list[ReturnSpec]) -> dict[str, Any]:
+def map_returns(value: object, returns: list[ReturnSpec]) -> dict[str, object]:
     """Match a function's return value onto the declared ``returns``, in order."""
     if not returns:
         return {}

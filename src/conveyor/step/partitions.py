@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from conveyor.catalog.store import Catalog, SharedStore
 from conveyor.errors import ConveyorError
+from conveyor.jsontypes import JSONObject
 from conveyor.spec.models import PartitionSpec
 
 GLOB = re.compile(r"[*?\[]")
@@ -39,15 +39,21 @@ class FileItem:
         return f"{self.url}\x1f{self.version if self.version is not None else self.size}"
 
 
-def _version(info: dict[str, Any]) -> str | None:
+def _version(detail: Mapping[str, object]) -> str | None:
     for key in ("ETag", "etag", "mtime", "LastModified", "last_modified", "created"):
-        value = info.get(key)
+        value = detail.get(key)
         if value is not None:
             return str(value).strip('"')
     return None
 
 
-def list_source(spec: PartitionSpec, values: Any = None) -> list[FileItem]:
+def _file_item(url: str, detail: Mapping[str, object]) -> FileItem:
+    """A listed file from what fsspec says of it (its ``detail``: size, type, ETag...)."""
+    size = detail.get("size")
+    return FileItem(url, size if isinstance(size, int) else None, _version(detail))
+
+
+def list_source(spec: PartitionSpec, values: object = None) -> list[FileItem]:
     """Every item of the source, sorted by URL (parameters keep their order)."""
     if spec.parameter is not None:
         if not isinstance(values, list | tuple):
@@ -72,11 +78,10 @@ def list_source(spec: PartitionSpec, values: Any = None) -> list[FileItem]:
         raise PartitionError(f"cannot list {source}: {type(exc).__name__}: {exc}") from None
     local = "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,))
     items = []
-    for name, info in found.items():
-        if info.get("type") == "directory":
+    for name, detail in found.items():
+        if detail.get("type") == "directory":
             continue
-        url = name if local else fs.unstrip_protocol(name)
-        items.append(FileItem(url, info.get("size"), _version(info)))
+        items.append(_file_item(name if local else fs.unstrip_protocol(name), detail))
     items.sort(key=lambda item: item.url)
     return items
 
@@ -140,6 +145,42 @@ class PartitionFiles(list[str]):
         return list(self.versions)
 
 
+@dataclass(frozen=True)
+class PartitionPlan:
+    """Where a partitioned map's manifests are: what the map's record keeps beside its
+    items, so that a resumed run and every pod of an Argo run use the same partitions.
+    JSON only at the record's edge (:meth:`to_json`, :meth:`from_json`), where
+    :class:`Partitions` writes and reads it."""
+
+    manifest: str
+    total: int
+    sizes: list[int]
+    locations: list[str]
+
+    def to_json(self) -> JSONObject:
+        """The keys a map's record info has always had for its plan."""
+        return {
+            "partitions": self.total,
+            "manifest": self.manifest,
+            "locations": list(self.locations),
+            "sizes": list(self.sizes),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> PartitionPlan | None:
+        """The plan a map's record info holds; None when it holds none (not planned yet)."""
+        manifest, total = data.get("manifest"), data.get("partitions")
+        sizes, locations = data.get("sizes"), data.get("locations")
+        if not (
+            isinstance(manifest, str)
+            and isinstance(total, int)
+            and isinstance(sizes, list)
+            and isinstance(locations, list)
+        ):
+            return None
+        return cls(manifest, total, [s for s in sizes if isinstance(s, int)], [str(loc) for loc in locations])
+
+
 @dataclass
 class Partitions(Sequence[list[str]]):
     """A planned partitioned map: its manifests live in the catalog under ``prefix``."""
@@ -161,25 +202,19 @@ class Partitions(Sequence[list[str]]):
         """What the iteration receives as ``iterate_as``: its partition's URLs."""
         return PartitionFiles(self.files(index))
 
-    def record(self) -> dict[str, Any]:
+    def record(self) -> JSONObject:
         """What the map's run log record keeps, so that a resumed run reuses the same plan."""
-        return {
-            "partitions": self.total,
-            "manifest": self.prefix,
-            "locations": self.locations,
-            "sizes": self.sizes,
-        }
+        return PartitionPlan(self.prefix, self.total, self.sizes, self.locations).to_json()
 
     @classmethod
-    def from_record(cls, catalog: Catalog, run_id: str, info: dict[str, Any]) -> Partitions:
-        return cls(
-            catalog,
-            run_id,
-            info["manifest"],
-            int(info["partitions"]),
-            list(info["sizes"]),
-            list(info["locations"]),
-        )
+    def from_record(cls, catalog: Catalog, run_id: str, data: Mapping[str, object]) -> Partitions:
+        """The partitions a map's record info planned (see :meth:`record`)."""
+        plan = PartitionPlan.from_json(data)
+        if plan is None:
+            raise PartitionError(
+                "the map's record holds no whole partition plan (manifest, partitions, sizes, locations)"
+            )
+        return cls(catalog, run_id, plan.manifest, plan.total, plan.sizes, plan.locations)
 
 
 def ledger_prefix(pipeline: str, slug: str) -> str:
@@ -201,7 +236,12 @@ def mark_processed(catalog: SharedStore, prefix: str, run_id: str, index: int, f
 
 
 def plan(
-    spec: PartitionSpec, values: Any, catalog: Catalog, run_id: str, prefix: str, skip: set[str] | None = None
+    spec: PartitionSpec,
+    values: object,
+    catalog: Catalog,
+    run_id: str,
+    prefix: str,
+    skip: set[str] | None = None,
 ) -> tuple[Partitions, int]:
     """List, filter out already-processed files, group, and write one manifest per partition.
 

@@ -157,7 +157,7 @@ class Preflight:
     """One check of one pipeline; :meth:`run` returns the :class:`Report`."""
 
     def __init__(
-        self, loaded: LoadedPipeline, workdir: Path, parameters: Mapping[str, Any], known: bool
+        self, loaded: LoadedPipeline, workdir: Path, parameters: Mapping[str, object], known: bool
     ) -> None:
         self.loaded = loaded
         self.workdir = workdir
@@ -462,7 +462,7 @@ def script_of(command: str) -> str | None:
 
 
 def preflight(
-    loaded: LoadedPipeline, parameters: Mapping[str, Any], known: bool = True, workdir: Path | None = None
+    loaded: LoadedPipeline, parameters: Mapping[str, object], known: bool = True, workdir: Path | None = None
 ) -> Report:
     """Check a pipeline's code references before it runs (see the module's docstring).
     With ``known`` False the initial parameters are not all known here (``validate``

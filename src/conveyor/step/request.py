@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from conveyor.jsontypes import JSONObject
 from conveyor.spec.models import TaskNode
 
 
@@ -16,7 +16,8 @@ class StepRequest:
     """Everything one attempt needs, picklable so that a child process can run it."""
 
     node: TaskNode
-    params: Mapping[str, Any]
+    #: The step's parameters: JSON, and live objects returned by earlier steps.
+    params: Mapping[str, object]
     path: list[str]
     run_id: str
     workdir: Path
@@ -30,13 +31,14 @@ class StepRequest:
 class CommandResult:
     """A command's outcome: its returned values, or an error; files to keep (a notebook)."""
 
-    values: dict[str, Any] = field(default_factory=dict)
+    #: The returned values by name, as the command made them (any Python object).
+    values: dict[str, object] = field(default_factory=dict)
     error: str | None = None
     exit_code: int | None = None
     #: Files made by the command to keep in the catalog (an executed notebook).
     artifacts: dict[str, bytes] = field(default_factory=dict)
     #: What the run log notes about how it ran (``mocked``, ``patched``), if anything.
-    marks: dict[str, Any] = field(default_factory=dict)
+    marks: JSONObject = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
