@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from conveyor.cli.progress import ConsoleProgress
-from conveyor.executors.run import execute
+from conveyor.executors.run import execute, resume
 from conveyor.executors.stream import Published, Stream, Subscriber
 from conveyor.runlog.base import RunLogUnwritable
 from conveyor.runlog.file import FileRunLogStore
@@ -230,3 +230,27 @@ def test_a_stuck_subscriber_does_not_hold_the_end_of_the_run(monkeypatch: pytest
     assert time.perf_counter() - began < 2
     assert reports == ["conveyor: gave up waiting for Stuck after 0.2s"]
     never.set()
+
+
+def test_what_an_earlier_driver_left_open_is_closed_through_the_stream(tmp_path: Path) -> None:
+    """A resumed run records the end of the attempts its earlier driver left open: those
+    closing events go through the stream like the rest, so the console and the UI see the
+    step end as the store does (they used to be written to the store behind their back)."""
+    (tmp_path / "pipeline.yaml").write_text(PIPELINE)
+    params = {"n": 2, "counter": str(tmp_path / "count"), "fail_times": 9, "total": 0, "stop_at": 2}
+    loaded = load_pipeline(tmp_path / "pipeline.yaml")
+    first = execute(loaded, file_config(tmp_path), params, run_id="r2")
+    assert first.status is Status.FAILED  # flaky fails all its attempts
+    store = FileRunLogStore(str(tmp_path / "runs"))
+    # The driver of a fourth attempt died: its start is recorded, its end never was.
+    store.append("r2", [StartEvent(["both", "right", "r"], 4, time.time(), type="task")])
+    recorder = Recorder()
+    resume("r2", file_config(tmp_path), subscribers=[recorder], loaded=loaded)
+    closing = [
+        e
+        for e in recorder.events
+        if isinstance(e, EndEvent) and e.path == ["both", "right", "r"] and e.attempt == 4
+    ]
+    assert len(closing) == 1 and closing[0].status is Status.INTERRUPTED
+    stored = store.load("r2").steps[("both", "right", "r")]
+    assert [a.status for a in stored.attempts if a.attempt == 4] == [Status.INTERRUPTED]

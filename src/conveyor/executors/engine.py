@@ -197,10 +197,11 @@ class Engine(Runner):
             raise RunLogUnwritable(self.run_id, what, exc) from None
 
     def _append(self, events: Sequence[Event], what: str) -> None:
-        """Append to the run log directly (what an earlier driver left open, not this run's
-        progress); a store that cannot be written stops the run, saying why."""
+        """Publish events that are not a step's progress (what an earlier driver left open),
+        so the console and the UI see them as the store does; a store that cannot be
+        written stops the run, saying why."""
         try:
-            self.store.append(self.run_id, events)
+            self._stream.publish(list(events))
         except OSError as exc:
             raise RunLogUnwritable(self.run_id, what, exc) from None
 
@@ -218,7 +219,7 @@ class Engine(Runner):
         with contextlib.suppress(OSError):
             events = close(self.store.load(self.run_id).steps.values(), Ending(status, t))
             if events:
-                self.store.append(self.run_id, events)
+                self._stream.publish(events)
 
     # --- the run ---------------------------------------------------------------------------
 
