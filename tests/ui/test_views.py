@@ -84,7 +84,9 @@ def test_incremental_views_agree_with_the_run_log(kind: str, tmp_path: Path) -> 
     assert {k: r.status for k, r in full.items() if k[0] != "fan" or len(k) == 1} == {
         k: r.status for k, r in view.steps.items()
     }
-    assert {k: r.status for k, r in full.items() if len(k) == 3} == {k: e.status for k, e in view.items.items()}
+    assert {k: r.status for k, r in full.items() if len(k) == 3} == {
+        k: e.status for k, e in view.items.items()
+    }
     assert [b["path"] for b in view.gantt()][:2] == ["fan", "fan/0/t"]
 
 

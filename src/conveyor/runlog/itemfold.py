@@ -23,6 +23,7 @@ from typing import Any
 from conveyor.runlog.records import EndEvent, Event, StartEvent, Status, StepRecord
 
 _STATUSES = {s.value: s for s in Status}
+_RUNNING, _UNKNOWN = Status.RUNNING, Status.UNKNOWN
 #: One try: [number, start, end, error] (a list: changed in place as its end arrives).
 Try = list[Any]
 
@@ -43,9 +44,12 @@ def _int(value: object) -> int:
 
 class ItemState:
     """One map item's step as the UI keeps it (see the module's docstring for what each
-    field means); mutable, folded event by event with :meth:`apply`."""
+    field means); mutable, folded event by event with :meth:`apply`.
 
-    __slots__ = ("_node", "_tries", "attempt", "end", "error", "start", "status")
+    The last attempt lives in the fields themselves (``attempt``, ``error``, and its own
+    start and end); older attempts, rare, in a list: a one-attempt item costs no list."""
+
+    __slots__ = ("_end", "_has", "_node", "_older", "_start", "attempt", "end", "error", "start", "status")
 
     def __init__(self) -> None:
         self.status = Status.RUNNING
@@ -53,8 +57,12 @@ class ItemState:
         self.end: float | None = None
         self.error: str | None = None
         self.attempt = 0
-        #: The attempts, in the order they appeared (usually one).
-        self._tries: list[Try] = []
+        #: Whether there is an attempt; the last one's own start and end.
+        self._has = False
+        self._start: float | None = None
+        self._end: float | None = None
+        #: Older attempts, [number, start, end, error] in the order they appeared, or None.
+        self._older: list[Try] | None = None
         #: A node event's own start and end (composites inside items), else None.
         self._node: list[float | None] | None = None
 
@@ -68,39 +76,62 @@ class ItemState:
     def of_record(cls, record: StepRecord) -> ItemState:
         """The compact form of a whole step record (stores that read whole runs only)."""
         state = cls()
-        state.status = record.status
-        state._tries = [[a.attempt, a.start, a.end, a.error] for a in record.attempts]
+        if record.attempts:
+            *older, last = record.attempts
+            state._older = [[a.attempt, a.start, a.end, a.error] for a in older] or None
+            state._has, state.attempt, state.error = True, last.attempt, last.error
+            state._start, state._end = last.start, last.end
         if record.start is not None or record.end is not None:
             state._node = [record.start, record.end]
         state._derive()
+        state.status = record.status
         return state
 
     def apply(self, event: Event | dict[str, object]) -> None:
         """Fold one more event (typed, or a dict as its JSON line decodes); anything that
         is not an event is ignored, as ``event_from_json`` ignores it."""
         if isinstance(event, dict):
-            kind = event.get("e")
-            t = _number(event.get("t")) or 0.0
-            if kind == "start":
-                self._start(_int(event.get("attempt")), t)
-            elif kind == "end":
-                error = event.get("error")
-                self._end(
-                    _int(event.get("attempt")),
-                    t,
-                    _status(event.get("status", "failed")),
-                    _number(event.get("started")),
-                    error if isinstance(error, str) else None,
-                )
-            elif kind == "node":
-                self._node_status(_status(event.get("status")), t)
-            return
-        if isinstance(event, StartEvent):
-            self._start(event.attempt, event.t)
+            self.apply_json(event)
+        elif isinstance(event, StartEvent):
+            self._began(event.attempt, event.t)
         elif isinstance(event, EndEvent):
-            self._end(event.attempt, event.t, event.status, event.started, event.error)
+            self._ended(event.attempt, event.t, event.status, event.started, event.error)
         else:
             self._node_status(event.status, event.t)
+
+    def apply_json(self, event: dict[str, object]) -> None:
+        """:meth:`apply` for an event as its JSON line decodes: a map's hot path (two
+        events per item), so the common cases (an item's first start, the end of its one
+        attempt) are written out inline."""
+        get = event.get
+        kind, t = get("e"), get("t")
+        if type(t) is not float:
+            t = float(t) if type(t) is int and isinstance(t, int) else 0.0
+        if kind == "start":
+            attempt = get("attempt")
+            attempt = attempt if type(attempt) is int else 0
+            if not self._has and self._node is None:  # an item's first attempt
+                self._has, self.attempt, self._start, self.status = True, attempt, t, _RUNNING
+                self.start = t or None
+            else:
+                self._began(attempt, t)
+        elif kind == "end":
+            attempt, error, started = get("attempt"), get("error"), get("started")
+            status = get("status", "failed")
+            attempt = attempt if type(attempt) is int else 0
+            status = _STATUSES.get(status, _UNKNOWN) if type(status) is str else _UNKNOWN
+            if type(started) is not float:
+                started = float(started) if type(started) is int and isinstance(started, int) else None
+            error = error if type(error) is str else None
+            if self._has and self.attempt == attempt and self._older is None and self._node is None:
+                if started is not None:  # the end of its one attempt
+                    self._start = started
+                self._end, self.error, self.status = t, error, status
+                self.start, self.end = self._start or None, t or None
+            else:
+                self._ended(attempt, t, status, started, error)
+        elif kind == "node":
+            self._node_status(_status(get("status")), t)
 
     def close(self, status: Status, t: float, error: str | None) -> None:
         """Ended by the run's ending (cancelled, interrupted) while still open: the status
@@ -112,26 +143,36 @@ class ItemState:
 
     # --- the fold, as StepRecord.apply does it ----------------------------------------------
 
-    def _start(self, attempt: int, t: float) -> None:
-        self._tries.append([attempt, t, None, None])
+    def _push(self) -> None:
+        """The last attempt becomes an older one (another comes after it)."""
+        if self._has:
+            older = self._older
+            if older is None:
+                older = self._older = []
+            older.append([self.attempt, self._start, self._end, self.error])
+
+    def _began(self, attempt: int, t: float) -> None:
+        self._push()
+        self._has, self.attempt, self.error, self._start, self._end = True, attempt, None, t, None
         self.status = Status.RUNNING
         self._derive()
 
-    def _end(self, attempt: int, t: float, status: Status, started: float | None, error: str | None) -> None:
-        tries = self._tries
-        found = None
-        for entry in reversed(tries):
-            if entry[0] == attempt:
-                found = entry
-                break
-        if found is None:
-            found = [attempt, started, None, None]
-            tries.append(found)
-        if started is not None:
-            found[1] = started
-        found[2], found[3] = t, error
-        if found is tries[-1]:  # a late end of an older attempt leaves the step as it is
-            self.status = status
+    def _ended(
+        self, attempt: int, t: float, status: Status, started: float | None, error: str | None
+    ) -> None:
+        if not self._has or self.attempt != attempt:
+            older = next((e for e in reversed(self._older or ()) if e[0] == attempt), None)
+            if older is not None:  # a late end of an older attempt leaves the step as it is
+                if started is not None:
+                    older[1] = started
+                older[2], older[3] = t, error
+                self._derive()
+                return
+            self._push()
+            self._has, self.attempt, self._start = True, attempt, started
+        elif started is not None:
+            self._start = started
+        self._end, self.error, self.status = t, error, status
         self._derive()
 
     def _node_status(self, status: Status, t: float) -> None:
@@ -144,15 +185,15 @@ class ItemState:
         self._derive()
 
     def _derive(self) -> None:
-        """start, end, error and attempt from the tries (one, nearly always: kept cheap)."""
-        tries = self._tries
-        if len(tries) == 1:
-            only = tries[0]
-            starts = [only[1]] if only[1] else []
-            ends = [only[2]] if only[2] else []
-        else:
-            starts = [e[1] for e in tries if e[1]]
-            ends = [e[2] for e in tries if e[2]]
+        """start and end: the earliest attempt start, the latest attempt end (the node's own
+        without any). One attempt and no node events, nearly always: kept cheap."""
+        if self._older is None and self._node is None:
+            self.start = self._start or None
+            self.end = self._end or None
+            return
+        tries = [*(self._older or ()), [self.attempt, self._start, self._end]] if self._has else []
+        starts = [e[1] for e in tries if e[1]]
+        ends = [e[2] for e in tries if e[2]]
         node = self._node
         if not starts and node is not None and node[0]:
             starts = [node[0]]
@@ -160,8 +201,3 @@ class ItemState:
             ends = [node[1]]
         self.start = min(starts) if starts else None
         self.end = max(ends) if ends else None
-        if tries:
-            last = tries[-1]
-            self.attempt, self.error = last[0], last[3]
-        else:
-            self.attempt, self.error = 0, None

@@ -203,7 +203,7 @@ class RunView(RunPage):
             entry = self.items[key] = ItemState()
         else:
             counts[entry.status] -= 1
-        entry.apply(data)
+        entry.apply_json(data)
         counts[entry.status] += 1
 
     def _apply(self, event: Event) -> None:
