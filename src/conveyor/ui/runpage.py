@@ -11,17 +11,18 @@ import threading
 import time
 from collections import Counter
 
-from conveyor.runlog.base import effective_status
+from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.endings import Ending, ending_of
 from conveyor.runlog.itemfold import ItemState
 from conveyor.runlog.records import RunRecord, Status, StepRecord
 from conveyor.spec import kindreg
-from conveyor.spec.models import IMPLICIT, TERMINALS, Graph, NodeBase
+from conveyor.spec.models import IMPLICIT, TERMINALS, Graph, NodeBase, Pipeline
 from conveyor.ui.shapes import (
     Bar,
     Dag,
     DagEdge,
     DagNode,
+    Failure,
     Header,
     MapDetail,
     NodeState,
@@ -35,6 +36,8 @@ from conveyor.ui.shapes import (
 )
 
 Model = type[NodeBase]
+#: The most steps a parallel's or conditional's branches may hold to be expanded in place.
+EXPAND_LIMIT = 60
 #: Steps per run page the step table lists before saying how many more there are.
 TREE_LIMIT = 2000
 #: How progress groups statuses; what is not here (running, queued, unknown) is running.
@@ -52,13 +55,17 @@ class RunPage:
     """The pages' reads of a folded run (the fold's fields are declared here, set by
     :class:`~conveyor.ui.views.RunView`)."""
 
+    store: RunLogStore
+    run_id: str
     run: RunRecord
+    pipeline: Pipeline | None
     types: dict[tuple[str, ...], Model]
     steps: dict[tuple[str, ...], StepRecord]
     items: dict[tuple[str, ...], ItemState]
     counts: dict[tuple[str, ...], Counter[str]]
     version: int
     lock: threading.RLock
+    _failures: tuple[int, list[Failure]]
     _ending: Ending | None
 
     def pattern(self, path: tuple[str, ...]) -> tuple[str, ...]:  # pragma: no cover - RunView's
@@ -161,10 +168,29 @@ class RunPage:
             "final_parameters": run.final_parameters,
             "progress": self.progress(),
             "version": self.version,
+            "failures": self.failures(),
         }
+
+    def failures(self) -> list[Failure]:
+        """What failed (see ``ui.failures``), computed again only when the run changed:
+        it reads the heads of logs, which a page polling a live run must not pay for."""
+        from conveyor.ui.failures import failures
+
+        cached: tuple[int, list[Failure]] | None = getattr(self, "_failures", None)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        found = failures(self) if self._any_failed() else []
+        self._failures = (self.version, found)
+        return found
+
+    def _any_failed(self) -> bool:
+        return any(c.get(Status.FAILED, 0) > 0 for c in self.counts.values())
 
     def node_state(self, pattern: tuple[str, ...], kind: str) -> NodeState:
         """A node's status for the DAG: its record's, or, inside maps, counts per status."""
+        item = self.items.get(pattern)  # a step of one map item (the item's page)
+        if item is not None:
+            return {"status": str(item.status)}
         counts = {str(s): n for s, n in self.counts.get(pattern, Counter()).items() if n > 0}
         record = self.steps.get(pattern) if "*" not in pattern else None
         if record is not None:
@@ -187,7 +213,13 @@ class RunPage:
         return out
 
     def dag(self, graph: Graph, prefix: tuple[str, ...], pattern: tuple[str, ...]) -> Dag:
-        """One graph level of the DAG, laid out, each node with its state."""
+        """One graph level of the DAG, laid out (``ui.layout``), each node with its state.
+
+        Parallel and conditional nodes of modest size are expanded in place: the node
+        forks into its branches' steps, side by side, which join again before what
+        follows; a conditional's branches not taken are dimmed. At a map item's level
+        (``fan/3``) the item comes whole, for its page."""
+        from conveyor.ui.failures import item_detail
         from conveyor.ui.layout import lay_out
 
         nodes: list[DagNode] = []
@@ -196,9 +228,10 @@ class RunPage:
             kind = kindreg.type_of(type(node))
             path = "/".join((*prefix, name))
             nodes.append(dag_node(name, kind, path, node, self.node_state((*pattern, name), kind)))
+            source = self._expand(name, node, prefix, pattern, nodes, edges)
             for target, how in ((node.following(True), "next"), (node.following(False), "on_failure")):
                 if target is not None:
-                    edges.append({"from": name, "to": target, "kind": how})
+                    edges.append({"from": source, "to": target, "kind": how})
         used = {e["to"] for e in edges}
         for end in TERMINALS:
             if end in used and end not in graph.steps:
@@ -207,13 +240,60 @@ class RunPage:
                 nodes.append(dag_node(end, kindreg.type_of(type(implicit)), "", implicit, pending))
         status = {n["name"]: n.get("status") for n in nodes}
         for n in nodes:  # an end is reached when a step led to it the way its edge says
-            if n["ends"] is not None and any(
-                e["to"] == n["name"]
-                and status.get(e["from"]) in (("succeeded", "reused") if e["kind"] == "next" else ("failed",))
-                for e in edges
+            if (
+                n["ends"] is not None
+                and "group" not in n
+                and any(
+                    e["to"] == n["name"]
+                    and status.get(e["from"])
+                    in (("succeeded", "reused") if e["kind"] == "next" else ("failed",))
+                    for e in edges
+                )
             ):
                 n["status"] = "succeeded" if n["ends"] else "failed"
-        return lay_out(graph.start_at, nodes, edges)
+        out = lay_out(graph.start_at, nodes, edges)
+        if prefix and prefix[-1].isdigit() and self.in_map((*pattern[:-1], "*")):
+            item = item_detail(self, prefix)
+            if item is not None:
+                out["item"] = item
+        return out
+
+    def _expand(
+        self, name: str, node: NodeBase, prefix: tuple[str, ...], pattern: tuple[str, ...],
+        nodes: list[DagNode], edges: list[DagEdge],
+    ) -> str:  # fmt: skip
+        """Add the branches of a parallel or conditional ``node`` in place (when they are
+        EXPAND_LIMIT steps or fewer, none a map's or loop's items); the name what follows
+        it leads from: its join, or the node itself when it stays folded."""
+        branches = node.named_subgraphs()
+        if (
+            node.entry != "branch"
+            or not branches
+            or sum(len(b.steps) for b in branches.values()) > EXPAND_LIMIT
+        ):
+            return name
+        chosen = info(self.steps[(*pattern, name)]).chosen() if (*pattern, name) in self.steps else None
+        join = f"{name}\u2009\u25c6"  # a name no step has: it holds a thin space
+        own = next(n for n in reversed(nodes) if n["name"] == name)
+        joined: DagNode = {"name": join, "type": own["type"], "path": own["path"], "composite": False,
+                           "entry": None, "runs_command": False, "ends": None, "shape": "join",
+                           "status": own.get("status", "pending"), "join": True, "group": name}  # fmt: skip
+        for key, branch in branches.items():
+            dim = chosen is not None and key != chosen
+            inner = {step: f"{name}/{key}/{step}" for step in branch.steps}
+            for step, child in branch.steps.items():
+                kind = kindreg.type_of(type(child))
+                state = self.node_state((*pattern, name, key, step), kind)
+                entry = dag_node(inner[step], kind, "/".join((*prefix, name, key, step)), child, state)
+                entry["group"], entry["branch"], entry["dim"] = name, key, dim
+                nodes.append(entry)
+                for target, how in ((child.following(True), "next"), (child.following(False), "on_failure")):
+                    if target is not None:
+                        edges.append({"from": inner[step], "to": inner.get(target, join), "kind": how})
+            if branch.start_at in inner:
+                edges.append({"from": name, "to": inner[branch.start_at], "kind": "branch"})
+        nodes.append(joined)
+        return join
 
     def tree(self) -> list[StepRow]:
         """Steps outside map items, in first-seen order, each with all its attempts; a map

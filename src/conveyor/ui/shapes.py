@@ -57,6 +57,13 @@ class DagNode(TypedDict, total=False):
     row: int
     x: float
     y: float
+    #: Inside a branch expanded in place: the composite it belongs to and the branch key;
+    #: ``dim`` when that branch was not taken (a conditional chose another).
+    group: str
+    branch: str
+    dim: bool
+    #: A join of an expanded composite (drawn small; its status is the composite's).
+    join: bool
 
 
 #: An edge: ``kind`` is ``next`` or ``on_failure``; ``points`` its route in the layout
@@ -67,13 +74,15 @@ DagEdge = TypedDict(
 
 
 class Dag(TypedDict, total=False):
-    """One graph level of the DAG (or why it cannot be drawn, in ``error``)."""
+    """One graph level of the DAG (or why it cannot be drawn, in ``error``); at a map
+    item's level, the item whole (``item``, see ``ui.failures.item_detail``)."""
 
     nodes: list[DagNode]
     edges: list[DagEdge]
     error: str
     width: float
     height: float
+    item: ItemDetail
 
 
 class CatalogEntry(TypedDict):
@@ -138,6 +147,29 @@ class MapDetail(TypedDict):
     failed: list[FailedItem]
 
 
+class Failure(TypedDict):
+    """A failed step or map item: where, what, and how to reach its attempt and log."""
+
+    path: str
+    type: str | None
+    error: str | None
+    attempt: int
+    #: The map item it is in ("fan/3"), None outside maps: its page is the item's.
+    item: str | None
+    log: str | None
+
+
+class ItemDetail(TypedDict):
+    """One map item: the value it was given and each of its steps whole."""
+
+    path: str
+    index: str
+    parameter: str | None
+    value: object
+    value_known: bool
+    steps: list[StepRow]
+
+
 class Header(TypedDict, total=False):
     """The run's header card."""
 
@@ -158,6 +190,8 @@ class Header(TypedDict, total=False):
     progress: dict[str, int] | None
     version: int
     user: str | None
+    #: What failed, for the summary a failed run opens on (see ``ui.failures``).
+    failures: list[Failure]
 
 
 def info(record: StepRecord) -> Info:
