@@ -45,15 +45,6 @@ def log_head(view: RunView, key: tuple[str, ...], attempt: int, location: str | 
     return "\n".join(lines[:LOG_LINES]) + ("\n…" if len(lines) > LOG_LINES else "") if lines else None
 
 
-def _item_of(view: RunView, key: tuple[str, ...]) -> str | None:
-    """The map item ``key`` is in ("fan/3"), for the link to the item's page."""
-    pattern = view.pattern(key)
-    for i in range(len(pattern) - 1, 0, -1):
-        if pattern[i] == "*" and getattr(view.types.get(pattern[:i]), "entry", None) == "item":
-            return "/".join(key[: i + 1])
-    return None
-
-
 def failures(view: RunView) -> list[Failure]:
     """What failed: steps that run a command (or end nothing but failed on their own:
     a composite with its own error and no failed step under it), then the first failed
@@ -75,7 +66,7 @@ def failures(view: RunView) -> list[Failure]:
     for key, state in view.items.items():
         if state.status is not Status.FAILED:
             continue
-        item = _item_of(view, key)
+        item = view.item_of(key)
         owner = tuple(item.split("/")[:-1]) if item else key[:1]
         if per_map.get(owner, 0) >= ITEMS_PER_MAP:
             continue

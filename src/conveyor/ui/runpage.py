@@ -134,6 +134,14 @@ class RunPage:
         size = len(map_pattern) + 2
         return [p for p in self.types if len(p) == size and p[: size - 1] == (*map_pattern, "*")]
 
+    def item_of(self, key: tuple[str, ...]) -> str | None:
+        """The map item ``key`` is in ("fan/3", the innermost), for the link to its page."""
+        pattern = self.pattern(key)
+        for i in range(len(pattern) - 1, 0, -1):
+            if pattern[i] == "*" and getattr(self.types.get(pattern[:i]), "entry", None) == "item":
+                return "/".join(key[: i + 1])
+        return None
+
     def map_counts(self, pattern: tuple[str, ...], items: int) -> dict[str, int]:
         """A map's items by status: succeeded (its last step did), failed, cancelled,
         interrupted and running (in any step), pending (not started)."""
@@ -315,7 +323,7 @@ class RunPage:
         record = self.steps.get(path)
         items = int(info(record).state().get("items") or 0) if record is not None else 0
         spans: dict[str, list[float]] = {}
-        failed: dict[str, str] = {}
+        failed: dict[str, tuple[str, str, int]] = {}
         depth = len(path)
         with self.lock:
             for key, state in self.items.items():
@@ -326,7 +334,8 @@ class RunPage:
                     got = spans.setdefault(index, [start, end or start])
                     got[0], got[1] = min(got[0], start), max(got[1], end or start)
                 if state.status is Status.FAILED:
-                    failed.setdefault(index, f"{'/'.join(key[depth + 1 :])}: {state.error or 'failed'}")
+                    said = f"{'/'.join(key[depth + 1 :])}: {state.error or 'failed'}"
+                    failed.setdefault(index, (said, "/".join(key), state.attempt or 1))
         durations = sorted(e - s for s, e in spans.values())
         order = sorted(failed, key=lambda i: int(i) if i.isdigit() else 0)
         pattern = self.pattern(path)
@@ -337,7 +346,10 @@ class RunPage:
             "histogram": histogram(durations),
             "failed_total": len(order),
             "page": page,
-            "failed": [{"item": i, "error": failed[i]} for i in order[page * size : (page + 1) * size]],
+            "failed": [
+                {"item": i, "error": failed[i][0], "step": failed[i][1], "attempt": failed[i][2]}
+                for i in order[page * size : (page + 1) * size]
+            ],
         }
 
     def gantt(self, limit: int = 400, items: int = 100) -> list[Bar]:
@@ -348,15 +360,16 @@ class RunPage:
             start, end = span(record)
             if start is not None and len(bars) < limit:
                 bars.append(
-                    {"path": "/".join(key), "status": str(record.status), "start": start, "end": end or now}
-                )
+                    {"path": "/".join(key), "status": str(record.status), "start": start, "end": end or now,
+                     "item": None}
+                )  # fmt: skip
         for n, (key, state) in enumerate(self.items.items()):
             if n >= items:
                 break
             if state.start is not None:
                 bars.append(
                     {"path": "/".join(key), "status": str(state.status), "start": state.start,
-                     "end": state.end or now}
+                     "end": state.end or now, "item": self.item_of(key)}
                 )  # fmt: skip
         bars.sort(key=lambda b: b["start"])
         return bars

@@ -124,6 +124,8 @@ class Bar(TypedDict):
     status: str
     start: float
     end: float
+    #: The map item the bar is a step of ("fan/3": its page), None outside maps.
+    item: str | None
 
 
 #: A histogram bin of item durations, seconds ("from" is a Python keyword: hence this form).
@@ -131,8 +133,12 @@ Bin = TypedDict("Bin", {"from": float, "to": float, "count": int})
 
 
 class FailedItem(TypedDict):
+    """A failed item: its index, the step that failed in it (its path) and how."""
+
     item: str
     error: str
+    step: str
+    attempt: int
 
 
 class MapDetail(TypedDict):
