@@ -217,8 +217,9 @@ async function runPage(runId) {
     header(head, data, runId, load);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     drawDag(dag, data.dag, (node) => {
-      if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap().then(() => mapPanel.scrollIntoView()); }
-      else if (node.composite) { level = node.path; setUrl(); load(); }
+      // a map opens its items' panel and its level (its branch, counted over all items)
+      if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
+      if (node.composite) { level = node.path; setUrl(); load(); }
       else if (node.runs_command && !node.path.includes("*")) location.href = logHref(runId, node.path);
     });
     mark("conveyor:dag-drawn");
