@@ -330,7 +330,7 @@ function drawDag(box, dag, open) {
   const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
   const root = svg("svg", { width: Math.min(width, 1360), height: Math.min(height, 640), viewBox: `0 0 ${width} ${height}`, id: "dag-svg", class: "pannable" });
   const defs = svg("defs");
-  for (const [id, cls] of [["arrow", "arrow"], ["arrow-fail", "arrow fail"]]) {
+  for (const [id, cls] of [["arrow", "arrow"], ["arrow-failure", "arrow failure"]]) {
     const marker = svg("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
     marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", class: cls }));
     defs.append(marker);
@@ -342,8 +342,8 @@ function drawDag(box, dag, open) {
   for (const e of dag.edges) {
     if (!e.points || !byName[e.from] || !byName[e.to]) continue;
     const dim = byName[e.from].dim || byName[e.to].dim;
-    view.append(svg("path", { d: spline(e.points), class: `edge ${e.kind === "on_failure" ? "fail" : e.kind}` + (dim ? " dim" : ""),
-      "marker-end": e.kind === "on_failure" ? "url(#arrow-fail)" : "url(#arrow)" }));
+    view.append(svg("path", { d: spline(e.points), class: `edge ${e.kind === "on_failure" ? "failure" : e.kind}` + (dim ? " dim" : ""),
+      "marker-end": e.kind === "on_failure" ? "url(#arrow-failure)" : "url(#arrow)" }));
   }
   for (const n of dag.nodes) {
     const clickable = !n.join && (n.composite || n.runs_command) && n.path;
@@ -361,7 +361,8 @@ function drawDag(box, dag, open) {
       g.append(svg("rect", { width: NODE_W, height: NODE_H, class: "box" }));
       const shown = n.group ? n.name.split("/").pop() : n.name;
       g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, 24)));
-      let sub = n.type + (n.branch ? ` · ${n.branch}` : "");
+      // a loop says it repeats (its label gives the iterations); a branch step, its branch
+      let sub = (n.shape === "repeat" ? "↻ " : "") + n.type + (n.branch ? ` · ${n.branch}` : "");
       if (n.counts && Object.keys(n.counts).length) sub = countsText(n.counts);
       if (n.label) sub += ` · ${n.label}`;
       g.append(svg("text", { x: 8, y: 36, class: "sub" }, clip(sub, 30)));
