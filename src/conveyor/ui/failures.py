@@ -62,8 +62,20 @@ def failures(view: RunView) -> list[Failure]:
         out.append(_failure(view, key, record))
         if len(out) >= LIMIT:
             return out
+    # Failed items still to list: when it is known (maps at the top, one item level), the
+    # scan of 100,000 items stops once each map has listed what it will list.
+    failing = {p: c[Status.FAILED] for p, c in view.counts.items() if "*" in p and c.get(Status.FAILED, 0) > 0}
+    owners: dict[tuple[str, ...], int] = {}
+    for pattern, count in failing.items():
+        owner = pattern[: pattern.index("*")]
+        owners[owner] = owners.get(owner, 0) + count
+    left = sum(min(n, ITEMS_PER_MAP) for n in owners.values())
+    if any(p.count("*") > 1 for p in failing):
+        left = -1  # items of nested maps: each inner map is its own owner, counted as met
     per_map: dict[tuple[str, ...], int] = {}
     for key, state in view.items.items():
+        if left == 0:
+            break
         if state.status is not Status.FAILED:
             continue
         item = view.item_of(key)
@@ -71,6 +83,7 @@ def failures(view: RunView) -> list[Failure]:
         if per_map.get(owner, 0) >= ITEMS_PER_MAP:
             continue
         per_map[owner] = per_map.get(owner, 0) + 1
+        left -= 1
         attempt = state.attempt or 1
         out.append(
             {"path": "/".join(key), "type": None, "error": state.error, "attempt": attempt, "item": item,
