@@ -64,7 +64,7 @@ def failures(view: RunView) -> list[Failure]:
             return out
     # Failed items still to list: when it is known (maps at the top, one item level), the
     # scan of 100,000 items stops once each map has listed what it will list.
-    failing = {p: c[Status.FAILED] for p, c in view.counts.items() if "*" in p and c.get(Status.FAILED, 0) > 0}
+    failing = {p: c[Status.FAILED] for p, c in view.counts.items() if "*" in p and c.get(Status.FAILED)}
     owners: dict[tuple[str, ...], int] = {}
     for pattern, count in failing.items():
         owner = pattern[: pattern.index("*")]
