@@ -121,7 +121,7 @@ def test_a_stopped_execute_leaves_nothing_running(workdir: Path, file_config: Pa
     after = json.dumps(_view_data(view), default=str, sort_keys=True)
     assert before == after
     assert view.status is Status.INTERRUPTED
-    assert not any(e[0] is Status.RUNNING for e in view.items.values())
+    assert not any(e.status is Status.RUNNING for e in view.items.values())
     assert not any(r.status is Status.RUNNING for r in view.steps.values())
     assert all(n == 0 for counts in view.counts.values() for s, n in counts.items() if s == Status.RUNNING)
     fresh = RunView(store, run_id)  # a view made after the end reads the same

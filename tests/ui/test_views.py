@@ -70,7 +70,7 @@ def test_incremental_views_agree_with_the_run_log(kind: str, tmp_path: Path) -> 
     assert view.map_counts(("fan",), 6) == {"succeeded": 5, "failed": 1}
     detail = view.map_detail(("fan",), 0)
     assert (
-        detail["failed"] == [{"item": "4", "error": "t: bad"}]
+        detail["failed"] == [{"item": "4", "error": "t: bad", "step": "fan/4/t", "attempt": 1}]
         and sum(b["count"] for b in detail["histogram"]) == 6
     )
     progress = view.progress()
@@ -84,7 +84,9 @@ def test_incremental_views_agree_with_the_run_log(kind: str, tmp_path: Path) -> 
     assert {k: r.status for k, r in full.items() if k[0] != "fan" or len(k) == 1} == {
         k: r.status for k, r in view.steps.items()
     }
-    assert {k: r.status for k, r in full.items() if len(k) == 3} == {k: e[0] for k, e in view.items.items()}
+    assert {k: r.status for k, r in full.items() if len(k) == 3} == {
+        k: e.status for k, e in view.items.items()
+    }
     assert [b["path"] for b in view.gantt()][:2] == ["fan", "fan/0/t"]
 
 

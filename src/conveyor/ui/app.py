@@ -23,7 +23,13 @@ from conveyor.ui.source import Viewer
 from conveyor.ui.views import RunView
 
 STATIC = resources.files("conveyor.ui") / "static"
-ASSETS = {"app.js": "text/javascript", "app.css": "text/css", "favicon.svg": "image/svg+xml"}
+ASSETS = {
+    "app.js": "text/javascript",
+    "dag.js": "text/javascript",
+    "charts.js": "text/javascript",
+    "app.css": "text/css",
+    "favicon.svg": "image/svg+xml",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'",

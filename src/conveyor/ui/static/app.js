@@ -2,8 +2,8 @@
 // (textContent, SVG text nodes), never as markup. No libraries, nothing from elsewhere.
 "use strict";
 
-const COLOURS = { succeeded: "#2f855a", failed: "#c53030", running: "#d69e2e", queued: "#d69e2e",
-  reused: "#2b6cb0", cached: "#2b6cb0", cancelled: "#97266d", interrupted: "#97266d", pending: "#cbd5e0" };
+// Status colours live in app.css (classes s-<status>), where a test checks their contrast.
+function statusClass(status) { return "s-" + String(status).replace(/[^a-z]/g, ""); }
 const SVG = "http://www.w3.org/2000/svg";
 let timer = null;
 let session = { mode: "local", actions: false };
@@ -31,8 +31,41 @@ function svg(tag, attrs, text) {
 }
 
 function badge(status) {
-  return el("span", { class: "badge s-" + String(status).replace(/[^a-z]/g, ""), text: status });
+  return el("span", { class: "badge " + statusClass(status), text: status });
 }
+
+// A label cut to `max` characters with an ellipsis; the whole text is the hover title.
+function clip(text, max) {
+  text = String(text);
+  return text.length > max ? text.slice(0, max - 1) + "…" : text;
+}
+function clipped(tag, text, max, attrs) {
+  const node = el(tag, { ...(attrs || {}), text: clip(text, max) });
+  if (String(text).length > max) node.title = String(text);
+  return node;
+}
+
+// A value folded when long: one line of it, the whole on demand (compact, not a line per element).
+function folded(value, id) {
+  const line = JSON.stringify(value);
+  if (line === undefined || line.length <= 100) return el("code", { class: "value", id, text: line === undefined ? "" : line });
+  const scalars = Array.isArray(value) && value.every(v => v === null || typeof v !== "object");
+  const what = Array.isArray(value) ? `list of ${value.length}` : (value && typeof value === "object" ? `${Object.keys(value).length} keys` : "text");
+  return el("details", { class: "value", id }, el("summary", {}, el("span", { class: "muted", text: what + " " }), clip(line, 90)),
+    el("pre", { class: "small", text: scalars ? line : JSON.stringify(value, null, 1) }));
+}
+function params(values, id) {
+  const box = el("div", { class: "params", id });
+  const entries = Object.entries(values || {});
+  if (!entries.length) box.append(el("span", { class: "muted", text: "none" }));
+  for (const [k, v] of entries) box.append(el("div", { class: "param" }, el("span", { class: "pname", text: k }), folded(v)));
+  return box;
+}
+
+function logHref(runId, step, attempt) {
+  return `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(step)}` + (attempt ? `&attempt=${attempt}` : "");
+}
+function itemHref(runId, item) { return `/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(item)}`; }
 
 function when(t) { return t ? new Date(t * 1000).toLocaleString() : "-"; }
 function took(s) {
@@ -117,9 +150,9 @@ async function runsPage() {
       el("td", { text: when(r.started_at) }), el("td", { text: took(r.duration) }), el("td", {}, progress(r.progress)))));
     const end = Math.min(state.offset + data.runs.length, data.total);
     pager.replaceChildren(
-      el("button", { text: "previous", onclick: () => go({ offset: Math.max(0, state.offset - 50) }) }),
+      el("button", { id: "runs-prev", text: "previous", disabled: state.offset > 0 ? null : "", onclick: () => go({ offset: Math.max(0, state.offset - 50) }) }),
       el("span", { id: "count", text: data.total ? `${state.offset + 1}–${end} of ${data.total}` : "no runs" }),
-      el("button", { text: "next", onclick: () => { if (end < data.total) go({ offset: state.offset + 50 }); } }));
+      el("button", { id: "runs-next", text: "next", disabled: end < data.total ? null : "", onclick: () => { if (end < data.total) go({ offset: state.offset + 50 }); } }));
     mark("conveyor:runs-drawn");
     // Active runs change by the second; otherwise new runs still appear, less often.
     poll(load, data.runs.some(r => r.status === "running" || r.status === "queued") ? 2000 : 10000);
@@ -162,13 +195,15 @@ async function runPage(runId) {
   let level = params.get("path") || "";
   let mapPath = params.get("map") || "";
   let mapPage = 0;
+  const summary = el("div", { id: "failures" });
   const head = el("div", { class: "card", id: "header" });
   const crumbs = el("div", { class: "crumbs" });
   const dag = el("div", { class: "dag", id: "dag" });
+  const item = el("div", { id: "item" });
   const mapPanel = el("div", { id: "map" });
   const steps = el("div", { id: "steps" });
   const gantt = el("div", { id: "gantt" });
-  show(el("h1", {}, "Run ", el("span", { text: runId })), head, el("h2", { text: "DAG" }), crumbs, dag, mapPanel,
+  show(el("h1", {}, "Run ", el("span", { text: runId })), summary, head, el("h2", { text: "DAG" }), crumbs, dag, item, mapPanel,
     el("h2", { text: "Steps" }), steps, el("h2", { text: "Timeline" }), gantt);
   function setUrl() {
     const q = new URLSearchParams();
@@ -178,37 +213,76 @@ async function runPage(runId) {
   }
   async function load() {
     const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
+    failures(summary, data, runId, load);
     header(head, data, runId, load);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     drawDag(dag, data.dag, (node) => {
+      // a map opens its items' panel and its level (its branch, counted over all items)
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
-      if (node.composite) {
-        level = node.path; setUrl(); load();
-      } else if (node.runs_command && !node.path.includes("*")) {
-        location.href = `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(node.path)}`;
-      }
+      if (node.composite) { level = node.path; setUrl(); load(); }
+      else if (node.runs_command && !node.path.includes("*")) location.href = logHref(runId, node.path);
     });
     mark("conveyor:dag-drawn");
+    itemPanel(item, data.dag.item, runId);
     stepTable(steps, data.tree, runId);
-    drawGantt(gantt, data.gantt);
+    drawGantt(gantt, data.gantt, runId);
     mark("conveyor:run-drawn");
     if (mapPath) loadMap();
     if (["running", "queued"].includes(data.header.status)) poll(load, 1500);
   }
   async function loadMap() {
     const m = await get(`/ui/api/runs/${encodeURIComponent(runId)}/map?path=${encodeURIComponent(mapPath)}&page=${mapPage}`);
+    const pages = Math.max(1, Math.ceil(m.failed_total / 50));
     mapPanel.replaceChildren(el("h2", {}, "Map ", el("span", { text: m.path })),
       el("p", { id: "map-counts", text: `${m.items} items: ` + Object.entries(m.counts).map(([k, v]) => `${v} ${k}`).join(", ") }),
       histogram(m.histogram),
       el("h2", { text: `Failed items (${m.failed_total})` }),
-      el("table", { id: "failed-items" }, el("thead", {}, el("tr", {}, el("th", { text: "item" }), el("th", { text: "error" }))),
-        el("tbody", {}, ...m.failed.map(f => el("tr", {}, el("td", { text: f.item }), el("td", { class: "error", text: f.error }))))),
+      el("table", { id: "failed-items" }, el("thead", {}, el("tr", {}, el("th", { text: "item" }), el("th", { text: "error" }), el("th", { text: "log" }))),
+        el("tbody", {}, ...m.failed.map(f => el("tr", { "data-item": f.item },
+          el("td", {}, el("a", { class: "item-link", href: itemHref(runId, `${m.path}/${f.item}`), text: f.item })),
+          el("td", { class: "error", text: f.error }),
+          el("td", {}, el("a", { class: "log-link", href: logHref(runId, f.step, f.attempt), text: `attempt ${f.attempt} log` })))))),
       el("div", { class: "pager" },
-        el("button", { text: "previous", onclick: () => { if (mapPage > 0) { mapPage--; loadMap(); } } }),
-        el("span", { text: `page ${m.page + 1} of ${Math.max(1, Math.ceil(m.failed_total / 50))}` }),
-        el("button", { text: "next", onclick: () => { if ((mapPage + 1) * 50 < m.failed_total) { mapPage++; loadMap(); } } })));
+        el("button", { id: "map-prev", text: "previous", disabled: mapPage > 0 ? null : "", onclick: () => { if (mapPage > 0) { mapPage--; loadMap(); } } }),
+        el("span", { text: `page ${m.page + 1} of ${pages}` }),
+        el("button", { id: "map-next", text: "next", disabled: mapPage + 1 < pages ? null : "", onclick: () => { if ((mapPage + 1) * 50 < m.failed_total) { mapPage++; loadMap(); } } })));
   }
   await load();
+}
+
+// A failed run opens on what failed: each failing step or item, its error, the first lines
+// of its log, a link to the attempt's log (and to the item's page), and Retry when offered.
+function failures(box, data, runId, reload) {
+  const found = data.header.failures || [];
+  if (!found.length && data.header.status !== "failed") { box.replaceChildren(); return; }
+  const card = el("div", { class: "card failed-card" }, el("h2", { text: found.length ? `What failed (${found.length})` : "The run failed" }));
+  if (data.header.error) card.append(el("p", { class: "error", text: data.header.error }));
+  for (const f of found) {
+    const title = el("div", { class: "failure-title" },
+      f.item ? el("a", { class: "item-link", href: itemHref(runId, f.item), text: f.path }) : el("strong", { text: f.path }),
+      " ", el("a", { class: "log-link", href: logHref(runId, f.path, f.attempt), text: `attempt ${f.attempt} log` }));
+    const entry = el("div", { class: "failure", "data-path": f.path }, title);
+    if (f.error) entry.append(el("div", { class: "error", text: f.error }));
+    if (f.log) entry.append(el("pre", { class: "small log-head", text: f.log }));
+    card.append(entry);
+  }
+  if (data.can_act && ["failed", "cancelled"].includes(data.header.status)) {
+    const said = el("span", { class: "error" });
+    card.append(el("div", { class: "row-actions" }, el("button", { id: "retry-top", text: "Retry the run", onclick: async () => {
+      try { await post(`/ui/api/runs/${encodeURIComponent(runId)}/retry`); reload(); } catch (e) { said.textContent = String(e.message); }
+    } }), said));
+  }
+  box.replaceChildren(card);
+}
+
+// A map item's page: the value it was given and each of its steps, whole.
+function itemPanel(box, item, runId) {
+  if (!item) { box.replaceChildren(); return; }
+  const value = item.value_known ? folded(item.value, "item-value") : el("span", { class: "muted", text: "not recorded for this map" });
+  const steps = el("div");
+  stepTable(steps, item.steps, runId);
+  box.replaceChildren(el("div", { class: "card", id: "item-card" }, el("h2", {}, "Item ", el("span", { text: item.path })),
+    el("div", { class: "param" }, el("span", { class: "pname", text: item.parameter || "item" }), value), steps));
 }
 
 function header(card, data, runId, reload) {
@@ -223,8 +297,8 @@ function header(card, data, runId, reload) {
   if (h.resumed) rows.push(["resumed", `${h.resumed} time(s)`]);
   const grid = el("div", { class: "grid" });
   for (const [k, v] of rows) grid.append(el("span", { class: "muted", text: k }), v instanceof Node ? v : el("span", { text: v }));
-  const params = el("div", {}, el("h2", { text: "Initial parameters" }), el("pre", { class: "small", id: "initial", text: json(h.initial_parameters) }),
-    el("h2", { text: "Final parameters" }), el("pre", { class: "small", id: "final", text: json(h.final_parameters) }));
+  const values = el("div", {}, el("h2", { text: "Initial parameters" }), params(h.initial_parameters, "initial"),
+    el("h2", { text: "Final parameters" }), params(h.final_parameters, "final"));
   const actions = el("div", { class: "row-actions" });
   if (data.can_act) {
     const act = (what) => async () => {
@@ -234,46 +308,7 @@ function header(card, data, runId, reload) {
     if (["failed", "cancelled"].includes(h.status)) actions.append(el("button", { id: "retry", text: "Retry", onclick: act("retry") }));
     if (["running", "queued"].includes(h.status)) actions.append(el("button", { id: "cancel", class: "danger", text: "Cancel", onclick: act("cancel") }));
   }
-  card.replaceChildren(grid, actions, params);
-}
-
-function drawDag(box, dag, open) {
-  if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
-  const W = 170, H = 46, GX = 40, GY = 34;
-  const pos = {};
-  let width = 0, height = 0;
-  for (const n of dag.nodes) {
-    const x = 20 + n.row * (W + GX), y = 20 + n.layer * (H + GY);
-    pos[n.name] = { x, y };
-    width = Math.max(width, x + W + 20); height = Math.max(height, y + H + 20);
-  }
-  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "dag-svg" });
-  const defs = svg("defs");
-  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
-  marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#4a5568" }));
-  defs.append(marker); root.append(defs);
-  for (const e of dag.edges) {
-    const a = pos[e.from], b = pos[e.to];
-    if (!a || !b) continue;
-    const line = svg("line", { x1: a.x + W / 2, y1: a.y + H, x2: b.x + W / 2, y2: b.y, stroke: e.kind === "next" ? "#4a5568" : "#c53030",
-      "stroke-dasharray": e.kind === "next" ? "" : "5 4", "marker-end": "url(#arrow)" });
-    root.append(line);
-  }
-  for (const n of dag.nodes) {
-    const p = pos[n.name];
-    const clickable = n.composite || n.runs_command;
-    const g = svg("g", { class: "node" + (clickable ? " clickable" : ""), "data-name": n.name, "data-status": n.status, transform: `translate(${p.x},${p.y})` });
-    g.append(svg("rect", { width: W, height: H, fill: COLOURS[n.status] || COLOURS.pending, "fill-opacity": 0.85 }));
-    g.append(svg("text", { x: 8, y: 17, fill: "#fff" }, n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name));
-    let sub = n.type;
-    if (n.counts && Object.keys(n.counts).length) sub += " · " + Object.entries(n.counts).map(([k, v]) => `${v} ${k}`).join(" ");
-    if (n.label) sub += ` · ${n.label}`;
-    g.append(svg("text", { x: 8, y: 35, fill: "#fff", class: "sub" }, sub.length > 28 ? sub.slice(0, 27) + "…" : sub));
-    g.append(svg("title", {}, `${n.name} (${n.type}): ${n.status}` + (n.counts ? " " + JSON.stringify(n.counts) : "")));
-    if (clickable) g.addEventListener("click", () => open(n));
-    root.append(g);
-  }
-  box.replaceChildren(root);
+  card.replaceChildren(grid, actions, values);
 }
 
 function stepTable(box, tree, runId) {
@@ -285,9 +320,9 @@ function stepTable(box, tree, runId) {
       const line = el("div", { class: "attempt" }, `#${a.attempt} `, badge(a.status), ` ${took(a.duration)}`);
       if (a.exit_code !== null && a.exit_code !== undefined) line.append(` exit ${a.exit_code}`);
       if (a.error) line.append(" ", el("span", { class: "error", text: a.error }));
-      if (a.has_log) line.append(" ", el("a", { href: `/runs/${encodeURIComponent(runId)}/logs?step=${encodeURIComponent(path)}&attempt=${a.attempt}`, text: "log" }));
-      if (a.returns && Object.keys(a.returns).length) line.append(el("pre", { class: "small", text: "returns " + json(a.returns) }));
-      if (a.metrics && Object.keys(a.metrics).length) line.append(el("pre", { class: "small", text: "metrics " + json(a.metrics) }));
+      if (a.has_log || a.status === "failed") line.append(" ", el("a", { class: "log-link", href: logHref(runId, path, a.attempt), text: "log" }));
+      if (a.returns && Object.keys(a.returns).length) line.append(el("div", { class: "returns" }, el("span", { class: "muted", text: "returns" }), params(a.returns)));
+      if (a.metrics && Object.keys(a.metrics).length) line.append(el("div", { class: "metrics" }, el("span", { class: "muted", text: "metrics" }), params(a.metrics)));
       for (const c of a.catalog) line.append(el("div", { class: "muted", text: `catalog: ${c.name} (${c.size ?? "?"} bytes, sha256 ${String(c.sha256 || "").slice(0, 16)}…)` }));
       attempts.append(line);
     }
@@ -296,38 +331,10 @@ function stepTable(box, tree, runId) {
     if (s.info.cached) attempts.prepend(el("div", { class: "cached" }, badge("cached"), ` from run ${s.info.cached.run}`));
     else if (s.info.mocked) attempts.prepend(el("div", {}, badge("mocked"), " not run"));
     else if (s.info.patched) attempts.prepend(el("div", {}, badge("patched"), ` ${s.info.patched}`));
-    body.append(el("tr", { "data-step": path }, el("td", { text: path }), el("td", { text: s.type || "" }), el("td", {}, badge(s.status)),
+    body.append(el("tr", { "data-step": path }, el("td", {}, clipped("span", path, 60)), el("td", { text: s.type || "" }), el("td", {}, badge(s.status)),
       el("td", { text: took(s.duration) }), el("td", {}, attempts, info)));
   }
   box.replaceChildren(el("table", { id: "step-table" }, el("thead", {}, el("tr", {}, ...["step", "type", "status", "duration", "attempts"].map(h => el("th", { text: h })))), body));
-}
-
-function drawGantt(box, bars) {
-  if (!bars.length) { box.replaceChildren(el("p", { class: "muted", text: "nothing has run yet" })); return; }
-  const t0 = Math.min(...bars.map(b => b.start)), t1 = Math.max(...bars.map(b => b.end));
-  const span = Math.max(t1 - t0, 0.001), W = 900, L = 260, R = 14;
-  const root = svg("svg", { width: L + W + 20, height: bars.length * R + 24, id: "gantt-svg" });
-  bars.forEach((b, i) => {
-    root.append(svg("text", { x: 0, y: i * R + 11 }, b.path.length > 40 ? "…" + b.path.slice(-39) : b.path));
-    const x = L + ((b.start - t0) / span) * W, w = Math.max(2, ((b.end - b.start) / span) * W);
-    root.append(svg("rect", { x, y: i * R + 2, width: w, height: R - 4, fill: COLOURS[b.status] || COLOURS.pending }));
-  });
-  root.append(svg("text", { x: L, y: bars.length * R + 18 }, `0 … ${took(span)}`));
-  box.replaceChildren(root);
-}
-
-function histogram(bins) {
-  if (!bins.length) return el("p", { class: "muted", text: "no item has finished yet" });
-  const max = Math.max(...bins.map(b => b.count)), W = 24, H = 90;
-  const root = svg("svg", { width: bins.length * W + 20, height: H + 30, id: "histogram" });
-  bins.forEach((b, i) => {
-    const h = max ? (b.count / max) * H : 0;
-    const r = svg("rect", { x: 10 + i * W, y: H - h + 5, width: W - 3, height: h, fill: "#4a5568" });
-    r.append(svg("title", {}, `${took(b.from)}–${took(b.to)}: ${b.count}`));
-    root.append(r);
-  });
-  root.append(svg("text", { x: 10, y: H + 22 }, `item durations ${took(bins[0].from)} … ${took(bins[bins.length - 1].to)}`));
-  return root;
 }
 
 // --- logs ------------------------------------------------------------------------------------
@@ -384,18 +391,30 @@ async function metricsPage() {
   const body = el("tbody", {}, ...data.runs.map(r => el("tr", {}, el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(r.run_id), text: r.run_id })),
     el("td", {}, badge(r.status)), el("td", { text: when(r.started_at) }), ...names.map(n => el("td", { text: r.metrics[n] ?? "" })))));
   table.replaceChildren(el("table", { id: "metrics-table" }, el("thead", {}, el("tr", {}, ...["run", "status", "started"].map(h => el("th", { text: h })), ...names.map(n => el("th", { text: n })))), body));
-  const W = 720, H = 220, palette = ["#2b6cb0", "#c53030", "#2f855a", "#d69e2e", "#805ad5", "#dd6b20"];
-  const root = svg("svg", { width: W + 200, height: H + 40, id: "metrics-chart" });
+  const W = 720, H = 220, L = 70, top = 10, palette = ["#2b6cb0", "#c53030", "#276749", "#975a16", "#6b46c1", "#9c4221"];
+  const root = svg("svg", { width: L + W + 260, height: H + top + 60, id: "metrics-chart" });
+  const n = data.runs.length;
+  const x = (i) => L + (n > 1 ? (i / (n - 1)) * W : W / 2);
+  const series = names.map(name => data.runs.map((r, i) => [i, Number(r.metrics[name])]).filter(([, v]) => Number.isFinite(v))).filter(p => p.length);
+  const one = series.length === 1;
+  const all = series.flat().map(p => p[1]);
+  const glo = Math.min(...all), ghi = Math.max(...all);
   names.forEach((name, k) => {
     const pts = data.runs.map((r, i) => [i, Number(r.metrics[name])]).filter(([, v]) => Number.isFinite(v));
     if (!pts.length) return;
-    const lo = Math.min(...pts.map(p => p[1])), hi = Math.max(...pts.map(p => p[1])), span = hi - lo || 1;
-    const x = (i) => 20 + (data.runs.length > 1 ? (i / (data.runs.length - 1)) * W : W / 2);
-    const y = (v) => 10 + H - ((v - lo) / span) * H;
-    root.append(svg("polyline", { points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: palette[k % palette.length], "stroke-width": 2 }));
-    for (const [i, v] of pts) { const c = svg("circle", { cx: x(i), cy: y(v), r: 3, fill: palette[k % palette.length] }); c.append(svg("title", {}, `${name}: ${v}`)); root.append(c); }
-    root.append(svg("text", { x: W + 40, y: 20 + k * 16, fill: palette[k % palette.length] }, `${name} (${lo} … ${hi})`));
+    const lo = Math.min(...pts.map(p => p[1])), hi = Math.max(...pts.map(p => p[1]));
+    // one metric: its own values on the axis; several: each scaled to its range (the legend gives it)
+    const [a, b] = one ? [glo, ghi] : [lo, hi];
+    const y = (v) => top + H - ((v - a) / ((b - a) || 1)) * H;
+    const colour = palette[k % palette.length];
+    root.append(svg("polyline", { points: pts.map(([i, v]) => `${x(i)},${y(v)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2 }));
+    for (const [i, v] of pts) { const c = svg("circle", { cx: x(i), cy: y(v), r: 3, fill: colour }); c.append(svg("title", {}, `${data.runs[i].run_id} ${name}: ${v}`)); root.append(c); }
+    root.append(svg("text", { x: L + W + 20, y: 20 + k * 16, fill: colour }, `${clip(name, 20)} (${lo} … ${hi})`));
   });
+  if (series.length) {
+    axisY(root, L, top + H, top, one ? glo : 0, one ? ghi : 100, one ? names.find(m => data.runs.some(r => Number.isFinite(Number(r.metrics[m])))) : "% of each metric's range", v => String(+v.toPrecision(4)));
+    axisX(root, L, L + W, top + H, 1, Math.max(n, 1), "run, oldest to newest (number)", v => String(Math.round(v)));
+  }
   chart.replaceChildren(root);
 }
 

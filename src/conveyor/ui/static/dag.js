@@ -1,0 +1,96 @@
+// conveyor's web UI: the DAG, drawn as the server laid it out (ui/layout.py). Loaded before
+// app.js, whose helpers (el, svg, clip, statusClass) it uses when called. Text from the run
+// log goes into SVG text nodes and titles, never markup.
+"use strict";
+
+// The DAG as the server laid it out (ui/layout.py): boxes at x, y; edges as splines through
+// their route; a map drawn stacked with its counts; pan by dragging, zoom with the wheel.
+const NODE_W = 180, NODE_H = 48;
+function spline(points) {
+  let d = `M${points[0][0]},${points[0][1]}`;
+  for (let i = 1; i < points.length; i++) {
+    const [x0, y0] = points[i - 1], [x1, y1] = points[i], dy = (y1 - y0) / 2;
+    d += ` C${x0},${y0 + dy} ${x1},${y1 - dy} ${x1},${y1}`;
+  }
+  return d;
+}
+function countsText(counts) {
+  return Object.entries(counts || {}).map(([k, v]) => `${v} ${k}`).join(" · ");
+}
+function drawDag(box, dag, open) {
+  if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
+  const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
+  const root = svg("svg", { width: Math.min(width, 1360), height: Math.min(height, 640), viewBox: `0 0 ${width} ${height}`, id: "dag-svg", class: "pannable" });
+  const defs = svg("defs");
+  for (const [id, cls] of [["arrow", "arrow"], ["arrow-failure", "arrow failure"]]) {
+    const marker = svg("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
+    marker.append(svg("path", { d: "M0,0 L10,5 L0,10 z", class: cls }));
+    defs.append(marker);
+  }
+  root.append(defs);
+  const view = svg("g", { class: "viewport" });
+  root.append(view);
+  const byName = Object.fromEntries(dag.nodes.map(n => [n.name, n]));
+  for (const e of dag.edges) {
+    if (!e.points || !byName[e.from] || !byName[e.to]) continue;
+    const dim = byName[e.from].dim || byName[e.to].dim;
+    view.append(svg("path", { d: spline(e.points), class: `edge ${e.kind === "on_failure" ? "failure" : e.kind}` + (dim ? " dim" : ""),
+      "marker-end": e.kind === "on_failure" ? "url(#arrow-failure)" : "url(#arrow)" }));
+  }
+  for (const n of dag.nodes) {
+    const clickable = !n.join && (n.composite || n.runs_command) && n.path;
+    const g = svg("g", { class: `node ${statusClass(n.status)}` + (clickable ? " clickable" : "") + (n.dim ? " dim" : "") + (n.join ? " join" : "") + (n.entry === "item" ? " stacked" : ""),
+      "data-name": n.name, "data-status": n.status, "data-path": n.path, transform: `translate(${n.x},${n.y})` });
+    const full = `${n.name} (${n.type}): ${n.status}` + (n.counts && Object.keys(n.counts).length ? ` — ${countsText(n.counts)}` : "") + (n.label ? ` — ${n.label}` : "");
+    g.append(svg("title", {}, full));
+    if (n.join) {
+      g.append(svg("circle", { cx: NODE_W / 2, cy: NODE_H / 2, r: 7 }));
+    } else {
+      if (n.entry === "item") {  // a map: a stack of items
+        g.append(svg("rect", { x: 8, y: -8, width: NODE_W, height: NODE_H, class: "under" }));
+        g.append(svg("rect", { x: 4, y: -4, width: NODE_W, height: NODE_H, class: "under" }));
+      }
+      g.append(svg("rect", { width: NODE_W, height: NODE_H, class: "box" }));
+      const shown = n.group ? n.name.split("/").pop() : n.name;
+      g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, 24)));
+      // a loop says it repeats (its label gives the iterations); a branch step, its branch
+      let sub = (n.shape === "repeat" ? "↻ " : "") + n.type + (n.branch ? ` · ${n.branch}` : "");
+      if (n.counts && Object.keys(n.counts).length) sub = countsText(n.counts);
+      if (n.label) sub += ` · ${n.label}`;
+      g.append(svg("text", { x: 8, y: 36, class: "sub" }, clip(sub, 30)));
+    }
+    if (clickable) g.addEventListener("click", () => open(n));
+    view.append(g);
+  }
+  const tools = el("div", { class: "dag-tools" });
+  box.replaceChildren(tools, root);
+  panZoom(root, view, width, height, tools);
+}
+
+// Pan and zoom by the viewBox (no inline style: the page's CSP allows none).
+function panZoom(root, view, width, height, tools) {
+  let box = { x: 0, y: 0, w: width, h: height };
+  const apply = () => root.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);
+  const zoom = (factor, cx, cy) => {
+    const w = Math.min(Math.max(box.w * factor, 80), width * 4), k = w / box.w;
+    box = { x: cx - (cx - box.x) * k, y: cy - (cy - box.y) * k, w, h: box.h * k };
+    apply();
+  };
+  const at = (e) => {
+    const r = root.getBoundingClientRect();
+    return [box.x + ((e.clientX - r.left) / r.width) * box.w, box.y + ((e.clientY - r.top) / r.height) * box.h];
+  };
+  root.addEventListener("wheel", (e) => { e.preventDefault(); const [x, y] = at(e); zoom(e.deltaY > 0 ? 1.15 : 1 / 1.15, x, y); }, { passive: false });
+  let drag = null;
+  root.addEventListener("pointerdown", (e) => { if (e.target.closest(".clickable")) return; drag = { x: e.clientX, y: e.clientY, box: { ...box } }; root.classList.add("dragging"); });
+  window.addEventListener("pointerup", () => { drag = null; root.classList.remove("dragging"); });
+  root.addEventListener("pointermove", (e) => {
+    if (!drag) return;
+    const r = root.getBoundingClientRect();
+    box = { ...drag.box, x: drag.box.x - ((e.clientX - drag.x) / r.width) * box.w, y: drag.box.y - ((e.clientY - drag.y) / r.height) * box.h };
+    apply();
+  });
+  tools.append(el("button", { id: "zoom-in", text: "+", title: "zoom in", onclick: () => zoom(1 / 1.25, box.x + box.w / 2, box.y + box.h / 2) }),
+    el("button", { id: "zoom-out", text: "−", title: "zoom out", onclick: () => zoom(1.25, box.x + box.w / 2, box.y + box.h / 2) }),
+    el("button", { id: "zoom-fit", text: "fit", title: "the whole graph", onclick: () => { box = { x: 0, y: 0, w: width, h: height }; apply(); } }));
+}
