@@ -6,6 +6,7 @@ a renamed key is a type error here, not an ``undefined`` in the browser.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TypedDict
 
 from conveyor.graph.kinds import Info, info_of
@@ -13,7 +14,7 @@ from conveyor.runlog.records import Status, StepRecord
 from conveyor.spec.models import NodeBase
 
 #: A record's values as the run log keeps them (returns, metrics, info): shown, not read.
-Values = dict[str, object]
+Values = Mapping[str, object]
 #: A kind's figures for the DAG (items, iterations, branch), as ``Info.state`` gives them.
 KindState = dict[str, int | str | None]
 
@@ -86,6 +87,8 @@ class Dag(TypedDict, total=False):
 
 
 class CatalogEntry(TypedDict):
+    """A file an attempt put in the catalog, as the run page lists it."""
+
     name: str | None
     size: int | None
     sha256: str | None
@@ -261,6 +264,16 @@ def duration(start: float | None, end: float | None) -> float | None:
     return (end or time.time()) - start
 
 
+def _catalog_entry(entry: Mapping[str, object]) -> CatalogEntry:
+    """The name, size and digest of a recorded catalog entry (what is not of its type: None)."""
+    name, size, digest = entry.get("name"), entry.get("size"), entry.get("sha256")
+    return {
+        "name": name if isinstance(name, str) else None,
+        "size": size if isinstance(size, int) and not isinstance(size, bool) else None,
+        "sha256": digest if isinstance(digest, str) else None,
+    }
+
+
 def step_json(record: StepRecord, kind: str | None = None) -> StepRow:
     """A step record as the UI shows it: every attempt, with what it produced."""
     start, end = span(record)
@@ -281,10 +294,7 @@ def step_json(record: StepRecord, kind: str | None = None) -> StepRow:
                 "error": a.error,
                 "returns": a.returns,
                 "metrics": a.metrics,
-                "catalog": [
-                    {"name": c.get("name"), "size": c.get("size"), "sha256": c.get("sha256")}
-                    for c in a.catalog
-                ],
+                "catalog": [_catalog_entry(c) for c in a.catalog],
                 "has_log": bool(a.log) or a.status is Status.RUNNING,
             }
             for a in record.attempts
