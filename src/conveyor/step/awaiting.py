@@ -10,7 +10,6 @@ is written to the step's log as one JSON line, and the values of the event whose
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import os
@@ -35,7 +34,9 @@ def settle(value: Any) -> Any:
 
 
 #: Frames of the machinery that awaits a step, left out of the user's traceback.
-_MACHINERY = (os.path.dirname(asyncio.__file__) + os.sep, os.path.abspath(__file__))
+#: (asyncio's folder is found beside the standard library's ``os``: importing asyncio, with
+#: ssl, costs every run tens of milliseconds, and only an async step needs it.)
+_MACHINERY = (os.path.join(os.path.dirname(os.__file__), "asyncio") + os.sep, os.path.abspath(__file__))
 
 
 def user_frames(frames: Iterable[traceback.FrameSummary]) -> list[traceback.FrameSummary]:
@@ -45,6 +46,8 @@ def user_frames(frames: Iterable[traceback.FrameSummary]) -> list[traceback.Fram
 
 
 def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    import asyncio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
