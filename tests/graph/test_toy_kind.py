@@ -212,6 +212,16 @@ def test_a_plugin_kind_runs_everywhere(plugin: dict[str, str], tmp_path: Path) -
     typo = run_cli("validate", "-f", "typo.yaml", cwd=work, env=plugin)
     assert typo.returncode == 2 and "did you mean 'retry-until'?" in typo.stderr
 
+    # schema: `conveyor schema` describes what this installation accepts, the plugin's kind with it
+    described = run_cli("schema", cwd=work, env=plugin)
+    assert described.returncode == 0, described.stderr
+    schema = json.loads(described.stdout)
+    assert schema["$defs"]["RetryUntilNode"]["properties"]["type"]["const"] == "retry-until"
+    assert (
+        "RetryUntilNode"
+        not in json.loads(run_cli("schema", "--builtin", cwd=work, env=plugin).stdout)["$defs"]
+    )
+
     # execute: two tries, the second sets done
     run = run_cli(
         "execute",

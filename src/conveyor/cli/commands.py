@@ -291,11 +291,12 @@ def graph(file: Path, fmt: str) -> int:
     return 0
 
 
-def schema() -> int:
-    """``conveyor schema``: the JSON Schema of the pipeline format, for editors."""
+def schema(plugins: bool = True) -> int:
+    """``conveyor schema``: the JSON Schema of the pipeline format, for editors: with the
+    kinds of the installed plugins (what this installation accepts), or built-in only."""
     from conveyor.spec.schema import pipeline_schema
 
-    print(json.dumps(pipeline_schema(), indent=2))
+    print(json.dumps(pipeline_schema(plugins=plugins), indent=2))
     return 0
 
 

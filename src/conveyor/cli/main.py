@@ -175,11 +175,18 @@ def partitions(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the pipeline format."""
+def schema(
+    builtin: Annotated[
+        bool,
+        typer.Option(
+            "--builtin", help="Only the built-in node kinds (the schema conveyor ships), no plugins."
+        ),
+    ] = False,
+) -> None:
+    """Print the JSON Schema of the pipeline format, with the node kinds that installed plugins add."""
     from conveyor.cli import commands
 
-    raise typer.Exit(commands.schema())
+    raise typer.Exit(commands.schema(plugins=not builtin))
 
 
 @runs_app.command("list")
