@@ -5,8 +5,6 @@ The server describes them with pydantic models (``conveyor.server.schemas``, pub
 it only reads the keys it shows, so here they are ``TypedDict``s of the same names and keys.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping, Sequence
 from typing import NotRequired, TypedDict
 
