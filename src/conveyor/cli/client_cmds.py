@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -14,6 +14,10 @@ from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, friendly
 from conveyor.cli.style import Console, coloured
 from conveyor.errors import ConveyorError
 from conveyor.runlog.records import FINISHED, Status, step_from_json
+
+if TYPE_CHECKING:
+    from conveyor.client.bodies import RunDetail, SubmitPayload
+    from conveyor.client.http import ServerClient
 
 FINAL = tuple(str(s) for s in FINISHED)
 
@@ -55,7 +59,7 @@ def _check_profile(profile: Any) -> None:
         )
 
 
-def _client(profile: Any) -> Any:
+def _client(profile: Any) -> ServerClient:
     from conveyor.client.http import ServerClient
 
     return ServerClient(profile)
@@ -127,7 +131,7 @@ def submit(
     from conveyor.spec.load import _name_of, is_stream, load_parameters, parse_params, read_stream
 
     try:
-        payload: dict[str, Any] = {
+        payload: SubmitPayload = {
             "pipeline": read_stream(file) if is_stream(file) else file.read_text(),
             "config": config.read_text() if config else None,
             "parameters": load_parameters(params, overrides=parse_params(param or [])),
@@ -158,7 +162,7 @@ def submit(
     return watch(profile, run["id"], live=not quiet)
 
 
-def _run_table(run: dict[str, Any]) -> Any:
+def _run_table(run: RunDetail) -> Table:
     from conveyor.cli.inspect import step_rows
 
     table = Table(

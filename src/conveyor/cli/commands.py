@@ -48,7 +48,7 @@ def _finish(
 
 def load_inputs(
     file: Path, config: Path | None, params: Path | None, param: list[str] | None = None
-) -> tuple[LoadedPipeline, RunConfig, dict[str, Any]]:
+) -> tuple[LoadedPipeline, RunConfig, dict[str, object]]:
     """The pipeline, config and parameters (``param``: ``--param`` options, which win over
     the file's); every problem of every file reported at once."""
     from conveyor.spec.errors import SpecError, sort_issues
@@ -94,7 +94,7 @@ def check_backends(run_config: RunConfig, connect: bool = False) -> None:
 
 
 def check_code(
-    loaded: LoadedPipeline, run_config: RunConfig, parameters: dict[str, Any], known: bool = True
+    loaded: LoadedPipeline, run_config: RunConfig, parameters: dict[str, object], known: bool = True
 ) -> None:
     """Import the pipeline's functions and check what reaches them (``conveyor.step.preflight``);
     a config resuming another run (runnable's ``retry``) starts from that run's parameters."""

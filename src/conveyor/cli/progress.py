@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
@@ -167,7 +167,7 @@ class ConsoleProgress(Subscriber):
         self._bars.clear()
 
 
-def _say_marks(marks: dict[str, Any]) -> str:
+def _say_marks(marks: Mapping[str, object]) -> str:
     """What an attempt's marks mean, in a few words: "cached from run R", "mocked (not run)"."""
     cached = marks.get("cached")
     if isinstance(cached, dict):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from conveyor.client.bodies import Issue, RunDetail, RunList, RunSummary, SubmitPayload
 from conveyor.client.profiles import Profile
+
+if TYPE_CHECKING:
+    import httpx
 from conveyor.errors import ConveyorError
 
 
 class ServerError(ConveyorError):
     """The server refused a call or could not be reached; with its status and any issues."""
 
-    def __init__(self, status: int, message: str, issues: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, status: int, message: str, issues: list[Issue] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.issues = issues or []
@@ -35,7 +39,7 @@ class ServerClient:
         self._http = httpx.Client(base_url=profile.endpoint, headers=headers, timeout=timeout)
         self._httpx = httpx
 
-    def _call(self, method: str, path: str, **kw: Any) -> Any:
+    def _call(self, method: str, path: str, **kw: Any) -> httpx.Response:
         try:
             response = self._http.request(method, f"/api/v1{path}", **kw)
         except self._httpx.HTTPError as exc:
@@ -48,23 +52,24 @@ class ServerClient:
             raise ServerError(response.status_code, str(body.get("message")), body.get("issues"))
         return response
 
-    def submit(self, payload: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/runs", json=payload).json()
+    # The server's answers are the bodies its schemas promise (``client.bodies``).
+    def submit(self, payload: SubmitPayload) -> RunSummary:
+        result: RunSummary = self._call("POST", "/runs", json=payload).json()
         return result
 
-    def runs(self, **filters: Any) -> dict[str, Any]:
+    def runs(self, **filters: str | int | None) -> RunList:
         params = {k: v for k, v in filters.items() if v is not None}
-        result: dict[str, Any] = self._call("GET", "/runs", params=params).json()
+        result: RunList = self._call("GET", "/runs", params=params).json()
         return result
 
-    def run(self, run_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/runs/{run_id}").json()
+    def run(self, run_id: str) -> RunDetail:
+        result: RunDetail = self._call("GET", f"/runs/{run_id}").json()
         return result
 
     def logs(self, run_id: str, step: str | None = None) -> str:
         params = {"step": step} if step else {}
         return str(self._call("GET", f"/runs/{run_id}/logs", params=params).text)
 
-    def action(self, run_id: str, verb: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/runs/{run_id}/{verb}").json()
+    def action(self, run_id: str, verb: str) -> RunSummary:
+        result: RunSummary = self._call("POST", f"/runs/{run_id}/{verb}").json()
         return result

@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, TypeGuard
 
 from conveyor.errors import ConveyorError
 
@@ -33,16 +33,40 @@ class Profile:
         return self.token[:6] + "…" + self.token[-4:] if len(self.token) > 12 else "****"
 
 
+class StoredProfile(TypedDict):
+    """One profile as the profiles file keeps it."""
+
+    endpoint: str
+    token: NotRequired[str | None]
+
+
+class ProfilesFile(TypedDict):
+    """The profiles file: the current profile's name and every profile by name."""
+
+    current: NotRequired[str | None]
+    profiles: dict[str, StoredProfile]
+
+
+def _is_profiles(data: dict[str, object]) -> TypeGuard[ProfilesFile]:
+    """Whether a decoded file has the profiles file's shape (keys of its own are kept)."""
+    profiles, current = data["profiles"], data.get("current")
+    shaped = isinstance(profiles, dict) and all(
+        isinstance(v, dict) and isinstance(v.get("endpoint"), str) and isinstance(v.get("token"), str | None)
+        for v in profiles.values()
+    )
+    return shaped and isinstance(current, str | None)
+
+
 def path() -> Path:
     """Where profiles are kept (mode 600, under the user's config directory)."""
     base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return base / "conveyor" / "profiles.json"
 
 
-def load() -> dict[str, Any]:
+def load() -> ProfilesFile:
     """The profiles file's content; a file of the wrong shape is a ProfileError."""
     try:
-        data: dict[str, Any] = json.loads(path().read_text())
+        data: object = json.loads(path().read_text())
     except FileNotFoundError:
         return {"current": None, "profiles": {}}
     except ValueError as exc:
@@ -52,12 +76,7 @@ def load() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProfileError(f"{path()} should hold a JSON object, not {type(data).__name__}; fix or remove it")
     data.setdefault("profiles", {})
-    profiles, current = data["profiles"], data.get("current")
-    shaped = isinstance(profiles, dict) and all(
-        isinstance(v, dict) and isinstance(v.get("endpoint"), str) and isinstance(v.get("token"), str | None)
-        for v in profiles.values()
-    )
-    if not shaped or not isinstance(current, str | None):
+    if not _is_profiles(data):
         raise ProfileError(
             f"{path()} is not a profiles file: expected "
             '{"current": NAME, "profiles": {NAME: {"endpoint": URL, "token": TOKEN}}}; fix or remove it'
@@ -65,7 +84,7 @@ def load() -> dict[str, Any]:
     return data
 
 
-def save(data: dict[str, Any]) -> None:
+def save(data: ProfilesFile) -> None:
     """Write the profiles file atomically, readable by its owner only."""
     target = path()
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -111,13 +130,13 @@ def active() -> Profile | None:
     """The profile in force: CONVEYOR_PROFILE or the current one, with env overrides; or None."""
     data = load()
     name = os.environ.get("CONVEYOR_PROFILE") or data.get("current")
-    stored: dict[str, Any] = {}
+    stored: StoredProfile | None = None
     if name:
         if name not in data["profiles"] and os.environ.get("CONVEYOR_PROFILE"):
             raise ProfileError(f"CONVEYOR_PROFILE names no profile '{name}'")
-        stored = data["profiles"].get(name, {})
-    endpoint = os.environ.get("CONVEYOR_ENDPOINT") or stored.get("endpoint")
+        stored = data["profiles"].get(name)
+    endpoint = os.environ.get("CONVEYOR_ENDPOINT") or (stored["endpoint"] if stored else None)
     if not endpoint:
         return None
-    token = os.environ.get("CONVEYOR_TOKEN") or stored.get("token")
+    token = os.environ.get("CONVEYOR_TOKEN") or (stored.get("token") if stored else None)
     return Profile(name or "(environment)", endpoint, token)

@@ -26,7 +26,7 @@ from conveyor.server.redact import without_credentials
 from conveyor.server.routes import actions, health, runs, signin
 from conveyor.server.routes.deps import ServerState
 from conveyor.server.routes.signin import guard
-from conveyor.server.schemas import MAX_BODY, SubmitRun, error
+from conveyor.server.schemas import MAX_BODY, IssueBody, SubmitRun, error
 from conveyor.ui.routes import UIState, ui_router
 
 
@@ -127,7 +127,11 @@ class RefuseNul:
             more = message.get("more_body", False)
         where = where or nul_in_body(body)
         if where is not None:
-            issue = {"path": where, "message": "NUL character (\\u0000) refused", "found": "\\u0000"}
+            issue: IssueBody = {
+                "path": where,
+                "message": "NUL character (\\u0000) refused",
+                "found": "\\u0000",
+            }
             await error(422, f"the request's {where[0]} holds a NUL character", [issue])(scope, receive, send)
             return
         replayed = False
@@ -149,12 +153,17 @@ BODY_FIELDS: dict[str, list[str]] = {
 }
 
 
-def validation_issues(request: Request, exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+def validation_issues(request: Request, exc: RequestValidationError) -> tuple[str, list[IssueBody]]:
     """A request's validation errors as the API's message and issues; unknown fields are
     named in the message, with the field meant where one is close."""
-    issues, unknown = [], []
+    issues: list[IssueBody] = []
+    unknown = []
     for e in exc.errors():
-        issue = {"path": [str(p) for p in e["loc"]], "message": e["msg"], "found": repr(e.get("input"))[:80]}
+        issue: IssueBody = {
+            "path": [str(p) for p in e["loc"]],
+            "message": e["msg"],
+            "found": repr(e.get("input"))[:80],
+        }
         if e["type"] == "extra_forbidden":
             name = str(e["loc"][-1])
             unknown.append(f"'{name}'")

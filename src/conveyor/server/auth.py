@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, insert, select, update
 
@@ -78,7 +78,15 @@ def revoke_token(engine: Any, token_or_id: str) -> int:
         return int(row[0])
 
 
-def list_tokens(engine: Any, name: str) -> list[dict[str, Any]]:
+class TokenInfo(TypedDict):
+    """A token as ``conveyor server tokens list`` shows it: never the token itself."""
+
+    id: int
+    created_at: float
+    revoked: bool
+
+
+def list_tokens(engine: Any, name: str) -> list[TokenInfo]:
     """A user's tokens: ids and whether revoked."""
     with engine.connect() as conn:
         rows = conn.execute(

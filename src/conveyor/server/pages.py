@@ -32,7 +32,7 @@ from conveyor.server import queue
 from conveyor.server.auth import SESSION_SECONDS
 from conveyor.server.db import runs, users
 from conveyor.server.redact import without_credentials
-from conveyor.ui.source import Viewer, Views, add_progress
+from conveyor.ui.source import RunsPage, TableRow, Viewer, Views, add_progress
 
 SESSION = "conveyor_session"
 CSRF = "conveyor_csrf"
@@ -78,13 +78,13 @@ class ServerSource:
         self.engine, self.readonly, self.store = engine, readonly, store
         self.views = Views(store)
 
-    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         owner = None if viewer.admin else viewer.id
         rows, total = queue.listing(
             self.readonly, owner, filters.get("status") or None, filters.get("user") or None,
             filters.get("pipeline") or None, limit, offset, id_contains=filters.get("q") or None,
         )  # fmt: skip
-        page = [
+        page: list[TableRow] = [
             {
                 "id": r["id"],
                 "status": r["status"],

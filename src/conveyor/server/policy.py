@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from conveyor.jsontypes import JSONObject
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError
 
@@ -92,13 +93,25 @@ def problems(config: RunConfig, located: Any) -> SpecError | None:
     return config.locate(SpecError(issues, "this server chooses where runs keep their data"))
 
 
+def options(config: JSONObject, section: str) -> JSONObject:
+    """The ``config`` of one section of a run's config as :func:`run_config` writes it
+    (``executor``, ``catalog``...), made empty if it has none, to be read or filled in."""
+    part = config[section]
+    if not isinstance(part, dict):
+        raise TypeError(f"the run config's {section} is not a mapping")
+    found = part.setdefault("config", {})
+    if not isinstance(found, dict):
+        raise TypeError(f"the run config's {section}.config is not a mapping")
+    return found
+
+
 def run_config(
     config: RunConfig, user_id: int, snapshot: str, sandboxed: bool, catalog_given: bool = True
-) -> dict[str, Any]:
+) -> JSONObject:
     """The config a run's engine gets: the user's executor, the operator's locations (the
     user's own catalog unless the config says ``catalog: {type: none}``), and a run log
     relayed to the trusted side (or the user's own stores, for Argo)."""
-    data = config.model_dump(mode="json")
+    data: JSONObject = config.model_dump(mode="json")
     if config.executor.type == "argo":
         return data
     data["run_log_store"] = {"type": "relay", "config": {"snapshot": snapshot}}
@@ -107,5 +120,5 @@ def run_config(
     if sandboxed and config.executor.type == "local":
         # Steps in processes of their own: one that runs out of memory is killed alone,
         # and none can read the engine's memory (the engine is not dumpable).
-        data["executor"].setdefault("config", {})["isolation"] = "process"
+        options(data, "executor")["isolation"] = "process"
     return data

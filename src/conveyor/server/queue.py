@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import RowMapping, and_, func, insert, or_, select, update
 
 from conveyor.runlog.records import FINISHED, Status
 from conveyor.server.db import runs, users
@@ -35,6 +36,95 @@ PUBLIC = [
 ]
 
 
+class RunRow(TypedDict):
+    """A run as listings show it: the ``PUBLIC`` columns, with its user's name."""
+
+    id: str
+    pipeline_name: str
+    pipeline_file: str | None
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    worker: str | None
+    claims: int
+    error: str | None
+    cancel_requested: bool
+    user: str
+
+
+class QueuedRun(RunRow):
+    """One run as :func:`get` reads it: a listing's row with its owner's id and its
+    parameters (the JSON text they were submitted as)."""
+
+    user_id: int
+    parameters: str
+
+
+class Job(TypedDict):
+    """A claimed run, the whole row a worker needs to run it (pipeline and config as the
+    API stored them, parameters as JSON text, the code tarball if one came with it)."""
+
+    id: str
+    user_id: int
+    pipeline_name: str
+    pipeline_file: str | None
+    pipeline: str
+    config: str
+    parameters: str
+    code: bytes | None
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    worker: str | None
+    lease_until: float | None
+    claims: int
+    cancel_requested: bool
+    error: str | None
+
+
+def _run_row(row: RowMapping) -> RunRow:
+    """A ``PUBLIC`` row, typed (the database's columns hold exactly these types)."""
+    return RunRow(
+        id=row["id"],
+        pipeline_name=row["pipeline_name"],
+        pipeline_file=row["pipeline_file"],
+        status=row["status"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        worker=row["worker"],
+        claims=row["claims"],
+        error=row["error"],
+        cancel_requested=row["cancel_requested"],
+        user=row["user"],
+    )
+
+
+def _job(row: RowMapping) -> Job:
+    """A whole ``runs`` row, typed."""
+    return Job(
+        id=row["id"],
+        user_id=row["user_id"],
+        pipeline_name=row["pipeline_name"],
+        pipeline_file=row["pipeline_file"],
+        pipeline=row["pipeline"],
+        config=row["config"],
+        parameters=row["parameters"],
+        code=row["code"],
+        status=row["status"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        worker=row["worker"],
+        lease_until=row["lease_until"],
+        claims=row["claims"],
+        cancel_requested=row["cancel_requested"],
+        error=row["error"],
+    )
+
+
 def new_id() -> str:
     """A fresh run id for a submission that named none."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:10]
@@ -46,7 +136,7 @@ def submit(
     name: str,
     pipeline: str,
     config: str,
-    parameters: dict[str, Any],
+    parameters: Mapping[str, object],
     code: bytes | None,
     run_id: str | None = None,
     file: str | None = None,
@@ -74,7 +164,7 @@ def submit(
     return run_id
 
 
-def claim(engine: Any, worker: str, lease: float) -> dict[str, Any] | None:
+def claim(engine: Any, worker: str, lease: float) -> Job | None:
     """Take the next run for ``worker``; None if there is none."""
     now = time.time()
     claimable = or_(
@@ -101,7 +191,7 @@ def claim(engine: Any, worker: str, lease: float) -> dict[str, Any] | None:
         if claimed.rowcount != 1:
             return None
         full = conn.execute(select(runs).where(runs.c.id == row[0])).mappings().first()
-    return dict(full) if full else None
+    return _job(full) if full else None
 
 
 def heartbeat(engine: Any, run_id: str, worker: str, lease: float) -> bool:
@@ -153,7 +243,7 @@ def requeue(engine: Any, run_id: str) -> bool:
     return bool(result.rowcount == 1)
 
 
-def get(engine: Any, run_id: str) -> dict[str, Any] | None:
+def get(engine: Any, run_id: str) -> QueuedRun | None:
     """One run as the queue knows it, or None."""
     with engine.connect() as conn:
         row = (
@@ -165,7 +255,9 @@ def get(engine: Any, run_id: str) -> dict[str, Any] | None:
             .mappings()
             .first()
         )
-    return dict(row) if row else None
+    if row is None:
+        return None
+    return QueuedRun(**_run_row(row), user_id=row["user_id"], parameters=row["parameters"])
 
 
 def listing(
@@ -177,7 +269,7 @@ def listing(
     limit: int,
     offset: int,
     id_contains: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
+) -> tuple[list[RunRow], int]:
     """A page of runs, filtered; with the total count."""
     conditions = []
     if id_contains:
@@ -200,4 +292,4 @@ def listing(
             .select_from(runs.join(users, users.c.id == runs.c.user_id))
             .where(*conditions)
         ).scalar_one()
-    return [dict(r) for r in rows], int(total)
+    return [_run_row(r) for r in rows], int(total)

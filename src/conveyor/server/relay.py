@@ -25,8 +25,9 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, NotRequired, TypedDict
 
+from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.runlog.base import RunExistsError, RunLogStore, RunNotFoundError
 from conveyor.runlog.records import (
     EndEvent,
@@ -78,7 +79,19 @@ class RelayLimits:
     max_run: int = field(default_factory=lambda: _env_int("CONVEYOR_SERVER_MAX_RUN_BYTES", 1 << 30))
 
 
-def _depth(value: Any) -> int:
+class Reply(TypedDict):
+    """The answer to one request, a JSON line back to the run: ``ok``, and what the run's
+    end (``conveyor.runlog.relay``) reads of it: why it was refused, whether a created run
+    existed already, whether a claim was won, where a log was written."""
+
+    ok: bool
+    error: NotRequired[str]
+    exists: NotRequired[bool]
+    won: NotRequired[bool]
+    location: NotRequired[str]
+
+
+def _depth(value: JSONValue) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
         item, level = stack.pop()
@@ -101,7 +114,7 @@ class Relay:
         run_id: str,
         driver_pid: Callable[[], int | None],
         secrets: list[str] | None = None,
-        config: dict[str, Any] | None = None,
+        config: JSONObject | None = None,
         limits: RelayLimits | None = None,
         pipeline_name: str | None = None,
         pipeline_file: str | None = None,
@@ -157,7 +170,7 @@ class Relay:
         return thread
 
     @staticmethod
-    def _answer(answers: IO[bytes], reply: dict[str, Any]) -> bool:
+    def _answer(answers: IO[bytes], reply: Reply) -> bool:
         try:
             answers.write(json.dumps(reply).encode() + b"\n")
             answers.flush()
@@ -167,10 +180,10 @@ class Relay:
 
     # -- one request ----------------------------------------------------------------------
 
-    def handle(self, line: bytes) -> dict[str, Any]:
+    def handle(self, line: bytes) -> Reply:
         """Check and apply one request line; the answer to send back."""
         try:
-            request = json.loads(line)
+            request: JSONValue = json.loads(line)
         except (ValueError, RecursionError):
             raise Violation("the run sent a run log write that is not JSON") from None
         if not isinstance(request, dict) or _depth(request) > MAX_DEPTH:
@@ -192,11 +205,11 @@ class Relay:
             return {"ok": True, "location": self._log(request.get("name"), request.get("text"))}
         raise Violation(f"the run sent an unknown run log request {str(op)[:40]!r}")
 
-    def _same_run(self, run_id: Any) -> None:
+    def _same_run(self, run_id: JSONValue) -> None:
         if run_id != self.run_id:
             raise Violation(f"the run wrote to another run's log ({str(run_id)[:80]!r})")
 
-    def _save(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _save(self, request: JSONObject) -> Reply:
         run = self._record(request.get("run"))
         try:
             self.store.save_run(run, create=bool(request.get("create")))
@@ -204,7 +217,7 @@ class Relay:
             return {"ok": False, "exists": True, "error": str(exc)}
         return {"ok": True}
 
-    def _claim(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _claim(self, request: JSONObject) -> Reply:
         """Take over the run (a retry of an interrupted run): the store's one atomic claim."""
         run = self._record(request.get("run"))
         expected = request.get("expected")
@@ -216,7 +229,7 @@ class Relay:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "won": bool(won)}
 
-    def _record(self, data: Any) -> RunRecord:
+    def _record(self, data: JSONValue) -> RunRecord:
         """The run record of a save or claim, checked field by field; the server's facts set."""
         if not isinstance(data, dict):
             raise Violation("the run sent a run record that is not an object")
@@ -240,7 +253,7 @@ class Relay:
             run.error = self.mask(run.error)
         return run
 
-    def _events(self, items: Any) -> list[Event]:
+    def _events(self, items: JSONValue) -> list[Event]:
         if not isinstance(items, list):
             raise Violation("the run sent events that are not a list")
         events = []
@@ -271,7 +284,7 @@ class Relay:
         if event.error is not None:
             event.error = self.mask(str(event.error))
 
-    def _log(self, name: Any, text: Any) -> str:
+    def _log(self, name: JSONValue, text: JSONValue) -> str:
         if not isinstance(name, str) or not name or len(name) > 2000 or "\x00" in name:
             raise Violation("the run sent a log with no valid name")
         if not isinstance(text, str):

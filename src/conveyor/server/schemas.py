@@ -3,7 +3,8 @@ every failing call returns. Apart from the routes, so that each route module, th
 middlewares and the submission checks share one definition without importing each other."""
 
 import unicodedata
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, NotRequired, TypedDict
 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,7 +22,8 @@ class SubmitRun(BaseModel):
 
     pipeline: Annotated[str, Field(description="The pipeline YAML text.", max_length=MAX_BODY)]
     config: Annotated[str | None, Field(description="The run config YAML text.")] = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    #: The user's parameters: only their size is checked here; they are passed on as given.
+    parameters: dict[str, object] = Field(default_factory=dict)
     code: Annotated[str | None, Field(description="A base64 tar(.gz) of the user's package.")] = None
     name: Annotated[str | None, Field(max_length=200)] = None
     file: Annotated[
@@ -79,9 +81,11 @@ class RunList(BaseModel):
 class RunDetail(RunSummary):
     """A run with its run log: the step tree, attempts, parameters and metrics."""
 
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    run_log: dict[str, Any] | None = None
-    steps: list[dict[str, Any]] = Field(default_factory=list)
+    parameters: dict[str, object] = Field(default_factory=dict)
+    #: The run log's run record (``RunRecord.to_json``), its status settled, config redacted.
+    run_log: dict[str, object] | None = None
+    #: The step records (``StepRecord.to_json``), as the run log holds them.
+    steps: list[dict[str, object]] = Field(default_factory=list)
 
 
 class Health(BaseModel):
@@ -98,9 +102,33 @@ class Version(BaseModel):
     version: str
 
 
-def error(status: int, message: str, issues: list[dict[str, Any]] | None = None) -> JSONResponse:
+class IssueBody(TypedDict):
+    """One located problem of a refused request, as the API answers it: where (file, line,
+    path), what was expected and found, a hint, and ``text``, the whole rendered as
+    ``conveyor validate`` prints it. A request that does not fit its schema gets issues with
+    the path, message and found value only."""
+
+    path: Sequence[str | int]
+    message: str
+    found: str | None
+    file: NotRequired[str | None]
+    line: NotRequired[int | None]
+    expected: NotRequired[str | None]
+    hint: NotRequired[str | None]
+    text: NotRequired[str]
+
+
+class ErrorBody(TypedDict):
+    """The ``error`` object of every failing call."""
+
+    status: int
+    message: str
+    issues: NotRequired[list[IssueBody]]
+
+
+def error(status: int, message: str, issues: list[IssueBody] | None = None) -> JSONResponse:
     """The JSON error every failing call returns."""
-    body: dict[str, Any] = {"status": status, "message": message}
+    body: ErrorBody = {"status": status, "message": message}
     if issues is not None:
         body["issues"] = issues
     return JSONResponse({"error": body}, status_code=status)

@@ -6,14 +6,13 @@ import base64
 import binascii
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import yaml
 from fastapi.responses import JSONResponse
 
 from conveyor.server import policy
 from conveyor.server.limits import LimitError, Limits, check_code, check_parameters, check_pipeline
-from conveyor.server.schemas import SubmitRun, error
+from conveyor.server.schemas import IssueBody, SubmitRun, error
 from conveyor.spec.config import RunConfig
 from conveyor.spec.errors import Issue, SpecError
 from conveyor.spec.load import LoadedPipeline, load_pipeline_text
@@ -21,7 +20,7 @@ from conveyor.spec.load import _config as read_config  # the one reading of a co
 from conveyor.spec.yamlload import load_yaml_text
 
 
-def issue_dict(issue: Issue) -> dict[str, Any]:
+def issue_dict(issue: Issue) -> IssueBody:
     """A located validation issue as JSON (the same text as ``conveyor validate``)."""
     return {
         "file": issue.file,
@@ -48,7 +47,7 @@ class Accepted:
 class Refused(Exception):
     """A submission refused: the HTTP status, the message and located issues."""
 
-    def __init__(self, status: int, message: str, issues: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, status: int, message: str, issues: list[IssueBody] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.issues = status, message, issues
 

@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+
+from conveyor.jsontypes import JSONObject, JSONValue
 
 STATE_FILE = "workers.json"
 #: A state file older than this says nothing about the workers (its server is gone).
@@ -88,15 +89,18 @@ class Supervisor:
             self.state.rmdir()
 
 
-def live_workers() -> dict[str, object] | None:
+def live_workers() -> JSONObject | None:
     """What the supervisor last wrote, if a supervisor is running beside this API."""
     state = os.environ.get("CONVEYOR_SERVER_STATE")
     if not state:
         return None
     try:
-        data: dict[str, Any] = json.loads((Path(state) / STATE_FILE).read_text())
+        data: JSONValue = json.loads((Path(state) / STATE_FILE).read_text())
     except (OSError, ValueError):
         return {"live": 0, "expected": 1}  # a supervisor was meant to be here
-    if time.time() - float(data.get("t", 0)) > STALE_SECONDS:
+    written = data.get("t", 0) if isinstance(data, dict) else None
+    if not isinstance(data, dict) or not isinstance(written, int | float):
+        return {"live": 0, "expected": 1}  # not what a supervisor writes: as if unreadable
+    if time.time() - float(written) > STALE_SECONDS:
         return {"live": 0, "expected": data.get("expected")}
     return data

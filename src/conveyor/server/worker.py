@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from conveyor.jsontypes import JSONObject
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.codec import encode_run
 from conveyor.runlog.endings import end_run
@@ -81,13 +82,13 @@ def _fresh_dir(path: Path) -> None:
     path.mkdir()
 
 
-def _run_config(job: dict[str, Any]) -> RunConfig:
+def _run_config(job: queue.Job) -> RunConfig:
     """The submitted config, as the API stored it: already in conveyor's own spelling, read
     as it is (no runnable translation, no variables: nothing from the worker's environment)."""
     return RunConfig.model_validate(yaml.safe_load(job["config"] or "") or {})
 
 
-def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Path, dict[str, Any]]:
+def prepare(job: queue.Job, root: Path, store: SQLRunLogStore) -> tuple[Path, JSONObject]:
     """The run's work directory (pipeline, parameters, code, config, its run log so far),
     written by the trusted side without following anything a step of an earlier attempt
     made there; and the config the run gets (the operator's locations, see ``policy``)."""
@@ -99,18 +100,28 @@ def prepare(job: dict[str, Any], root: Path, store: SQLRunLogStore) -> tuple[Pat
     given = "catalog" in (yaml.safe_load(job["config"] or "") or {})
     config = policy.run_config(_run_config(job), job["user_id"], SNAPSHOT, sandbox.mode() == "bwrap", given)
     if _executor(job) == "dask" and os.environ.get("CONVEYOR_SERVER_DASK_ADDRESS"):
-        config["executor"].setdefault("config", {})["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
-    if config["catalog"].get("type") == "file" and _executor(job) != "argo":
-        Path(config["catalog"]["config"]["location"]).mkdir(parents=True, exist_ok=True)
+        policy.options(config, "executor")["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
+    catalog = _file_catalog(config) if _executor(job) != "argo" else None
+    if catalog is not None:
+        catalog.mkdir(parents=True, exist_ok=True)
     _write_new(work, "pipeline.yaml", job["pipeline"])
     _write_new(work, CONFIG, yaml.safe_dump(config, sort_keys=False))
     _write_new(work, "params.yaml", yaml.safe_dump(json.loads(job["parameters"] or "{}")))
     _write_new(work, SNAPSHOT, _snapshot(store, job["id"]))
     private_dir(root, job["id"]).mkdir(parents=True, exist_ok=True, mode=0o700)
-    if job.get("code"):
+    if job["code"]:
         _fresh_dir(work / "code")
         unpack(job["code"], work / "code", limits)
     return work, config
+
+
+def _file_catalog(config: JSONObject) -> Path | None:
+    """The folder of a run's file catalog (the operator's, see ``policy``); None for another
+    kind of catalog."""
+    catalog = config["catalog"]
+    if not isinstance(catalog, dict) or catalog.get("type") != "file":
+        return None
+    return Path(str(policy.options(config, "catalog")["location"]))
 
 
 def _snapshot(store: SQLRunLogStore, run_id: str) -> str:
@@ -124,13 +135,13 @@ def _snapshot(store: SQLRunLogStore, run_id: str) -> str:
     return "\n".join(text) + "\n"
 
 
-def _executor(job: dict[str, Any]) -> str:
+def _executor(job: queue.Job) -> str:
     config = yaml.safe_load(job["config"] or "") or {}
     section = config.get("executor") or config.get("pipeline-executor") or {}
     return str(section.get("type", "local"))
 
 
-def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
+def command(job: queue.Job, store: SQLRunLogStore) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
@@ -146,7 +157,7 @@ def command(job: dict[str, Any], store: SQLRunLogStore) -> list[str] | None:
     return [*base, "retry", job["id"], "-q", "-c", CONFIG, "-f", "pipeline.yaml"]
 
 
-def execute(engine: Any, url: str, job: dict[str, Any], worker: str, root: Path, lease: float) -> str:
+def execute(engine: Any, url: str, job: queue.Job, worker: str, root: Path, lease: float) -> str:
     """Run one claimed run in its sandbox, serving its run log writes, renewing the lease;
     cancel, a broken rule or a limit stops it."""
     store = SQLRunLogStore(url, create=False)
@@ -172,7 +183,7 @@ class Drive:
         self,
         engine: Any,
         store: SQLRunLogStore,
-        job: dict[str, Any],
+        job: queue.Job,
         worker: str,
         work: Path,
         private: Path,
@@ -183,17 +194,18 @@ class Drive:
         self.limits = RunLimits()
         self.argo = _executor(job) == "argo"
 
-    def _box(self, hidden: list[str], config: dict[str, Any]) -> sandbox.Sandbox:
+    def _box(self, hidden: list[str], config: JSONObject) -> sandbox.Sandbox:
         writable = []
-        if not self.argo and config["catalog"].get("type") == "file":
-            writable.append(Path(config["catalog"]["config"]["location"]))
+        catalog = None if self.argo else _file_catalog(config)
+        if catalog is not None:
+            writable.append(catalog)
         network = self.argo or _executor(self.job) == "dask"
         network = network or os.environ.get("CONVEYOR_SANDBOX_NETWORK") == "1"
         box = sandbox.Sandbox(self.work, writable, hidden, network)
         box.prepare()
         return box
 
-    def run(self, argv: list[str], config: dict[str, Any], hidden: list[str]) -> str:
+    def run(self, argv: list[str], config: JSONObject, hidden: list[str]) -> str:
         """Start the run, serve it to its end; its final status."""
         box = self._box(hidden, config)
         confined = Confinement(self.job["id"], self.limits)
@@ -337,7 +349,7 @@ def _secret_names() -> list[str]:
     return [n.strip() for n in os.environ.get("CONVEYOR_SERVER_SECRETS", "").split(",") if n.strip()]
 
 
-def _declared(job: dict[str, Any]) -> set[str]:
+def _declared(job: queue.Job) -> set[str]:
     """The secrets the run's pipeline declares (its YAML read as data: nothing imported)."""
     try:
         loaded = load_pipeline_text(job["pipeline"], name="pipeline")

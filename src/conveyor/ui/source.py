@@ -12,9 +12,10 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import NotRequired, Protocol, TypedDict
 
 from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.codec import decode_run
@@ -40,6 +41,32 @@ class Viewer:
     id: int | None = None
 
 
+class TableRow(TypedDict):
+    """A run as a row of the UI's runs table (what the page's script reads)."""
+
+    id: str
+    status: str
+    pipeline: str | None
+    #: Who submitted it (the server's user; None on a laptop).
+    user: str | None
+    started_at: float | None
+    duration: float | None
+    #: The run's ``tag``, kept in its record's extra keys (local runs only).
+    tag: NotRequired[object]
+    #: Steps and items done (:func:`add_progress`); None for a run without a run log yet.
+    progress: NotRequired[Mapping[str, object] | None]
+
+
+class RunsPage(TypedDict):
+    """A page of the runs table, with the choices its filters offer."""
+
+    runs: list[TableRow]
+    total: int
+    pipelines: list[str]
+    #: The users an admin may filter by (none for others, and on a laptop).
+    users: list[str]
+
+
 class RunSource(Protocol):
     """What the pages need: run listings, one run's view, who may see and act on it."""
 
@@ -49,7 +76,7 @@ class RunSource(Protocol):
     #: The runs being looked at, folded incrementally.
     views: Views
 
-    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         """A page of runs, newest first, matching ``filters`` (status, pipeline, user, q)."""
 
     def visible(self, viewer: Viewer, run_id: str) -> bool:
@@ -108,7 +135,7 @@ class Views:
                 continue
 
 
-def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
+def run_row(run: RunRecord, user: str | None = None) -> TableRow:
     """A run as a row of the runs table."""
     end = run_end(run) or (time.time() if run.started_at else None)  # an ended run's stays put
     return {
@@ -122,7 +149,7 @@ def run_row(run: RunRecord, user: str | None = None) -> dict[str, Any]:
     }
 
 
-def add_progress(views: Views, rows: list[dict[str, Any]]) -> None:
+def add_progress(views: Views, rows: list[TableRow]) -> None:
     """Steps and items done for each row of a page of runs (views stay cached, so a page
     looked at again costs only what changed)."""
     for row in rows:
@@ -134,7 +161,7 @@ def add_progress(views: Views, rows: list[dict[str, Any]]) -> None:
             row["progress"] = None
 
 
-def matches(row: dict[str, Any], filters: dict[str, str]) -> bool:
+def matches(row: Mapping[str, object], filters: dict[str, str]) -> bool:
     """Whether a runs-table row passes the filters (status, pipeline, user, q: id search)."""
     for key in ("status", "pipeline", "user"):
         if filters.get(key) and row.get(key) != filters[key]:
@@ -200,7 +227,7 @@ class LocalSource:
         self._index = seen
         return sorted((r for _, r in seen.values()), key=lambda r: r.started_at or 0, reverse=True)
 
-    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> dict[str, Any]:
+    def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         records = self._records()
         if any(filters.get(k) for k in ("status", "pipeline", "q")):
             chosen = [r for r in records if matches(run_row(r), filters)]

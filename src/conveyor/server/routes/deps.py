@@ -60,7 +60,7 @@ async def user(state: State, authorization: Annotated[str | None, Header()] = No
 Caller = Annotated[User, Depends(user)]
 
 
-def visible(state: ServerState, run_id: str, caller: User) -> dict[str, Any]:
+def visible(state: ServerState, run_id: str, caller: User) -> queue.QueuedRun:
     """The queue's row of a run the caller may see (their own; any for an admin), else 404."""
     run = queue.get(state.readonly, run_id)
     # Another user's run answers exactly as a missing one: ids of others' runs stay unknown.

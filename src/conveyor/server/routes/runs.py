@@ -66,12 +66,14 @@ async def get_run(run_id: str, caller: Caller, state: State) -> Any:
     from conveyor.runlog.endings import settle
 
     run = visible(state, run_id, caller)
-    detail = {**run, "parameters": json.loads(run.pop("parameters") or "{}")}
-    detail["error"] = without_credentials(detail.get("error"))
+    # RunDetail's shape, built as JSON: the parameters decoded, the error and config redacted.
+    detail: dict[str, object] = {**run, "parameters": json.loads(run["parameters"] or "{}")}
+    detail["error"] = without_credentials(run["error"])
     try:
         log = settle(state.store.load(run_id))
-        detail["run_log"] = {**log.run.to_json(), "status": str(log.status)}
-        detail["run_log"]["config"] = without_credentials(detail["run_log"].get("config"))
+        run_log = {**log.run.to_json(), "status": str(log.status)}
+        run_log["config"] = without_credentials(run_log.get("config"))
+        detail["run_log"] = run_log
         detail["steps"] = [record.to_json() for record in log.steps.values()]
     except RunNotFoundError:
         pass

@@ -1,6 +1,6 @@
 """The UI's metrics: each run's metrics of one pipeline, oldest first, for the page's charts."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -28,7 +28,7 @@ def metrics(
             view = ui.source.views.get(row["id"])
         except RunNotFoundError:  # queued on the server: no run log yet, so no metrics
             continue
-        values: dict[str, Any] = {}
+        values: dict[str, object] = {}
         with view.lock:
             records = list(view.steps.values())
         for record in records:

@@ -1,7 +1,7 @@
 """The UI's runs: a page of them, one run (header, step tree, Gantt chart, the DAG at a
 level), and the items of a map."""
 
-from typing import Annotated, Any
+from typing import Annotated, NotRequired, TypedDict
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -29,10 +29,20 @@ def runs(
     return _json(ui.source.runs(viewer, filters, offset, limit))
 
 
+class Waiting(TypedDict):
+    """The header of a run with no run log yet: what the queue knows of it."""
+
+    run_id: str
+    status: str
+    config: dict[str, object]
+    progress: None
+    error: NotRequired[str]
+
+
 def _waiting(ui: UIState, run_id: str) -> JSONResponse:
     """A run the source knows with no run log yet: its status and why it ended, if it did."""
     status, error = ui.source.pending(run_id)
-    waiting: dict[str, Any] = {"run_id": run_id, "status": status, "config": {}, "progress": None}
+    waiting: Waiting = {"run_id": run_id, "status": status, "config": {}, "progress": None}
     if error:
         waiting["error"] = error
     reason = "the run has not started yet" if status == "queued" else f"the run {status}: {error or ''}"
@@ -50,7 +60,7 @@ def run(viewer: Look, ui: UI, run_id: str, path: Annotated[str, Query(max_length
         return _waiting(ui, run_id)
     with view.lock:  # another request may be folding new events into it
         header = view.header()
-        body: dict[str, Any] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
+        body: dict[str, object] = {"header": header, "tree": view.tree(), "gantt": view.gantt()}
         try:
             if view.pipeline is None:
                 raise ValueError(view.pipeline_error)
