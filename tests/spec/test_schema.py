@@ -19,4 +19,6 @@ def test_schema_describes_the_node_types() -> None:
 
 def test_shipped_schema_is_current() -> None:
     shipped = json.loads((ROOT / "src/conveyor/spec/schema.json").read_text())
-    assert shipped == pipeline_schema(), "regenerate with: conveyor schema --builtin > src/conveyor/spec/schema.json"
+    assert shipped == pipeline_schema(), (
+        "regenerate with: conveyor schema --builtin > src/conveyor/spec/schema.json"
+    )

@@ -6,7 +6,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
@@ -14,21 +14,26 @@ from conveyor.cli.errors import friendly
 from conveyor.cli.style import Console
 from conveyor.spec.errors import Issue, SpecError
 
+if TYPE_CHECKING:
+    from conveyor.catalog.store import Catalog
+    from conveyor.jsontypes import JSONObject
+
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def _catalog(config: Path | None) -> Any:
+def _catalog(config: Path | None) -> Catalog:
     from conveyor.executors.registry import build
     from conveyor.spec.load import load_config
 
     run_config = load_config(config)
     try:
-        return build("conveyor.catalogs", run_config.catalog)
+        catalog: Catalog = build("conveyor.catalogs", run_config.catalog)
+        return catalog
     except SpecError as exc:
         raise run_config.locate(exc) from None
 
 
-def _chosen(catalog: Any, pipeline: str | None, step: str | None) -> list[dict[str, Any]]:
+def _chosen(catalog: Catalog, pipeline: str | None, step: str | None) -> list[JSONObject]:
     from conveyor.step.cache import entries
 
     return [
@@ -36,6 +41,12 @@ def _chosen(catalog: Any, pipeline: str | None, step: str | None) -> list[dict[s
         for e in entries(catalog)
         if (pipeline is None or e.get("pipeline") == pipeline) and (step is None or e.get("step") == step)
     ]
+
+
+def _number(entry: JSONObject, key: str) -> float:
+    """A number the entry records (its size, when it was created); 0 if it has none."""
+    value = entry.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _size(n: float) -> str:
@@ -72,14 +83,14 @@ def listing(config: Path | None, pipeline: str | None, step: str | None) -> int:
     for column in ("key", "pipeline", "step", "from run", "age", "size"):
         table.add_column(column)
     for e in chosen:
-        age = time.time() - float(e.get("created") or 0)
+        age = time.time() - _number(e, "created")
         table.add_row(
             str(e.get("key"))[:16], str(e.get("pipeline")), str(e.get("step")), str(e.get("run_id")),
-            f"{age / 3600:.1f} h", _size(float(e.get("size") or 0)),
+            f"{age / 3600:.1f} h", _size(_number(e, "size")),
         )  # fmt: skip
     console = Console()
     console.print(table)
-    console.print(f"{len(chosen)} entries, {_size(sum(float(e.get('size') or 0) for e in chosen))}")
+    console.print(f"{len(chosen)} entries, {_size(sum(_number(e, 'size') for e in chosen))}")
     return 0
 
 
@@ -107,7 +118,7 @@ def clear(config: Path | None, pipeline: str | None, step: str | None, older_tha
     chosen = _chosen(catalog, pipeline, step)
     if older_than is not None:
         limit = time.time() - seconds(older_than)
-        chosen = [e for e in chosen if float(e.get("created") or 0) < limit]
-    size = sum(float(e.get("size") or 0) for e in chosen)
+        chosen = [e for e in chosen if _number(e, "created") < limit]
+    size = sum(_number(e, "size") for e in chosen)
     print(f"removed {remove(catalog, chosen)} cache entries ({_size(size)})")
     return 0
