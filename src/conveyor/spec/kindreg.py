@@ -63,6 +63,13 @@ def load_plugins() -> None:
                     f"the node kind plugin {point.name} = {point.value} cannot be loaded: "
                     f"{type(exc).__name__}: {exc}"
                 ) from None
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise KindPluginError(
+                    f"the node kind plugin {point.name} = {point.value} names "
+                    f"{getattr(model, '__name__', repr(model))}, which is not a node model "
+                    "(a pydantic model subclassing conveyor.spec.models.Linked, with a "
+                    '`type: Literal["..."]` field)'
+                )
             if type_of(model) != point.name:
                 raise KindPluginError(
                     f"entry point {point.name} = {point.value} names a model of type {type_of(model)!r}"
