@@ -109,3 +109,41 @@ def test_state_can_be_given_by_dependency_override(store: RunLogStore) -> None:
     client = TestClient(app)
     assert client.get("/ui/api/runs").json()["total"] == 1
     assert client.get("/ui/api/runs/r1").json()["header"]["status"] == "succeeded"
+
+
+FAILING = """
+dag:
+  start_at: fan
+  steps:
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      branch:
+        start_at: leak
+        steps:
+          leak: {command_type: shell, command: "echo postgresql://app:hunter2pw@db/x; exit 1", next: success}
+      next: success
+"""
+
+
+def test_every_text_of_a_run_page_goes_through_the_states_redaction(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A failed run's summary, its log heads, its tree and its map's items show a URL's
+    password masked, as its log does (they used to be sent as recorded)."""
+    from conveyor.server.redact import without_credentials
+
+    where = tmp_path_factory.mktemp("leaky")
+    (where / "leaky.yaml").write_text(FAILING)
+    run = run_pipeline(where / "leaky.yaml", {"xs": [1, 2]}, run_id="r2", cwd=where)
+    assert run.status.value == "failed"
+    plain = served(runs.router, run.store).get("/ui/api/runs/r2").text
+    assert "hunter2pw" in plain  # the run did record it: locally nothing is hidden
+    client = served(runs.router, run.store, redact=without_credentials)
+    page = client.get("/ui/api/runs/r2")
+    assert page.status_code == 200 and page.json()["header"]["failures"]
+    assert "hunter2pw" not in page.text and "app:***@db" in page.text
+    items = client.get("/ui/api/runs/r2/map", params={"path": "fan"})
+    assert items.status_code == 200 and "hunter2pw" not in items.text
+    assert "hunter2pw" not in client.get("/ui/api/runs").text

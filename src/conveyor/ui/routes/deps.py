@@ -31,6 +31,22 @@ class UIState:
     redact: Callable[[Any], Any] = field(default=_unchanged)
 
 
+def redact_texts(ui: UIState, value: object) -> object:
+    """``value`` (a page's JSON) with ``ui.redact`` applied to every string in it: errors, log
+    heads, summaries and values recorded by a run may hold a URL's password, and each
+    endpoint that shows them must hide it as the log endpoint does. Keys are left alone
+    (only text is masked, so no field of the page is renamed or dropped)."""
+    if ui.redact is _unchanged:
+        return value
+    if isinstance(value, str):
+        return ui.redact(value)
+    if isinstance(value, dict):
+        return {k: redact_texts(ui, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_texts(ui, v) for v in value]
+    return value
+
+
 async def ui_state(request: Request) -> UIState:
     """The app's UI state (see :class:`UIState`); a coroutine, so no thread is taken for it."""
     state: UIState = request.app.state.ui

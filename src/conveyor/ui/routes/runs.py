@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.ui.app import _json, _level
-from conveyor.ui.routes.deps import UI, Look, UIState, view_of
+from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, view_of
 
 router = APIRouter()
 
@@ -26,7 +26,7 @@ def runs(
 ) -> JSONResponse:
     """A page of the runs ``viewer`` may see, newest first, filtered."""
     filters = {"status": status, "pipeline": pipeline, "user": user, "q": q}
-    return _json(ui.source.runs(viewer, filters, offset, limit))
+    return _json(redact_texts(ui, ui.source.runs(viewer, filters, offset, limit)))
 
 
 class Waiting(TypedDict):
@@ -72,7 +72,7 @@ def run(viewer: Look, ui: UI, run_id: str, path: Annotated[str, Query(max_length
     header["config"] = ui.redact(header["config"])
     header["user"] = ui.source.owner(run_id)
     body["can_act"] = ui.source.actions and view.status.value in ("failed", "cancelled", "running", "queued")
-    return _json(body)
+    return _json(redact_texts(ui, body))
 
 
 @router.get("/ui/api/runs/{run_id}/map", include_in_schema=False)
@@ -85,4 +85,4 @@ def map_items(
 ) -> JSONResponse:
     """A page of one map's items (``path`` names the map), with their statuses."""
     view = view_of(ui, run_id, viewer)
-    return _json(view.map_detail(tuple(p for p in path.split("/") if p), page))
+    return _json(redact_texts(ui, view.map_detail(tuple(p for p in path.split("/") if p), page)))
