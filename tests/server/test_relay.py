@@ -149,3 +149,18 @@ def test_a_run_cannot_fill_the_database_with_many_logs() -> None:
     with pytest.raises(Violation, match="CONVEYOR_SERVER_MAX_RUN_BYTES"):
         for n in range(20):
             relay.handle(_line({"op": "log", "run_id": RUN, "name": f"flood-{n}", "text": "x" * 4000}))
+
+
+def test_an_errors_megabytes_are_cut_on_the_trusted_side() -> None:
+    """The engine in the sandbox cuts a long error, but it is untrusted: the relay cuts what
+    it is sent too, so no page of the server copies megabytes an event carried."""
+    from conveyor.runlog.records import MAX_ERROR
+
+    relay, store = _relay()
+    relay.handle(_save())
+    huge = "s3cr3t-value " + "e" * 3_000_000
+    events = [_end(["a"], status="failed", error=huge)]
+    assert relay.handle(_line({"op": "append", "run_id": RUN, "events": events})) == {"ok": True}
+    error = store.load(RUN).steps[("a",)].attempts[-1].error
+    assert error is not None and len(error) < MAX_ERROR + 100
+    assert error.startswith("*** eee") and "characters cut" in error

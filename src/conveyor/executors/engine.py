@@ -29,7 +29,7 @@ from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore, RunLogUnwritable, os_cause
 from conveyor.runlog.endings import Ending, close
-from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, StartEvent, Status
+from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, StartEvent, Status, brief_error
 from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
@@ -176,7 +176,7 @@ class Engine(Runner):
                 result.status,
                 started=result.started,
                 exit_code=result.exit_code,
-                error=result.error,
+                error=brief_error(result.error),
                 returns=result.returns,
                 metrics=result.metrics,
                 catalog=result.catalog,

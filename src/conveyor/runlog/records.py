@@ -93,6 +93,24 @@ class StartEvent:
         return {"e": "start", "path": [*self.path], "type": self.type, "attempt": self.attempt, "t": self.t}
 
 
+#: Characters of an error message a record keeps: an error is a summary (the step's log
+#: has the whole traceback and message); one of megabytes would be copied into every page,
+#: table and console line that shows it.
+MAX_ERROR = 8192
+
+
+def brief_error(error: str | None) -> str | None:
+    """``error`` as a record keeps it: whole up to :data:`MAX_ERROR` characters, else its
+    head and tail with how much was cut between them."""
+    if error is None or len(error) <= MAX_ERROR:
+        return error
+    keep = MAX_ERROR // 2
+    cut = len(error) - 2 * keep
+    return (
+        f"{error[:keep]}\n… ({cut} characters cut: the step's log has the whole message) …\n{error[-keep:]}"
+    )
+
+
 @dataclass(slots=True, kw_only=True)
 class Outcome:
     """What an attempt produced: the fields an end event carries and an attempt keeps."""

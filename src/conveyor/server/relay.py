@@ -36,6 +36,7 @@ from conveyor.runlog.records import (
     RunRecord,
     StartEvent,
     Status,
+    brief_error,
     event_from_json,
 )
 
@@ -250,7 +251,7 @@ class Relay:
             run.pipeline_name = self.pipeline_name
         run.pipeline_file = self.pipeline_file
         if run.error:
-            run.error = self.mask(run.error)
+            run.error = brief_error(self.mask(run.error))
         return run
 
     def _events(self, items: JSONValue) -> list[Event]:
@@ -282,7 +283,7 @@ class Relay:
         if not isinstance(event.catalog, list):
             raise Violation("the run sent an attempt whose catalog entries are not a list")
         if event.error is not None:
-            event.error = self.mask(str(event.error))
+            event.error = brief_error(self.mask(str(event.error)))
 
     def _log(self, name: JSONValue, text: JSONValue) -> str:
         if not isinstance(name, str) or not name or len(name) > 2000 or "\x00" in name:
