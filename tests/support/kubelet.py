@@ -113,7 +113,7 @@ class FakeKubelet:
         uid = meta["uid"]
         if uid in self._seen or pod.get("status", {}).get("phase", "Pending") != "Pending":
             return
-        if meta.get("deletionTimestamp") or (meta["namespace"], None) == (None, None):
+        if meta.get("deletionTimestamp"):
             return
         if not any(ns == meta["namespace"] for ns, _ in self.claims):
             return
@@ -124,7 +124,14 @@ class FakeKubelet:
         try:
             self._run_pod(pod)
         except Exception as exc:  # a kubelet bug must show in the test, not vanish in a thread
-            self.errors.append(f"pod {pod['metadata']['name']}: {type(exc).__name__}: {exc}")
+            meta = pod["metadata"]
+            self.errors.append(f"pod {meta['name']}: {type(exc).__name__}: {exc}")
+            try:  # and the pod must not hang Pending: the workflow then fails with the reason
+                self._set_status(
+                    meta["namespace"], meta["name"], "Failed", self._statuses(pod["spec"], now(), 1)
+                )
+            except Exception as again:
+                self.errors.append(f"pod {meta['name']}: status not reported: {again}")
 
     # --- one pod -------------------------------------------------------------------------------
 
@@ -158,11 +165,12 @@ class FakeKubelet:
                 code, stderr = done.returncode, done.stderr
             except subprocess.TimeoutExpired as exc:
                 code, stderr = 137, str(exc.stderr or "")
-            template = json.loads(env.get("ARGO_TEMPLATE", "{}"))
+            argo = self._argo_env(spec)
+            template = json.loads(argo.get("ARGO_TEMPLATE", "{}"))
             outputs, missing = self._outputs(template, mounts) if code == 0 else ({}, None)
         if missing:
             code, stderr = 1, stderr + f"\noutput parameter file missing: {missing}"
-        self._report_outputs(pod, env, outputs, code)
+        self._report_outputs(pod, argo, outputs, code)
         self.runs.append(PodRun(ns, name, argv, code, outputs, stderr[-4000:]))
         phase = "Succeeded" if code == 0 else "Failed"
         self._set_status(ns, name, phase, self._statuses(spec, started, code))
@@ -318,6 +326,7 @@ class FakeKubelet:
             status["phase"] = phase
             status.setdefault("startTime", now())
             status["hostIP"] = status["podIP"] = "127.0.0.1"
+            status["hostIPs"] = status["podIPs"] = [{"ip": "127.0.0.1"}]
             ready = "True" if phase == "Running" else "False"
             status["conditions"] = [
                 {"type": t, "status": ready if t in ("Ready", "ContainersReady") else "True"}
