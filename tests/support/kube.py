@@ -8,6 +8,7 @@ Paths are built from (group/version, plural, namespace, name) as the API server 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class Kube:
         self.client = httpx.Client(
             base_url=server,
             headers={"Authorization": f"Bearer {token}"},
-            verify=str(ca),
+            verify=ssl.create_default_context(cafile=str(ca)),
             timeout=30,
         )
 
