@@ -55,6 +55,8 @@ class Namespace:
             phase = wf.get("status", {}).get("phase", "")
             if phase in DONE:
                 pods = [r for r in self.cluster.kubelet.runs if r.namespace == self.name]
+                errors = [e for e in self.cluster.kubelet.errors if f"pod {self.name}/" in e]
+                assert not errors, f"the fake kubelet failed: {errors}"
                 return Finished(name, phase, wf, pods)
             self.cluster.plane.controller_alive()
             if time.monotonic() > deadline:

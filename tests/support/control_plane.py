@@ -231,7 +231,9 @@ class ControlPlane:
         for name in names:
             while True:
                 crd = self.kube.get("apiextensions.k8s.io/v1", "customresourcedefinitions", name)
-                conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
+                conditions = {
+                    c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []
+                }
                 if conditions.get("Established") == "True":
                     break
                 if time.monotonic() > deadline:

@@ -125,13 +125,13 @@ class FakeKubelet:
             self._run_pod(pod)
         except Exception as exc:  # a kubelet bug must show in the test, not vanish in a thread
             meta = pod["metadata"]
-            self.errors.append(f"pod {meta['name']}: {type(exc).__name__}: {exc}")
+            self.errors.append(f"pod {meta['namespace']}/{meta['name']}: {type(exc).__name__}: {exc}")
             try:  # and the pod must not hang Pending: the workflow then fails with the reason
                 self._set_status(
                     meta["namespace"], meta["name"], "Failed", self._statuses(pod["spec"], now(), 1)
                 )
             except Exception as again:
-                self.errors.append(f"pod {meta['name']}: status not reported: {again}")
+                self.errors.append(f"pod {meta['namespace']}/{meta['name']}: status not reported: {again}")
 
     # --- one pod -------------------------------------------------------------------------------
 
@@ -232,6 +232,19 @@ class FakeKubelet:
             elif "fieldRef" in item.get("valueFrom", {}):
                 env[item["name"]] = fields.get(item["valueFrom"]["fieldRef"]["fieldPath"], "")
         return env
+
+    @staticmethod
+    def _argo_env(spec: Obj) -> dict[str, str]:
+        """What Argo tells its own executor: the template (on the init container), the node
+        id, the workflow's name and uid (on the wait container)."""
+        values: dict[str, str] = {}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for item in container.get("env", []):
+                if item["name"].startswith("ARGO_") and "value" in item:
+                    values.setdefault(item["name"], item["value"])
+        if values.get("ARGO_TEMPLATE") == "offloaded":
+            raise RuntimeError("the template was offloaded to a ConfigMap, which this kubelet does not read")
+        return values
 
     def _outputs(
         self, template: dict[str, Any], mounts: dict[str, Path]
