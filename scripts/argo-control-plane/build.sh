@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Build the real Argo control plane used by tests/argoreal from source:
+# kine, kube-apiserver, workflow-controller, argoexec, argo.
+# Versions come from versions.env beside this script. Go's module and build
+# caches make a second run fast; `--clean` removes the binaries first.
+#
+# Usage: scripts/argo-control-plane/build.sh [--clean] [--required-only] [OUT_DIR]
+# Required (the tests need them): kine, kube-apiserver, workflow-controller, Argo's CRDs.
+# Optional, built last and reported when they fail: argoexec (v4.0.5's module does not
+# build on linux: workflow/executor/osspecific lacks Setpgid there), argo (the Argo Server).
+# OUT_DIR defaults to $CONVEYOR_ARGO_BIN or ~/.cache/conveyor/argo-control-plane/bin.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+clean=0
+optional=1
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --clean) clean=1 ;;
+    --required-only) optional=0 ;;
+    *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+out="${1:-${CONVEYOR_ARGO_BIN:-$HOME/.cache/conveyor/argo-control-plane/bin}}"
+export PATH="/usr/local/go/bin:$PATH"
+command -v go >/dev/null || { echo "build.sh: go not found (install Go >= 1.25 or put it on PATH)" >&2; exit 2; }
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+if [[ $clean == 1 ]]; then rm -f "$out"/{kine,kube-apiserver,workflow-controller,argoexec,argo,VERSIONS}; fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+stamp() { date +%s; }
+
+t0=$(stamp)
+# kine (its sqlite driver needs cgo)
+if [[ ! -x "$out/kine" ]]; then
+  echo "== kine $KINE_VERSION"
+  CGO_ENABLED=1 GOBIN="$out" go install "github.com/k3s-io/kine@$KINE_VERSION"
+fi
+
+# Argo: the v4 module has no replace directives, so go install works.
+argo_install() {
+  echo "== $1 $ARGO_VERSION"
+  CGO_ENABLED=0 GOBIN="$out" go install "github.com/argoproj/argo-workflows/v4/cmd/$1@$ARGO_VERSION"
+}
+if [[ ! -x "$out/workflow-controller" ]]; then argo_install workflow-controller; fi
+
+# kube-apiserver: k8s.io/kubernetes's go.mod replaces its staging modules with
+# local paths, which `go install pkg@version` refuses. A wrapper module requires
+# k8s.io/kubernetes and replaces each staging module with the matching v0.X.Y.
+if [[ ! -x "$out/kube-apiserver" ]]; then
+  echo "== kube-apiserver $KUBERNETES_VERSION"
+  staging_version="v0.${KUBERNETES_VERSION#v1.}"
+  modfile="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
+  mkdir -p "$work/wrap"
+  cd "$work/wrap"
+  {
+    echo "module conveyor.test/kube-apiserver-wrapper"
+    echo
+    echo "go 1.25"
+    echo
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    echo
+    grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$modfile" \
+      | awk -v v="$staging_version" '{print "replace " $1 " => " $1 " " v}'
+  } > go.mod
+  cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+GO
+  go mod tidy -e >/dev/null 2>&1 || true
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" 2>/dev/null || true
+  go mod tidy -e
+  CGO_ENABLED=0 go build -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  cd "$here"
+fi
+
+# Argo's CRDs from the same module
+crd_dir="$(go mod download -json "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')/manifests/base/crds/minimal"
+mkdir -p "$out/crds"
+cp "$crd_dir"/*.yaml "$out/crds/"
+chmod u+w "$out/crds"/*.yaml
+
+{
+  echo "ARGO_VERSION=$ARGO_VERSION"
+  echo "KUBERNETES_VERSION=$KUBERNETES_VERSION"
+  echo "KINE_VERSION=$KINE_VERSION"
+  echo "GO_VERSION=$(go env GOVERSION)"
+} > "$out/VERSIONS"
+echo "required binaries built into $out in $(( $(stamp) - t0 ))s"
+
+if [[ $optional == 1 ]]; then
+  for cmd in argoexec argo; do
+    if [[ ! -x "$out/$cmd" ]] && ! argo_install "$cmd"; then
+      echo "build.sh: optional $cmd $ARGO_VERSION did not build (see above); the tests do not need it" >&2
+    fi
+  done
+  echo "all done in $(( $(stamp) - t0 ))s"
+fi

@@ -1,0 +1,52 @@
+"""The real Argo tier: a session-wide control plane (kine, kube-apiserver, Argo's
+workflow-controller, built from source by scripts/argo-control-plane/build.sh) and a fake
+kubelet; each test gets a fresh namespace whose volume claim is one directory of the test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import conveyor
+from support import TASKS, need_service
+from support.argo_real import Cluster, Namespace
+from support.control_plane import BUILD_SCRIPT, ControlPlane, bin_dir, missing_binaries, pinned_versions
+from support.kubelet import FakeKubelet
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    versions = " ".join(f"{k}={v}" for k, v in pinned_versions().items())
+    return f"real Argo tier: {versions} (binaries in {bin_dir()})"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    missing = missing_binaries()
+    if missing:
+        need_service(
+            "argoreal", f"control-plane binaries missing in {bin_dir()}: {missing}; run {BUILD_SCRIPT}"
+        )
+    plane = ControlPlane()
+    try:
+        kube = plane.start()
+    except Exception as exc:
+        plane.stop()
+        need_service("argoreal", f"the control plane could not start: {exc}")
+    src = str(Path(conveyor.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, str(TASKS)]))
+    kubelet = FakeKubelet(kube, env=env, workers=2)
+    kubelet.start()
+    yield Cluster(plane, kubelet)
+    kubelet.stop()
+    plane.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Namespace:
+    name = "t-" + uuid.uuid4().hex[:10]
+    cluster.plane.ensure_namespace(name)
+    return Namespace(cluster, name)
