@@ -359,9 +359,10 @@ class RunPage:
         for key, record in self.steps.items():
             start, end = span(record)
             if start is not None and len(bars) < limit:
+                model = self.types.get(self.pattern(key))
                 bars.append(
                     {"path": "/".join(key), "status": str(record.status), "start": start, "end": end or now,
-                     "item": None}
+                     "item": None, "runs_command": model is None or model.runs_command}
                 )  # fmt: skip
         for n, (key, state) in enumerate(self.items.items()):
             if n >= items:
@@ -369,7 +370,7 @@ class RunPage:
             if state.start is not None:
                 bars.append(
                     {"path": "/".join(key), "status": str(state.status), "start": state.start,
-                     "end": state.end or now, "item": self.item_of(key)}
+                     "end": state.end or now, "item": self.item_of(key), "runs_command": True}
                 )  # fmt: skip
         bars.sort(key=lambda b: b["start"])
         return bars

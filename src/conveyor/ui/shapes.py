@@ -129,6 +129,9 @@ class Bar(TypedDict):
     end: float
     #: The map item the bar is a step of ("fan/3": its page), None outside maps.
     item: str | None
+    #: Whether the step runs a command (it has attempts and logs); a composite's row
+    #: leads to its level of the DAG instead.
+    runs_command: bool
 
 
 #: A histogram bin of item durations, seconds ("from" is a Python keyword: hence this form).

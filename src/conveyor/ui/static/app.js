@@ -260,7 +260,9 @@ function failures(box, data, runId, reload) {
   for (const f of found) {
     const title = el("div", { class: "failure-title" },
       f.item ? el("a", { class: "item-link", href: itemHref(runId, f.item), text: f.path }) : el("strong", { text: f.path }),
-      " ", el("a", { class: "log-link", href: logHref(runId, f.path, f.attempt), text: `attempt ${f.attempt} log` }));
+      // a composite that failed by itself has no attempt (0) and no log: its error says why
+      f.attempt > 0 ? el("a", { class: "log-link", href: logHref(runId, f.path, f.attempt), text: `attempt ${f.attempt} log` })
+        : el("a", { class: "dag-link", href: itemHref(runId, f.path), text: "open in the DAG" }));
     const entry = el("div", { class: "failure", "data-path": f.path }, title);
     if (f.error) entry.append(el("div", { class: "error", text: f.error }));
     if (f.log) entry.append(el("pre", { class: "small log-head", text: f.log }));

@@ -1,0 +1,104 @@
+"""The run page after a new user's review (in Debian's Chromium under Playwright), over a
+run whose composites fail by themselves: a conditional given a parameter naming no branch,
+a loop whose iteration fails, a map with a failed item and a parallel with a long branch
+name. Composites have no attempt log: neither the summary nor the timeline links to one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from support import TASKS, run_cli
+from support.browser import LocalUi
+
+pytestmark = pytest.mark.browser
+
+BRANCH = "a_branch_with_a_rather_long_name"
+PIPELINE = f"""dag:
+  start_at: work
+  steps:
+    work:
+      type: parallel
+      next: spin
+      branches:
+        {BRANCH}: {{start_at: first_step_of_a_branch_x, steps: {{first_step_of_a_branch_x: {{command: ctasks.noop, next: success}}}}}}
+        b: {{start_at: b1, steps: {{b1: {{command: ctasks.noop, next: success}}}}}}
+    spin:
+      type: loop
+      max_iterations: 5
+      break_on: done
+      index_as: i
+      next: fan
+      on_failure: fan
+      branch:
+        start_at: body
+        steps:
+          body: {{command: ctasks.loop_body, returns: [total, done], next: check}}
+          check: {{command: ctasks.fail_once_at, next: success}}
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      on_item_failure: continue
+      branch: {{start_at: check, steps: {{check: {{command: ctasks.fail_if, returns: [y], next: success}}}}}}
+      next: pick
+    pick:
+      type: conditional
+      parameter: mode
+      next: success
+      branches:
+        fast: {{start_at: f1, steps: {{f1: {{command: ctasks.noop, next: success}}}}}}
+        slow: {{start_at: s1, steps: {{s1: {{command: ctasks.noop, next: success}}}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUi]:
+    where = tmp_path_factory.mktemp("review")
+    (where / "config.yaml").write_text("run_log_store: {type: file, config: {path: runs}}\n")
+    (where / "pipeline.yaml").write_text(PIPELINE)
+    (where / "params.yaml").write_text(
+        f"xs: [0, 1, 2, 3]\nbad: 3\ntotal: 0\nstop_at: 4\nfail_at: 2\nmarker: {where / 'marker'}\n"
+    )
+    out = run_cli(
+        "execute", "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml", "--param", "mode=medium",
+        "--run-id", "r", cwd=where, env={"PYTHONPATH": str(TASKS)},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr  # pick names no branch
+    started = LocalUi(where / "config.yaml", where)
+    yield started
+    started.stop()
+
+
+def test_a_composite_that_failed_by_itself_has_no_log_link(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    pick = page.locator('#failures .failure[data-path="pick"]')
+    pick.wait_for()
+    assert "matches no branch" in pick.locator(".error").inner_text()
+    assert pick.locator("a.log-link").count() == 0  # no "attempt 0 log" leading to a 404
+    assert pick.locator("a.dag-link").get_attribute("href") == "/runs/r?path=pick"
+    # the loop's failed iteration step keeps its log link, and it opens a log
+    check = page.locator('#failures .failure[data-path="spin/2/check"] a.log-link')
+    assert check.inner_text() == "attempt 1 log"
+    check.click()
+    page.wait_for_selector("#log")
+    assert "iteration 2 fails once" in page.locator("#log").inner_text()
+
+
+def test_timeline_rows_of_composites_do_not_link_to_logs(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    page.wait_for_selector("#gantt-svg a.gantt-link")
+    hrefs = dict(
+        page.locator("#gantt-svg a.gantt-link").evaluate_all(
+            "els => els.map(e => [e.dataset.path, e.getAttribute('href')])"
+        )
+    )
+    for composite in ("work", "spin", "fan", "pick"):
+        assert hrefs[composite] == f"/runs/r?path={composite}", hrefs
+    assert hrefs["spin/2/check"] == "/runs/r/logs?step=spin%2F2%2Fcheck"
+    assert hrefs["work/b/b1"] == "/runs/r/logs?step=work%2Fb%2Fb1"
+    page.locator('#gantt-svg a.gantt-link[data-path="spin"]').click()
+    page.wait_for_selector('#dag-svg g.node[data-name="check"]')  # the loop's level opened
+    assert page.locator("#page-error").count() == 0
