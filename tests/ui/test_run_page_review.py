@@ -6,6 +6,7 @@ name. Composites have no attempt log: neither the summary nor the timeline links
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -102,3 +103,39 @@ def test_timeline_rows_of_composites_do_not_link_to_logs(ui: LocalUi, page: Any)
     page.locator('#gantt-svg a.gantt-link[data-path="spin"]').click()
     page.wait_for_selector('#dag-svg g.node[data-name="check"]')  # the loop's level opened
     assert page.locator("#page-error").count() == 0
+
+
+def test_an_item_link_scrolls_to_the_item_and_focuses_it(ui: LocalUi, page: Any) -> None:
+    page.set_viewport_size({"width": 1300, "height": 700})
+    page.goto(ui.url + "/runs/r")
+    page.locator('#failures .failure[data-path="fan/3/check"] a.item-link').click()
+    page.wait_for_selector("#item-card")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'item-card'")
+    box = page.locator("#item-card").bounding_box()
+    assert 0 <= box["y"] < 700, box  # in view, not ~900 px below
+    assert page.evaluate("window.scrollY") > 0
+    # the item's parameter and its value read apart: "x 3", not "x3"
+    row = page.locator("#item-card .params").inner_text().split()
+    assert row[:2] == ["x", "3"], row
+
+
+def test_progress_counts_top_level_steps_once(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    progress = page.locator("#header .progress")
+    progress.wait_for()
+    # work, spin, fan, pick: the loop and the conditional failed; a branch's step is not a step more
+    assert "4/4 steps (2 failed)" in progress.inner_text()
+    assert "4/4 items (1 failed)" in progress.inner_text()
+    assert "top-level" in (progress.get_attribute("title") or "")
+
+
+def test_the_readme_names_every_script_the_ui_ships() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    paragraph = readme[readme.index("Everything ships in the package (`conveyor/ui/static`") :].split("\n- ")[
+        0
+    ]
+    scripts = sorted(p.name for p in (root / "src" / "conveyor" / "ui" / "static").glob("*.js"))
+    assert scripts == ["app.js", "charts.js", "dag.js"]
+    assert all(f"`{name}`" in paragraph for name in scripts), paragraph
+    assert "one script" not in paragraph

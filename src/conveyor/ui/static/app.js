@@ -185,7 +185,8 @@ function progress(p) {
     part.style.width = (100 * v / n).toFixed(2) + "%";
     bar.append(part);
   }
-  return el("span", { class: "progress" }, bar, " " + parts.join(", "));
+  return el("span", { class: "progress", title: "steps: the pipeline's top-level steps (a parallel, loop or conditional is one); items: every map's items" },
+    bar, " " + parts.join(", "));
 }
 
 // --- one run ---------------------------------------------------------------------------------
@@ -195,6 +196,9 @@ async function runPage(runId) {
   let level = params.get("path") || "";
   let mapPath = params.get("map") || "";
   let mapPage = 0;
+  // Opened on an item (a link from what failed, the map or the timeline): its card is drawn
+  // below the DAG, so it is scrolled to and focused once, when first drawn.
+  let toItem = /\/\d+$/.test(level);
   const summary = el("div", { id: "failures" });
   const head = el("div", { class: "card", id: "header" });
   const crumbs = el("div", { class: "crumbs" });
@@ -224,6 +228,12 @@ async function runPage(runId) {
     });
     mark("conveyor:dag-drawn");
     itemPanel(item, data.dag.item, runId);
+    if (toItem && data.dag.item) {
+      toItem = false;
+      const card = document.getElementById("item-card");
+      card.scrollIntoView({ block: "start" });
+      card.focus({ preventScroll: true });
+    }
     stepTable(steps, data.tree, runId);
     drawGantt(gantt, data.gantt, runId);
     mark("conveyor:run-drawn");
@@ -283,8 +293,8 @@ function itemPanel(box, item, runId) {
   const value = item.value_known ? folded(item.value, "item-value") : el("span", { class: "muted", text: "not recorded for this map" });
   const steps = el("div");
   stepTable(steps, item.steps, runId);
-  box.replaceChildren(el("div", { class: "card", id: "item-card" }, el("h2", {}, "Item ", el("span", { text: item.path })),
-    el("div", { class: "param" }, el("span", { class: "pname", text: item.parameter || "item" }), value), steps));
+  box.replaceChildren(el("div", { class: "card", id: "item-card", tabindex: "-1" }, el("h2", {}, "Item ", el("span", { text: item.path })),
+    el("div", { class: "params" }, el("div", { class: "param" }, el("span", { class: "pname", text: item.parameter || "item" }), value)), steps));
 }
 
 function header(card, data, runId, reload) {
