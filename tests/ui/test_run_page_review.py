@@ -139,3 +139,41 @@ def test_the_readme_names_every_script_the_ui_ships() -> None:
     assert scripts == ["app.js", "charts.js", "dag.js"]
     assert all(f"`{name}`" in paragraph for name in scripts), paragraph
     assert "one script" not in paragraph
+
+
+def _node(page: Any, name: str) -> dict[str, float]:
+    return page.locator(f'#dag-svg g.node[data-name="{name}"]').evaluate(
+        "g => { const r = g.getBoundingClientRect(); const m = g.transform.baseVal.consolidate().matrix;"
+        " return {x: m.e, y: m.f, left: r.left, right: r.right, top: r.top}; }"
+    )
+
+
+def test_labels_fit_and_text_keeps_its_size(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    node = page.locator(f'#dag-svg g.node[data-name="work/{BRANCH}/first_step_of_a_branch_x"]')
+    node.wait_for()
+    assert node.locator("text.name").text_content() == "first_step_of_a_branch_x"  # 24 characters, whole
+    assert node.locator("text.sub").text_content() == f"task · {BRANCH}"  # the branch name, whole
+    # drawn at its own size: one SVG unit is one pixel, so text is never scaled down
+    svg = page.locator("#dag-svg")
+    box = svg.bounding_box()
+    assert box["width"] == pytest.approx(float(svg.get_attribute("width") or 0), abs=1)
+    assert box["height"] == pytest.approx(float(svg.get_attribute("height") or 0), abs=1)
+
+
+def test_edges_into_a_map_chains_straight_and_the_graph_centred(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    page.wait_for_selector('#dag-svg g.node[data-name="fan"]')
+    work, spin, fan, pick = (_node(page, n) for n in ("work\u2009\u25c6", "spin", "fan", "pick"))
+    join_w = page.locator('#dag-svg g.node[data-name="spin"] rect.box').get_attribute("width")
+    # one column: spin, fan and pick straight below each other (and below the join's centre)
+    assert spin["x"] == fan["x"] == pick["x"], (spin, fan, pick)
+    assert work["x"] == spin["x"], (work, spin, join_w)
+    # the edge into the map ends above its stack of cards (8 px above the front card)
+    into = page.locator("#dag-svg path.edge").evaluate_all(
+        "ps => ps.map(p => { const n = p.getTotalLength(); const e = p.getPointAtLength(n); return [e.x, e.y]; })"
+    )
+    assert any(abs(y - (fan["y"] - 8)) < 0.5 for _, y in into), (into, fan)
+    # centred in its box
+    dag, svg = page.locator("#dag").bounding_box(), page.locator("#dag-svg").bounding_box()
+    assert abs((svg["x"] - dag["x"]) - (dag["x"] + dag["width"] - svg["x"] - svg["width"])) < 4, (dag, svg)

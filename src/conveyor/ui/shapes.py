@@ -83,6 +83,10 @@ class Dag(TypedDict, total=False):
     error: str
     width: float
     height: float
+    #: Every box's width (sized from the level's longest label) and the characters a label
+    #: shows before it is clipped.
+    node_width: float
+    label_chars: int
     item: ItemDetail
 
 
