@@ -177,3 +177,14 @@ def test_edges_into_a_map_chains_straight_and_the_graph_centred(ui: LocalUi, pag
     # centred in its box
     dag, svg = page.locator("#dag").bounding_box(), page.locator("#dag-svg").bounding_box()
     assert abs((svg["x"] - dag["x"]) - (dag["x"] + dag["width"] - svg["x"] - svg["width"])) < 4, (dag, svg)
+
+
+def test_the_run_page_fits_800_pixels(ui: LocalUi, page: Any) -> None:
+    page.set_viewport_size({"width": 800, "height": 900})
+    page.goto(ui.url + "/runs/r")
+    page.wait_for_selector("#gantt-svg")
+    wide = page.evaluate(
+        "() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 801"
+        " && !e.closest('.dag')).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800, wide

@@ -38,7 +38,8 @@ function axisY(root, x, y0, y1, lo, hi, label, fmt) {
 function drawGantt(box, bars, runId) {
   if (!bars.length) { box.replaceChildren(el("p", { class: "muted", text: "nothing has run yet" })); return; }
   const t0 = Math.min(...bars.map(b => b.start)), t1 = Math.max(...bars.map(b => b.end));
-  const span = Math.max(t1 - t0, 0.001), W = 860, L = 260, R = 16;
+  // as wide as its box allows (the page fits an 800 px window), at most 860 px of time
+  const L = 260, R = 16, W = Math.max(200, Math.min(860, (box.clientWidth || 1150) - L - 30)), span = Math.max(t1 - t0, 0.001);
   const [unit, k] = unitFor(span);
   const root = svg("svg", { width: L + W + 30, height: bars.length * R + 50, id: "gantt-svg" });
   bars.forEach((b, i) => {
