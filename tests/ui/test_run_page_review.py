@@ -188,3 +188,29 @@ def test_the_run_page_fits_800_pixels(ui: LocalUi, page: Any) -> None:
         " && !e.closest('.dag')).slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"
     )
     assert page.evaluate("document.documentElement.scrollWidth") <= 800, wide
+
+
+def test_every_branch_and_iteration_is_reachable(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r?path=work")
+    tabs = page.locator("#level-tabs a")
+    tabs.first.wait_for()
+    assert tabs.all_text_contents() == [BRANCH, "b"]
+    assert page.locator("#level-tabs a[aria-current=page]").text_content() == BRANCH
+    page.locator('#level-tabs a[data-path="work/b"]').click()
+    page.wait_for_selector('#dag-svg g.node[data-name="b1"]')
+    assert "path=work%2Fb" in page.url
+    assert page.locator("#level-tabs a[aria-current=page]").text_content() == "b"
+    # a loop: all its iterations at once, or one at a time
+    page.goto(ui.url + "/runs/r?path=spin")
+    page.wait_for_selector('#level-tabs a[data-path="spin/2"]')
+    assert tabs.all_text_contents() == ["all", "iteration 0", "iteration 1", "iteration 2"]
+    page.locator('#level-tabs a[data-path="spin/2"]').click()
+    page.wait_for_function(
+        "document.querySelector('#dag-svg g.node[data-name=check]')?.dataset.status === 'failed'"
+    )
+    # the failed iteration's step, in what failed, links to its iteration
+    page.goto(ui.url + "/runs/r")
+    link = page.locator('#failures .failure[data-path="spin/2/check"] a.level-link')
+    assert link.get_attribute("href") == "/runs/r?path=spin%2F2"
+    link.click()
+    page.wait_for_selector('#level-tabs a[aria-current=page][data-path="spin/2"]')
