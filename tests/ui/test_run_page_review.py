@@ -214,3 +214,15 @@ def test_every_branch_and_iteration_is_reachable(ui: LocalUi, page: Any) -> None
     assert link.get_attribute("href") == "/runs/r?path=spin%2F2"
     link.click()
     page.wait_for_selector('#level-tabs a[aria-current=page][data-path="spin/2"]')
+
+
+def test_edges_meet_the_join_dot(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/r")
+    dot = page.locator('#dag-svg g.node[data-name="work\u2009\u25c6"] circle')
+    dot.wait_for()
+    cy, r = (float(dot.get_attribute(a) or 0) for a in ("cy", "r"))
+    top = _node(page, "work\u2009\u25c6")["y"] + cy - r
+    ends = page.locator("#dag-svg path.edge").evaluate_all(
+        "ps => ps.map(p => p.getPointAtLength(p.getTotalLength()).y)"
+    )
+    assert sum(abs(y - top) < 0.5 for y in ends) == 2, (ends, top)  # both branches end on the dot

@@ -32,6 +32,8 @@ MAX_CHARS, CHAR, PADDING = 40, 7.0, 16.0
 #: How far above its box a map's stack of cards reaches (the script draws it): an edge into
 #: a map ends there, so that its arrowhead is not hidden under the back cards.
 STACK = 8.0
+#: The radius of a join's dot (drawn by the script in the middle of the join's box).
+JOIN = 7.0
 
 
 def _lines(node: DagNode) -> tuple[str, str]:
@@ -200,13 +202,15 @@ def lay_out(start_at: str, nodes: list[DagNode], edges: list[DagEdge]) -> Dag:
         node["layer"], node["row"] = rank[name], rows[name]
         node["x"], node["y"] = xs[name] - width / 2, y[name]
     stacked = {n["name"]: n.get("entry") == "item" and not n.get("join") for n in nodes}
+    # a join is drawn as a dot of radius JOIN in its box's middle: its edges meet the dot
+    inset = {n["name"]: HEIGHT / 2 - JOIN for n in nodes if n.get("join")}
     for edge in edges:
         source, target = edge["from"], edge["to"]
         if source not in known or target not in known:
             continue
-        points = [[xs[source], y[source] + HEIGHT]]
+        points = [[xs[source], y[source] + HEIGHT - inset.get(source, 0.0)]]
         points += [[xs[v], y[v] + HEIGHT / 2] for v in chains.get((source, target), [])]
-        points.append([xs[target], y[target] - (STACK if stacked.get(target) else 0.0)])
+        points.append([xs[target], y[target] - (STACK if stacked.get(target) else -inset.get(target, 0.0))])
         edge["points"] = points
     height = depth * (HEIGHT + GAP_Y) - GAP_Y + 2 * MARGIN if depth else 0.0
     return {
