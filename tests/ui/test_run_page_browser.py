@@ -147,7 +147,10 @@ def test_long_names_and_values_are_clipped_or_folded(ui: tuple[LocalUi, Path], p
     node = page.locator(f'#dag-svg g.node[data-name="both/left/{LONG}"]')
     node.wait_for()
     name = node.locator("text.name").text_content() or ""
-    assert name.endswith("…") and LONG.startswith(name[:-1]) and len(name) <= 24
+    # the box widened for the name up to 40 characters, then clipped, and the text fits its box
+    assert name.endswith("…") and LONG.startswith(name[:-1]) and len(name) == 40
+    text = node.locator("text.name").evaluate("t => t.getBBox().width")
+    assert text < float(node.locator("rect.box").get_attribute("width") or 0) - 8
     assert LONG in (node.locator("title").text_content() or "")  # the whole name on hover
     xs = page.locator("#initial details.value")
     assert xs.locator("summary").inner_text().startswith("list of 60")

@@ -9,7 +9,7 @@ pages load nothing from elsewhere: the Content-Security-Policy allows this origi
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -99,3 +99,33 @@ def _level(
         crumbs.append({"label": label, "path": "/".join(p for p in prefix if p != "*")})
         i += 2
     return graph, prefix, pattern, crumbs
+
+
+#: The most loop iterations the run page offers one by one (beyond, through the step table).
+CHOICES_LIMIT = 200
+
+
+def _choices(pipeline: Pipeline, path: str, keys: Iterable[tuple[str, ...]]) -> list[dict[str, str]]:
+    """The levels beside the one ``path`` opens, for the page's tabs: each branch of a
+    parallel or conditional (so every branch is reachable, not only the first), or a loop's
+    iterations that ran (``keys``: the run's step paths) after "all"; none for a map (its
+    items are in its panel) or the pipeline's top."""
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        return []
+    name = parts[-1] if len(parts) % 2 else parts[-2]  # a level's path: name/key/name[/key]
+    graph, prefix, _, _ = _level(pipeline, "/".join(parts[: len(parts) - 1 - (len(parts) + 1) % 2]))
+    node = step_in(graph, name)
+    if node is None:
+        return []
+    base = "/".join(p for p in (*prefix, name) if p != "*")
+    if node.entry == "iteration":
+        here = tuple(base.split("/"))
+        seen = sorted({k[len(here)] for k in keys if len(k) > len(here) + 1 and k[: len(here)] == here
+                       and k[len(here)].isdigit()}, key=int)  # fmt: skip
+        return [{"label": "all", "path": base}] + [
+            {"label": f"iteration {i}", "path": f"{base}/{i}"} for i in seen[:CHOICES_LIMIT]
+        ]
+    if node.entry == "item":
+        return []
+    return [{"label": key, "path": f"{base}/{key}"} for key in node.named_subgraphs()]

@@ -59,7 +59,7 @@ def failures(view: RunView) -> list[Failure]:
         )
         if model is not None and not model.runs_command and (below or model.ends is not None):
             continue
-        out.append(_failure(view, key, record))
+        out.append(_failure(view, key, record, model is None or model.runs_command))
         if len(out) >= LIMIT:
             return out
     # Failed items still to list: when it is known (maps at the top, one item level), the
@@ -94,11 +94,13 @@ def failures(view: RunView) -> list[Failure]:
     return out
 
 
-def _failure(view: RunView, key: tuple[str, ...], record: StepRecord) -> Failure:
+def _failure(view: RunView, key: tuple[str, ...], record: StepRecord, runs_command: bool) -> Failure:
+    """A failed step's entry; a composite (conditional, map, loop, parallel) that failed by
+    itself has no attempt and no log: its attempt reads 0, which the page shows as no link."""
     last = record.last
     error = last.error if last is not None and last.error else info(record).summary(None) or None
-    attempt = last.attempt if last is not None else 0
-    head = log_head(view, key, attempt, last.log) if last is not None else None
+    attempt = last.attempt if last is not None and runs_command else 0
+    head = log_head(view, key, attempt, last.log) if last is not None and attempt else None
     return {"path": "/".join(key), "type": record.type, "error": error, "attempt": attempt, "item": None,
             "log": head}  # fmt: skip
 

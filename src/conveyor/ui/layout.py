@@ -21,10 +21,40 @@ from collections import defaultdict
 
 from conveyor.ui.shapes import Dag, DagEdge, DagNode
 
-#: A node's box (the script draws it this size) and the gaps between boxes, in pixels.
+#: A node's box (the script draws it this size, or wider for long labels: see
+#: ``node_width``) and the gaps between boxes, in pixels.
 WIDTH, HEIGHT, GAP_X, GAP_Y, MARGIN = 180.0, 48.0, 36.0, 44.0, 20.0
 SWEEPS = 8
 ROUNDS = 6
+#: Labels: the most characters a box widens for (longer ones are clipped, whole on hover),
+#: the width of a character (12 px system-ui, rounded up) and the box's inner padding.
+MAX_CHARS, CHAR, PADDING = 40, 7.0, 16.0
+#: How far above its box a map's stack of cards reaches (the script draws it): an edge into
+#: a map ends there, so that its arrowhead is not hidden under the back cards.
+STACK = 8.0
+#: The radius of a join's dot (drawn by the script in the middle of the join's box).
+JOIN = 7.0
+
+
+def _lines(node: DagNode) -> tuple[str, str]:
+    """The two lines the script writes in a node's box: its name and its sub-line."""
+    name = node["name"].split("/")[-1] if "group" in node else node["name"]
+    counts = node.get("counts") or {}
+    if counts:
+        sub = " · ".join(f"{v} {k}" for k, v in counts.items())
+    else:
+        sub = ("↻ " if node.get("shape") == "repeat" else "") + node["type"]
+        sub += f" · {node['branch']}" if node.get("branch") else ""
+    if node.get("label"):
+        sub += f" · {node['label']}"
+    return name, sub
+
+
+def node_width(nodes: list[DagNode]) -> float:
+    """One box width for a level: wide enough for its longest label, up to MAX_CHARS
+    characters (a level with short names keeps WIDTH), so names are not cut with room."""
+    longest = max((len(line) for n in nodes if not n.get("join") for line in _lines(n)), default=0)
+    return max(WIDTH, min(longest, MAX_CHARS) * CHAR + PADDING)
 
 
 def _ranks(names: list[str], succ: dict[str, list[str]], start_at: str) -> dict[str, int]:
@@ -96,9 +126,13 @@ def _order(layers: list[list[str]], down: dict[str, list[str]], up: dict[str, li
     return best
 
 
-def _xs(layers: list[list[str]], down: dict[str, list[str]], up: dict[str, list[str]]) -> dict[str, float]:
-    """Centre x of each node: pulled towards its neighbours' mean, kept in order and apart."""
-    step = WIDTH + GAP_X
+def _xs(
+    layers: list[list[str]], down: dict[str, list[str]], up: dict[str, list[str]], width: float = WIDTH
+) -> dict[str, float]:
+    """Centre x of each node: pulled towards its neighbours' mean, kept in order and apart;
+    then a node that is its parent's only child, and that parent its only parent, put
+    straight below it when there is room (so a chain's edges are straight, not wobbling)."""
+    step = width + GAP_X
     x = {n: i * step for layer in layers for i, n in enumerate(layer)}
     for round_ in range(ROUNDS):
         sequence = layers if round_ % 2 == 0 else layers[::-1]
@@ -116,8 +150,16 @@ def _xs(layers: list[list[str]], down: dict[str, list[str]], up: dict[str, list[
                 placed[i] = min(placed[i] + shift, limit)
             for n, value in zip(layer, placed, strict=True):
                 x[n] = value
+    for layer in layers:
+        for i, n in enumerate(layer):
+            if len(up[n]) == 1 and len(down[up[n][0]]) == 1:
+                want = x[up[n][0]]
+                left = x[layer[i - 1]] + step if i > 0 else float("-inf")
+                right = x[layer[i + 1]] - step if i + 1 < len(layer) else float("inf")
+                if left <= want <= right:
+                    x[n] = want
     low = min(x.values(), default=0.0)
-    return {n: v - low + MARGIN + WIDTH / 2 for n, v in x.items()}
+    return {n: round(v - low + MARGIN + width / 2, 1) for n, v in x.items()}
 
 
 def lay_out(start_at: str, nodes: list[DagNode], edges: list[DagEdge]) -> Dag:
@@ -151,21 +193,27 @@ def lay_out(start_at: str, nodes: list[DagNode], edges: list[DagEdge]) -> Dag:
     for name in [*names, *(v for chain in chains.values() for v in chain)]:
         layers[rank[name]].append(name)
     layers = _order(layers, down, up)
-    xs = _xs(layers, down, up)
+    width = node_width(nodes)
+    xs = _xs(layers, down, up, width)
     y = {n: MARGIN + rank[n] * (HEIGHT + GAP_Y) for n in rank}
     rows = {n: row for layer in layers for row, n in enumerate(m for m in layer if m in known)}
     for node in nodes:
         name = node["name"]
         node["layer"], node["row"] = rank[name], rows[name]
-        node["x"], node["y"] = xs[name] - WIDTH / 2, y[name]
+        node["x"], node["y"] = xs[name] - width / 2, y[name]
+    stacked = {n["name"]: n.get("entry") == "item" and not n.get("join") for n in nodes}
+    # a join is drawn as a dot of radius JOIN in its box's middle: its edges meet the dot
+    inset = {n["name"]: HEIGHT / 2 - JOIN for n in nodes if n.get("join")}
     for edge in edges:
         source, target = edge["from"], edge["to"]
         if source not in known or target not in known:
             continue
-        points = [[xs[source], y[source] + HEIGHT]]
+        points = [[xs[source], y[source] + HEIGHT - inset.get(source, 0.0)]]
         points += [[xs[v], y[v] + HEIGHT / 2] for v in chains.get((source, target), [])]
-        points.append([xs[target], y[target]])
+        points.append([xs[target], y[target] - (STACK if stacked.get(target) else -inset.get(target, 0.0))])
         edge["points"] = points
-    width = max((xs[n] + WIDTH / 2 for n in xs), default=0.0) + MARGIN
     height = depth * (HEIGHT + GAP_Y) - GAP_Y + 2 * MARGIN if depth else 0.0
-    return {"nodes": nodes, "edges": edges, "width": width, "height": height}
+    return {
+        "nodes": nodes, "edges": edges, "width": max((xs[n] + width / 2 for n in xs), default=0.0) + MARGIN,
+        "height": height, "node_width": width, "label_chars": int((width - PADDING) // CHAR),
+    }  # fmt: skip

@@ -87,12 +87,13 @@ class RunPage:
         return self.run.ended_at
 
     def progress(self) -> dict[str, int]:
-        """Declared steps (outside maps) and map items, each by outcome: succeeded, failed,
+        """The pipeline's top-level steps and map items, each by outcome: succeeded, failed,
         stopped (cancelled or interrupted), running; ``*_done`` counts those that ended.
 
-        Only what the run has to do counts: a conditional's steps once it chose their branch
-        (the others are not to do), and, once the run succeeded, only the steps it ran (an
-        ``on_failure`` path not taken is not to do either)."""
+        A parallel, loop or conditional counts once, as one step (counting the steps inside
+        some composites and not others counted one failure twice: the parallel and its
+        branch's step), and, once the run succeeded, only the steps it ran (an ``on_failure``
+        path not taken is not to do). Map items are counted apart, whatever level they are at."""
         steps: Counter[str] = Counter()
         items: Counter[str] = Counter()
         total = n_items = 0
@@ -103,9 +104,10 @@ class RunPage:
             record = self.steps.get(pattern)
             if record is None and succeeded:
                 continue
-            total += 1
-            if record is not None:
-                steps[_OUTCOME.get(record.status, "running")] += 1
+            if len(pattern) == 1:
+                total += 1
+                if record is not None:
+                    steps[_OUTCOME.get(record.status, "running")] += 1
             if model.entry == "item":
                 count = int(info(record).state().get("items") or 0) if record is not None else 0
                 n_items += count
@@ -359,9 +361,10 @@ class RunPage:
         for key, record in self.steps.items():
             start, end = span(record)
             if start is not None and len(bars) < limit:
+                model = self.types.get(self.pattern(key))
                 bars.append(
                     {"path": "/".join(key), "status": str(record.status), "start": start, "end": end or now,
-                     "item": None}
+                     "item": None, "runs_command": model is None or model.runs_command}
                 )  # fmt: skip
         for n, (key, state) in enumerate(self.items.items()):
             if n >= items:
@@ -369,7 +372,7 @@ class RunPage:
             if state.start is not None:
                 bars.append(
                     {"path": "/".join(key), "status": str(state.status), "start": state.start,
-                     "end": state.end or now, "item": self.item_of(key)}
+                     "end": state.end or now, "item": self.item_of(key), "runs_command": True}
                 )  # fmt: skip
         bars.sort(key=lambda b: b["start"])
         return bars

@@ -83,6 +83,10 @@ class Dag(TypedDict, total=False):
     error: str
     width: float
     height: float
+    #: Every box's width (sized from the level's longest label) and the characters a label
+    #: shows before it is clipped.
+    node_width: float
+    label_chars: int
     item: ItemDetail
 
 
@@ -129,6 +133,9 @@ class Bar(TypedDict):
     end: float
     #: The map item the bar is a step of ("fan/3": its page), None outside maps.
     item: str | None
+    #: Whether the step runs a command (it has attempts and logs); a composite's row
+    #: leads to its level of the DAG instead.
+    runs_command: bool
 
 
 #: A histogram bin of item durations, seconds ("from" is a Python keyword: hence this form).

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from conveyor.runlog.base import RunNotFoundError
-from conveyor.ui.app import _json, _level
+from conveyor.ui.app import _choices, _json, _level
 from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, view_of
 
 router = APIRouter()
@@ -67,6 +67,7 @@ def run(viewer: Look, ui: UI, run_id: str, path: Annotated[str, Query(max_length
             graph, prefix, pattern, crumbs = _level(view.pipeline, path)
             body["dag"] = view.dag(graph, prefix, pattern)
             body["crumbs"] = crumbs
+            body["choices"] = _choices(view.pipeline, path, view.steps)
         except (ValueError, KeyError) as exc:
             body["dag"], body["crumbs"] = {"nodes": [], "edges": [], "error": str(exc)}, []
     header["config"] = ui.redact(header["config"])

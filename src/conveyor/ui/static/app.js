@@ -185,7 +185,8 @@ function progress(p) {
     part.style.width = (100 * v / n).toFixed(2) + "%";
     bar.append(part);
   }
-  return el("span", { class: "progress" }, bar, " " + parts.join(", "));
+  return el("span", { class: "progress", title: "steps: the pipeline's top-level steps (a parallel, loop or conditional is one); items: every map's items" },
+    bar, " " + parts.join(", "));
 }
 
 // --- one run ---------------------------------------------------------------------------------
@@ -195,15 +196,19 @@ async function runPage(runId) {
   let level = params.get("path") || "";
   let mapPath = params.get("map") || "";
   let mapPage = 0;
+  // Opened on an item (a link from what failed, the map or the timeline): its card is drawn
+  // below the DAG, so it is scrolled to and focused once, when first drawn.
+  let toItem = /\/\d+$/.test(level);
   const summary = el("div", { id: "failures" });
   const head = el("div", { class: "card", id: "header" });
   const crumbs = el("div", { class: "crumbs" });
+  const tabs = el("nav", { class: "tabs", id: "level-tabs", "aria-label": "branches or iterations" });
   const dag = el("div", { class: "dag", id: "dag" });
   const item = el("div", { id: "item" });
   const mapPanel = el("div", { id: "map" });
   const steps = el("div", { id: "steps" });
   const gantt = el("div", { id: "gantt" });
-  show(el("h1", {}, "Run ", el("span", { text: runId })), summary, head, el("h2", { text: "DAG" }), crumbs, dag, item, mapPanel,
+  show(el("h1", {}, "Run ", el("span", { text: runId })), summary, head, el("h2", { text: "DAG" }), crumbs, tabs, dag, item, mapPanel,
     el("h2", { text: "Steps" }), steps, el("h2", { text: "Timeline" }), gantt);
   function setUrl() {
     const q = new URLSearchParams();
@@ -216,6 +221,10 @@ async function runPage(runId) {
     failures(summary, data, runId, load);
     header(head, data, runId, load);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
+    // every branch of a parallel or conditional, every iteration of a loop, one click away
+    const here = data.crumbs.length ? data.crumbs[data.crumbs.length - 1].path : "";
+    tabs.replaceChildren(...(data.choices || []).map(c => el("a", { href: itemHref(runId, c.path), text: c.label, "data-path": c.path,
+      "aria-current": c.path === here ? "page" : null, onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     drawDag(dag, data.dag, (node) => {
       // a map opens its items' panel and its level (its branch, counted over all items)
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
@@ -224,6 +233,12 @@ async function runPage(runId) {
     });
     mark("conveyor:dag-drawn");
     itemPanel(item, data.dag.item, runId);
+    if (toItem && data.dag.item) {
+      toItem = false;
+      const card = document.getElementById("item-card");
+      card.scrollIntoView({ block: "start" });
+      card.focus({ preventScroll: true });
+    }
     stepTable(steps, data.tree, runId);
     drawGantt(gantt, data.gantt, runId);
     mark("conveyor:run-drawn");
@@ -259,8 +274,13 @@ function failures(box, data, runId, reload) {
   if (data.header.error) card.append(el("p", { class: "error", text: data.header.error }));
   for (const f of found) {
     const title = el("div", { class: "failure-title" },
-      f.item ? el("a", { class: "item-link", href: itemHref(runId, f.item), text: f.path }) : el("strong", { text: f.path }),
-      " ", el("a", { class: "log-link", href: logHref(runId, f.path, f.attempt), text: `attempt ${f.attempt} log` }));
+      // a step inside a composite (a branch, a loop's iteration) links to its level of the DAG
+      f.item ? el("a", { class: "item-link", href: itemHref(runId, f.item), text: f.path })
+        : f.path.includes("/") ? el("a", { class: "level-link", href: itemHref(runId, f.path.split("/").slice(0, -1).join("/")), text: f.path })
+        : el("strong", { text: f.path }),
+      // a composite that failed by itself has no attempt (0) and no log: its error says why
+      f.attempt > 0 ? el("a", { class: "log-link", href: logHref(runId, f.path, f.attempt), text: `attempt ${f.attempt} log` })
+        : el("a", { class: "dag-link", href: itemHref(runId, f.path), text: "open in the DAG" }));
     const entry = el("div", { class: "failure", "data-path": f.path }, title);
     if (f.error) entry.append(el("div", { class: "error", text: f.error }));
     if (f.log) entry.append(el("pre", { class: "small log-head", text: f.log }));
@@ -281,8 +301,8 @@ function itemPanel(box, item, runId) {
   const value = item.value_known ? folded(item.value, "item-value") : el("span", { class: "muted", text: "not recorded for this map" });
   const steps = el("div");
   stepTable(steps, item.steps, runId);
-  box.replaceChildren(el("div", { class: "card", id: "item-card" }, el("h2", {}, "Item ", el("span", { text: item.path })),
-    el("div", { class: "param" }, el("span", { class: "pname", text: item.parameter || "item" }), value), steps));
+  box.replaceChildren(el("div", { class: "card", id: "item-card", tabindex: "-1" }, el("h2", {}, "Item ", el("span", { text: item.path })),
+    el("div", { class: "params" }, el("div", { class: "param" }, el("span", { class: "pname", text: item.parameter || "item" }), value)), steps));
 }
 
 function header(card, data, runId, reload) {

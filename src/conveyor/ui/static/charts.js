@@ -33,15 +33,18 @@ function axisY(root, x, y0, y1, lo, hi, label, fmt) {
 }
 
 // The timeline: one bar per step (and per item step, the first hundred), on an axis of time
-// since the run's first start, in one unit; a row's label links to its log or its item.
+// since the run's first start, in one unit; a row's label links to its log or its item
+// (a composite's, to its level of the DAG: it has no log).
 function drawGantt(box, bars, runId) {
   if (!bars.length) { box.replaceChildren(el("p", { class: "muted", text: "nothing has run yet" })); return; }
   const t0 = Math.min(...bars.map(b => b.start)), t1 = Math.max(...bars.map(b => b.end));
-  const span = Math.max(t1 - t0, 0.001), W = 860, L = 260, R = 16;
+  // as wide as its box allows (the page fits an 800 px window), at most 860 px of time
+  const L = 260, R = 16, W = Math.max(200, Math.min(860, (box.clientWidth || 1150) - L - 30)), span = Math.max(t1 - t0, 0.001);
   const [unit, k] = unitFor(span);
   const root = svg("svg", { width: L + W + 30, height: bars.length * R + 50, id: "gantt-svg" });
   bars.forEach((b, i) => {
-    const href = b.item ? itemHref(runId, b.item) : logHref(runId, b.path);
+    // a task's row leads to its log (or its item's page); a composite's, to its level of the DAG
+    const href = b.item ? itemHref(runId, b.item) : b.runs_command === false ? itemHref(runId, b.path) : logHref(runId, b.path);
     const link = svg("a", { href, class: "gantt-link", "data-path": b.path });
     const label = svg("text", { x: 0, y: i * R + 12 }, b.path.length > 40 ? "…" + b.path.slice(-39) : b.path);
     label.append(svg("title", {}, `${b.path}: ${b.status}, ${took(b.end - b.start)}`));

@@ -20,7 +20,10 @@ function countsText(counts) {
 function drawDag(box, dag, open) {
   if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
   const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
-  const root = svg("svg", { width: Math.min(width, 1360), height: Math.min(height, 640), viewBox: `0 0 ${width} ${height}`, id: "dag-svg", class: "pannable" });
+  // Boxes as wide as the level's longest label (up to a limit the server sets), drawn at
+  // their own size: a big graph scrolls in its panel rather than shrinking its text.
+  const W = dag.node_width || NODE_W, chars = dag.label_chars || 24;
+  const root = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "dag-svg", class: "pannable" });
   const defs = svg("defs");
   for (const [id, cls] of [["arrow", "arrow"], ["arrow-failure", "arrow failure"]]) {
     const marker = svg("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
@@ -44,20 +47,20 @@ function drawDag(box, dag, open) {
     const full = `${n.name} (${n.type}): ${n.status}` + (n.counts && Object.keys(n.counts).length ? ` — ${countsText(n.counts)}` : "") + (n.label ? ` — ${n.label}` : "");
     g.append(svg("title", {}, full));
     if (n.join) {
-      g.append(svg("circle", { cx: NODE_W / 2, cy: NODE_H / 2, r: 7 }));
+      g.append(svg("circle", { cx: W / 2, cy: NODE_H / 2, r: 7 }));
     } else {
       if (n.entry === "item") {  // a map: a stack of items
-        g.append(svg("rect", { x: 8, y: -8, width: NODE_W, height: NODE_H, class: "under" }));
-        g.append(svg("rect", { x: 4, y: -4, width: NODE_W, height: NODE_H, class: "under" }));
+        g.append(svg("rect", { x: 8, y: -8, width: W, height: NODE_H, class: "under" }));
+        g.append(svg("rect", { x: 4, y: -4, width: W, height: NODE_H, class: "under" }));
       }
-      g.append(svg("rect", { width: NODE_W, height: NODE_H, class: "box" }));
+      g.append(svg("rect", { width: W, height: NODE_H, class: "box" }));
       const shown = n.group ? n.name.split("/").pop() : n.name;
-      g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, 24)));
+      g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, chars)));
       // a loop says it repeats (its label gives the iterations); a branch step, its branch
       let sub = (n.shape === "repeat" ? "↻ " : "") + n.type + (n.branch ? ` · ${n.branch}` : "");
       if (n.counts && Object.keys(n.counts).length) sub = countsText(n.counts);
       if (n.label) sub += ` · ${n.label}`;
-      g.append(svg("text", { x: 8, y: 36, class: "sub" }, clip(sub, 30)));
+      g.append(svg("text", { x: 8, y: 36, class: "sub" }, clip(sub, chars + 3)));
     }
     if (clickable) g.addEventListener("click", () => open(n));
     view.append(g);
