@@ -120,7 +120,7 @@ class Engine(Runner):
 
     def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         event = NodeEvent(path, kind, status, time.time(), info)
-        self._publish([event], f"recording step '{'/'.join(path)}'")
+        self._publish([event], "recording step", path)
 
     def _reuse(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
         prior = self.previous.succeeded(path) if self.previous else None
@@ -135,7 +135,7 @@ class Engine(Runner):
             return False
         record = self.previous.step(path) if self.previous else None
         if record is not None:  # its record, as the run log holds it
-            self._publish([record], f"reusing step '{'/'.join(path)}'")
+            self._publish([record], "reusing step", path)
         return True
 
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
@@ -150,7 +150,7 @@ class Engine(Runner):
                 time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
-            self._publish([start], f"recording the start of step '{'/'.join(path)}'")
+            self._publish([start], "recording the start of step", path)
             with self._slots or contextlib.nullcontext():
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
@@ -183,18 +183,21 @@ class Engine(Runner):
                 log=log,
                 info=dict(result.marks),
             )
-            self._publish([end], lost or f"recording the end of step '{'/'.join(path)}'")
+            self._publish([end], lost or "recording the end of step", None if lost else path)
             if result.ok:
                 scope.update(result.values)
                 return True
         return False
 
-    def _publish(self, batch: Sequence[Published], what: str) -> None:
-        """Publish to the subscribers; a store that cannot be written stops the run, saying why."""
+    def _publish(self, batch: Sequence[Published], what: str, path: list[str] | None = None) -> None:
+        """Publish to the subscribers; a store that cannot be written stops the run, saying
+        why (``what``, and the step at ``path``: the message is built only then, not for each
+        of a map's items)."""
         try:
             self._stream.publish(batch)
         except OSError as exc:
-            raise RunLogUnwritable(self.run_id, what, exc) from None
+            where = what if path is None else f"{what} '{'/'.join(path)}'"
+            raise RunLogUnwritable(self.run_id, where, exc) from None
 
     def _append(self, events: Sequence[Event], what: str) -> None:
         """Publish events that are not a step's progress (what an earlier driver left open),

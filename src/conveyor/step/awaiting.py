@@ -10,13 +10,13 @@ is written to the step's log as one JSON line, and the values of the event whose
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import sys
 import threading
 import traceback
 from collections.abc import AsyncIterator, Coroutine, Iterable
+from types import AsyncGeneratorType, CoroutineType
 from typing import Any
 
 #: The event type whose other keys are an async generator step's returned values (runnable's).
@@ -26,11 +26,11 @@ STREAM_END = "done"
 def settle(value: Any) -> Any:
     """``value`` as a step returns it: a coroutine's result, an async generator's last
     ``done`` event's values; anything else unchanged."""
-    if inspect.iscoroutine(value):
+    if not isinstance(value, CoroutineType | AsyncGeneratorType):  # the common case: one check
+        return value
+    if isinstance(value, CoroutineType):
         return _run(value)
-    if inspect.isasyncgen(value):
-        return _run(_drain(value))
-    return value
+    return _run(_drain(value))
 
 
 #: Frames of the machinery that awaits a step, left out of the user's traceback.
