@@ -1,6 +1,6 @@
 """This checkout against another (an older commit), side by side in one run: CPU per workload.
 
-Usage: python benchmarks/versus.py BASE_SRC [--pairs 5] [--only chain50,map100k]
+Usage: python benchmarks/versus.py BASE_SRC [--pairs 5] [--only chain50,map100k] [--one-worker]
 
 ``BASE_SRC`` is the ``src`` folder of another checkout (``git worktree add /tmp/base REV``
 then ``/tmp/base/src``). Each workload runs as ``conveyor execute -q`` with the file run
@@ -32,6 +32,7 @@ OURS = HERE.parent / "src"
 WORKLOADS = {
     "chain50": (lambda: chain(50), None),
     "map1000": (lambda: mapped(False), "n: 1000\n"),
+    "map30k": (lambda: mapped(False), "n: 30000\n"),
     "map100k": (lambda: mapped(False), "n: 100000\n"),
 }
 
@@ -56,13 +57,14 @@ def cpu_once(argv: list[str], work: Path) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def compare(name: str, base: Path, pairs: int) -> None:
+def compare(name: str, base: Path, pairs: int, one_worker: bool = False) -> None:
     """Run one workload ``pairs`` times on each side, alternately, and print the figures."""
     pipeline, params = WORKLOADS[name]
     with tempfile.TemporaryDirectory(prefix=f"versus-{name}-") as tmp:
         work = Path(tmp)
         (work / "pipeline.yaml").write_text(pipeline())
-        (work / "config.yaml").write_text("run_log_store: {type: file, config: {path: runs}}\n")
+        executor = "executor: {type: local, config: {max_workers: 1}}\n" if one_worker else ""
+        (work / "config.yaml").write_text(executor + "run_log_store: {type: file, config: {path: runs}}\n")
         args = ["execute", "-q", "-f", "pipeline.yaml", "-c", "config.yaml"]
         if params:
             (work / "params.yaml").write_text(params)
@@ -87,13 +89,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", type=Path, help="the other checkout's src folder")
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--only", default="chain50,map100k")
+    parser.add_argument("--only", default="chain50,map100k", help=f"of {','.join(WORKLOADS)}")
+    parser.add_argument(
+        "--one-worker", action="store_true", help="run items one at a time (no thread pool's scheduling)"
+    )
     opts = parser.parse_args()
     if not (opts.base / "conveyor" / "__init__.py").is_file():
         raise SystemExit(f"{opts.base}: not a src folder with a conveyor package in it")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, file run log; base: {opts.base}")
     for name in opts.only.split(","):
-        compare(name, opts.base, opts.pairs)
+        compare(name, opts.base, opts.pairs, opts.one_worker)
 
 
 if __name__ == "__main__":
