@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -302,9 +303,11 @@ def cpu_once(argv: list[str], work: Path, timeout: float) -> float | str:
     )
     try:
         _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except BaseException as exc:  # a timeout, or this script stopped: its run goes with it
         os.killpg(proc.pid, 9)
         proc.communicate()
+        if not isinstance(exc, subprocess.TimeoutExpired):
+            raise
         children_cpu()
         return f"over {timeout:.0f} s"
     spent = children_cpu()
@@ -338,6 +341,9 @@ def main() -> None:
     parser.add_argument("--venvs", type=Path, default=Path.home() / ".cache/conveyor-bench/peers")
     parser.add_argument("--timeout", type=float, default=120.0)
     opts = parser.parse_args()
+    # A TERM (a timeout, a kill) ends this script by SystemExit, so the run in progress is
+    # killed with it: each run is in a session of its own and would be left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     peers = [p for p in opts.peers.split(",") if p]
     unknown = sorted(set(peers) - set(PROGRAMS))
     if unknown:
