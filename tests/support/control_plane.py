@@ -144,6 +144,10 @@ class ControlPlane:
                 f"127.0.0.1:{self.kine_port}",
                 "--endpoint",
                 f"sqlite://{b}/state.db?_journal=WAL&cache=shared&_busy_timeout=30000",
+                # kine's metrics listen on :8080 (every interface) by default: off, so that
+                # traffic stays on loopback and two control planes do not collide
+                "--metrics-bind-address",
+                "0",
             ],
         )
         self._spawn(

@@ -24,6 +24,7 @@ from conveyor.ui.shapes import (
     DagNode,
     Failure,
     Header,
+    ItemDetail,
     MapDetail,
     NodeState,
     StepRow,
@@ -184,14 +185,21 @@ class RunPage:
     def failures(self) -> list[Failure]:
         """What failed (see ``ui.failures``), computed again only when the run changed:
         it reads the heads of logs, which a page polling a live run must not pay for."""
-        from conveyor.ui.failures import failures
-
         cached: tuple[int, list[Failure]] | None = getattr(self, "_failures", None)
         if cached is not None and cached[0] == self.version:
             return cached[1]
-        found = failures(self) if self._any_failed() else []
+        found = self._find_failures() if self._any_failed() else []
         self._failures = (self.version, found)
         return found
+
+    def _find_failures(self) -> list[Failure]:
+        """What failed, read afresh (``ui.views.RunView`` reads it with ``ui.failures``,
+        which reads this page: the page itself does not import it)."""
+        return []
+
+    def _item_detail(self, prefix: tuple[str, ...]) -> ItemDetail | None:
+        """The map item ``prefix`` names, whole (``ui.views.RunView``: ``ui.failures``)."""
+        return None
 
     def _any_failed(self) -> bool:
         return any(c.get(Status.FAILED, 0) > 0 for c in self.counts.values())
@@ -229,7 +237,6 @@ class RunPage:
         forks into its branches' steps, side by side, which join again before what
         follows; a conditional's branches not taken are dimmed. At a map item's level
         (``fan/3``) the item comes whole, for its page."""
-        from conveyor.ui.failures import item_detail
         from conveyor.ui.layout import lay_out
 
         nodes: list[DagNode] = []
@@ -263,7 +270,7 @@ class RunPage:
                 n["status"] = "succeeded" if n["ends"] else "failed"
         out = lay_out(graph.start_at, nodes, edges)
         if prefix and prefix[-1].isdigit() and self.in_map((*pattern[:-1], "*")):
-            item = item_detail(self, prefix)
+            item = self._item_detail(prefix)
             if item is not None:
                 out["item"] = item
         return out

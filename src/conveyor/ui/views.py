@@ -23,8 +23,9 @@ from conveyor.runlog.itemfold import ItemState
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord, event_from_json
 from conveyor.spec import kindreg
 from conveyor.spec.models import DEFAULT_TYPE, Graph, Pipeline
+from conveyor.ui.failures import failures, item_detail
 from conveyor.ui.runpage import TREE_LIMIT, Model, RunPage
-from conveyor.ui.shapes import info, step_json, traits
+from conveyor.ui.shapes import Failure, ItemDetail, info, step_json, traits
 
 try:  # orjson (the ui extra) decodes the many event lines of large maps several times faster
     from orjson import loads as _loads
@@ -68,6 +69,12 @@ def _node_types(graph: Graph, prefix: tuple[str, ...] = ()) -> dict[tuple[str, .
 class RunView(RunPage):
     """One run, folded incrementally; thread-safe. ``counts`` holds, per pattern path, how
     many records are in each status (a step inside a map: one record per item)."""
+
+    def _find_failures(self) -> list[Failure]:
+        return failures(self)
+
+    def _item_detail(self, prefix: tuple[str, ...]) -> ItemDetail | None:
+        return item_detail(self, prefix)
 
     def __init__(self, store: RunLogStore, run_id: str) -> None:
         self.store = store
