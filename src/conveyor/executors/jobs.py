@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator
 
 from conveyor.graph.kinds.base import Job
+
+#: Seconds between the coordinator's looks at the workers; a job running longer than this
+#: is *slow*, and when every worker is in a slow job, one more worker starts.
+GROW_AFTER = 0.005
+#: A worker that has just finished a job shorter than this leaves, unless it is the last:
+#: threads added for slow jobs (or for a moment of the machine's own load) go again.
+SHRINK_BELOW = 0.0005
 
 
 class ThreadJobs:
@@ -14,6 +22,14 @@ class ThreadJobs:
     Each worker thread pulls the next job from the shared iterator, so there is no future
     or wake-up per job, and jobs are made only as they are taken: a lazy 100,000-item map
     holds no backlog.
+
+    Threads are added only when they can help. A call starts with one worker; every
+    :data:`GROW_AFTER` seconds the calling thread looks, and when every worker is inside a
+    job that has run for longer than that (waiting on a process, the network, a sleep, or
+    computing in C with the interpreter lock released), it starts one more, up to the
+    width; one that finishes a cheap job leaves again while others remain. Jobs of a few microseconds (a map of cheap python items) thus run on one thread:
+    several threads would only trade the interpreter lock back and forth at each system
+    call, which cost cheap maps about 40% more CPU (issue 23) and gave no speed.
     """
 
     def __init__(self, width: int) -> None:
@@ -29,22 +45,51 @@ class ThreadJobs:
         feed: Iterator[tuple[int, Job]] = enumerate(jobs)
         lock = threading.Lock()
         errors: list[BaseException] = []
+        #: The live workers, each with when its current job began (None: between jobs).
+        since: dict[int, float | None] = {}
+        done = threading.Event()
+        threads: list[threading.Thread] = []
 
-        def work() -> None:
-            while not errors:
+        def work(slot: int) -> None:
+            try:
+                while not errors:
+                    with lock:
+                        taken = next(feed, None)
+                    if taken is None:
+                        return
+                    index, job = taken
+                    began = since[slot] = time.monotonic()
+                    try:
+                        results[index] = job()
+                    except BaseException as exc:
+                        errors.append(exc)
+                    since[slot] = None
+                    if time.monotonic() - began < SHRINK_BELOW and len(since) > 1:
+                        with lock:  # cheap jobs again: one worker is enough
+                            if len(since) > 1:
+                                del since[slot]
+                                return
+            finally:
                 with lock:
-                    taken = next(feed, None)
-                if taken is None:
-                    return
-                index, job = taken
-                try:
-                    results[index] = job()
-                except BaseException as exc:
-                    errors.append(exc)
+                    since.pop(slot, None)
+                    if not since:
+                        done.set()
 
-        threads = [threading.Thread(target=work, name=f"conveyor-{i}", daemon=True) for i in range(width)]
-        for thread in threads:
+        def grow() -> None:
+            slot = len(threads)
+            since[slot] = None
+            thread = threading.Thread(target=work, args=(slot,), name=f"conveyor-{slot}", daemon=True)
+            threads.append(thread)
             thread.start()
+
+        with lock:
+            grow()
+        while not done.wait(GROW_AFTER):
+            now = time.monotonic()
+            with lock:
+                slow = all(t is not None and now - t >= GROW_AFTER for t in since.values())
+                if 0 < len(since) < width and slow:
+                    grow()
         for thread in threads:
             thread.join()
         if errors:
