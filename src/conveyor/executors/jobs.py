@@ -27,9 +27,10 @@ class ThreadJobs:
     :data:`GROW_AFTER` seconds the calling thread looks, and when every worker is inside a
     job that has run for longer than that (waiting on a process, the network, a sleep, or
     computing in C with the interpreter lock released), it starts one more, up to the
-    width; one that finishes a cheap job leaves again while others remain. Jobs of a few microseconds (a map of cheap python items) thus run on one thread:
-    several threads would only trade the interpreter lock back and forth at each system
-    call, which cost cheap maps about 40% more CPU (issue 23) and gave no speed.
+    width; one that finishes a cheap job leaves again while others remain. Jobs of a few
+    microseconds (a map of cheap python items) thus run on one thread: several threads
+    would only trade the interpreter lock back and forth at each system call, which cost
+    cheap maps about 40% more CPU (issue 23) and gave no speed.
     """
 
     def __init__(self, width: int) -> None:
