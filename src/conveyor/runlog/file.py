@@ -69,6 +69,7 @@ class FileRunLogStore(RunLogStore):
         self.root = Path(path).expanduser().absolute()
         self.where = str(self.root)
         self._fds: dict[str, int] = {}
+        self._claims: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
 
     def _dir(self, run_id: str) -> Path:
@@ -98,11 +99,19 @@ class FileRunLogStore(RunLogStore):
         fd = self._fd(run_id)  # its first open checked the run id
         fcntl.flock(fd, fcntl.LOCK_SH)
         try:
-            if os.path.exists(os.path.join(self.where, run_id, CLAIMS, f"{held + 1}.json")):
+            if os.path.exists(self._claim_path(run_id, held + 1)):
                 raise RunTakenOverError(run_id, self.where, held, self._generation(run_id))
             yield
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _claim_path(self, run_id: str, generation: int) -> str:
+        """Where the claim of ``generation`` would be (built once: checked at every write)."""
+        key = (run_id, generation)
+        path = self._claims.get(key)
+        if path is None:
+            path = self._claims[key] = os.path.join(self.where, run_id, CLAIMS, f"{generation}.json")
+        return path
 
     def _generation(self, run_id: str) -> int:
         """The newest claim's generation (0: never taken over)."""

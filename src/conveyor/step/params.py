@@ -8,8 +8,11 @@ import functools
 import importlib
 import inspect
 import json
+import sys
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -22,6 +25,13 @@ class StepInputError(Exception):
     """The step cannot be called as written: a missing parameter, a bad cast, a bad return."""
 
 
+#: Functions already found, by dotted name, with the module they came from: a map's items
+#: name the same function 100,000 times. An entry holds only while that module is still
+#: the one ``sys.modules`` has and still has that function under that name (a notebook
+#: that reloads or redefines it, a test that patches it, gets the new one).
+_RESOLVED: dict[str, tuple[ModuleType, str, Callable[..., Any]]] = {}
+
+
 def resolve_callable(dotted: str) -> Callable[..., Any]:
     """Import ``pkg.module.function``; say clearly what could not be found and where.
 
@@ -29,6 +39,11 @@ def resolve_callable(dotted: str) -> Callable[..., Any]:
     writes them) is evaluated instead: the pipeline's author wrote it, as they wrote the
     functions named by dotted paths.
     """
+    known = _RESOLVED.get(dotted)
+    if known is not None:
+        module, name, found = known
+        if sys.modules.get(module.__name__) is module and getattr(module, name, None) is found:
+            return known[2]
     if is_lambda(dotted):
         return typing.cast(Callable[..., Any], eval(dotted, {"__builtins__": builtins}))
     module_name, _, attr = dotted.rpartition(".")
@@ -55,6 +70,8 @@ def resolve_callable(dotted: str) -> Callable[..., Any]:
             raise StepInputError(f"module '{module_name}' has no '{attr}' (from '{dotted}')") from None
     if not callable(target):
         raise StepInputError(f"'{dotted}' is not a function")
+    if "." not in attr:  # a module's own attribute (checked as above on each use)
+        _RESOLVED[dotted] = (module, attr, target)
     return typing.cast(Callable[..., Any], target)
 
 
@@ -90,15 +107,21 @@ def _cast(name: str, value: object, annotation: object) -> object:
         ) from None
 
 
-def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> dict[str, object]:
-    """Pick the parameters ``func`` asks for, by name, cast to its annotations.
+@dataclass(frozen=True)
+class _Binding:
+    """How a function takes its parameters, worked out once per function (a map calls the
+    same one for every item): each named argument with the annotation to cast to (None:
+    taken as it is) and whether it must be given; ``**kwargs``; an ``argparse.Namespace``."""
 
-    ``**kwargs`` gets the parameters no argument names; so does an argument annotated
-    ``argparse.Namespace``, as the namespace's attributes (runnable's convention, for
-    functions written for a command line's ``args``).
-    """
+    arguments: tuple[tuple[str, object, bool], ...]
+    takes_rest: bool
+    namespace: str | None
+
+
+@functools.lru_cache(maxsize=512)
+def _binding(func: Callable[..., Any]) -> _Binding:
     signature, hints = _signature(func)
-    kwargs: dict[str, object] = {}
+    arguments: list[tuple[str, object, bool]] = []
     takes_rest = False
     namespace: str | None = None
     for name, param in signature.parameters.items():
@@ -107,21 +130,41 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> di
             continue
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
-        if hints.get(name, param.annotation) is argparse.Namespace and namespace is None:
+        annotation = hints.get(name, param.annotation)
+        if annotation is argparse.Namespace and namespace is None:
             namespace = name
             continue
+        plain = annotation is inspect.Parameter.empty or annotation is Any
+        arguments.append((name, None if plain else annotation, param.default is inspect.Parameter.empty))
+    return _Binding(tuple(arguments), takes_rest, namespace)
+
+
+def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> dict[str, object]:
+    """Pick the parameters ``func`` asks for, by name, cast to its annotations.
+
+    ``**kwargs`` gets the parameters no argument names; so does an argument annotated
+    ``argparse.Namespace``, as the namespace's attributes (runnable's convention, for
+    functions written for a command line's ``args``).
+    """
+    binding = _binding(func)
+    kwargs: dict[str, object] = {}
+    for name, annotation, required in binding.arguments:
         if name in params:
-            kwargs[name] = _cast(name, params[name], hints.get(name, param.annotation))
-        elif param.default is inspect.Parameter.empty:
+            value = params[name]
+            kwargs[name] = value if annotation is None else _cast(name, value, annotation)
+        elif required:
             known = ", ".join(sorted(params)) or "none"
             raise StepInputError(
                 f"the function needs parameter '{name}', which is not set (parameters: {known}). "
                 "Set it with -p params.yaml, CONVEYOR_PRM_" + name + ", or return it from an earlier step"
             )
+    if binding.namespace is None and not binding.takes_rest:
+        return kwargs
     rest = {name: value for name, value in params.items() if name not in kwargs}
-    if namespace is not None:
+    if binding.namespace is not None:
+        namespace = binding.namespace
         kwargs[namespace] = argparse.Namespace(**{k: v for k, v in rest.items() if k != namespace})
-    if takes_rest:
+    if binding.takes_rest:
         for name, value in rest.items():
             kwargs.setdefault(name, value)
     return kwargs
@@ -148,8 +191,14 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+#: Returned types JSON writes as they are (exact types: a subclass may not encode alike).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def to_json_value(name: str, value: Any) -> Any:
     """A JSON-ready copy of a returned value; pydantic models are dumped."""
+    if type(value) in _SCALARS:  # most returns: nothing to check
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
