@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from conveyor.executors.mapitems import MapItems
+from conveyor.executors.storewriter import START_DELAY, StoreWriter
 from conveyor.executors.stream import Published, Stream, Subscriber
-from conveyor.executors.subscribers import START_DELAY, LeaseKeeper, LiveLogs, StoreWriter
+from conveyor.executors.subscribers import LeaseKeeper, LiveLogs
 from conveyor.graph.kinds.base import Job, Runner
 from conveyor.graph.scope import Scope
 from conveyor.graph.traverse import Traversal
@@ -271,6 +272,12 @@ class Engine(Runner):
         if interrupted or unwritable:
             run.error = str(unwritable) if unwritable else run.error
             self._close_open(Status.INTERRUPTED, run.ended_at)
+        try:
+            self._writer.drain()  # every event written (and synced) before the run's end is
+        except OSError as exc:
+            if unwritable is None:
+                unwritable = RunLogUnwritable(self.run_id, "recording the run's last events", exc)
+                run.status, run.error = Status.FAILED, str(unwritable)
         run.final_parameters = json_safe(scope.own)
         try:
             self.store.save_run(run)

@@ -1,4 +1,5 @@
-"""The engine's own subscribers: the store writer, the live log follower, the lease keeper.
+"""The engine's own subscribers: the live log follower and the lease keeper (the store
+writer, whose failure is the run's, is ``executors.storewriter``).
 
 Each keeps one job that used to live in the engine, beside the traversal: the engine now
 only publishes what happened (``executors.stream``).
@@ -8,73 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
 
-from conveyor.executors.stream import Published, Subscriber
+from conveyor.executors.stream import Subscriber
 from conveyor.runlog.base import RunLogStore, RunTakenOverError
-from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, StartEvent
+from conveyor.runlog.records import RunRecord
 from conveyor.step.context import StepContext, path_slug
 
-#: A start event is written with its end event, or alone once its step has run this long.
-START_DELAY = 0.25
 #: Running attempts' output is written out every this many ticks (a second).
 LIVE_LOG_TICKS = 4
-
-
-class StoreWriter(Subscriber):
-    """Appends the run's events to its run log: the one subscriber whose failure is the run's.
-
-    Start events wait here and go out with their end event in one write (one append per
-    attempt, the hot path of a map); a tick writes those of steps still running after
-    START_DELAY, so that ``conveyor runs show`` sees them. What the store raises (OSError
-    for a full disk, RunTakenOverError) is raised to the publisher.
-    """
-
-    essential = True
-
-    def __init__(self, store: RunLogStore, run_id: str, delay: float = START_DELAY) -> None:
-        self.store, self.run_id, self.delay = store, run_id, delay
-        self._starts: dict[tuple[str, ...], StartEvent] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return "the run log writer"
-
-    def receive(self, batch: Sequence[Published]) -> None:
-        out: list[Event] = []
-        # Under the lock, so that the tick never writes a start after its end.
-        with self._lock:
-            for record in batch:
-                if isinstance(record, StartEvent):
-                    self._starts[tuple(record.path)] = record
-                elif isinstance(record, EndEvent):
-                    start = self._starts.pop(tuple(record.path), None)
-                    if start is not None:
-                        out.append(start)
-                    out.append(record)
-                elif isinstance(record, NodeEvent):
-                    out.append(record)
-            if out:
-                self.store.append(self.run_id, out)
-
-    def tick(self, now: float) -> None:
-        # A store that cannot be written now (a full disk) is tried again next tick; the
-        # steps' own writes say why, if it stays so.
-        with self._lock, contextlib.suppress(OSError):
-            due = [k for k, e in self._starts.items() if e.t <= now - self.delay]
-            if due:
-                self.store.append(self.run_id, [self._starts[k] for k in due])
-                for k in due:
-                    del self._starts[k]
-
-    def flush(self) -> None:
-        """Write every start event still waiting (the run is ending with its steps open)."""
-        with self._lock:
-            pending, self._starts = list(self._starts.values()), {}
-            with contextlib.suppress(OSError):
-                if pending:
-                    self.store.append(self.run_id, pending)
 
 
 class LiveLogs(Subscriber):

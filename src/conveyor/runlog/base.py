@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
@@ -130,6 +130,27 @@ class RunLog:
         return None
 
 
+#: When the events of a run are safe, as a store's ``durability`` says (docs/reference/config.md):
+#:
+#: - ``strict``: each event is written and on disk (``fsync``) before the step goes on;
+#: - ``batched`` (the default): each event is written before the step goes on, so a killed
+#:   process loses nothing; what was written is put on disk by one ``fsync`` per group,
+#:   within a few milliseconds (a power cut loses at most those);
+#: - ``relaxed``: events are gathered in the process and written in groups, one write per
+#:   group within 50 ms, and the operating system decides when they reach the disk: a
+#:   killed process loses the last group, whose map items then run again on retry.
+Durability = Literal["strict", "batched", "relaxed"]
+DURABILITIES: tuple[Durability, ...] = ("strict", "batched", "relaxed")
+
+
+def check_durability(value: object) -> Durability:
+    """``value`` as a durability, or ValueError naming the choices (a config error)."""
+    for known in DURABILITIES:
+        if value == known:
+            return known
+    raise ValueError(f"durability must be one of {', '.join(DURABILITIES)}; found {value!r}")
+
+
 class RunLogStore(ABC):
     """Where runs are recorded. Stores are found by ``type`` name (entry points).
 
@@ -139,6 +160,9 @@ class RunLogStore(ABC):
 
     #: A human description of where the store keeps runs, for messages.
     where: str = "the run log"
+    #: When what a run records is safe (see :data:`DURABILITIES`); stores that take a
+    #: ``durability`` setting change it.
+    durability: Durability = "batched"
 
     @abstractmethod
     def save_run(self, run: RunRecord, create: bool = False) -> None:
@@ -180,6 +204,10 @@ class RunLogStore(ABC):
         never did (a pod appending events, a reader): such writes are not fenced."""
         held: dict[str, int] = vars(self).get("_held_generations", {})
         return held.get(run_id)
+
+    def sync(self, run_id: str) -> None:  # noqa: B027 - optional hook
+        """Make what was appended to ``run_id`` survive a power cut (``fsync``). Stores
+        whose appends are on disk when they return (databases) keep this no-op."""
 
     def load_record(self, run_id: str) -> RunRecord:
         """The run's record alone (small), without its events."""

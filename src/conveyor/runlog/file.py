@@ -22,7 +22,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
+from conveyor.runlog.base import (
+    RunExistsError,
+    RunLog,
+    RunLogStore,
+    RunNotFoundError,
+    RunTakenOverError,
+    check_durability,
+)
 from conveyor.runlog.codec import (
     decode_run,
     decode_run_of,
@@ -45,15 +52,23 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 def file_store(
-    path: str = ".conveyor/runs", storage_options: Mapping[str, object] | None = None
+    path: str = ".conveyor/runs",
+    storage_options: Mapping[str, object] | None = None,
+    durability: str = "batched",
 ) -> RunLogStore:
     """The ``file`` run log store: a local directory, or (for a URL such as
-    ``s3://bucket/runs``) the same layout in object storage."""
+    ``s3://bucket/runs``) the same layout in object storage. ``durability`` says when a
+    run's events are safe (:data:`conveyor.runlog.base.DURABILITIES`)."""
+    level = check_durability(durability)
+    store: RunLogStore
     if "://" in path and not path.startswith("file://"):
         from conveyor.runlog.objects import ObjectRunLogStore
 
-        return ObjectRunLogStore(path, storage_options)
-    return FileRunLogStore(path)
+        store = ObjectRunLogStore(path, storage_options)
+    else:
+        store = FileRunLogStore(path)
+    store.durability = level
+    return store
 
 
 def _at(run: RunRecord, generation: int) -> RunRecord:
@@ -171,6 +186,17 @@ class FileRunLogStore(RunLogStore):
             written = os.write(fd, data)
             while written < len(data):
                 written += os.write(fd, data[written:])
+
+    def sync(self, run_id: str) -> None:
+        # On a copy of the descriptor: appends go on meanwhile, and a close cannot pull it away.
+        with self._lock:
+            fd = self._fds.get(run_id)
+            copy = os.dup(fd) if fd is not None else None
+        if copy is not None:
+            try:
+                os.fsync(copy)
+            finally:
+                os.close(copy)
 
     def load(self, run_id: str) -> RunLog:
         directory = self._dir(run_id)
