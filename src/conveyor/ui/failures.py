@@ -10,12 +10,12 @@ of a run that goes on.
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING
 
 from conveyor.runlog.records import Status, StepRecord, event_from_json, fold
 from conveyor.spec.models import Graph, NodeBase, step_in
 from conveyor.step.context import path_slug
+from conveyor.ui.logfiles import attempt_location, is_file_log, open_log
 from conveyor.ui.shapes import Failure, ItemDetail, info, step_json
 
 if TYPE_CHECKING:
@@ -29,13 +29,13 @@ LOG_LINES, LOG_BYTES = 12, 16 * 1024
 
 
 def log_head(view: RunView, key: tuple[str, ...], attempt: int, location: str | None) -> str | None:
-    """The first lines of an attempt's log (None when it wrote none, or it is gone)."""
-    where = location or view.store.log_location(view.run_id, f"{path_slug(list(key))}/attempt-{attempt}.log")
+    """The first lines of an attempt's log (None when it wrote none, or it is gone); read
+    from the run's own log folder only (:mod:`conveyor.ui.logfiles`)."""
+    name = f"{path_slug(list(key))}/attempt-{attempt}.log"
+    where = attempt_location(view.store, view.run_id, location, name)
     try:
-        if os.path.isabs(where):
-            if not os.path.isfile(where):
-                return None
-            with open(where, encoding="utf-8", errors="replace") as handle:
+        if is_file_log(view.store, view.run_id, where):
+            with open(open_log(where), encoding="utf-8", errors="replace") as handle:
                 text = handle.read(LOG_BYTES)
         else:
             text = view.store.read_log(where)[:LOG_BYTES]
@@ -139,7 +139,7 @@ def _value(view: RunView, name: str, index: int, before: float | None) -> tuple[
 def item_detail(view: RunView, prefix: tuple[str, ...]) -> ItemDetail | None:
     """The map item ``prefix`` names (``fan/3``), whole: read from the run log on demand
     (the view keeps items compact), the item's lines picked before they are decoded."""
-    if view.pipeline is None or len(prefix) < 2 or not prefix[-1].isdigit():
+    if view.pipeline is None or len(prefix) < 2 or not (prefix[-1].isascii() and prefix[-1].isdigit()):
         return None
     node = _map_node(view.pipeline.dag, prefix)
     if node is None:
