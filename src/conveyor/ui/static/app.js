@@ -8,17 +8,25 @@ const SVG = "http://www.w3.org/2000/svg";
 let timer = null;
 let session = { mode: "local", actions: false };
 
+// Text as it is shown: bidirectional overrides and isolates (which reorder what follows, so
+// "exe.txt" can read as "txt.exe") and control characters other than newline and tab are
+// written out as ⟨U+202E⟩, so the page shows what is recorded; the data itself is unchanged.
+const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function readable(text) {
+  return String(text).replace(/\r\n/g, "\n").replace(HIDDEN, c => "⟨U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "⟩");
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined) continue;
     if (k === "onclick" || k === "onchange" || k === "onsubmit" || k === "oninput") node[k] = v;
-    else if (k === "text") node.textContent = String(v);
-    else node.setAttribute(k, String(v));
+    else if (k === "text") node.textContent = readable(v);
+    else node.setAttribute(k, k === "title" ? readable(v) : String(v));
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(readable(child)));
   }
   return node;
 }
@@ -26,7 +34,7 @@ function el(tag, attrs, ...children) {
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = String(text);
+  if (text !== undefined) node.textContent = readable(text);
   return node;
 }
 
@@ -41,7 +49,7 @@ function clip(text, max) {
 }
 function clipped(tag, text, max, attrs) {
   const node = el(tag, { ...(attrs || {}), text: clip(text, max) });
-  if (String(text).length > max) node.title = String(text);
+  if (String(text).length > max) node.title = readable(text);
   return node;
 }
 
@@ -379,7 +387,7 @@ async function logsPage(runId) {
   let next = 0;
   async function page() {
     const data = await get(`${base}&attempt=${n}&offset=${next}`);
-    pre.append(document.createTextNode(data.text));
+    pre.append(document.createTextNode(readable(data.text)));
     next = data.next;
     more.hidden = next >= data.size;
     return data;
@@ -389,7 +397,7 @@ async function logsPage(runId) {
   if (first.running) {
     status.textContent = "following the running step…";
     const source = new EventSource(`/ui/api/runs/${encodeURIComponent(runId)}/log/stream?step=${encodeURIComponent(step)}&attempt=${n}&offset=${next}`);
-    source.onmessage = (e) => { const d = JSON.parse(e.data); pre.append(document.createTextNode(d.text)); next = d.next; };
+    source.onmessage = (e) => { const d = JSON.parse(e.data); pre.append(document.createTextNode(readable(d.text))); next = d.next; };
     source.addEventListener("end", () => { status.textContent = "the step has ended"; source.close(); });
   }
 }
