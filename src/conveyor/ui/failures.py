@@ -136,35 +136,36 @@ def _value(view: RunView, name: str, index: int, before: float | None) -> tuple[
     return None, False
 
 
+def item_records(view: RunView, prefix: tuple[str, ...]) -> dict[tuple[str, ...], StepRecord]:
+    """The step records of the map item ``prefix`` names (``fan/3``), whole: read from the
+    run log on demand (the view keeps items compact), the item's lines picked before they
+    are decoded."""
+    needle = json.dumps(prefix[-1])
+    needle_bytes = needle.encode()
+    got = view.store.read_event_lines(view.run_id, None)
+    if got is None:
+        return {k: r for k, r in view.store.load(view.run_id).steps.items() if k[: len(prefix)] == prefix}
+    events = []
+    for line in got[0]:
+        if (needle_bytes not in line) if isinstance(line, bytes) else (needle not in line):
+            continue
+        try:
+            event = event_from_json(json.loads(line))
+        except ValueError:
+            continue
+        if event is not None and tuple(event.path[: len(prefix)]) == prefix and len(event.path) > len(prefix):
+            events.append(event)
+    return fold(events)
+
+
 def item_detail(view: RunView, prefix: tuple[str, ...]) -> ItemDetail | None:
-    """The map item ``prefix`` names (``fan/3``), whole: read from the run log on demand
-    (the view keeps items compact), the item's lines picked before they are decoded."""
+    """The map item ``prefix`` names (``fan/3``), whole (:func:`item_records`)."""
     if view.pipeline is None or len(prefix) < 2 or not (prefix[-1].isascii() and prefix[-1].isdigit()):
         return None
     node = _map_node(view.pipeline.dag, prefix)
     if node is None:
         return None
-    needle = json.dumps(prefix[-1])
-    needle_bytes = needle.encode()
-    got = view.store.read_event_lines(view.run_id, None)
-    if got is None:
-        records = {k: r for k, r in view.store.load(view.run_id).steps.items() if k[: len(prefix)] == prefix}
-    else:
-        events = []
-        for line in got[0]:
-            if (needle_bytes not in line) if isinstance(line, bytes) else (needle not in line):
-                continue
-            try:
-                event = event_from_json(json.loads(line))
-            except ValueError:
-                continue
-            if (
-                event is not None
-                and tuple(event.path[: len(prefix)]) == prefix
-                and len(event.path) > len(prefix)
-            ):
-                events.append(event)
-        records = fold(events)
+    records = item_records(view, prefix)
     name = getattr(node, "iterate_as", None)
     source = getattr(node, "iterate_on", None)
     value, known = None, False
