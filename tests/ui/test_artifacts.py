@@ -6,8 +6,6 @@ reaching a file outside the run's catalog folder."""
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from conveyor.testing import PipelineRun, run_pipeline
 from conveyor.ui.artifacts import Refused, open_artifact
 from conveyor.ui.local import local_app
 from conveyor.ui.preview import PREVIEW_BYTES, TABLE_ROWS, preview
+from support.images import png
 
 PIPELINE = """
 dag:
@@ -33,17 +32,6 @@ CONFIG = {"catalog": {"type": "file", "config": {"location": "catalog"}}}
 SECRET = "the secret outside the catalog"
 
 
-def png() -> bytes:
-    """A real 2x2 red PNG (zlib and struct: no imaging library)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-    header = struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
 NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "source": ["# Title\n", "<script>window.pwned=1</script>"]},
@@ -54,7 +42,12 @@ NOTEBOOK = {
                 {"output_type": "stream", "name": "stdout", "text": ["hi\n"]},
                 {"output_type": "display_data", "data": {"text/html": "<img src=x onerror=alert(1)>"}},
                 {"output_type": "execute_result", "data": {"text/plain": "42", "text/html": "<b>42</b>"}},
-                {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["\x1b[31mTraceback\x1b[0m"]},
+                {
+                    "output_type": "error",
+                    "ename": "E",
+                    "evalue": "v",
+                    "traceback": ["\x1b[31mTraceback\x1b[0m"],
+                },
             ],
         },
     ],
@@ -93,7 +86,9 @@ def client(ran: tuple[PipelineRun, Path]) -> TestClient:
 
 
 def ask(client: TestClient, what: str, name: str, step: str = "make", attempt: int = 1) -> Any:
-    return client.get(f"/ui/api/runs/art/artifacts/{what}", params={"step": step, "attempt": attempt, "name": name})
+    return client.get(
+        f"/ui/api/runs/art/artifacts/{what}", params={"step": step, "attempt": attempt, "name": name}
+    )
 
 
 def test_the_list_names_each_attempts_files(client: TestClient) -> None:
@@ -115,7 +110,9 @@ def test_a_download_is_an_attachment_nothing_runs(client: TestClient, ran: tuple
     assert got.status_code == 200
     assert got.content == (ran[1] / "out" / "page.svg").read_bytes()
     assert got.headers["content-type"] == "application/octet-stream"
-    assert got.headers["content-disposition"] == "attachment; filename=\"page.svg\"; filename*=UTF-8''page.svg"
+    assert (
+        got.headers["content-disposition"] == "attachment; filename=\"page.svg\"; filename*=UTF-8''page.svg"
+    )
     assert got.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in got.headers["content-security-policy"]
 
@@ -125,7 +122,10 @@ def test_previews_are_bounded_text_for_the_page(client: TestClient) -> None:
     assert table["kind"] == "table" and table["columns"] == ["n", "html"]
     assert len(table["rows"]) == TABLE_ROWS and table["rows"][3] == ["3", "<b>3</b>"] and table["truncated"]
     pretty = ask(client, "preview", "out/data.json").json()
-    assert pretty["kind"] == "json" and pretty["text"] == '{\n  "k": [\n    1,\n    2\n  ],\n  "s": "<script>"\n}'
+    assert (
+        pretty["kind"] == "json"
+        and pretty["text"] == '{\n  "k": [\n    1,\n    2\n  ],\n  "s": "<script>"\n}'
+    )
     note = ask(client, "preview", "out/note.txt").json()
     assert (note["kind"], note["text"], note["truncated"]) == ("text", "line one\nline two", False)
     big = ask(client, "preview", "out/big.txt").json()
@@ -138,7 +138,11 @@ def test_a_notebook_is_its_cells_as_text_never_html(client: TestClient) -> None:
     nb = ask(client, "preview", "out/nb.ipynb").json()
     assert nb["kind"] == "notebook"
     markdown, code = nb["cells"]
-    assert markdown == {"type": "markdown", "source": "# Title\n<script>window.pwned=1</script>", "outputs": []}
+    assert markdown == {
+        "type": "markdown",
+        "source": "# Title\n<script>window.pwned=1</script>",
+        "outputs": [],
+    }
     assert code["outputs"] == ["hi\n", "(text/html output, not shown)", "42", "Traceback"]
     assert "<img" not in json.dumps(nb)
 
@@ -168,10 +172,14 @@ def test_only_names_the_run_recorded_are_read(client: TestClient, name: str) -> 
 
 
 @pytest.mark.parametrize("name", ["../../secret.txt", "/etc/passwd", "out/./x", "a\\..\\b", "x\x00y"])
-def test_a_recorded_name_that_leaves_the_run_folder_is_refused(ran: tuple[PipelineRun, Path], name: str) -> None:
+def test_a_recorded_name_that_leaves_the_run_folder_is_refused(
+    ran: tuple[PipelineRun, Path], name: str
+) -> None:
     where = ran[1]
     with pytest.raises(Refused) as refused:
-        open_artifact(where / "catalog", "art", {"name": name, "location": f"file://{where}/catalog/art/{name}"})
+        open_artifact(
+            where / "catalog", "art", {"name": name, "location": f"file://{where}/catalog/art/{name}"}
+        )
     assert refused.value.status == 403
 
 

@@ -74,7 +74,11 @@ def shown(client: TestClient) -> tuple[str, str, str | None]:
 
 def test_a_log_field_naming_another_file_shows_the_attempts_own_log(store: FileRunLogStore) -> None:
     secret = str(store.root.parent / "secret.txt")
-    for target in (secret, str(store.root / "r" / "logs" / ".." / ".." / ".." / "secret.txt"), "../secret.txt"):
+    for target in (
+        secret,
+        str(store.root / "r" / "logs" / ".." / ".." / ".." / "secret.txt"),
+        "../secret.txt",
+    ):
         point_log_at(store, target)
         page, whole, head = shown(TestClient(local_app(store)))
         assert SECRET not in page + whole + str(head)

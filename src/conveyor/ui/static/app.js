@@ -430,7 +430,7 @@ async function previewArtifact(runId, step, attempt, name) {
   if (!dialog.open) dialog.showModal();
   try {
     const p = await get(artifactUrl(runId, "preview", step, attempt, name));
-    const note = p.truncated ? el("p", { class: "muted", id: "preview-cut", text: `the start of ${p.size} bytes` }) : "";
+    const note = p.truncated ? el("p", { class: "muted", id: "preview-cut", text: `only the start is shown (${p.size} bytes in all)` }) : "";
     dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80),
       el("a", { href: artifactUrl(runId, "download", step, attempt, name), download: "", text: "download" }), close),
       previewBody(p, runId, step, attempt), note);
