@@ -54,7 +54,11 @@ def test_only_the_owner_and_admins_read_a_runs_files(server: Server, tmp_path: P
             listed = client.get(base).json()["artifacts"]
             assert [(a["step"], a["name"], a["kept"]) for a in listed] == [("make", "out/t.csv", True)]
             table = client.get(f"{base}/preview", params=file).json()
-            assert (table["kind"], table["columns"], table["rows"]) == ("table", ["a", "b"], [["1", "<i>2</i>"]])
+            assert (table["kind"], table["columns"], table["rows"]) == (
+                "table",
+                ["a", "b"],
+                [["1", "<i>2</i>"]],
+            )
             got = client.get(f"{base}/download", params=file)
             assert got.status_code == 200 and got.content == kept.read_bytes()
             assert got.headers["content-type"] == "application/octet-stream"
