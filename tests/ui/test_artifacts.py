@@ -6,6 +6,7 @@ reaching a file outside the run's catalog folder."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,21 @@ def test_the_preview_reads_no_more_than_its_limit() -> None:
     assert preview("deep.json", len(deep), deep)["kind"] == "text"  # over the limit: not parsed
     nested = b"[" * 50_000 + b"]" * 50_000
     assert preview("nested.json", len(nested), nested)["kind"] == "text"  # too deep: text
+
+
+def test_an_executed_notebook_is_read_from_the_runs_blobs(tmp_path: Path) -> None:
+    # put_bytes keeps it under <catalog>/<run>/.objects/<name>; the same name outside is another file
+    blob = tmp_path / "catalog" / "nb-run" / ".objects" / "step-1" / "nb.executed.ipynb"
+    blob.parent.mkdir(parents=True)
+    blob.write_text(json.dumps(NOTEBOOK))
+    item = {"name": "step-1/nb.executed.ipynb", "location": f"file://{blob}"}
+    fd, size = open_artifact(tmp_path / "catalog", "nb-run", item)
+    try:
+        assert size == blob.stat().st_size and os.pread(fd, 10, 0) == blob.read_bytes()[:10]
+    finally:
+        os.close(fd)
+    with pytest.raises(Refused) as missing:
+        open_artifact(
+            tmp_path / "catalog", "nb-run", {**item, "location": "file:///elsewhere/nb.executed.ipynb"}
+        )
+    assert missing.value.status == 404
