@@ -234,3 +234,31 @@ def test_an_executed_notebook_is_read_from_the_runs_blobs(tmp_path: Path) -> Non
             tmp_path / "catalog", "nb-run", {**item, "location": "file:///elsewhere/nb.executed.ipynb"}
         )
     assert missing.value.status == 404
+
+
+MAPPED = """
+dag:
+  start_at: fan
+  steps:
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      branch: {start_at: keep, steps: {keep: {command_type: shell, command: "true", catalog: {put: [a.txt]},
+               next: success}}}
+      next: success
+"""
+
+
+def test_a_map_items_files_are_listed_and_read_from_its_step(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("from an item")
+    (tmp_path / "m.yaml").write_text(MAPPED)
+    run = run_pipeline(tmp_path / "m.yaml", {"xs": [1, 2, 3]}, config=CONFIG, run_id="mapped", cwd=tmp_path)
+    run.assert_succeeded()
+    client = TestClient(local_app(run.store))
+    listed = client.get("/ui/api/runs/mapped/artifacts", params={"step": "fan/2/keep"}).json()["artifacts"]
+    assert [(a["step"], a["name"]) for a in listed] == [("fan/2/keep", "a.txt")]
+    got = client.get(
+        "/ui/api/runs/mapped/artifacts/download", params={"step": "fan/2/keep", "attempt": 1, "name": "a.txt"}
+    )
+    assert got.status_code == 200 and got.content == b"from an item"
