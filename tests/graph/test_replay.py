@@ -83,3 +83,12 @@ def test_node_at_names_steps_branches_and_implicit_terminals() -> None:
         node_at(pipeline, ["fan", "x", "route"])
     with pytest.raises(NotReached, match="names a branch"):
         node_at(pipeline, ["fan", "0"])
+
+
+@pytest.mark.parametrize("key", ["²", "١", "٣"])
+def test_an_item_index_is_ascii_digits_only(key: str) -> None:
+    # str.isdigit accepts '²' (int() then raises) and Arabic-Indic digits (int() reads them
+    # as an index: '١' would have replayed item 1 under another name)
+    recorded = replay(done(["prep"], {"items": ["a", "b"]}))
+    with pytest.raises(NotReached, match="not an item index"):
+        recorded.scope_at(shape("nested").pipeline, ["fan", key, "route", "a", "do_a"], {})

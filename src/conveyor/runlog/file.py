@@ -267,8 +267,20 @@ class FileRunLogStore(RunLogStore):
         return str(path)
 
     def read_log(self, location: str) -> str:
+        """A log this store wrote: ``location`` must resolve (links followed) inside the
+        ``logs`` folder of one of its runs, so that a run log naming another file (an edited
+        ``log`` field, a link planted among the logs) reads as no log, not as that file."""
         try:
-            return Path(location).read_text(encoding="utf-8", errors="replace")
+            resolved = Path(location).resolve()
+            parts = resolved.relative_to(self.root.resolve()).parts
+        except (OSError, RuntimeError, ValueError):  # a loop of links; outside the store
+            return ""
+        if not os.path.isabs(location) or len(parts) < 3 or parts[1] != "logs":
+            return ""
+        try:
+            fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with open(fd, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
         except OSError:
             return ""
 

@@ -20,6 +20,7 @@ and the server's :class:`ServerSource`; the endpoints are in :mod:`conveyor.serv
 """
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -28,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from conveyor.runlog.base import RunLogStore
-from conveyor.server import queue
+from conveyor.runlog.records import RunRecord
+from conveyor.server import policy, queue
 from conveyor.server.auth import SESSION_SECONDS
 from conveyor.server.db import runs, users
 from conveyor.server.redact import without_credentials
@@ -119,6 +121,12 @@ class ServerSource:
         if run is None:
             return "queued", None
         return str(run["status"]), without_credentials(run.get("error"))
+
+    def catalog(self, run_id: str, run: RunRecord) -> Path | None:
+        """The owner's catalog folder (``policy.user_catalog``), never a location the run
+        recorded: a run decides what it writes, not where the server reads."""
+        queued = queue.get(self.readonly, run_id)
+        return policy.user_catalog(int(queued["user_id"])) if queued is not None else None
 
     def act(self, viewer: Viewer, run_id: str, action: str) -> str:
         if not self.visible(viewer, run_id):

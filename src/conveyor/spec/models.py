@@ -385,7 +385,7 @@ class MapNode(Linked):
         return {f"each {self.iterate_as} in {source}": self.branch}
 
     def inner(self, key: str) -> Graph:
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit()):
             raise KeyError(f"'{key}' is not an item index")
         return self.branch
 
@@ -422,7 +422,7 @@ class LoopNode(Linked):
         return {f"repeat until {self.break_on} (at most {self.max_iterations})": self.branch}
 
     def inner(self, key: str) -> Graph:
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit()):
             raise KeyError(f"'{key}' is not an iteration index")
         return self.branch
 

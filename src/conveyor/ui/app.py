@@ -8,10 +8,8 @@ as JSON and is put into the document as text (never as markup) by ``static/app.j
 pages load nothing from elsewhere: the Content-Security-Policy allows this origin only.
 """
 
-import os
 from collections.abc import Callable, Iterable
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -20,7 +18,6 @@ from fastapi.responses import JSONResponse
 from conveyor.runlog.codec import finite
 from conveyor.spec.models import Graph, Pipeline, step_in
 from conveyor.ui.source import Viewer
-from conveyor.ui.views import RunView
 
 STATIC = resources.files("conveyor.ui") / "static"
 ASSETS = {
@@ -56,15 +53,6 @@ def _shell() -> str:
     return (STATIC / "index.html").read_text(encoding="utf-8")
 
 
-def _in_store(view: RunView, location: str) -> bool:
-    """Whether a log location is a file of the view's file store (read from an offset);
-    anything else is read through the store."""
-    root = getattr(view.store, "root", None)
-    if not isinstance(root, Path) or not os.path.isabs(location):
-        return False
-    return Path(location).resolve().is_relative_to(root.resolve()) and os.path.isfile(location)
-
-
 def _level(
     pipeline: Pipeline, path: str
 ) -> tuple[Graph, tuple[str, ...], tuple[str, ...], list[dict[str, str]]]:
@@ -85,7 +73,7 @@ def _level(
         key = parts[i + 1] if i + 1 < len(parts) else None
         if node.entry in ("item", "iteration"):
             graph = node.inner("0")
-            if key is not None and key.isdigit():
+            if key is not None and key.isascii() and key.isdigit():
                 prefix, pattern = (*prefix, name, key), (*pattern, name, key)
             else:
                 prefix, pattern, key = (*prefix, name, "*"), (*pattern, name, "*"), None
@@ -122,7 +110,7 @@ def _choices(pipeline: Pipeline, path: str, keys: Iterable[tuple[str, ...]]) -> 
     if node.entry == "iteration":
         here = tuple(base.split("/"))
         seen = sorted({k[len(here)] for k in keys if len(k) > len(here) + 1 and k[: len(here)] == here
-                       and k[len(here)].isdigit()}, key=int)  # fmt: skip
+                       and k[len(here)].isascii() and k[len(here)].isdigit()}, key=int)  # fmt: skip
         return [{"label": "all", "path": base}] + [
             {"label": f"iteration {i}", "path": f"{base}/{i}"} for i in seen[:CHOICES_LIMIT]
         ]

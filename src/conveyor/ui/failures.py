@@ -10,12 +10,12 @@ of a run that goes on.
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING
 
 from conveyor.runlog.records import Status, StepRecord, event_from_json, fold
 from conveyor.spec.models import Graph, NodeBase, step_in
 from conveyor.step.context import path_slug
+from conveyor.ui.logfiles import attempt_location, is_file_log, open_log
 from conveyor.ui.shapes import Failure, ItemDetail, info, step_json
 
 if TYPE_CHECKING:
@@ -29,13 +29,13 @@ LOG_LINES, LOG_BYTES = 12, 16 * 1024
 
 
 def log_head(view: RunView, key: tuple[str, ...], attempt: int, location: str | None) -> str | None:
-    """The first lines of an attempt's log (None when it wrote none, or it is gone)."""
-    where = location or view.store.log_location(view.run_id, f"{path_slug(list(key))}/attempt-{attempt}.log")
+    """The first lines of an attempt's log (None when it wrote none, or it is gone); read
+    from the run's own log folder only (:mod:`conveyor.ui.logfiles`)."""
+    name = f"{path_slug(list(key))}/attempt-{attempt}.log"
+    where = attempt_location(view.store, view.run_id, location, name)
     try:
-        if os.path.isabs(where):
-            if not os.path.isfile(where):
-                return None
-            with open(where, encoding="utf-8", errors="replace") as handle:
+        if is_file_log(view.store, view.run_id, where):
+            with open(open_log(where), encoding="utf-8", errors="replace") as handle:
                 text = handle.read(LOG_BYTES)
         else:
             text = view.store.read_log(where)[:LOG_BYTES]
@@ -136,35 +136,36 @@ def _value(view: RunView, name: str, index: int, before: float | None) -> tuple[
     return None, False
 
 
-def item_detail(view: RunView, prefix: tuple[str, ...]) -> ItemDetail | None:
-    """The map item ``prefix`` names (``fan/3``), whole: read from the run log on demand
-    (the view keeps items compact), the item's lines picked before they are decoded."""
-    if view.pipeline is None or len(prefix) < 2 or not prefix[-1].isdigit():
-        return None
-    node = _map_node(view.pipeline.dag, prefix)
-    if node is None:
-        return None
+def item_records(view: RunView, prefix: tuple[str, ...]) -> dict[tuple[str, ...], StepRecord]:
+    """The step records of the map item ``prefix`` names (``fan/3``), whole: read from the
+    run log on demand (the view keeps items compact), the item's lines picked before they
+    are decoded."""
     needle = json.dumps(prefix[-1])
     needle_bytes = needle.encode()
     got = view.store.read_event_lines(view.run_id, None)
     if got is None:
-        records = {k: r for k, r in view.store.load(view.run_id).steps.items() if k[: len(prefix)] == prefix}
-    else:
-        events = []
-        for line in got[0]:
-            if (needle_bytes not in line) if isinstance(line, bytes) else (needle not in line):
-                continue
-            try:
-                event = event_from_json(json.loads(line))
-            except ValueError:
-                continue
-            if (
-                event is not None
-                and tuple(event.path[: len(prefix)]) == prefix
-                and len(event.path) > len(prefix)
-            ):
-                events.append(event)
-        records = fold(events)
+        return {k: r for k, r in view.store.load(view.run_id).steps.items() if k[: len(prefix)] == prefix}
+    events = []
+    for line in got[0]:
+        if (needle_bytes not in line) if isinstance(line, bytes) else (needle not in line):
+            continue
+        try:
+            event = event_from_json(json.loads(line))
+        except ValueError:
+            continue
+        if event is not None and tuple(event.path[: len(prefix)]) == prefix and len(event.path) > len(prefix):
+            events.append(event)
+    return fold(events)
+
+
+def item_detail(view: RunView, prefix: tuple[str, ...]) -> ItemDetail | None:
+    """The map item ``prefix`` names (``fan/3``), whole (:func:`item_records`)."""
+    if view.pipeline is None or len(prefix) < 2 or not (prefix[-1].isascii() and prefix[-1].isdigit()):
+        return None
+    node = _map_node(view.pipeline.dag, prefix)
+    if node is None:
+        return None
+    records = item_records(view, prefix)
     name = getattr(node, "iterate_as", None)
     source = getattr(node, "iterate_on", None)
     value, known = None, False

@@ -269,7 +269,7 @@ class RunPage:
             ):
                 n["status"] = "succeeded" if n["ends"] else "failed"
         out = lay_out(graph.start_at, nodes, edges)
-        if prefix and prefix[-1].isdigit() and self.in_map((*pattern[:-1], "*")):
+        if prefix and prefix[-1].isascii() and prefix[-1].isdigit() and self.in_map((*pattern[:-1], "*")):
             item = self._item_detail(prefix)
             if item is not None:
                 out["item"] = item
@@ -346,7 +346,7 @@ class RunPage:
                     said = f"{'/'.join(key[depth + 1 :])}: {state.error or 'failed'}"
                     failed.setdefault(index, (said, "/".join(key), state.attempt or 1))
         durations = sorted(e - s for s, e in spans.values())
-        order = sorted(failed, key=lambda i: int(i) if i.isdigit() else 0)
+        order = sorted(failed, key=lambda i: int(i) if i.isascii() and i.isdigit() else 0)
         pattern = self.pattern(path)
         return {
             "path": "/".join(path),

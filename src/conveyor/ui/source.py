@@ -21,6 +21,7 @@ from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.codec import decode_run
 from conveyor.runlog.endings import run_end
 from conveyor.runlog.records import RunRecord
+from conveyor.ui.artifacts import local_catalog
 from conveyor.ui.views import RunView
 
 #: Run views kept in memory (the most recently looked at).
@@ -91,6 +92,10 @@ class RunSource(Protocol):
     def pending(self, run_id: str) -> tuple[str, str | None]:
         """A run with no run log yet: its status and why it ended, if it did (the server's
         queue knows a run that failed before its engine recorded anything)."""
+
+    def catalog(self, run_id: str, run: RunRecord) -> Path | None:
+        """The folder of the run's file catalog on this machine, as this source trusts it
+        (the server: the owner's catalog, whatever the run recorded); None if there is none."""
 
 
 class Views:
@@ -258,3 +263,6 @@ class LocalSource:
 
     def pending(self, run_id: str) -> tuple[str, str | None]:
         return "queued", None
+
+    def catalog(self, run_id: str, run: RunRecord) -> Path | None:
+        return local_catalog(run)

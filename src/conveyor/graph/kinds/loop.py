@@ -160,7 +160,7 @@ class LoopKind(Composite[LoopNode]):
     def enter(
         self, node: LoopNode, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit()):
             raise NotReached(f"'{key}' is not an iteration index of loop '{path[-1]}'")
         index = int(key)
         if index >= node.max_iterations:

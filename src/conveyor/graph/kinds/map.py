@@ -182,7 +182,7 @@ class MapKind(Composite[MapNode]):
     def enter(
         self, node: MapNode, key: str, path: list[str], scope: Scope, recorded: Recorded
     ) -> tuple[Graph, Scope]:
-        if not key.isdigit():
+        if not (key.isascii() and key.isdigit()):
             raise NotReached(f"'{key}' is not an item index of map '{path[-1]}'")
         values = recorded.items(node, path, scope)
         index = int(key)

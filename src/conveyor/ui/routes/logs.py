@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from conveyor.runlog.records import Status
 from conveyor.step.context import path_slug
-from conveyor.ui.app import LOG_PAGE, MAX_LOG_OFFSET, _in_store, _json
+from conveyor.ui.app import LOG_PAGE, MAX_LOG_OFFSET, _json
+from conveyor.ui.logfiles import attempt_location, is_file_log, open_log
 from conveyor.ui.routes.deps import UI, Look, view_of
 from conveyor.ui.views import RunView
 
@@ -20,7 +21,8 @@ router = APIRouter()
 
 
 def attempt_log(view: RunView, step: str, attempt: int) -> tuple[str, bool]:
-    """Where an attempt's output is, and whether the attempt is still running."""
+    """Where an attempt's output is (the run's own log, see :mod:`conveyor.ui.logfiles`),
+    and whether the attempt is still running."""
     key = tuple(p for p in step.split("/") if p)
     with view.lock:
         record = view.record(key)
@@ -30,17 +32,19 @@ def attempt_log(view: RunView, step: str, attempt: int) -> tuple[str, bool]:
     if found is None:
         raise HTTPException(404, f"step '{step}' has no attempt {attempt}")
     running = found.status is Status.RUNNING
-    location = found.log or view.store.log_location(
-        view.run_id, f"{path_slug(list(key))}/attempt-{attempt}.log"
-    )
-    return location, running
+    name = f"{path_slug(list(key))}/attempt-{attempt}.log"
+    return attempt_location(view.store, view.run_id, found.log, name), running
 
 
 def read_part(view: RunView, location: str, offset: int, limit: int) -> tuple[str, int]:
     """Characters from ``offset`` (at most ``limit``) and the total size: a file is read
     from where it is asked, never whole."""
-    if _in_store(view, location):
-        with open(location, encoding="utf-8", errors="replace") as handle:
+    if is_file_log(view.store, view.run_id, location):
+        try:
+            fd = open_log(location)
+        except OSError:  # not written yet (a queued attempt), or a link planted in its place
+            return "", 0
+        with open(fd, encoding="utf-8", errors="replace") as handle:
             size = os.fstat(handle.fileno()).st_size
             handle.seek(min(offset, size))
             return handle.read(limit), size

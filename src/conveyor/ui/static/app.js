@@ -8,17 +8,25 @@ const SVG = "http://www.w3.org/2000/svg";
 let timer = null;
 let session = { mode: "local", actions: false };
 
+// Text as it is shown: bidirectional overrides and isolates (which reorder what follows, so
+// "exe.txt" can read as "txt.exe") and control characters other than newline and tab are
+// written out as ⟨U+202E⟩, so the page shows what is recorded; the data itself is unchanged.
+const HIDDEN = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+function readable(text) {
+  return String(text).replace(/\r\n/g, "\n").replace(HIDDEN, c => "⟨U+" + c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0") + "⟩");
+}
+
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined) continue;
     if (k === "onclick" || k === "onchange" || k === "onsubmit" || k === "oninput") node[k] = v;
-    else if (k === "text") node.textContent = String(v);
-    else node.setAttribute(k, String(v));
+    else if (k === "text") node.textContent = readable(v);
+    else node.setAttribute(k, k === "title" ? readable(v) : String(v));
   }
   for (const child of children) {
     if (child === null || child === undefined) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    node.append(child instanceof Node ? child : document.createTextNode(readable(child)));
   }
   return node;
 }
@@ -26,7 +34,7 @@ function el(tag, attrs, ...children) {
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-  if (text !== undefined) node.textContent = String(text);
+  if (text !== undefined) node.textContent = readable(text);
   return node;
 }
 
@@ -41,7 +49,7 @@ function clip(text, max) {
 }
 function clipped(tag, text, max, attrs) {
   const node = el(tag, { ...(attrs || {}), text: clip(text, max) });
-  if (String(text).length > max) node.title = String(text);
+  if (String(text).length > max) node.title = readable(text);
   return node;
 }
 
@@ -208,8 +216,9 @@ async function runPage(runId) {
   const mapPanel = el("div", { id: "map" });
   const steps = el("div", { id: "steps" });
   const gantt = el("div", { id: "gantt" });
+  const files = el("div", { id: "artifacts" });
   show(el("h1", {}, "Run ", el("span", { text: runId })), summary, head, el("h2", { text: "DAG" }), crumbs, tabs, dag, item, mapPanel,
-    el("h2", { text: "Steps" }), steps, el("h2", { text: "Timeline" }), gantt);
+    el("h2", { text: "Steps" }), steps, el("h2", { text: "Artifacts" }), files, el("h2", { text: "Timeline" }), gantt);
   function setUrl() {
     const q = new URLSearchParams();
     if (level) q.set("path", level);
@@ -240,6 +249,7 @@ async function runPage(runId) {
       card.focus({ preventScroll: true });
     }
     stepTable(steps, data.tree, runId);
+    artifactsPanel(files, runId, data.header.version);
     drawGantt(gantt, data.gantt, runId);
     mark("conveyor:run-drawn");
     if (mapPath) loadMap();
@@ -343,7 +353,7 @@ function stepTable(box, tree, runId) {
       if (a.has_log || a.status === "failed") line.append(" ", el("a", { class: "log-link", href: logHref(runId, path, a.attempt), text: "log" }));
       if (a.returns && Object.keys(a.returns).length) line.append(el("div", { class: "returns" }, el("span", { class: "muted", text: "returns" }), params(a.returns)));
       if (a.metrics && Object.keys(a.metrics).length) line.append(el("div", { class: "metrics" }, el("span", { class: "muted", text: "metrics" }), params(a.metrics)));
-      for (const c of a.catalog) line.append(el("div", { class: "muted", text: `catalog: ${c.name} (${c.size ?? "?"} bytes, sha256 ${String(c.sha256 || "").slice(0, 16)}…)` }));
+      for (const c of a.catalog) line.append(artifactLine(runId, path, a.attempt, c));
       attempts.append(line);
     }
     const info = Object.keys(s.info).length ? el("pre", { class: "small", text: json(s.info) }) : "";
@@ -355,6 +365,80 @@ function stepTable(box, tree, runId) {
       el("td", { text: took(s.duration) }), el("td", {}, attempts, info)));
   }
   box.replaceChildren(el("table", { id: "step-table" }, el("thead", {}, el("tr", {}, ...["step", "type", "status", "duration", "attempts"].map(h => el("th", { text: h })))), body));
+}
+
+// --- artifacts -------------------------------------------------------------------------------
+// The run's catalog files: a panel listing them (per step in the step table too), download
+// links, and a preview dialog built from the server's JSON with textContent only.
+
+function artifactUrl(runId, what, step, attempt, name) {
+  const q = new URLSearchParams({ step, attempt: String(attempt), name });
+  return `/ui/api/runs/${encodeURIComponent(runId)}/artifacts/${what}?${q}`;
+}
+
+function artifactActions(runId, step, attempt, a) {
+  if (a.kept === false) return [el("span", { class: "muted", text: "not kept (hash only)" })];
+  return [
+    el("button", { class: "preview-button", text: "preview", onclick: () => previewArtifact(runId, step, attempt, a.name) }),
+    el("a", { class: "download-link", href: artifactUrl(runId, "download", step, attempt, a.name), download: "", text: "download" }),
+  ];
+}
+
+// One file in the step table: its name, size and digest, with preview and download.
+function artifactLine(runId, step, attempt, c) {
+  const line = el("div", { class: "artifact", "data-name": c.name }, el("span", { class: "muted", text: "catalog: " }), clipped("code", c.name, 80),
+    el("span", { class: "muted", text: ` ${c.size ?? "?"} bytes, sha256 ${String(c.sha256 || "").slice(0, 16)}… ` }));
+  if (c.name !== null) line.append(...artifactActions(runId, step, attempt, c));
+  return line;
+}
+
+async function artifactsPanel(box, runId, version) {
+  if (box.dataset.version === String(version)) return;  // a polled run that did not change
+  box.dataset.version = String(version);
+  let data;
+  try { data = await get(`/ui/api/runs/${encodeURIComponent(runId)}/artifacts`); }
+  catch (err) { box.replaceChildren(el("p", { class: "error", text: String(err.message) })); return; }
+  if (!data.artifacts.length) { box.replaceChildren(el("p", { class: "muted", text: "No files in the catalog (map items' files are on each item's steps)." })); return; }
+  const rows = data.artifacts.map(a => el("tr", { "data-step": a.step, "data-name": a.name },
+    el("td", {}, clipped("span", a.step, 50)), el("td", { text: a.attempt }), el("td", {}, clipped("code", a.name, 70)),
+    el("td", { text: a.size ?? "?" }), el("td", { class: "row-actions" }, ...artifactActions(runId, a.step, a.attempt, a))));
+  box.replaceChildren(el("table", { id: "artifact-table" },
+    el("thead", {}, el("tr", {}, ...["step", "attempt", "file", "bytes", ""].map(h => el("th", { text: h })))), el("tbody", {}, ...rows)),
+    data.more ? el("p", { class: "muted", text: `and ${data.more} more` }) : "");
+}
+
+function previewBody(p, runId, step, attempt) {
+  if (p.kind === "table") {
+    return el("table", { id: "preview-table" }, el("thead", {}, el("tr", {}, ...p.columns.map(c => el("th", { text: c })))),
+      el("tbody", {}, ...p.rows.map(r => el("tr", {}, ...r.map(c => el("td", { text: c }))))));
+  }
+  if (p.kind === "image") return el("img", { id: "preview-image", alt: p.name, src: artifactUrl(runId, "image", step, attempt, p.name) });
+  if (p.kind === "notebook") {
+    return el("div", { id: "preview-cells" }, ...p.cells.map(c => el("div", { class: "nb-cell nb-" + c.type.replace(/[^a-z]/g, "") },
+      el("div", { class: "muted", text: c.type }), el("pre", { class: "small", text: c.source }),
+      ...c.outputs.map(o => el("pre", { class: "small nb-output", text: o })))));
+  }
+  if (p.kind === "none") return el("p", { class: "muted", id: "preview-reason", text: p.reason || "no preview" });
+  return el("pre", { id: "preview-text", text: p.text });
+}
+
+async function previewArtifact(runId, step, attempt, name) {
+  let dialog = document.getElementById("preview-dialog");
+  if (!dialog) { dialog = el("dialog", { id: "preview-dialog", "aria-label": "file preview" }); document.body.append(dialog); }
+  const close = el("button", { id: "preview-close", text: "close", onclick: () => dialog.close() });
+  dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "muted", text: "loading…" }));
+  if (!dialog.open) dialog.showModal();
+  try {
+    const p = await get(artifactUrl(runId, "preview", step, attempt, name));
+    const note = p.truncated ? el("p", { class: "muted", id: "preview-cut", text: `only the start is shown (${p.size} bytes in all)` }) : "";
+    dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80),
+      el("a", { href: artifactUrl(runId, "download", step, attempt, name), download: "", text: "download" }), close),
+      previewBody(p, runId, step, attempt), note);
+    dialog.dataset.kind = p.kind;
+  } catch (err) {
+    dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "error", text: String(err.message) }));
+  }
+  mark("conveyor:preview-drawn");
 }
 
 // --- logs ------------------------------------------------------------------------------------
@@ -379,7 +463,7 @@ async function logsPage(runId) {
   let next = 0;
   async function page() {
     const data = await get(`${base}&attempt=${n}&offset=${next}`);
-    pre.append(document.createTextNode(data.text));
+    pre.append(document.createTextNode(readable(data.text)));
     next = data.next;
     more.hidden = next >= data.size;
     return data;
@@ -389,7 +473,7 @@ async function logsPage(runId) {
   if (first.running) {
     status.textContent = "following the running step…";
     const source = new EventSource(`/ui/api/runs/${encodeURIComponent(runId)}/log/stream?step=${encodeURIComponent(step)}&attempt=${n}&offset=${next}`);
-    source.onmessage = (e) => { const d = JSON.parse(e.data); pre.append(document.createTextNode(d.text)); next = d.next; };
+    source.onmessage = (e) => { const d = JSON.parse(e.data); pre.append(document.createTextNode(readable(d.text))); next = d.next; };
     source.addEventListener("end", () => { status.textContent = "the step has ended"; source.close(); });
   }
 }

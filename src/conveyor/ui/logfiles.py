@@ -1,0 +1,72 @@
+"""Where the UI reads an attempt's log: only from the run's own log folder.
+
+The ``log`` field of an attempt is written by whatever recorded the run (on a laptop, a run
+log anyone with write access to the folder may have edited). Followed as it is, a log link
+would show any file the UI's process can read (``/etc/passwd``, another run's logs, a
+symlink planted in the run's folder). So a recorded location is used only when it is inside
+the run's own log folder once every link on the way is resolved; anything else is read from
+where the store itself keeps that attempt's log.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from conveyor.runlog.base import RunLogStore
+
+#: ``O_NOFOLLOW`` where the platform has it: the last component is not followed if it was
+#: replaced by a link between the check and the open.
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def log_folder(store: RunLogStore, run_id: str) -> Path | None:
+    """The resolved folder of a file store's logs of ``run_id`` (None for another store)."""
+    root = getattr(store, "root", None)
+    if not isinstance(root, Path):
+        return None
+    return Path(store.log_location(run_id, "x")).parent.resolve()
+
+
+def confined(store: RunLogStore, run_id: str, location: str) -> str | None:
+    """``location`` as the place to read, if it is one of the run's own logs; else None.
+
+    A file store's location must resolve (links followed) inside the run's ``logs`` folder;
+    another store's must start with the run's own prefix and hold no ``..`` segment (its
+    ``read_log`` looks a key up, and the key must be this run's)."""
+    if "\x00" in location:
+        return None
+    folder = log_folder(store, run_id)
+    if folder is not None:
+        try:
+            resolved = Path(location).resolve()
+        except (OSError, RuntimeError):  # a loop of links
+            return None
+        return str(resolved) if os.path.isabs(location) and resolved.is_relative_to(folder) else None
+    prefix = store.log_location(run_id, "")
+    rest = location[len(prefix) :]
+    if not location.startswith(prefix) or ".." in rest.split("/"):
+        return None
+    return location
+
+
+def attempt_location(store: RunLogStore, run_id: str, recorded: str | None, name: str) -> str:
+    """Where to read an attempt's log: ``recorded`` when it is the run's own, else where the
+    store keeps ``name`` (``step/attempt-N.log``) for this run (a moved or edited run log
+    then shows the attempt's own log, or none, never another file)."""
+    if recorded:
+        found = confined(store, run_id, recorded)
+        if found is not None:
+            return found
+    own = store.log_location(run_id, name)
+    return confined(store, run_id, own) or own
+
+
+def is_file_log(store: RunLogStore, run_id: str, location: str) -> bool:
+    """Whether ``location`` (from :func:`attempt_location`) is a file to read from an offset."""
+    return log_folder(store, run_id) is not None and os.path.isabs(location)
+
+
+def open_log(location: str) -> int:
+    """A read-only descriptor of a confined log file, not following a last-moment link."""
+    return os.open(location, os.O_RDONLY | _NOFOLLOW)
