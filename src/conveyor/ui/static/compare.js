@@ -43,7 +43,8 @@ function stepRows(steps, runA, runB) {
       if (what === "status") {
         const cell = el("span", {}, badge(x.status));
         if (Object.keys(x.items).length) cell.append(" ", el("span", { class: "muted", text: Object.entries(x.items).map(([k, v]) => `${v} ${k}`).join(", ") }));
-        cell.append(" ", el("a", { class: "log-link", href: itemHref(runId, s.path.split("/").slice(0, -1).join("/")), text: "open" }));
+        cell.append(" ", el("a", { class: "level-link", href: itemHref(runId, s.path.split("/").slice(0, -1).join("/")),
+          text: "open", title: `this step in run ${runId}` }));
         return cell;
       }
       if (what === "duration") return took(x.duration);
@@ -53,7 +54,10 @@ function stepRows(steps, runA, runB) {
     const cells = [];
     for (const what of ["status", "duration", "attempts", "returns", "metrics"]) {
       const differs = d.presence || d[what] || (what === "status" && d.items);
-      cells.push(diffCell(differs, side(a, runA, what)), diffCell(differs, side(b, runB, what)));
+      // returns and metrics: each differing key carries the sign, not the whole cell again
+      const pair = [diffCell(differs, side(a, runA, what)), diffCell(differs, side(b, runB, what))];
+      if (["returns", "metrics"].includes(what) && a && b) pair.forEach(c => c.classList.add("values"));
+      cells.push(...pair);
     }
     body.append(el("tr", { "data-step": s.path, class: any ? "change" : "same" }, el("td", {}, clipped("span", s.path, 50)), ...cells));
   }
@@ -83,7 +87,11 @@ async function comparePage(runA, runB) {
       ["started", [at(c.a.started_at), at(c.b.started_at)]], ["duration", [took(c.a.duration), took(c.b.duration)]]];
     if (c.a.tag != null || c.b.tag != null) rows.push(["tag", [c.a.tag ?? "", c.b.tag ?? ""].map(t => typeof t === "string" ? t : JSON.stringify(t))]);
     if (c.a.user || c.b.user) rows.push(["user", [c.a.user || "", c.b.user || ""]]);
-    for (const [k, [a, b]] of rows) runs.append(el("span", { class: "muted", text: k }), el("span", {}, a), el("span", {}, b));
+    const differ = { status: c.a.status !== c.b.status, pipeline: !c.same_pipeline };
+    for (const [k, [a, b]] of rows) {
+      const mark = differ[k] ? { class: "differs", title: "differs between the runs" } : {};
+      runs.append(el("span", { class: "muted", text: k }), el("span", mark, a), el("span", mark, b));
+    }
     const warn = c.same_pipeline ? null : el("p", { class: "error", id: "other-pipeline", text: "These runs are of different pipelines: steps are compared by their paths." });
     const cut = c.truncated ? el("p", { class: "muted", text: `Only the first ${c.steps.length} steps are compared.` }) : null;
     box.replaceChildren(el("div", { class: "card" }, runs, el("p", { id: "compare-summary", text: said.join("; ") }), warn),
