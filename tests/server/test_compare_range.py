@@ -54,7 +54,11 @@ def served(db_url: str, tmp_path: Path) -> tuple[TestClient, dict[str, dict[str,
     with engine.begin() as conn:
         for n, name in enumerate(("a1", "a2", "b1", "q")):
             started = DAY + n * 86400 if name != "q" else None  # q: queued, never started
-            conn.execute(update(runs).where(runs.c.id == ids[name]).values(started_at=started, created_at=DAY + n * 86400))
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == ids[name])
+                .values(started_at=started, created_at=DAY + n * 86400)
+            )
     return client, users, ids
 
 
@@ -69,10 +73,14 @@ def test_the_api_and_ui_listings_filter_by_date_in_the_query(
     ann = users["ann"]
     api = client.get("/api/v1/runs", params={"since": DAY + 86400}, headers=ann).json()
     assert sorted(ids_of(api)) == sorted([ids["a2"], ids["q"]]) and api["total"] == 2  # not bob's b1
-    api = client.get("/api/v1/runs", params={"since": "2026-12-01", "until": "2026-12-02"}, headers=ann).json()
+    api = client.get(
+        "/api/v1/runs", params={"since": "2026-12-01", "until": "2026-12-02"}, headers=ann
+    ).json()
     assert ids_of(api) == [ids["a1"]]
     # q never started: it is placed by when it was queued, as the listings show it
-    assert ids_of(client.get("/api/v1/runs", params={"since": "2026-12-04"}, headers=ann).json()) == [ids["q"]]
+    assert ids_of(client.get("/api/v1/runs", params={"since": "2026-12-04"}, headers=ann).json()) == [
+        ids["q"]
+    ]
     bad = client.get("/api/v1/runs", params={"until": "tomorrow"}, headers=ann)
     assert bad.status_code == 422
     issue = bad.json()["error"]["issues"][0]

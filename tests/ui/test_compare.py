@@ -4,7 +4,6 @@ different, its refusals, its redaction, and the listing's since/until/tag filter
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -5,7 +5,6 @@ page shows relative times, no user column on a laptop, and filters by date and t
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,7 +65,9 @@ def test_choose_two_runs_and_see_what_differs(ui: LocalUi, page: Any) -> None:
     colour = check.first.evaluate("td => getComputedStyle(td).backgroundColor")
     plain = page.locator("#compare-initial tr[data-param='bad'] td").nth(2)
     assert colour != plain.evaluate("td => getComputedStyle(td).backgroundColor")  # highlighted
-    assert page.locator("#compare-steps tr[data-step='score'] .differs-key").all_inner_texts() == ["quality"] * 2
+    assert (
+        page.locator("#compare-steps tr[data-step='score'] .differs-key").all_inner_texts() == ["quality"] * 2
+    )
     assert "2 of 2 steps differ" in page.inner_text("#compare-summary")
 
     page.check("#only-differences")  # the unchanged parameter is hidden, the changed stay

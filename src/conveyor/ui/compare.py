@@ -214,7 +214,8 @@ def diff_step(path: str, a: StepSide | None, b: StepSide | None) -> StepDiff:
         "metrics": bool(metrics),
         "items": a["items"] != b["items"],
     }
-    return {"path": path, "a": a, "b": b, "differs": flags, "changed_returns": returns, "changed_metrics": metrics}
+    return {"path": path, "a": a, "b": b, "differs": flags,
+            "changed_returns": returns, "changed_metrics": metrics}  # fmt: skip
 
 
 #: One run as :func:`compare` reads it: its header, initial and final parameters, steps.

@@ -40,7 +40,8 @@ def instant(value: str, where: str) -> float | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise BadRange(where, value, "write the date as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MM[:SS][Z]") from None
+        hint = "write the date as YYYY-MM-DD, a time as YYYY-MM-DDTHH:MM[:SS][Z]"
+        raise BadRange(where, value, hint) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()

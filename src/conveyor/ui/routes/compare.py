@@ -26,5 +26,6 @@ def _read(ui: UIState, run_id: str, viewer: Viewer) -> Read:
 def compare_runs(viewer: Look, ui: UI, run_a: str, run_b: str) -> object:
     """Runs ``run_a`` and ``run_b`` side by side, with what differs (see ``ui.compare``)."""
     if run_a == run_b:
-        raise HTTPException(422, f"run_b: expected a run other than run_a, found '{run_b}' twice; choose two runs")
+        said = f"run_b: expected a run other than run_a, found '{run_b}' twice; choose two runs"
+        raise HTTPException(422, said)
     return _json(compare(_read(ui, run_a, viewer), _read(ui, run_b, viewer)))

@@ -34,7 +34,8 @@ def runs(
         date_range(since, until)
     except BadRange as exc:
         raise HTTPException(422, str(exc)) from None
-    filters = {"status": status, "pipeline": pipeline, "user": user, "q": q, "tag": tag, "since": since, "until": until}
+    filters = {"status": status, "pipeline": pipeline, "user": user, "q": q, "tag": tag}
+    filters |= {"since": since, "until": until}
     return _json(redact_texts(ui, ui.source.runs(viewer, filters, offset, limit)))
 
 
