@@ -51,6 +51,7 @@ def test_choose_two_runs_and_see_what_differs(ui: LocalUi, page: Any) -> None:
     assert compare.is_disabled()  # one run chosen: not yet
     page.check("#runs input.pick[data-run='bad']")
     assert compare.is_enabled()
+    shot(page, "issue24-runs-two-chosen")
     compare.click()
     page.wait_for_url("**/compare/good/bad")
     page.wait_for_selector("#compare-steps tbody tr[data-step='check']")
@@ -88,3 +89,16 @@ def test_the_runs_page_filters_by_date_and_tag(ui: LocalUi, page: Any) -> None:
     assert "since=2000-01-01" in page.url and "until=2000-01-02" in page.url
     page.fill("#f-until", "")
     page.wait_for_function("document.querySelectorAll('#runs tbody tr').length === 2")
+
+
+def test_times_read_as_how_long_ago(ui: LocalUi, page: Any) -> None:
+    page.goto(ui.url + "/runs/good")
+    started = page.locator("#header time").first
+    started.wait_for()
+    assert started.get_attribute("title") == started.get_attribute("datetime")
+    assert started.get_attribute("title").endswith("Z") and started.inner_text() == "just now"
+    now = 1_796_083_200_000  # ms: 2026-12-01T00:00:00Z
+    said = page.evaluate(
+        "now => [5, 42, 180, 7200, 86400 + 60, 3 * 86400].map(s => ago(now / 1000 - s, now))", now
+    )
+    assert said == ["just now", "42 s ago", "3 min ago", "2 h ago", "yesterday", "3 days ago"]
