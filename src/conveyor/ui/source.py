@@ -252,11 +252,12 @@ class LocalSource:
 
     def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         records = self._records()
-        if any(filters.get(k) for k in FILTERS):
-            span = date_range(filters.get("since", ""), filters.get("until", ""))
-            chosen = [r for r in records if matches(run_row(r), filters, span)]
-        else:
-            chosen = records
+        span = date_range(filters.get("since", ""), filters.get("until", ""))
+        chosen = records
+        if span.since is not None or span.until is not None:  # on the record: no row built
+            chosen = [r for r in chosen if span.holds(r.started_at)]
+        if any(filters.get(k) for k in FILTERS if k not in ("since", "until")):
+            chosen = [r for r in chosen if matches(run_row(r), filters, Range())]
         page = [run_row(r) for r in chosen[offset : offset + limit]]
         add_progress(self.views, page)
         if self._pipelines is None or self._pipelines[0] is not records:
