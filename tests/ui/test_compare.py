@@ -24,7 +24,14 @@ PIPELINE = """
 dag:
   start_at: score
   steps:
-    score: {command: ctasks.scored, returns: [{name: quality, kind: metric}], next: check}
+    score: {command: ctasks.scored, returns: [{name: quality, kind: metric}], next: fan}
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      on_item_failure: continue
+      branch: {start_at: item, steps: {item: {command: ctasks.fail_if, next: success}}}
+      next: check
     check: {command: ctasks.fail_if, returns: [y], next: success}
 """
 #: When each run started (set in its record): a, b and same on 1 Dec 2026, old a year before.
@@ -40,10 +47,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> RunLogStore:
     config = file_config(root)
     pipeline = load_pipeline(root / "pipeline.yaml")
     given: dict[str, dict[str, Any]] = {
-        "a": {"x": 2, "bad": 7},
-        "b": {"x": 7, "bad": 7, "db": "postgresql://app:hunter2pw@db/x"},
-        "same": {"x": 2, "bad": 7},
-        "old": {"x": 3, "bad": 7},
+        "a": {"x": 2, "bad": 7, "xs": [1, 2]},
+        "b": {"x": 7, "bad": 7, "xs": [1, 7], "db": "postgresql://app:hunter2pw@db/x"},
+        "same": {"x": 2, "bad": 7, "xs": [1, 2]},
+        "old": {"x": 3, "bad": 7, "xs": []},
     }
     tags = {"a": "nightly", "b": "nightly", "same": "manual"}
     for run_id, params in given.items():
@@ -81,7 +88,7 @@ def test_two_runs_compare_parameters_and_steps(store: RunLogStore) -> None:
     assert (c["a"]["status"], c["b"]["status"]) == ("succeeded", "failed")
     assert c["same_pipeline"] is True
     params = c["initial_parameters"]
-    assert (params["changed"], params["added"], params["removed"]) == (["x"], ["db"], [])
+    assert (params["changed"], params["added"], params["removed"]) == (["x", "xs"], ["db"], [])
     rows = {r["name"]: r for r in params["rows"]}
     assert rows["x"]["a"] == 2 and rows["x"]["b"] == 7 and rows["bad"]["change"] == "same"
     assert rows["db"]["has_a"] is False and rows["db"]["has_b"] is True
@@ -96,7 +103,11 @@ def test_two_runs_compare_parameters_and_steps(store: RunLogStore) -> None:
     assert (check["a"]["status"], check["b"]["status"]) == ("succeeded", "failed")
     assert check["differs"]["status"] and check["differs"]["returns"]
     assert check["a"]["returns"] == {"y": 2} and check["changed_returns"] == ["y"]
-    assert c["steps_differing"] == 2
+    fan = step(c, "fan")  # a map is one row, its items counted; no item's step is a row
+    assert fan["a"]["items"] == {"succeeded": 2} and fan["b"]["items"] == {"succeeded": 1, "failed": 1}
+    assert fan["differs"]["items"] and not fan["differs"]["status"]
+    assert [s["path"] for s in c["steps"]] == ["score", "fan", "check"]
+    assert c["steps_differing"] == 3
 
 
 def test_runs_with_the_same_inputs_differ_in_nothing(store: RunLogStore) -> None:
