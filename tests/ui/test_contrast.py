@@ -70,3 +70,11 @@ def test_dag_nodes_are_readable(status: str) -> None:
 def test_text_colours_are_readable_on_the_page(name: str) -> None:
     for ground in ("--paper", "--bg"):
         assert ratio(variables()[name], variables()[ground]) >= AA, (name, ground)
+
+
+@pytest.mark.parametrize("name", ["--diff-ink", "--muted", "--link"])
+def test_what_differs_between_two_runs_is_readable(name: str) -> None:
+    """The compare page's highlight (issue 24): its ink, muted text ("absent") and links on it."""
+    background = rule("td.differs", "background")
+    assert background == variables()["--diff"] and rule("td.differs", "color") == variables()["--diff-ink"]
+    assert ratio(variables()[name], background) >= AA, (name, background)

@@ -129,10 +129,10 @@ def test_dag_colours_change_while_running_and_log_is_followed(ui: tuple[LocalUi,
         )
         shot(page, "local-run-live")
         page.goto(f"{server.url}/runs/slow/logs?step=first&attempt=1")
-        page.wait_for_function("document.getElementById('log').textContent.includes('tick 2')")
+        page.wait_for_function("document.getElementById('log')?.textContent.includes('tick 2')")
         assert "tick 11" not in page.inner_text("#log")  # still running: followed, not finished
         page.wait_for_function(
-            "document.getElementById('log').textContent.includes('tick 11')", timeout=20_000
+            "document.getElementById('log')?.textContent.includes('tick 11')", timeout=20_000
         )
         page.wait_for_function("document.getElementById('log-status').textContent.includes('ended')")
         shot(page, "local-log")
@@ -155,7 +155,7 @@ def test_markup_from_the_run_log_is_text(ui: tuple[LocalUi, Path], page: Any) ->
     assert "<b onmouseover=window.pwned=3>hi</b>" in page.inner_text("#initial")
     step = "<img src=x onerror=window.pwned=1>"
     page.goto(f"{server.url}/runs/hostile/logs?step={__import__('urllib.parse').parse.quote(step)}&attempt=1")
-    page.wait_for_function("document.getElementById('log').textContent.includes('<script>')")
+    page.wait_for_function("document.getElementById('log')?.textContent.includes('<script>')")
     assert page.evaluate("window.pwned") is None
     assert page.locator("main img, main script, main b").count() == 0
     shot(page, "local-escaped")

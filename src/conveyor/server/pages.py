@@ -35,6 +35,7 @@ from conveyor.server.auth import SESSION_SECONDS
 from conveyor.server.db import runs, users
 from conveyor.server.redact import without_credentials
 from conveyor.ui.source import RunsPage, TableRow, Viewer, Views, add_progress
+from conveyor.ui.when import date_range
 
 SESSION = "conveyor_session"
 CSRF = "conveyor_csrf"
@@ -82,9 +83,11 @@ class ServerSource:
 
     def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         owner = None if viewer.admin else viewer.id
+        span = date_range(filters.get("since", ""), filters.get("until", ""))
         rows, total = queue.listing(
             self.readonly, owner, filters.get("status") or None, filters.get("user") or None,
             filters.get("pipeline") or None, limit, offset, id_contains=filters.get("q") or None,
+            since=span.since, until=span.until,
         )  # fmt: skip
         page: list[TableRow] = [
             {

@@ -269,9 +269,17 @@ def listing(
     limit: int,
     offset: int,
     id_contains: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
 ) -> tuple[list[RunRow], int]:
-    """A page of runs, filtered; with the total count."""
+    """A page of runs, filtered; with the total count. ``since`` and ``until`` bound when
+    a run started (when it was queued, for one not started yet: what the listings show)."""
     conditions = []
+    started = func.coalesce(runs.c.started_at, runs.c.created_at)
+    if since is not None:
+        conditions.append(started >= since)
+    if until is not None:
+        conditions.append(started < until)
     if id_contains:
         conditions.append(runs.c.id.contains(id_contains, autoescape=True))
     if user_id is not None:

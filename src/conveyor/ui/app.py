@@ -24,6 +24,7 @@ ASSETS = {
     "app.js": "text/javascript",
     "dag.js": "text/javascript",
     "charts.js": "text/javascript",
+    "compare.js": "text/javascript",
     "app.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -36,7 +37,7 @@ SECURITY_HEADERS = {
 LOG_PAGE = 256 * 1024
 #: Beyond any log a step writes (1 TiB): a larger offset, like a negative one, is refused (422).
 MAX_LOG_OFFSET = 2**40
-PAGES = ("/", "/runs/{run_id}", "/runs/{run_id}/logs", "/metrics", "/login")
+PAGES = ("/", "/runs/{run_id}", "/runs/{run_id}/logs", "/metrics", "/login", "/compare/{run_a}/{run_b}")
 
 #: Who is looking, from a request (the server reads its session cookie; a laptop: anyone).
 Guard = Callable[[Request], Viewer]

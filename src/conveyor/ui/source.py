@@ -23,6 +23,7 @@ from conveyor.runlog.endings import run_end
 from conveyor.runlog.records import RunRecord
 from conveyor.ui.artifacts import local_catalog
 from conveyor.ui.views import RunView
+from conveyor.ui.when import Range, date_range
 
 #: Run views kept in memory (the most recently looked at).
 VIEWS_KEPT = 64
@@ -66,6 +67,8 @@ class RunsPage(TypedDict):
     pipelines: list[str]
     #: The users an admin may filter by (none for others, and on a laptop).
     users: list[str]
+    #: The tags local runs carry, to filter by (server runs carry none).
+    tags: NotRequired[list[str]]
 
 
 class RunSource(Protocol):
@@ -78,7 +81,8 @@ class RunSource(Protocol):
     views: Views
 
     def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
-        """A page of runs, newest first, matching ``filters`` (status, pipeline, user, q)."""
+        """A page of runs, newest first, matching ``filters`` (status, pipeline, user, q,
+        tag; since and until, checked already by ``ui.when.date_range``)."""
 
     def visible(self, viewer: Viewer, run_id: str) -> bool:
         """Whether ``viewer`` may see ``run_id`` (False also when there is no such run)."""
@@ -140,6 +144,11 @@ class Views:
                 continue
 
 
+def _tag(run: RunRecord) -> object:
+    """The run's ``tag`` (``conveyor execute --tag``), kept in its record's extra keys."""
+    return run.extra.get("tag") if isinstance(run.extra, dict) else None
+
+
 def run_row(run: RunRecord, user: str | None = None) -> TableRow:
     """A run as a row of the runs table."""
     end = run_end(run) or (time.time() if run.started_at else None)  # an ended run's stays put
@@ -150,7 +159,7 @@ def run_row(run: RunRecord, user: str | None = None) -> TableRow:
         "user": user,
         "started_at": run.started_at,
         "duration": (end - run.started_at) if run.started_at and end else None,
-        "tag": run.extra.get("tag") if isinstance(run.extra, dict) else None,
+        "tag": _tag(run),
     }
 
 
@@ -166,11 +175,24 @@ def add_progress(views: Views, rows: list[TableRow]) -> None:
             row["progress"] = None
 
 
-def matches(row: Mapping[str, object], filters: dict[str, str]) -> bool:
-    """Whether a runs-table row passes the filters (status, pipeline, user, q: id search)."""
+#: The filters a runs listing reads (a page with none of them set lists every run).
+FILTERS = ("status", "pipeline", "user", "q", "tag", "since", "until")
+
+
+def matches(row: Mapping[str, object], filters: dict[str, str], span: Range | None = None) -> bool:
+    """Whether a runs-table row passes the filters (status, pipeline, user, tag; q: id
+    search; since and until: when it started, see ``ui.when``, read once by a caller that
+    passes ``span``)."""
     for key in ("status", "pipeline", "user"):
         if filters.get(key) and row.get(key) != filters[key]:
             return False
+    if filters.get("tag") and (row.get("tag") is None or str(row.get("tag")) != filters["tag"]):
+        return False
+    if span is None:
+        span = date_range(filters.get("since", ""), filters.get("until", ""))
+    started = row.get("started_at")
+    if not span.holds(started if isinstance(started, float | int) else None):
+        return False
     query = filters.get("q")
     return not query or query.lower() in str(row["id"]).lower()
 
@@ -186,7 +208,8 @@ class LocalSource:
         self._index: dict[str, tuple[int, RunRecord]] = {}
         self._listed = 0.0
         self._rows: list[RunRecord] = []
-        self._pipelines: tuple[list[RunRecord], list[str]] | None = None
+        #: The pipelines and tags of the records last listed (found again when they change).
+        self._pipelines: tuple[list[RunRecord], list[str], list[str]] | None = None
         self._stamp: int | None = None
         self._lock = threading.Lock()
 
@@ -234,15 +257,19 @@ class LocalSource:
 
     def runs(self, viewer: Viewer, filters: dict[str, str], offset: int, limit: int) -> RunsPage:
         records = self._records()
-        if any(filters.get(k) for k in ("status", "pipeline", "q")):
-            chosen = [r for r in records if matches(run_row(r), filters)]
-        else:
-            chosen = records
+        span = date_range(filters.get("since", ""), filters.get("until", ""))
+        chosen = records
+        if span.since is not None or span.until is not None:  # on the record: no row built
+            chosen = [r for r in chosen if span.holds(r.started_at)]
+        if any(filters.get(k) for k in FILTERS if k not in ("since", "until")):
+            chosen = [r for r in chosen if matches(run_row(r), filters, Range())]
         page = [run_row(r) for r in chosen[offset : offset + limit]]
         add_progress(self.views, page)
         if self._pipelines is None or self._pipelines[0] is not records:
-            self._pipelines = (records, sorted({str(r.pipeline_name) for r in records if r.pipeline_name}))
-        return {"runs": page, "total": len(chosen), "pipelines": self._pipelines[1], "users": []}
+            self._pipelines = (records, sorted({str(r.pipeline_name) for r in records if r.pipeline_name}),
+                               sorted({str(t) for r in records if (t := _tag(r)) is not None}))  # fmt: skip
+        _, pipelines, tags = self._pipelines
+        return {"runs": page, "total": len(chosen), "pipelines": pipelines, "users": [], "tags": tags}
 
     def warm(self, count: int = 20) -> None:
         """Index the runs and fold the newest ``count`` (a background thread at start)."""

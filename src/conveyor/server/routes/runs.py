@@ -13,9 +13,10 @@ from conveyor.runlog.records import Status
 from conveyor.server import queue
 from conveyor.server.redact import finite, without_credentials
 from conveyor.server.routes.deps import Caller, State, visible
-from conveyor.server.schemas import RunDetail, RunList, RunSummary, SubmitRun, error
+from conveyor.server.schemas import IssueBody, RunDetail, RunList, RunSummary, SubmitRun, error
 from conveyor.server.submission import Refused, accept
 from conveyor.step.context import path_slug
+from conveyor.ui.when import BadRange, date_range
 
 router = APIRouter()
 
@@ -54,9 +55,20 @@ def list_runs(
     pipeline: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    since: Annotated[str, Query(max_length=40)] = "",
+    until: Annotated[str, Query(max_length=40)] = "",
 ) -> Any:
+    # since and until bound when runs started: epoch seconds or ISO 8601 (UTC without a zone).
+    try:
+        span = date_range(since, until)
+    except BadRange as exc:
+        issue: IssueBody = {"path": ["query", exc.where], "message": str(exc), "found": exc.found,
+                            "expected": exc.expected, "hint": exc.hint}  # fmt: skip
+        return error(422, str(exc), [issue])
     owner = None if caller.is_admin else caller.id
-    rows, total = queue.listing(state.readonly, owner, status, user_name, pipeline, limit, offset)
+    rows, total = queue.listing(
+        state.readonly, owner, status, user_name, pipeline, limit, offset, since=span.since, until=span.until
+    )
     return {"runs": rows, "total": total, "limit": limit, "offset": offset}
 
 

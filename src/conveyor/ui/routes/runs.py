@@ -3,12 +3,13 @@ level), and the items of a map."""
 
 from typing import Annotated, NotRequired, TypedDict
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.ui.app import _choices, _json, _level
 from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, view_of
+from conveyor.ui.when import BadRange, date_range
 
 router = APIRouter()
 
@@ -21,11 +22,23 @@ def runs(
     pipeline: Annotated[str, Query(max_length=200)] = "",
     user: Annotated[str, Query(max_length=100)] = "",
     q: Annotated[str, Query(max_length=100)] = "",
+    tag: Annotated[str, Query(max_length=200)] = "",
+    since: Annotated[str, Query(max_length=40)] = "",
+    until: Annotated[str, Query(max_length=40)] = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JSONResponse:
-    """A page of the runs ``viewer`` may see, newest first, filtered."""
-    filters = {"status": status, "pipeline": pipeline, "user": user, "q": q}
+    """A page of the runs ``viewer`` may see, newest first, filtered (``since`` and
+    ``until``: when they started, see ``ui.when``; a bad one is a 422 saying why)."""
+    try:
+        date_range(since, until)
+    except BadRange as exc:
+        raise HTTPException(422, str(exc)) from None
+    if tag and ui.mode == "server":  # as `conveyor runs list --tag` says of a server
+        said = f"tag: expected no tag on the server, found {tag!r}; server runs carry no tag"
+        raise HTTPException(422, said)
+    filters = {"status": status, "pipeline": pipeline, "user": user, "q": q, "tag": tag}
+    filters |= {"since": since, "until": until}
     return _json(redact_texts(ui, ui.source.runs(viewer, filters, offset, limit)))
 
 

@@ -76,6 +76,26 @@ function logHref(runId, step, attempt) {
 function itemHref(runId, item) { return `/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(item)}`; }
 
 function when(t) { return t ? new Date(t * 1000).toLocaleString() : "-"; }
+// A time as people say it ("3 min ago"), the absolute ISO time in its title (and datetime).
+function ago(t, now) {
+  const s = (now ?? Date.now()) / 1000 - t;
+  if (s < 10) return s < -60 ? new Date(t * 1000).toLocaleString() : "just now";
+  if (s < 60) return `${Math.floor(s)} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  if (s < 30 * 86400) { const d = Math.floor(s / 86400); return d === 1 ? "yesterday" : `${d} days ago`; }
+  return new Date(t * 1000).toLocaleDateString();
+}
+function at(t) {
+  if (!t) return el("span", { text: "-" });
+  const iso = new Date(t * 1000).toISOString();
+  return el("time", { datetime: iso, title: iso, text: ago(t) });
+}
+// A date input's day (YYYY-MM-DD) as epoch seconds at its local midnight (`next`: the day after's).
+function midnight(day, next) {
+  const [y, m, d] = day.split("-").map(Number);
+  return new Date(y, m - 1, d + (next ? 1 : 0)).getTime() / 1000;
+}
 function took(s) {
   if (s === null || s === undefined) return "-";
   if (s < 1) return (s * 1000).toFixed(0) + " ms";
@@ -127,7 +147,8 @@ function poll(fn, ms) { clearTimeout(timer); timer = setTimeout(fn, ms); }
 async function runsPage() {
   const params = new URLSearchParams(location.search);
   const state = { status: params.get("status") || "", pipeline: params.get("pipeline") || "",
-    user: params.get("user") || "", q: params.get("q") || "", offset: +(params.get("offset") || 0) };
+    user: params.get("user") || "", q: params.get("q") || "", tag: params.get("tag") || "",
+    since: params.get("since") || "", until: params.get("until") || "", offset: +(params.get("offset") || 0) };
   const table = el("tbody");
   const pager = el("div", { class: "pager" });
   const status = el("select", { id: "f-status", onchange: () => go({ status: status.value, offset: 0 }) },
@@ -137,25 +158,52 @@ async function runsPage() {
   const user = el("select", { id: "f-user", onchange: () => go({ user: user.value, offset: 0 }) });
   const search = el("input", { id: "f-q", placeholder: "run id", value: state.q });
   search.onchange = () => go({ q: search.value, offset: 0 });
+  const tag = el("select", { id: "f-tag", "aria-label": "tag", onchange: () => go({ tag: tag.value, offset: 0 }) });
+  const since = el("input", { id: "f-since", type: "date", value: state.since, "aria-label": "started on or after" });
+  const until = el("input", { id: "f-until", type: "date", value: state.until, "aria-label": "started on or before" });
+  since.onchange = () => go({ since: since.value, offset: 0 });
+  until.onchange = () => go({ until: until.value, offset: 0 });
+  const picked = new Map();  // run id -> when it started: the two to compare
+  const compare = el("button", { id: "compare", type: "button", disabled: "" });
+  compare.onclick = () => {
+    if (picked.size !== 2) return;
+    const [a, b] = [...picked.entries()].sort((x, y) => (x[1] || 0) - (y[1] || 0)).map(e => e[0]);  // older first
+    location.href = `/compare/${encodeURIComponent(a)}/${encodeURIComponent(b)}`;
+  };
+  function pickedChanged() {
+    compare.disabled = picked.size !== 2;
+    compare.textContent = picked.size === 2 ? "Compare the two runs" : `Compare (choose two: ${picked.size} chosen)`;
+  }
+  pickedChanged();
+  // The local UI has no users; server runs carry no tags: each column only where it exists.
+  const columns = [["", r => el("input", { type: "checkbox", class: "pick", "data-run": r.id, "aria-label": "choose run " + r.id,
+      checked: picked.has(r.id) ? "" : null, onchange: (e) => { if (e.target.checked) picked.set(r.id, r.started_at); else picked.delete(r.id); pickedChanged(); } })],
+    ["run", r => el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })], ["status", r => badge(r.status)],
+    ["pipeline", r => r.pipeline || ""], ["tag", r => r.tag == null ? "" : typeof r.tag === "string" ? r.tag : JSON.stringify(r.tag)], ["user", r => r.user || ""], ["started", r => at(r.started_at)],
+    ["duration", r => took(r.duration)], ["progress", r => progress(r.progress)]]
+    .filter(([h]) => !(h === "user" && session.mode === "local") && !(h === "tag" && session.mode === "server"));
   function go(change) {
     Object.assign(state, change);
     const q = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== 0));
     history.replaceState(null, "", "/" + (q.toString() ? "?" + q : ""));
     load();
   }
-  show(el("h1", { text: "Runs" }), el("div", { class: "filters" }, status, pipeline, user, search),
-    el("table", { id: "runs" }, el("thead", {}, el("tr", {}, ...["run", "status", "pipeline", "tag", "user", "started", "duration", "progress"].map(h => el("th", { text: h })))), table),
+  show(el("h1", { text: "Runs" }), el("div", { class: "filters" }, status, pipeline, user, tag, search,
+    el("label", {}, "from ", since), el("label", {}, "to ", until), compare),
+    el("table", { id: "runs" }, el("thead", {}, el("tr", {}, ...columns.map(([h]) => el("th", { text: h })))), table),
     pager);
   async function load() {
-    const q = new URLSearchParams({ ...state, limit: 50 });
+    // the days chosen, as the local midnights they start at (the server cannot know this zone)
+    const q = new URLSearchParams({ ...state, limit: 50, since: state.since ? midnight(state.since) : "",
+      until: state.until ? midnight(state.until, true) : "" });
     const data = await get("/ui/api/runs?" + q);
     fill(pipeline, data.pipelines, state.pipeline, "any pipeline");
     fill(user, data.users, state.user, "any user");
+    fill(tag, data.tags || [], state.tag, "any tag");
     user.hidden = !data.users.length;
+    tag.hidden = !(data.tags || []).length;
     table.replaceChildren(...data.runs.map(r => el("tr", { "data-run": r.id },
-      el("td", {}, el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })),
-      el("td", {}, badge(r.status)), el("td", { text: r.pipeline || "" }), el("td", { text: r.tag || "" }), el("td", { text: r.user || "" }),
-      el("td", { text: when(r.started_at) }), el("td", { text: took(r.duration) }), el("td", {}, progress(r.progress)))));
+      ...columns.map(([, cell]) => { const v = cell(r); return v instanceof Node ? el("td", {}, v) : el("td", { text: v }); }))));
     const end = Math.min(state.offset + data.runs.length, data.total);
     pager.replaceChildren(
       el("button", { id: "runs-prev", text: "previous", disabled: state.offset > 0 ? null : "", onclick: () => go({ offset: Math.max(0, state.offset - 50) }) }),
@@ -318,7 +366,7 @@ function itemPanel(box, item, runId) {
 function header(card, data, runId, reload) {
   const h = data.header;
   const rows = [["status", badge(h.status)], ["pipeline", h.pipeline || ""], ["file", h.pipeline_file || (session.mode === "server" ? "not given" : "built in Python")],
-    ["started", when(h.started_at)], ["ended", when(h.ended_at)], ["duration", took(h.duration)],
+    ["started", at(h.started_at)], ["ended", at(h.ended_at)], ["duration", took(h.duration)],
     ["host", h.host || ""], ["config", Object.entries(h.config).map(([k, v]) => `${k}: ${v}`).join(", ")],
     ["progress", progress(h.progress)]];
   if (h.user) rows.splice(1, 0, ["user", h.user]);
@@ -557,6 +605,7 @@ async function start() {
     if ((m = path.match(/^\/runs\/([^/]+)\/logs$/))) return await logsPage(decodeURIComponent(m[1]));
     if ((m = path.match(/^\/runs\/([^/]+)$/))) return await runPage(decodeURIComponent(m[1]));
     if (path === "/metrics") return await metricsPage();
+    if ((m = path.match(/^\/compare\/([^/]+)\/([^/]+)$/))) return await comparePage(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     return await runsPage();
   } catch (err) {
     show(el("p", { class: "error", id: "page-error", text: String(err.message) }));
