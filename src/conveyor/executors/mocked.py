@@ -102,9 +102,9 @@ def check_patches(patches: Mapping[str, object], dag: Graph) -> None:
     issues = []
     for key in patches:
         *inner, last = str(key).split("/")
-        if last in tasks and all(p in parts or p.isdigit() for p in inner):
+        if last in tasks and all(p in parts or (p.isascii() and p.isdigit()) for p in inner):
             continue
-        unknown = next((p for p in inner if p not in parts and not p.isdigit()), None)
+        unknown = next((p for p in inner if p not in parts and not (p.isascii() and p.isdigit())), None)
         if last in tasks and unknown is not None:
             what = f"the patch '{key}' goes through '{unknown}', which is no step of the pipeline"
             hint = did_you_mean(unknown, sorted(parts)) or f"steps: {', '.join(sorted(parts))}"

@@ -218,7 +218,7 @@ def _verb_node(ctx: RunContext, path: list[str]) -> tuple[NodeBase, list[str], i
     try:
         return node_at(ctx.loaded.pipeline, path), path, None
     except NotReached:
-        if len(path) < 2 or not path[-1].isdigit():
+        if len(path) < 2 or not (path[-1].isascii() and path[-1].isdigit()):
             raise
     return node_at(ctx.loaded.pipeline, path[:-1]), path[:-1], int(path[-1])
 

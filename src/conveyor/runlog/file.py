@@ -134,7 +134,8 @@ class FileRunLogStore(RunLogStore):
             names = os.listdir(self._dir(run_id) / CLAIMS)
         except FileNotFoundError:
             return 0
-        return max((int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit()), default=0)
+        stems = [n[:-5] for n in names if n.endswith(".json")]
+        return max((int(s) for s in stems if s.isascii() and s.isdigit()), default=0)
 
     def claim(self, run: RunRecord, expected_generation: int) -> bool:
         directory = self._dir(run.run_id)

@@ -77,7 +77,7 @@ class ObjectRunLogStore(RunLogStore):
         except FileNotFoundError:
             return 0
         stems = (str(n).rstrip("/").rsplit("/", 1)[-1].removesuffix(".json") for n in names)
-        return max((int(s) for s in stems if s.isdigit()), default=0)
+        return max((int(s) for s in stems if s.isascii() and s.isdigit()), default=0)
 
     def _fence(self, run_id: str, held: int | None) -> None:
         if held is None:

@@ -52,7 +52,7 @@ def _take_secrets() -> None:
     """Put the run's secrets into this process's environment (memory only): the secrets
     backend finds them there, and the engine gives each only to the steps declaring it."""
     fd = os.environ.pop(SECRETS_VARIABLE, "")
-    if not fd.isdigit():
+    if not (fd.isascii() and fd.isdigit()):
         return
     with os.fdopen(int(fd), "rb") as given:
         values = json.loads(given.read() or b"{}")

@@ -42,7 +42,7 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        if length is not None and length.isascii() and length.isdigit() and int(length) > MAX_BODY:
             await error(413, f"request body over {MAX_BODY} bytes")(scope, receive, send)
             return
         seen = 0

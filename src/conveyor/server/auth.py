@@ -68,8 +68,9 @@ def create_token(engine: Any, name: str) -> tuple[int, str]:
 
 def revoke_token(engine: Any, token_or_id: str) -> int:
     """Revoke by token id or by the token itself; return the id revoked."""
-    column = tokens.c.id if token_or_id.isdigit() else tokens.c.token_hash
-    key: Any = int(token_or_id) if token_or_id.isdigit() else hash_token(token_or_id)
+    by_id = token_or_id.isascii() and token_or_id.isdigit()  # "²" is a digit, not a number
+    column = tokens.c.id if by_id else tokens.c.token_hash
+    key: Any = int(token_or_id) if by_id else hash_token(token_or_id)
     with engine.begin() as conn:
         row = conn.execute(select(tokens.c.id).where(column == key)).first()
         if row is None:
