@@ -1,6 +1,6 @@
-"""``conveyor execute`` without Typer: the quick parser reads what Typer reads, means what
-Typer means, hands everything else to Typer, and the command imports no framework or
-optional backend it does not use."""
+"""``conveyor execute`` and ``execute-single-node`` without Typer: the quick parser reads what
+Typer reads, means what Typer means, hands everything else to Typer, and ``conveyor execute``
+imports no framework or optional backend it does not use."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 import typer
+from typer.core import TyperArgument
 
-from conveyor.cli import commands, quick
+from conveyor.cli import commands, nodes, quick
 from conveyor.cli.main import app, run
 
 #: Modules ``conveyor execute`` of a plain local pipeline must not import: the CLI framework,
@@ -46,14 +47,27 @@ NOT_FOR_EXECUTE = (
 )
 
 
-def test_the_option_table_is_the_typer_commands() -> None:
-    command = typer.main.get_command(app).commands["execute"]  # type: ignore[attr-defined]
-    values, flags = set(), set()
+@pytest.mark.parametrize("name", sorted(quick.COMMANDS))
+def test_each_table_is_the_typer_commands(name: str) -> None:
+    command = typer.main.get_command(app).commands[name]  # type: ignore[attr-defined]
+    spec = quick.COMMANDS[name]
+    values, flags, required, repeated = set(), set(), set(), set()
+    arguments = []
     for param in command.params:
+        if isinstance(param, TyperArgument):
+            arguments.append(param.name)
+            continue
         spellings = set(param.opts) | set(param.secondary_opts)
         (flags if getattr(param, "is_flag", False) else values).update(spellings)
-    assert set(quick.VALUES) == values
-    assert set(quick.FLAGS) == flags
+        for spelling in param.opts:  # the quick parser's field for it is the parameter's name
+            assert (spec.flags if getattr(param, "is_flag", False) else spec.values)[spelling] == param.name
+        if param.required:
+            required.add(param.name)
+        if param.multiple:
+            repeated.add(param.name)
+    assert tuple(arguments) == spec.arguments
+    assert set(spec.values) == values and set(spec.flags) == flags
+    assert set(spec.required) == required and set(spec.repeated) == repeated
 
 
 #: Plain command lines, each read by the quick parser.
@@ -64,6 +78,9 @@ PLAIN = [
     ["execute", "-c", "c.yaml", "-f", "a.yaml", "-f", "b.yaml", "--config-file", "d.yaml"],
     ["execute", "-f", "p.yaml", "--param", "a=1", "--param=b=[1, 2]", "--no-cache", "--refresh-cache"],
     ["execute", "-f", "p.yaml", "--refresh-cache", "-p", "x.yaml", "--parameters-file=y.yaml"],
+    ["execute-single-node", "r1", "fan out/3/process", "-f", "p.yaml"],
+    ["execute-single-node", "-f", "p.yaml", "r-2", "s", "--config", "c.yaml"],
+    ["execute-single-node", "r.3", "--file=p.yaml", "a b", "-c", "c.yaml", "-c", "d.yaml"],
 ]
 
 
@@ -75,16 +92,16 @@ def test_a_plain_command_line_means_what_it_means_to_typer(argv: list[str], monk
         calls.append(args)
         return 0
 
-    monkeypatch.setattr(commands, "execute", record)
+    for module, name in ((commands, "execute"), (nodes, "execute_single_node")):
+        monkeypatch.setattr(module, name, record)
     monkeypatch.setattr(sys, "argv", ["conveyor", *argv])
     with pytest.raises(SystemExit) as typer_exit:
         app()
     assert typer_exit.value.code == 0 and len(calls) == 1
-    parsed = quick.parse_execute(argv)
-    assert parsed is not None
-    ours = (parsed.file, parsed.config, parsed.params, parsed.run_id, parsed.quiet)
-    ours += (parsed.cache, parsed.imports, parsed.param)
-    assert ours == calls[0]
+    parsed = quick.parse(argv)
+    assert parsed is not None and parsed.command == argv[0]
+    assert parsed.run() == 0
+    assert calls[1] == calls[0]
 
 
 #: Command lines the quick parser leaves to Typer: help, other commands, mistakes, and
@@ -109,12 +126,19 @@ UNUSUAL = [
     ["execute", "-f", "p.yaml", "--fil", "x"],
     ["execute", "-f", "p.yaml", "--run-id", "a/b"],
     ["execute", "-f", "p.yaml", "--run-id", "x" * 64],
+    ["execute-single-node", "r1", "s"],
+    ["execute-single-node", "r1", "-f", "p.yaml"],
+    ["execute-single-node", "r1", "s", "t", "-f", "p.yaml"],
+    ["execute-single-node", "a/b", "s", "-f", "p.yaml"],
+    ["execute-single-node", "r1", "", "-f", "p.yaml"],
+    ["execute-single-node", "r1", "s", "-f", "p.yaml", "-q"],
+    ["execute-single-node", "--help"],
 ]
 
 
 @pytest.mark.parametrize("argv", UNUSUAL, ids=[" ".join(a) or "(none)" for a in UNUSUAL])
 def test_anything_else_is_left_to_typer(argv: list[str]) -> None:
-    assert quick.parse_execute(argv) is None
+    assert quick.parse(argv) is None
 
 
 def test_a_bad_run_id_is_still_typers_usage_error(tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:

@@ -1,10 +1,11 @@
 """The ``conveyor`` command's entry point, :func:`run`, and its error handling.
 
 Most of a short run's cost used to be the CLI framework: importing Typer, which imports
-pydantic, and building a validator per option on every call. ``conveyor execute`` is the
-command that runs pipelines, often many times a minute from scripts and orchestrators, so a
-plain ``execute`` command line (the documented options, each spelled as the help shows it)
-is parsed by :mod:`conveyor.cli.quick` without Typer. Every other command line (help, any
+pydantic, and building a validator per option on every call. ``conveyor execute`` runs
+pipelines, often many times a minute from scripts, and every Argo pod runs ``conveyor
+execute-single-node``, so a plain command line of either (the documented arguments and
+options, each spelled as the help shows it) is parsed by :mod:`conveyor.cli.quick` without
+Typer. Every other command line (help, any
 other command, a mistake, an unusual spelling) goes to the Typer tree in
 :mod:`conveyor.cli.app`, which says exactly what it always said: the quick parser only ever
 accepts a command line that Typer would accept with the same meaning.
@@ -16,19 +17,19 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conveyor.cli.quick import ExecuteArgs
+    from conveyor.cli.quick import Quick
 
 
 def run() -> None:
     """The ``conveyor`` command: errors a user can act on are one message and their exit
     code; anything else is a bug, said in one line with a crash report kept on disk."""
-    from conveyor.cli.quick import parse_execute
+    from conveyor.cli.quick import parse
     from conveyor.errors import ConveyorError
 
     try:
-        quick = parse_execute(sys.argv[1:])
+        quick = parse(sys.argv[1:])
         if quick is not None:
-            raise SystemExit(_execute(quick))
+            raise SystemExit(_quickly(quick))
         from conveyor.cli.app import app
 
         app()
@@ -42,18 +43,13 @@ def run() -> None:
         raise SystemExit(unexpected(exc)) from None
 
 
-def _execute(args: ExecuteArgs) -> int:
-    """``conveyor execute`` from a command line the quick parser read, ended as the Typer
-    tree ends a command: Ctrl-C is exit 130, end of input "Aborted!" and exit 1, a closed
-    pipe on stdout exit 1 without a traceback."""
+def _quickly(quick: Quick) -> int:
+    """A command the quick parser read, ended as the Typer tree ends a command: Ctrl-C is
+    exit 130, end of input "Aborted!" and exit 1, a closed pipe exit 1 without a traceback."""
     import errno
 
-    from conveyor.cli import commands
-
     try:
-        return commands.execute(
-            args.file, args.config, args.params, args.run_id, args.quiet, args.cache, args.imports, args.param
-        )
+        return quick.run()
     except KeyboardInterrupt:
         return 130
     except EOFError:

@@ -1,101 +1,154 @@
-"""A parser for plain ``conveyor execute`` command lines, so that running a pipeline does not
-pay for the CLI framework (Typer and the pydantic validators it builds per option cost more
-than a short pipeline's whole run).
+"""A parser for the plain command lines of the commands that run pipelines, so that running
+one does not pay for the CLI framework (Typer, and the pydantic validator it builds per
+option on each call, cost more than a short pipeline's whole run).
 
-It reads only what is unambiguous: ``execute`` first, then the options of ``conveyor
-execute --help``, each as ``--long VALUE``, ``--long=VALUE`` or ``-s VALUE`` (flags alone),
-with values that are neither empty nor start with ``-``. For anything else it answers None
-and the caller hands the command line to the Typer tree, which then accepts it or says what
-is wrong as it always did. The option table is checked against the Typer command's own by
-``tests/cli/test_quick.py``, so an option added to one and not the other fails a test.
+The commands: ``conveyor execute`` (runs a pipeline here) and ``conveyor execute-single-node``
+(what every Argo pod runs, once per step). Only what is unambiguous is read: the command
+first, then its arguments and the options of its ``--help``, each option as ``--long VALUE``,
+``--long=VALUE`` or ``-s VALUE`` (flags alone), with values and arguments that are neither
+empty nor start with ``-``, and run ids that pass their check. For anything else
+:func:`parse` answers None and the caller hands the command line to the Typer tree, which then
+accepts it or says what is wrong as it always did. ``tests/cli/test_quick.py`` holds each
+table here equal to the Typer command's, so an option added to one and not the other fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-#: Options of ``conveyor execute`` that take a value: spelling -> field.
-VALUES = {
-    "--file": "file",
-    "-f": "file",
-    "--config-file": "config",
-    "--config": "config",
-    "-c": "config",
-    "--parameters-file": "params",
-    "--params": "params",
-    "-p": "params",
-    "--param": "param",
-    "--run-id": "run_id",
-}
-#: Its flags: spelling -> field.
-FLAGS = {
-    "--quiet": "quiet",
-    "-q": "quiet",
-    "--no-cache": "no_cache",
-    "--refresh-cache": "refresh_cache",
-    "--no-import": "no_import",
+_FILE = {"--file": "file", "-f": "file"}
+_CONFIG = {"--config-file": "config", "--config": "config", "-c": "config"}
+
+
+@dataclass(frozen=True)
+class Command:
+    """What one command takes: its arguments in order, and its options by spelling."""
+
+    arguments: tuple[str, ...]
+    #: Options that take a value: spelling -> field. Given twice, the last one wins.
+    values: dict[str, str]
+    #: Flags: spelling -> field.
+    flags: dict[str, str]
+    #: Options that must be given (without them Typer's usage error is the answer).
+    required: tuple[str, ...] = ("file",)
+    #: Options that may be repeated, each value kept.
+    repeated: tuple[str, ...] = ()
+    #: Fields holding a run id, checked as the Typer command checks them.
+    run_ids: tuple[str, ...] = ()
+
+
+COMMANDS = {
+    "execute": Command(
+        arguments=(),
+        values={
+            **_FILE,
+            **_CONFIG,
+            "--parameters-file": "params",
+            "--params": "params",
+            "-p": "params",
+            "--param": "param",
+            "--run-id": "run_id",
+        },
+        flags={
+            "--quiet": "quiet",
+            "-q": "quiet",
+            "--no-cache": "no_cache",
+            "--refresh-cache": "refresh_cache",
+            "--no-import": "no_import",
+        },
+        repeated=("param",),
+        run_ids=("run_id",),
+    ),
+    "execute-single-node": Command(
+        arguments=("run_id", "step"), values={**_FILE, **_CONFIG}, flags={}, run_ids=("run_id",)
+    ),
 }
 
 
 @dataclass(frozen=True)
-class ExecuteArgs:
-    """What a ``conveyor execute`` command line asks, in the terms of
-    :func:`conveyor.cli.commands.execute`."""
+class Quick:
+    """A command line read: the command, and its arguments and options by field."""
 
-    file: Path
-    config: Path | None = None
-    params: Path | None = None
-    run_id: str | None = None
-    quiet: bool = False
-    cache: str = "use"
-    imports: bool = True
-    param: list[str] = field(default_factory=list)
+    command: str
+    given: dict[str, str]
+    lists: dict[str, list[str]]
+    flags: frozenset[str]
+
+    def path(self, key: str) -> Path | None:
+        """The option ``key`` as a path, None when not given."""
+        value = self.given.get(key)
+        return Path(value) if value is not None else None
+
+    def run(self) -> int:
+        """Do the command, as the Typer command does with the same command line; its exit code."""
+        file = Path(self.given["file"])
+        if self.command == "execute-single-node":
+            from conveyor.cli import nodes
+
+            return nodes.execute_single_node(
+                self.given["run_id"], self.given["step"], file, self.path("config")
+            )
+        from conveyor.cli import commands
+
+        flags = self.flags
+        return commands.execute(
+            file,
+            self.path("config"),
+            self.path("params"),
+            self.given.get("run_id"),
+            "quiet" in flags,
+            "off" if "no_cache" in flags else "refresh" if "refresh_cache" in flags else "use",
+            "no_import" not in flags,
+            self.lists.get("param", []),
+        )
 
 
-def parse_execute(argv: list[str]) -> ExecuteArgs | None:
-    """``argv`` (without the program name) read as ``conveyor execute``, or None when it is
-    not that command or not in the plain form this parser reads (the Typer tree decides)."""
-    if not argv or argv[0] != "execute":
+def parse(argv: list[str]) -> Quick | None:
+    """``argv`` (without the program name) read as one of :data:`COMMANDS`, or None when it
+    is another command or not in the plain form read here (the Typer tree decides)."""
+    spec = COMMANDS.get(argv[0]) if argv else None
+    if spec is None:
         return None
-    values: dict[str, str] = {}
-    params: list[str] = []
+    given: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
     flags: set[str] = set()
+    arguments = iter(spec.arguments)
     words = iter(argv[1:])
     for word in words:
-        name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
-        if not eq and name in FLAGS:
-            flags.add(FLAGS[name])
+        if not word:
+            return None
+        if not word.startswith("-"):
+            key = next(arguments, None)
+            if key is None:
+                return None  # one argument too many: Typer's usage error
+            given[key] = word
             continue
-        key = VALUES.get(name)
+        name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
+        if not eq and name in spec.flags:
+            flags.add(spec.flags[name])
+            continue
+        key = spec.values.get(name)
         if key is None:
-            return None  # --help, a positional, a typo, -qf: Typer's to answer
+            return None  # --help, a typo, -qf, --: Typer's to answer
         if not eq:
             value = next(words, "")
         if not value or value.startswith("-"):
             return None
-        if key == "param":
-            params.append(value)
+        if key in spec.repeated:
+            lists.setdefault(key, []).append(value)
         else:
-            values[key] = value  # the last one wins, as with Typer
-    if "file" not in values or not _run_id_ok(values.get("run_id")):
+            given[key] = value  # the last one wins, as with Typer
+    if next(arguments, None) is not None or any(key not in given for key in spec.required):
         return None
-    config, parameters = values.get("config"), values.get("params")
-    return ExecuteArgs(
-        file=Path(values["file"]),
-        config=Path(config) if config is not None else None,
-        params=Path(parameters) if parameters is not None else None,
-        run_id=values.get("run_id"),
-        quiet="quiet" in flags,
-        cache="off" if "no_cache" in flags else "refresh" if "refresh_cache" in flags else "use",
-        imports="no_import" not in flags,
-        param=params,
-    )
+    if not all(_run_id_ok(given.get(key)) for key in spec.run_ids):
+        return None
+    return Quick(argv[0], given, lists, frozenset(flags))
 
 
 def _run_id_ok(value: str | None) -> bool:
-    """Whether ``--run-id``'s value passes the option's own check (when it does not, Typer
-    reports it as the usage error it is)."""
+    """Whether a run id passes the Typer command's own check (when it does not, Typer reports
+    it as the usage error it is)."""
     if value is None:
         return True
     from conveyor.cli.params import is_run_id
