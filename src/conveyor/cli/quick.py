@@ -14,16 +14,17 @@ table here equal to the Typer command's, so an option added to one and not the o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 _FILE = {"--file": "file", "-f": "file"}
 _CONFIG = {"--config-file": "config", "--config": "config", "-c": "config"}
 
 
-@dataclass(frozen=True)
-class Command:
-    """What one command takes: its arguments in order, and its options by spelling."""
+class Command(NamedTuple):
+    """What one command takes: its arguments in order, and its options by spelling. (Named
+    tuples, not dataclasses: a frozen dataclass costs ten times as much to define, and this
+    module is on the path of every run.)"""
 
     arguments: tuple[str, ...]
     #: Options that take a value: spelling -> field. Given twice, the last one wins.
@@ -66,8 +67,7 @@ COMMANDS = {
 }
 
 
-@dataclass(frozen=True)
-class Quick:
+class Quick(NamedTuple):
     """A command line read: the command, and its arguments and options by field."""
 
     command: str
