@@ -1,6 +1,6 @@
-"""``conveyor execute`` and ``execute-single-node`` without Typer: the quick parser reads what
-Typer reads, means what Typer means, hands everything else to Typer, and ``conveyor execute``
-imports no framework or optional backend it does not use."""
+"""``conveyor execute``, ``validate`` and ``execute-single-node`` without Typer: the quick
+parser reads what Typer reads, means what Typer means, hands everything else to Typer, and
+``conveyor execute`` imports no framework or optional backend it does not use."""
 
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ PLAIN = [
     ["execute", "-c", "c.yaml", "-f", "a.yaml", "-f", "b.yaml", "--config-file", "d.yaml"],
     ["execute", "-f", "p.yaml", "--param", "a=1", "--param=b=[1, 2]", "--no-cache", "--refresh-cache"],
     ["execute", "-f", "p.yaml", "--refresh-cache", "-p", "x.yaml", "--parameters-file=y.yaml"],
+    ["validate", "-f", "p.yaml"],
+    ["validate", "--file=p.yaml", "--check", "-c", "c.yaml", "--no-import", "--param", "a=1", "-p", "x.yaml"],
     ["execute-single-node", "r1", "fan out/3/process", "-f", "p.yaml"],
     ["execute-single-node", "-f", "p.yaml", "r-2", "s", "--config", "c.yaml"],
     ["execute-single-node", "r.3", "--file=p.yaml", "a b", "-c", "c.yaml", "-c", "d.yaml"],
@@ -92,7 +94,7 @@ def test_a_plain_command_line_means_what_it_means_to_typer(argv: list[str], monk
         calls.append(args)
         return 0
 
-    for module, name in ((commands, "execute"), (nodes, "execute_single_node")):
+    for module, name in ((commands, "execute"), (commands, "validate"), (nodes, "execute_single_node")):
         monkeypatch.setattr(module, name, record)
     monkeypatch.setattr(sys, "argv", ["conveyor", *argv])
     with pytest.raises(SystemExit) as typer_exit:
@@ -109,7 +111,9 @@ def test_a_plain_command_line_means_what_it_means_to_typer(argv: list[str], monk
 UNUSUAL = [
     [],
     ["--help"],
-    ["validate", "-f", "p.yaml"],
+    ["validate", "-q", "-f", "p.yaml"],
+    ["validate", "-f", "p.yaml", "--run-id", "r1"],
+    ["graph", "-f", "p.yaml"],
     ["execute"],
     ["execute", "--help"],
     ["execute", "-f", "p.yaml", "--help"],

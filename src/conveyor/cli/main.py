@@ -1,14 +1,13 @@
 """The ``conveyor`` command's entry point, :func:`run`, and its error handling.
 
-Most of a short run's cost used to be the CLI framework: importing Typer, which imports
-pydantic, and building a validator per option on every call. ``conveyor execute`` runs
-pipelines, often many times a minute from scripts, and every Argo pod runs ``conveyor
-execute-single-node``, so a plain command line of either (the documented arguments and
-options, each spelled as the help shows it) is parsed by :mod:`conveyor.cli.quick` without
-Typer. Every other command line (help, any
-other command, a mistake, an unusual spelling) goes to the Typer tree in
-:mod:`conveyor.cli.app`, which says exactly what it always said: the quick parser only ever
-accepts a command line that Typer would accept with the same meaning.
+The CLI framework is a fixed cost of every command: importing Typer and building a validator
+per option on every call. ``conveyor execute`` runs pipelines, often many times a minute from
+scripts, every Argo pod runs ``conveyor execute-single-node`` and CI runs ``conveyor
+validate``, so a plain command line of these (the documented arguments and options, each
+spelled as the help shows it) is parsed by :mod:`conveyor.cli.quick` without Typer. Every
+other command line (help, any other command, a mistake, an unusual spelling) goes to the
+Typer tree in :mod:`conveyor.cli.app`, which says exactly what it always said: the quick
+parser only ever accepts a command line that Typer would accept with the same meaning.
 """
 
 from __future__ import annotations
