@@ -24,28 +24,34 @@ def test_the_cycle_finder_findsimport_cycles(tmp_path, monkeypatch) -> None:  # 
     assert import_cycles("loopy") == [["loopy.a", "loopy.b"]]
 
 
-def test_cli_import_pulls_in_only_what_help_needs() -> None:
+def _imported_by(module: str) -> tuple[list[str], set[str]]:
+    """The conveyor modules, and the top-level packages, that importing ``module`` loads."""
     code = (
-        "import sys, conveyor.cli.main\n"
+        f"import sys, {module}\n"
         "print(','.join(sorted(m for m in sys.modules if m.startswith('conveyor'))))\n"
         "print(','.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     ours, top = out.strip().split("\n")
+    return ours.split(","), set(top.split(","))
+
+
+HEAVY = {"pydantic", "yaml", "rich", "fsspec", "sqlalchemy", "fastapi", "httpx", "distributed", "pygments"}
+
+
+def test_cli_import_pulls_in_only_what_help_needs() -> None:
+    ours, top = _imported_by("conveyor.cli.app")
     # cli.params: the options' checks (run ids, ports, URLs), standard library and typer only.
-    assert ours.split(",") == ["conveyor", "conveyor.cli", "conveyor.cli.main", "conveyor.cli.params"]
-    heavy = {
-        "pydantic",
-        "yaml",
-        "rich",
-        "fsspec",
-        "sqlalchemy",
-        "fastapi",
-        "httpx",
-        "distributed",
-        "pygments",
-    }
-    assert heavy.isdisjoint(top.split(","))
+    assert ours == ["conveyor", "conveyor.cli", "conveyor.cli.app", "conveyor.cli.params"]
+    assert HEAVY.isdisjoint(top)
+
+
+def test_cli_entry_imports_no_framework() -> None:
+    # The entry point decides between the quick execute parser and the Typer tree: it
+    # imports neither until it has looked at the command line.
+    ours, top = _imported_by("conveyor.cli.main")
+    assert ours == ["conveyor", "conveyor.cli", "conveyor.cli.main"]
+    assert (HEAVY | {"typer"}).isdisjoint(top)
 
 
 def test_sdk_all_matches_what_the_package_exports() -> None:

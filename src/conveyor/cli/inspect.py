@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
 from conveyor.cli.style import Console, coloured
@@ -118,6 +117,8 @@ def list_runs(
         title = f"{len(runs)} most recent runs" + (f" ({chosen})" if chosen else "")
     else:
         title = f"no runs with {chosen}" if chosen else "no runs recorded"
+    from rich.table import Table  # imported here: `execute`'s summary line needs none
+
     table = Table(title=title)
     broken = any(run.status is Status.UNKNOWN for run in runs)
     tagged = any(run_tag(run) for run in runs)
@@ -262,6 +263,8 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
         console.print(
             f"  [yellow]note: {log.torn} event line(s) cut short (a crash mid-write) were skipped[/]"
         )
+    from rich.table import Table  # imported here: `execute`'s summary line needs none
+
     table = Table()
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 #: The ports a server may listen on.
 PORT_RANGE = (1, 65535)
@@ -32,6 +33,8 @@ def shown(value: str) -> str:
 
 
 def _refuse(expected: str, value: str, hint: str | None = None) -> typer.BadParameter:
+    import typer  # only when a value is refused: ``conveyor execute``'s quick path has no Typer
+
     text = f"expected {expected}, found {shown(value)}"
     return typer.BadParameter(f"{text}; {hint}" if hint else text)
 
@@ -42,19 +45,20 @@ RUN_ID_RULE = "a run id: letters, digits, '.', '_' and '-', at most 63, starting
 def run_id(value: str | None) -> str | None:
     """The id of a recorded run: it names a folder, a URL path part and a Kubernetes label,
     so it follows :data:`conveyor.runlog.records.RUN_ID_PATTERN`."""
-    if value is None or _is_run_id(value):
+    if value is None or is_run_id(value):
         return value
     raise _refuse(RUN_ID_RULE, value, "list runs with: conveyor runs list")
 
 
 def new_run_id(value: str | None) -> str | None:
     """The id to give a new run (``--run-id``): the same rule as :func:`run_id`."""
-    if value is None or _is_run_id(value):
+    if value is None or is_run_id(value):
         return value
     raise _refuse(RUN_ID_RULE, value)
 
 
-def _is_run_id(value: str) -> bool:
+def is_run_id(value: str) -> bool:
+    """Whether ``value`` follows the run id rule (:data:`RUN_ID_RULE`)."""
     from conveyor.runlog.records import RUN_ID_PATTERN
 
     return re.match(RUN_ID_PATTERN, value) is not None
@@ -159,6 +163,8 @@ def at_least(low: int) -> Callable[[int], int]:
 
 def port_option(help: str) -> Any:
     """The ``--port`` option of every command that listens: one range, checked by the parser."""
+    import typer
+
     low, high = PORT_RANGE
     return typer.Option("--port", callback=port, help=f"{help} ({low}-{high}).")
 

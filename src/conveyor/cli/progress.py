@@ -204,8 +204,6 @@ def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> T
     succeeded: the live progress has shown each of them already, and ``conveyor runs show``
     lists them all.
     """
-    from rich.table import Table
-
     from conveyor.cli.inspect import step_rows
 
     took = (run.ended_at or time.time()) - (run.started_at or time.time())
@@ -217,6 +215,8 @@ def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> T
     rows = step_rows(shown, items=0)
     if not rows:
         return title
+    from rich.table import Table  # only for a table: a long run's summary is its title line
+
     table = Table(title=title, title_justify="left")
     for column in ("step", "type", "status", "attempts", "duration", "detail"):
         table.add_column(column)
