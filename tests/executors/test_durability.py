@@ -4,6 +4,7 @@ process leaves (strict and batched: everything recorded; relaxed: all but the la
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,12 +94,17 @@ def test_a_relaxed_store_failing_in_the_background_fails_the_run(tmp_path: Path)
     assert run.status is Status.FAILED and "No space left on device" in (run.error or "")
 
 
-def test_an_unknown_durability_is_a_config_error(workdir: Path) -> None:
+@pytest.mark.parametrize("command", ["execute", "validate"])
+def test_an_unknown_durability_is_a_config_error(workdir: Path, command: str) -> None:
     (workdir / "pipeline.yaml").write_text(MAP)
-    (workdir / "config.yaml").write_text("run_log_store: {type: file, config: {durability: fsync}}\n")
-    out = run_cli("execute", "--no-import", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=workdir)
-    assert out.returncode == 2, out.stderr
-    assert "durability must be one of strict, batched, relaxed; found 'fsync'" in out.stderr
+    (workdir / "config.yaml").write_text(
+        "run_log_store:\n  type: file\n  config:\n    path: runs\n    durability: relaxd\n"
+    )
+    out = run_cli(command, "--no-import", "-f", "pipeline.yaml", "-c", "config.yaml", cwd=workdir)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "config.yaml:5: run_log_store.config.durability:" in out.stderr, out.stderr
+    assert "expected one of 'strict', 'batched' or 'relaxed', found 'relaxd'" in out.stderr
+    assert "did you mean 'relaxed'?" in out.stderr
     assert "Traceback" not in out.stderr
 
 
@@ -145,3 +151,30 @@ def test_relaxed_loses_at_most_the_last_group_to_sigkill(workdir: Path) -> None:
         assert times == (1 if str(x) in written or x >= 2 else times) and 1 <= times <= 2, ran
     final = FileRunLogStore(str(runs)).load("k")
     assert final.run.status is Status.SUCCEEDED and final.run.final_parameters["y"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("durability", ["batched", "relaxed"])
+def test_events_reach_the_store_within_the_window_while_the_run_goes_on(
+    tmp_path: Path, durability: str
+) -> None:
+    """Without waiting for the run's end: what a relaxed writer gathered is written within
+    RELAXED_WINDOW of its first event, group after group (not only when a group fills)."""
+    from conveyor.executors.storewriter import RELAXED_WINDOW, StoreWriter
+    from conveyor.runlog.records import EndEvent, RunRecord, StartEvent
+
+    store = FileRunLogStore(str(tmp_path / "runs"))
+    store.durability = durability  # type: ignore[assignment]
+    store.save_run(RunRecord(run_id="w1", status=Status.RUNNING), create=True)
+    writer = StoreWriter(store, "w1")
+    try:
+        for group in range(3):
+            for n in range(5):
+                path = ["fan", str(group * 5 + n), "sq"]
+                writer.receive([StartEvent(path, 1, 0.0), EndEvent(path, 1, 0.0, Status.SUCCEEDED)])
+            deadline = time.monotonic() + RELAXED_WINDOW * 20
+            while time.monotonic() < deadline and len(store.load("w1").steps) < (group + 1) * 5:
+                time.sleep(RELAXED_WINDOW / 5)
+            assert len(store.load("w1").steps) == (group + 1) * 5, (group, durability)
+    finally:
+        writer.drain()
+        writer.close()

@@ -166,4 +166,15 @@ def _config_issue(group: str, kind: str, err: Any, fields: list[str]) -> Issue:
             found=f"'{key}'",
             hint=did_you_mean(key, fields) or "remove it; unknown keys are never ignored",
         )
-    return Issue(f"{SECTIONS[group]} '{kind}': {err['msg']}", path=path, found=repr(err.get("input"))[:60])
+    found = repr(err.get("input"))[:60]
+    if err["type"] == "literal_error":  # a choice: name the choices, and the nearest one
+        choices = str((err.get("ctx") or {}).get("expected", ""))
+        words = [w.strip("' ") for w in choices.replace(" or ", ",").split(",") if w.strip("' ")]
+        return Issue(
+            f"{SECTIONS[group]} '{kind}': '{key}' is not one of its choices",
+            path=path,
+            expected=f"one of {choices}",
+            found=found,
+            hint=did_you_mean(str(err.get("input")), words) or f"write one of {choices}",
+        )
+    return Issue(f"{SECTIONS[group]} '{kind}': {err['msg']}", path=path, expected=err["msg"], found=found)

@@ -81,9 +81,11 @@ class StoreWriter(Subscriber):
     def _write(self, events: list[Event]) -> None:
         """Under the lock: append now, or queue for the background thread (relaxed)."""
         if self.durability == "relaxed":
+            first = not self._queued
             self._queued.extend(events)
             self._background()
-            if len(self._queued) >= RELAXED_GROUP:
+            if first or len(self._queued) >= RELAXED_GROUP:
+                # A group starts (the thread then waits RELAXED_WINDOW for more), or is full.
                 self._wake.notify()
             return
         self.store.append(self.run_id, events)

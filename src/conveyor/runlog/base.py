@@ -143,14 +143,6 @@ Durability = Literal["strict", "batched", "relaxed"]
 DURABILITIES: tuple[Durability, ...] = ("strict", "batched", "relaxed")
 
 
-def check_durability(value: object) -> Durability:
-    """``value`` as a durability, or ValueError naming the choices (a config error)."""
-    for known in DURABILITIES:
-        if value == known:
-            return known
-    raise ValueError(f"durability must be one of {', '.join(DURABILITIES)}; found {value!r}")
-
-
 class RunLogStore(ABC):
     """Where runs are recorded. Stores are found by ``type`` name (entry points).
 

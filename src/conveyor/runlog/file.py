@@ -22,13 +22,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from conveyor.runlog.base import (
+    Durability,
     RunExistsError,
     RunLog,
     RunLogStore,
     RunNotFoundError,
     RunTakenOverError,
-    check_durability,
 )
 from conveyor.runlog.codec import (
     decode_run,
@@ -51,6 +53,17 @@ def atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class FileStoreConfig(BaseModel):
+    """The ``file`` store's settings, checked before anything starts (``conveyor validate``
+    too): a wrong ``durability`` is reported with its place in the config, like any key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = ".conveyor/runs"
+    storage_options: dict[str, object] | None = None
+    durability: Durability = "batched"
+
+
 def file_store(
     path: str = ".conveyor/runs",
     storage_options: Mapping[str, object] | None = None,
@@ -59,7 +72,9 @@ def file_store(
     """The ``file`` run log store: a local directory, or (for a URL such as
     ``s3://bucket/runs``) the same layout in object storage. ``durability`` says when a
     run's events are safe (:data:`conveyor.runlog.base.DURABILITIES`)."""
-    level = check_durability(durability)
+    settings = FileStoreConfig.model_validate(
+        {"path": path, "storage_options": storage_options, "durability": durability}
+    )
     store: RunLogStore
     if "://" in path and not path.startswith("file://"):
         from conveyor.runlog.objects import ObjectRunLogStore
@@ -67,8 +82,12 @@ def file_store(
         store = ObjectRunLogStore(path, storage_options)
     else:
         store = FileRunLogStore(path)
-    store.durability = level
+    store.durability = settings.durability
     return store
+
+
+#: What the registry validates a ``file`` config against without building the store.
+file_store.config_model = FileStoreConfig  # type: ignore[attr-defined]
 
 
 def _at(run: RunRecord, generation: int) -> RunRecord:
