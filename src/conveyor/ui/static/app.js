@@ -151,12 +151,12 @@ async function runsPage() {
     since: params.get("since") || "", until: params.get("until") || "", offset: +(params.get("offset") || 0) };
   const table = el("tbody");
   const pager = el("div", { class: "pager" });
-  const status = el("select", { id: "f-status", onchange: () => go({ status: status.value, offset: 0 }) },
+  const status = el("select", { id: "f-status", "aria-label": "status", onchange: () => go({ status: status.value, offset: 0 }) },
     ...["", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"].map(s => el("option", { value: s, text: s || "any status" })));
   status.value = state.status;
-  const pipeline = el("select", { id: "f-pipeline", onchange: () => go({ pipeline: pipeline.value, offset: 0 }) });
-  const user = el("select", { id: "f-user", onchange: () => go({ user: user.value, offset: 0 }) });
-  const search = el("input", { id: "f-q", placeholder: "run id", value: state.q });
+  const pipeline = el("select", { id: "f-pipeline", "aria-label": "pipeline", onchange: () => go({ pipeline: pipeline.value, offset: 0 }) });
+  const user = el("select", { id: "f-user", "aria-label": "user", onchange: () => go({ user: user.value, offset: 0 }) });
+  const search = el("input", { id: "f-q", placeholder: "run id", "aria-label": "run id contains", value: state.q });
   search.onchange = () => go({ q: search.value, offset: 0 });
   const tag = el("select", { id: "f-tag", "aria-label": "tag", onchange: () => go({ tag: tag.value, offset: 0 }) });
   const since = el("input", { id: "f-since", type: "date", value: state.since, "aria-label": "started on or after" });
@@ -531,7 +531,7 @@ async function logsPage(runId) {
 async function metricsPage() {
   const params = new URLSearchParams(location.search);
   const runs = await get("/ui/api/runs?limit=1");
-  const select = el("select", { id: "m-pipeline", onchange: () => { location.search = "?pipeline=" + encodeURIComponent(select.value); } },
+  const select = el("select", { id: "m-pipeline", "aria-label": "pipeline", onchange: () => { location.search = "?pipeline=" + encodeURIComponent(select.value); } },
     ...["", ...runs.pipelines].map(p => el("option", { value: p, text: p || "choose a pipeline" })));
   const pipeline = params.get("pipeline") || "";
   select.value = pipeline;
