@@ -472,7 +472,14 @@ function previewBody(p, runId, step, attempt) {
 
 async function previewArtifact(runId, step, attempt, name) {
   let dialog = document.getElementById("preview-dialog");
-  if (!dialog) { dialog = el("dialog", { id: "preview-dialog", "aria-label": "file preview" }); document.body.append(dialog); }
+  if (!dialog) {
+    dialog = el("dialog", { id: "preview-dialog", "aria-label": "file preview" });
+    // Escape closes a modal dialog (the browser's own); either way the keyboard goes back
+    // to the button that opened it.
+    dialog.addEventListener("close", () => { if (dialog.opener && dialog.opener.isConnected) dialog.opener.focus(); });
+    document.body.append(dialog);
+  }
+  if (!dialog.open) dialog.opener = document.activeElement;
   const close = el("button", { id: "preview-close", text: "close", onclick: () => dialog.close() });
   dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "muted", text: "loading…" }));
   if (!dialog.open) dialog.showModal();
@@ -486,6 +493,7 @@ async function previewArtifact(runId, step, attempt, name) {
   } catch (err) {
     dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "error", text: String(err.message) }));
   }
+  if (dialog.open) close.focus();  // its content was replaced: the focus is put back in it
   mark("conveyor:preview-drawn");
 }
 
