@@ -277,11 +277,14 @@ async function runPage(runId) {
     const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
     failures(summary, data, runId, load);
     header(head, data, runId, load);
+    // crumbs and tabs are redrawn by what they open: the keyboard stays on them
+    const inNav = crumbs.contains(document.activeElement) || tabs.contains(document.activeElement);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     // every branch of a parallel or conditional, every iteration of a loop, one click away
     const here = data.crumbs.length ? data.crumbs[data.crumbs.length - 1].path : "";
     tabs.replaceChildren(...(data.choices || []).map(c => el("a", { href: itemHref(runId, c.path), text: c.label, "data-path": c.path,
       "aria-current": c.path === here ? "page" : null, onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
+    if (inNav) (tabs.querySelector("a[aria-current='page']") || crumbs.lastElementChild || tabs.firstElementChild)?.focus();
     drawDag(dag, data.dag, (node) => {
       // a map opens its items' panel and its level (its branch, counted over all items)
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
@@ -470,6 +473,17 @@ function previewBody(p, runId, step, attempt) {
   return el("pre", { id: "preview-text", text: p.text });
 }
 
+// Tab and Shift+Tab go round the dialog's own controls: Chromium's modal dialog lets the
+// focus leave for the browser's toolbar, from where the keyboard has no way back in.
+function keepFocusIn(dialog, e) {
+  const stops = [...dialog.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex='0']")]
+    .filter(n => !n.disabled && n.getClientRects().length);
+  if (!stops.length) return;
+  const first = stops[0], last = stops[stops.length - 1];
+  if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+  else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+}
+
 async function previewArtifact(runId, step, attempt, name) {
   let dialog = document.getElementById("preview-dialog");
   if (!dialog) {
@@ -477,6 +491,7 @@ async function previewArtifact(runId, step, attempt, name) {
     // Escape closes a modal dialog (the browser's own); either way the keyboard goes back
     // to the button that opened it.
     dialog.addEventListener("close", () => { if (dialog.opener && dialog.opener.isConnected) dialog.opener.focus(); });
+    dialog.addEventListener("keydown", (e) => { if (e.key === "Tab") keepFocusIn(dialog, e); });
     document.body.append(dialog);
   }
   if (!dialog.open) dialog.opener = document.activeElement;
