@@ -176,7 +176,7 @@ def parameters_from_text(text: str) -> dict[str, object]:
             hint="write one 'name: value' per line, as in a parameters file",
         )
         raise Refused(422, "invalid parameters", [issue_dict(wrong)])
-    return data
+    return dict(data)
 
 
 def rerun(engine: Any, limits: Limits, user_id: int, old: str, parameters: dict[str, object]) -> str:
