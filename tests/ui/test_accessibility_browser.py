@@ -12,7 +12,7 @@ import pytest
 
 from conveyor.executors.run import execute
 from conveyor.spec.load import config_from_data, load_pipeline
-from support.browser import LocalUi, shot
+from support.browser import LocalUi, serious, shot
 
 pytestmark = pytest.mark.browser
 
@@ -51,20 +51,6 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalUi]:
     started = LocalUi(where / "config.yaml", where)
     yield started
     started.stop()
-
-
-def serious(page: Any) -> list[str]:
-    """The ``serious`` and ``critical`` violations axe-core finds on the page, one line each
-    (rule, impact, the first few offending elements), so a failure says what to fix."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    found = []
-    for violation in results.response["violations"]:
-        if violation["impact"] in ("serious", "critical"):
-            targets = [str(node["target"]) for node in violation["nodes"][:4]]
-            found.append(f"{violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
-    return found
 
 
 @pytest.mark.parametrize(("name", "address", "ready"), PAGES, ids=[p[0] for p in PAGES])

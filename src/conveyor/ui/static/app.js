@@ -389,6 +389,10 @@ function header(card, data, runId, reload) {
     if (["failed", "cancelled"].includes(h.status)) actions.append(el("button", { id: "retry", text: "Retry", onclick: act("retry") }));
     if (["running", "queued"].includes(h.status)) actions.append(el("button", { id: "cancel", class: "danger", text: "Cancel", onclick: act("cancel") }));
   }
+  if (session.mode === "server" && session.actions) {
+    actions.append(el("button", { id: "rerun-open", type: "button", "aria-haspopup": "dialog", text: "Re-run with parameters…", onclick: () => rerunDialog(runId) }));
+    lineageRows(grid, runId);
+  }
   card.replaceChildren(grid, actions, values);
 }
 
