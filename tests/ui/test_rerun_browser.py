@@ -41,9 +41,11 @@ def test_rerun_with_edited_parameters_from_the_run_page(server: Server, page: An
 
     page.goto(server.endpoint + "/")
     page.wait_for_selector("#token")
+    assert serious(page) == []  # the sign-in page
     page.fill("#token", server.tokens["ann"])
     page.click("#login button[type=submit]")
     page.wait_for_selector("#runs tbody tr")
+    assert serious(page) == []  # the server's runs list (its user filter, sign out)
     page.goto(f"{server.endpoint}/runs/{old}")
     page.wait_for_selector("#rerun-open")
     page.focus("#rerun-open")
@@ -82,6 +84,7 @@ def test_rerun_with_edited_parameters_from_the_run_page(server: Server, page: An
         assert done["status"] == "succeeded" and done["rerun_of"] == old
         assert ann.get(f"/runs/{new}").json()["run_log"]["final_parameters"]["total"] == 42
     shot(page, "server-rerun-new-run")
+    assert serious(page) == []
     page.goto(f"{server.endpoint}/runs/{old}")
     page.wait_for_selector("#reruns a")
     assert page.get_attribute("#reruns a", "href") == f"/runs/{new}"
