@@ -38,6 +38,20 @@ def shot(page: object, name: str) -> Path:
     return path
 
 
+def serious(page: object) -> list[str]:
+    """The ``serious`` and ``critical`` violations axe-core finds on the page, one line each
+    (rule, impact, the first few offending elements), so a failure says what to fix."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    found = []
+    for violation in results.response["violations"]:
+        if violation["impact"] in ("serious", "critical"):
+            targets = [str(node["target"]) for node in violation["nodes"][:4]]
+            found.append(f"{violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+    return found
+
+
 class LocalUi:
     """``conveyor ui -c CONFIG`` in a subprocess on a free loopback port."""
 

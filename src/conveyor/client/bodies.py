@@ -32,6 +32,7 @@ class RunSummary(TypedDict):
     id: str
     pipeline_name: str
     pipeline_file: str | None
+    rerun_of: str | None
     status: str
     user: str
     created_at: float

@@ -69,6 +69,9 @@ runs = Table(
     Column("pipeline_name", String(200), nullable=False),
     #: The file the pipeline was submitted from, as the user named it (migration 0003).
     Column("pipeline_file", String(1000), nullable=True),
+    #: The run this one re-runs with edited parameters (migration 0004): same pipeline, config
+    #: and code. A plain id, not a foreign key: the old run may be purged before the new one.
+    Column("rerun_of", String(64), nullable=True),
     Column("pipeline", Text, nullable=False),
     Column("config", Text, nullable=False),
     Column("parameters", Text, nullable=False),

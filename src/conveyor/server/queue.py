@@ -24,6 +24,7 @@ PUBLIC = [
     runs.c.id,
     runs.c.pipeline_name,
     runs.c.pipeline_file,
+    runs.c.rerun_of,
     runs.c.status,
     runs.c.created_at,
     runs.c.started_at,
@@ -42,6 +43,7 @@ class RunRow(TypedDict):
     id: str
     pipeline_name: str
     pipeline_file: str | None
+    rerun_of: str | None
     status: str
     created_at: float
     started_at: float | None
@@ -90,6 +92,7 @@ def _run_row(row: RowMapping) -> RunRow:
         id=row["id"],
         pipeline_name=row["pipeline_name"],
         pipeline_file=row["pipeline_file"],
+        rerun_of=row["rerun_of"],
         status=row["status"],
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -140,9 +143,11 @@ def submit(
     code: bytes | None,
     run_id: str | None = None,
     file: str | None = None,
+    rerun_of: str | None = None,
 ) -> str:
     """Queue a run; its id must be new. ``file`` is the name of the file the pipeline was
-    submitted from, as the user gave it (None when it came from a pipe or the API)."""
+    submitted from, as the user gave it (None when it came from a pipe or the API);
+    ``rerun_of`` the run it re-runs with edited parameters, if it does."""
     run_id = run_id or new_id()
     with engine.begin() as conn:
         conn.execute(
@@ -151,6 +156,7 @@ def submit(
                 user_id=user_id,
                 pipeline_name=name,
                 pipeline_file=file,
+                rerun_of=rerun_of,
                 pipeline=pipeline,
                 config=config,
                 parameters=json.dumps(parameters),

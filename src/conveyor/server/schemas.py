@@ -51,6 +51,15 @@ class SubmitRun(BaseModel):
         return value
 
 
+class Rerun(BaseModel):
+    """The body of ``POST /runs/{id}/rerun``: the parameters of the new run (the old run's
+    pipeline, config and code are kept). A misspelt field is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, object] = Field(description="The new run's parameters, in full.")
+
+
 class RunSummary(BaseModel):
     """A run as the queue knows it."""
 
@@ -58,6 +67,8 @@ class RunSummary(BaseModel):
     pipeline_name: str
     #: The file the pipeline was submitted from, as the user named it (None if not given).
     pipeline_file: str | None = None
+    #: The run this one re-runs with edited parameters (``POST /runs/{id}/rerun``), if any.
+    rerun_of: str | None = None
     status: str
     user: str
     created_at: float

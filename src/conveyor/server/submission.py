@@ -1,23 +1,30 @@
 """The checks of a submitted run (sizes, pipeline, config, backends, parameters, code): a
 submission either passes them all, as an :class:`Accepted` in conveyor's own spelling, or is
-:class:`Refused` with the HTTP status and the located issues the API answers with."""
+:class:`Refused` with the HTTP status and the located issues the API answers with. A re-run
+with edited parameters (:func:`rerun`) goes through the same checks."""
 
 import base64
 import binascii
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
-from conveyor.server import policy
+from conveyor.server import policy, queue
+from conveyor.server.db import runs
 from conveyor.server.limits import LimitError, Limits, check_code, check_parameters, check_pipeline
 from conveyor.server.schemas import IssueBody, SubmitRun, error
 from conveyor.spec.config import RunConfig
-from conveyor.spec.errors import Issue, SpecError
+from conveyor.spec.errors import Issue, SpecError, describe
 from conveyor.spec.load import LoadedPipeline, load_pipeline_text
 from conveyor.spec.load import _config as read_config  # the one reading of a config: runnable's names too
-from conveyor.spec.yamlload import load_yaml_text
+from conveyor.spec.yamlload import load_yaml_text, parse_yaml_text
+
+#: Where edited parameters' issues say they are (the run page's form, or the API's body).
+EDITED = "<edited parameters>"
 
 
 def issue_dict(issue: Issue) -> IssueBody:
@@ -145,3 +152,62 @@ def backend_problems(config: RunConfig, text: str) -> SpecError | None:
                 "invalid config",
             )
     return None
+
+
+def parameters_from_text(text: str) -> dict[str, object]:
+    """Parameters as a user edited them on a run page: YAML or JSON text (JSON is YAML) read by
+    the rule of a parameters file, which must be a mapping of name to value. Refused (422) with
+    the located issue otherwise: the form shows where, what was expected and what was found."""
+    try:
+        data, located = parse_yaml_text(text, file=EDITED)
+    except SpecError as exc:
+        raise Refused(422, "invalid parameters", [issue_dict(i) for i in exc.issues]) from None
+    if located.issues:
+        raise Refused(422, "invalid parameters", [issue_dict(i) for i in located.issues])
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        wrong = Issue(
+            "parameters must be a mapping of name to value",
+            file=EDITED,
+            line=1,
+            expected="a mapping like 'name: value' (or a JSON object)",
+            found=describe(data),
+            hint="write one 'name: value' per line, as in a parameters file",
+        )
+        raise Refused(422, "invalid parameters", [issue_dict(wrong)])
+    return dict(data)
+
+
+def rerun(engine: Any, limits: Limits, user_id: int, old: str, parameters: dict[str, object]) -> str:
+    """Queue a new run of run ``old``'s pipeline, config and code with ``parameters``, for
+    ``user_id``; return its id. It is checked as a new submission is (the limits and the
+    operator's policy may have changed since), and records ``old`` as the run it re-runs, so
+    that its page links back. The caller has checked that the user may see ``old`` (LookupError
+    if it is gone)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(runs).where(runs.c.id == old)).mappings().first()
+    if row is None:
+        raise LookupError(old)
+    code = row["code"]
+    body = SubmitRun(
+        pipeline=row["pipeline"],
+        config=row["config"] or None,
+        parameters=parameters,
+        code=base64.b64encode(code).decode() if code else None,
+        name=row["pipeline_name"],
+        file=row["pipeline_file"],
+    )
+    accepted = accept(body, limits)
+    return queue.submit(
+        engine,
+        user_id,
+        accepted.pipeline.name,
+        body.pipeline,
+        accepted.config_text,
+        parameters,
+        accepted.code,
+        None,
+        row["pipeline_file"],
+        rerun_of=old,
+    )

@@ -25,6 +25,7 @@ ASSETS = {
     "dag.js": "text/javascript",
     "charts.js": "text/javascript",
     "compare.js": "text/javascript",
+    "rerun.js": "text/javascript",
     "app.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }

@@ -13,8 +13,8 @@ from conveyor.runlog.records import Status
 from conveyor.server import queue
 from conveyor.server.redact import finite, without_credentials
 from conveyor.server.routes.deps import Caller, State, visible
-from conveyor.server.schemas import IssueBody, RunDetail, RunList, RunSummary, SubmitRun, error
-from conveyor.server.submission import Refused, accept
+from conveyor.server.schemas import IssueBody, Rerun, RunDetail, RunList, RunSummary, SubmitRun, error
+from conveyor.server.submission import Refused, accept, rerun
 from conveyor.step.context import path_slug
 from conveyor.ui.when import BadRange, date_range
 
@@ -142,3 +142,17 @@ def retry(run_id: str, caller: Caller, state: State) -> Any:
     if not queue.requeue(state.engine, run_id):
         return error(422, f"run '{run_id}' is {run['status']}: only failed or cancelled runs can be retried")
     return queue.get(state.engine, run_id)
+
+
+# A new run of the run's pipeline, config and code with the parameters given, checked as a
+# submission is; it records the run it re-runs (``rerun_of``). Whoever may see the run may.
+@router.post("/api/v1/runs/{run_id}/rerun", response_model=RunSummary, status_code=201)
+def rerun_run(run_id: str, body: Rerun, caller: Caller, state: State) -> Any:
+    visible(state, run_id, caller)
+    try:
+        new = rerun(state.engine, state.limits, caller.id, run_id, body.parameters)
+    except Refused as exc:
+        return exc.response()
+    except LookupError:
+        return error(404, f"no run '{run_id}'")
+    return queue.get(state.engine, new)

@@ -151,12 +151,12 @@ async function runsPage() {
     since: params.get("since") || "", until: params.get("until") || "", offset: +(params.get("offset") || 0) };
   const table = el("tbody");
   const pager = el("div", { class: "pager" });
-  const status = el("select", { id: "f-status", onchange: () => go({ status: status.value, offset: 0 }) },
+  const status = el("select", { id: "f-status", "aria-label": "status", onchange: () => go({ status: status.value, offset: 0 }) },
     ...["", "queued", "running", "succeeded", "failed", "cancelled", "interrupted"].map(s => el("option", { value: s, text: s || "any status" })));
   status.value = state.status;
-  const pipeline = el("select", { id: "f-pipeline", onchange: () => go({ pipeline: pipeline.value, offset: 0 }) });
-  const user = el("select", { id: "f-user", onchange: () => go({ user: user.value, offset: 0 }) });
-  const search = el("input", { id: "f-q", placeholder: "run id", value: state.q });
+  const pipeline = el("select", { id: "f-pipeline", "aria-label": "pipeline", onchange: () => go({ pipeline: pipeline.value, offset: 0 }) });
+  const user = el("select", { id: "f-user", "aria-label": "user", onchange: () => go({ user: user.value, offset: 0 }) });
+  const search = el("input", { id: "f-q", placeholder: "run id", "aria-label": "run id contains", value: state.q });
   search.onchange = () => go({ q: search.value, offset: 0 });
   const tag = el("select", { id: "f-tag", "aria-label": "tag", onchange: () => go({ tag: tag.value, offset: 0 }) });
   const since = el("input", { id: "f-since", type: "date", value: state.since, "aria-label": "started on or after" });
@@ -277,11 +277,14 @@ async function runPage(runId) {
     const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
     failures(summary, data, runId, load);
     header(head, data, runId, load);
+    // crumbs and tabs are redrawn by what they open: the keyboard stays on them
+    const inNav = crumbs.contains(document.activeElement) || tabs.contains(document.activeElement);
     crumbs.replaceChildren(...data.crumbs.map(c => el("a", { href: "#", text: c.label + " ›", onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
     // every branch of a parallel or conditional, every iteration of a loop, one click away
     const here = data.crumbs.length ? data.crumbs[data.crumbs.length - 1].path : "";
     tabs.replaceChildren(...(data.choices || []).map(c => el("a", { href: itemHref(runId, c.path), text: c.label, "data-path": c.path,
       "aria-current": c.path === here ? "page" : null, onclick: (e) => { e.preventDefault(); level = c.path; setUrl(); load(); } })));
+    if (inNav) (tabs.querySelector("a[aria-current='page']") || crumbs.lastElementChild || tabs.firstElementChild)?.focus();
     drawDag(dag, data.dag, (node) => {
       // a map opens its items' panel and its level (its branch, counted over all items)
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
@@ -386,6 +389,10 @@ function header(card, data, runId, reload) {
     if (["failed", "cancelled"].includes(h.status)) actions.append(el("button", { id: "retry", text: "Retry", onclick: act("retry") }));
     if (["running", "queued"].includes(h.status)) actions.append(el("button", { id: "cancel", class: "danger", text: "Cancel", onclick: act("cancel") }));
   }
+  if (session.mode === "server" && session.actions) {
+    actions.append(el("button", { id: "rerun-open", type: "button", "aria-haspopup": "dialog", text: "Re-run with parameters…", onclick: () => rerunDialog(runId) }));
+    lineageRows(grid, runId);
+  }
   card.replaceChildren(grid, actions, values);
 }
 
@@ -470,9 +477,28 @@ function previewBody(p, runId, step, attempt) {
   return el("pre", { id: "preview-text", text: p.text });
 }
 
+// Tab and Shift+Tab go round the dialog's own controls: Chromium's modal dialog lets the
+// focus leave for the browser's toolbar, from where the keyboard has no way back in.
+function keepFocusIn(dialog, e) {
+  const stops = [...dialog.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex='0']")]
+    .filter(n => !n.disabled && n.getClientRects().length);
+  if (!stops.length) return;
+  const first = stops[0], last = stops[stops.length - 1];
+  if (e.shiftKey && document.activeElement === first) { e.preventDefault(); last.focus(); }
+  else if (!e.shiftKey && document.activeElement === last) { e.preventDefault(); first.focus(); }
+}
+
 async function previewArtifact(runId, step, attempt, name) {
   let dialog = document.getElementById("preview-dialog");
-  if (!dialog) { dialog = el("dialog", { id: "preview-dialog", "aria-label": "file preview" }); document.body.append(dialog); }
+  if (!dialog) {
+    dialog = el("dialog", { id: "preview-dialog", "aria-label": "file preview" });
+    // Escape closes a modal dialog (the browser's own); either way the keyboard goes back
+    // to the button that opened it.
+    dialog.addEventListener("close", () => { if (dialog.opener && dialog.opener.isConnected) dialog.opener.focus(); });
+    dialog.addEventListener("keydown", (e) => { if (e.key === "Tab") keepFocusIn(dialog, e); });
+    document.body.append(dialog);
+  }
+  if (!dialog.open) dialog.opener = document.activeElement;
   const close = el("button", { id: "preview-close", text: "close", onclick: () => dialog.close() });
   dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "muted", text: "loading…" }));
   if (!dialog.open) dialog.showModal();
@@ -486,6 +512,7 @@ async function previewArtifact(runId, step, attempt, name) {
   } catch (err) {
     dialog.replaceChildren(el("div", { class: "preview-head" }, clipped("h2", name, 80), close), el("p", { class: "error", text: String(err.message) }));
   }
+  if (dialog.open) close.focus();  // its content was replaced: the focus is put back in it
   mark("conveyor:preview-drawn");
 }
 
@@ -531,7 +558,7 @@ async function logsPage(runId) {
 async function metricsPage() {
   const params = new URLSearchParams(location.search);
   const runs = await get("/ui/api/runs?limit=1");
-  const select = el("select", { id: "m-pipeline", onchange: () => { location.search = "?pipeline=" + encodeURIComponent(select.value); } },
+  const select = el("select", { id: "m-pipeline", "aria-label": "pipeline", onchange: () => { location.search = "?pipeline=" + encodeURIComponent(select.value); } },
     ...["", ...runs.pipelines].map(p => el("option", { value: p, text: p || "choose a pipeline" })));
   const pipeline = params.get("pipeline") || "";
   select.value = pipeline;

@@ -18,6 +18,10 @@ function countsText(counts) {
   return Object.entries(counts || {}).map(([k, v]) => `${v} ${k}`).join(" · ");
 }
 function drawDag(box, dag, open) {
+  // Redrawn on every poll and on every level opened: the node that had the keyboard focus
+  // gets it back (or, after a level changed, the first node that opens something).
+  const focused = box.contains(document.activeElement) ? document.activeElement.closest("g.node") : null;
+  const hadFocus = focused ? focused.dataset.path : null;
   if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
   const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
   // Boxes as wide as the level's longest label (up to a limit the server sets), drawn at
@@ -62,12 +66,27 @@ function drawDag(box, dag, open) {
       if (n.label) sub += ` · ${n.label}`;
       g.append(svg("text", { x: 8, y: 36, class: "sub" }, clip(sub, chars + 3)));
     }
-    if (clickable) g.addEventListener("click", () => open(n));
+    if (clickable) {
+      // A node that opens something is a button to the keyboard and to screen readers:
+      // reached with Tab, opened with Enter or Space, named by its whole label.
+      g.setAttribute("tabindex", "0");
+      g.setAttribute("role", "button");
+      g.setAttribute("aria-label", full);
+      g.addEventListener("click", () => open(n));
+      g.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(n); }
+      });
+    }
     view.append(g);
   }
   const tools = el("div", { class: "dag-tools" });
   box.replaceChildren(tools, root);
   panZoom(root, view, width, height, tools);
+  if (hadFocus !== null) {
+    const again = [...root.querySelectorAll("g.node.clickable")].find(g => g.dataset.path === hadFocus)
+      || root.querySelector("g.node.clickable");
+    if (again) again.focus({ preventScroll: true });
+  }
 }
 
 // Pan and zoom by the viewBox (no inline style: the page's CSP allows none).
