@@ -227,20 +227,17 @@ def item_key(
     themselves, other values by their digest (``hashed``), hashed with the step's part. Its
     first 16 hex digits are the step's, which name the log of its entries."""
     chosen = sorted(params) if names is None else [n for n in names if n in params]
-    received = {
-        n: v if isinstance(v, _SCALARS) else {"$": hashed(v)}
+    ignore = spec.ignore
+    # Name and value pairs in a set order, dumped by json's default (C) encoder: scalars as
+    # themselves, anything else as a one-element list holding its digest (never a scalar).
+    received = [
+        (n, v if isinstance(v, _SCALARS) else [hashed(v)])
         for n in chosen
-        if n not in spec.ignore
+        if n not in ignore
         for v in (params[n],)
-    }
-    environment = {n: v for n, v in (env or {}).items() if n not in spec.ignore}
-    text = json.dumps(
-        {"p": received, "e": environment, "f": dict(fetched)},
-        sort_keys=True,
-        separators=(",", ":"),
-        allow_nan=True,
-        default=str,
-    )
+    ]
+    environment = sorted((n, v) for n, v in (env or {}).items() if n not in ignore)
+    text = json.dumps([received, environment, sorted(fetched.items())])
     item = hashlib.sha256(f"{step}\n{text}".encode()).hexdigest()
     return step[:STEP_DIGITS] + item[: 64 - STEP_DIGITS]
 
@@ -277,7 +274,7 @@ class StepCache:
         self._policies: dict[int, tuple[TaskNode, CacheSpec | None]] = {}
         self._steps: dict[tuple[int, str], tuple[TaskNode, CacheSpec, str, list[str] | None]] = {}
         #: Step logs read, by their name: entries by key, unparsed.
-        self._indexes: dict[str, dict[str, bytes]] = {}
+        self._indexes: dict[str, dict[str, str]] = {}
         self._blobs: set[str] = set()  # blobs this process wrote
         self._lock = threading.Lock()
 
@@ -306,7 +303,7 @@ class StepCache:
             held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
         return item_key(held[2], held[3], spec, params, fetched, self.digests, env)
 
-    def _index(self, name: str) -> dict[str, bytes]:
+    def _index(self, name: str) -> dict[str, str]:
         found = self._indexes.get(name)
         if found is None:
             with self._lock:
@@ -399,10 +396,10 @@ class StepCache:
             entry["size"] += len(data)
         text = line(entry)
         name = log_of(key)
-        self.catalog.append_shared(name, text)
+        self.catalog.append_shared(name, text.encode())
         held = self._indexes.get(name)
         if held is not None:  # a later lookup in this run sees it
-            held[key] = text.partition(b"\t")[2][:-1]
+            held[key] = text.partition("\t")[2][:-1]
 
 
 __all__ = [

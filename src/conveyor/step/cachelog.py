@@ -29,6 +29,8 @@ STEPS = PREFIX + "steps/"
 BLOBS = PREFIX + "blobs/"
 #: The hex digits of a key that name its step's log.
 STEP_DIGITS = 16
+#: Made once: a json.dumps with options builds an encoder per call (a map fills 100,000).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class CacheEntry(TypedDict):
@@ -53,22 +55,23 @@ def log_of(key: str) -> str:
     return f"{STEPS}{key[:STEP_DIGITS]}.jsonl"
 
 
-def line(entry: CacheEntry) -> bytes:
+def line(entry: CacheEntry) -> str:
     """One entry as its log keeps it: the key, a tab, the entry as JSON, a newline (the key
     first, so that loading a log parses only the entries looked up)."""
-    text = json.dumps(entry, separators=(",", ":"), default=str)
-    return f"{entry['key']}\t{text}\n".encode()
+    text = _ENCODER.encode(entry)
+    return f"{entry['key']}\t{text}\n"
 
 
-def index(data: bytes) -> dict[str, bytes]:
-    """A log's entries by key, unparsed: a torn last line is left out, the later of two
-    lines for a key wins."""
-    found: dict[str, bytes] = {}
-    lines = data.split(b"\n")
+def index(data: bytes) -> dict[str, str]:
+    """A log's entries by key, unparsed: a torn line is left out (the last one, or one a
+    later append ended: it does not end its JSON object), the later of two lines for a key
+    wins."""
+    found: dict[str, str] = {}
+    lines = data.decode(errors="replace").split("\n")
     for raw in lines[:-1]:  # what follows the last newline is torn (or empty)
-        key, tab, text = raw.partition(b"\t")
-        if tab:
-            found[key.decode(errors="replace")] = text
+        key, tab, text = raw.partition("\t")
+        if tab and text.endswith("}"):
+            found[key] = text
     return found
 
 
@@ -82,7 +85,7 @@ def digests(value: JSONValue) -> dict[str, str]:
     return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
 
 
-def parsed(key: str, text: bytes) -> JSONObject:
+def parsed(key: str, text: str | bytes) -> JSONObject:
     """An entry's JSON; ``{"key": key, "unreadable": True}`` when it is damaged."""
     try:
         entry = json.loads(text)
@@ -120,7 +123,7 @@ def remove(catalog: SharedStore, chosen: Sequence[JSONObject]) -> int:
         kept = {k: v for k, v in held.items() if k not in gone}
         if len(kept) == len(held):
             continue
-        catalog.replace_appended(name, b"".join(k.encode() + b"\t" + v + b"\n" for k, v in kept.items()))
+        catalog.replace_appended(name, "".join(f"{k}\t{v}\n" for k, v in kept.items()).encode())
     keep: set[str] = set()
     for entry in entries(catalog):
         keep.update(digests(entry.get("objects")).values())
