@@ -99,23 +99,27 @@ def on_disk(where: Path) -> tuple[int, int]:
     return files, size
 
 
-def lookup_cost(where: Path, count: int = 2000) -> float:
-    """Seconds per StepCache.lookup of an existing entry with the file catalog."""
+def attempt_costs(where: Path, count: int = 20_000) -> tuple[float, float, float]:
+    """Seconds per attempt of a no-op map item through StepContext.run (no engine, file
+    catalog): run uncached, run and fill, hit (key, lookup in a log read once, restore)."""
     sys.path[:0] = [*SRC, str(HERE)]
     from conveyor.catalog.store import FsspecCatalog
-    from conveyor.spec.models import CacheSpec, TaskNode
-    from conveyor.step.cache import StepCache, cache_key
+    from conveyor.spec.models import TaskNode
+    from conveyor.step.cache import StepCache
+    from conveyor.step.context import StepContext
+    from conveyor.step.secrets import NoSecrets
 
-    catalog = FsspecCatalog(str(where / "lookup-catalog"))
-    cache = StepCache(catalog, True)
-    node = TaskNode(command="bench_tasks.touch", returns=["r"], next="success")  # type: ignore[list-item]
-    key = cache_key(node, CacheSpec(), {"item": 1}, where, {})
-    cache.fill(key, "run", ["s"], "bench", {"r": 1}, {}, {}, {})
-    start = time.perf_counter()
-    for _ in range(count):
-        hit, _ = cache.lookup(cache_key(node, CacheSpec(), {"item": 1}, where, {}), CacheSpec())
-        assert hit is not None
-    return (time.perf_counter() - start) / count
+    node = TaskNode.model_validate({"command": "bench_tasks.touch", "returns": ["values"], "next": "success"})
+
+    def per_attempt(cache: bool) -> float:
+        context = StepContext("run", FsspecCatalog(str(where / "attempts")), NoSecrets(), where)
+        context.cache = StepCache(context.catalog, True) if cache else None
+        start = time.perf_counter()
+        for i in range(count):
+            assert context.run(node, {"item": i}, ["fan", str(i), "touch"], 1).ok
+        return (time.perf_counter() - start) / count
+
+    return per_attempt(False), per_attempt(True), per_attempt(True)
 
 
 def main() -> None:
@@ -136,8 +140,12 @@ def main() -> None:
         cached, _ = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
         print(f"chain of {args.steps:,} steps: uncached {plain:.2f} s, cached re-run {cached:.2f} s "
               f"(x{cached / plain:.2f}; 0 executions)")  # fmt: skip
-        per_step = lookup_cost(work)
-        print(f"lookup with the file catalog: {per_step * 1000:.3f} ms per step (key and entry read)")
+        plain_one, fill_one, hit_one = attempt_costs(work)
+        print(
+            f"one map item in StepContext.run: no-op run {plain_one * 1e6:.1f} us, "
+            f"run and fill {fill_one * 1e6:.1f} us (x{fill_one / plain_one:.2f}), "
+            f"hit {hit_one * 1e6:.1f} us (x{hit_one / plain_one:.2f})"
+        )
         params = f"xs: {list(range(args.items))}\n"
         empty, _ = run(work / "map-empty", mapped(False), "xs: []\n", args.runs, False)
         plain, _ = run(work / "map-plain", mapped(False), params, args.runs, False)

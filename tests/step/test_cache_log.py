@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,3 +144,28 @@ def test_version_2_entry_files_are_listed_and_cleared_not_looked_up(tmp_path: Pa
     assert [e["run_id"] for e in entries(catalog)] == ["old"]
     assert remove(catalog, entries(catalog)) == 1
     assert entries(catalog) == [] and catalog.shared(ENTRIES) == {}
+
+
+class SlowAppends(InProcessCatalog):
+    """An in-memory store whose appends take a while (as on a busy disk), counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+
+    def append_shared(self, key: str, data: bytes) -> None:
+        time.sleep(0.01)
+        self.appends += 1
+        super().append_shared(key, data)
+
+
+def test_fills_of_a_maps_threads_are_written_in_groups(tmp_path: Path) -> None:
+    catalog = SlowAppends()
+    cache = StepCache(catalog, True)
+    keys = [f"{'f' * 16}{i:04d}" for i in range(80)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: _fill(cache, k, int(k[16:])), keys))
+    assert catalog.appends < len(keys) / 2  # lines queued while one was written went together
+    reader = StepCache(catalog, True)
+    assert all(reader.lookup(k, CacheSpec())[0] is not None for k in keys)
+    assert len(catalog.read_appended(log_of(keys[0])).splitlines()) == len(keys)

@@ -211,7 +211,8 @@ def step_digest(node: TaskNode, spec: CacheSpec, workdir: Path) -> tuple[str, li
     return hashlib.sha256(text.encode()).hexdigest(), names
 
 
-_SCALARS = (str, int, float, bool, type(None))
+#: Values a key holds as themselves (exactly these types: a subclass goes by its digest).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def item_key(
@@ -230,12 +231,11 @@ def item_key(
     ignore = spec.ignore
     # Name and value pairs in a set order, dumped by json's default (C) encoder: scalars as
     # themselves, anything else as a one-element list holding its digest (never a scalar).
-    received = [
-        (n, v if isinstance(v, _SCALARS) else [hashed(v)])
-        for n in chosen
-        if n not in ignore
-        for v in (params[n],)
-    ]
+    received = []
+    for n in chosen:
+        if n not in ignore:
+            v = params[n]
+            received.append((n, v if type(v) in _SCALARS else [hashed(v)]))
     environment = sorted((n, v) for n, v in (env or {}).items() if n not in ignore)
     text = json.dumps([received, environment, sorted(fetched.items())])
     item = hashlib.sha256(f"{step}\n{text}".encode()).hexdigest()
@@ -277,6 +277,11 @@ class StepCache:
         self._indexes: dict[str, dict[str, str]] = {}
         self._blobs: set[str] = set()  # blobs this process wrote
         self._lock = threading.Lock()
+        #: Lines waiting for a writer, by log; lines queued and written so far (a count).
+        self._pending: dict[str, list[str]] = {}
+        self._queue = threading.Condition()
+        self._queued = self._written = 0
+        self._busy = False
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
@@ -327,7 +332,10 @@ class StepCache:
             return None, f"its cache entry is older than ttl_seconds ({spec.ttl_seconds:g}); running it again"
         hit = Hit(key, str(entry.get("run_id")), _object(entry.get("returns")), _object(entry.get("metrics")))
         for kind, target in (("objects", hit.objects), ("files", hit.files)):
-            for name, blob in digests(entry.get(kind)).items():
+            held = entry.get(kind)
+            if not held:  # most entries: JSON returns only
+                continue
+            for name, blob in digests(held).items():
                 data = self.catalog.get_shared(BLOBS + blob)
                 if data is None or hashlib.sha256(data).hexdigest() != blob:
                     return None, self._once(
@@ -396,10 +404,34 @@ class StepCache:
             entry["size"] += len(data)
         text = line(entry)
         name = log_of(key)
-        self.catalog.append_shared(name, text.encode())
         held = self._indexes.get(name)
         if held is not None:  # a later lookup in this run sees it
             held[key] = text.partition("\t")[2][:-1]
+        self._append(name, text)
+
+    def _append(self, name: str, text: str) -> None:
+        """Append a line to a step's log, grouped with the lines other threads (a map's
+        items) queue meanwhile: one write per log per group. A thread whose line is not
+        written yet writes the group if no one is writing, else waits for the writer, so a
+        line is in the log when its fill returns (a failed write is said by the writer's
+        fill; its group's entries are then misses later)."""
+        with self._queue:
+            self._pending.setdefault(name, []).append(text)
+            self._queued += 1
+            mine = self._queued
+            while self._written < mine:
+                if self._busy:
+                    self._queue.wait()
+                    continue
+                self._busy, groups, upto, self._pending = True, self._pending, self._queued, {}
+                self._queue.release()
+                try:
+                    for log, lines in groups.items():
+                        self.catalog.append_shared(log, "".join(lines).encode())
+                finally:
+                    self._queue.acquire()
+                    self._busy, self._written = False, upto
+                    self._queue.notify_all()
 
 
 __all__ = [
