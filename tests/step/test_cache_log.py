@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step import cache as cache_module
 from conveyor.step.cache import BLOBS, ENTRIES, CacheMode, StepCache, cache_key, entries, remove
 from conveyor.step.cachelog import STEPS, log_of
+from support import need_service
+from support.services import S3
 
 NODE = TaskNode.model_validate({"command": "json.dumps", "returns": ["r"], "next": "success"})
 PER_PROCESS = 300
@@ -86,11 +89,7 @@ def test_a_refreshed_entry_wins_and_a_fill_is_seen_in_the_same_run(tmp_path: Pat
     assert [e["run_id"] for e in entries(catalog)] == ["refreshed"]
 
 
-@pytest.mark.parametrize("kind", ["memory", "in-process"])
-def test_stores_without_appends_keep_parts_and_clear_them(kind: str, tmp_path: Path) -> None:
-    catalog: SharedStore = (
-        FsspecCatalog(f"memory://cache-log-{tmp_path.name}") if kind == "memory" else InProcessCatalog()
-    )
+def _parts_kept_and_cleared(catalog: SharedStore, tmp_path: Path) -> None:
     cache = StepCache(catalog, True)
     out = tmp_path / "out.txt"
     out.write_text("kept")
@@ -106,6 +105,29 @@ def test_stores_without_appends_keep_parts_and_clear_them(kind: str, tmp_path: P
     assert len(catalog.shared(BLOBS)) == 2  # still used by the entry kept
     remove(catalog, entries(catalog))
     assert catalog.shared("cache/") == {}
+
+
+@pytest.mark.parametrize("kind", ["memory", "in-process"])
+def test_stores_without_appends_keep_parts_and_clear_them(kind: str, tmp_path: Path) -> None:
+    catalog: SharedStore = (
+        FsspecCatalog(f"memory://cache-log-{tmp_path.name}") if kind == "memory" else InProcessCatalog()
+    )
+    _parts_kept_and_cleared(catalog, tmp_path)
+
+
+@pytest.mark.s3
+def test_a_catalog_on_s3_keeps_a_steps_entries_as_parts(tmp_path: Path) -> None:
+    try:
+        server = S3().start()
+        import s3fs  # noqa: F401
+    except Exception as exc:  # no moto, no s3fs, or the port would not open
+        need_service("s3", f"the S3 endpoint could not start: {exc}")
+    try:
+        bucket = server.bucket("cache-" + uuid.uuid4().hex[:10])
+        catalog = FsspecCatalog(f"s3://{bucket}/catalog", server.options)
+        _parts_kept_and_cleared(catalog, tmp_path)
+    finally:
+        server.stop()
 
 
 def test_the_per_step_part_is_worked_out_once_per_run(
