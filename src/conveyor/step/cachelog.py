@@ -96,8 +96,11 @@ def parsed(key: str, text: str | bytes) -> JSONObject:
 
 def _logs(catalog: SharedStore) -> dict[str, bytes]:
     """Every step's log, by its key in the store (a log's parts read with it)."""
-    names = {name.split(PARTS, 1)[0] for name in catalog.shared(STEPS)}
-    return {name: catalog.read_appended(name) for name in sorted(names)}
+    found = catalog.shared(STEPS)
+    names = {name.split(PARTS, 1)[0] for name in found}
+    parted = {name.split(PARTS, 1)[0] for name in found if PARTS in name}
+    # A log kept whole (a local catalog's) is read once; one in parts, with its parts.
+    return {n: catalog.read_appended(n) if n in parted else found[n] for n in sorted(names)}
 
 
 def entries(catalog: SharedStore) -> list[JSONObject]:
