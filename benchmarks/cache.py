@@ -3,16 +3,20 @@
 - a chain of 1,000 no-op steps: uncached, then cached (0 executions) on a re-run;
 - the lookup cost per step (the cached re-run's time over the uncached one's, per step, and
   a direct measure of StepCache.lookup with the file catalog);
-- a map of N no-op items (100,000 by default): uncached, then cached on a re-run.
+- a map of N no-op items (100,000 by default): uncached, the run that fills the cache, then
+  cached re-runs; the cost per hit against the cost per no-op item run; the files and bytes
+  the cache keeps on disk.
 
-Usage: python benchmarks/cache.py [--runs 3] [--steps 1000] [--items 100000]
+Usage: python benchmarks/cache.py [--runs 3] [--steps 1000] [--items 100000] [--src DIR]
 Each figure is the median of ``--runs`` fresh `conveyor execute` processes, file run log
-and file catalog; the cached runs read entries that an earlier run filled.
+and file catalog; the cached runs read entries that an earlier run filled. ``--src`` runs
+another checkout's conveyor (its ``src`` directory), to compare before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+SRC = [str(HERE.parent / "src")]  # the conveyor measured (--src changes it)
 CONFIG = "run_log_store: {type: file}\ncatalog: {type: file}\n"
 
 
@@ -49,8 +54,9 @@ def mapped(cache: bool) -> str:
 """
 
 
-def run(where: Path, text: str, params: str, runs: int, fill: bool) -> float:
-    """Median seconds of ``runs`` executions (after one that fills the cache, if ``fill``)."""
+def run(where: Path, text: str, params: str, runs: int, fill: bool) -> tuple[float, float]:
+    """Median seconds of ``runs`` executions, and the seconds of the first one (the one that
+    fills the cache, left out of the median, if ``fill``)."""
     (where / "pipeline.yaml").write_text(text)
     (where / "params.yaml").write_text(params)
     (where / "config.yaml").write_text(CONFIG)
@@ -65,8 +71,8 @@ def run(where: Path, text: str, params: str, runs: int, fill: bool) -> float:
         "-c",
         "config.yaml",
     ]
-    env = {"PYTHONPATH": str(HERE), "PATH": "/usr/bin:/bin"}
-    times = []
+    env = {"PYTHONPATH": os.pathsep.join([*SRC, str(HERE)]), "PATH": "/usr/bin:/bin"}
+    times, first = [], 0.0
     for n in range(runs + (1 if fill else 0)):
         start = time.perf_counter()
         done = subprocess.run(
@@ -75,29 +81,45 @@ def run(where: Path, text: str, params: str, runs: int, fill: bool) -> float:
         took = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(done.stderr[-2000:])
-        if fill and n == 0:
-            continue
+        if n == 0:
+            first = took
+            if fill:
+                continue
         times.append(took)
-    return statistics.median(times)
+    return statistics.median(times), first
 
 
-def lookup_cost(where: Path, count: int = 2000) -> float:
-    """Seconds per StepCache.lookup of an existing entry with the file catalog."""
-    sys.path.insert(0, str(HERE))
+def on_disk(where: Path) -> tuple[int, int]:
+    """Files and bytes (allocated blocks) the step cache keeps under ``where``'s catalog."""
+    files = size = 0
+    for path in (where / ".conveyor/catalog/_shared/cache").rglob("*"):
+        if path.is_file():
+            files += 1
+            size += path.stat().st_blocks * 512
+    return files, size
+
+
+def attempt_costs(where: Path, count: int = 20_000) -> tuple[float, float, float]:
+    """Seconds per attempt of a no-op map item through StepContext.run (no engine, file
+    catalog): run uncached, run and fill, hit (key, lookup in a log read once, restore)."""
+    sys.path[:0] = [*SRC, str(HERE)]
     from conveyor.catalog.store import FsspecCatalog
-    from conveyor.spec.models import CacheSpec, TaskNode
-    from conveyor.step.cache import StepCache, cache_key
+    from conveyor.spec.models import TaskNode
+    from conveyor.step.cache import StepCache
+    from conveyor.step.context import StepContext
+    from conveyor.step.secrets import NoSecrets
 
-    catalog = FsspecCatalog(str(where / "lookup-catalog"))
-    cache = StepCache(catalog, True)
-    node = TaskNode(command="bench_tasks.touch", returns=["r"], next="success")  # type: ignore[list-item]
-    key = cache_key(node, CacheSpec(), {"item": 1}, where, {})
-    cache.fill(key, "run", ["s"], "bench", {"r": 1}, {}, {}, {})
-    start = time.perf_counter()
-    for _ in range(count):
-        hit, _ = cache.lookup(cache_key(node, CacheSpec(), {"item": 1}, where, {}), CacheSpec())
-        assert hit is not None
-    return (time.perf_counter() - start) / count
+    node = TaskNode.model_validate({"command": "bench_tasks.touch", "returns": ["values"], "next": "success"})
+
+    def per_attempt(cache: bool) -> float:
+        context = StepContext("run", FsspecCatalog(str(where / "attempts")), NoSecrets(), where)
+        context.cache = StepCache(context.catalog, True) if cache else None
+        start = time.perf_counter()
+        for i in range(count):
+            assert context.run(node, {"item": i}, ["fan", str(i), "touch"], 1).ok
+        return (time.perf_counter() - start) / count
+
+    return per_attempt(False), per_attempt(True), per_attempt(True)
 
 
 def main() -> None:
@@ -105,24 +127,40 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--src", help="the src directory of the conveyor to measure")
     args = parser.parse_args()
+    if args.src:
+        SRC[:] = [str(Path(args.src).resolve())]
     work = Path(tempfile.mkdtemp(prefix="conveyor-cache-bench-"))
     try:
         params = "item: 1\n"
-        for name in ("chain-plain", "chain-cached", "map-plain", "map-cached"):
+        for name in ("chain-plain", "chain-cached", "map-empty", "map-plain", "map-cached"):
             (work / name).mkdir()
-        plain = run(work / "chain-plain", chain(args.steps, False), params, args.runs, False)
-        cached = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
+        plain, _ = run(work / "chain-plain", chain(args.steps, False), params, args.runs, False)
+        cached, _ = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
         print(f"chain of {args.steps:,} steps: uncached {plain:.2f} s, cached re-run {cached:.2f} s "
               f"(x{cached / plain:.2f}; 0 executions)")  # fmt: skip
-        per_step = lookup_cost(work)
-        print(f"lookup with the file catalog: {per_step * 1000:.3f} ms per step (key and entry read)")
-        params = f"xs: {list(range(args.items))}\n"
-        plain = run(work / "map-plain", mapped(False), params, args.runs, False)
-        cached = run(work / "map-cached", mapped(True), params, args.runs, True)
+        plain_one, fill_one, hit_one = attempt_costs(work)
         print(
-            f"map of {args.items:,} items: uncached {plain:.2f} s, "
-            f"cached re-run {cached:.2f} s (x{cached / plain:.2f})"
+            f"one map item in StepContext.run: no-op run {plain_one * 1e6:.1f} us, "
+            f"run and fill {fill_one * 1e6:.1f} us (x{fill_one / plain_one:.2f}), "
+            f"hit {hit_one * 1e6:.1f} us (x{hit_one / plain_one:.2f})"
+        )
+        params = f"xs: {list(range(args.items))}\n"
+        empty, _ = run(work / "map-empty", mapped(False), "xs: []\n", args.runs, False)
+        plain, _ = run(work / "map-plain", mapped(False), params, args.runs, False)
+        cached, filling = run(work / "map-cached", mapped(True), params, args.runs, True)
+        files, size = on_disk(work / "map-cached")
+        per_item = (plain - empty) / args.items
+        per_hit = (cached - empty) / args.items
+        print(
+            f"map of {args.items:,} items: uncached {plain:.2f} s, filling {filling:.2f} s "
+            f"(x{filling / plain:.2f}), cached re-run {cached:.2f} s (x{cached / plain:.2f}); "
+            f"an empty map {empty:.2f} s"
+        )
+        print(
+            f"per item: no-op run {per_item * 1e6:.0f} us, hit {per_hit * 1e6:.0f} us "
+            f"(x{per_hit / per_item:.2f}); cache on disk: {files:,} files, {size / 1e6:.1f} MB"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -230,6 +230,12 @@ def test_map_items_are_cached_one_by_one(tmp_path: Path) -> None:
     assert sorted(calls(where)) == ["item-40", "item-80"]
     log = FileRunLogStore(str(where / ".conveyor/runs")).load("second")
     assert log.run.final_parameters["y"] == [x * x for x in changed]
+    # The map's entries are together: one log for its step (12 lines: 10, then 2 new), and no
+    # file per item; its lines' keys begin with the step's part.
+    logs = list((where / ".conveyor/catalog/_shared/cache/steps").iterdir())
+    assert len(logs) == 1 and not (where / ".conveyor/catalog/_shared/cache/entries").exists()
+    lines = logs[0].read_text().splitlines()
+    assert len(lines) == 12 and all(line.startswith(logs[0].stem) for line in lines)
 
 
 def _partitioned(data: dict[str, Any]) -> None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
+import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -20,6 +23,8 @@ from typing import Any
 from conveyor.jsontypes import JSONObject
 
 CHUNK = 1024 * 1024
+#: What follows a log's key in the names of its parts (:meth:`SharedStore.append_shared`).
+PARTS = ".parts/"
 
 
 class PathEscapeError(ValueError):
@@ -133,6 +138,35 @@ class SharedStore(ABC):
     def delete_shared(self, key: str) -> None:
         """Forget a blob kept by :meth:`put_shared` (nothing if there is none)."""
 
+    def append_shared(self, key: str, data: bytes) -> None:
+        """Add whole lines to the log ``key``, which several processes may append to at once
+        (the step cache keeps a step's entries so: one log, not one blob per map item).
+
+        Here each append is a part of its own (``KEY.parts/TIME-RANDOM``), written whole:
+        any store can do that and writers never clash. A local directory appends to one file
+        instead (:class:`FsspecCatalog`)."""
+        self.put_shared(f"{key}{PARTS}{time.time_ns():020d}-{os.urandom(6).hex()}", data)
+
+    def read_appended(self, key: str) -> bytes:
+        """Everything appended to ``key`` so far (what :meth:`put_shared` left there first,
+        then the parts in the order they were written). A last line without its newline is
+        one being written or torn by a crash: callers skip it."""
+        parts = self.shared(key + PARTS)
+        base = self.get_shared(key) or b""
+        if base and not base.endswith(b"\n"):
+            base += b"\n"  # a torn line does not swallow the next part's first line
+        return base + b"".join(parts[k] for k in sorted(parts))
+
+    def replace_appended(self, key: str, data: bytes) -> None:
+        """Replace the log ``key`` with ``data`` (``cache clear``: the entries kept); an
+        empty ``data`` removes it. Appends made meanwhile by another process may be lost."""
+        for part in self.shared(key + PARTS):
+            self.delete_shared(part)
+        if data:
+            self.put_shared(key, data)
+        else:
+            self.delete_shared(key)
+
 
 class Catalog(RunArtifacts, SharedStore):
     """A catalog backend: a run's artifacts and the shared store, on the same storage (the
@@ -151,6 +185,7 @@ class InProcessCatalog(Catalog):
             raise ValueError(f"catalog 'none' takes no config, found {sorted(config)}")
         self._blobs: dict[str, bytes] = {}
         self._shared: dict[str, bytes] = {}
+        self._appending = threading.Lock()
 
     def put(self, run_id: str, patterns: list[str], workdir: Path) -> list[CatalogEntry]:
         entries = []
@@ -182,6 +217,10 @@ class InProcessCatalog(Catalog):
 
     def delete_shared(self, key: str) -> None:
         self._shared.pop(key, None)
+
+    def append_shared(self, key: str, data: bytes) -> None:
+        with self._appending:
+            self._shared[key] = self._shared.get(key, b"") + data
 
     def get_bytes(self, location: str) -> bytes:
         try:
@@ -215,6 +254,10 @@ class FsspecCatalog(Catalog):
             if self.local:
                 root = os.path.abspath(root)
         self.root = root.rstrip("/")
+        #: Local logs open for appending, by path (closed with the catalog).
+        self._logs: dict[str, int] = {}
+        self._logs_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._logs)
 
     @property
     def fs(self) -> Any:
@@ -298,6 +341,42 @@ class FsspecCatalog(Catalog):
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._shared_url(key))
 
+    def append_shared(self, key: str, data: bytes) -> None:
+        if not self.local:
+            super().append_shared(key, data)
+            return
+        path = self._shared_url(key)
+        with self._logs_lock:
+            fd = self._logs.get(path)
+            if fd is None:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = self._logs[path] = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                # A crash mid-write left a torn last line: start on a fresh one.
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    os.write(fd, b"\n")
+            # One write() on an O_APPEND descriptor: lines of several processes appending to
+            # the same log never interleave on a local file system.
+            written = os.write(fd, data)
+            while written < len(data):
+                written += os.write(fd, data[written:])
+
+    def read_appended(self, key: str) -> bytes:
+        if not self.local:
+            return super().read_appended(key)
+        try:
+            with open(self._shared_url(key), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return b""
+
+    def replace_appended(self, key: str, data: bytes) -> None:
+        with self._logs_lock:  # this process's later appends go to the new file
+            for fd in self._logs.values():
+                os.close(fd)
+            self._logs.clear()
+        super().replace_appended(key, data)
+
     def shared(self, prefix: str) -> dict[str, bytes]:
         base = self._shared_url("")
         try:
@@ -311,6 +390,13 @@ class FsspecCatalog(Catalog):
             return {}
         blobs = self.fs.cat(paths)  # keyed by path, in whatever order the reads finished
         return {path[len(base) :]: bytes(blobs[path]) for path in paths}
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 class RecordOnlyPuts(Catalog):
@@ -352,3 +438,12 @@ class RecordOnlyPuts(Catalog):
 
     def delete_shared(self, key: str) -> None:
         self.inner.delete_shared(key)
+
+    def append_shared(self, key: str, data: bytes) -> None:
+        self.inner.append_shared(key, data)
+
+    def read_appended(self, key: str) -> bytes:
+        return self.inner.read_appended(key)
+
+    def replace_appended(self, key: str, data: bytes) -> None:
+        self.inner.replace_appended(key, data)

@@ -9,12 +9,12 @@ scope sets (a loop's ``index_as``, which a python step may read from ``os.enviro
 the sha256 of every file its ``catalog.get`` brought in. A step after a changed step is run
 again only if the values it receives changed: its key sees them, not the step before's code.
 
-Entries live in the catalog, outside any run (``_shared/cache/``): an index entry per key
-(``entries/KEY.json``) and content-addressed blobs (``blobs/SHA256``: object returns and
-``catalog.put`` files). Blobs are written first and the entry last, each atomically, so a
-reader sees a whole entry or none; two runs filling the same key leave one valid entry.
-A blob whose bytes no longer match their sha256 makes the entry a miss (said once), never a
-wrong result.
+The key has a per-step part (definition and code: :func:`step_digest`), worked out once per
+step per run, and a per-item part (parameters, environment, fetched files) hashed with it:
+a map item's key costs one small JSON text and one sha256. The key's first 16 hex digits
+are the per-step part's, and name the log that keeps the step's entries
+(:mod:`conveyor.step.cachelog`), read once per run into an index. A blob whose bytes no longer
+match their sha256 makes the entry a miss (said once), never a wrong result.
 """
 
 from __future__ import annotations
@@ -27,24 +27,34 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TypedDict
 
 from pydantic import BaseModel
 
 from conveyor.catalog.store import SharedStore, _inside
 from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.models import CacheSpec, TaskNode
+from conveyor.step.cachelog import (
+    BLOBS,
+    ENTRIES,
+    STEP_DIGITS,
+    CacheEntry,
+    digests,
+    entries,
+    index,
+    line,
+    log_of,
+    number,
+    parsed,
+    remove,
+)
 from conveyor.step.codekey import code_digest
 from conveyor.step.params import resolve_callable
 
-PREFIX = "cache/"
-ENTRIES = PREFIX + "entries/"
-BLOBS = PREFIX + "blobs/"
-KEY_VERSION = 2  # 2: the environment and imported modules are in the key
+KEY_VERSION = 3  # 2: the environment and imported modules; 3: a per-step part, logs per step
 
 
 class CacheMode(StrEnum):
@@ -70,33 +80,6 @@ class Hit:
     metrics: JSONObject = field(default_factory=dict)
     objects: dict[str, bytes] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
-
-
-class CacheEntry(TypedDict):
-    """A cache entry as :meth:`StepCache.fill` writes it (``entries/KEY.json``). Entries
-    are read back as plain JSON and narrowed: a file may be damaged or from another version."""
-
-    key: str
-    run_id: str
-    pipeline: str | None
-    step: str
-    created: float
-    returns: JSONObject
-    metrics: JSONObject
-    #: Object returns and ``catalog.put`` files by name: the sha256 of their blob.
-    objects: dict[str, str]
-    files: dict[str, str]
-    size: int
-
-
-def _number(value: JSONValue) -> float:
-    """A number an entry holds (its ``created`` time, its ``size``); 0 when absent."""
-    return float(value) if isinstance(value, int | float | str) and value else 0.0
-
-
-def _digests(value: JSONValue) -> dict[str, str]:
-    """An entry's ``objects`` or ``files``: blob digests by name."""
-    return {k: v for k, v in value.items() if isinstance(v, str)} if isinstance(value, dict) else {}
 
 
 def _object(value: JSONValue) -> JSONObject:
@@ -211,6 +194,54 @@ class Digests:
         return found
 
 
+def step_digest(node: TaskNode, spec: CacheSpec, workdir: Path) -> tuple[str, list[str] | None]:
+    """The per-step part of a key (definition, code, cache version), and the parameter names
+    the step takes (None: all): the same for every item of a map."""
+    code, names = _code(node, workdir)
+    definition = {
+        "v": KEY_VERSION,
+        "command": node.command,
+        "command_type": node.command_type,
+        "returns": [r.model_dump(mode="json") for r in node.returns],
+        "catalog": node.catalog.model_dump(mode="json") if node.catalog else None,
+        "version": spec.version,
+        "code": code,
+    }
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest(), names
+
+
+#: Values a key holds as themselves (exactly these types: a subclass goes by its digest).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def item_key(
+    step: str,
+    names: list[str] | None,
+    spec: CacheSpec,
+    params: Mapping[str, object],
+    fetched: Mapping[str, str],
+    hashed: Callable[[object], str] = digest,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """The key of one attempt given its step's part (:func:`step_digest`): scalars as
+    themselves, other values by their digest (``hashed``), hashed with the step's part. Its
+    first 16 hex digits are the step's, which name the log of its entries."""
+    chosen = sorted(params) if names is None else [n for n in names if n in params]
+    ignore = spec.ignore
+    # Name and value pairs in a set order, dumped by json's default (C) encoder: scalars as
+    # themselves, anything else as a one-element list holding its digest (never a scalar).
+    received = []
+    for n in chosen:
+        if n not in ignore:
+            v = params[n]
+            received.append((n, v if type(v) in _SCALARS else [hashed(v)]))
+    environment = sorted((n, v) for n, v in (env or {}).items() if n not in ignore)
+    text = json.dumps([received, environment, sorted(fetched.items())])
+    item = hashlib.sha256(f"{step}\n{text}".encode()).hexdigest()
+    return step[:STEP_DIGITS] + item[: 64 - STEP_DIGITS]
+
+
 def cache_key(
     node: TaskNode,
     spec: CacheSpec,
@@ -222,35 +253,14 @@ def cache_key(
 ) -> str:
     """The key of one attempt's result (see the module's docstring for what it covers).
     ``env`` is what the step's scope adds to its environment (a loop's index)."""
-    code, names = _code(node, workdir)
-    chosen = sorted(params) if names is None else [n for n in names if n in params]
-    received = {n: hashed(params[n]) for n in chosen if n not in spec.ignore}
-    environment = {n: v for n, v in (env or {}).items() if n not in spec.ignore}
-    definition = {
-        "command": node.command,
-        "command_type": node.command_type,
-        "returns": [r.model_dump(mode="json") for r in node.returns],
-        "catalog": node.catalog.model_dump(mode="json") if node.catalog else None,
-        "version": spec.version,
-    }
-    text = json.dumps(
-        {
-            "v": KEY_VERSION,
-            "definition": definition,
-            "code": code,
-            "params": received,
-            "env": environment,
-            "files": dict(fetched),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
+    step, names = step_digest(node, spec, workdir)
+    return item_key(step, names, spec, params, fetched, hashed, env)
 
 
 class StepCache:
-    """Lookups and fills of one run's steps against the catalog's cache entries."""
+    """Lookups and fills of one run's steps against the catalog's cache entries. What is
+    per step is worked out once per run: its policy, its key's per-step part, and the index
+    of its log (read at its first lookup)."""
 
     def __init__(
         self, catalog: SharedStore, default: bool | CacheSpec | None, mode: CacheMode = CacheMode.USE
@@ -260,32 +270,74 @@ class StepCache:
         self.mode = mode
         self.digests = Digests()
         self._warned: set[str] = set()
+        #: By id(node), with the node (its reference keeps the id unique).
+        self._policies: dict[int, tuple[TaskNode, CacheSpec | None]] = {}
+        self._steps: dict[tuple[int, str], tuple[TaskNode, CacheSpec, str, list[str] | None]] = {}
+        #: Step logs read, by their name: entries by key, unparsed.
+        self._indexes: dict[str, dict[str, str]] = {}
+        self._blobs: set[str] = set()  # blobs this process wrote
+        self._lock = threading.Lock()
+        #: Lines waiting for a writer, by log; lines queued and written so far (a count).
+        self._pending: dict[str, list[str]] = {}
+        self._queue = threading.Condition()
+        self._queued = self._written = 0
+        self._busy = False
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
         if self.mode is CacheMode.OFF:
             return None
-        return policy(node, self.default)
+        held = self._policies.get(id(node))
+        if held is None or held[0] is not node:
+            held = self._policies[id(node)] = (node, policy(node, self.default))
+        return held[1]
+
+    def key(
+        self,
+        node: TaskNode,
+        spec: CacheSpec,
+        params: Mapping[str, object],
+        workdir: Path,
+        fetched: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """:func:`cache_key`, with the per-step part worked out once per step in this run."""
+        held = self._steps.get((id(node), str(workdir)))
+        if held is None or held[0] is not node or held[1] is not spec:
+            step, names = step_digest(node, spec, workdir)
+            held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
+        return item_key(held[2], held[3], spec, params, fetched, self.digests, env)
+
+    def _index(self, name: str) -> dict[str, str]:
+        found = self._indexes.get(name)
+        if found is None:
+            with self._lock:
+                found = self._indexes.get(name)
+                if found is None:
+                    found = self._indexes[name] = index(self.catalog.read_appended(name))
+        return found
 
     def lookup(self, key: str, spec: CacheSpec) -> tuple[Hit | None, str | None]:
         """The entry for ``key`` if it is whole, fresh and intact; else None, and why not
         when it is worth saying (a corrupted or expired entry)."""
         if self.mode is not CacheMode.USE:
             return None, None
-        raw = self.catalog.get_shared(ENTRIES + key + ".json")
+        raw = self._index(log_of(key)).get(key)
         if raw is None:
             return None, None
-        try:
-            entry: JSONObject = json.loads(raw)
-        except ValueError:
+        entry = parsed(key, raw)
+        if entry.get("unreadable"):
             return None, self._once(key, "its cache entry is unreadable; running it again")
-        if spec.ttl_seconds is not None and time.time() - _number(entry.get("created")) > spec.ttl_seconds:
+        if spec.ttl_seconds is not None and time.time() - number(entry.get("created")) > spec.ttl_seconds:
             return None, f"its cache entry is older than ttl_seconds ({spec.ttl_seconds:g}); running it again"
         hit = Hit(key, str(entry.get("run_id")), _object(entry.get("returns")), _object(entry.get("metrics")))
         for kind, target in (("objects", hit.objects), ("files", hit.files)):
-            for name, digest in _digests(entry.get(kind)).items():
-                data = self.catalog.get_shared(BLOBS + digest)
-                if data is None or hashlib.sha256(data).hexdigest() != digest:
+            held = entry.get(kind)
+            if not held:  # most entries: JSON returns only
+                continue
+            for name, blob in digests(held).items():
+                data = self.catalog.get_shared(BLOBS + blob)
+                if data is None or hashlib.sha256(data).hexdigest() != blob:
                     return None, self._once(
                         key, f"its cached {kind[:-1]} '{name}' is missing or corrupted; running it again"
                     )
@@ -308,6 +360,14 @@ class StepCache:
             os.replace(tmp, local)
         return {name: pickle.loads(data) for name, data in hit.objects.items()}
 
+    def _blob(self, data: bytes) -> str:
+        """Keep ``data`` as a content-addressed blob (once per process); its sha256."""
+        blob = hashlib.sha256(data).hexdigest()
+        if blob not in self._blobs:
+            self.catalog.put_shared(BLOBS + blob, data)
+            self._blobs.add(blob)
+        return blob
+
     def fill(
         self,
         key: str,
@@ -319,7 +379,8 @@ class StepCache:
         objects: dict[str, bytes],
         files: dict[str, Path],
     ) -> None:
-        """Keep a succeeded attempt's results under ``key``: blobs first, then the entry."""
+        """Keep a succeeded attempt's results under ``key``: blobs first, then the entry's
+        line, appended to its step's log in one write."""
         if self.mode is CacheMode.OFF:
             return
         entry: CacheEntry = {
@@ -335,43 +396,53 @@ class StepCache:
             "size": 0,
         }
         for name, data in objects.items():
-            digest = hashlib.sha256(data).hexdigest()
-            self.catalog.put_shared(BLOBS + digest, data)
-            entry["objects"][name] = digest
+            entry["objects"][name] = self._blob(data)
             entry["size"] += len(data)
         for name, local in files.items():
             data = local.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            self.catalog.put_shared(BLOBS + digest, data)
-            entry["files"][name] = digest
+            entry["files"][name] = self._blob(data)
             entry["size"] += len(data)
-        self.catalog.put_shared(ENTRIES + key + ".json", json.dumps(entry, default=str).encode())
+        text = line(entry)
+        name = log_of(key)
+        held = self._indexes.get(name)
+        if held is not None:  # a later lookup in this run sees it
+            held[key] = text.partition("\t")[2][:-1]
+        self._append(name, text)
+
+    def _append(self, name: str, text: str) -> None:
+        """Append a line to a step's log, grouped with the lines other threads (a map's
+        items) queue meanwhile: one write per log per group. A thread whose line is not
+        written yet writes the group if no one is writing, else waits for the writer, so a
+        line is in the log when its fill returns (a failed write is said by the writer's
+        fill; its group's entries are then misses later)."""
+        with self._queue:
+            self._pending.setdefault(name, []).append(text)
+            self._queued += 1
+            mine = self._queued
+            while self._written < mine:
+                if self._busy:
+                    self._queue.wait()
+                    continue
+                self._busy, groups, upto, self._pending = True, self._pending, self._queued, {}
+                self._queue.release()
+                try:
+                    for log, lines in groups.items():
+                        self.catalog.append_shared(log, "".join(lines).encode())
+                finally:
+                    self._queue.acquire()
+                    self._busy, self._written = False, upto
+                    self._queue.notify_all()
 
 
-def entries(catalog: SharedStore) -> list[JSONObject]:
-    """Every cache entry (``conveyor cache list``), newest first: as read, JSON (see
-    :class:`CacheEntry` for what it normally holds)."""
-    found: list[JSONObject] = []
-    for name, raw in catalog.shared(ENTRIES).items():
-        try:
-            entry: JSONObject = json.loads(raw)
-        except ValueError:
-            entry = {"key": name.rsplit("/", 1)[-1].removesuffix(".json"), "unreadable": True}
-        found.append(entry)
-    return sorted(found, key=lambda e: _number(e.get("created")), reverse=True)
-
-
-def remove(catalog: SharedStore, chosen: Sequence[JSONObject]) -> int:
-    """Delete the entries ``chosen``, and the blobs no remaining entry refers to."""
-    keep: set[str] = set()
-    gone = {str(e.get("key")) for e in chosen}
-    for entry in entries(catalog):
-        if str(entry.get("key")) not in gone:
-            keep.update(_digests(entry.get("objects")).values())
-            keep.update(_digests(entry.get("files")).values())
-    for entry in chosen:
-        catalog.delete_shared(ENTRIES + str(entry.get("key")) + ".json")
-        for digest in [*_digests(entry.get("objects")).values(), *_digests(entry.get("files")).values()]:
-            if digest not in keep:
-                catalog.delete_shared(BLOBS + digest)
-    return len(chosen)
+__all__ = [
+    "BLOBS",
+    "ENTRIES",
+    "CacheEntry",
+    "CacheError",
+    "CacheMode",
+    "Hit",
+    "StepCache",
+    "cache_key",
+    "entries",
+    "remove",
+]

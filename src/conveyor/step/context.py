@@ -20,7 +20,7 @@ from conveyor.catalog.store import Catalog, CatalogEntry, PathEscapeError
 from conveyor.jsontypes import JSONObject
 from conveyor.runlog.records import Attempt, Status
 from conveyor.spec.models import CacheSpec, TaskNode
-from conveyor.step.cache import CacheError, StepCache, cache_key
+from conveyor.step.cache import CacheError, StepCache
 from conveyor.step.capture import MIN_SECRET_LENGTH, Redactor, Sink
 from conveyor.step.launch import Launcher, in_process, in_subprocess
 from conveyor.step.params import StepInputError, to_json_value
@@ -213,7 +213,7 @@ class StepContext:
         assert cache is not None
         try:
             fetched_files = {e.name: e.sha256 for e in fetched}
-            return cache_key(node, spec, params, self.workdir, fetched_files, cache.digests, env)
+            return cache.key(node, spec, params, self.workdir, fetched_files, env)
         except CacheError as exc:
             sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
             return None
