@@ -20,27 +20,20 @@ from conveyor.step import cache as cache_module
 from conveyor.step.cache import BLOBS, ENTRIES, CacheMode, StepCache, cache_key, entries, remove
 from conveyor.step.cachelog import STEPS, log_of
 from support import need_service
+from support.cacheworkers import PER_PROCESS, append_many
 from support.services import S3
 
 NODE = TaskNode.model_validate({"command": "json.dumps", "returns": ["r"], "next": "success"})
-PER_PROCESS = 300
 
 
 def _fill(cache: StepCache, key: str, value: int, run_id: str = "run-1") -> None:
     cache.fill(key, run_id, ["fan", str(value), "touch"], "p", {"r": value}, {}, {}, {})
 
 
-def _append_many(root: str, worker: int) -> None:
-    cache = StepCache(FsspecCatalog(root), True)
-    for i in range(PER_PROCESS):
-        # Long lines: a write of several kB would show interleaving if appends were not whole.
-        cache.fill(f"{'a' * 16}{worker:04d}{i:06d}", f"w{worker}", ["s"], "p", {"r": "x" * 4000}, {}, {}, {})
-
-
 def test_processes_appending_one_steps_log_never_mix_their_lines(tmp_path: Path) -> None:
     root = str(tmp_path / "catalog")
     spawn = multiprocessing.get_context("spawn")
-    procs = [spawn.Process(target=_append_many, args=(root, w)) for w in range(3)]
+    procs = [spawn.Process(target=append_many, args=(root, w)) for w in range(3)]
     for proc in procs:
         proc.start()
     for proc in procs:
