@@ -83,7 +83,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[PipelineRun, Path]:
 
 @pytest.fixture(scope="module")
 def client(ran: tuple[PipelineRun, Path]) -> TestClient:
-    return TestClient(local_app(ran[0].store))
+    return TestClient(local_app(ran[0].store, ran[1] / "catalog"))
 
 
 def ask(client: TestClient, what: str, name: str, step: str = "make", attempt: int = 1) -> Any:
@@ -189,7 +189,7 @@ def test_links_planted_in_the_catalog_are_not_followed(ran: tuple[PipelineRun, P
     planted = where / "catalog" / "art" / "out" / "later.txt"
     planted.unlink()
     planted.symlink_to(where / "secret.txt")
-    client = TestClient(local_app(ran[0].store))
+    client = TestClient(local_app(ran[0].store, ran[1] / "catalog"))
     for what in ("download", "preview"):
         got = ask(client, what, "out/later.txt")
         assert got.status_code == 403 and SECRET not in got.text
@@ -202,10 +202,44 @@ def test_links_planted_in_the_catalog_are_not_followed(ran: tuple[PipelineRun, P
     try:
         folder.symlink_to(other)
         got = ask(client, "download", "out/note.txt")
-        assert got.status_code == 404 and SECRET not in got.text
+        assert got.status_code == 403 and SECRET not in got.text  # the link is not followed
     finally:
         folder.unlink()
         (where / "catalog" / "art-moved").rename(folder)
+
+
+def test_a_folder_swapped_for_a_link_and_a_fifo_are_refused(
+    ran: tuple[PipelineRun, Path], tmp_path: Path
+) -> None:
+    """A step racing the reader swaps a folder on the way for a link (a resolve-then-open
+    check would pass and then follow it), or puts a FIFO where a file was (an open would
+    block the server): the file is opened one folder at a time, never through a link, and
+    only if it is a regular file."""
+    where = ran[1]
+    client = TestClient(local_app(ran[0].store, ran[1] / "catalog"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "note.txt").write_text(SECRET)
+    out = where / "catalog" / "art" / "out"
+    out.rename(where / "catalog" / "art" / "out-kept")
+    try:
+        out.symlink_to(outside)
+        for what in ("download", "preview"):
+            got = ask(client, what, "out/note.txt")
+            assert got.status_code == 403 and SECRET not in got.text
+    finally:
+        out.unlink()
+        (where / "catalog" / "art" / "out-kept").rename(out)
+    fifo = out / "data.json"
+    fifo.rename(out / "data.json.kept")
+    os.mkfifo(fifo)
+    try:
+        for what in ("download", "preview"):
+            got = ask(client, what, "out/data.json")  # answers at once: no reader blocks on it
+            assert got.status_code == 403, got.text
+    finally:
+        fifo.unlink()
+        (out / "data.json.kept").rename(fifo)
 
 
 def test_the_preview_reads_no_more_than_its_limit() -> None:
@@ -255,7 +289,7 @@ def test_a_map_items_files_are_listed_and_read_from_its_step(tmp_path: Path) -> 
     (tmp_path / "m.yaml").write_text(MAPPED)
     run = run_pipeline(tmp_path / "m.yaml", {"xs": [1, 2, 3]}, config=CONFIG, run_id="mapped", cwd=tmp_path)
     run.assert_succeeded()
-    client = TestClient(local_app(run.store))
+    client = TestClient(local_app(run.store, tmp_path / "catalog"))
     listed = client.get("/ui/api/runs/mapped/artifacts", params={"step": "fan/2/keep"}).json()["artifacts"]
     assert [(a["step"], a["name"]) for a in listed] == [("fan/2/keep", "a.txt")]
     got = client.get(

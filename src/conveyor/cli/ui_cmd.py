@@ -33,6 +33,10 @@ def serve(config: Path | None, host: str, port: int) -> int:
             "give the config your runs were recorded with (-c CONFIG)",
             file=sys.stderr,
         )
+    from conveyor.ui.artifacts import catalog_folder
+
+    section = {"type": run_config.catalog.type, "config": dict(run_config.catalog.config)}
+    catalog = catalog_folder(section, str(Path.cwd()))
     print(f"conveyor ui: runs in {where}, at http://{host}:{port}/ (read-only; Ctrl-C stops)")
-    uvicorn.run(local_app(store), host=host, port=port, log_level="warning")
+    uvicorn.run(local_app(store, catalog), host=host, port=port, log_level="warning")
     return 0

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from conveyor.beneath import open_beneath, parts_beneath
 from conveyor.runlog.base import (
     Durability,
     RunExistsError,
@@ -287,18 +288,15 @@ class FileRunLogStore(RunLogStore):
         return str(path)
 
     def read_log(self, location: str) -> str:
-        """A log this store wrote: ``location`` must resolve (links followed) inside the
-        ``logs`` folder of one of its runs, so that a run log naming another file (an edited
-        ``log`` field, a link planted among the logs) reads as no log, not as that file."""
-        try:
-            resolved = Path(location).resolve()
-            parts = resolved.relative_to(self.root.resolve()).parts
-        except (OSError, RuntimeError, ValueError):  # a loop of links; outside the store
-            return ""
-        if not os.path.isabs(location) or len(parts) < 3 or parts[1] != "logs":
+        """A log this store wrote: ``location`` must be inside the ``logs`` folder of one of
+        its runs, and is opened one folder at a time with no link followed, only if it is a
+        regular file (``conveyor.beneath``), so that a run log naming another file (an edited
+        ``log`` field, a link planted or swapped in among the logs, a FIFO) reads as no log."""
+        parts = parts_beneath(self.root, location)
+        if parts is None or len(parts) < 3 or parts[1] != "logs":
             return ""
         try:
-            fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = open_beneath(self.root, parts)
             with open(fd, encoding="utf-8", errors="replace") as handle:
                 return handle.read()
         except OSError:

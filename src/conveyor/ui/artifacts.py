@@ -4,22 +4,23 @@ log's catalog records, and read only from the run's own folder of its file catal
 No path from a request reaches the file system. A request names a step, an attempt and an
 entry's name; the name must be one that attempt recorded, and the file read is
 ``<catalog>/<run id>/<name>`` (or under ``.objects/`` for a blob such as an executed
-notebook), where ``<catalog>`` is the source's own idea of the run's catalog (on the server
-the user's catalog folder, never a location the run recorded). The name is refused if it is
-absolute or has a ``..`` segment, and the file if, with every link on the way resolved, it
-is not a regular file inside the run's folder (a link planted by a step leads nowhere), or
-if the run's folder is itself a link.
+notebook), where ``<catalog>`` is the source's own idea of the run's catalog, never a
+location the run recorded (a run record anyone could have edited): on the server the user's
+catalog folder, for ``conveyor ui`` the catalog of the config it was started with. The
+name is refused if it is absolute or has a ``..`` segment; the file is opened one folder at
+a time with no link followed (``conveyor.beneath``: a link planted or swapped in by a step,
+even mid-request, leads nowhere), and only a regular file is read (a FIFO would block).
 """
 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from conveyor.runlog.records import RunRecord, StepRecord, check_run_id
+from conveyor.beneath import NotBeneath, open_beneath
+from conveyor.runlog.records import StepRecord, check_run_id
 from conveyor.ui.failures import item_records
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 LIST_LIMIT = 1000
 #: Where a ``file`` catalog is when its config names no location (``FsspecCatalog``'s default).
 DEFAULT = ".conveyor/catalog"
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class Artifact(TypedDict):
@@ -59,26 +59,24 @@ class Refused(Exception):
         self.status = status
 
 
-def local_catalog(run: RunRecord) -> Path | None:
-    """Where a run's ``file`` catalog is on this machine, from the config it recorded
-    (relative to its working directory); None for another kind of catalog."""
-    catalog = run.config.get("catalog")
-    if not isinstance(catalog, dict) or catalog.get("type") != "file":
+def catalog_folder(catalog: object, workdir: str | None) -> Path | None:
+    """Where a ``file`` catalog is on this machine, from a config's ``catalog`` section (a
+    relative location against ``workdir``); None for another kind of catalog, or object
+    storage (not read by the UI)."""
+    if not isinstance(catalog, dict) or catalog.get("type", "file") != "file":
         return None
     options = catalog.get("config")
-    location = (
-        options.get("location", ".conveyor/catalog") if isinstance(options, dict) else ".conveyor/catalog"
-    )
+    location = options.get("location", DEFAULT) if isinstance(options, dict) else DEFAULT
     if not isinstance(location, str) or "\x00" in location:
         return None
     plain = location.removeprefix("file://")
     if "://" in plain or "::" in plain:
-        return None  # object storage: not read by the UI
+        return None
     path = Path(plain).expanduser()
     if not path.is_absolute():
-        if not run.workdir or not os.path.isabs(run.workdir):
+        if not workdir or not os.path.isabs(workdir):
             return None
-        path = Path(run.workdir) / path
+        path = Path(workdir) / path
     return path
 
 
@@ -159,25 +157,19 @@ def open_artifact(catalog: Path | None, run_id: str, item: Mapping[str, object])
     location = item.get("location")
     if catalog is None or not isinstance(location, str):
         raise Refused(404, f"no copy of {name!r} is kept where this UI can read it")
-    root = catalog.resolve()
-    folder = root / check_run_id(run_id)
-    if not folder.is_dir() or folder.resolve() != folder:
-        raise Refused(404, f"the catalog has no folder for run '{run_id}'")
     blob = location.endswith(f"/.objects/{name}")  # an executed notebook, kept as a blob
-    base = (folder / ".objects") if blob else folder
-    target = (base / name).resolve()
-    if not target.is_relative_to(folder):
-        raise Refused(403, f"{name!r} leads outside the run's catalog folder: it is not read")
+    parts = [check_run_id(run_id), *([".objects"] if blob else []), *name.split("/")]
     try:
-        fd = os.open(target, os.O_RDONLY | _NOFOLLOW)
+        fd = open_beneath(catalog, parts)
     except FileNotFoundError:
         raise Refused(404, f"{name!r} is not in the catalog (any more)") from None
-    except OSError as exc:
+    except NotBeneath:
+        raise Refused(
+            403, f"{name!r} is not a regular file in the run's catalog folder: it is not read"
+        ) from None
+    except OSError as exc:  # ELOOP: a link on the way (planted by a step), never followed
         raise Refused(403, f"{name!r} cannot be read: {exc.strerror}") from None
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise Refused(403, f"{name!r} is not a regular file: it is not read")
     return fd, info.st_size
 
 

@@ -35,7 +35,7 @@ def log_head(view: RunView, key: tuple[str, ...], attempt: int, location: str | 
     where = attempt_location(view.store, view.run_id, location, name)
     try:
         if is_file_log(view.store, view.run_id, where):
-            with open(open_log(where), encoding="utf-8", errors="replace") as handle:
+            with open(open_log(view.store, view.run_id, where), encoding="utf-8", errors="replace") as handle:
                 text = handle.read(LOG_BYTES)
         else:
             text = view.store.read_log(where)[:LOG_BYTES]

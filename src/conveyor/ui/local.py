@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 
@@ -15,10 +16,11 @@ from conveyor.ui.routes import UIState, ui_router
 from conveyor.ui.source import LocalSource, Viewer
 
 
-def local_app(store: RunLogStore) -> FastAPI:
-    """A FastAPI app serving the UI over ``store``; at start it indexes the runs and folds
-    the newest in the background, so that the first look costs what a later one does."""
-    source = LocalSource(store)
+def local_app(store: RunLogStore, catalog: Path | None = None) -> FastAPI:
+    """A FastAPI app serving the UI over ``store`` (and the file catalog folder ``catalog``,
+    where runs' artifacts are read); at start it indexes the runs and folds the newest in
+    the background, so that the first look costs what a later one does."""
+    source = LocalSource(store, catalog)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

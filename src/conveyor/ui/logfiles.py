@@ -4,8 +4,9 @@ The ``log`` field of an attempt is written by whatever recorded the run (on a la
 log anyone with write access to the folder may have edited). Followed as it is, a log link
 would show any file the UI's process can read (``/etc/passwd``, another run's logs, a
 symlink planted in the run's folder). So a recorded location is used only when it is inside
-the run's own log folder once every link on the way is resolved; anything else is read from
-where the store itself keeps that attempt's log.
+the run's own log folder, and it is opened one folder at a time with no link followed and
+only if it is a regular file (``conveyor.beneath``); anything else is read from where the
+store itself keeps that attempt's log.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conveyor.beneath import NotBeneath, open_beneath, parts_beneath
 from conveyor.runlog.base import RunLogStore
-
-#: ``O_NOFOLLOW`` where the platform has it: the last component is not followed if it was
-#: replaced by a link between the check and the open.
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def log_folder(store: RunLogStore, run_id: str) -> Path | None:
@@ -36,13 +34,9 @@ def confined(store: RunLogStore, run_id: str, location: str) -> str | None:
     ``read_log`` looks a key up, and the key must be this run's)."""
     if "\x00" in location:
         return None
-    folder = log_folder(store, run_id)
-    if folder is not None:
-        try:
-            resolved = Path(location).resolve()
-        except (OSError, RuntimeError):  # a loop of links
-            return None
-        return str(resolved) if os.path.isabs(location) and resolved.is_relative_to(folder) else None
+    if log_folder(store, run_id) is not None:
+        parts = _file_parts(store, run_id, location)
+        return location if parts is not None else None
     prefix = store.log_location(run_id, "")
     rest = location[len(prefix) :]
     if not location.startswith(prefix) or ".." in rest.split("/"):
@@ -67,6 +61,20 @@ def is_file_log(store: RunLogStore, run_id: str, location: str) -> bool:
     return log_folder(store, run_id) is not None and os.path.isabs(location)
 
 
-def open_log(location: str) -> int:
-    """A read-only descriptor of a confined log file, not following a last-moment link."""
-    return os.open(location, os.O_RDONLY | _NOFOLLOW)
+def _file_parts(store: RunLogStore, run_id: str, location: str) -> list[str] | None:
+    """The names of a file store's log of ``run_id`` below the store's root, or None."""
+    root = getattr(store, "root", None)
+    parts = parts_beneath(root, location) if isinstance(root, Path) else None
+    if parts is None or len(parts) < 3 or parts[0] != run_id or parts[1] != "logs":
+        return None
+    return parts
+
+
+def open_log(store: RunLogStore, run_id: str, location: str) -> int:
+    """A read-only descriptor of a confined log file, opened one folder at a time with no
+    link followed and only if it is a regular file (``conveyor.beneath``)."""
+    parts = _file_parts(store, run_id, location)
+    root = getattr(store, "root", None)
+    if parts is None or not isinstance(root, Path):
+        raise NotBeneath(f"{location!r} is not one of run {run_id}'s logs")
+    return open_beneath(root, parts)

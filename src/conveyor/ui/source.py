@@ -21,7 +21,6 @@ from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.codec import decode_run
 from conveyor.runlog.endings import run_end
 from conveyor.runlog.records import RunRecord
-from conveyor.ui.artifacts import local_catalog
 from conveyor.ui.views import RunView
 from conveyor.ui.when import Range, date_range
 
@@ -202,8 +201,11 @@ class LocalSource:
 
     actions = False
 
-    def __init__(self, store: RunLogStore) -> None:
+    def __init__(self, store: RunLogStore, catalog: Path | None = None) -> None:
         self.store = store
+        #: The file catalog of the config ``conveyor ui`` was started with: where every
+        #: run's artifacts are read (never where a run record says: records can be edited).
+        self._catalog = catalog
         self.views = Views(store)
         self._index: dict[str, tuple[int, RunRecord]] = {}
         self._listed = 0.0
@@ -292,4 +294,4 @@ class LocalSource:
         return "queued", None
 
     def catalog(self, run_id: str, run: RunRecord) -> Path | None:
-        return local_catalog(run)
+        return self._catalog

@@ -47,8 +47,8 @@ def _exact(line: bytes | str) -> Event | None:
     """An event line decoded exactly (json keeps integers of any size, NaN and infinities)."""
     try:
         return event_from_json(json.loads(line))
-    except ValueError:
-        return None  # a line cut short by a crash mid-write
+    except (ValueError, RecursionError):
+        return None  # a line cut short by a crash mid-write, or nested past any record
 
 
 def _node_types(graph: Graph, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Model]:

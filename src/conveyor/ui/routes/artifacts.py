@@ -11,6 +11,7 @@ carries ``X-Content-Type-Options: nosniff`` and a policy that runs nothing.
 
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from conveyor.ui.app import _json
 from conveyor.ui.artifacts import Refused, entry, listing, open_artifact, read_head
 from conveyor.ui.preview import IMAGE_BYTES, NOTEBOOK_BYTES, PREVIEW_BYTES, image_type, preview
-from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, view_of
+from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, started_view
 from conveyor.ui.source import Viewer
 
 router = APIRouter()
@@ -41,7 +42,7 @@ AttemptNo = Annotated[int, Query(ge=1, le=1_000_000)]
 def _open(ui: UIState, viewer: Viewer, run_id: str, step: str, attempt: int, name: str) -> tuple[int, int]:
     """The descriptor and size of a file the run's records name (404 for a run the viewer
     may not see, as every run endpoint answers)."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     try:
         item = entry(view, step, attempt, name)
         return open_artifact(ui.source.catalog(run_id, view.run), run_id, item)
@@ -52,7 +53,9 @@ def _open(ui: UIState, viewer: Viewer, run_id: str, step: str, attempt: int, nam
 def _filename(name: str) -> str:
     """A ``Content-Disposition`` for ``name``'s last part: an ASCII fallback and the UTF-8
     name (RFC 6266), so no quote, newline or path reaches the header."""
-    last = name.rsplit("/", 1)[-1]
+    # Control and format characters (U+202E turns "nul\u202etxt.exe" into "nulexe.txt"
+    # on screen) are dropped from the name a browser saves.
+    last = "".join(c for c in name.rsplit("/", 1)[-1] if unicodedata.category(c) not in ("Cc", "Cf"))
     plain = re.sub(r"[^A-Za-z0-9._-]", "_", last) or "artifact"
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(last, safe='')}"
 
@@ -61,7 +64,7 @@ def _filename(name: str) -> str:
 def artifacts(viewer: Look, ui: UI, run_id: str, step: Step = "") -> JSONResponse:
     """The catalog files of ``step`` (all its attempts) or of the run's steps outside map
     items: name, size, digest and whether a copy is kept."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     return _json(listing(view, step or None))
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from conveyor.runlog.base import RunNotFoundError
 from conveyor.ui.app import Guard
 from conveyor.ui.source import RunSource, Viewer
 from conveyor.ui.views import RunView
@@ -70,3 +71,12 @@ def view_of(ui: UIState, run_id: str, viewer: Viewer) -> RunView:
     if not ui.source.visible(viewer, run_id):
         raise HTTPException(404, f"no run '{run_id}'")
     return ui.source.views.get(run_id)
+
+
+def started_view(ui: UIState, run_id: str, viewer: Viewer) -> RunView:
+    """:func:`view_of` for what only a started run has (logs, artifacts, map items): a run
+    still queued answers 409, saying so, not a server error."""
+    try:
+        return view_of(ui, run_id, viewer)
+    except RunNotFoundError:
+        raise HTTPException(409, f"run '{run_id}' has not started yet: nothing is recorded") from None

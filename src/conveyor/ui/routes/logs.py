@@ -14,7 +14,7 @@ from conveyor.runlog.records import Status
 from conveyor.step.context import path_slug
 from conveyor.ui.app import LOG_PAGE, MAX_LOG_OFFSET, _json
 from conveyor.ui.logfiles import attempt_location, is_file_log, open_log
-from conveyor.ui.routes.deps import UI, Look, view_of
+from conveyor.ui.routes.deps import UI, Look, started_view
 from conveyor.ui.views import RunView
 
 router = APIRouter()
@@ -41,7 +41,7 @@ def read_part(view: RunView, location: str, offset: int, limit: int) -> tuple[st
     from where it is asked, never whole."""
     if is_file_log(view.store, view.run_id, location):
         try:
-            fd = open_log(location)
+            fd = open_log(view.store, view.run_id, location)
         except OSError:  # not written yet (a queued attempt), or a link planted in its place
             return "", 0
         with open(fd, encoding="utf-8", errors="replace") as handle:
@@ -64,7 +64,7 @@ def log(
 ) -> JSONResponse:
     """A page of an attempt's output (redacted) from ``offset``, where the next starts, the
     total size and whether the attempt still runs."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     location, running = attempt_log(view, step, attempt)
     text, size = read_part(view, location, offset, limit)
     return _json(
@@ -83,7 +83,7 @@ def download(
     viewer: Look, ui: UI, run_id: str, step: Annotated[str, Query(max_length=2000)], attempt: int = 1
 ) -> Response:
     """An attempt's whole output (redacted) as a file named after the run, step and attempt."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     location, _ = attempt_log(view, step, attempt)
     text = ui.redact(view.store.read_log(location))
     name = f"{run_id}-{path_slug([p for p in step.split('/') if p])}-attempt-{attempt}.log".replace("/", "_")
@@ -102,7 +102,7 @@ async def stream(
 ) -> StreamingResponse:
     """What an attempt writes from ``offset``, as server-sent events, until it has ended
     and everything is sent (``event: end``) or the page goes away."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     attempt_log(view, step, attempt)
 
     async def events() -> AsyncIterator[str]:

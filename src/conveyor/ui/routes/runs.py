@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from conveyor.runlog.base import RunNotFoundError
 from conveyor.ui.app import _choices, _json, _level
-from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, view_of
+from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, started_view, view_of
 from conveyor.ui.when import BadRange, date_range
 
 router = APIRouter()
@@ -98,5 +98,5 @@ def map_items(
     page: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> JSONResponse:
     """A page of one map's items (``path`` names the map), with their statuses."""
-    view = view_of(ui, run_id, viewer)
+    view = started_view(ui, run_id, viewer)
     return _json(redact_texts(ui, view.map_detail(tuple(p for p in path.split("/") if p), page)))
