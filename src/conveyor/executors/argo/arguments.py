@@ -20,6 +20,8 @@ allows ``[-a-zA-Z0-9_]+``), the name ``run_id`` (conveyor's own argument), a nam
 config's ``env`` also sets as ``CONVEYOR_PRM_<name>``, a value over 128 KiB (Linux refuses to
 start a process with one environment string longer than that), and values over 512 KiB
 together (a Workflow and its pods are stored in etcd, which takes objects up to 1.5 MiB).
+Large values (a map's 50,000 file names) go in ``executor.config.parameters_file``, a file
+the pods read on the image or a volume; run-start reads it first, the arguments win.
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def _issues(values: JSONObject, env: dict[str, str], source: str | None) -> Iter
                 "where Linux refuses a string over 128 KiB",
                 "a value under 128 KiB",
                 f"{size} bytes",
-                "put large inputs in a file the pods read (the catalog or a volume) and pass its path",
+                "give large values in a parameters file the pods read (executor.config.parameters_file, "
+                "on the image or a volume), and the rest with -p",
             )
     if total > MAX_TOTAL:
         yield Issue(
@@ -140,7 +143,8 @@ def _issues(values: JSONObject, env: dict[str, str], source: str | None) -> Iter
             file=source,
             expected=f"at most {MAX_TOTAL // 1024} KiB of values",
             found=f"{total} bytes",
-            hint="put large inputs in a file the pods read (the catalog or a volume) and pass its path",
+            hint="give large values in a parameters file the pods read (executor.config.parameters_file, "
+                "on the image or a volume), and the rest with -p",
         )
 
 
@@ -166,4 +170,6 @@ def parameter_env(values: JSONObject) -> list[EnvVar]:
     """run-start's environment: each argument where ``load_parameters`` reads it. First in
     the list, so that Kubernetes' ``$(VAR)`` in a value given at submit time has none of the
     container's own variables to expand."""
-    return [{"name": f"{ENV_PREFIX}{name}", "value": f"{{{{workflow.parameters.{name}}}}}"} for name in values]
+    return [
+        {"name": f"{ENV_PREFIX}{name}", "value": f"{{{{workflow.parameters.{name}}}}}"} for name in values
+    ]
