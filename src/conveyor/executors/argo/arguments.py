@@ -144,7 +144,7 @@ def _issues(values: JSONObject, env: dict[str, str], source: str | None) -> Iter
             expected=f"at most {MAX_TOTAL // 1024} KiB of values",
             found=f"{total} bytes",
             hint="give large values in a parameters file the pods read (executor.config.parameters_file, "
-                "on the image or a volume), and the rest with -p",
+            "on the image or a volume), and the rest with -p",
         )
 
 
