@@ -188,3 +188,14 @@ def test_submit_keeps_the_arguments_and_sets_the_run_id(tmp_path: Path, argo: Fa
     assert out.returncode == 0, out.stderr
     (workflow,) = argo.workflows.values()
     assert _arguments(workflow) == {"run_id": "Run_7", "word": "hi", "a": "1", "b": "2"}
+
+
+def test_a_parameters_file_the_pods_read_is_under_the_arguments(tmp_path: Path) -> None:
+    where = _project(tmp_path, {"word": "argument"})
+    (where / "large.yaml").write_text("word: file\na: 1\nb: 2\n")
+    (where / "argo.yaml").write_text(ARGO_CONFIG.replace("image:", "parameters_file: large.yaml\n    image:"))
+    out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-p", "params.yaml", cwd=where)
+    assert out.returncode == 0, out.stderr
+    run = _simulate(where, yaml.safe_load(out.stdout), "argo-run")
+    assert run.initial_parameters == {"word": "argument", "a": 1, "b": 2}
+    assert run.final_parameters["loud"] == "ARGUMENT"
