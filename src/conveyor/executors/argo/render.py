@@ -13,7 +13,9 @@ Mapping (one graph = one DAG template, taking the step-path ``prefix`` as input)
   edge into success. Argo decides a DAG's phase from its leaf tasks, and an omitted task
   inherits its parent's failure; with ``end`` as the leaf, a failure handled by an
   ``on_failure`` path leaves the workflow Succeeded, as conveyor records it;
-- reaching ``fail`` -> a ``fail`` pod that records it and exits non-zero.
+- reaching ``fail`` -> a ``fail`` pod that records it and exits non-zero;
+- the run's parameters -> the workflow's ``spec.arguments.parameters``, which ``run-start``
+  reads and records (see :mod:`conveyor.executors.argo.arguments`).
 Item indices use ``withSequence`` with the count from fan-out rather than ``withParam`` over
 a JSON list of indices: Argo keeps only the last 256 kB of a step's output, which a list of
 50,000 indices exceeds; the count keeps the manifest and outputs the same size for any map.
