@@ -21,7 +21,8 @@ pytestmark = pytest.mark.argoreal
 
 def test_arguments_changed_at_submit_time_drive_the_run(namespace: Namespace, tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(HOSTILE, sort_keys=False))
+    defaults = {**HOSTILE, "title": "{{workflow.name}} {{workflow.uid}}"}  # both resolvable
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
     doc = render(tmp_path)
     # What `argo submit -p word=changed -p a=40 -p note=...` does to the submitted object;
     # braces given at submit time are written escaped, as docs/how-to/argo.md says.
@@ -32,7 +33,7 @@ def test_arguments_changed_at_submit_time_drive_the_run(namespace: Namespace, tm
     assert done.phase == "Succeeded", [(p.argv[3:5], p.exit_code, p.stderr[-800:]) for p in done.pods]
     run = FileRunLogStore(str(tmp_path / ".conveyor/runs")).load(done.name).run
     assert run.initial_parameters == {
-        **HOSTILE,
+        **defaults,
         "word": "changed",
         "a": 40,
         "note": "{{workflow.name}} $(HOME)",
