@@ -50,9 +50,12 @@ def hera_check(doc: dict[str, Any]) -> None:
 
 
 def example_manifest(name: str, kind: str = "Workflow", config: ArgoConfig = CONFIG) -> dict[str, Any]:
-    from conveyor.spec.load import load_pipeline
+    """An example's manifest, with its params.yaml (if any) as the workflow's arguments."""
+    from conveyor.spec.load import load_parameters, load_pipeline
 
-    return render(load_pipeline(ROOT / "examples" / name / "pipeline.yaml"), config, FILES, kind)
+    params = ROOT / "examples" / name / "params.yaml"
+    values = load_parameters(params, environ={}) if params.exists() else None
+    return render(load_pipeline(ROOT / "examples" / name / "pipeline.yaml"), config, FILES, kind, values)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -161,15 +164,23 @@ def test_map_manifest_size_does_not_depend_on_item_count(tmp_path: Path) -> None
     (tmp_path / "argo.yaml").write_text(
         "executor: {type: argo, config: {image: img}}\nrun_log_store: {type: file}\n"
     )
+    # The items come from a parameters file the pods read, not from the workflow's arguments.
+    (tmp_path / "pods.yaml").write_text(
+        "executor: {type: argo, config: {image: img, parameters_file: params.yaml}}\n"
+        "run_log_store: {type: file}\n"
+    )
     sizes = []
     for count in (10, 50_000):
         (tmp_path / "params.yaml").write_text(yaml.safe_dump({"files": [f"f{i}.tif" for i in range(count)]}))
-        out = run_cli(
-            "render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-p", "params.yaml", cwd=tmp_path
-        )
+        out = run_cli("render", "argo", "-f", "pipeline.yaml", "-c", "pods.yaml", cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         sizes.append(len(out.stdout))
     assert sizes[0] == sizes[1] and sizes[0] < 10_000
+    # As an argument, the list of 50,000 would not fit a pod's environment: refused, with the way.
+    out = run_cli(
+        "render", "argo", "-f", "pipeline.yaml", "-c", "argo.yaml", "-p", "params.yaml", cwd=tmp_path
+    )
+    assert out.returncode == 2 and "too large" in out.stderr and "parameters_file" in out.stderr
 
 
 def test_long_chains_are_split_under_the_dag_limit() -> None:

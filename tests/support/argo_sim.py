@@ -3,7 +3,9 @@
 No Kubernetes runs here, so this follows the manifest the way Argo's controller would for
 the features conveyor uses: DAG ``depends`` (with bare names, phases, &&, ||, !, parens),
 ``when``, ``withSequence``/``withParam``, ``retryStrategy.limit``, ``activeDeadlineSeconds``,
-input/output parameters (``valueFrom.path``), suspend templates, ``onExit`` with
+input/output parameters (``valueFrom.path``), ``{{...}}`` in a container's args and env
+values, the workflow's arguments as ``workflow.parameters`` (substituted once more, as Argo
+substitutes globals in the spec before templates), suspend templates, ``onExit`` with
 ``{{workflow.status}}``, and Argo's DAG phase rule: the phase comes from the leaf tasks, an
 omitted task inherits its parents' failure, a skipped one counts as success.
 Tasks run one at a time; all pods share one working directory, as a PVC would.
@@ -96,7 +98,7 @@ class Simulation:
                 env = dict(os.environ, **self.env)
                 for item in container.get("env", []):
                     if "value" in item:
-                        env[item["name"]] = item["value"]
+                        env[item["name"]] = substitute(item["value"], values)
                 outputs_root = env.get("CONVEYOR_OUTPUTS_DIR", "/tmp/conveyor-outputs")
                 env["CONVEYOR_OUTPUTS_DIR"] = pod_dir
                 try:

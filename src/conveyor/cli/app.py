@@ -361,8 +361,8 @@ def submit(
 
         if param:
             raise ConveyorError(
-                "--param is not passed to Argo: its pods read the parameters file the manifest "
-                "names; put the values in that file (-p)"
+                "--param is not passed to Argo: put the values in the parameters file (-p), which "
+                "becomes the workflow's arguments, or render the manifest and run 'argo submit -p NAME=VALUE'"
             )
         raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):

@@ -51,18 +51,21 @@ def _argo_config(config: Path | None) -> ArgoConfig:
 
 
 def manifest(file: Path, config: Path | None, params: Path | None, kind: Kind) -> Manifest:
-    """The Argo manifest for a pipeline and config, with the file paths its pods will read."""
+    """The Argo manifest for a pipeline and config, with the file paths its pods will read.
+    The parameters file's values become the workflow's arguments (defaults a submitter can
+    change); only the file counts, not this machine's CONVEYOR_PRM_ variables."""
     from conveyor.executors.argo.render import Files, render
-    from conveyor.spec.load import load_pipeline
+    from conveyor.spec.load import load_parameters, load_pipeline
 
     loaded = load_pipeline(file)
     argo = _argo_config(config)
     files = Files(
         pipeline=argo.pipeline_file or str(file),
         config=argo.config_file or (str(config) if config else "config.yaml"),
-        parameters=argo.parameters_file or (str(params) if params else None),
+        parameters=argo.parameters_file,
     )
-    return render(loaded, argo, files, kind)
+    values = load_parameters(params, environ={}) if params else {}
+    return render(loaded, argo, files, kind, values, str(params) if params else None)
 
 
 def dump(doc: Manifest) -> str:
@@ -140,7 +143,9 @@ def submit(
     name = run_id.lower().replace("_", "-").replace(".", "-")
     doc["metadata"].pop("generateName", None)
     doc["metadata"] = {"name": name, **doc["metadata"]}
-    doc["spec"]["arguments"]["parameters"] = [{"name": "run_id", "value": run_id}]
+    for argument in doc["spec"]["arguments"]["parameters"]:
+        if argument["name"] == "run_id":  # the parameters' arguments keep their values
+            argument["value"] = run_id
     if namespace:
         doc["metadata"]["namespace"] = namespace
     argo = _server(_argo_config(config), server, token, namespace, insecure)

@@ -18,10 +18,11 @@ class ArgoExecutor:
     def __init__(self, **config: Any) -> None:
         self.config = ArgoConfig.model_validate(config)
 
-    def render(self, loaded: Any, files: Any, kind: str = "Workflow") -> Manifest:
-        """The Workflow (CronWorkflow with a schedule, or WorkflowTemplate) for ``loaded``."""
+    def render(self, loaded: Any, files: Any, kind: str = "Workflow", parameters: Any = None) -> Manifest:
+        """The Workflow (CronWorkflow with a schedule, or WorkflowTemplate) for ``loaded``,
+        with ``parameters`` as its arguments (the defaults a submitter can change)."""
         from conveyor.executors.argo.render import RenderError, render
 
         if kind not in KINDS:
             raise RenderError(f"cannot render a {kind!r}: the kinds are {', '.join(KINDS)}")
-        return render(loaded, self.config, files, KINDS[kind])
+        return render(loaded, self.config, files, KINDS[kind], parameters)

@@ -13,7 +13,9 @@ Mapping (one graph = one DAG template, taking the step-path ``prefix`` as input)
   edge into success. Argo decides a DAG's phase from its leaf tasks, and an omitted task
   inherits its parent's failure; with ``end`` as the leaf, a failure handled by an
   ``on_failure`` path leaves the workflow Succeeded, as conveyor records it;
-- reaching ``fail`` -> a ``fail`` pod that records it and exits non-zero.
+- reaching ``fail`` -> a ``fail`` pod that records it and exits non-zero;
+- the run's parameters -> the workflow's ``spec.arguments.parameters``, which ``run-start``
+  reads and records (see :mod:`conveyor.executors.argo.arguments`).
 Item indices use ``withSequence`` with the count from fan-out rather than ``withParam`` over
 a JSON list of indices: Argo keeps only the last 256 kB of a step's output, which a list of
 50,000 indices exceeds; the count keeps the manifest and outputs the same size for any map.
@@ -27,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from conveyor.errors import ConveyorError
+from conveyor.executors.argo.arguments import check_arguments, parameter_env, workflow_arguments
 from conveyor.executors.argo.config import ArgoConfig, PodSettings, with_overrides
 from conveyor.executors.argo.manifest import (
     Container,
@@ -50,6 +53,7 @@ from conveyor.executors.argo.names import Namer, sanitize
 from conveyor.executors.argo.rules import check_pipeline
 from conveyor.executors.contract import POD_CONTRACT
 from conveyor.graph.kinds import kind_of
+from conveyor.jsontypes import JSONObject
 from conveyor.spec.load import LoadedPipeline
 from conveyor.spec.models import (
     ConditionalNode,
@@ -75,7 +79,8 @@ class RenderError(ConveyorError):
 
 @dataclass(frozen=True)
 class Files:
-    """Paths inside the image."""
+    """Paths inside the image. ``parameters`` is a parameters file there, read by run-start
+    under the workflow's arguments (which win); the usual way is the arguments alone."""
 
     pipeline: str
     config: str
@@ -100,10 +105,13 @@ class Renderer:
     container template per distinct step settings. Each node kind has a ``render_<type>``
     method returning its DAG tasks and how they link; nothing else here knows node kinds."""
 
-    def __init__(self, loaded: LoadedPipeline, config: ArgoConfig, files: Files) -> None:
+    def __init__(
+        self, loaded: LoadedPipeline, config: ArgoConfig, files: Files, parameters: JSONObject | None = None
+    ) -> None:
         self.loaded = loaded
         self.config = config
         self.files = files
+        self.parameters: JSONObject = dict(parameters or {})
         self.templates: dict[str, Template] = {}
         self.template_names = Namer(
             ("main", "exit-handler", "run-start", "end", "fan-out", "fan-in", "choose", "loop-check")
@@ -470,10 +478,9 @@ class Renderer:
         start_args = [POD_CONTRACT.run_start, RUN_ID, *self._file_args()]
         if self.files.parameters:
             start_args += ["--parameters-file", self.files.parameters]
-        self.templates["run-start"] = {
-            "name": "run-start",
-            "container": self._container(start_args, self.config),
-        }
+        start = self._container(start_args, self.config)
+        start["env"] = parameter_env(self.parameters) + start.get("env", [])
+        self.templates["run-start"] = {"name": "run-start", "container": start}
         end_args = [POD_CONTRACT.run_end, RUN_ID, "--status", "{{workflow.status}}", *self._file_args()]
         self.templates["exit-handler"] = {
             "name": "exit-handler",
@@ -485,7 +492,7 @@ class Renderer:
         self.dag_template(self.loaded.pipeline.dag, [], root=True)
         cfg = self.config
         spec: WorkflowSpec = {"entrypoint": "main", "onExit": "exit-handler"}
-        spec["arguments"] = {"parameters": [{"name": "run_id", "value": "{{workflow.name}}"}]}
+        spec["arguments"] = {"parameters": workflow_arguments(self.parameters)}
         if cfg.service_account:
             spec["serviceAccountName"] = cfg.service_account
         if cfg.parallelism:
@@ -524,11 +531,21 @@ def _references(depends: str) -> set[str]:
     )
 
 
-def render(loaded: LoadedPipeline, config: ArgoConfig, files: Files, kind: Kind = "Workflow") -> Manifest:
+def render(
+    loaded: LoadedPipeline,
+    config: ArgoConfig,
+    files: Files,
+    kind: Kind = "Workflow",
+    parameters: JSONObject | None = None,
+    source: str | None = None,
+) -> Manifest:
     """The manifest: a Workflow, a WorkflowTemplate, or (with a schedule) a CronWorkflow.
-    What Argo or Kubernetes would refuse or rewrite is a located SpecError first."""
+    ``parameters`` become the workflow's arguments, the defaults a submitter may change
+    (``source`` names their file in errors). What Argo or Kubernetes would refuse or
+    rewrite is a located SpecError first."""
     check_pipeline(loaded, config)
-    renderer = Renderer(loaded, config, files)
+    check_arguments(parameters or {}, config.env, source)
+    renderer = Renderer(loaded, config, files, parameters)
     spec = renderer.spec()
     if config.schedule and kind == "Workflow":
         kind = "CronWorkflow"
