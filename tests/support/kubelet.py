@@ -214,9 +214,12 @@ class FakeKubelet:
         full = list(main.get("command", [])) + list(main.get("args", []))
         if "emissary" in full and "--" in full:
             full = full[full.index("--") + 1 :]
-        if full and full[0] == "conveyor":
-            full = [sys.executable, "-m", "conveyor.cli", *full[1:]]
-        return [self._apply(a, mounts) for a in full]
+        mapped = [self._apply(a, mounts) for a in full]
+        if mapped and full[0] == "conveyor":
+            # The host's interpreter, not a path in the pod: a checkout under /tmp would
+            # otherwise have it mapped onto the pod's own /tmp.
+            mapped = [sys.executable, "-m", "conveyor.cli", *mapped[1:]]
+        return mapped
 
     def _env(self, main: Obj, pod: Obj, mounts: dict[str, Path]) -> dict[str, str]:
         env = dict(self.env)
