@@ -47,7 +47,11 @@ def pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_a_map_run_pod_by_pod(pod: Path) -> None:
+@pytest.mark.parametrize("durability", ["batched", "relaxed", "strict"])
+def test_a_map_run_pod_by_pod(pod: Path, durability: str) -> None:
+    """At every durability: a pod's step is recorded before the pod's process is done
+    (relaxed holds events in the process until written: the pod writes them out)."""
+    (pod / "config.yaml").write_text(CONFIG.replace("path: runs}", f"path: runs, durability: {durability}}}"))
     run_id = run_start("r1", "pipeline.yaml", "config.yaml", "params.yaml")
     assert run_id == "r1"
     assert kind_verb("fan-out", "r1", "fan", "pipeline.yaml", "config.yaml") is True

@@ -190,6 +190,17 @@ class Engine(Runner):
                 return True
         return False
 
+    def flush_records(self) -> None:
+        """Write (and sync, as the store's durability says) what the store writer still
+        holds, then stop it: a pod runs one task without :meth:`execute`, and must leave
+        it recorded before the process exits."""
+        try:
+            self._writer.drain()
+        except OSError as exc:
+            raise RunLogUnwritable(self.run_id, "recording the step's last events", exc) from None
+        finally:
+            self._writer.close()
+
     def _publish(self, batch: Sequence[Published], what: str, path: list[str] | None = None) -> None:
         """Publish to the subscribers; a store that cannot be written stops the run, saying
         why (``what``, and the step at ``path``: the message is built only then, not for each

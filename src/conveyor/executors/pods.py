@@ -108,7 +108,10 @@ class _PodSide(Pod):
             engine = Engine(
                 ctx.log.run, ctx.store, ctx.context, _sequential, previous=ctx.log, one_attempt=True
             )
-            return engine.run_task(node, path, scope)
+            try:
+                return engine.run_task(node, path, scope)
+            finally:
+                engine.flush_records()  # relaxed durability holds events until written
 
     def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         self.ctx.node_event(path, kind, status, info)
