@@ -37,7 +37,9 @@ def test_argo_runs_are_submitted_and_followed(tmp_path: Path) -> None:
                 while ("default", "argo-1") not in argo.workflows and time.time() < deadline:
                     time.sleep(0.1)
                 workflow = argo.workflows[("default", "argo-1")]
-                assert workflow["spec"]["arguments"]["parameters"] == [{"name": "run_id", "value": run_id}]
+                # The run's id, and its parameters as the workflow's arguments (issue 22).
+                arguments = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+                assert arguments == {"run_id": run_id, "a": "1", "b": "2"}
                 assert ann.get(f"/runs/{run_id}").json()["status"] == "running"
                 workflow["status"]["phase"] = "Succeeded"
                 run = wait_for(ann, run_id, ("succeeded", "failed"), timeout=30)
