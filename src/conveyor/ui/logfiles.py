@@ -18,25 +18,23 @@ from conveyor.beneath import NotBeneath, open_beneath, parts_beneath
 from conveyor.runlog.base import RunLogStore
 
 
-def log_folder(store: RunLogStore, run_id: str) -> Path | None:
-    """The resolved folder of a file store's logs of ``run_id`` (None for another store)."""
+def _root(store: RunLogStore) -> Path | None:
+    """A file store's folder (its logs are ``ROOT/RUN/logs/...``); None for another store."""
     root = getattr(store, "root", None)
-    if not isinstance(root, Path):
-        return None
-    return Path(store.log_location(run_id, "x")).parent.resolve()
+    return root if isinstance(root, Path) else None
 
 
 def confined(store: RunLogStore, run_id: str, location: str) -> str | None:
     """``location`` as the place to read, if it is one of the run's own logs; else None.
 
-    A file store's location must resolve (links followed) inside the run's ``logs`` folder;
-    another store's must start with the run's own prefix and hold no ``..`` segment (its
-    ``read_log`` looks a key up, and the key must be this run's)."""
+    A file store's location must name a file below the run's ``logs`` folder, as written (no
+    ``..``; links are refused when it is opened, :func:`open_log`); another store's must
+    start with the run's own prefix and hold no ``..`` segment (its ``read_log`` looks a key
+    up, and the key must be this run's)."""
     if "\x00" in location:
         return None
-    if log_folder(store, run_id) is not None:
-        parts = _file_parts(store, run_id, location)
-        return location if parts is not None else None
+    if _root(store) is not None:
+        return location if _file_parts(store, run_id, location) is not None else None
     prefix = store.log_location(run_id, "")
     rest = location[len(prefix) :]
     if not location.startswith(prefix) or ".." in rest.split("/"):
@@ -58,13 +56,13 @@ def attempt_location(store: RunLogStore, run_id: str, recorded: str | None, name
 
 def is_file_log(store: RunLogStore, run_id: str, location: str) -> bool:
     """Whether ``location`` (from :func:`attempt_location`) is a file to read from an offset."""
-    return log_folder(store, run_id) is not None and os.path.isabs(location)
+    return _root(store) is not None and os.path.isabs(location)
 
 
 def _file_parts(store: RunLogStore, run_id: str, location: str) -> list[str] | None:
     """The names of a file store's log of ``run_id`` below the store's root, or None."""
-    root = getattr(store, "root", None)
-    parts = parts_beneath(root, location) if isinstance(root, Path) else None
+    root = _root(store)
+    parts = parts_beneath(root, location) if root is not None else None
     if parts is None or len(parts) < 3 or parts[0] != run_id or parts[1] != "logs":
         return None
     return parts
@@ -73,8 +71,7 @@ def _file_parts(store: RunLogStore, run_id: str, location: str) -> list[str] | N
 def open_log(store: RunLogStore, run_id: str, location: str) -> int:
     """A read-only descriptor of a confined log file, opened one folder at a time with no
     link followed and only if it is a regular file (``conveyor.beneath``)."""
-    parts = _file_parts(store, run_id, location)
-    root = getattr(store, "root", None)
-    if parts is None or not isinstance(root, Path):
+    parts, root = _file_parts(store, run_id, location), _root(store)
+    if parts is None or root is None:
         raise NotBeneath(f"{location!r} is not one of run {run_id}'s logs")
     return open_beneath(root, parts)
