@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
@@ -140,7 +140,7 @@ class RunLog:
 #:   group within 50 ms, and the operating system decides when they reach the disk: a
 #:   killed process loses the last group, whose map items then run again on retry.
 Durability = Literal["strict", "batched", "relaxed"]
-DURABILITIES: tuple[Durability, ...] = ("strict", "batched", "relaxed")
+DURABILITIES: tuple[Durability, ...] = get_args(Durability)
 
 
 class RunLogStore(ABC):
