@@ -287,13 +287,24 @@ class FileRunLogStore(RunLogStore):
         atomic_write(path, text)
         return str(path)
 
+    def log_parts(self, location: str, run_id: str | None = None) -> list[str] | None:
+        """The names below :attr:`root` of a log this store keeps (``RUN/logs/...``; of
+        ``run_id`` when given), or None for any other place: the one statement of where this
+        store's logs are, for :meth:`read_log` and the UI's log views."""
+        parts = parts_beneath(self.root, location)
+        if parts is None or len(parts) < 3 or parts[1] != "logs":
+            return None
+        if run_id is not None and parts[0] != run_id:
+            return None
+        return parts
+
     def read_log(self, location: str) -> str:
         """A log this store wrote: ``location`` must be inside the ``logs`` folder of one of
         its runs, and is opened one folder at a time with no link followed, only if it is a
         regular file (``conveyor.beneath``), so that a run log naming another file (an edited
         ``log`` field, a link planted or swapped in among the logs, a FIFO) reads as no log."""
-        parts = parts_beneath(self.root, location)
-        if parts is None or len(parts) < 3 or parts[1] != "logs":
+        parts = self.log_parts(location)
+        if parts is None:
             return ""
         try:
             fd = open_beneath(self.root, parts)

@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conveyor.beneath import NotBeneath, open_beneath, parts_beneath
+from conveyor.beneath import NotBeneath, open_beneath
 from conveyor.runlog.base import RunLogStore
+from conveyor.runlog.file import FileRunLogStore
 
 
 def _root(store: RunLogStore) -> Path | None:
-    """A file store's folder (its logs are ``ROOT/RUN/logs/...``); None for another store."""
-    root = getattr(store, "root", None)
-    return root if isinstance(root, Path) else None
+    """A file store's folder (where its logs are: :meth:`FileRunLogStore.log_parts`); None
+    for another store."""
+    return store.root if isinstance(store, FileRunLogStore) else None
 
 
 def confined(store: RunLogStore, run_id: str, location: str) -> str | None:
@@ -61,11 +62,7 @@ def is_file_log(store: RunLogStore, run_id: str, location: str) -> bool:
 
 def _file_parts(store: RunLogStore, run_id: str, location: str) -> list[str] | None:
     """The names of a file store's log of ``run_id`` below the store's root, or None."""
-    root = _root(store)
-    parts = parts_beneath(root, location) if root is not None else None
-    if parts is None or len(parts) < 3 or parts[0] != run_id or parts[1] != "logs":
-        return None
-    return parts
+    return store.log_parts(location, run_id) if isinstance(store, FileRunLogStore) else None
 
 
 def open_log(store: RunLogStore, run_id: str, location: str) -> int:
