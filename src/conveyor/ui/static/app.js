@@ -273,8 +273,14 @@ async function runPage(runId) {
     if (mapPath) q.set("map", mapPath);
     history.replaceState(null, "", "/runs/" + encodeURIComponent(runId) + (q.toString() ? "?" + q : ""));
   }
+  // The composites of the level shown whose toggles were pressed (kept while it is shown)
+  let toggled = { level, expand: new Set(), fold: new Set() };
   async function load() {
-    const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
+    if (toggled.level !== level) toggled = { level, expand: new Set(), fold: new Set() };
+    const q = new URLSearchParams({ path: level });
+    for (const n of toggled.expand) q.append("expand", n);
+    for (const n of toggled.fold) q.append("fold", n);
+    const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?${q}`);
     failures(summary, data, runId, load);
     header(head, data, runId, load);
     // crumbs and tabs are redrawn by what they open: the keyboard stays on them
@@ -290,6 +296,11 @@ async function runPage(runId) {
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
       if (node.composite) { level = node.path; setUrl(); load(); }
       else if (node.runs_command && !node.path.includes("*")) location.href = logHref(runId, node.path);
+    }, (node) => {
+      // a composite's toggle: expanded in place, or folded back into its one node
+      const [add, drop] = node.expanded ? [toggled.fold, toggled.expand] : [toggled.expand, toggled.fold];
+      add.add(node.name); drop.delete(node.name);
+      load();
     });
     mark("conveyor:dag-drawn");
     itemPanel(item, data.dag.item, runId);
