@@ -97,12 +97,22 @@ def execute(
     no_import: Annotated[
         bool, typer.Option("--no-import", help="Do not import step functions to check them before the run.")
     ] = False,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            help="A tag kept with the run (runs list --tag and the UI filter by it).",
+            callback=check.tag,
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline to its end; exit 0 only if it succeeded."""
     from conveyor.cli import commands
 
     mode = "off" if no_cache else "refresh" if refresh_cache else "use"
-    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or []))
+    raise typer.Exit(
+        commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or [], tag)
+    )
 
 
 @app.command()
@@ -205,17 +215,16 @@ def runs_list(
         str | None, typer.Option("--pipeline", help="Only this pipeline's runs.", callback=check.text)
     ] = None,
     tag: Annotated[
-        str | None, typer.Option("--tag", help="Local runs: only those with this tag.", callback=check.text)
+        str | None, typer.Option("--tag", help="Only runs with this tag.", callback=check.text)
     ] = None,
 ) -> None:
     """List recent runs, newest first (on the profile's server, or in the local run log)."""
     from conveyor.cli import client_cmds, inspect
 
     profile = client_cmds.profile_in_force(config)
-    if profile is not None and tag is None:
-        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit))
-    on_server = profile is not None  # with --tag: an error (server runs carry no tag)
-    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user, server=on_server))
+    if profile is not None:
+        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit, tag))
+    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user))
 
 
 @runs_app.command("show")
@@ -347,6 +356,14 @@ def submit(
             "--quiet", "-q", help="Print only the run id, and with --wait the final table (no live progress)."
         ),
     ] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            help="Server: a tag kept with the run (repeatable; listings filter by one).",
+            callback=check.tags,
+        ),
+    ] = None,
 ) -> None:
     """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
     conveyor server (the profile in force)."""
@@ -364,6 +381,8 @@ def submit(
                 "--param is not passed to Argo: put the values in the parameters file (-p), which "
                 "becomes the workflow's arguments, or render the manifest and run 'argo submit -p NAME=VALUE'"
             )
+        if tag:
+            raise ConveyorError("--tag is kept by a conveyor server: a run submitted to Argo carries no tags")
         raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):
         raise ConveyorError(f"cannot submit to {to!r}; use --to argo, or a server profile")
@@ -376,7 +395,7 @@ def submit(
             "(or set CONVEYOR_ENDPOINT), or submit with --to argo"
         )
     raise typer.Exit(
-        client_cmds.submit(profile, file, config, params, code, run_id, wait, param or [], quiet)
+        client_cmds.submit(profile, file, config, params, code, run_id, wait, param or [], quiet, tag or [])
     )
 
 

@@ -124,9 +124,10 @@ def submit(
     wait: bool,
     param: list[str] | None = None,
     quiet: bool = False,
+    tags: list[str] | None = None,
 ) -> int:
     """``conveyor submit`` to a server: pipeline, config, parameters (``--param`` options
-    winning over the file's) and an optional code tarball. The pipeline may come from a
+    winning over the file's), tags and an optional code tarball. The pipeline may come from a
     pipe, read once within the size limit."""
     from conveyor.spec.load import _name_of, is_stream, load_parameters, parse_params, read_stream
 
@@ -154,6 +155,8 @@ def submit(
         payload["code"] = encode_code(code)
     if run_id:
         payload["run_id"] = run_id
+    if tags:
+        payload["tags"] = list(tags)
     run = _client(profile).submit(payload)
     # Quiet: the run id alone (for scripts), and no live redraw while waiting.
     print(run["id"] if quiet else f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
@@ -215,16 +218,24 @@ def status(profile: Any, run_id: str, follow: bool) -> int:
 
 @friendly
 def listing(
-    profile: Any, status_filter: str | None, user: str | None, pipeline: str | None, limit: int
+    profile: Any,
+    status_filter: str | None,
+    user: str | None,
+    pipeline: str | None,
+    limit: int,
+    tag: str | None = None,
 ) -> int:
-    """``conveyor runs list`` on a server, with its filters."""
-    page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
+    """``conveyor runs list`` on a server, with its filters (the server applies them); a tags
+    column when any run listed has one."""
+    page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit, tag=tag)
     table = Table(title=f"{page['total']} runs on {profile.endpoint}")
-    for column in ("run id", "pipeline", "user", "status", "created"):
+    tagged = any(run.get("tags") for run in page["runs"])
+    for column in ("run id", "pipeline", "user", "status", "created", *(["tags"] if tagged else [])):
         table.add_column(column, no_wrap=column == "run id")
     for run in page["runs"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
-        table.add_row(*(escape(str(run[key])) for key in ("id", "pipeline_name", "user", "status")), created)
+        cells = [escape(str(run[key])) for key in ("id", "pipeline_name", "user", "status")]
+        table.add_row(*cells, created, *([escape(", ".join(run.get("tags") or []))] if tagged else []))
     Console().print(table)
     return 0
 

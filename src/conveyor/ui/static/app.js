@@ -175,13 +175,14 @@ async function runsPage() {
     compare.textContent = picked.size === 2 ? "Compare the two runs" : `Compare (choose two: ${picked.size} chosen)`;
   }
   pickedChanged();
-  // The local UI has no users; server runs carry no tags: each column only where it exists.
+  // The local UI has no users: that column only on the server. A local run has one tag (its
+  // record's), a server run a list (submitted with it).
   const columns = [["", r => el("input", { type: "checkbox", class: "pick", "data-run": r.id, "aria-label": "choose run " + r.id,
       checked: picked.has(r.id) ? "" : null, onchange: (e) => { if (e.target.checked) picked.set(r.id, r.started_at); else picked.delete(r.id); pickedChanged(); } })],
     ["run", r => el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })], ["status", r => badge(r.status)],
-    ["pipeline", r => r.pipeline || ""], ["tag", r => r.tag == null ? "" : typeof r.tag === "string" ? r.tag : JSON.stringify(r.tag)], ["user", r => r.user || ""], ["started", r => at(r.started_at)],
+    ["pipeline", r => r.pipeline || ""], ["tag", r => Array.isArray(r.tags) ? r.tags.join(", ") : r.tag == null ? "" : typeof r.tag === "string" ? r.tag : JSON.stringify(r.tag)], ["user", r => r.user || ""], ["started", r => at(r.started_at)],
     ["duration", r => took(r.duration)], ["progress", r => progress(r.progress)]]
-    .filter(([h]) => !(h === "user" && session.mode === "local") && !(h === "tag" && session.mode === "server"));
+    .filter(([h]) => !(h === "user" && session.mode === "local"));
   function go(change) {
     Object.assign(state, change);
     const q = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== 0));
