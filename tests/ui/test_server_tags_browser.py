@@ -45,7 +45,9 @@ def test_the_tag_filter_narrows_the_server_runs_list(server: Server, page: Any) 
     headers = page.locator("#runs thead th").all_inner_texts()
     assert "tag" in headers
     column = headers.index("tag")
-    shown = {r.locator("td").nth(1).inner_text(): r.locator("td").nth(column).inner_text() for r in rows.all()}
+    shown = {
+        r.locator("td").nth(1).inner_text(): r.locator("td").nth(column).inner_text() for r in rows.all()
+    }
     assert shown == {made["nightly"]: "nightly, team:data", made["adhoc"]: "adhoc", made["none"]: ""}
     offered = page.locator("#f-tag option").all_inner_texts()
     assert offered == ["any tag", "adhoc", "nightly", "team:data"]

@@ -315,6 +315,20 @@ def runs_stop(
     raise typer.Exit(remote.act(run_id, "stop", config, server, token))
 
 
+@runs_app.command("rerun")
+def runs_rerun(
+    run_id: RunIdArg,
+    params: ParamsOpt = None,
+    param: ParamOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new run's id.")] = False,
+) -> None:
+    """Run a server run's pipeline again as a new run, with its parameters changed by -p and
+    --param (the run page's "Re-run with parameters…"); prints the new run's id."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.rerun_command(run_id, params, param or [], quiet))
+
+
 @runs_app.command("retry")
 def runs_retry(
     run_id: RunIdArg,

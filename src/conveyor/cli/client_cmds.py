@@ -253,3 +253,40 @@ def action(profile: Any, run_id: str, verb: str) -> int:
     run = _client(profile).action(run_id, verb)
     print(f"{verb}: run {run_id} is {run['status']}{' (stopping)' if run.get('cancel_requested') else ''}")
     return 0
+
+
+@friendly
+def rerun(profile: Any, run_id: str, params: Path | None, param: list[str], quiet: bool = False) -> int:
+    """``conveyor runs rerun`` on a server: a new run of the run's pipeline, config and code
+    (``POST /runs/{id}/rerun``, what the run page's "Re-run with parameters…" does), with
+    its parameters as they were, replaced by the file's (``-p``) if given, then changed by
+    each ``--param``. The new run keeps the old one's tags and links back to it; its id is
+    printed (alone with ``--quiet``, for scripts)."""
+    from conveyor.spec.load import load_parameters, parse_params
+
+    overrides = parse_params(param)  # a malformed --param is refused before any request
+    client = _client(profile)
+    if params is not None:
+        parameters: dict[str, object] = dict(load_parameters(params, environ={}))
+    else:
+        parameters = dict(client.run(run_id).get("parameters") or {})
+    parameters.update(overrides)
+    new = client.rerun(run_id, parameters)
+    print(
+        new["id"] if quiet else f"re-ran run {run_id} as {new['id']} on {profile.endpoint} ({profile.name})"
+    )
+    return 0
+
+
+@friendly
+def rerun_command(run_id: str, params: Path | None, param: list[str], quiet: bool) -> int:
+    """``conveyor runs rerun``: needs a server profile (a local run is retried, or run again
+    with ``conveyor execute``); exit 2 saying so without one."""
+    profile = profile_in_force(None)
+    if profile is None:
+        raise ConveyorError(
+            "runs rerun re-runs a run on a conveyor server: add a profile with "
+            "'conveyor profile add NAME --endpoint URL' (or set CONVEYOR_ENDPOINT); "
+            "a local run is run again with 'conveyor execute'"
+        )
+    return rerun(profile, run_id, params, param, quiet)
