@@ -153,9 +153,9 @@ def main() -> None:
                     page.goto(f"{url}/runs/{name}")
                     page.wait_for_selector("#dag svg")
                     page.wait_for_load_state("networkidle")
-                    if name == "loop" and page.locator('g.toggle[data-name="wait"]').count():
-                        page.click('g.toggle[data-name="wait"]')
-                        page.wait_for_selector('g.toggle[data-name="wait"][aria-expanded="true"]')
+                    if name == "loop" and page.locator('g.toggle[data-toggles="wait"]').count():
+                        page.click('g.toggle[data-toggles="wait"]')
+                        page.wait_for_selector('g.toggle[data-toggles="wait"][aria-expanded="true"]')
                     if to_dag:
                         page.evaluate("document.getElementById('dag').scrollIntoView({block: 'start'})")
                         page.evaluate("window.scrollBy(0, -60)")

@@ -104,7 +104,7 @@ def test_a_small_graph_has_no_minimap(ui: LocalUi, page: Any) -> None:
 
 def test_a_parallel_collapses_and_expands_in_place(ui: LocalUi, page: Any) -> None:
     page.goto(ui.url + "/runs/big")
-    toggle = page.locator('#dag-svg g.toggle[data-name="both"]')
+    toggle = page.locator('#dag-svg g.toggle[data-toggles="both"]')
     toggle.wait_for()
     branches = page.locator('#dag-svg g.node[data-name^="both/"]')
     assert toggle.get_attribute("aria-expanded") == "true" and branches.count() == 2
@@ -113,14 +113,14 @@ def test_a_parallel_collapses_and_expands_in_place(ui: LocalUi, page: Any) -> No
         left["y"] == pytest.approx(right["y"]) and abs(left["x"] - right["x"]) >= left["width"]
     )  # side by side
     toggle.click()
-    page.wait_for_selector('#dag-svg g.toggle[data-name="both"][aria-expanded="false"]')
+    page.wait_for_selector('#dag-svg g.toggle[data-toggles="both"][aria-expanded="false"]')
     assert branches.count() == 0 and page.locator("#dag-svg g.node.join").count() == 0
-    assert page.locator('#dag-svg g.toggle[data-name="both"] text').text_content() == "+"
+    assert page.locator('#dag-svg g.toggle[data-toggles="both"] text').text_content() == "+"
     # by the keyboard: the toggle keeps the focus across the redraw, Enter expands again
-    page.locator('#dag-svg g.toggle[data-name="both"]').focus()
+    page.locator('#dag-svg g.toggle[data-toggles="both"]').focus()
     page.keyboard.press("Enter")
-    page.wait_for_selector('#dag-svg g.toggle[data-name="both"][aria-expanded="true"]')
+    page.wait_for_selector('#dag-svg g.toggle[data-toggles="both"][aria-expanded="true"]')
     assert branches.count() == 2
-    assert page.evaluate("document.activeElement.dataset.name") == "both"
+    assert page.evaluate("document.activeElement.dataset.toggles") == "both"
     page.keyboard.press("Space")
-    page.wait_for_selector('#dag-svg g.toggle[data-name="both"][aria-expanded="false"]')
+    page.wait_for_selector('#dag-svg g.toggle[data-toggles="both"][aria-expanded="false"]')

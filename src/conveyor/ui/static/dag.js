@@ -27,7 +27,7 @@ function drawDag(box, dag, open, toggle) {
   const active = box.contains(document.activeElement) ? document.activeElement : null;
   const focused = active ? active.closest("g.node") : null;
   const hadFocus = focused ? focused.dataset.path : null;
-  const hadToggle = active && active.closest("g.toggle") ? active.closest("g.toggle").dataset.name : null;
+  const hadToggle = active && active.closest("g.toggle") ? active.closest("g.toggle").dataset.toggles : null;
   if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
   const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
   // Boxes as wide as the level's longest label (up to a limit the server sets), drawn at
@@ -90,7 +90,7 @@ function drawDag(box, dag, open, toggle) {
   const mini = dag.nodes.length > MINIMAP_OVER ? minimap(dag, W, width, height) : null;
   box.replaceChildren(tools, ...(mini ? [mini.holder] : []), root);
   panZoom(root, view, width, height, tools, mini, box);
-  const again = hadToggle !== null && [...root.querySelectorAll("g.toggle")].find(g => g.dataset.name === hadToggle);
+  const again = hadToggle !== null && [...root.querySelectorAll("g.toggle")].find(g => g.dataset.toggles === hadToggle);
   if (again) again.focus({ preventScroll: true });
   else if (hadFocus !== null) {
     const again = [...root.querySelectorAll("g.node.clickable")].find(g => g.dataset.path === hadFocus)
@@ -104,7 +104,7 @@ function drawDag(box, dag, open, toggle) {
 // reached with Tab and pressed with Enter or Space like the nodes.
 function toggleButton(n, W, press) {
   const label = `${n.expanded ? "collapse" : "expand"} ${n.name}`;
-  const t = svg("g", { class: "toggle", "data-name": n.name, tabindex: 0, role: "button", "aria-label": label,
+  const t = svg("g", { class: "toggle", "data-toggles": n.name, tabindex: 0, role: "button", "aria-label": label,
     "aria-expanded": n.expanded ? "true" : "false", transform: `translate(${n.x + W - 22},${n.y + 4})` });
   t.append(svg("title", {}, label));
   t.append(svg("rect", { width: 18, height: 18, rx: 3 }));
