@@ -4,7 +4,9 @@ parser reads what Typer reads, means what Typer means, hands everything else to 
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +19,7 @@ from typer.core import TyperArgument
 
 from conveyor.cli import commands, nodes, quick
 from conveyor.cli.main import app, run
+from conveyor.cli.progress import SUMMARY_ROWS
 
 #: Modules ``conveyor execute`` of a plain local pipeline must not import: the CLI framework,
 #: and everything the server, the UI, the SQL stores, remote catalogs, Dask and Argo bring.
@@ -185,3 +188,45 @@ def test_execute_imports_only_what_it_uses(tmp_path: Path) -> None:
     loaded = {name.partition(".")[0] for name in listing.read_text().split()}
     assert "conveyor" in loaded and "yaml" in loaded  # the listing is real
     assert sorted(loaded.intersection(NOT_FOR_EXECUTE)) == []
+
+
+def test_a_quiet_run_that_says_one_line_never_loads_rich(tmp_path: Path) -> None:
+    # Past SUMMARY_ROWS steps that all succeed at once, a quiet run's whole output is its
+    # summary line: printed as rich would print it to a pipe, without importing rich (a
+    # tenth of a short run's start, and of every Argo pod's).
+    (tmp_path / "tiny_steps.py").write_text("def one():\n    return 1\n")
+    names = [f"s{i}" for i in range(SUMMARY_ROWS + 2)]
+    steps = "".join(
+        f"    {name}: {{command: tiny_steps.one, next: {after}}}\n"
+        for name, after in zip(names, [*names[1:], "success"], strict=True)
+    )
+    (tmp_path / "pipeline.yaml").write_text(f"dag:\n  start_at: s0\n  steps:\n{steps}")
+    (tmp_path / "config.yaml").write_text("run_log_store: {type: file, config: {path: runs}}\n")
+    listing = tmp_path / "modules.txt"
+    code = textwrap.dedent(
+        f"""\
+        import atexit, sys
+        atexit.register(lambda: open({str(listing)!r}, "w").write("\\n".join(sorted(sys.modules))))
+        sys.argv = ["conveyor", "execute", "-q", "-f", "pipeline.yaml", "-c", "config.yaml"]
+        from conveyor.cli.main import run
+        run()
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), *sys.path])
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    loaded = {name.partition(".")[0] for name in listing.read_text().split()}
+    assert "conveyor" in loaded and "rich" not in loaded
+    line = done.stdout.strip()
+    assert re.fullmatch(
+        rf"run [0-9a-f-]+: succeeded in \d+\.\d\ds; {len(names)} tasks succeeded at their first attempt", line
+    ), line
+    # ... and it is what rich prints to a pipe for the same markup.
+    from conveyor.cli.richconsole import Console
+    from conveyor.cli.style import coloured
+
+    out = io.StringIO()
+    Console(file=out).print(line.replace(": succeeded", ": " + coloured("succeeded"), 1))
+    assert out.getvalue().strip() == line
+    assert done.stderr == ""

@@ -3,6 +3,12 @@
 Imports of the engine are deferred into each command so ``conveyor --help`` stays quick.
 ``conveyor.cli.main.run`` is the entry; it parses a plain ``conveyor execute`` command line
 itself (:mod:`conveyor.cli.quick`) and hands every other one to :data:`app`.
+
+The commands a user runs on a pipeline are here; the groups are in modules of their own:
+``runs`` (:mod:`conveyor.cli.app_runs`), ``server`` and ``profile``
+(:mod:`conveyor.cli.app_server`), ``render`` and ``cache`` (:mod:`conveyor.cli.app_tools`),
+and the pods' commands (:mod:`conveyor.cli.app_pods`); shared options in
+:mod:`conveyor.cli.options`.
 """
 
 from pathlib import Path
@@ -10,7 +16,18 @@ from typing import Annotated
 
 import typer
 
+from conveyor.cli import app_pods, app_runs, app_server, app_tools
 from conveyor.cli import params as check
+from conveyor.cli.options import (
+    ConfigOpt,
+    NamespaceOpt,
+    ParamOpt,
+    ParamsOpt,
+    PipelineOpt,
+    RunIdOpt,
+    ServerOpt,
+    TokenOpt,
+)
 
 app = typer.Typer(
     name="conveyor",
@@ -20,20 +37,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
-app.add_typer(runs_app, name="runs")
-render_app = typer.Typer(help="Transpile a pipeline for an orchestrator.", no_args_is_help=True)
-app.add_typer(render_app, name="render")
-cache_app = typer.Typer(help="The step cache kept in the catalog.", no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-server_app = typer.Typer(help="Run and administer a conveyor server.", no_args_is_help=True)
-app.add_typer(server_app, name="server")
-users_app = typer.Typer(help="Server users.", no_args_is_help=True)
-server_app.add_typer(users_app, name="users")
-tokens_app = typer.Typer(help="Server API tokens.", no_args_is_help=True)
-server_app.add_typer(tokens_app, name="tokens")
-profile_app = typer.Typer(help="Server profiles for this CLI.", no_args_is_help=True)
-app.add_typer(profile_app, name="profile")
+app.add_typer(app_runs.runs_app, name="runs")
+app.add_typer(app_tools.render_app, name="render")
+app.add_typer(app_tools.cache_app, name="cache")
+app.add_typer(app_server.server_app, name="server")
+app.add_typer(app_server.profile_app, name="profile")
 
 
 def _print_version(asked: bool) -> None:
@@ -55,29 +63,6 @@ def _options(
     ] = False,
 ) -> None:
     """Options of the ``conveyor`` command itself (the version, read from the package's metadata)."""
-
-
-DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (default: SQLite in the data dir).")]
-
-PipelineOpt = Annotated[Path, typer.Option("--file", "-f", help="The pipeline YAML file.")]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config-file", "--config", "-c", help="The run config YAML.")
-]
-ParamsOpt = Annotated[
-    Path | None, typer.Option("--parameters-file", "--params", "-p", help="Initial parameters YAML.")
-]
-RunIdArg = Annotated[str, typer.Argument(help="The run id.", callback=check.run_id)]
-RunIdOpt = Annotated[
-    str | None, typer.Option("--run-id", help="Name the run (default: generated).", callback=check.new_run_id)
-]
-ParamOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--param",
-        help="A parameter as NAME=VALUE, the value read as YAML (3 a number, [1, 2] a list); "
-        "repeatable; wins over -p and CONVEYOR_PRM_ values.",
-    ),
-]
 
 
 @app.command()
@@ -201,151 +186,6 @@ def schema(
     raise typer.Exit(commands.schema(plugins=not builtin))
 
 
-@runs_app.command("list")
-def runs_list(
-    config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
-    status: Annotated[
-        str | None, typer.Option("--status", help="Only runs with this status.", callback=check.text)
-    ] = None,
-    user: Annotated[
-        str | None, typer.Option("--user", help="Server runs: filter by user.", callback=check.text)
-    ] = None,
-    pipeline: Annotated[
-        str | None, typer.Option("--pipeline", help="Only this pipeline's runs.", callback=check.text)
-    ] = None,
-    tag: Annotated[
-        str | None, typer.Option("--tag", help="Only runs with this tag.", callback=check.text)
-    ] = None,
-) -> None:
-    """List recent runs, newest first (on the profile's server, or in the local run log)."""
-    from conveyor.cli import client_cmds, inspect
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit, tag))
-    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user))
-
-
-@runs_app.command("show")
-def runs_show(
-    run_id: RunIdArg,
-    config: ConfigOpt = None,
-    items: Annotated[int, typer.Option("--items", help="Map items to list per map.")] = 10,
-) -> None:
-    """Show a run: its steps, statuses, durations and attempts (on the profile's server, or in
-    the local run log)."""
-    from conveyor.cli import client_cmds, inspect
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.status(profile, run_id, False))
-    raise typer.Exit(inspect.show_run(run_id, config, items))
-
-
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="Argo Server (default: $ARGO_SERVER).", callback=check.url)
-]
-TokenOpt = Annotated[
-    str | None, typer.Option("--token", help="Bearer token (default: $ARGO_TOKEN).", callback=check.token)
-]
-NamespaceOpt = Annotated[
-    str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace.", callback=check.namespace)
-]
-
-
-@runs_app.command("logs")
-def runs_logs(
-    run_id: RunIdArg,
-    step: Annotated[
-        str | None, typer.Argument(help="Step path, e.g. 'fan out/3/process'.", callback=check.text)
-    ] = None,
-    config: ConfigOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Print the captured output of a run's steps (pod logs for Argo runs)."""
-    from conveyor.cli import client_cmds, remote
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.logs(profile, run_id, step))
-    raise typer.Exit(remote.logs(run_id, step, config, server, token))
-
-
-@runs_app.command("status")
-def runs_status(
-    run_id: RunIdArg,
-    config: ConfigOpt = None,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw until the run ends.")] = False,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    namespace: NamespaceOpt = None,
-) -> None:
-    """A run's status: from the profile's server, the Argo Server, or the local run log."""
-    from conveyor.cli import client_cmds, remote
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.status(profile, run_id, watch))
-    raise typer.Exit(remote.status(run_id, config, server, token, namespace))
-
-
-@runs_app.command("cancel")
-def runs_cancel(run_id: RunIdArg, config: ConfigOpt = None) -> None:
-    """Cancel a run on the profile's server (a running run is stopped, with its processes)."""
-    from conveyor.cli import client_cmds, remote
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.action(profile, run_id, "cancel"))
-    raise typer.Exit(remote.act(run_id, "stop", config, None, None))
-
-
-@runs_app.command("stop")
-def runs_stop(
-    run_id: RunIdArg,
-    config: ConfigOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Stop an Argo run (its exit handler still records the final status)."""
-    from conveyor.cli import remote
-
-    raise typer.Exit(remote.act(run_id, "stop", config, server, token))
-
-
-@runs_app.command("rerun")
-def runs_rerun(
-    run_id: RunIdArg,
-    params: ParamsOpt = None,
-    param: ParamOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new run's id.")] = False,
-) -> None:
-    """Run a server run's pipeline again as a new run, with its parameters changed by -p and
-    --param (the run page's "Re-run with parameters…"); prints the new run's id."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.rerun_command(run_id, params, param or [], quiet))
-
-
-@runs_app.command("retry")
-def runs_retry(
-    run_id: RunIdArg,
-    config: ConfigOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Retry a failed run: on a server it is queued again and resumes; Argo retries its failed
-    nodes; a local run resumes here."""
-    from conveyor.cli import client_cmds, remote
-
-    profile = client_cmds.profile_in_force(config)
-    if profile is not None:
-        raise typer.Exit(client_cmds.action(profile, run_id, "retry"))
-    raise typer.Exit(remote.act(run_id, "retry", config, server, token))
-
-
 @app.command()
 def submit(
     file: PipelineOpt,
@@ -413,26 +253,6 @@ def submit(
     )
 
 
-StepArg = Annotated[str, typer.Argument(help="The step path, parts joined by '/' (map items by index).")]
-
-
-@render_app.command("argo")
-def render_argo(
-    file: PipelineOpt,
-    config: ConfigOpt = None,
-    params: ParamsOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here, not to stdout.")] = None,
-    template: Annotated[bool, typer.Option("--template", help="Render a WorkflowTemplate.")] = False,
-    validate: Annotated[
-        bool, typer.Option("--validate", help="Check it against Argo's official schemas (exit 2 if invalid).")
-    ] = False,
-) -> None:
-    """Write an Argo Workflow (CronWorkflow with a schedule, WorkflowTemplate with --template)."""
-    from conveyor.cli import argo
-
-    raise typer.Exit(argo.render_argo(file, config, params, output, template, validate))
-
-
 @app.command("ui")
 def ui(
     config: ConfigOpt = None,
@@ -447,204 +267,4 @@ def ui(
     raise typer.Exit(ui_cmd.serve(config, host, port))
 
 
-PipelineFilter = Annotated[str | None, typer.Option("--pipeline", help="Only this pipeline's entries.")]
-StepFilter = Annotated[str | None, typer.Option("--step", help="Only this step's entries (its path).")]
-
-
-@cache_app.command("list")
-def cache_list(config: ConfigOpt = None, pipeline: PipelineFilter = None, step: StepFilter = None) -> None:
-    """List cache entries, newest first, with their sizes."""
-    from conveyor.cli import cache_cmds
-
-    raise typer.Exit(cache_cmds.listing(config, pipeline, step))
-
-
-@cache_app.command("show")
-def cache_show(
-    key: Annotated[str, typer.Argument(help="A key, or its first characters.")], config: ConfigOpt = None
-) -> None:
-    """Show one cache entry."""
-    from conveyor.cli import cache_cmds
-
-    raise typer.Exit(cache_cmds.show(config, key))
-
-
-@cache_app.command("clear")
-def cache_clear(
-    config: ConfigOpt = None,
-    pipeline: PipelineFilter = None,
-    step: StepFilter = None,
-    older_than: Annotated[
-        str | None, typer.Option("--older-than", help="Only entries older than this (7d, 12h).")
-    ] = None,
-) -> None:
-    """Delete cache entries (all, or those chosen) and the files only they used."""
-    from conveyor.cli import cache_cmds
-
-    raise typer.Exit(cache_cmds.clear(config, pipeline, step, older_than))
-
-
-@app.command("run-start", hidden=True)
-def run_start(
-    run_id: Annotated[str | None, typer.Argument(callback=check.new_run_id)] = None,
-    file: PipelineOpt = Path("pipeline.yaml"),
-    config: ConfigOpt = None,
-    params: ParamsOpt = None,
-) -> None:
-    """Record a run that an orchestrator drives step by step."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.run_start(run_id, file, config, params))
-
-
-@app.command("execute-single-node")
-def execute_single_node(run_id: RunIdArg, step: StepArg, file: PipelineOpt, config: ConfigOpt = None) -> None:
-    """Run exactly one step of a run (one map item's step), as a pod does."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.execute_single_node(run_id, step, file, config))
-
-
-@app.command("kind-verb", hidden=True)
-def kind_verb(
-    verb: Annotated[str, typer.Argument(help="The verb: fan-out, fan-in (a map), loop-check (LOOP/N).")],
-    run_id: RunIdArg,
-    step: StepArg,
-    file: PipelineOpt,
-    config: ConfigOpt = None,
-) -> None:
-    """Do a node kind's orchestrator-side verb for STEP (a map's fan-out and fan-in, a loop's
-    loop-check after iteration N of LOOP/N)."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.kind_verb(verb, run_id, step, file, config))
-
-
-@app.command("run-end", hidden=True)
-def run_end(
-    run_id: RunIdArg,
-    status: Annotated[str, typer.Option("--status", help="The orchestrator's final phase.")],
-    file: PipelineOpt,
-    config: ConfigOpt = None,
-) -> None:
-    """Record a run's final status (an Argo exit handler)."""
-    from conveyor.cli import nodes
-
-    raise typer.Exit(nodes.run_end(run_id, status, file, config))
-
-
-@server_app.command("start")
-def server_start(
-    db: DbOpt = None,
-    host: Annotated[str, typer.Option("--host", callback=check.host)] = "127.0.0.1",
-    port: Annotated[int, check.port_option("Port to listen on")] = 8400,
-    workers: Annotated[
-        int, typer.Option("--workers", help="Run worker processes.", callback=check.at_least(0))
-    ] = 2,
-    api_workers: Annotated[
-        int,
-        typer.Option("--api-workers", help="HTTP worker processes.", callback=check.at_least(1)),
-    ] = 1,
-) -> None:
-    """Serve the HTTP API and run queued pipelines (migrations are applied first)."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.start(db, host, port, workers, api_workers))
-
-
-@server_app.command("migrate")
-def server_migrate(db: DbOpt = None) -> None:
-    """Apply the database migrations."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.migrate(db))
-
-
-@server_app.command("worker", hidden=True)
-def server_worker(db: DbOpt = None, once: Annotated[bool, typer.Option("--once")] = False) -> None:
-    """Claim and run queued runs (started by 'server start')."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.worker(db, once))
-
-
-@users_app.command("create")
-def users_create(
-    name: Annotated[str, typer.Argument()],
-    db: DbOpt = None,
-    admin: Annotated[bool, typer.Option("--admin")] = False,
-) -> None:
-    """Create a user (an admin sees and acts on every run)."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.users_create(db, name, admin))
-
-
-@tokens_app.command("create")
-def tokens_create(name: Annotated[str, typer.Argument(help="The user.")], db: DbOpt = None) -> None:
-    """Create a token for a user and print it, once."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.tokens_create(db, name))
-
-
-@tokens_app.command("revoke")
-def tokens_revoke(
-    token: Annotated[str, typer.Argument(help="The token, or its id.")], db: DbOpt = None
-) -> None:
-    """Revoke a token."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.tokens_revoke(db, token))
-
-
-@tokens_app.command("list")
-def tokens_list(name: Annotated[str, typer.Argument(help="The user.")], db: DbOpt = None) -> None:
-    """List a user's tokens (ids and whether revoked)."""
-    from conveyor.cli import server_cmds
-
-    raise typer.Exit(server_cmds.tokens_list(db, name))
-
-
-@profile_app.command("add")
-def profile_add(
-    name: Annotated[str, typer.Argument()],
-    endpoint: Annotated[str, typer.Option("--endpoint", help="The server URL.", callback=check.url)],
-    token: Annotated[str | None, typer.Option("--token", callback=check.token)] = None,
-) -> None:
-    """Add (or replace) a profile; the first one becomes current."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.profile_cmd("add", name, endpoint, token))
-
-
-@profile_app.command("list")
-def profile_list() -> None:
-    """List profiles; the current one is marked."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.profile_cmd("list"))
-
-
-@profile_app.command("use")
-def profile_use(name: Annotated[str, typer.Argument()]) -> None:
-    """Make a profile current."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.profile_cmd("use", name))
-
-
-@profile_app.command("show")
-def profile_show() -> None:
-    """Show the profile in force (token masked)."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.profile_cmd("show"))
-
-
-@profile_app.command("remove")
-def profile_remove(name: Annotated[str, typer.Argument()]) -> None:
-    """Remove a profile."""
-    from conveyor.cli import client_cmds
-
-    raise typer.Exit(client_cmds.profile_cmd("remove", name))
+app_pods.register(app)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from conveyor.cli.errors import friendly
-from conveyor.cli.style import Console
+from conveyor.cli.richconsole import Console
 from conveyor.spec.errors import Issue, SpecError
 
 if TYPE_CHECKING:

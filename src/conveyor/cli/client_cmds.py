@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from conveyor.cli.errors import EXIT_BAD_INPUT, EXIT_FAILED, friendly
-from conveyor.cli.style import Console, coloured
+from conveyor.cli.richconsole import Console
+from conveyor.cli.style import coloured
 from conveyor.errors import ConveyorError
 from conveyor.runlog.records import FINISHED, Status, step_from_json
 

@@ -9,10 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
-
 from conveyor.cli.errors import EXIT_FAILED, friendly
-from conveyor.cli.style import Console
+from conveyor.cli.style import escape
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:
@@ -26,20 +24,19 @@ if TYPE_CHECKING:
 def _finish(
     result: RunResult,
     progress: ConsoleProgress,
-    console: Console,
     config: Path | None,
     steps: dict[tuple[str, ...], StepRecord] | None = None,
 ) -> int:
     """The summary table and the exit code. ``steps``: the run's whole record, for a resumed
     run (this process saw only its own attempts; the table must agree with ``runs show``)."""
-    from conveyor.cli.progress import summary_table
+    from conveyor.cli.progress import print_summary
 
     run = result.run
-    Console().print(summary_table(run, steps if steps is not None else progress.records))
+    print_summary(run, steps if steps is not None else progress.records)
     if result.ok:
         return 0
     where = f" -c {config}" if config else ""
-    console.print(
+    progress.console.print(
         f"[red]run {run.run_id} {run.status}[/]; inspect it with: conveyor runs show {run.run_id}{where}",
         soft_wrap=True,
     )
@@ -146,8 +143,7 @@ def execute(
         check_code(loaded, run_config, parameters)
     _check_command_modules(loaded, run_config)
     store = open_store(run_config)
-    console = Console(stderr=True)
-    progress = ConsoleProgress(console, quiet)
+    progress = ConsoleProgress(quiet=quiet)  # its console made when something is said
     with running():  # an SDK script imported by its steps does not run its pipeline again
         result = run_pipeline(
             loaded,
@@ -161,7 +157,7 @@ def execute(
             cache=CacheMode(cache),
             tag=tag,
         )
-    return _finish(result, progress, console, config)
+    return _finish(result, progress, config)
 
 
 #: The modules a command type needs where the run is (each brought by an extra).
@@ -200,9 +196,8 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
 
     run_config = load_config(config)
     store = open_store(run_config)
-    console = Console(stderr=True)
-    _say_recorded_definition(store, run_id, file, console)
-    progress = ConsoleProgress(console, quiet)
+    progress = ConsoleProgress(quiet=quiet)
+    _say_recorded_definition(store, run_id, file, progress)
     result = resume(
         run_id,
         run_config,
@@ -214,10 +209,10 @@ def retry(run_id: str, config: Path | None, file: Path | None, quiet: bool, forc
     )
     from conveyor.runlog.endings import settle
 
-    return _finish(result, progress, console, config, settle(store.load(run_id)).steps)
+    return _finish(result, progress, config, settle(store.load(run_id)).steps)
 
 
-def _say_recorded_definition(store: Any, run_id: str, file: Path | None, console: Console) -> None:
+def _say_recorded_definition(store: Any, run_id: str, file: Path | None, progress: ConsoleProgress) -> None:
     """A run built with the SDK has no file to compare with: say that it resumes from the
     definition its run log keeps, so that an edit of the script's pipeline is not taken
     for one that counts (the step functions' code is the script's as it is now)."""
@@ -230,7 +225,7 @@ def _say_recorded_definition(store: Any, run_id: str, file: Path | None, console
     except (RunNotFoundError, OSError, ValueError):
         return  # resume says why
     if recorded.startswith("<"):
-        console.print(
+        progress.console.print(
             f"[dim]run {escape(run_id)} was built in Python: it resumes from the pipeline its run log "
             "keeps; an edit of the pipeline in the script needs a new run (its functions' code is "
             "used as it is now)[/]"
@@ -336,6 +331,8 @@ def partitions(file: Path, step: str, params: Path | None, show: int) -> int:
     took = time.perf_counter() - started
     sizes = sorted(len(g) for g in groups)
     total = sum(sizes)
+    from conveyor.cli.richconsole import Console
+
     console = Console()
     console.print(
         f"[bold]{step}[/]: {total} items in {len(groups)} partitions ({spec.strategy}) "

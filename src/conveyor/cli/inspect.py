@@ -8,10 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
-
 from conveyor.cli.errors import EXIT_BAD_INPUT, friendly
-from conveyor.cli.style import Console, coloured
+from conveyor.cli.style import coloured, escape
 from conveyor.errors import ConveyorError
 from conveyor.graph.kinds import info_of, model_named
 from conveyor.runlog.records import RunRecord, Status, StepRecord
@@ -98,6 +96,7 @@ def list_runs(
     user: str | None = None,
 ) -> int:
     """``conveyor runs list`` over the local run log store, with its filters."""
+    from conveyor.cli.richconsole import Console
     from conveyor.runlog.base import effective_status
     from conveyor.runlog.endings import run_end
 
@@ -221,6 +220,7 @@ def show_run(run_id: str, config: Path | None, items: int) -> int:
     """``conveyor runs show``: a run's header and its step tree."""
     import json
 
+    from conveyor.cli.richconsole import Console
     from conveyor.runlog.endings import last_seen, run_end, settle
 
     # An ended run's steps still open read as its ending, their durations fixed.

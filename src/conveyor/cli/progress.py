@@ -6,9 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
-from conveyor.cli.style import coloured, mark
+from conveyor.cli.style import coloured, escape, is_terminal, mark
 from conveyor.executors.stream import Published, Subscriber
 from conveyor.graph.kinds import info_of, model_named
 from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
@@ -33,8 +31,8 @@ class ConsoleProgress(Subscriber):
     the same way. Called from the stream's one dispatcher thread (or a test's).
     """
 
-    def __init__(self, console: Console, quiet: bool = False) -> None:
-        self.console = console
+    def __init__(self, console: Console | None = None, quiet: bool = False) -> None:
+        self._console = console
         self.quiet = quiet
         self._maps: set[tuple[str, ...]] = set()
         self._bars: dict[tuple[str, ...], TaskID] = {}
@@ -46,6 +44,16 @@ class ConsoleProgress(Subscriber):
     @property
     def name(self) -> str:
         return "the console progress display"
+
+    @property
+    def console(self) -> Console:
+        """Where progress goes (stderr unless given), made on first use: a quiet run that
+        says nothing never loads rich."""
+        if self._console is None:
+            from conveyor.cli.richconsole import Console
+
+            self._console = Console(stderr=True)
+        return self._console
 
     def _map_of(self, path: list[str]) -> tuple[str, ...] | None:
         """The map whose items hold ``path``, if any (maps inside items are not kept, so
@@ -197,6 +205,37 @@ def _plain(record: StepRecord) -> bool:
     return runs and record.status is Status.SUCCEEDED and len(record.attempts) <= 1
 
 
+def _summary(
+    run: RunRecord, steps: dict[tuple[str, ...], StepRecord]
+) -> tuple[str, str, list[tuple[str, ...]]]:
+    """The summary's title, as rich markup and as plain text, and its rows."""
+    from conveyor.cli.inspect import step_rows
+
+    took = (run.ended_at or time.time()) - (run.started_at or time.time())
+    after = f" in {took:.2f}s"
+    shown = steps
+    if len(steps) > SUMMARY_ROWS:
+        shown = {key: record for key, record in steps.items() if not _plain(record)}
+        after += f"; {len(steps) - len(shown)} tasks succeeded at their first attempt"
+    # A run id is letters, digits and ._- only (checked where it is made): no markup in it.
+    before = f"run {run.run_id}: "
+    return before + coloured(run.status) + after, before + str(run.status) + after, step_rows(shown, items=0)
+
+
+def print_summary(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> None:
+    """Print a run's summary on stdout: through rich when there is a table or a terminal,
+    else its one line as plain text (what rich prints there), without loading rich."""
+    import sys
+
+    title, plain, rows = _summary(run, steps)
+    if not rows and not is_terminal(sys.stdout):
+        print(plain, flush=True)
+        return
+    from conveyor.cli.richconsole import Console
+
+    Console().print(_table(title, rows) if rows else title)
+
+
 def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> Table | str:
     """Top-level and branch steps (map items folded into their map) with status and timing.
 
@@ -204,17 +243,11 @@ def summary_table(run: RunRecord, steps: dict[tuple[str, ...], StepRecord]) -> T
     succeeded: the live progress has shown each of them already, and ``conveyor runs show``
     lists them all.
     """
-    from conveyor.cli.inspect import step_rows
+    title, _, rows = _summary(run, steps)
+    return _table(title, rows) if rows else title
 
-    took = (run.ended_at or time.time()) - (run.started_at or time.time())
-    title = f"run {run.run_id}: {coloured(run.status)} in {took:.2f}s"
-    shown = steps
-    if len(steps) > SUMMARY_ROWS:
-        shown = {key: record for key, record in steps.items() if not _plain(record)}
-        title += f"; {len(steps) - len(shown)} tasks succeeded at their first attempt"
-    rows = step_rows(shown, items=0)
-    if not rows:
-        return title
+
+def _table(title: str, rows: list[tuple[str, ...]]) -> Table:
     from rich.table import Table  # only for a table: a long run's summary is its title line
 
     table = Table(title=title, title_justify="left")

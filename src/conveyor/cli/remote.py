@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conveyor.cli.errors import friendly
-from conveyor.cli.style import Console
+from conveyor.cli.richconsole import Console
 from conveyor.errors import ConveyorError
 
 if TYPE_CHECKING:

@@ -1,27 +1,37 @@
-"""How statuses look on a terminal: one colour and one mark per status, everywhere."""
+"""How statuses look on a terminal: one colour and one mark per status, everywhere.
+
+Nothing here imports rich: a quiet ``conveyor execute`` (and every Argo pod's
+``execute-single-node``) that prints one plain line never loads it (about a tenth of their
+start). The console itself is :class:`conveyor.cli.richconsole.Console`.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import rich.console
+from typing import TextIO
 
 from conveyor.runlog.records import Status
 
-#: Columns a table may take when the output is not a terminal (a pipe, a file, CI's log).
-PIPE_WIDTH = 240
+
+def escape(text: str) -> str:
+    """rich's markup escaping of ``text``, rich loaded on the first call (when something is
+    about to be printed through it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
-class Console(rich.console.Console):
-    """rich's console, except that written to a pipe or a file it does not cut tables at 80
-    columns (rich's default without a terminal): `conveyor runs list | grep` and CI logs
-    keep whole run ids and pipeline names. ``COLUMNS`` still decides when set."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if "width" not in kwargs and "COLUMNS" not in os.environ and not self.is_terminal:
-            self.width = PIPE_WIDTH
+def is_terminal(stream: TextIO) -> bool:
+    """Whether rich would treat ``stream`` as a terminal (colour, live display): a tty, or
+    forced by ``FORCE_COLOR`` or ``TTY_COMPATIBLE=1`` as rich reads them."""
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    if os.environ.get("TTY_COMPATIBLE") == "0":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
 
 
 COLOURS: dict[Status, str] = {
