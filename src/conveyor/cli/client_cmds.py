@@ -229,6 +229,11 @@ def listing(
     """``conveyor runs list`` on a server, with its filters (the server applies them); a tags
     column when any run listed has one."""
     page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit, tag=tag)
+    if tag and any("tags" not in run for run in page["runs"]):  # a server from before tags ignores the filter
+        raise ConveyorError(
+            f"{profile.endpoint} keeps no tags on its runs (a server from before tags): "
+            "--tag cannot filter them; upgrade it"
+        )
     table = Table(title=f"{page['total']} runs on {profile.endpoint}")
     tagged = any(run.get("tags") for run in page["runs"])
     for column in ("run id", "pipeline", "user", "status", "created", *(["tags"] if tagged else [])):
