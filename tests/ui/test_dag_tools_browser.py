@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from support import TASKS, run_cli
-from support.browser import LocalUi, shot
+from support.browser import LocalUi, serious, shot
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +70,7 @@ def test_a_big_graph_has_a_minimap_that_follows_pan_and_zoom(ui: LocalUi, page: 
     graph_height = float(page.locator("#dag-svg").get_attribute("height") or 0)
     assert y == pytest.approx(0, abs=1) and 0 < h < graph_height / 2  # the panel shows the top part
     shot(page, "dag-minimap")
+    assert serious(page) == []  # axe-core: the minimap and the toggles are named
     # zoom in: the outline shrinks about the same centre
     page.click("#zoom-in")
     _, y2, w2, h2 = _outline(page)
