@@ -131,6 +131,27 @@ def test_branches_are_expanded_side_by_side_and_the_branch_not_taken_is_dimmed(t
     assert nodes["pick/no/n"]["path"] == "pick/no/n"  # opens the branch's level
 
 
+def test_composites_are_toggled_in_place_the_map_counted_over_its_items(tmp_path: Path) -> None:
+    view = failed_run(tmp_path)
+    assert view.pipeline is not None
+    top = view.pipeline.dag
+    plain = {n["name"]: n for n in view.dag(top, (), ())["nodes"]}
+    # unasked: the parallel and conditional open, the map stays one stacked node
+    assert (plain["both"]["expandable"], plain["both"]["expanded"]) == (True, True)
+    assert (plain["fan"]["expandable"], plain["fan"]["expanded"]) == (True, False)
+    assert "fan/*/t" not in plain and "both/a/a1" in plain
+    assert "expandable" not in plain["load"]
+    toggled = view.dag(top, (), (), expand={"fan"}, fold={"both"})
+    nodes = {n["name"]: n for n in toggled["nodes"]}
+    assert "both/a/a1" not in nodes and not nodes["both"]["expanded"]
+    inner = nodes["fan/*/t"]
+    assert nodes["fan"]["expanded"] and inner["branch"] == "each item"
+    assert inner["path"] == "fan/*/t" and inner["layer"] == nodes["fan"]["layer"] + 1
+    assert inner["counts"] == {"succeeded": 4, "failed": 2}  # items 2 and 4 failed
+    after = {e["from"] for e in toggled["edges"] if e["to"] == "both"}
+    assert after == {"fan\u2009\u25c6"}  # what follows the map leads from its join
+
+
 def _node(name: str) -> DagNode:
     return {"name": name, "type": "task", "path": name, "status": "pending"}
 

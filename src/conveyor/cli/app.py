@@ -82,12 +82,22 @@ def execute(
     no_import: Annotated[
         bool, typer.Option("--no-import", help="Do not import step functions to check them before the run.")
     ] = False,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag",
+            help="A tag kept with the run (runs list --tag and the UI filter by it).",
+            callback=check.tag,
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline to its end; exit 0 only if it succeeded."""
     from conveyor.cli import commands
 
     mode = "off" if no_cache else "refresh" if refresh_cache else "use"
-    raise typer.Exit(commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or []))
+    raise typer.Exit(
+        commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or [], tag)
+    )
 
 
 @app.command()
@@ -200,6 +210,14 @@ def submit(
             "--quiet", "-q", help="Print only the run id, and with --wait the final table (no live progress)."
         ),
     ] = False,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tag",
+            help="Server: a tag kept with the run (repeatable; listings filter by one).",
+            callback=check.tags,
+        ),
+    ] = None,
 ) -> None:
     """Submit a pipeline to Argo (--to argo, or a config with the argo executor) or to a
     conveyor server (the profile in force)."""
@@ -217,6 +235,8 @@ def submit(
                 "--param is not passed to Argo: put the values in the parameters file (-p), which "
                 "becomes the workflow's arguments, or render the manifest and run 'argo submit -p NAME=VALUE'"
             )
+        if tag:
+            raise ConveyorError("--tag is kept by a conveyor server: a run submitted to Argo carries no tags")
         raise typer.Exit(argo.submit(file, config, params, run_id, server, token, namespace, insecure, wait))
     if to not in (None, "server"):
         raise ConveyorError(f"cannot submit to {to!r}; use --to argo, or a server profile")
@@ -229,7 +249,7 @@ def submit(
             "(or set CONVEYOR_ENDPOINT), or submit with --to argo"
         )
     raise typer.Exit(
-        client_cmds.submit(profile, file, config, params, code, run_id, wait, param or [], quiet)
+        client_cmds.submit(profile, file, config, params, code, run_id, wait, param or [], quiet, tag or [])
     )
 
 

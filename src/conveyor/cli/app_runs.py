@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from conveyor.cli import params as check
-from conveyor.cli.options import ConfigOpt, NamespaceOpt, RunIdArg, ServerOpt, TokenOpt
+from conveyor.cli.options import ConfigOpt, NamespaceOpt, ParamOpt, ParamsOpt, RunIdArg, ServerOpt, TokenOpt
 
 runs_app = typer.Typer(help="Inspect recorded runs.", no_args_is_help=True)
 
@@ -25,17 +25,16 @@ def runs_list(
         str | None, typer.Option("--pipeline", help="Only this pipeline's runs.", callback=check.text)
     ] = None,
     tag: Annotated[
-        str | None, typer.Option("--tag", help="Local runs: only those with this tag.", callback=check.text)
+        str | None, typer.Option("--tag", help="Only runs with this tag.", callback=check.text)
     ] = None,
 ) -> None:
     """List recent runs, newest first (on the profile's server, or in the local run log)."""
     from conveyor.cli import client_cmds, inspect
 
     profile = client_cmds.profile_in_force(config)
-    if profile is not None and tag is None:
-        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit))
-    on_server = profile is not None  # with --tag: an error (server runs carry no tag)
-    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user, server=on_server))
+    if profile is not None:
+        raise typer.Exit(client_cmds.listing(profile, status, user, pipeline, limit, tag))
+    raise typer.Exit(inspect.list_runs(config, limit, status, pipeline, tag, user))
 
 
 @runs_app.command("show")
@@ -113,6 +112,20 @@ def runs_stop(
     from conveyor.cli import remote
 
     raise typer.Exit(remote.act(run_id, "stop", config, server, token))
+
+
+@runs_app.command("rerun")
+def runs_rerun(
+    run_id: RunIdArg,
+    params: ParamsOpt = None,
+    param: ParamOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the new run's id.")] = False,
+) -> None:
+    """Run a server run's pipeline again as a new run, with its parameters changed by -p and
+    --param (the run page's "Re-run with parameters…"); prints the new run's id."""
+    from conveyor.cli import client_cmds
+
+    raise typer.Exit(client_cmds.rerun_command(run_id, params, param or [], quiet))
 
 
 @runs_app.command("retry")

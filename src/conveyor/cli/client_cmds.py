@@ -125,9 +125,10 @@ def submit(
     wait: bool,
     param: list[str] | None = None,
     quiet: bool = False,
+    tags: list[str] | None = None,
 ) -> int:
     """``conveyor submit`` to a server: pipeline, config, parameters (``--param`` options
-    winning over the file's) and an optional code tarball. The pipeline may come from a
+    winning over the file's), tags and an optional code tarball. The pipeline may come from a
     pipe, read once within the size limit."""
     from conveyor.spec.load import _name_of, is_stream, load_parameters, parse_params, read_stream
 
@@ -155,6 +156,8 @@ def submit(
         payload["code"] = encode_code(code)
     if run_id:
         payload["run_id"] = run_id
+    if tags:
+        payload["tags"] = list(tags)
     run = _client(profile).submit(payload)
     # Quiet: the run id alone (for scripts), and no live redraw while waiting.
     print(run["id"] if quiet else f"submitted run {run['id']} to {profile.endpoint} ({profile.name})")
@@ -216,16 +219,29 @@ def status(profile: Any, run_id: str, follow: bool) -> int:
 
 @friendly
 def listing(
-    profile: Any, status_filter: str | None, user: str | None, pipeline: str | None, limit: int
+    profile: Any,
+    status_filter: str | None,
+    user: str | None,
+    pipeline: str | None,
+    limit: int,
+    tag: str | None = None,
 ) -> int:
-    """``conveyor runs list`` on a server, with its filters."""
-    page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit)
+    """``conveyor runs list`` on a server, with its filters (the server applies them); a tags
+    column when any run listed has one."""
+    page = _client(profile).runs(status=status_filter, user=user, pipeline=pipeline, limit=limit, tag=tag)
+    if tag and any("tags" not in run for run in page["runs"]):  # a server from before tags ignores the filter
+        raise ConveyorError(
+            f"{profile.endpoint} keeps no tags on its runs (a server from before tags): "
+            "--tag cannot filter them; upgrade it"
+        )
     table = Table(title=f"{page['total']} runs on {profile.endpoint}")
-    for column in ("run id", "pipeline", "user", "status", "created"):
+    tagged = any(run.get("tags") for run in page["runs"])
+    for column in ("run id", "pipeline", "user", "status", "created", *(["tags"] if tagged else [])):
         table.add_column(column, no_wrap=column == "run id")
     for run in page["runs"]:
         created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["created_at"]))
-        table.add_row(*(escape(str(run[key])) for key in ("id", "pipeline_name", "user", "status")), created)
+        cells = [escape(str(run[key])) for key in ("id", "pipeline_name", "user", "status")]
+        table.add_row(*cells, created, *([escape(", ".join(run.get("tags") or []))] if tagged else []))
     Console().print(table)
     return 0
 
@@ -243,3 +259,40 @@ def action(profile: Any, run_id: str, verb: str) -> int:
     run = _client(profile).action(run_id, verb)
     print(f"{verb}: run {run_id} is {run['status']}{' (stopping)' if run.get('cancel_requested') else ''}")
     return 0
+
+
+@friendly
+def rerun(profile: Any, run_id: str, params: Path | None, param: list[str], quiet: bool = False) -> int:
+    """``conveyor runs rerun`` on a server: a new run of the run's pipeline, config and code
+    (``POST /runs/{id}/rerun``, what the run page's "Re-run with parameters…" does), with
+    its parameters as they were, replaced by the file's (``-p``) if given, then changed by
+    each ``--param``. The new run keeps the old one's tags and links back to it; its id is
+    printed (alone with ``--quiet``, for scripts)."""
+    from conveyor.spec.load import load_parameters, parse_params
+
+    overrides = parse_params(param)  # a malformed --param is refused before any request
+    client = _client(profile)
+    if params is not None:
+        parameters: dict[str, object] = dict(load_parameters(params, environ={}))
+    else:
+        parameters = dict(client.run(run_id).get("parameters") or {})
+    parameters.update(overrides)
+    new = client.rerun(run_id, parameters)
+    print(
+        new["id"] if quiet else f"re-ran run {run_id} as {new['id']} on {profile.endpoint} ({profile.name})"
+    )
+    return 0
+
+
+@friendly
+def rerun_command(run_id: str, params: Path | None, param: list[str], quiet: bool) -> int:
+    """``conveyor runs rerun``: needs a server profile (a local run is retried, or run again
+    with ``conveyor execute``); exit 2 saying so without one."""
+    profile = profile_in_force(None)
+    if profile is None:
+        raise ConveyorError(
+            "runs rerun re-runs a run on a conveyor server: add a profile with "
+            "'conveyor profile add NAME --endpoint URL' (or set CONVEYOR_ENDPOINT); "
+            "a local run is run again with 'conveyor execute'"
+        )
+    return rerun(profile, run_id, params, param, quiet)

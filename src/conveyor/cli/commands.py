@@ -125,8 +125,10 @@ def execute(
     cache: str = "use",
     imports: bool = True,
     param: list[str] | None = None,
+    tag: str | None = None,
 ) -> int:
-    """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded."""
+    """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded;
+    ``tag`` is kept in the run's record (``runs list --tag`` and the UI filter by it)."""
     from conveyor.cli.progress import ConsoleProgress
     from conveyor.executors.run import execute as run_pipeline
     from conveyor.executors.run import open_store
@@ -153,6 +155,7 @@ def execute(
             config_file=str(config) if config else None,
             capture_fds=True,
             cache=CacheMode(cache),
+            tag=tag,
         )
     return _finish(result, progress, config)
 

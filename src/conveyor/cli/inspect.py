@@ -94,18 +94,12 @@ def list_runs(
     pipeline: str | None = None,
     tag: str | None = None,
     user: str | None = None,
-    server: bool = False,
 ) -> int:
     """``conveyor runs list`` over the local run log store, with its filters."""
     from conveyor.cli.richconsole import Console
     from conveyor.runlog.base import effective_status
     from conveyor.runlog.endings import run_end
 
-    if server:  # a server profile is in force and --tag was given
-        raise ConveyorError(
-            "--tag filters the runs of a local run log: a server's runs carry no tag; "
-            "give -c CONFIG to list local runs"
-        )
     if user is not None:
         raise ConveyorError(
             "--user filters a server's runs; the runs of a local run log are not kept by user"

@@ -57,6 +57,26 @@ def new_run_id(value: str | None) -> str | None:
     raise _refuse(RUN_ID_RULE, value)
 
 
+TAG_RULE = "a tag: letters, digits and '_.:=+/@-', at most 100, not starting with a sign"
+
+
+def tag(value: str | None) -> str | None:
+    """A run's tag (``--tag``): what :data:`conveyor.runlog.records.TAG_PATTERN` allows, the
+    rule the server checks a submission's tags by, so a bad one is refused before sending."""
+    from conveyor.runlog.records import TAG_PATTERN
+
+    if value is None or re.match(TAG_PATTERN, value):
+        return value
+    raise _refuse(TAG_RULE, value)
+
+
+def tags(values: list[str] | None) -> list[str] | None:
+    """Repeated ``--tag`` options, each checked by :func:`tag`."""
+    for value in values or []:
+        tag(value)
+    return values
+
+
 def is_run_id(value: str) -> bool:
     """Whether ``value`` follows the run id rule (:data:`RUN_ID_RULE`)."""
     from conveyor.runlog.records import RUN_ID_PATTERN

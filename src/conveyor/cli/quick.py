@@ -38,6 +38,8 @@ class Command(NamedTuple):
     repeated: tuple[str, ...] = ()
     #: Fields holding a run id, checked as the Typer command checks them.
     run_ids: tuple[str, ...] = ()
+    #: Fields holding a run's tag, checked as the Typer command checks them.
+    tags: tuple[str, ...] = ()
 
 
 COMMANDS = {
@@ -51,6 +53,7 @@ COMMANDS = {
             "-p": "params",
             "--param": "param",
             "--run-id": "run_id",
+            "--tag": "tag",
         },
         flags={
             "--quiet": "quiet",
@@ -61,6 +64,7 @@ COMMANDS = {
         },
         repeated=("param",),
         run_ids=("run_id",),
+        tags=("tag",),
     ),
     "validate": Command(
         arguments=(),
@@ -121,6 +125,7 @@ class Quick(NamedTuple):
             "off" if "no_cache" in flags else "refresh" if "refresh_cache" in flags else "use",
             "no_import" not in flags,
             self.lists.get("param", []),
+            self.given.get("tag"),
         )
 
 
@@ -163,6 +168,8 @@ def parse(argv: list[str]) -> Quick | None:
         return None
     if not all(_run_id_ok(given.get(key)) for key in spec.run_ids):
         return None
+    if not all(_tag_ok(given.get(key)) for key in spec.tags):
+        return None
     return Quick(argv[0], given, lists, frozenset(flags))
 
 
@@ -174,3 +181,14 @@ def _run_id_ok(value: str | None) -> bool:
     from conveyor.cli.params import is_run_id
 
     return is_run_id(value)
+
+
+def _tag_ok(value: str | None) -> bool:
+    """Whether a tag passes the Typer command's own check (else Typer reports it)."""
+    if value is None:
+        return True
+    import re
+
+    from conveyor.runlog.records import TAG_PATTERN
+
+    return re.match(TAG_PATTERN, value) is not None

@@ -24,6 +24,8 @@ class SubmitPayload(TypedDict):
     #: A base64 tar.gz of the user's package (``--code``).
     code: NotRequired[str]
     run_id: NotRequired[str]
+    #: Tags kept with the run (``--tag``); listings filter by one.
+    tags: NotRequired[list[str]]
 
 
 class RunSummary(TypedDict):
@@ -42,6 +44,8 @@ class RunSummary(TypedDict):
     claims: int
     error: str | None
     cancel_requested: bool
+    #: The run's tags (a server before they existed sends none).
+    tags: NotRequired[list[str]]
 
 
 class RunDetail(RunSummary):

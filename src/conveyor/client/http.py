@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from conveyor.client.bodies import Issue, RunDetail, RunList, RunSummary, SubmitPayload
@@ -69,6 +70,12 @@ class ServerClient:
     def logs(self, run_id: str, step: str | None = None) -> str:
         params = {"step": step} if step else {}
         return str(self._call("GET", f"/runs/{run_id}/logs", params=params).text)
+
+    def rerun(self, run_id: str, parameters: Mapping[str, object]) -> RunSummary:
+        result: RunSummary = self._call(
+            "POST", f"/runs/{run_id}/rerun", json={"parameters": parameters}
+        ).json()
+        return result
 
     def action(self, run_id: str, verb: str) -> RunSummary:
         result: RunSummary = self._call("POST", f"/runs/{run_id}/{verb}").json()

@@ -25,6 +25,9 @@ from conveyor.jsontypes import JSONObject, JSONValue
 #: The one rule for run ids: a file name, a URL path part, a Kubernetes label value.
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
+#: The one rule for a run's tags (``--tag``, a server submission's ``tags``): shown in listings
+#: and terminals and filtered by in URLs, so a short word of letters, digits and ``_.:=+/@-``.
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.:=+/@-]{0,99}$"
 
 
 def new_run_id() -> str:

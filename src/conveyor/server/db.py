@@ -89,6 +89,16 @@ runs = Table(
     Index("server_runs_user", "user_id", "created_at"),
 )
 
+#: A run's tags (migration 0005), one row each: the listing filters by one in SQL. A plain
+#: run id, not a foreign key, as ``rerun_of`` is.
+run_tags = Table(
+    "server_run_tags",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Index("server_run_tags_tag", "tag", "run_id"),
+)
+
 run_log_runs, run_log_events, run_log_logs = tables(metadata)
 
 

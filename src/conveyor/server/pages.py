@@ -87,7 +87,7 @@ class ServerSource:
         rows, total = queue.listing(
             self.readonly, owner, filters.get("status") or None, filters.get("user") or None,
             filters.get("pipeline") or None, limit, offset, id_contains=filters.get("q") or None,
-            since=span.since, until=span.until,
+            since=span.since, until=span.until, tag=filters.get("tag") or None,
         )  # fmt: skip
         page: list[TableRow] = [
             {
@@ -97,6 +97,7 @@ class ServerSource:
                 "user": r["user"],
                 "started_at": r["started_at"] or r["created_at"],
                 "duration": (r["ended_at"] - r["started_at"]) if r["ended_at"] and r["started_at"] else None,
+                "tags": r["tags"],
             }
             for r in rows
         ]
@@ -109,7 +110,8 @@ class ServerSource:
             names = [str(n) for (n,) in conn.execute(select(users.c.name).order_by(users.c.name))]
         if not viewer.admin:
             names = []
-        return {"runs": page, "total": total, "pipelines": pipelines, "users": names}
+        tags = queue.all_tags(self.readonly, owner)
+        return {"runs": page, "total": total, "pipelines": pipelines, "users": names, "tags": tags}
 
     def visible(self, viewer: Viewer, run_id: str) -> bool:
         run = queue.get(self.readonly, run_id)

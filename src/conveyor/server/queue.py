@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from sqlalchemy import RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
 
 from conveyor.runlog.records import FINISHED, Status
-from conveyor.server.db import runs, users
+from conveyor.server.db import run_tags, runs, users
 
 FINAL = tuple(str(s) for s in FINISHED)
 PUBLIC = [
@@ -53,6 +53,8 @@ class RunRow(TypedDict):
     error: str | None
     cancel_requested: bool
     user: str
+    #: The tags it was submitted with (a re-run keeps its run's), in the order given.
+    tags: list[str]
 
 
 class QueuedRun(RunRow):
@@ -102,7 +104,22 @@ def _run_row(row: RowMapping) -> RunRow:
         error=row["error"],
         cancel_requested=row["cancel_requested"],
         user=row["user"],
+        tags=[],
     )
+
+
+def _tagged(conn: Any, rows: list[RunRow]) -> list[RunRow]:
+    """``rows`` with their tags, read in one query (a page of a listing, or one run)."""
+    if rows:
+        found: dict[str, list[str]] = {}
+        query = select(run_tags.c.run_id, run_tags.c.tag).where(
+            run_tags.c.run_id.in_([r["id"] for r in rows])
+        )
+        for run_id, tag in conn.execute(query.order_by(run_tags.c.run_id, run_tags.c.tag)):
+            found.setdefault(run_id, []).append(tag)
+        for row in rows:
+            row["tags"] = found.get(row["id"], [])
+    return rows
 
 
 def _job(row: RowMapping) -> Job:
@@ -144,10 +161,12 @@ def submit(
     run_id: str | None = None,
     file: str | None = None,
     rerun_of: str | None = None,
+    tags: Sequence[str] = (),
 ) -> str:
     """Queue a run; its id must be new. ``file`` is the name of the file the pipeline was
     submitted from, as the user gave it (None when it came from a pipe or the API);
-    ``rerun_of`` the run it re-runs with edited parameters, if it does."""
+    ``rerun_of`` the run it re-runs with edited parameters, if it does; ``tags`` (checked
+    by the API's schema) are kept with it, each once."""
     run_id = run_id or new_id()
     with engine.begin() as conn:
         conn.execute(
@@ -167,7 +186,26 @@ def submit(
                 cancel_requested=False,
             )
         )
+        unique = list(dict.fromkeys(tags))
+        if unique:
+            conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t} for t in unique])
     return run_id
+
+
+def tags_of(engine: Any, run_id: str) -> list[str]:
+    """The tags of run ``run_id`` (a re-run copies them)."""
+    with engine.connect() as conn:
+        query = select(run_tags.c.tag).where(run_tags.c.run_id == run_id).order_by(run_tags.c.tag)
+        return [str(t) for (t,) in conn.execute(query)]
+
+
+def all_tags(engine: Any, user_id: int | None) -> list[str]:
+    """Every tag on the runs ``user_id`` owns (on all runs for None): the listing's choices."""
+    query = select(run_tags.c.tag).distinct()
+    if user_id is not None:
+        query = query.join(runs, runs.c.id == run_tags.c.run_id).where(runs.c.user_id == user_id)
+    with engine.connect() as conn:
+        return sorted(str(t) for (t,) in conn.execute(query))
 
 
 def claim(engine: Any, worker: str, lease: float) -> Job | None:
@@ -261,9 +299,10 @@ def get(engine: Any, run_id: str) -> QueuedRun | None:
             .mappings()
             .first()
         )
-    if row is None:
-        return None
-    return QueuedRun(**_run_row(row), user_id=row["user_id"], parameters=row["parameters"])
+        if row is None:
+            return None
+        tagged = _tagged(conn, [_run_row(row)])[0]
+    return QueuedRun(**tagged, user_id=row["user_id"], parameters=row["parameters"])
 
 
 def listing(
@@ -277,10 +316,14 @@ def listing(
     id_contains: str | None = None,
     since: float | None = None,
     until: float | None = None,
+    tag: str | None = None,
 ) -> tuple[list[RunRow], int]:
     """A page of runs, filtered; with the total count. ``since`` and ``until`` bound when
-    a run started (when it was queued, for one not started yet: what the listings show)."""
-    conditions = []
+    a run started (when it was queued, for one not started yet: what the listings show);
+    ``tag``, a tag the run carries."""
+    conditions: list[ColumnElement[bool]] = []
+    if tag:
+        conditions.append(runs.c.id.in_(select(run_tags.c.run_id).where(run_tags.c.tag == tag)))
     started = func.coalesce(runs.c.started_at, runs.c.created_at)
     if since is not None:
         conditions.append(started >= since)
@@ -306,4 +349,5 @@ def listing(
             .select_from(runs.join(users, users.c.id == runs.c.user_id))
             .where(*conditions)
         ).scalar_one()
-    return [_run_row(r) for r in rows], int(total)
+        page = _tagged(conn, [_run_row(r) for r in rows])
+    return page, int(total)

@@ -2,6 +2,7 @@
 every failing call returns. Apart from the routes, so that each route module, the
 middlewares and the submission checks share one definition without importing each other."""
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Annotated, NotRequired, TypedDict
@@ -9,10 +10,13 @@ from typing import Annotated, NotRequired, TypedDict
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from conveyor.runlog.records import RUN_ID_PATTERN
+from conveyor.runlog.records import RUN_ID_PATTERN, TAG_PATTERN
 
 MAX_BODY = 16 * 1024 * 1024
 RUN_ID = RUN_ID_PATTERN
+#: A run's tags: each as ``TAG_PATTERN`` says, at most MAX_TAGS to a run.
+MAX_TAGS = 20
+_TAG = re.compile(TAG_PATTERN)
 
 
 class SubmitRun(BaseModel):
@@ -35,6 +39,21 @@ class SubmitRun(BaseModel):
         ),
     ] = None
     run_id: Annotated[str | None, Field(pattern=RUN_ID)] = None
+    tags: Annotated[
+        list[str], Field(description="Tags to find the run by (listings filter by one).", max_length=MAX_TAGS)
+    ] = Field(default_factory=list)
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_by_the_rule(cls, value: list[str]) -> list[str]:
+        """Each tag as ``TAG_PATTERN`` says: the message says the rule, not the pattern."""
+        for tag in value:
+            if not _TAG.match(tag):
+                raise ValueError(
+                    f"tags like 'nightly' or 'team:data' (letters, digits and '_.:=+/@-', at most 100, "
+                    f"not starting with a sign), not {tag!r}"
+                )
+        return value
 
     @field_validator("file")
     @classmethod
@@ -57,7 +76,9 @@ class Rerun(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    parameters: dict[str, object] = Field(description="The new run's parameters, in full.")
+    parameters: dict[str, object] = Field(
+        description="The new run's parameters, in full (its tags are the old run's)."
+    )
 
 
 class RunSummary(BaseModel):
@@ -71,6 +92,8 @@ class RunSummary(BaseModel):
     rerun_of: str | None = None
     status: str
     user: str
+    #: The tags it was submitted with (a re-run keeps its run's).
+    tags: list[str] = Field(default_factory=list)
     created_at: float
     started_at: float | None = None
     ended_at: float | None = None

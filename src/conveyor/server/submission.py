@@ -210,4 +210,5 @@ def rerun(engine: Any, limits: Limits, user_id: int, old: str, parameters: dict[
         None,
         row["pipeline_file"],
         rerun_of=old,
+        tags=queue.tags_of(engine, old),
     )

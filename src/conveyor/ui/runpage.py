@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Collection
 
 from conveyor.runlog.base import RunLogStore, effective_status
 from conveyor.runlog.endings import Ending, ending_of
@@ -37,8 +38,13 @@ from conveyor.ui.shapes import (
 )
 
 Model = type[NodeBase]
-#: The most steps a parallel's or conditional's branches may hold to be expanded in place.
+#: The most steps a parallel's or conditional's branches may hold to be expanded in place
+#: unasked; a composite the page asks to expand (its toggle) may hold up to EXPAND_MOST.
 EXPAND_LIMIT = 60
+EXPAND_MOST = 400
+#: What the steps inside an expanded map or loop are drawn as (their states are counted
+#: over all items or iterations, as on the level that opens them).
+_EACH = {"item": "each item", "iteration": "each iteration"}
 #: Steps per run page the step table lists before saying how many more there are.
 TREE_LIMIT = 2000
 #: How progress groups statuses; what is not here (running, queued, unknown) is running.
@@ -230,13 +236,19 @@ class RunPage:
             out["label"] = held.label()
         return out
 
-    def dag(self, graph: Graph, prefix: tuple[str, ...], pattern: tuple[str, ...]) -> Dag:
+    def dag(
+        self, graph: Graph, prefix: tuple[str, ...], pattern: tuple[str, ...],
+        expand: Collection[str] = (), fold: Collection[str] = (),
+    ) -> Dag:  # fmt: skip
         """One graph level of the DAG, laid out (``ui.layout``), each node with its state.
 
-        Parallel and conditional nodes of modest size are expanded in place: the node
-        forks into its branches' steps, side by side, which join again before what
-        follows; a conditional's branches not taken are dimmed. At a map item's level
-        (``fan/3``) the item comes whole, for its page."""
+        A composite can be expanded in place: the node forks into its branches' steps,
+        side by side, which join again before what follows; a conditional's branches not
+        taken are dimmed; a map's or loop's body is drawn once, its steps counted over all
+        items or iterations. Unasked, parallels and conditionals of modest size are expanded
+        and maps and loops are not; ``expand`` and ``fold`` name the composites of this level
+        the page's toggles changed (so that a big graph can be opened one part at a time).
+        At a map item's level (``fan/3``) the item comes whole, for its page."""
         from conveyor.ui.layout import lay_out
 
         nodes: list[DagNode] = []
@@ -245,7 +257,9 @@ class RunPage:
             kind = kindreg.type_of(type(node))
             path = "/".join((*prefix, name))
             nodes.append(dag_node(name, kind, path, node, self.node_state((*pattern, name), kind)))
-            source = self._expand(name, node, prefix, pattern, nodes, edges)
+            source = self._expand(
+                name, node, (prefix, pattern), nodes, edges, _wanted(name, node, expand, fold)
+            )
             for target, how in ((node.following(True), "next"), (node.following(False), "on_failure")):
                 if target is not None:
                     edges.append({"from": source, "to": target, "kind": how})
@@ -276,22 +290,28 @@ class RunPage:
         return out
 
     def _expand(
-        self, name: str, node: NodeBase, prefix: tuple[str, ...], pattern: tuple[str, ...],
-        nodes: list[DagNode], edges: list[DagEdge],
+        self, name: str, node: NodeBase, where: tuple[tuple[str, ...], tuple[str, ...]],
+        nodes: list[DagNode], edges: list[DagEdge], wanted: bool,
     ) -> str:  # fmt: skip
-        """Add the branches of a parallel or conditional ``node`` in place (when they are
-        EXPAND_LIMIT steps or fewer, none a map's or loop's items); the name what follows
-        it leads from: its join, or the node itself when it stays folded."""
-        branches = node.named_subgraphs()
-        if (
-            node.entry != "branch"
-            or not branches
-            or sum(len(b.steps) for b in branches.values()) > EXPAND_LIMIT
-        ):
-            return name
-        chosen = info(self.steps[(*pattern, name)]).chosen() if (*pattern, name) in self.steps else None
-        join = f"{name}\u2009\u25c6"  # a name no step has: it holds a thin space
+        """Add the inside of the composite ``node`` in place when ``wanted`` (see
+        ``_wanted``): a parallel's or conditional's branches, or a map's or loop's body; the
+        name what follows it leads from: its join, or the node itself when it stays folded.
+        The node says whether it can be toggled (``expandable``) and is (``expanded``)."""
+        prefix, pattern = where
         own = next(n for n in reversed(nodes) if n["name"] == name)
+        if node.entry in _EACH:
+            branches = {"*": node.inner("0")} if node.subgraphs() else {}
+        else:
+            branches = node.named_subgraphs() if node.entry == "branch" else {}
+        size = sum(len(b.steps) for b in branches.values())
+        if not branches or size > EXPAND_MOST:
+            return name
+        own["expandable"], own["expanded"] = True, wanted
+        if not wanted:
+            return name
+        record = self.steps.get((*pattern, name))
+        chosen = info(record).chosen() if record is not None and node.entry == "branch" else None
+        join = f"{name}\u2009\u25c6"  # a name no step has: it holds a thin space
         joined: DagNode = {"name": join, "type": own["type"], "path": own["path"], "composite": False,
                            "entry": None, "runs_command": False, "ends": None, "shape": "join",
                            "status": own.get("status", "pending"), "join": True, "group": name}  # fmt: skip
@@ -302,7 +322,7 @@ class RunPage:
                 kind = kindreg.type_of(type(child))
                 state = self.node_state((*pattern, name, key, step), kind)
                 entry = dag_node(inner[step], kind, "/".join((*prefix, name, key, step)), child, state)
-                entry["group"], entry["branch"], entry["dim"] = name, key, dim
+                entry["group"], entry["branch"], entry["dim"] = name, _EACH.get(node.entry or "", key), dim
                 nodes.append(entry)
                 for target, how in ((child.following(True), "next"), (child.following(False), "on_failure")):
                     if target is not None:
@@ -383,3 +403,15 @@ class RunPage:
                 )  # fmt: skip
         bars.sort(key=lambda b: b["start"])
         return bars
+
+
+def _wanted(name: str, node: NodeBase, expand: Collection[str], fold: Collection[str]) -> bool:
+    """Whether the composite ``name`` is drawn expanded: as the page's toggle asked, else a
+    parallel or conditional of EXPAND_LIMIT steps or fewer is, and a map or loop is not."""
+    if name in fold:
+        return False
+    if name in expand:
+        return True
+    if node.entry != "branch":
+        return False
+    return sum(len(b.steps) for b in node.named_subgraphs().values()) <= EXPAND_LIMIT

@@ -65,6 +65,9 @@ class DagNode(TypedDict, total=False):
     dim: bool
     #: A join of an expanded composite (drawn small; its status is the composite's).
     join: bool
+    #: A composite that can be expanded in place (its toggle), and whether it is.
+    expandable: bool
+    expanded: bool
 
 
 #: An edge: ``kind`` is ``next`` or ``on_failure``; ``points`` its route in the layout

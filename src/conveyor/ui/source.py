@@ -52,8 +52,10 @@ class TableRow(TypedDict):
     user: str | None
     started_at: float | None
     duration: float | None
-    #: The run's ``tag``, kept in its record's extra keys (local runs only).
+    #: The run's ``tag``, kept in its record's extra keys (local runs).
     tag: NotRequired[object]
+    #: The tags a server run was submitted with.
+    tags: NotRequired[list[str]]
     #: Steps and items done (:func:`add_progress`); None for a run without a run log yet.
     progress: NotRequired[Mapping[str, object] | None]
 
@@ -66,7 +68,7 @@ class RunsPage(TypedDict):
     pipelines: list[str]
     #: The users an admin may filter by (none for others, and on a laptop).
     users: list[str]
-    #: The tags local runs carry, to filter by (server runs carry none).
+    #: The tags the runs carry, to filter by.
     tags: NotRequired[list[str]]
 
 

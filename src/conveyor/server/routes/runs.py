@@ -41,6 +41,7 @@ def submit(body: SubmitRun, caller: Caller, state: State) -> Any:
         accepted.code,
         body.run_id,
         body.file,
+        tags=body.tags,
     )
     return queue.get(state.engine, run_id)
 
@@ -57,8 +58,10 @@ def list_runs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     since: Annotated[str, Query(max_length=40)] = "",
     until: Annotated[str, Query(max_length=40)] = "",
+    tag: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Any:
-    # since and until bound when runs started: epoch seconds or ISO 8601 (UTC without a zone).
+    # since and until bound when runs started: epoch seconds or ISO 8601 (UTC without a zone);
+    # tag: only the runs that carry it.
     try:
         span = date_range(since, until)
     except BadRange as exc:
@@ -67,8 +70,9 @@ def list_runs(
         return error(422, str(exc), [issue])
     owner = None if caller.is_admin else caller.id
     rows, total = queue.listing(
-        state.readonly, owner, status, user_name, pipeline, limit, offset, since=span.since, until=span.until
-    )
+        state.readonly, owner, status, user_name, pipeline, limit, offset, since=span.since, until=span.until,
+        tag=tag,
+    )  # fmt: skip
     return {"runs": rows, "total": total, "limit": limit, "offset": offset}
 
 

@@ -9,6 +9,7 @@ the PNG, JPEG, GIF or WebP type their first bytes prove (never SVG or HTML); eve
 carries ``X-Content-Type-Options: nosniff`` and a policy that runs nothing.
 """
 
+import logging
 import os
 import re
 import unicodedata
@@ -26,6 +27,7 @@ from conveyor.ui.routes.deps import UI, Look, UIState, redact_texts, started_vie
 from conveyor.ui.source import Viewer
 
 router = APIRouter()
+logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024
 #: What a file's bytes are served with: never sniffed, nothing run, not framed.
 FILE_HEADERS = {
@@ -72,20 +74,34 @@ def artifacts(viewer: Look, ui: UI, run_id: str, step: Step = "") -> JSONRespons
 def download(
     viewer: Look, ui: UI, run_id: str, step: Step, attempt: AttemptNo, name: Name
 ) -> StreamingResponse:
-    """The file as it was kept, as an attachment of no particular type."""
+    """The file as it was kept, as an attachment of no particular type: the ``size`` bytes
+    it had when opened (``sized_chunks``), whatever is appended to it meanwhile."""
     fd, size = _open(ui, viewer, run_id, step, attempt, name)
 
-    def chunks() -> Iterator[bytes]:
-        try:
-            offset = 0
-            while chunk := os.pread(fd, CHUNK, offset):
-                offset += len(chunk)
-                yield chunk
-        finally:
-            os.close(fd)
-
     headers = {**FILE_HEADERS, "Content-Disposition": _filename(name), "Content-Length": str(size)}
-    return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(
+        sized_chunks(fd, size, name), media_type="application/octet-stream", headers=headers
+    )
+
+
+def sized_chunks(fd: int, size: int, name: str) -> Iterator[bytes]:
+    """Exactly the first ``size`` bytes of ``fd`` (the size it had when the response's
+    Content-Length was set), then ``fd`` closed. A file a step still appends to is sent as
+    it was (sending more than the length said was an error in the server's log); one cut
+    shorter meanwhile ends the body where the file ends, with a warning in the log (the
+    client sees a download shorter than announced, not a file padded or mixed)."""
+    try:
+        offset = 0
+        while offset < size:
+            chunk = os.pread(fd, min(CHUNK, size - offset), offset)
+            if not chunk:
+                said = "artifact %r shrank while it was downloaded: %d of %d bytes sent"
+                logger.warning(said, name, offset, size)
+                return
+            offset += len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
 
 
 @router.get("/ui/api/runs/{run_id}/artifacts/preview", include_in_schema=False)

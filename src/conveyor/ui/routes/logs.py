@@ -4,11 +4,11 @@ and a stream of what it appends while it runs (server-sent events)."""
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from conveyor.runlog.records import Status
 from conveyor.step.context import path_slug
@@ -78,16 +78,54 @@ def log(
     )
 
 
+#: A log download is read and sent this many characters at a time, so that a big log is
+#: never held whole; redaction works on whole lines, so a chunk ends at its last line end,
+#: unless a line runs over LONG_LINE (a URL with a password is far shorter).
+DOWNLOAD_CHUNK = 256 * 1024
+LONG_LINE = 1024 * 1024
+
+
+def log_chunks(view: RunView, location: str, redact: Callable[[str], str]) -> Iterator[str]:
+    """An attempt's output, redacted, in chunks of whole lines (see DOWNLOAD_CHUNK): a file
+    log is read as it is sent; a store that keeps logs elsewhere gives its text whole."""
+    if not is_file_log(view.store, view.run_id, location):
+        text = redact(view.store.read_log(location))
+        for start in range(0, len(text), DOWNLOAD_CHUNK):
+            yield text[start : start + DOWNLOAD_CHUNK]
+        return
+    try:
+        fd = open_log(view.store, view.run_id, location)
+    except OSError:  # not written yet (a queued attempt), or a link planted in its place
+        return
+    with open(fd, encoding="utf-8", errors="replace") as handle:
+        carry = ""
+        while block := handle.read(DOWNLOAD_CHUNK):
+            text = carry + block
+            cut = text.rfind("\n") + 1
+            if cut == 0 and len(text) < LONG_LINE:
+                carry = text
+                continue
+            cut = cut or len(text)
+            carry = text[cut:]
+            yield redact(text[:cut])
+        if carry:
+            yield redact(carry)
+
+
 @router.get("/ui/api/runs/{run_id}/log/download", include_in_schema=False)
 def download(
     viewer: Look, ui: UI, run_id: str, step: Annotated[str, Query(max_length=2000)], attempt: int = 1
-) -> Response:
-    """An attempt's whole output (redacted) as a file named after the run, step and attempt."""
+) -> StreamingResponse:
+    """An attempt's whole output (redacted) as a file named after the run, step and attempt,
+    streamed a chunk at a time (``log_chunks``)."""
     view = started_view(ui, run_id, viewer)
     location, _ = attempt_log(view, step, attempt)
-    text = ui.redact(view.store.read_log(location))
     name = f"{run_id}-{path_slug([p for p in step.split('/') if p])}-attempt-{attempt}.log".replace("/", "_")
-    return PlainTextResponse(text, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        log_chunks(view, location, ui.redact),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @router.get("/ui/api/runs/{run_id}/log/stream", include_in_schema=False)

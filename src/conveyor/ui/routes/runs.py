@@ -34,9 +34,6 @@ def runs(
         date_range(since, until)
     except BadRange as exc:
         raise HTTPException(422, str(exc)) from None
-    if tag and ui.mode == "server":  # as `conveyor runs list --tag` says of a server
-        said = f"tag: expected no tag on the server, found {tag!r}; server runs carry no tag"
-        raise HTTPException(422, said)
     filters = {"status": status, "pipeline": pipeline, "user": user, "q": q, "tag": tag}
     filters |= {"since": since, "until": until}
     return _json(redact_texts(ui, ui.source.runs(viewer, filters, offset, limit)))
@@ -64,9 +61,17 @@ def _waiting(ui: UIState, run_id: str) -> JSONResponse:
 
 
 @router.get("/ui/api/runs/{run_id}", include_in_schema=False)
-def run(viewer: Look, ui: UI, run_id: str, path: Annotated[str, Query(max_length=2000)] = "") -> JSONResponse:
+def run(
+    viewer: Look,
+    ui: UI,
+    run_id: str,
+    path: Annotated[str, Query(max_length=2000)] = "",
+    expand: Annotated[list[str] | None, Query(max_length=500)] = None,
+    fold: Annotated[list[str] | None, Query(max_length=500)] = None,
+) -> JSONResponse:
     """One run: its header (config redacted), step tree, Gantt chart and the DAG at ``path``
-    (a failure to draw it is said in the DAG, the rest still shows)."""
+    (a failure to draw it is said in the DAG, the rest still shows); ``expand`` and ``fold``
+    name (repeated) the composites of that level the page's toggles opened or shut."""
     try:
         view = view_of(ui, run_id, viewer)
     except RunNotFoundError:  # known to the server's queue, with no run log (yet)
@@ -78,7 +83,8 @@ def run(viewer: Look, ui: UI, run_id: str, path: Annotated[str, Query(max_length
             if view.pipeline is None:
                 raise ValueError(view.pipeline_error)
             graph, prefix, pattern, crumbs = _level(view.pipeline, path)
-            body["dag"] = view.dag(graph, prefix, pattern)
+            opened, shut = frozenset(expand or ()), frozenset(fold or ())
+            body["dag"] = view.dag(graph, prefix, pattern, opened, shut)
             body["crumbs"] = crumbs
             body["choices"] = _choices(view.pipeline, path, view.steps)
         except (ValueError, KeyError) as exc:

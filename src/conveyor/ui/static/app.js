@@ -175,13 +175,14 @@ async function runsPage() {
     compare.textContent = picked.size === 2 ? "Compare the two runs" : `Compare (choose two: ${picked.size} chosen)`;
   }
   pickedChanged();
-  // The local UI has no users; server runs carry no tags: each column only where it exists.
+  // The local UI has no users: that column only on the server. A local run has one tag (its
+  // record's), a server run a list (submitted with it).
   const columns = [["", r => el("input", { type: "checkbox", class: "pick", "data-run": r.id, "aria-label": "choose run " + r.id,
       checked: picked.has(r.id) ? "" : null, onchange: (e) => { if (e.target.checked) picked.set(r.id, r.started_at); else picked.delete(r.id); pickedChanged(); } })],
     ["run", r => el("a", { href: "/runs/" + encodeURIComponent(r.id), text: r.id })], ["status", r => badge(r.status)],
-    ["pipeline", r => r.pipeline || ""], ["tag", r => r.tag == null ? "" : typeof r.tag === "string" ? r.tag : JSON.stringify(r.tag)], ["user", r => r.user || ""], ["started", r => at(r.started_at)],
+    ["pipeline", r => r.pipeline || ""], ["tag", r => Array.isArray(r.tags) ? r.tags.join(", ") : r.tag == null ? "" : typeof r.tag === "string" ? r.tag : JSON.stringify(r.tag)], ["user", r => r.user || ""], ["started", r => at(r.started_at)],
     ["duration", r => took(r.duration)], ["progress", r => progress(r.progress)]]
-    .filter(([h]) => !(h === "user" && session.mode === "local") && !(h === "tag" && session.mode === "server"));
+    .filter(([h]) => !(h === "user" && session.mode === "local"));
   function go(change) {
     Object.assign(state, change);
     const q = new URLSearchParams(Object.entries(state).filter(([, v]) => v !== "" && v !== 0));
@@ -273,8 +274,14 @@ async function runPage(runId) {
     if (mapPath) q.set("map", mapPath);
     history.replaceState(null, "", "/runs/" + encodeURIComponent(runId) + (q.toString() ? "?" + q : ""));
   }
+  // The composites of the level shown whose toggles were pressed (kept while it is shown)
+  let toggled = { level, expand: new Set(), fold: new Set() };
   async function load() {
-    const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?path=${encodeURIComponent(level)}`);
+    if (toggled.level !== level) toggled = { level, expand: new Set(), fold: new Set() };
+    const q = new URLSearchParams({ path: level });
+    for (const n of toggled.expand) q.append("expand", n);
+    for (const n of toggled.fold) q.append("fold", n);
+    const data = await get(`/ui/api/runs/${encodeURIComponent(runId)}?${q}`);
     failures(summary, data, runId, load);
     header(head, data, runId, load);
     // crumbs and tabs are redrawn by what they open: the keyboard stays on them
@@ -290,6 +297,11 @@ async function runPage(runId) {
       if (node.entry === "item") { mapPath = node.path.replace(/\/\*\//g, "/"); mapPage = 0; setUrl(); loadMap(); }
       if (node.composite) { level = node.path; setUrl(); load(); }
       else if (node.runs_command && !node.path.includes("*")) location.href = logHref(runId, node.path);
+    }, (node) => {
+      // a composite's toggle: expanded in place, or folded back into its one node
+      const [add, drop] = node.expanded ? [toggled.fold, toggled.expand] : [toggled.expand, toggled.fold];
+      add.add(node.name); drop.delete(node.name);
+      load();
     });
     mark("conveyor:dag-drawn");
     itemPanel(item, data.dag.item, runId);

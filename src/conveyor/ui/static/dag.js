@@ -17,11 +17,17 @@ function spline(points) {
 function countsText(counts) {
   return Object.entries(counts || {}).map(([k, v]) => `${v} ${k}`).join(" · ");
 }
-function drawDag(box, dag, open) {
-  // Redrawn on every poll and on every level opened: the node that had the keyboard focus
-  // gets it back (or, after a level changed, the first node that opens something).
-  const focused = box.contains(document.activeElement) ? document.activeElement.closest("g.node") : null;
+// A graph over this many nodes gets a minimap: the whole graph small, the part in view
+// outlined; a click on it brings that part into view.
+const MINIMAP_OVER = 50;
+function drawDag(box, dag, open, toggle) {
+  // Redrawn on every poll and on every level opened or composite toggled: the node (or the
+  // toggle) that had the keyboard focus gets it back (or, after a level changed, the first
+  // node that opens something).
+  const active = box.contains(document.activeElement) ? document.activeElement : null;
+  const focused = active ? active.closest("g.node") : null;
   const hadFocus = focused ? focused.dataset.path : null;
+  const hadToggle = active && active.closest("g.toggle") ? active.closest("g.toggle").dataset.toggles : null;
   if (dag.error) { box.replaceChildren(el("p", { class: "muted", text: dag.error })); return; }
   const width = Math.max(dag.width || 0, 200), height = Math.max(dag.height || 0, 80);
   // Boxes as wide as the level's longest label (up to a limit the server sets), drawn at
@@ -59,7 +65,7 @@ function drawDag(box, dag, open) {
       }
       g.append(svg("rect", { width: W, height: NODE_H, class: "box" }));
       const shown = n.group ? n.name.split("/").pop() : n.name;
-      g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, chars)));
+      g.append(svg("text", { x: 8, y: 18, class: "name" }, clip(shown, n.expandable ? chars - 3 : chars)));  // room for the toggle
       // a loop says it repeats (its label gives the iterations); a branch step, its branch
       let sub = (n.shape === "repeat" ? "↻ " : "") + n.type + (n.branch ? ` · ${n.branch}` : "");
       if (n.counts && Object.keys(n.counts).length) sub = countsText(n.counts);
@@ -78,21 +84,86 @@ function drawDag(box, dag, open) {
       });
     }
     view.append(g);
+    if (n.expandable && toggle) view.append(toggleButton(n, W, () => toggle(n)));
   }
   const tools = el("div", { class: "dag-tools" });
-  box.replaceChildren(tools, root);
-  panZoom(root, view, width, height, tools);
-  if (hadFocus !== null) {
+  const mini = dag.nodes.length > MINIMAP_OVER ? minimap(dag, W, width, height) : null;
+  box.replaceChildren(tools, ...(mini ? [mini.holder] : []), root);
+  panZoom(root, view, width, height, tools, mini, box);
+  const again = hadToggle !== null && [...root.querySelectorAll("g.toggle")].find(g => g.dataset.toggles === hadToggle);
+  if (again) again.focus({ preventScroll: true });
+  else if (hadFocus !== null) {
     const again = [...root.querySelectorAll("g.node.clickable")].find(g => g.dataset.path === hadFocus)
       || root.querySelector("g.node.clickable");
     if (again) again.focus({ preventScroll: true });
   }
 }
 
+// A composite's expand/collapse toggle: a small button on its box's top right corner, beside
+// the node rather than inside it (a button inside a button is lost to screen readers),
+// reached with Tab and pressed with Enter or Space like the nodes.
+function toggleButton(n, W, press) {
+  const label = `${n.expanded ? "collapse" : "expand"} ${n.name}`;
+  const t = svg("g", { class: "toggle", "data-toggles": n.name, tabindex: 0, role: "button", "aria-label": label,
+    "aria-expanded": n.expanded ? "true" : "false", transform: `translate(${n.x + W - 22},${n.y + 4})` });
+  t.append(svg("title", {}, label));
+  t.append(svg("rect", { width: 18, height: 18, rx: 3 }));
+  t.append(svg("text", { x: 9, y: 14 }, n.expanded ? "−" : "+"));
+  t.addEventListener("pointerdown", (e) => e.stopPropagation());
+  t.addEventListener("click", (e) => { e.stopPropagation(); press(); });
+  t.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); press(); }
+  });
+  return t;
+}
+
+// The minimap: every box as a small rectangle, and the part of the graph in view outlined.
+function minimap(dag, W, width, height) {
+  const map = svg("svg", { class: "minimap", id: "dag-minimap", viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": "minimap of the graph: click to bring a part into view" });
+  for (const n of dag.nodes) {
+    if (!n.join) map.append(svg("rect", { x: n.x, y: n.y, width: W, height: NODE_H, class: `mini ${statusClass(n.status)}` }));
+  }
+  const seen = svg("rect", { class: "minimap-view", id: "minimap-view", x: 0, y: 0, width, height });
+  map.append(seen);
+  const holder = el("div", { class: "dag-minimap" });
+  holder.append(map);
+  return { holder, map, seen };
+}
+
 // Pan and zoom by the viewBox (no inline style: the page's CSP allows none).
-function panZoom(root, view, width, height, tools) {
+function panZoom(root, view, width, height, tools, mini, panel) {
   let box = { x: 0, y: 0, w: width, h: height };
-  const apply = () => root.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`);
+  // The part of the graph in view, in the graph's units: the viewBox as far as the panel,
+  // which scrolls a graph taller than it, shows it.
+  const inView = () => {
+    const r = root.getBoundingClientRect(), p = panel.getBoundingClientRect();
+    if (!r.width || !r.height) return { ...box };
+    const left = Math.max(r.left, p.left), right = Math.min(r.right, p.right);
+    const top = Math.max(r.top, p.top), bottom = Math.min(r.bottom, p.bottom);
+    const sx = box.w / r.width, sy = box.h / r.height;
+    return { x: box.x + (left - r.left) * sx, y: box.y + (top - r.top) * sy,
+      w: Math.max(0, right - left) * sx, h: Math.max(0, bottom - top) * sy };
+  };
+  const follow = () => {
+    if (!mini) return;
+    const v = inView();
+    for (const [k, value] of Object.entries({ x: v.x, y: v.y, width: v.w, height: v.h })) mini.seen.setAttribute(k, value.toFixed(1));
+  };
+  const apply = () => { root.setAttribute("viewBox", `${box.x} ${box.y} ${box.w} ${box.h}`); follow(); };
+  if (!mini) panel.onscroll = null;
+  if (mini) {
+    panel.onscroll = follow;  // one listener, replaced on each redraw
+    // a click on the minimap centres the view on that point of the graph
+    mini.map.addEventListener("click", (e) => {
+      const m = mini.map.getScreenCTM();
+      if (!m) return;
+      const pt = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse()), v = inView();
+      box = { ...box, x: box.x + pt.x - (v.x + v.w / 2), y: box.y + pt.y - (v.y + v.h / 2) };
+      apply();
+    });
+    requestAnimationFrame(follow);
+  }
   const zoom = (factor, cx, cy) => {
     const w = Math.min(Math.max(box.w * factor, 80), width * 4), k = w / box.w;
     box = { x: cx - (cx - box.x) * k, y: cy - (cy - box.y) * k, w, h: box.h * k };
