@@ -52,7 +52,8 @@ if [[ ! -x "$out/workflow-controller" ]]; then argo_install workflow-controller;
 # kube-apiserver: k8s.io/kubernetes's go.mod replaces its staging modules with
 # local paths, which `go install pkg@version` refuses. A wrapper module requires
 # k8s.io/kubernetes and replaces each staging module with the matching v0.X.Y.
-if [[ ! -x "$out/kube-apiserver" ]]; then
+# Rebuilt when it reports another version (an older build said v0.0.0: no ldflags).
+if [[ "$("$out/kube-apiserver" --version 2>/dev/null)" != "Kubernetes $KUBERNETES_VERSION" ]]; then
   echo "== kube-apiserver $KUBERNETES_VERSION"
   staging_version="v0.${KUBERNETES_VERSION#v1.}"
   modfile="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
@@ -78,7 +79,14 @@ GO
   go mod tidy -e >/dev/null 2>&1 || true
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" 2>/dev/null || true
   go mod tidy -e
-  CGO_ENABLED=0 go build -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  # The version /version reports (Kubernetes' own build sets these; without them v0.0.0).
+  minor="${KUBERNETES_VERSION#v1.}"
+  kube_ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    kube_ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*}"
+    kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  CGO_ENABLED=0 go build -ldflags "$kube_ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   cd "$here"
 fi
 
