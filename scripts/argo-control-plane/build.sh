@@ -6,8 +6,9 @@
 #
 # Usage: scripts/argo-control-plane/build.sh [--clean] [--required-only] [OUT_DIR]
 # Required (the tests need them): kine, kube-apiserver, workflow-controller, Argo's CRDs.
-# Optional, built last and reported when they fail: argoexec (v4.0.5's module does not
-# build on linux: workflow/executor/osspecific lacks Setpgid there), argo (the Argo Server).
+# Optional, built last and reported when they fail: argoexec (no v4 module builds on linux:
+# workflow/executor/osspecific/signal_linux.go is a git symlink, which module zips leave
+# out, so command_unix.go:37 has no Setpgid; see docs/argo-real.md), argo (the Argo Server).
 # OUT_DIR defaults to $CONVEYOR_ARGO_BIN or ~/.cache/conveyor/argo-control-plane/bin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -51,7 +52,8 @@ if [[ ! -x "$out/workflow-controller" ]]; then argo_install workflow-controller;
 # kube-apiserver: k8s.io/kubernetes's go.mod replaces its staging modules with
 # local paths, which `go install pkg@version` refuses. A wrapper module requires
 # k8s.io/kubernetes and replaces each staging module with the matching v0.X.Y.
-if [[ ! -x "$out/kube-apiserver" ]]; then
+# Rebuilt when it reports another version (an older build said v0.0.0: no ldflags).
+if [[ "$("$out/kube-apiserver" --version 2>/dev/null)" != "Kubernetes $KUBERNETES_VERSION" ]]; then
   echo "== kube-apiserver $KUBERNETES_VERSION"
   staging_version="v0.${KUBERNETES_VERSION#v1.}"
   modfile="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')"
@@ -77,7 +79,14 @@ GO
   go mod tidy -e >/dev/null 2>&1 || true
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" 2>/dev/null || true
   go mod tidy -e
-  CGO_ENABLED=0 go build -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  # The version /version reports (Kubernetes' own build sets these; without them v0.0.0).
+  minor="${KUBERNETES_VERSION#v1.}"
+  kube_ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    kube_ldflags+=" -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=${minor%%.*}"
+    kube_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  CGO_ENABLED=0 go build -ldflags "$kube_ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   cd "$here"
 fi
 

@@ -5,6 +5,7 @@ kubelet; each test gets a fresh namespace whose volume claim is one directory of
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ def cluster() -> Iterator[Cluster]:
         need_service(
             "argoreal", f"control-plane binaries missing in {bin_dir()}: {missing}; run {BUILD_SCRIPT}"
         )
+    if shutil.which("bwrap") is None:
+        need_service("argoreal", "bubblewrap (bwrap) is not installed; the fake kubelet runs pods under it")
     plane = ControlPlane()
     try:
         kube = plane.start()
@@ -37,7 +40,7 @@ def cluster() -> Iterator[Cluster]:
         plane.stop()
         need_service("argoreal", f"the control plane could not start: {exc}")
     src = str(Path(conveyor.__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([src, str(TASKS)]))
+    env = {"PYTHONPATH": os.pathsep.join([src, str(TASKS)])}  # the "image's" own
     kubelet = FakeKubelet(kube, env=env, workers=2)
     kubelet.start()
     yield Cluster(plane, kubelet)

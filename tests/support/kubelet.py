@@ -2,18 +2,26 @@
 runtime, and reports them as a kubelet and Argo's executor would.
 
 It watches the pods of workflows, binds each to its Node, runs the main container's command
-(what follows ``argoexec emissary --``; ``conveyor`` becomes this Python's ``-m conveyor.cli``)
-as a subprocess, with the pod's env and its volume mounts mapped onto directories: each
-persistent volume claim is one directory of the test (also the working directory, as the
-image's workdir would be), ``/tmp`` and emptyDirs are per-pod directories. When the command
-ends it writes the step's output parameters as the ``WorkflowTaskResult`` named after the
-pod's node id (labelled ``report-outputs-completed: "true"``), as Argo's wait container does,
-then the container statuses with exit codes and the pod phase.
+(what follows ``argoexec emissary --``; ``conveyor`` becomes the "image's" Python with
+``-m conveyor.cli``) under bubblewrap, the pod's file system built as a container's would be:
+the host's system directories, the interpreter and the import path read-only (the image),
+each persistent volume claim bound from one directory of the test at its ``mountPath`` (the
+first also the working directory, as the image's workdir would be), emptyDirs and ``/tmp``
+fresh per-pod directories; nothing else of the host is visible and the rest of the root is
+read-only. The process sees the pod's environment and only what the interpreter needs
+(``PATH``, ``PYTHONPATH``, ``HOME``, ``LANG``, ``HOSTNAME``), has its own user, PID, IPC,
+UTS and network namespaces (loopback only: pods talk to no server; the kubelet reports for
+them) and dies with the kubelet. When the command ends it writes the step's output
+parameters as the ``WorkflowTaskResult`` named after the pod's node id (labelled
+``report-outputs-completed: "true"``), as Argo's wait container does, then the container
+statuses with exit codes and the pod phase.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,6 +39,9 @@ from support.kube import Kube, KubeError, Obj
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"
 NODE_ID_ANNOTATION = "workflows.argoproj.io/node-id"
+# The "image": host system directories every pod sees read-only (merged-/usr symlinks kept).
+SYSTEM = ("/usr", "/etc", "/bin", "/lib", "/lib64", "/sbin")
+IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def now() -> str:
@@ -51,7 +62,11 @@ class PodRun:
 
 @dataclass
 class FakeKubelet:
-    """Runs pods of workflows in the namespaces registered with ``serve`` (claim -> directory)."""
+    """Runs pods of workflows in the namespaces registered with ``serve`` (claim -> directory).
+
+    ``env`` is the image's environment (``PYTHONPATH`` where conveyor and the tests' task
+    modules are): those directories are bound read-only into every pod; nothing else of the
+    host's environment reaches a pod."""
 
     kube: Kube
     env: dict[str, str]
@@ -150,14 +165,13 @@ class FakeKubelet:
         self._set_status(ns, name, "Running", self._statuses(spec, started, None))
         with tempfile.TemporaryDirectory(prefix="pod-") as pod_dir:
             mounts, cwd = self._mounts(ns, spec, main, Path(pod_dir))
-            argv = self._command(main, mounts)
-            env = self._env(main, pod, mounts)
+            argv = self._command(main)
+            env = self._env(main, pod)
             deadline = spec.get("activeDeadlineSeconds")
             try:
                 done = subprocess.run(
-                    argv,
+                    self._sandbox(argv, mounts, cwd, name),
                     env=env,
-                    cwd=cwd,
                     capture_output=True,
                     text=True,
                     timeout=deadline,
@@ -175,20 +189,56 @@ class FakeKubelet:
         phase = "Succeeded" if code == 0 else "Failed"
         self._set_status(ns, name, phase, self._statuses(spec, started, code))
 
-    def _mounts(self, ns: str, spec: Obj, main: Obj, pod_dir: Path) -> tuple[dict[str, Path], Path]:
-        """Container paths -> host directories, and the working directory: the first claim
-        mounted (where the project's files are, as the image's workdir would be)."""
+    def _mounts(self, ns: str, spec: Obj, main: Obj, pod_dir: Path) -> tuple[dict[str, Path], str]:
+        """Container paths -> host directories, and the working directory in the pod: the
+        container's ``workingDir``, else the first claim mounted (where the project's files
+        are, as the image's workdir would be)."""
         volumes = self._volume_dirs(ns, spec, pod_dir)
         claimed = {v["name"] for v in spec.get("volumes", []) if "persistentVolumeClaim" in v}
         (pod_dir / "tmp").mkdir()
         mounts: dict[str, Path] = {"/tmp": pod_dir / "tmp"}
-        cwd = pod_dir
+        cwd = main.get("workingDir", "")
         for mount in main.get("volumeMounts", []):
             target = volumes[mount["name"]] / mount.get("subPath", "")
+            target.mkdir(parents=True, exist_ok=True)
             mounts[mount["mountPath"]] = target
-            if mount["name"] in claimed and cwd == pod_dir:
-                cwd = target
-        return mounts, cwd
+            if mount["name"] in claimed and not cwd:
+                cwd = mount["mountPath"]
+        return mounts, cwd or "/"
+
+    def image_dirs(self) -> list[str]:
+        """Host directories the image provides, read-only: the interpreter (its virtual
+        environment and base installation) and the import path the image sets."""
+        wanted = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)]
+        wanted += [p for p in self.env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        places: list[str] = []
+        for place in sorted({os.path.realpath(p) for p in wanted}, key=len):
+            inside = any(place == o or place.startswith(o.rstrip("/") + "/") for o in (*SYSTEM, *places))
+            if os.path.isdir(place) and not inside:
+                places.append(place)
+        return places
+
+    def _sandbox(self, argv: list[str], mounts: dict[str, Path], cwd: str, pod: str) -> list[str]:
+        """``argv`` under bubblewrap, in the pod's file system (see the module's docstring)."""
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise RuntimeError("bubblewrap (bwrap) is not installed; the fake kubelet runs pods under it")
+        args = [bwrap]
+        for place in SYSTEM:
+            if os.path.islink(place):
+                args += ["--symlink", os.readlink(place), place]
+            elif os.path.isdir(place):
+                args += ["--ro-bind", place, place]
+        binds = [(place, place, "--ro-bind") for place in self.image_dirs()]
+        binds += [(str(host), where, "--bind") for where, host in mounts.items()]
+        # Parents first: a checkout under /tmp is bound inside the pod's own /tmp.
+        for source, target, how in sorted(binds, key=lambda b: b[1].rstrip("/").count("/")):
+            args += [how, source, target]
+        args += ["--dev", "/dev", "--proc", "/proc", "--remount-ro", "/"]
+        # --cap-drop ALL: bubblewrap started by root would otherwise keep root's capabilities.
+        args += ["--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+        args += ["--hostname", pod[:63], "--chdir", cwd]
+        return [*args, "--", *argv]
 
     def _volume_dirs(self, ns: str, spec: Obj, pod_dir: Path) -> dict[str, Path]:
         dirs: dict[str, Path] = {}
@@ -210,28 +260,30 @@ class FakeKubelet:
                 return str(mounts[path]) + text[len(path.rstrip("/")) :]
         return text
 
-    def _command(self, main: Obj, mounts: dict[str, Path]) -> list[str]:
+    @staticmethod
+    def _command(main: Obj) -> list[str]:
         full = list(main.get("command", [])) + list(main.get("args", []))
         if "emissary" in full and "--" in full:
             full = full[full.index("--") + 1 :]
-        mapped = [self._apply(a, mounts) for a in full]
-        if mapped and full[0] == "conveyor":
-            # The host's interpreter, not a path in the pod: a checkout under /tmp would
-            # otherwise have it mapped onto the pod's own /tmp.
-            mapped = [sys.executable, "-m", "conveyor.cli", *mapped[1:]]
-        return mapped
+        if full and full[0] == "conveyor":
+            return [sys.executable, "-m", "conveyor.cli", *full[1:]]
+        return full
 
-    def _env(self, main: Obj, pod: Obj, mounts: dict[str, Path]) -> dict[str, str]:
-        env = dict(self.env)
+    def _env(self, main: Obj, pod: Obj) -> dict[str, str]:
+        """The pod's environment: what the image sets, then the container's own variables."""
+        name = pod["metadata"]["name"]
+        env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + IMAGE_PATH}
+        env |= {"HOME": "/tmp", "LANG": "C.UTF-8", "HOSTNAME": name[:63]}
+        env |= {k: v for k, v in self.env.items() if k == "PYTHONPATH"}
         fields = {
-            "metadata.name": pod["metadata"]["name"],
+            "metadata.name": name,
             "metadata.namespace": pod["metadata"]["namespace"],
             "metadata.uid": pod["metadata"]["uid"],
             "spec.nodeName": self.node,
         }
         for item in main.get("env", []):
             if "value" in item:
-                env[item["name"]] = self._apply(item["value"], mounts)
+                env[item["name"]] = item["value"]
             elif "fieldRef" in item.get("valueFrom", {}):
                 env[item["name"]] = fields.get(item["valueFrom"]["fieldRef"]["fieldPath"], "")
         return env
