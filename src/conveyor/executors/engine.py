@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
+from conveyor.executors.jobs import JobRunner, in_chunks
 from conveyor.executors.mapitems import MapItems
 from conveyor.executors.storewriter import START_DELAY, StoreWriter
 from conveyor.executors.stream import Published, Stream, Subscriber
@@ -34,8 +35,6 @@ from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Start
 from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
-
-JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
 def _encodable(value: object) -> TypeGuard[JSONValue]:
@@ -102,7 +101,7 @@ class Engine(Runner):
     # --- Runner protocol -------------------------------------------------------------------
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
-        return self.jobs(jobs, count, limit)
+        return in_chunks(self.jobs, jobs, count, limit)
 
     def resolve(self, dotted: str) -> Callable[..., Any]:
         return resolve_callable(dotted)
@@ -152,8 +151,11 @@ class Engine(Runner):
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
             self._publish([start], "recording the start of step", path)
-            with self._slots or contextlib.nullcontext():
+            if self._slots is None:
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
+            else:
+                with self._slots:
+                    result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
             # The attempt has left `context.running`: once this lock is ours, no live write
             # of its partial output can come after the final one.

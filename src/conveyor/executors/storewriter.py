@@ -62,7 +62,8 @@ class StoreWriter(Subscriber):
         out: list[Event] = []
         # Under the lock, so that the tick never writes a start after its end.
         with self._lock:
-            self._raise_failure()
+            if self._failure is not None:
+                self._raise_failure()
             for record in batch:
                 if isinstance(record, StartEvent):
                     self._starts[tuple(record.path)] = record
