@@ -96,6 +96,13 @@ class Engine(Runner):
         self._lease = lease
         self._stopped = threading.Event()
         self._maps = MapItems(context.catalog, self.run_id, run.pipeline_name)
+        #: Attempts started and not yet published (by id of their start event). A start is
+        #: published with its end, in one batch: one publication per attempt (a map's
+        #: items are the hot path). The ticker publishes the starts of attempts still
+        #: running, so that subscribers see them within a tick, and the store writer
+        #: writes them as before (:data:`START_DELAY`).
+        self._opening: dict[int, StartEvent] = {}
+        self._opening_lock = threading.Lock()
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
 
     # --- Runner protocol -------------------------------------------------------------------
@@ -150,7 +157,7 @@ class Engine(Runner):
                 time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
-            self._publish([start], "recording the start of step", path)
+            self._opening[id(start)] = start  # published with its end, or by the ticker
             if self._slots is None:
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             else:
@@ -186,7 +193,13 @@ class Engine(Runner):
                 log=log,
                 info=dict(result.marks),
             )
-            self._publish([end], lost or "recording the end of step", None if lost else path)
+            with self._opening_lock:  # once ours, the ticker has published it or never will
+                opened = self._opening.pop(id(start), None)
+            self._publish(
+                [opened, end] if opened is not None else [end],
+                lost or "recording the end of step",
+                None if lost else path,
+            )
             if result.ok:
                 scope.update(result.values)
                 return True
@@ -227,11 +240,27 @@ class Engine(Runner):
         another process stops the ticks (the run's own writes raise the error)."""
         with contextlib.suppress(runlog_base.RunTakenOverError):
             while not self._stopped.wait(START_DELAY):
+                self._publish_open()
                 self._stream.tick(time.time())
+
+    def _publish_open(self) -> None:
+        """Publish the starts of the attempts still running (see ``_opening``). What the
+        store refuses now stays for the attempt's end, which raises it."""
+        if not self._opening:
+            return
+        with self._opening_lock:
+            starts = list(self._opening.values())
+            self._opening.clear()
+            try:
+                self._stream.publish(starts)
+            except (OSError, runlog_base.RunTakenOverError):
+                self._opening.update((id(s), s) for s in starts)
 
     def _close_open(self, status: Status, t: float) -> None:
         """The run ends with steps still open (interrupted, or its store unwritable): record
         them ended as it did, so that none reads as running for ever."""
+        with contextlib.suppress(OSError, runlog_base.RunTakenOverError):
+            self._publish_open()
         self._writer.flush()
         with contextlib.suppress(OSError):
             events = close(self.store.load(self.run_id).steps.values(), Ending(status, t))

@@ -55,7 +55,9 @@ def in_chunks(run_jobs: JobRunner, jobs: Iterable[Job], count: int, limit: int |
         return True
 
     def chunks() -> Iterator[Job]:
-        while left[0]:
+        for _ in range(count):  # never more chunks than items (the pool sizes for count)
+            if not left[0]:
+                return
             yield chunk
 
     run_jobs(chunks(), count, limit)
