@@ -18,7 +18,7 @@ SHRINK_BELOW = 0.0005
 #: or for this long: well under GROW_AFTER, so that a chunk of cheap items never looks
 #: like a job that blocks, while one slow item ends its chunk and the pool grows as before.
 CHUNK_ITEMS = 256
-CHUNK_SECONDS = 0.002
+CHUNK_SECONDS = 0.0004
 
 JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
