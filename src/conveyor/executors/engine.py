@@ -166,8 +166,8 @@ class Engine(Runner):
             log, lost = None, None
             # The attempt has left `context.running`: once this lock is ours, no live write
             # of its partial output can come after the final one.
-            with self._logs.lock:
-                if result.output:
+            if result.output:
+                with self._logs.lock:
                     name = f"{path_slug(path)}/attempt-{attempt}.log"
                     try:
                         log = self.store.write_log(self.run_id, name, result.output)

@@ -48,8 +48,15 @@ def encode_events(events: Sequence[Event]) -> bytes:
 
 
 def encode_run(run: RunRecord, indent: int | None = None) -> str:
-    """A run record as JSON text."""
-    return json.dumps(run.to_json(), indent=indent, default=str)
+    """A run record as JSON text. With ``indent``, each of its fields on a line of its own
+    (for people opening the file), each value compact: json's indenting encoder is the pure
+    Python one, and a map's final parameters hold a value per item (100,000 of them), while
+    the C encoder writes them in a few milliseconds."""
+    data = run.to_json()
+    if indent is None:
+        return json.dumps(data, default=str)
+    pad = " " * indent
+    return "{\n" + ",\n".join(f"{pad}{_line(k)}: {_line(v)}" for k, v in data.items()) + "\n}"
 
 
 def decode_run(text: str | bytes) -> RunRecord:

@@ -106,6 +106,8 @@ class FileRunLogStore(RunLogStore):
         self._fds: dict[str, int] = {}
         self._claims: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
+        #: What ``_held`` reads (``_hold`` writes it): the same dict, reached without a call.
+        self._generations: dict[str, int] = vars(self).setdefault("_held_generations", {})
 
     def _dir(self, run_id: str) -> Path:
         return self.root / check_run_id(run_id)
@@ -200,7 +202,7 @@ class FileRunLogStore(RunLogStore):
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         data = encode_events(events)
-        held = self._held(run_id)
+        held = self._generations.get(run_id)
         with self._lock:
             fd = self._fd(run_id)
             if held is not None:  # the fence of _fenced, written out: a map item's hot path
