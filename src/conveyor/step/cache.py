@@ -35,6 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from conveyor.catalog.store import SharedStore, _inside
+from conveyor.jsontext import plain
 from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.cachelog import (
@@ -237,7 +238,7 @@ def item_key(
             v = params[n]
             received.append((n, v if type(v) in _SCALARS else [hashed(v)]))
     environment = sorted((n, v) for n, v in (env or {}).items() if n not in ignore)
-    text = json.dumps([received, environment, sorted(fetched.items())])
+    text = plain([received, environment, sorted(fetched.items())])
     item = hashlib.sha256(f"{step}\n{text}".encode()).hexdigest()
     return step[:STEP_DIGITS] + item[: 64 - STEP_DIGITS]
 
