@@ -13,8 +13,13 @@ No conveyor module is imported here: every layer may use it.
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable
-from json.encoder import c_make_encoder, encode_basestring_ascii
+from typing import Any
+
+#: json's C encoder factory (not in json's typed interface); None without the C speedups.
+_make: Any = getattr(json.encoder, "c_make_encoder", None)
+_ascii: Any = json.encoder.encode_basestring_ascii
 
 
 def _refuse(value: object) -> object:
@@ -22,9 +27,9 @@ def _refuse(value: object) -> object:
 
 
 def _made(default: Callable[[object], object], colon: str, comma: str) -> Callable[[object], str] | None:
-    if c_make_encoder is None:  # an interpreter without json's C speedups
+    if _make is None:  # an interpreter without json's C speedups
         return None
-    encoder = c_make_encoder(None, default, encode_basestring_ascii, None, colon, comma, False, False, True)
+    encoder = _make(None, default, _ascii, None, colon, comma, False, False, True)
 
     def encode(value: object) -> str:
         return "".join(encoder(value, 0))
@@ -51,6 +56,7 @@ def plain(value: object) -> str:
     return _plain_c(value)
 
 
+_orjson_loads: Callable[[str | bytes], object] | None
 try:  # orjson (the ui extra) reads JSON several times faster; json reads what it refuses
     from orjson import JSONDecodeError as _OrjsonError
     from orjson import loads as _orjson_loads

@@ -146,7 +146,7 @@ class Engine(Runner):
         return True
 
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
-        if self._reuse(node, path, scope):
+        if self.previous is not None and self._reuse(node, path, scope):
             return True
         tries = 1 if self.one_attempt or not node.retry else node.retry.attempts
         backoff = node.retry.backoff_seconds if node.retry else 0.0
@@ -191,7 +191,7 @@ class Engine(Runner):
                 metrics=result.metrics,
                 catalog=result.catalog,
                 log=log,
-                info=dict(result.marks),
+                info=dict(result.marks) if result.marks else {},
             )
             with self._opening_lock:  # once ours, the ticker has published it or never will
                 opened = self._opening.pop(id(start), None)

@@ -15,6 +15,7 @@ from conveyor.jsontext import compact
 from conveyor.runlog.base import CorruptRunError
 from conveyor.runlog.records import EndEvent, Event, RunRecord, StartEvent, Status, StepRecord, fold_json
 
+
 def _line(data: object) -> str:
     """One JSON object as the stores write it (compact, ASCII)."""
     return compact(data)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import cast
 
 from conveyor.jsontypes import JSONObject, JSONValue
 
@@ -152,7 +153,7 @@ class EndEvent(Outcome):
         if self.metrics:
             data["metrics"] = self.metrics
         if self.catalog:
-            data["catalog"] = self.catalog
+            data["catalog"] = cast(JSONValue, self.catalog)  # a list of JSON objects
         if self.log is not None:
             data["log"] = self.log
         if self.info:
