@@ -26,34 +26,28 @@ def _refuse(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _made(default: Callable[[object], object], colon: str, comma: str) -> Callable[[object], str] | None:
-    if _make is None:  # an interpreter without json's C speedups
-        return None
-    encoder = _make(None, default, _ascii, None, colon, comma, False, False, True)
+if _make is not None:
+    _compact = _make(None, str, _ascii, None, ":", ",", False, False, True)
+    _plain = _make(None, _refuse, _ascii, None, ": ", ", ", False, False, True)
 
-    def encode(value: object) -> str:
-        return "".join(encoder(value, 0))
+    def compact(value: object) -> str:
+        """``json.dumps(value, separators=(",", ":"), default=str)``: the run log's and the
+        cache log's lines."""
+        return "".join(_compact(value, 0))
 
-    return encode
+    def plain(value: object) -> str:
+        """``json.dumps(value)``, json's default text (cache keys hash it)."""
+        return "".join(_plain(value, 0))
 
+else:  # pragma: no cover - an interpreter without json's C speedups
 
-_compact_c = _made(str, ":", ",")
-_plain_c = _made(_refuse, ": ", ", ")
-
-
-def compact(value: object) -> str:
-    """``json.dumps(value, separators=(",", ":"), default=str)``: the run log's and the
-    cache log's lines."""
-    if _compact_c is None:
+    def compact(value: object) -> str:
+        """``json.dumps(value, separators=(",", ":"), default=str)``."""
         return json.dumps(value, separators=(",", ":"), default=str)
-    return _compact_c(value)
 
-
-def plain(value: object) -> str:
-    """``json.dumps(value)``, json's default text (cache keys hash it)."""
-    if _plain_c is None:
+    def plain(value: object) -> str:
+        """``json.dumps(value)``."""
         return json.dumps(value)
-    return _plain_c(value)
 
 
 _orjson_loads: Callable[[str | bytes], object] | None

@@ -16,26 +16,42 @@ from conveyor.runlog.base import CorruptRunError
 from conveyor.runlog.records import EndEvent, Event, RunRecord, StartEvent, Status, StepRecord, fold_json
 
 
-def _line(data: object) -> str:
-    """One JSON object as the stores write it (compact, ASCII)."""
-    return compact(data)
+#: One JSON value as the stores write it (compact, ASCII).
+_line = compact
 
 
 def _number(value: float) -> str:
-    """A time or count as json writes it (a finite float's repr is json's text for it)."""
+    """A time or count as json writes it: a finite float's repr, an int's digits (json's
+    text for them); anything else (NaN, an infinity, a bool) encoded."""
     kind = type(value)
-    if kind is int or (kind is float and math.isfinite(value)):
+    if (kind is float and value - value == 0.0) or kind is int:
         return repr(value)
     return _line(value)
+
+
+_TASK = _line("task")
+#: Each status as its line holds it (``event.status.value``, encoded), looked up.
+_STATUS = {status: _line(status.value) for status in Status}
 
 
 def _end_line(event: EndEvent, path: str) -> str:
     """An end event's line, the same text as ``_line(event.to_json())`` (tested): its fixed
     fields written directly, only its values (returns, metrics, error...) encoded."""
-    parts = ['{"e":"end","path":', path, ',"attempt":', _number(event.attempt), ',"t":', _number(event.t)]
-    if event.started is not None:
-        parts += [',"started":', _number(event.started)]
-    parts += [',"status":', _line(event.status.value)]
+    t, started = event.t, event.started
+    parts = [
+        '{"e":"end","path":',
+        path,
+        ',"attempt":',
+        _number(event.attempt),
+        ',"t":',
+        repr(t) if type(t) is float and t - t == 0.0 else _number(t),
+    ]
+    if started is not None:
+        parts += [
+            ',"started":',
+            repr(started) if type(started) is float and started - started == 0.0 else _number(started),
+        ]
+    parts += [',"status":', _STATUS.get(event.status) or _line(event.status.value)]
     if event.exit_code is not None:
         parts += [',"exit_code":', _line(event.exit_code)]
     if event.error is not None:
@@ -56,8 +72,9 @@ def _end_line(event: EndEvent, path: str) -> str:
 
 def _start_line(event: StartEvent, path: str) -> str:
     """A start event's line, the same text as ``_line(event.to_json())`` (tested)."""
+    kind = event.type
     return (
-        f'{{"e":"start","path":{path},"type":{_line(event.type)},'
+        f'{{"e":"start","path":{path},"type":{_TASK if kind == "task" else _line(kind)},'
         f'"attempt":{_number(event.attempt)},"t":{_number(event.t)}}}'
     )
 
