@@ -50,21 +50,33 @@ else:  # pragma: no cover - an interpreter without json's C speedups
         return json.dumps(value)
 
 
-_orjson_loads: Callable[[str | bytes], object] | None
-try:  # orjson (the ui extra) reads JSON several times faster; json reads what it refuses
-    from orjson import JSONDecodeError as _OrjsonError
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - the ui extra is not installed
-    _orjson_loads = None
+#: orjson's ``loads`` and its error, once looked for (orjson is imported at the first read,
+#: not at start-up: a run that reads no cache entry does not pay for it).
+_orjson: tuple[Callable[[str | bytes], object], type[Exception]] | None = None
+_looked = False
+
+
+def _fast_reader() -> tuple[Callable[[str | bytes], object], type[Exception]] | None:
+    global _orjson, _looked
+    if not _looked:
+        try:  # orjson (the ui extra) reads JSON several times faster; json reads what it refuses
+            from orjson import JSONDecodeError, loads
+        except ImportError:  # pragma: no cover - the ui extra is not installed
+            pass
+        else:
+            _orjson = (loads, JSONDecodeError)
+        _looked = True
+    return _orjson
 
 
 def loads(text: str | bytes) -> object:
     """``json.loads(text)``, by orjson when it is installed. What orjson refuses and json
     reads (``NaN``, integers past 64 bits, which json writes) is read by json; what neither
     reads raises ValueError, as json does."""
-    if _orjson_loads is not None:
+    fast = _orjson if _looked else _fast_reader()
+    if fast is not None:
         try:
-            return _orjson_loads(text)
-        except _OrjsonError:
+            return fast[0](text)
+        except fast[1]:
             pass
     return json.loads(text)
