@@ -75,12 +75,15 @@ def test_items_run_in_chunks_in_order_and_a_slow_item_ends_its_chunk() -> None:
     """``in_chunks`` hands the pool one job per chunk of items: cheap items share a job
     (a few hundred jobs for 20,000 items), results stay in item order, and an item that
     blocks ends its chunk, so that the others go on in another (the pool grows as before)."""
-    handed: list[int] = []
+    handed = [0]
 
     def counting(jobs, count, limit):  # type: ignore[no-untyped-def]
-        ran = ThreadJobs(4).run_jobs(jobs, count, limit)
-        handed.append(len(ran))
-        return ran
+        def each():  # type: ignore[no-untyped-def]
+            for job in jobs:
+                handed[0] += 1
+                yield job
+
+        return ThreadJobs(4).run_jobs(each(), count, limit)
 
     def cheap(n: int):  # type: ignore[no-untyped-def]
         return lambda: n % 7 != 0
