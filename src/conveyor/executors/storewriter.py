@@ -1,8 +1,10 @@
 """The store writer: the one subscriber whose failure is the run's, at the store's durability.
 
-It appends the run's events to its run log. Start events wait here and go out with their
-end event in one write (one append per attempt, the hot path of a map); a tick writes
-those of steps still running after ``delay``, so that ``conveyor runs show`` sees them.
+It appends the run's events to its run log, one append per attempt (the hot path of a
+map): the engine publishes an attempt's start with its end, and this writes the two
+together. A start published alone (by the engine's ticker, for an attempt still running)
+waits here for its end; a tick writes those of steps still running after ``delay``, so
+that ``conveyor runs show`` sees them.
 
 When the events are safe is the store's ``durability`` (``runlog.base.DURABILITIES``):
 ``strict`` appends and syncs before the publisher goes on; ``batched`` appends before the
