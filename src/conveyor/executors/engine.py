@@ -249,8 +249,9 @@ class Engine(Runner):
         if not self._opening:
             return
         with self._opening_lock:
-            starts = list(self._opening.values())
-            self._opening.clear()
+            # Popped one by one: an attempt starting meanwhile (it adds its start without
+            # the lock) is left for its end or the next tick, never dropped.
+            starts = [self._opening.pop(key) for key in list(self._opening)]
             try:
                 self._stream.publish(starts)
             except (OSError, runlog_base.RunTakenOverError):
