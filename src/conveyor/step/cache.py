@@ -283,6 +283,7 @@ class StepCache:
         self._queue = threading.Condition()
         self._queued = self._written = 0
         self._busy = False
+        self._waiting = 0  # threads waiting in _append for the writer (under _queue)
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
@@ -422,7 +423,9 @@ class StepCache:
             mine = self._queued
             while self._written < mine:
                 if self._busy:
+                    self._waiting += 1
                     self._queue.wait()
+                    self._waiting -= 1
                     continue
                 self._busy, groups, upto, self._pending = True, self._pending, self._queued, {}
                 self._queue.release()
@@ -432,7 +435,8 @@ class StepCache:
                 finally:
                     self._queue.acquire()
                     self._busy, self._written = False, upto
-                    self._queue.notify_all()
+                    if self._waiting:  # a map on one thread (the usual) has no one to wake
+                        self._queue.notify_all()
 
 
 __all__ = [
