@@ -15,7 +15,6 @@ from conveyor.jsontext import compact
 from conveyor.runlog.base import CorruptRunError
 from conveyor.runlog.records import EndEvent, Event, RunRecord, StartEvent, Status, StepRecord, fold_json
 
-
 #: One JSON value as the stores write it (compact, ASCII).
 _line = compact
 
