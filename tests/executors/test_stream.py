@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -254,3 +255,38 @@ def test_what_an_earlier_driver_left_open_is_closed_through_the_stream(tmp_path:
     assert len(closing) == 1 and closing[0].status is Status.INTERRUPTED
     stored = store.load("r2").steps[("both", "right", "r")]
     assert [a.status for a in stored.attempts if a.attempt == 4] == [Status.INTERRUPTED]
+
+
+def test_a_running_steps_start_is_published_and_stored_while_it_runs(tmp_path: Path) -> None:
+    """An attempt's start goes out with its end (one publication per attempt); one still
+    running is published by the ticker within a tick, and the store writer writes it as
+    before, so a viewer of the store sees the step running (``runs show``, the UI)."""
+    (tmp_path / "pipeline.yaml").write_text(
+        "dag:\n  start_at: wait\n  steps:\n    wait: {command: ctasks.sleep_for, next: success}\n"
+    )
+    seen: list[tuple[float, str]] = []
+    stored: list[bool] = []
+
+    class Watch(Subscriber):
+        def receive(self, batch: Sequence[Published]) -> None:
+            for record in batch:
+                if isinstance(record, StartEvent | EndEvent) and record.path == ["wait"]:
+                    seen.append((time.monotonic(), type(record).__name__))
+
+        def tick(self, now: float) -> None:
+            store = FileRunLogStore(str(tmp_path / "runs"))
+            with contextlib.suppress(Exception):
+                record = store.load("slow").steps.get(("wait",))
+                stored.append(record is not None and record.status is Status.RUNNING)
+
+    result = execute(
+        load_pipeline(tmp_path / "pipeline.yaml"),
+        file_config(tmp_path),
+        {"seconds": 1.5},
+        run_id="slow",
+        subscribers=[Watch()],
+    )
+    assert result.status is Status.SUCCEEDED
+    assert [kind for _, kind in seen] == ["StartEvent", "EndEvent"]
+    assert seen[1][0] - seen[0][0] > 0.8  # the start came while it ran, not with its end
+    assert any(stored)  # the store held it as running while it ran

@@ -107,3 +107,55 @@ def test_any_end_event_round_trips_through_a_line(returns: dict[str, Any], t: fl
     steps, torn = fold_lines([encode_event(event)])
     attempt = steps[("s", "0", "t")].attempts[0]
     assert torn == 0 and attempt.returns == returns and attempt.attempt == 2 and attempt.error == "e"
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    path=st.lists(st.text(max_size=5), min_size=1, max_size=3),
+    attempt=st.integers(0, 5),
+    t=st.floats(allow_nan=True, allow_infinity=True) | st.integers(),
+    started=st.none() | st.floats(0, 2e9),
+    returns=st.dictionaries(st.text(max_size=4), _VALUES, max_size=3),
+    error=st.none() | st.text(max_size=8),
+    log=st.none() | st.text(max_size=5),
+    info=st.dictionaries(st.text(max_size=4), _VALUES, max_size=2),
+    exit_code=st.none() | st.integers(-3, 3),
+)
+def test_event_lines_written_field_by_field_equal_the_encoded_json(
+    path: list[str],
+    attempt: int,
+    t: float,
+    started: float | None,
+    returns: dict[str, Any],
+    error: str | None,
+    log: str | None,
+    info: dict[str, Any],
+    exit_code: int | None,
+) -> None:
+    """``encode_events`` writes a start's and an end's fixed fields directly (a map item's
+    hot path): the bytes are those of json encoding each event's JSON, whatever it holds."""
+    events = [
+        StartEvent(path, attempt, t),
+        EndEvent(
+            path, attempt, t, Status.SUCCEEDED, started=started, returns=returns, error=error, log=log,
+            info=info, exit_code=exit_code, metrics={"m": 1.5}, catalog=[{"name": "f"}],
+        ),
+        NodeEvent(path, "map", Status.RUNNING, 1.0, {"items": 3}),
+        StartEvent(["other"], 1, 2.0, type='odd "type"'),
+    ]  # fmt: skip
+    expected = "".join(json.dumps(e.to_json(), separators=(",", ":"), default=str) + "\n" for e in events)
+    assert encode_events(events) == expected.encode()
+
+
+def test_run_json_keeps_a_field_per_line_and_reads_back_the_same() -> None:
+    run = RunRecord(run_id="r1", status=Status.SUCCEEDED, final_parameters={"values": list(range(1000))})
+    text = encode_run(run, indent=1)
+    assert text.startswith('{\n "run_id": "r1",\n') and text.endswith("\n}")
+    assert '"final_parameters": {"values":[0,1,2,' in text  # values compact, on their field's line
+    assert decode_run(text) == decode_run(encode_run(run))

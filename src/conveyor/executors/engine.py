@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
+from conveyor.executors.jobs import JobRunner, in_chunks
 from conveyor.executors.mapitems import MapItems
 from conveyor.executors.storewriter import START_DELAY, StoreWriter
 from conveyor.executors.stream import Published, Stream, Subscriber
@@ -34,8 +35,6 @@ from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Start
 from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
-
-JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 
 def _encodable(value: object) -> TypeGuard[JSONValue]:
@@ -97,12 +96,19 @@ class Engine(Runner):
         self._lease = lease
         self._stopped = threading.Event()
         self._maps = MapItems(context.catalog, self.run_id, run.pipeline_name)
+        #: Attempts started and not yet published (by id of their start event). A start is
+        #: published with its end, in one batch: one publication per attempt (a map's
+        #: items are the hot path). The ticker publishes the starts of attempts still
+        #: running, so that subscribers see them within a tick, and the store writer
+        #: writes them as before (:data:`START_DELAY`).
+        self._opening: dict[int, StartEvent] = {}
+        self._opening_lock = threading.Lock()
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
 
     # --- Runner protocol -------------------------------------------------------------------
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
-        return self.jobs(jobs, count, limit)
+        return in_chunks(self.jobs, jobs, count, limit)
 
     def resolve(self, dotted: str) -> Callable[..., Any]:
         return resolve_callable(dotted)
@@ -140,7 +146,7 @@ class Engine(Runner):
         return True
 
     def run_task(self, node: TaskNode, path: list[str], scope: Scope) -> bool:
-        if self._reuse(node, path, scope):
+        if self.previous is not None and self._reuse(node, path, scope):
             return True
         tries = 1 if self.one_attempt or not node.retry else node.retry.attempts
         backoff = node.retry.backoff_seconds if node.retry else 0.0
@@ -151,14 +157,17 @@ class Engine(Runner):
                 time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
-            self._publish([start], "recording the start of step", path)
-            with self._slots or contextlib.nullcontext():
+            self._opening[id(start)] = start  # published with its end, or by the ticker
+            if self._slots is None:
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
+            else:
+                with self._slots:
+                    result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
             # The attempt has left `context.running`: once this lock is ours, no live write
             # of its partial output can come after the final one.
-            with self._logs.lock:
-                if result.output:
+            if result.output:
+                with self._logs.lock:
                     name = f"{path_slug(path)}/attempt-{attempt}.log"
                     try:
                         log = self.store.write_log(self.run_id, name, result.output)
@@ -182,9 +191,15 @@ class Engine(Runner):
                 metrics=result.metrics,
                 catalog=result.catalog,
                 log=log,
-                info=dict(result.marks),
+                info=dict(result.marks) if result.marks else {},
             )
-            self._publish([end], lost or "recording the end of step", None if lost else path)
+            with self._opening_lock:  # once ours, the ticker has published it or never will
+                opened = self._opening.pop(id(start), None)
+            self._publish(
+                [opened, end] if opened is not None else [end],
+                lost or "recording the end of step",
+                None if lost else path,
+            )
             if result.ok:
                 scope.update(result.values)
                 return True
@@ -225,11 +240,28 @@ class Engine(Runner):
         another process stops the ticks (the run's own writes raise the error)."""
         with contextlib.suppress(runlog_base.RunTakenOverError):
             while not self._stopped.wait(START_DELAY):
+                self._publish_open()
                 self._stream.tick(time.time())
+
+    def _publish_open(self) -> None:
+        """Publish the starts of the attempts still running (see ``_opening``). What the
+        store refuses now stays for the attempt's end, which raises it."""
+        if not self._opening:
+            return
+        with self._opening_lock:
+            # Popped one by one: an attempt starting meanwhile (it adds its start without
+            # the lock) is left for its end or the next tick, never dropped.
+            starts = [self._opening.pop(key) for key in list(self._opening)]
+            try:
+                self._stream.publish(starts)
+            except (OSError, runlog_base.RunTakenOverError):
+                self._opening.update((id(s), s) for s in starts)
 
     def _close_open(self, status: Status, t: float) -> None:
         """The run ends with steps still open (interrupted, or its store unwritable): record
         them ended as it did, so that none reads as running for ever."""
+        with contextlib.suppress(OSError, runlog_base.RunTakenOverError):
+            self._publish_open()
         self._writer.flush()
         with contextlib.suppress(OSError):
             events = close(self.store.load(self.run_id).steps.values(), Ending(status, t))

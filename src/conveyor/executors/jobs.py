@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from conveyor.graph.kinds.base import Job
 
@@ -14,6 +14,54 @@ GROW_AFTER = 0.005
 #: A worker that has just finished a job shorter than this leaves, unless it is the last:
 #: threads added for slow jobs (or for a moment of the machine's own load) go again.
 SHRINK_BELOW = 0.0005
+#: A chunk (one job of the pool) runs items one after another until it has run this many,
+#: or for this long: well under GROW_AFTER, so that a chunk of cheap items never looks
+#: like a job that blocks, while one slow item ends its chunk and the pool grows as before.
+CHUNK_ITEMS = 256
+CHUNK_SECONDS = 0.0004
+
+JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
+
+
+def in_chunks(run_jobs: JobRunner, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
+    """Run ``jobs`` (a map's items, a parallel's branches) with ``run_jobs``, handing it one
+    job per *chunk* of them rather than one per item.
+
+    Each chunk takes the next item from one shared feed, runs it, and goes on while it has
+    run fewer than :data:`CHUNK_ITEMS` for less than :data:`CHUNK_SECONDS`; so a pool of
+    width N still runs at most N items at once, in the order they come, and an item that
+    blocks (a sleep, a process) ends its chunk, and makes the pool grow, as before. What
+    is paid once per job (the pool's bookkeeping, a thread's wake-up) is paid once per
+    chunk: for 100,000 cheap items, a few hundred times. Results are in item order.
+    """
+    if count < 2:
+        return run_jobs(jobs, count, limit)
+    results = [False] * count
+    feed: Iterator[tuple[int, Job]] = enumerate(jobs)
+    lock = threading.Lock()
+    left = [True]
+
+    def chunk() -> bool:
+        began = time.monotonic()
+        for _ in range(CHUNK_ITEMS):
+            with lock:
+                taken = next(feed, None)
+            if taken is None:
+                left[0] = False
+                break
+            results[taken[0]] = taken[1]()
+            if time.monotonic() - began >= CHUNK_SECONDS:
+                break
+        return True
+
+    def chunks() -> Iterator[Job]:
+        for _ in range(count):  # never more chunks than items (the pool sizes for count)
+            if not left[0]:
+                return
+            yield chunk
+
+    run_jobs(chunks(), count, limit)
+    return results
 
 
 class ThreadJobs:

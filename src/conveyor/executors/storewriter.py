@@ -1,8 +1,10 @@
 """The store writer: the one subscriber whose failure is the run's, at the store's durability.
 
-It appends the run's events to its run log. Start events wait here and go out with their
-end event in one write (one append per attempt, the hot path of a map); a tick writes
-those of steps still running after ``delay``, so that ``conveyor runs show`` sees them.
+It appends the run's events to its run log, one append per attempt (the hot path of a
+map): the engine publishes an attempt's start with its end, and this writes the two
+together. A start published alone (by the engine's ticker, for an attempt still running)
+waits here for its end; a tick writes those of steps still running after ``delay``, so
+that ``conveyor runs show`` sees them.
 
 When the events are safe is the store's ``durability`` (``runlog.base.DURABILITIES``):
 ``strict`` appends and syncs before the publisher goes on; ``batched`` appends before the
@@ -59,24 +61,35 @@ class StoreWriter(Subscriber):
         return "the run log writer"
 
     def receive(self, batch: Sequence[Published]) -> None:
-        out: list[Event] = []
+        first, last = (batch[0], batch[-1]) if len(batch) == 2 else (None, None)
         # Under the lock, so that the tick never writes a start after its end.
         with self._lock:
-            self._raise_failure()
-            for record in batch:
-                if isinstance(record, StartEvent):
-                    self._starts[tuple(record.path)] = record
-                elif isinstance(record, EndEvent):
-                    start = self._starts.pop(tuple(record.path), None)
-                    if start is not None:
-                        out.append(start)
-                    out.append(record)
-                elif isinstance(record, NodeEvent):
-                    out.append(record)
-            if out:
-                self._write(out)
+            if self._failure is not None:
+                self._raise_failure()
+            if isinstance(first, StartEvent) and isinstance(last, EndEvent) and first.path is last.path:
+                self._write([first, last])  # an attempt published whole (the engine's way)
+                out = True
+            else:
+                out = self._pair(batch)
         if out and self.durability == "strict" and self._syncs:
             self.store.sync(self.run_id)
+
+    def _pair(self, batch: Sequence[Published]) -> bool:
+        """Under the lock: hold starts, write each end with its start, and node events."""
+        out: list[Event] = []
+        for record in batch:
+            if isinstance(record, StartEvent):
+                self._starts[tuple(record.path)] = record
+            elif isinstance(record, EndEvent):
+                start = self._starts.pop(tuple(record.path), None)
+                if start is not None:
+                    out.append(start)
+                out.append(record)
+            elif isinstance(record, NodeEvent):
+                out.append(record)
+        if out:
+            self._write(out)
+        return bool(out)
 
     def _write(self, events: list[Event]) -> None:
         """Under the lock: append now, or queue for the background thread (relaxed)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Mapping
 
 
@@ -32,7 +31,8 @@ class Scope:
         chain: list[Scope] = []
         scope: Scope | None = self
         while scope is not None:
-            chain.append(scope)
+            if scope.env:
+                chain.append(scope)
             scope = scope.parent
         out: dict[str, str] = {}
         for each in reversed(chain):
@@ -40,13 +40,20 @@ class Scope:
         return out
 
     def view(self) -> Mapping[str, object]:
-        """A read-only view of every visible value, nearest scope first (no copying)."""
-        maps: list[Mapping[str, object]] = []
+        """Every visible value, nearest scope first: a flat copy of the names (the values
+        are not copied), which a step looks up in one step rather than along the chain
+        (a map item's step does so for each argument of its function)."""
+        if self.parent is None:
+            return dict(self.own)
+        chain: list[dict[str, object]] = []
         scope: Scope | None = self
         while scope is not None:
-            maps.append(scope.own)
+            chain.append(scope.own)
             scope = scope.parent
-        return ChainMap(*maps)  # type: ignore[arg-type]
+        out: dict[str, object] = {}
+        for own in reversed(chain):
+            out.update(own)
+        return out
 
     def get(self, name: str, default: object = None) -> object:
         scope: Scope | None = self

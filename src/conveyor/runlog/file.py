@@ -106,6 +106,8 @@ class FileRunLogStore(RunLogStore):
         self._fds: dict[str, int] = {}
         self._claims: dict[tuple[str, int], str] = {}
         self._lock = threading.Lock()
+        #: What ``_held`` reads (``_hold`` writes it): the same dict, reached without a call.
+        self._generations: dict[str, int] = vars(self).setdefault("_held_generations", {})
 
     def _dir(self, run_id: str) -> Path:
         return self.root / check_run_id(run_id)
@@ -134,7 +136,7 @@ class FileRunLogStore(RunLogStore):
         fd = self._fd(run_id)  # its first open checked the run id
         fcntl.flock(fd, fcntl.LOCK_SH)
         try:
-            if os.path.exists(self._claim_path(run_id, held + 1)):
+            if os.access(self._claim_path(run_id, held + 1), os.F_OK):
                 raise RunTakenOverError(run_id, self.where, held, self._generation(run_id))
             yield
         finally:
@@ -200,13 +202,22 @@ class FileRunLogStore(RunLogStore):
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         data = encode_events(events)
-        with self._lock, self._fenced(run_id, self._held(run_id)):
+        held = self._generations.get(run_id)
+        with self._lock:
             fd = self._fd(run_id)
-            # One write() on an O_APPEND descriptor: lines from several processes (pods
-            # sharing the directory) never interleave on a local file system.
-            written = os.write(fd, data)
-            while written < len(data):
-                written += os.write(fd, data[written:])
+            if held is not None:  # the fence of _fenced, written out: a map item's hot path
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            try:
+                if held is not None and os.access(self._claim_path(run_id, held + 1), os.F_OK):
+                    raise RunTakenOverError(run_id, self.where, held, self._generation(run_id))
+                # One write() on an O_APPEND descriptor: lines from several processes (pods
+                # sharing the directory) never interleave on a local file system.
+                written = os.write(fd, data)
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+            finally:
+                if held is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
 
     def sync(self, run_id: str) -> None:
         # On a copy of the descriptor: appends go on meanwhile, and a close cannot pull it away.

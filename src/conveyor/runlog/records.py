@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import cast
 
 from conveyor.jsontypes import JSONObject, JSONValue
 
@@ -145,10 +146,21 @@ class EndEvent(Outcome):
         if self.started is not None:
             data["started"] = self.started
         data["status"] = self.status.value
-        for name in ("exit_code", "error", "returns", "metrics", "catalog", "log", "info"):
-            value = getattr(self, name)
-            if value is not None and value != {} and value != []:
-                data[name] = value
+        # Written out rather than looped over by name: one check per field, no getattr.
+        if self.exit_code is not None:
+            data["exit_code"] = self.exit_code
+        if self.error is not None:
+            data["error"] = self.error
+        if self.returns:
+            data["returns"] = self.returns
+        if self.metrics:
+            data["metrics"] = self.metrics
+        if self.catalog:
+            data["catalog"] = cast(JSONValue, self.catalog)  # a list of JSON objects
+        if self.log is not None:
+            data["log"] = self.log
+        if self.info:
+            data["info"] = self.info
         return data
 
 

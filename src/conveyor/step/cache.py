@@ -35,6 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from conveyor.catalog.store import SharedStore, _inside
+from conveyor.jsontext import plain
 from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.cachelog import (
@@ -237,7 +238,7 @@ def item_key(
             v = params[n]
             received.append((n, v if type(v) in _SCALARS else [hashed(v)]))
     environment = sorted((n, v) for n, v in (env or {}).items() if n not in ignore)
-    text = json.dumps([received, environment, sorted(fetched.items())])
+    text = plain([received, environment, sorted(fetched.items())])
     item = hashlib.sha256(f"{step}\n{text}".encode()).hexdigest()
     return step[:STEP_DIGITS] + item[: 64 - STEP_DIGITS]
 
@@ -282,6 +283,7 @@ class StepCache:
         self._queue = threading.Condition()
         self._queued = self._written = 0
         self._busy = False
+        self._waiting = 0  # threads waiting in _append for the writer (under _queue)
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
@@ -421,7 +423,9 @@ class StepCache:
             mine = self._queued
             while self._written < mine:
                 if self._busy:
+                    self._waiting += 1
                     self._queue.wait()
+                    self._waiting -= 1
                     continue
                 self._busy, groups, upto, self._pending = True, self._pending, self._queued, {}
                 self._queue.release()
@@ -431,7 +435,8 @@ class StepCache:
                 finally:
                     self._queue.acquire()
                     self._busy, self._written = False, upto
-                    self._queue.notify_all()
+                    if self._waiting:  # a map on one thread (the usual) has no one to wake
+                        self._queue.notify_all()
 
 
 __all__ = [

@@ -16,11 +16,11 @@ and ``conveyor cache clear`` removes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TypedDict
 
 from conveyor.catalog.store import PARTS, SharedStore
+from conveyor.jsontext import compact, loads
 from conveyor.jsontypes import JSONObject, JSONValue
 
 PREFIX = "cache/"
@@ -29,8 +29,6 @@ STEPS = PREFIX + "steps/"
 BLOBS = PREFIX + "blobs/"
 #: The hex digits of a key that name its step's log.
 STEP_DIGITS = 16
-#: Made once: a json.dumps with options builds an encoder per call (a map fills 100,000).
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 
 
 class CacheEntry(TypedDict):
@@ -58,7 +56,7 @@ def log_of(key: str) -> str:
 def line(entry: CacheEntry) -> str:
     """One entry as its log keeps it: the key, a tab, the entry as JSON, a newline (the key
     first, so that loading a log parses only the entries looked up)."""
-    text = _ENCODER.encode(entry)
+    text = compact(entry)
     return f"{entry['key']}\t{text}\n"
 
 
@@ -88,7 +86,7 @@ def digests(value: JSONValue) -> dict[str, str]:
 def parsed(key: str, text: str | bytes) -> JSONObject:
     """An entry's JSON; ``{"key": key, "unreadable": True}`` when it is damaged."""
     try:
-        entry = json.loads(text)
+        entry = loads(text)
     except ValueError:
         return {"key": key, "unreadable": True}
     return entry if isinstance(entry, dict) else {"key": key, "unreadable": True}

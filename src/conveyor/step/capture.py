@@ -97,9 +97,12 @@ class Sink:
                 pass
 
     def getvalue(self) -> str:
-        self.flush()
-        with self._lock:
-            return "".join(self._parts)
+        """Everything emitted, what was held back included (the attempt's output has ended)."""
+        with self._lock:  # flush(), in the same hold of the lock
+            if self._pending:
+                ready, self._pending = self.redactor.text(self._pending), ""
+                self._emit(ready)
+            return "".join(self._parts) if self._parts else ""
 
 
 class _Router(io.TextIOBase):

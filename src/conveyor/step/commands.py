@@ -61,8 +61,15 @@ def _error_text(exc: BaseException) -> str:
 
 def run_python(request: StepRequest) -> CommandResult:
     """Call the task's function with its parameters; the user's traceback goes to the log."""
-    with running(request.run_id):
+    # What `running` does, written out: this runs once per map item.
+    run_id = request.run_id
+    with _RUNNING_LOCK:
+        _RUNNING.append(run_id)
+    try:
         return _call_python(request)
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.remove(run_id)
 
 
 def _call_python(request: StepRequest) -> CommandResult:
@@ -73,7 +80,10 @@ def _call_python(request: StepRequest) -> CommandResult:
         print(f"conveyor: {exc}", file=sys.stderr)
         return CommandResult(error=str(exc))
     try:
-        with overlay(request.env):
+        if request.env:
+            with overlay(request.env):
+                value = settle(func(**kwargs))
+        else:  # no environment of its own (most steps): no context to enter
             value = settle(func(**kwargs))
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):

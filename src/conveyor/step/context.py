@@ -29,6 +29,9 @@ from conveyor.step.secrets import SecretsBackend
 
 OBJECT_KEY = "$object"
 
+#: The redactor of the steps with no secrets: it masks nothing, and is never changed.
+_NO_SECRETS = Redactor()
+
 
 @dataclass
 class AttemptResult:
@@ -154,15 +157,18 @@ class StepContext:
         """One attempt: catalog inputs, the command, then outputs kept; never raises for the
         step's own failures (they are the result's error)."""
         started = time.time()
-        redactor = Redactor()
+        # A step that declares no secrets shares one redactor that masks nothing (most
+        # steps, every map item): nothing is built per attempt for it.
+        redactor = Redactor() if node.secrets else _NO_SECRETS
         sink = Sink(redactor, self.echo)
         result = AttemptResult(status=Status.FAILED, started=started, ended=started)
         running = (tuple(path), attempt)
         self.running[running] = sink
         key: str | None = None
         try:
-            secrets = self._secrets(node)
-            redactor.values = Redactor(secrets.values()).values
+            secrets = self._secrets(node) if node.secrets else {}
+            if secrets:
+                redactor.values = Redactor(secrets.values()).values
             fetched = self._transfer(node, "get", sink) if node.catalog and node.catalog.get else []
             spec = self.cache.policy(node) if self.cache is not None else None
             key = self._cache_key(node, spec, params, fetched, sink, env) if spec is not None else None

@@ -154,9 +154,10 @@ class MapKind(Composite[MapNode]):
         def job(index: int) -> Job:
             def run() -> bool:
                 child = item_scope(node, scope, items[index])
-                ok = walker.run_graph(node.branch, [*path, str(index)], child)
+                where = [*path, str(index)]
+                ok = walker.run_graph(node.branch, where, child)
                 values[index] = child.own
-                runner.item_done(node, [*path, str(index)], ok)
+                runner.item_done(node, where, ok)
                 return ok
 
             return run
