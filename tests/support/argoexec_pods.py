@@ -123,7 +123,7 @@ class ArgoexecKubelet(FakeKubelet):
 
     def _start(
         self, pod: Obj, container: Obj, volumes: dict[str, Path], account: Path, pod_dir: Path
-    ) -> tuple[ContainerRun, subprocess.Popen[str]]:
+    ) -> tuple[ContainerRun, subprocess.Popen[bytes]]:
         """Start one container's command in its own sandbox."""
         name = container["name"]
         (pod_dir / "tmp" / name).mkdir(parents=True)
@@ -144,23 +144,26 @@ class ArgoexecKubelet(FakeKubelet):
         env["PATH"] = f"{self._image}{os.pathsep}{env['PATH']}"
         assert self.plane is not None
         env |= {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(self.plane.api_port)}
-        proc = subprocess.Popen(sandbox, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return ContainerRun(name, argv, -1, ""), proc
+        # A file, not a pipe: a container whose pipe filled would block while its sibling waits.
+        log = pod_dir / f"{name}.log"
+        with log.open("w") as out:
+            proc = subprocess.Popen(sandbox, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return ContainerRun(name, argv, -1, str(log)), proc
 
     @staticmethod
     def _finish(
-        procs: list[tuple[ContainerRun, subprocess.Popen[str]]], timeout: float
+        procs: list[tuple[ContainerRun, subprocess.Popen[bytes]]], timeout: float
     ) -> list[ContainerRun]:
-        """Wait for the containers; one past the pod's deadline is killed (exit code 137)."""
+        """Wait for the containers; one past the pod's deadline is killed (exit code 137).
+        Each run's ``log`` names its log file until then, and holds the log's tail after."""
         for run, proc in procs:
             try:
-                out, _ = proc.communicate(timeout=timeout)
-                run.exit_code = proc.returncode
+                run.exit_code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                out, _ = proc.communicate()
+                proc.wait()
                 run.exit_code = 137
-            run.log = out[-6000:]
+            run.log = Path(run.log).read_text(errors="replace")[-6000:]
         return [run for run, _ in procs]
 
     def _service_account(self, ns: str, pod_dir: Path) -> Path:
