@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -153,8 +154,19 @@ def _backends(config: RunConfig, run_id: str) -> tuple[RunLogStore, StepContext]
     return store, context
 
 
+def importable(file: str) -> None:
+    """Put the pipeline file's folder and the working directory on the import path, as an
+    in-process run does: a pod started through the ``conveyor`` entry point (what an image
+    with conveyor installed runs) has neither there, unlike ``python -m conveyor.cli``, and
+    could not import the functions that sit beside the pipeline."""
+    for place in (os.getcwd(), os.path.dirname(os.path.abspath(file))):
+        if place not in sys.path:
+            sys.path.insert(0, place)
+
+
 def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
     """The run a pod works on; PodError if it was not started, or with another pipeline."""
+    importable(file)
     loaded = load_pipeline(file)
     config = load_config(config_file)
     store, context = _backends(config, run_id)
@@ -177,6 +189,7 @@ def open_run(run_id: str, file: str, config_file: str | None) -> RunContext:
 
 def run_start(run_id: str | None, file: str, config_file: str | None, params_file: str | None) -> str:
     """Record the run (or mark it running again when the orchestrator retries it)."""
+    importable(file)
     loaded = load_pipeline(file)
     config = load_config(config_file)
     run_id = run_id or new_run_id()
