@@ -6,9 +6,10 @@
 #
 # Usage: scripts/argo-control-plane/build.sh [--clean] [--required-only] [OUT_DIR]
 # Required (the tests need them): kine, kube-apiserver, workflow-controller, Argo's CRDs.
-# Optional, built last and reported when they fail: argoexec (no v4 module builds on linux:
+# Optional, built last and reported when they fail: argoexec (not from the module alone:
 # workflow/executor/osspecific/signal_linux.go is a git symlink, which module zips leave
-# out, so command_unix.go:37 has no Setpgid; see docs/argo-real.md), argo (the Argo Server).
+# out, so command_unix.go:37 has no Setpgid; build-argoexec.sh builds it from the module with
+# the tag's symlinks restored, see docs/argo-real.md), argo (the Argo Server).
 # OUT_DIR defaults to $CONVEYOR_ARGO_BIN or ~/.cache/conveyor/argo-control-plane/bin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
