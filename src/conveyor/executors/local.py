@@ -39,6 +39,8 @@ class LocalExecutor(Executor):
         self.stream_output = stream_output
         self._jobs = ThreadJobs(self.max_workers)
         self._pool = RunnerPool(self.max_workers) if isolation == "pool" else None
+        if self._pool is not None:
+            self._pool.prestart()
         self._launch = self._pool.launch if self._pool is not None else LAUNCHERS[isolation]
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:

@@ -33,7 +33,10 @@ from conveyor.step.runner import MARKER_BYTES
 
 #: How long a step waits for a busy process to come free before the pool starts another:
 #: cheap map items then share one or two processes instead of starting ``max_workers``.
-GRACE = 0.05
+GRACE = 0.1
+#: A new process counts as starting (no other is started meanwhile) until it has run a
+#: step, or for this long (seconds) if its first step takes longer.
+WARMUP = 2.0
 
 
 class _Died(Exception):
@@ -44,6 +47,9 @@ class Runner:
     """One step process of the pool and the pipes to it."""
 
     def __init__(self) -> None:
+        #: Whether it has run a step yet (until then it may still be importing).
+        self.answered = False
+        self.started = time.monotonic()
         request_r, self._requests = os.pipe()
         self._output, output_w = os.pipe()
         env = dict(os.environ)
@@ -160,7 +166,7 @@ class RunnerPool:
         try:
             with capturing(sink):
                 result = runner.run(request, payload, timeout)
-            healthy = True
+            healthy = runner.answered = True
             return result
         except TimeoutError:
             return CommandResult(error=f"timed out after {timeout:g}s", exit_code=runner.exit_code())
@@ -171,15 +177,28 @@ class RunnerPool:
             self._give(runner, healthy)
 
     def _take(self) -> Runner:
+        """An idle process; else a new one, started only when none is starting or has yet
+        to answer its first step (its imports take longer than cheap steps; ``WARMUP``), and either
+        there is none at all or this step has waited ``GRACE`` for one to come free: the
+        pool grows for steps that take long, not for cheap map items."""
         with self._free:
             waited = False
             while not self._idle:
-                if len(self._all) + self._starting < self.size and (waited or not self._all):
+                room = len(self._all) + self._starting < self.size
+                now = time.monotonic()
+                warming = self._starting or any(
+                    not r.answered and now - r.started < WARMUP for r in self._all
+                )
+                if room and not warming and (waited or not self._all):
                     self._starting += 1
                     break
                 waited = not self._free.wait(GRACE) or waited
             else:
                 return self._idle.pop()
+        return self._start()
+
+    def _start(self) -> Runner:
+        """Start a process (``_starting`` was counted by the caller)."""
         try:
             runner = Runner()
         finally:
@@ -187,7 +206,18 @@ class RunnerPool:
                 self._starting -= 1
         with self._free:
             self._all.add(runner)
+            self._free.notify_all()  # whoever waits on a start may start the next
         return runner
+
+    def prestart(self) -> None:
+        """Start one process now, while the engine gets the run going (it imports what a
+        step needs meanwhile); the first step then finds it idle."""
+        with self._free:
+            if self._all or self._starting:
+                return
+            self._starting += 1
+        runner = self._start()
+        self._give(runner, True)
 
     def _give(self, runner: Runner, healthy: bool) -> None:
         if not healthy or self._closed:
