@@ -63,3 +63,16 @@ def test_what_a_step_leaves_running_ends_with_it(tmp_path: Path) -> None:
     while _alive(pid) and time.time() < deadline:
         time.sleep(0.05)
     assert not _alive(pid)
+
+
+def test_the_pool_grows_for_steps_that_take_long(tmp_path: Path) -> None:
+    text = MAP.replace("pooltasks.crash_on", "pooltasks.nap")
+    config = file_config(tmp_path, isolation="pool", max_workers=4)
+    started = time.perf_counter()
+    result = run_yaml(tmp_path, text, {"items": list(range(4)), "seconds": 2.5}, config=config)
+    took = time.perf_counter() - started
+    assert result.ok
+    log = runlog(tmp_path, result.run_id)
+    pids = {r.attempts[-1].returns["pid"] for p, r in log.steps.items() if p[-1] == "one"}
+    assert len(pids) >= 2, pids  # more than one process served the waiting items
+    assert took < 4 * 2.5, took  # and so faster than one after another

@@ -22,3 +22,11 @@ def leave_behind(pids: str) -> int:
     with open(pids, "w", encoding="utf-8") as out:
         out.write(str(proc.pid))
     return proc.pid
+
+
+def nap(x: int, seconds: float) -> int:
+    """Wait (a step that takes long but no CPU); the process it ran in."""
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
