@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from support.runs import file_config, run_yaml, runlog
 
 MAP = """dag:
@@ -76,3 +78,22 @@ def test_the_pool_grows_for_steps_that_take_long(tmp_path: Path) -> None:
     pids = {r.attempts[-1].returns["pid"] for p, r in log.steps.items() if p[-1] == "one"}
     assert len(pids) >= 2, pids  # more than one process served the waiting items
     assert took < 4 * 2.5, took  # and so faster than one after another
+
+
+SECRET = "CONVEYOR_TEST_POOL_SECRET_7F3A"
+
+
+def test_no_pool_process_starts_with_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The declaring step gets the secret in a process of its own; the pool's processes
+    (one started ahead of the steps) never have it in their environment."""
+    monkeypatch.setenv(SECRET, "pool-secret-value-42")
+    text = (
+        "dag:\n  start_at: declares\n  steps:\n"
+        f"    declares: {{command: hostile.secret_seen, secrets: [{SECRET}], returns: [mine], next: other}}\n"
+        "    other: {command: hostile.secret_seen, returns: [theirs], next: success}\n"
+    )
+    config = file_config(tmp_path, isolation="pool")
+    result = run_yaml(tmp_path, text, {"name": SECRET}, config=config)
+    assert result.ok
+    assert result.parameters["mine"]["env"] is True
+    assert result.parameters["theirs"] == {"env": False, "elsewhere": False}

@@ -39,8 +39,6 @@ class LocalExecutor(Executor):
         self.stream_output = stream_output
         self._jobs = ThreadJobs(self.max_workers)
         self._pool = RunnerPool(self.max_workers) if isolation == "pool" else None
-        if self._pool is not None:
-            self._pool.prestart()
         self._launch = self._pool.launch if self._pool is not None else LAUNCHERS[isolation]
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
@@ -51,6 +49,13 @@ class LocalExecutor(Executor):
             # Only its own environment holds its secrets; its output is captured at the fds.
             return in_subprocess(request, timeout, sink)
         return self._launch(request, timeout, sink)
+
+    def start_processes(self) -> None:
+        """``isolation: pool``: start a step process now, while the engine gets the run
+        going. Called once the run's secrets are out of this process's environment (a
+        pool process inherits the environment it starts with)."""
+        if self._pool is not None:
+            self._pool.prestart()
 
     def close(self) -> None:
         if self._pool is not None:
