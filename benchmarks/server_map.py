@@ -8,9 +8,10 @@ rounds. Figures, medians of the rounds:
 
 - local: CPU (user + system) of the ``conveyor execute`` process tree and its wall time;
 - server: CPU of the server's whole process tree while the run is served (its API, its
-  worker, the run's sandbox, engine and steps: read from ``/proc`` before the submission
-  and after the end, waited-for children included), the run's wall time as the API records
-  it (claimed to ended), and submit-to-end as the client sees it.
+  worker, the run's sandbox, engine and steps: a cpuacct cgroup the server is moved into,
+  where cgroup v1 is writable; else ``/proc``, which misses what the sandbox's own init
+  reaps), the run's wall time as the API records it (claimed to ended), and submit-to-end
+  as the client sees it.
 
 Each conveyor given (``--python PY`` or ``--python PY@SRC``: an interpreter, and optionally
 a ``src`` folder put first on PYTHONPATH, e.g. another commit's worktree) is measured in
@@ -23,6 +24,7 @@ turn, rounds alternated.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import statistics
@@ -57,8 +59,8 @@ PIPELINE = """dag:
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu(root: int) -> float:
-    """CPU seconds of ``root`` and its live descendants, with their waited-for children."""
+def _tree(root: int) -> dict[int, float]:
+    """``root`` and its live descendants: their CPU seconds, waited-for children included."""
     parents: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -71,12 +73,52 @@ def tree_cpu(root: int) -> float:
             continue
         parents[int(entry)] = int(fields[1])
         cpu[int(entry)] = sum(int(f) for f in fields[11:15]) / TICK  # utime stime cutime cstime
-    total, todo = 0.0, [root]
+    found, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        total += cpu.get(pid, 0.0)
+        found[pid] = cpu.get(pid, 0.0)
         todo.extend(child for child, parent in parents.items() if parent == pid)
-    return total
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of ``root``'s process tree, as far as ``/proc`` shows it: processes that
+    are not waited for by their parent (a sandbox's own init) are missed."""
+    return sum(_tree(root).values())
+
+
+class Meter:
+    """CPU of a server's whole process tree: a cpuacct cgroup of its own (cgroup v1, where
+    writable: exact, sandboxes included, as every process started in it stays in it), else
+    ``/proc`` (:func:`tree_cpu`). Which one is said by :attr:`how`."""
+
+    ROOT = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.group: Path | None = self.ROOT / f"conveyor-bench-{os.getpid()}-{root}"
+        try:
+            self.group.mkdir()
+            for pid in _tree(root):
+                with contextlib.suppress(ProcessLookupError):
+                    (self.group / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            self.group = None
+        self.how = "cgroup cpuacct" if self.group else "/proc (sandboxes' own CPU missed)"
+
+    def read(self) -> float:
+        if self.group is not None:
+            return int((self.group / "cpuacct.usage").read_text()) / 1e9
+        return tree_cpu(self.root)
+
+    def close(self) -> None:
+        """Once the server has stopped: remove the cgroup."""
+        if self.group is not None:
+            with contextlib.suppress(OSError):
+                for pid in (self.group / "cgroup.procs").read_text().split():
+                    with contextlib.suppress(OSError):
+                        (self.ROOT / "cgroup.procs").write_text(pid)
+                self.group.rmdir()
 
 
 @dataclass
@@ -138,12 +180,11 @@ def start_server(conveyor: Conveyor, url: str, work: Path) -> Server:
     return server.start()
 
 
-def served(server: Server, items: int, code: str) -> tuple[float, float, float]:
+def served(server: Server, meter: Meter, items: int, code: str) -> tuple[float, float, float]:
     """(CPU of the server's tree, run wall, submit-to-end) for one run of the map."""
-    assert server.proc is not None
     with server.client("ann") as ann:
         body = {"pipeline": PIPELINE, "parameters": {"items": list(range(items))}, "code": code}
-        before = tree_cpu(server.proc.pid)
+        before = meter.read()
         submitted = time.perf_counter()
         run_id = ann.post("/runs", json=body).json()["id"]
         while True:
@@ -153,7 +194,7 @@ def served(server: Server, items: int, code: str) -> tuple[float, float, float]:
             time.sleep(0.02)
         end = time.perf_counter() - submitted
         time.sleep(0.3)  # the worker waits for the run's processes (their CPU reaches it)
-        cpu = tree_cpu(server.proc.pid) - before
+        cpu = meter.read() - before
     if run["status"] != "succeeded":
         raise SystemExit(f"the server run failed: {run.get('error')}")
     return cpu, float(run["ended_at"]) - float(run["started_at"]), end
@@ -176,6 +217,7 @@ def main() -> None:
             base = postgres.start()
             urls["postgres"] = base
         servers: dict[tuple[int, str], Server] = {}
+        meters: dict[tuple[int, str], Meter] = {}
         try:
             for index, conveyor in enumerate(conveyors):
                 for kind in kinds:
@@ -186,19 +228,27 @@ def main() -> None:
                         url = fresh_database(url, f"bench{index}_")
                     folder = Path(tmp) / f"{kind}-{index}"
                     folder.mkdir()
-                    servers[index, kind] = start_server(conveyor, url, folder)
-                    served(servers[index, kind], 10, code)  # warm: imports, the first claim
+                    servers[index, kind] = server = start_server(conveyor, url, folder)
+                    assert server.proc is not None
+                    meters[index, kind] = Meter(server.proc.pid)
+                    served(server, meters[index, kind], 10, code)  # warm: imports, the first claim
             for _ in range(args.rounds):
                 for index, conveyor in enumerate(conveyors):
                     conveyor.add("local", local(conveyor, args.items))
                     for kind in kinds:
-                        conveyor.add(kind, served(servers[index, kind], args.items, code))
+                        conveyor.add(
+                            kind, served(servers[index, kind], meters[index, kind], args.items, code)
+                        )
         finally:
             for server in servers.values():
                 server.stop()
+            for meter in meters.values():
+                meter.close()
             if postgres is not None:
                 postgres.stop()
+    how = next(iter(meters.values())).how if meters else "-"
     print(f"{args.items:,}-item map, local and on a sandboxed server (1 worker), medians of {args.rounds}:")
+    print(f"  (server CPU measured by {how}; local CPU: the waited-for process tree)")
     for conveyor in conveyors:
         print(f"  {conveyor.python}{' @ ' + conveyor.src if conveyor.src else ''}")
         cpu0, wall0 = (statistics.median(f[i] for f in conveyor.figures["local"]) for i in (0, 1))
