@@ -120,6 +120,9 @@ def run_config(
     if sandboxed and config.executor.type == "local":
         # Steps in a pool of long-lived processes of their own (``conveyor.step.pool``): one
         # that runs out of memory is killed alone, and none can read the engine's memory
-        # (the engine is not dumpable); no interpreter start per step or map item.
-        options(data, "executor")["isolation"] = "pool"
+        # (the engine is not dumpable); no interpreter start per step or map item. A run
+        # that asks for a fresh process per step (``process``) keeps it: no less isolated.
+        executor = options(data, "executor")
+        if executor.get("isolation") != "process":
+            executor["isolation"] = "pool"
     return data
