@@ -253,7 +253,7 @@ dag:
     assert attempts[0].error == "ValueError: flaky failure 1"
 
 
-@pytest.mark.parametrize("isolation", ["thread", "process"])
+@pytest.mark.parametrize("isolation", ["thread", "process", "pool"])
 def test_timeout(workdir: Path, isolation: str) -> None:
     text = "dag:\n  start_at: s\n  steps:\n    s: {command: ctasks.sleep_for, timeout_seconds: 0.3, next: success}\n"
     started = time.perf_counter()

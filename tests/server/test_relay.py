@@ -114,7 +114,7 @@ def test_a_long_log_keeps_its_tail_and_says_what_was_dropped() -> None:
 
 def test_the_relay_store_inside_round_trips_through_the_relay(tmp_path: Any, monkeypatch: Any) -> None:
     """The sandbox's store and the worker's relay, over real pipes: a resumed run reads its
-    log from the snapshot, and each write is answered before the call returns."""
+    log from the snapshot; a save is answered before the call returns, appends once synced."""
     import os
     import threading
 
@@ -133,7 +133,10 @@ def test_the_relay_store_inside_round_trips_through_the_relay(tmp_path: Any, mon
     assert inside.load(RUN).run.status is Status.FAILED  # from the snapshot
     inside.save_run(RunRecord(RUN, status=Status.RUNNING), create=True)
     inside.append(RUN, [EndEvent(["a"], 1, 2.0, Status.SUCCEEDED)])
-    assert store.load(RUN).steps[("a",)].status is Status.SUCCEEDED  # written when append returned
+    inside.append(RUN, [EndEvent(["b"], 1, 2.0, Status.SUCCEEDED)])
+    inside.sync(RUN)
+    assert store.load(RUN).steps[("a",)].status is Status.SUCCEEDED  # written when sync returned
+    assert store.load(RUN).steps[("b",)].status is Status.SUCCEEDED
     inside.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
@@ -164,3 +167,38 @@ def test_an_errors_megabytes_are_cut_on_the_trusted_side() -> None:
     error = store.load(RUN).steps[("a",)].attempts[-1].error
     assert error is not None and len(error) < MAX_ERROR + 100
     assert error.startswith("*** eee") and "characters cut" in error
+
+
+def test_appends_that_arrive_together_are_written_in_one_transaction() -> None:
+    relay, store = _relay()
+    calls: list[int] = []
+    append = store.append
+    store.append = lambda run_id, events: (calls.append(len(events)), append(run_id, events))[1]  # type: ignore[method-assign]
+    appends = b"".join(_line({"op": "append", "run_id": RUN, "events": [_end([f"s{n}"])]}) for n in range(50))
+    log = _line({"op": "log", "run_id": RUN, "name": "x.log", "text": "hi"})
+    answers = io.BytesIO()
+    relay.serve(io.BytesIO(_save() + appends + log + appends.replace(b'"s', b'"t')), answers)
+    replies = [json.loads(line) for line in answers.getvalue().splitlines()]
+    assert len(replies) == 102 and all(r["ok"] for r in replies), replies[-1]
+    assert calls == [50, 50]  # before the log (in order), and the rest
+    assert len(store.load(RUN).steps) == 100 and relay.violation is None
+
+
+def test_a_broken_rule_amid_appends_keeps_those_before_it_and_stops() -> None:
+    relay, store = _relay()
+    good = b"".join(_line({"op": "append", "run_id": RUN, "events": [_end([f"s{n}"])]}) for n in range(3))
+    other = _line({"op": "append", "run_id": "another-run", "events": [_end(["x"])]})
+    after = _line({"op": "append", "run_id": RUN, "events": [_end(["late"])]})
+    answers = io.BytesIO()
+    relay.serve(io.BytesIO(_save() + good + other + after), answers)
+    replies = [json.loads(line) for line in answers.getvalue().splitlines()]
+    assert [r["ok"] for r in replies] == [True, True, True, True, False]
+    assert "another run's log" in (relay.violation or "")
+    assert sorted(p[0] for p in store.load(RUN).steps) == ["s0", "s1", "s2"]
+
+
+def test_a_line_cut_short_by_the_runs_end_is_a_violation() -> None:
+    relay, _ = _relay()
+    answers = io.BytesIO()
+    relay.serve(io.BytesIO(_save() + b'{"op": "append"'), answers)
+    assert "does not end its line" in (relay.violation or "")

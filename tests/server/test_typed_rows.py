@@ -94,13 +94,13 @@ def test_run_config_sections_are_read_and_filled_through_options(tmp_path: Path,
     monkeypatch.setenv("CONVEYOR_SERVER_CATALOG", str(tmp_path / "catalogs"))
     config = RunConfig.model_validate({"executor": {"type": "local"}})
     data = policy.run_config(config, 7, "snap.jsonl", sandboxed=True, catalog_given=False)
-    assert policy.options(data, "executor") == {"isolation": "process"}
+    assert policy.options(data, "executor") == {"isolation": "pool"}
     assert data["run_log_store"] == {"type": "relay", "config": {"snapshot": "snap.jsonl"}}
     assert _file_catalog(data) == tmp_path / "catalogs" / "user-7"
     policy.options(data, "executor")["address"] = "tcp://127.0.0.1:1"
     assert data["executor"] == {
         "type": "local",
-        "config": {"isolation": "process", "address": "tcp://127.0.0.1:1"},
+        "config": {"isolation": "pool", "address": "tcp://127.0.0.1:1"},
     }
     none = policy.run_config(RunConfig.model_validate({"catalog": {"type": "none"}}), 7, "s", False)
     assert _file_catalog(none) is None

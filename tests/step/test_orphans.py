@@ -47,7 +47,7 @@ def wait_for(predicate, seconds: float = 10.0) -> bool:  # type: ignore[no-untyp
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the guard uses Linux's prctl")
-@pytest.mark.parametrize("isolation", ["thread", "process"])
+@pytest.mark.parametrize("isolation", ["thread", "process", "pool"])
 def test_killing_conveyor_kills_every_process_of_its_steps(tmp_path: Path, isolation: str) -> None:
     (tmp_path / "pipeline.yaml").write_text(SPAWNER)
     (tmp_path / "config.yaml").write_text(f"executor: {{type: local, config: {{isolation: {isolation}}}}}\n")

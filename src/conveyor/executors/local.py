@@ -1,7 +1,9 @@
 """The local executor: the whole run in this process; parallel branches and map items on threads.
 
 ``isolation: process`` runs each task in a child process instead (a crash or a runaway step
-cannot take the run down, and timeouts kill it).
+cannot take the run down, and timeouts kill it); ``isolation: pool`` does the same in a few
+long-lived processes, one step after another (``conveyor.step.pool``: no interpreter start
+per step; what the server runs its steps in).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Sink
 from conveyor.step.launch import LAUNCHERS, in_subprocess
+from conveyor.step.pool import RunnerPool
 from conveyor.step.request import CommandResult, StepRequest
 
 
@@ -24,18 +27,19 @@ class LocalExecutor(Executor):
     def __init__(
         self,
         max_workers: int | None = None,
-        isolation: Literal["thread", "process"] = "thread",
+        isolation: Literal["thread", "process", "pool"] = "thread",
         stream_output: bool = True,
     ) -> None:
-        if isolation not in LAUNCHERS:
-            raise ValueError(f"isolation must be 'thread' or 'process', not {isolation!r}")
+        if isolation not in (*LAUNCHERS, "pool"):
+            raise ValueError(f"isolation must be 'thread', 'process' or 'pool', not {isolation!r}")
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers must be a positive integer, not {max_workers!r}")
         self.max_workers = max_workers or min(32, (os.cpu_count() or 1) + 4)
         self.isolation = isolation
         self.stream_output = stream_output
         self._jobs = ThreadJobs(self.max_workers)
-        self._launch = LAUNCHERS[isolation]
+        self._pool = RunnerPool(self.max_workers) if isolation == "pool" else None
+        self._launch = self._pool.launch if self._pool is not None else LAUNCHERS[isolation]
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         return self._jobs.run_jobs(jobs, count, limit)
@@ -46,5 +50,13 @@ class LocalExecutor(Executor):
             return in_subprocess(request, timeout, sink)
         return self._launch(request, timeout, sink)
 
+    def start_processes(self) -> None:
+        """``isolation: pool``: start a step process now, while the engine gets the run
+        going. Called once the run's secrets are out of this process's environment (a
+        pool process inherits the environment it starts with)."""
+        if self._pool is not None:
+            self._pool.prestart()
+
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.close()

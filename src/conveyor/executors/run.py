@@ -147,6 +147,9 @@ def _drive(
         # the run goes, it is not in this process's environment for other steps to read.
         hidden = {name: os.environ.pop(name) for name in _declared(loaded) if name in os.environ}
         try:
+            start = getattr(executor, "start_processes", None)
+            if callable(start):  # step processes started ahead: only now, without the secrets
+                start()
             final = engine.execute(loaded.pipeline, parameters, new=previous is None)
         finally:
             executor.close()

@@ -5,9 +5,13 @@ object returns, reads cache entries, runs reducers), so it must not hold the ser
 database. It records through this store instead: each write is one JSON request on a pipe
 (``CONVEYOR_RELAY_FDS=write,read``), answered by one JSON line from the worker, which checks
 the request against the run log's types and bounds and writes it to the database for this
-run only (``conveyor.server.relay``). Waiting for the answer makes a write durable when it
-returns, as every store's are, and is the back-pressure: a run that writes faster than the
-database takes is slowed, never dropped.
+run only (``conveyor.server.relay``). A save, claim or log waits for its answer. An append
+does not: once on the pipe, it is safe from the engine's death (the worker reads what the
+pipe holds), and the worker writes the appends that arrive together in one transaction;
+:meth:`RelayRunLogStore.sync` waits until they are in the database, which the store
+writer does for each group (``durability: batched``; ``strict``: after each append). A
+full pipe is the back-pressure: a run that writes faster than the database takes is
+slowed, never dropped.
 
 Reads come from a mirror in memory, seeded from the run's log as the worker read it before
 the start (``snapshot``: a JSON lines file), so ``conveyor retry`` resumes a run inside the
@@ -30,6 +34,9 @@ from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore
 from conveyor.runlog.memory import MemoryRunLogStore
 from conveyor.runlog.records import Event, RunRecord, event_from_json
 
+#: Appends sent ahead of their answers at most: then the engine reads answers before it
+#: sends more (the worker's answers never fill their pipe while the engine writes).
+WINDOW = 256
 #: The environment variable that names the pipe's two descriptors: ``write,read``.
 FDS_VARIABLE = "CONVEYOR_RELAY_FDS"
 #: The descriptor of the secrets (JSON) the operator gives the run: read into the engine's
@@ -77,6 +84,8 @@ class RelayRunLogStore(RunLogStore):
         self._out: IO[bytes] = os.fdopen(write, "wb", buffering=0)
         self._in: IO[bytes] = os.fdopen(read, "rb")
         self._lock = threading.Lock()
+        #: Answers the worker owes for appends sent and not read back yet.
+        self._due = 0
         self._mirror = MemoryRunLogStore()
         self._prefix = log_prefix
         if snapshot and os.path.exists(snapshot):
@@ -92,24 +101,41 @@ class RelayRunLogStore(RunLogStore):
             events = [event_from_json(json.loads(line)) for line in lines if line.strip()]
             self._mirror.append(run.run_id, [e for e in events if e is not None])
 
-    def _ask(self, request: JSONObject) -> JSONObject:
-        """Send one request (``op`` and its fields) and return the worker's reply, a JSON
-        object with ``ok`` (and what the op answers: ``won``, ``location``)."""
-        line = json.dumps(request, separators=(",", ":"), default=str).encode() + b"\n"
-        with self._lock:
-            self._out.write(line)
-            answer = self._in.readline()
+    def _send(self, request: JSONObject) -> None:
+        """Under the lock: one request line on the pipe (an answer will be due)."""
+        self._out.write(json.dumps(request, separators=(",", ":"), default=str).encode() + b"\n")
+        self._due += 1
+
+    def _collect(self, keep: int = 0) -> None:
+        """Under the lock: read the answers due to appends until ``keep`` remain; the first
+        refusal among them is raised (the worker then stops the run)."""
+        while self._due > keep:
+            self._due -= 1
+            self._reply(None)
+
+    def _reply(self, request: JSONObject | None) -> JSONObject:
+        answer = self._in.readline()
         if not answer:
             raise RelayError("the server's worker stopped answering (the run is being stopped)")
         reply = json.loads(answer)
         if not isinstance(reply, dict):
             raise RelayError(f"the server's worker answered {type(reply).__name__}, not a JSON object")
         if not reply.get("ok"):
-            if reply.get("exists"):
+            if reply.get("exists") and request is not None:
                 run = request.get("run")
                 raise RunExistsError(str(run.get("run_id", "") if isinstance(run, dict) else ""), self.where)
             raise RelayError(str(reply.get("error") or "the server refused a run log write"))
         return reply
+
+    def _ask(self, request: JSONObject) -> JSONObject:
+        """Send one request (``op`` and its fields) and return the worker's reply, a JSON
+        object with ``ok`` (and what the op answers: ``won``, ``location``), once every
+        earlier append has been answered."""
+        with self._lock:
+            self._collect()
+            self._send(request)
+            self._due -= 1
+            return self._reply(request)
 
     def save_run(self, run: RunRecord, create: bool = False) -> None:
         self._ask({"op": "save", "create": create, "run": run.to_json()})
@@ -125,8 +151,19 @@ class RelayRunLogStore(RunLogStore):
         return won
 
     def append(self, run_id: str, events: Sequence[Event]) -> None:
-        self._ask({"op": "append", "run_id": run_id, "events": [e.to_json() for e in events]})
+        """Written on the pipe when this returns: a killed engine loses none of it (the
+        worker reads what the pipe holds); in the database once :meth:`sync` returns (the
+        store writer calls it for a group of appends, as ``durability: batched`` says)."""
+        request: JSONObject = {"op": "append", "run_id": run_id, "events": [e.to_json() for e in events]}
+        with self._lock:
+            self._send(request)
+            self._collect(keep=WINDOW)
         self._mirror.append(run_id, events)
+
+    def sync(self, run_id: str) -> None:
+        """Wait until every append sent is in the server's database (or raise why not)."""
+        with self._lock:
+            self._collect()
 
     def load(self, run_id: str) -> RunLog:
         return self._mirror.load(run_id)

@@ -118,7 +118,11 @@ def run_config(
     if config.catalog.type == "file" or not catalog_given:
         data["catalog"] = {"type": "file", "config": {"location": str(user_catalog(user_id))}}
     if sandboxed and config.executor.type == "local":
-        # Steps in processes of their own: one that runs out of memory is killed alone,
-        # and none can read the engine's memory (the engine is not dumpable).
-        options(data, "executor")["isolation"] = "process"
+        # Steps in a pool of long-lived processes of their own (``conveyor.step.pool``): one
+        # that runs out of memory is killed alone, and none can read the engine's memory
+        # (the engine is not dumpable); no interpreter start per step or map item. A run
+        # that asks for a fresh process per step (``process``) keeps it: no less isolated.
+        executor = options(data, "executor")
+        if executor.get("isolation") != "process":
+            executor["isolation"] = "pool"
     return data

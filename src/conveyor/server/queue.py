@@ -4,6 +4,7 @@ Workers claim the oldest queued run, or a running run whose lease has expired (i
 died), with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent workers never take
 the same row; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (one writer
 at a time), which gives the same guarantee. A worker renews its lease while it runs.
+Queuing a run wakes an idle worker (``server.wake``): it need not wait for its next poll.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, TypedDict
 from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
 
 from conveyor.runlog.records import FINISHED, Status
+from conveyor.server import wake
 from conveyor.server.db import run_tags, runs, users
 
 FINAL = tuple(str(s) for s in FINISHED)
@@ -189,6 +191,8 @@ def submit(
         unique = list(dict.fromkeys(tags))
         if unique:
             conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t} for t in unique])
+        wake.notify_in(conn)  # delivered with the commit: a listening worker claims it at once
+    wake.signal_local(engine)
     return run_id
 
 
@@ -284,6 +288,10 @@ def requeue(engine: Any, run_id: str) -> bool:
             .where(runs.c.id == run_id, runs.c.status.in_((Status.FAILED, Status.CANCELLED)))
             .values(status=Status.QUEUED, ended_at=None, error=None, cancel_requested=False, worker=None)
         )
+        if result.rowcount == 1:
+            wake.notify_in(conn)
+    if result.rowcount == 1:
+        wake.signal_local(engine)
     return bool(result.rowcount == 1)
 
 

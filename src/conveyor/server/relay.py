@@ -14,12 +14,15 @@ it is a bounded, well-typed request about this run:
   (its tail kept), with the operator's secret values masked.
 
 Anything else is a violation: the answer says why, and the worker stops the run and fails it
-with that message. Answers go back one line each, so the run waits for each write (no write
-is lost; a run that writes faster than the database takes is slowed down).
+with that message. Answers go back one line each, in order. The run does not wait for the
+answer to each append (``conveyor.runlog.relay``): appends that arrive together are written
+in one transaction, and their answers go back together; a run that writes faster than the
+database takes fills the pipe and is slowed down, and no write is lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -135,34 +138,80 @@ class Relay:
         #: path of the worker's own copy (a temporary folder the user never saw).
         self.pipeline_file = pipeline_file
         self.writes = 0
+        #: The events of appends read but not yet written (one group commit, see :meth:`serve`).
+        self._pending: list[list[Event]] = []
         self._log_prefix = f"{store.log_location(run_id, '')}"
 
     # -- the loop ---------------------------------------------------------------------
 
     def serve(self, requests: IO[bytes], answers: IO[bytes]) -> None:
-        """Answer requests until the run closes its end (or breaks a rule: then stop)."""
+        """Answer requests until the run closes its end (or breaks a rule: then stop).
+
+        Requests are read as they come, many at a time: the events of the appends that
+        arrived together are written in one transaction (a group commit), before any other
+        request is handled and before the next read waits; then their answers go back."""
+        parts: list[bytes] = []  # of a line not ended yet (joined once it ends: no copies)
+        held = 0
         while True:
-            line = requests.readline(self.limits.max_line + 1)
-            if not line:
+            chunk = requests.read1(1 << 16) if hasattr(requests, "read1") else requests.read(1 << 16)
+            if not chunk and not parts:
                 return
+            if chunk and b"\n" not in chunk and held + len(chunk) <= self.limits.max_line:
+                parts.append(chunk)
+                held += len(chunk)
+                continue
+            lines = b"".join([*parts, chunk]).split(b"\n")
+            buffer = lines.pop()
+            parts, held = ([buffer], len(buffer)) if buffer else ([], 0)
+            replies: list[Reply] = []
             try:
-                if len(line) > self.limits.max_line or not line.endswith(b"\n"):
-                    raise Violation(
-                        f"the run sent a run log write of more than {self.limits.max_line:,} bytes "
-                        "(CONVEYOR_SERVER_MAX_EVENT_BYTES)"
-                    )
-                reply = self.handle(line)
+                if not chunk:  # the run's end closed in the middle of a line
+                    raise Violation("the run sent a run log write that does not end its line")
+                for line in lines:
+                    self._check_size(len(line) + 1)
+                    replies.extend(self._take(line + b"\n"))
+                replies.extend(self._commit())
+                self._check_size(len(buffer) if len(buffer) > self.limits.max_line else 0)
             except Violation as exc:
                 self.violation = str(exc)
-                self._answer(answers, {"ok": False, "error": self.violation})
-                return
+                with contextlib.suppress(Exception):  # what came before the broken rule is kept
+                    replies.extend(self._commit())
             except Exception as exc:  # the store refused (taken over) or failed: the run stops
                 self.violation = f"the server could not record the run: {exc}"[:2000]
-                self._answer(answers, {"ok": False, "error": self.violation})
+            if self.violation:
+                self._pending.clear()
+                replies.append({"ok": False, "error": self.violation})
+            self.writes += len(replies) - (1 if self.violation else 0)
+            if not self._answer(answers, replies) or self.violation:
                 return
-            self.writes += 1
-            if not self._answer(answers, reply):
-                return
+
+    def _check_size(self, size: int) -> None:
+        if size > self.limits.max_line:
+            raise Violation(
+                f"the run sent a run log write of more than {self.limits.max_line:,} bytes "
+                "(CONVEYOR_SERVER_MAX_EVENT_BYTES)"
+            )
+
+    def _take(self, line: bytes) -> list[Reply]:
+        """Check one request: an append joins the group to commit; anything else commits
+        the group first, then is applied. The answers now due, in order."""
+        request = self._parse(line)
+        if request.get("op") == "append":
+            self._same_run(request.get("run_id"))
+            events = self._events(request.get("events"))
+            self._event_bytes += len(line)
+            self._within_total()
+            self._pending.append(events)
+            return []
+        return [*self._commit(), self._apply(request)]
+
+    def _commit(self) -> list[Reply]:
+        """Write the pending appends' events in one transaction; their answers."""
+        if not self._pending:
+            return []
+        groups, self._pending = self._pending, []
+        self.store.append(self.run_id, [event for events in groups for event in events])
+        return [{"ok": True} for _ in groups]
 
     def serve_in_thread(self, requests: IO[bytes], answers: IO[bytes]) -> threading.Thread:
         """:meth:`serve` on a thread of its own (the worker's heartbeats go on meanwhile)."""
@@ -171,9 +220,11 @@ class Relay:
         return thread
 
     @staticmethod
-    def _answer(answers: IO[bytes], reply: Reply) -> bool:
+    def _answer(answers: IO[bytes], replies: list[Reply]) -> bool:
+        if not replies:
+            return True
         try:
-            answers.write(json.dumps(reply).encode() + b"\n")
+            answers.write(b"".join(json.dumps(reply).encode() + b"\n" for reply in replies))
             answers.flush()
         except (BrokenPipeError, OSError, ValueError):
             return False
@@ -182,25 +233,31 @@ class Relay:
     # -- one request ----------------------------------------------------------------------
 
     def handle(self, line: bytes) -> Reply:
-        """Check and apply one request line; the answer to send back."""
+        """Check and apply one request line at once (an append is written before this
+        returns); the answer to send back."""
+        request = self._parse(line)
+        if request.get("op") == "append":
+            self._take(line)
+            return self._commit()[0]
+        return self._apply(request)
+
+    @staticmethod
+    def _parse(line: bytes) -> JSONObject:
         try:
             request: JSONValue = json.loads(line)
         except (ValueError, RecursionError):
             raise Violation("the run sent a run log write that is not JSON") from None
         if not isinstance(request, dict) or _depth(request) > MAX_DEPTH:
             raise Violation(f"the run sent a run log write nested deeper than {MAX_DEPTH} levels")
+        return request
+
+    def _apply(self, request: JSONObject) -> Reply:
+        """A request other than an append, checked and applied."""
         op = request.get("op")
         if op == "save":
             return self._save(request)
         if op == "claim":
             return self._claim(request)
-        if op == "append":
-            self._same_run(request.get("run_id"))
-            events = self._events(request.get("events"))
-            self._event_bytes += len(line)
-            self._within_total()
-            self.store.append(self.run_id, events)
-            return {"ok": True}
         if op == "log":
             self._same_run(request.get("run_id"))
             return {"ok": True, "location": self._log(request.get("name"), request.get("text"))}

@@ -34,7 +34,7 @@ from conveyor.runlog.endings import end_run
 from conveyor.runlog.records import Status
 from conveyor.runlog.relay import FDS_VARIABLE, SECRETS_VARIABLE
 from conveyor.runlog.sql import SQLRunLogStore
-from conveyor.server import policy, queue, sandbox
+from conveyor.server import policy, queue, sandbox, wake
 from conveyor.server.confine import Confinement, RunLimits, disk_usage
 from conveyor.server.db import engine_for
 from conveyor.server.limits import Limits, check_pipeline, unpack
@@ -436,28 +436,34 @@ def sweep(engine: Any, root: Path, retention: float = RETENTION) -> list[str]:
 
 
 def loop(
-    url: str, name: str | None = None, poll: float = 0.2, lease: float = LEASE, once: bool = False
+    url: str, name: str | None = None, poll: float | None = None, lease: float = LEASE, once: bool = False
 ) -> None:
-    """A worker: claim a run, execute it, repeat; when idle, sweep old work directories."""
+    """A worker: claim a run, execute it, repeat; when idle, sweep old work directories and
+    wait for a wake-up (a run queued: ``server.wake``) or the poll interval."""
     engine = engine_for(url)
     worker = name or f"{socket.gethostname()}:{os.getpid()}"
     root = work_root()
     root.mkdir(parents=True, exist_ok=True)
+    waiter = None if once else wake.Waiter(url, wake.poll_interval() if poll is None else poll)
     swept = 0.0
-    while True:
-        job = queue.claim(engine, worker, lease)
-        if job is None:
-            if once:
-                return
-            if time.time() - swept > 60:
+    try:
+        while True:
+            job = queue.claim(engine, worker, lease)
+            if job is None:
+                if waiter is None:
+                    return
+                if time.time() - swept > 60:
+                    with contextlib.suppress(Exception):
+                        sweep(engine, root)
+                    swept = time.time()
+                waiter.wait()
+                continue
+            try:
+                execute(engine, url, job, worker, root, lease)
+            except Exception as exc:  # no run may stop a worker: this one fails, the next is claimed
+                message = f"the run could not be prepared or run: {type(exc).__name__}: {exc}"[:2000]
                 with contextlib.suppress(Exception):
-                    sweep(engine, root)
-                swept = time.time()
-            time.sleep(poll)
-            continue
-        try:
-            execute(engine, url, job, worker, root, lease)
-        except Exception as exc:  # no run may stop a worker: this one fails, the next is claimed
-            message = f"the run could not be prepared or run: {type(exc).__name__}: {exc}"[:2000]
-            with contextlib.suppress(Exception):
-                queue.finish(engine, job["id"], worker, Status.FAILED, message)
+                    queue.finish(engine, job["id"], worker, Status.FAILED, message)
+    finally:
+        if waiter is not None:
+            waiter.close()

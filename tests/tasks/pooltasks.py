@@ -1,0 +1,32 @@
+"""Tasks for ``isolation: pool`` (tests/step/test_pool.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def crash_on(x: int, bad: int) -> int:
+    """Print, then end the whole process (as an out-of-memory kill would) on item ``bad``."""
+    print(f"item {x} in {os.getpid()}")
+    if x == bad:
+        sys.stdout.flush()
+        os._exit(3)
+    return os.getpid()
+
+
+def leave_behind(pids: str) -> int:
+    """Start a process in a session of its own and return without waiting for it."""
+    proc = subprocess.Popen(["setsid", "sleep", "303"])
+    with open(pids, "w", encoding="utf-8") as out:
+        out.write(str(proc.pid))
+    return proc.pid
+
+
+def nap(x: int, seconds: float) -> int:
+    """Wait (a step that takes long but no CPU); the process it ran in."""
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
