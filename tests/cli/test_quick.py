@@ -157,6 +157,21 @@ def test_a_bad_run_id_is_still_typers_usage_error(tmp_path: Path, monkeypatch: A
     assert "Invalid value for '--run-id'" in capsys.readouterr().err
 
 
+def test_a_second_tag_of_a_local_run_is_refused_not_dropped(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    # A local run keeps one tag: given twice, the first was silently replaced.
+    argv = ["execute", "-f", "p.yaml", "--tag", "demo", "--tag", "two"]
+    assert quick.parse(argv) is None  # left to Typer, which says what is wrong
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["conveyor", *argv])
+    with pytest.raises(SystemExit) as exited:
+        run()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "one --tag" in err and "demo, two" in err
+
+
 def test_execute_imports_only_what_it_uses(tmp_path: Path) -> None:
     (tmp_path / "tiny_steps.py").write_text("def one():\n    return 1\n")
     (tmp_path / "pipeline.yaml").write_text(

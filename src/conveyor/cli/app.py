@@ -83,11 +83,11 @@ def execute(
         bool, typer.Option("--no-import", help="Do not import step functions to check them before the run.")
     ] = False,
     tag: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--tag",
-            help="A tag kept with the run (runs list --tag and the UI filter by it).",
-            callback=check.tag,
+            help="A tag kept with the run, one (runs list --tag and the UI filter by it).",
+            callback=check.one_tag,
         ),
     ] = None,
 ) -> None:
@@ -95,8 +95,9 @@ def execute(
     from conveyor.cli import commands
 
     mode = "off" if no_cache else "refresh" if refresh_cache else "use"
+    one = tag[0] if tag else None
     raise typer.Exit(
-        commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or [], tag)
+        commands.execute(file, config, params, run_id, quiet, mode, not no_import, param or [], one)
     )
 
 

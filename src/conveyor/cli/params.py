@@ -77,6 +77,17 @@ def tags(values: list[str] | None) -> list[str] | None:
     return values
 
 
+def one_tag(values: list[str] | None) -> list[str] | None:
+    """``--tag`` of a local run, checked by :func:`tag`: a local run keeps one tag, so a second
+    is refused (it would silently replace the first)."""
+    for value in values or []:
+        tag(value)
+    if values and len(values) > 1:
+        hint = "give one, or tag a server run"
+        raise _refuse("one --tag (a local run keeps one tag)", ", ".join(values), hint)
+    return values
+
+
 def is_run_id(value: str) -> bool:
     """Whether ``value`` follows the run id rule (:data:`RUN_ID_RULE`)."""
     from conveyor.runlog.records import RUN_ID_PATTERN

@@ -62,7 +62,7 @@ COMMANDS = {
             "--refresh-cache": "refresh_cache",
             "--no-import": "no_import",
         },
-        repeated=("param",),
+        repeated=("param", "tag"),
         run_ids=("run_id",),
         tags=("tag",),
     ),
@@ -125,7 +125,7 @@ class Quick(NamedTuple):
             "off" if "no_cache" in flags else "refresh" if "refresh_cache" in flags else "use",
             "no_import" not in flags,
             self.lists.get("param", []),
-            self.given.get("tag"),
+            next(iter(self.lists.get("tag", [])), None),
         )
 
 
@@ -168,8 +168,10 @@ def parse(argv: list[str]) -> Quick | None:
         return None
     if not all(_run_id_ok(given.get(key)) for key in spec.run_ids):
         return None
-    if not all(_tag_ok(given.get(key)) for key in spec.tags):
-        return None
+    for key in spec.tags:  # one tag, well formed; else Typer says what is wrong
+        values = lists.get(key, [])
+        if len(values) > 1 or not all(_tag_ok(value) for value in values):
+            return None
     return Quick(argv[0], given, lists, frozenset(flags))
 
 
