@@ -159,7 +159,11 @@ function panZoom(root, view, width, height, tools, mini, panel) {
       const m = mini.map.getScreenCTM();
       if (!m) return;
       const pt = new DOMPoint(e.clientX, e.clientY).matrixTransform(m.inverse()), v = inView();
-      box = { ...box, x: box.x + pt.x - (v.x + v.w / 2), y: box.y + pt.y - (v.y + v.h / 2) };
+      // how far to move along one axis: none where the whole graph is in view already, else
+      // to centre the point, kept inside the graph (no empty band where boxes are cut off)
+      const shift = (p, start, span, total) =>
+        span >= total ? 0 : Math.min(Math.max(p - span / 2, 0), total - span) - start;
+      box = { ...box, x: box.x + shift(pt.x, v.x, v.w, width), y: box.y + shift(pt.y, v.y, v.h, height) };
       apply();
     });
     requestAnimationFrame(follow);
