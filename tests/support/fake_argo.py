@@ -74,13 +74,14 @@ class FakeArgo:
                     and len(parts) == 6
                     and parts[5] in {"stop", "retry", "terminate", "resubmit"}
                 ):
-                    phase = {
-                        "stop": "Failed",
-                        "terminate": "Failed",
-                        "retry": "Running",
-                        "resubmit": "Running",
-                    }[parts[5]]
-                    workflow["status"]["phase"] = phase
+                    verb = parts[5]
+                    if verb in ("stop", "terminate"):
+                        # As the real server: it only asks the controller to shut the workflow
+                        # down (spec.shutdown); the answer still shows the phase it had.
+                        workflow["spec"]["shutdown"] = verb.capitalize()
+                    else:
+                        workflow["spec"].pop("shutdown", None)
+                        workflow["status"]["phase"] = "Running"
                     return self._send(200, workflow)
                 return self._send(404, {"code": 5, "message": "not found"})
 
