@@ -62,7 +62,11 @@ argo_cli() {
   chmod -R u+w "$work/argo-src"
   mkdir -p "$work/argo-src/ui/dist/app"
   echo "Argo Workflows built without its UI (conveyor's test control plane)" > "$work/argo-src/ui/dist/app/index.html"
-  (cd "$work/argo-src" && CGO_ENABLED=0 go build -o "$out/argo" ./cmd/argo)
+  # -trimpath: the copy's folder changes each run and must not change Go's cache keys.
+  # The version is what Argo's Makefile links in (`argo version` says v0.0.0 otherwise).
+  (cd "$work/argo-src" && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-X github.com/argoproj/argo-workflows/v4.version=$ARGO_VERSION -X github.com/argoproj/argo-workflows/v4.gitTag=$ARGO_VERSION" \
+    -o "$out/argo" ./cmd/argo)
 }
 
 # One Argo binary on its own (a failure is an error here, not a report).

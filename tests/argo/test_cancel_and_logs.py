@@ -112,7 +112,9 @@ def test_cancel_tells_the_run_log_then_stops_the_workflow(verb: str, tmp_path: P
     assert argo.workflows[("pipelines", "r5")]["spec"]["shutdown"] == "Stop"
     assert store(tmp_path).load("r5").run.cancel_requested is not None
     # the exit handler's run-end then records it cancelled
-    out = run_cli("run-end", "r5", "--status", "Failed", "-f", "pipeline.yaml", "-c", "argo.yaml", cwd=tmp_path)
+    out = run_cli(
+        "run-end", "r5", "--status", "Failed", "-f", "pipeline.yaml", "-c", "argo.yaml", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     assert store(tmp_path).load("r5").status is Status.CANCELLED
     # a retry clears the request: the retried run ends as its workflow does

@@ -20,7 +20,7 @@ from argo.test_e2e import ARGO_CONFIG, EXAMPLES
 from conveyor.runlog.file import FileRunLogStore
 from conveyor.runlog.records import Status
 from support import run_cli
-from support.argo_real import Cluster, Namespace
+from support.argo_real import Namespace
 from support.argo_server import ArgoServerProcess
 
 pytestmark = pytest.mark.argoreal
