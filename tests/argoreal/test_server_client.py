@@ -125,7 +125,8 @@ def test_submit_status_and_logs_of_an_example(project: Project) -> None:
     status = project.cli("runs", "status", "Hello_1", "-c", "argo.yaml")
     assert status.returncode == 0, status.stderr
     assert "workflow hello-1: Succeeded; run log: succeeded" in status.stdout
-    for step in ("greet", "count", "exit-handler"):
+    # the real controller names the exit handler's node "<workflow>.onExit"
+    for step in ("run-start", "greet", "count", "hello-1.onExit"):
         assert step in status.stdout, status.stdout
 
     logs = project.cli("runs", "logs", "Hello_1", "-c", "argo.yaml")
