@@ -118,6 +118,7 @@ def test_cancel_tells_the_run_log_then_stops_the_workflow(verb: str, tmp_path: P
     assert out.returncode == 0, out.stderr
     assert store(tmp_path).load("r5").status is Status.CANCELLED
     # a retry clears the request: the retried run ends as its workflow does
+    argo.workflows[("pipelines", "r5")]["status"]["phase"] = "Failed"  # as the controller ends it
     out = cli(tmp_path, argo, "runs", "retry", "r5", "-c", "argo.yaml")
     assert out.returncode == 0, out.stderr
     assert store(tmp_path).load("r5").run.cancel_requested is None

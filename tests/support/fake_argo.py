@@ -1,7 +1,10 @@
 """An HTTP server on loopback that answers the Argo Server endpoints conveyor uses, as
 Argo documents them: POST /api/v1/workflows/{ns} with {"workflow": ...}; GET one; GET its
 log (JSON lines of {"result": {"content", "podName"}}); PUT .../{stop|retry}; and 401
-without the right bearer token, 404 for unknown workflows, 409 for a duplicate name."""
+without the right bearer token, 404 for unknown workflows, 409 for a duplicate name.
+Checked against the real ``argo server`` (tests/argoreal/test_server_client.py): stop only
+sets ``spec.shutdown`` (the phase is the controller's to change), retry answers 400 unless
+the workflow Failed or Errored and leaves it with no phase until the controller runs it."""
 
 from __future__ import annotations
 
@@ -75,13 +78,19 @@ class FakeArgo:
                     and parts[5] in {"stop", "retry", "terminate", "resubmit"}
                 ):
                     verb = parts[5]
+                    phase = workflow["status"].get("phase", "")
+                    if verb == "retry" and phase not in ("Failed", "Error"):
+                        # As the real server (it only retries ended, unsucceeded workflows)
+                        return self._send(
+                            400, {"code": 3, "message": f"Cannot retry a workflow in phase {phase}"}
+                        )
                     if verb in ("stop", "terminate"):
                         # As the real server: it only asks the controller to shut the workflow
                         # down (spec.shutdown); the answer still shows the phase it had.
                         workflow["spec"]["shutdown"] = verb.capitalize()
-                    else:
+                    else:  # retry, resubmit: the phase is reset ("") until the controller acts
                         workflow["spec"].pop("shutdown", None)
-                        workflow["status"]["phase"] = "Running"
+                        workflow["status"].pop("phase", None)
                     return self._send(200, workflow)
                 return self._send(404, {"code": 5, "message": "not found"})
 

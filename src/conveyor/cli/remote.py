@@ -112,5 +112,12 @@ def act(run_id: str, verb: str, config: Path | None, server: str | None, token: 
     except ConveyorError:
         _mark_cancel(config, run_id, before)
         raise
-    print(f"{verb}: workflow {workflow_name(run_id)} is {answer.get('status', {}).get('phase', 'updated')}")
+    # The server answers before the controller acts: a stopped workflow still shows its
+    # phase with spec.shutdown set; a retried one has no phase until the controller runs it.
+    phase = answer.get("status", {}).get("phase") or "reset, waiting for the controller"
+    shutdown = answer.get("spec", {}).get("shutdown")
+    note = (
+        f" (shutting down: {shutdown})" if shutdown and phase not in ("Succeeded", "Failed", "Error") else ""
+    )
+    print(f"{verb}: workflow {workflow_name(run_id)} is {phase}{note}")
     return 0
