@@ -70,6 +70,11 @@ argo_cli() {
 }
 
 # One Argo binary on its own (a failure is an error here, not a report).
+# An argo binary that does not say the pinned version (another pin, or built before the
+# version was linked in) is rebuilt. It says "v4.0.5+unknown": the module has no git commit.
+if [[ -x "$out/argo" ]] && ! "$out/argo" version --short 2>/dev/null | grep -qx "argo: $ARGO_VERSION+unknown"; then
+  rm -f "$out/argo"
+fi
 if [[ -n "$only" ]]; then
   if [[ $clean == 1 ]]; then rm -f "$out/$only"; fi
   if [[ ! -x "$out/$only" ]]; then argo_install "$only"; fi

@@ -69,8 +69,9 @@ def namespace(cluster: Cluster) -> Namespace:
 @pytest.fixture(scope="session")
 def argo_server(cluster: Cluster) -> Iterator[ArgoServerProcess]:
     """``argo server`` on the session's control plane (torn down before it)."""
-    if not (bin_dir() / "argo").is_file():
-        need_service("argoreal", f"the argo binary is missing in {bin_dir()}; run {BUILD_SCRIPT} --only argo")
+    built, pinned = argo_server_version(), pinned_versions()["ARGO_VERSION"]
+    if built != f"argo server: argo: {pinned}+unknown":  # built from the module: no git commit
+        need_service("argoreal", f"{built}, pinned {pinned} in {bin_dir()}; run {BUILD_SCRIPT} --only argo")
     server = ArgoServerProcess(cluster.plane)
     try:
         server.start()

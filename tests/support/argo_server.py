@@ -31,7 +31,6 @@ class ArgoServerProcess:
         self.address = f"127.0.0.1:{self.port}"
         self.url = f"http://{self.address}"
         self.token = plane.token
-        self.version = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -40,9 +39,6 @@ class ArgoServerProcess:
 
     def start(self, timeout: float = 90) -> None:
         """Start it and wait until it answers its version with the token."""
-        self.version = subprocess.run(
-            [str(self.binary), "version", "--short"], capture_output=True, text=True, check=True
-        ).stdout.strip()
         # The argo binary reads every ARGO_* variable as a flag (viper): none may leak in.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ARGO_")}
         env["KUBECONFIG"] = str(self.plane.base / "kubeconfig")
