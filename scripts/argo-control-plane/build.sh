@@ -10,7 +10,8 @@
 # Optional, built last and reported when they fail: argoexec (not from the module alone:
 # workflow/executor/osspecific/signal_linux.go is a git symlink, which module zips leave
 # out, so command_unix.go:37 has no Setpgid; build-argoexec.sh builds it from the module with
-# the tag's symlinks restored, see docs/argo-real.md), argo (the Argo Server).
+# the tag's symlinks restored, see docs/argo-real.md), argo (the Argo Server;
+# tests/argoreal/test_server_client.py needs it, CI builds it with --only argo).
 # OUT_DIR defaults to $CONVEYOR_ARGO_BIN or ~/.cache/conveyor/argo-control-plane/bin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
