@@ -145,3 +145,17 @@ def test_logs_of_an_argo_run_come_from_its_run_log(tmp_path: Path, argo: FakeArg
     assert "==> greet (attempt 1, succeeded) <==" in logs.stdout and "Hello, world!" in logs.stdout
     assert "from the pod" not in logs.stdout
     assert not any(path.endswith("/log") for _, path in argo.calls)
+
+
+def test_logs_written_where_the_volume_had_another_path_are_read(tmp_path: Path) -> None:
+    """A pod writes its log at the volume's path in the pod (/data/...); the run log read
+    where the volume is mounted elsewhere finds it under its own folder. Found on the real
+    tier once pods ran under bubblewrap with the claim at its mountPath: runs logs printed
+    the attempts' headers with no output."""
+    pod_side = FileRunLogStore(str(tmp_path / "data" / "runs"))
+    location = pod_side.write_log("r1", "greet/attempt-1.log", "Hello, world!\n")
+    (tmp_path / "data").rename(tmp_path / "elsewhere")
+    here = FileRunLogStore(str(tmp_path / "elsewhere" / "runs"))
+    assert here.read_log(location) == "Hello, world!\n"
+    assert here.read_log(location.replace("/r1/", "/r2/")) == ""  # no such run here
+    assert here.read_log("/data/runs/r1/logs/../../../etc/passwd") == ""
