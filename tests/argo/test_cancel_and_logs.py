@@ -159,3 +159,16 @@ def test_logs_written_where_the_volume_had_another_path_are_read(tmp_path: Path)
     assert here.read_log(location) == "Hello, world!\n"
     assert here.read_log(location.replace("/r1/", "/r2/")) == ""  # no such run here
     assert here.read_log("/data/runs/r1/logs/../../../etc/passwd") == ""
+
+
+def test_a_503_is_sent_again(tmp_path: Path, argo: FakeArgo) -> None:
+    """The real argo server's gateway once answered 503 (it could not reach its own gRPC
+    side): the client sends the request again, and gives up with the answer after four."""
+    argo.unavailable = 2
+    out = cli(tmp_path, argo, "submit", "-f", "pipeline.yaml", "-c", "argo.yaml", "--run-id", "r8")
+    assert out.returncode == 0, out.stderr
+    assert argo.calls.count(("POST", "/api/v1/workflows/pipelines")) == 3
+    argo.unavailable = 9
+    out = cli(tmp_path, argo, "runs", "status", "r8", "-c", "argo.yaml")
+    assert out.returncode == 2 and "503" in out.stderr, out.stderr
+    assert argo.calls.count(("GET", "/api/v1/workflows/pipelines/r8")) == 4

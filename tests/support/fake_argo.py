@@ -20,6 +20,9 @@ class FakeArgo:
         self.token = token
         self.workflows: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        #: Answer this many requests 503 first (as a real server's gateway does when it cannot
+        #: reach its gRPC side).
+        self.unavailable = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +40,9 @@ class FakeArgo:
             def _route(self, method: str) -> None:
                 url = urlparse(self.path)
                 fake.calls.append((method, url.path))
+                if fake.unavailable > 0:
+                    fake.unavailable -= 1
+                    return self._send(503, {"code": 14, "message": "connection error"})
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"code": 16, "message": "token not valid"})
                 parts = url.path.strip("/").split("/")
