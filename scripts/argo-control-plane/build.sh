@@ -4,12 +4,14 @@
 # Versions come from versions.env beside this script. Go's module and build
 # caches make a second run fast; `--clean` removes the binaries first.
 #
-# Usage: scripts/argo-control-plane/build.sh [--clean] [--required-only] [OUT_DIR]
+# Usage: scripts/argo-control-plane/build.sh [--clean] [--required-only] [--only NAME] [OUT_DIR]
+# --only NAME builds that one binary (e.g. `--only argo`), failing when it does not build.
 # Required (the tests need them): kine, kube-apiserver, workflow-controller, Argo's CRDs.
 # Optional, built last and reported when they fail: argoexec (not from the module alone:
 # workflow/executor/osspecific/signal_linux.go is a git symlink, which module zips leave
 # out, so command_unix.go:37 has no Setpgid; build-argoexec.sh builds it from the module with
-# the tag's symlinks restored, see docs/argo-real.md), argo (the Argo Server).
+# the tag's symlinks restored, see docs/argo-real.md), argo (the Argo Server;
+# tests/argoreal/test_server_client.py needs it, CI builds it with --only argo).
 # OUT_DIR defaults to $CONVEYOR_ARGO_BIN or ~/.cache/conveyor/argo-control-plane/bin.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,10 +19,17 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 clean=0
 optional=1
+only=""
 while [[ "${1:-}" == --* ]]; do
   case "$1" in
     --clean) clean=1 ;;
     --required-only) optional=0 ;;
+    --only)
+      only="${2:-}"
+      case "$only" in
+        workflow-controller|argoexec|argo) shift ;;
+        *) echo "build.sh: --only expects one of workflow-controller, argoexec, argo; found '${only}' (hint: kine and kube-apiserver come with the required build)" >&2; exit 2 ;;
+      esac ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -30,24 +39,55 @@ export PATH="/usr/local/go/bin:$PATH"
 command -v go >/dev/null || { echo "build.sh: go not found (install Go >= 1.25 or put it on PATH)" >&2; exit 2; }
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-if [[ $clean == 1 ]]; then rm -f "$out"/{kine,kube-apiserver,workflow-controller,argoexec,argo,VERSIONS}; fi
+if [[ $clean == 1 && -z "$only" ]]; then rm -f "$out"/{kine,kube-apiserver,workflow-controller,argoexec,argo,VERSIONS}; fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 stamp() { date +%s; }
 
 t0=$(stamp)
+
+# Argo: the v4 module has no replace directives, so go install works.
+argo_install() {
+  echo "== $1 $ARGO_VERSION"
+  if [[ "$1" == argo ]]; then argo_cli; return; fi
+  CGO_ENABLED=0 GOBIN="$out" go install "github.com/argoproj/argo-workflows/v4/cmd/$1@$ARGO_VERSION"
+}
+# cmd/argo (with `argo server`) embeds the UI's ui/dist/app, which the module does not ship
+# (it is built by yarn), so `go install` fails. As Argo's Makefile does for a build without
+# the UI (STATIC_FILES=false), a copy of the module gets a placeholder index.html.
+argo_cli() {
+  local dir
+  dir="$(go mod download -json "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION" | sed -n 's/.*"Dir": "\(.*\)",*/\1/p')"
+  cp -r "$dir" "$work/argo-src"
+  chmod -R u+w "$work/argo-src"
+  mkdir -p "$work/argo-src/ui/dist/app"
+  echo "Argo Workflows built without its UI (conveyor's test control plane)" > "$work/argo-src/ui/dist/app/index.html"
+  # -trimpath: the copy's folder changes each run and must not change Go's cache keys.
+  # The version is what Argo's Makefile links in (`argo version` says v0.0.0 otherwise).
+  (cd "$work/argo-src" && CGO_ENABLED=0 go build -trimpath \
+    -ldflags "-X github.com/argoproj/argo-workflows/v4.version=$ARGO_VERSION -X github.com/argoproj/argo-workflows/v4.gitTag=$ARGO_VERSION" \
+    -o "$out/argo" ./cmd/argo)
+}
+
+# One Argo binary on its own (a failure is an error here, not a report).
+# An argo binary that does not say the pinned version (another pin, or built before the
+# version was linked in) is rebuilt. It says "v4.0.5+unknown": the module has no git commit.
+if [[ -x "$out/argo" ]] && ! "$out/argo" version --short 2>/dev/null | grep -qx "argo: $ARGO_VERSION+unknown"; then
+  rm -f "$out/argo"
+fi
+if [[ -n "$only" ]]; then
+  if [[ $clean == 1 ]]; then rm -f "$out/$only"; fi
+  if [[ ! -x "$out/$only" ]]; then argo_install "$only"; fi
+  echo "$only built into $out in $(( $(stamp) - t0 ))s"
+  exit 0
+fi
 # kine (its sqlite driver needs cgo)
 if [[ ! -x "$out/kine" ]]; then
   echo "== kine $KINE_VERSION"
   CGO_ENABLED=1 GOBIN="$out" go install "github.com/k3s-io/kine@$KINE_VERSION"
 fi
 
-# Argo: the v4 module has no replace directives, so go install works.
-argo_install() {
-  echo "== $1 $ARGO_VERSION"
-  CGO_ENABLED=0 GOBIN="$out" go install "github.com/argoproj/argo-workflows/v4/cmd/$1@$ARGO_VERSION"
-}
 if [[ ! -x "$out/workflow-controller" ]]; then argo_install workflow-controller; fi
 
 # kube-apiserver: k8s.io/kubernetes's go.mod replaces its staging modules with

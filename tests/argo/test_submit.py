@@ -84,9 +84,17 @@ def test_status_logs_stop_retry(tmp_path: Path, argo: FakeArgo) -> None:
     logs = cli(tmp_path, argo, "runs", "logs", "r2", "-c", "argo.yaml")
     assert logs.returncode == 0 and "r2-greet-1: Hello, world!" in logs.stdout
     stop = cli(tmp_path, argo, "runs", "stop", "r2", "-c", "argo.yaml")
-    assert stop.returncode == 0 and "stop: workflow r2 is Failed" in stop.stdout
+    assert stop.returncode == 0 and "stop: workflow r2 is Running (shutting down: Stop)" in stop.stdout
+    assert workflow["spec"]["shutdown"] == "Stop"
     retry = cli(tmp_path, argo, "runs", "retry", "r2", "-c", "argo.yaml")
-    assert retry.returncode == 0 and "retry: workflow r2 is Running" in retry.stdout
+    assert (
+        retry.returncode == 2
+        and "400" in retry.stderr
+        and "Cannot retry a workflow in phase Running" in retry.stderr
+    )
+    workflow["status"]["phase"] = "Failed"  # what the controller makes of a stopped workflow
+    retry = cli(tmp_path, argo, "runs", "retry", "r2", "-c", "argo.yaml")
+    assert retry.returncode == 0 and "retry: workflow r2 is reset, waiting for the controller" in retry.stdout
     assert ("PUT", "/api/v1/workflows/pipelines/r2/stop") in argo.calls
 
 

@@ -1,7 +1,10 @@
 """An HTTP server on loopback that answers the Argo Server endpoints conveyor uses, as
 Argo documents them: POST /api/v1/workflows/{ns} with {"workflow": ...}; GET one; GET its
 log (JSON lines of {"result": {"content", "podName"}}); PUT .../{stop|retry}; and 401
-without the right bearer token, 404 for unknown workflows, 409 for a duplicate name."""
+without the right bearer token, 404 for unknown workflows, 409 for a duplicate name.
+Checked against the real ``argo server`` (tests/argoreal/test_server_client.py): stop only
+sets ``spec.shutdown`` (the phase is the controller's to change), retry answers 400 unless
+the workflow Failed or Errored and leaves it with no phase until the controller runs it."""
 
 from __future__ import annotations
 
@@ -17,6 +20,9 @@ class FakeArgo:
         self.token = token
         self.workflows: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str]] = []
+        #: Answer this many requests 503 first (as a real server's gateway does when it cannot
+        #: reach its gRPC side).
+        self.unavailable = 0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +40,9 @@ class FakeArgo:
             def _route(self, method: str) -> None:
                 url = urlparse(self.path)
                 fake.calls.append((method, url.path))
+                if fake.unavailable > 0:
+                    fake.unavailable -= 1
+                    return self._send(503, {"code": 14, "message": "connection error"})
                 if self.headers.get("Authorization") != f"Bearer {fake.token}":
                     return self._send(401, {"code": 16, "message": "token not valid"})
                 parts = url.path.strip("/").split("/")
@@ -74,13 +83,20 @@ class FakeArgo:
                     and len(parts) == 6
                     and parts[5] in {"stop", "retry", "terminate", "resubmit"}
                 ):
-                    phase = {
-                        "stop": "Failed",
-                        "terminate": "Failed",
-                        "retry": "Running",
-                        "resubmit": "Running",
-                    }[parts[5]]
-                    workflow["status"]["phase"] = phase
+                    verb = parts[5]
+                    phase = workflow["status"].get("phase", "")
+                    if verb == "retry" and phase not in ("Failed", "Error"):
+                        # As the real server (it only retries ended, unsucceeded workflows)
+                        return self._send(
+                            400, {"code": 3, "message": f"Cannot retry a workflow in phase {phase}"}
+                        )
+                    if verb in ("stop", "terminate"):
+                        # As the real server: it only asks the controller to shut the workflow
+                        # down (spec.shutdown); the answer still shows the phase it had.
+                        workflow["spec"]["shutdown"] = verb.capitalize()
+                    else:  # retry, resubmit: the phase is reset ("") until the controller acts
+                        workflow["spec"].pop("shutdown", None)
+                        workflow["status"].pop("phase", None)
                     return self._send(200, workflow)
                 return self._send(404, {"code": 5, "message": "not found"})
 

@@ -92,7 +92,8 @@ def runs_status(
 
 @runs_app.command("cancel")
 def runs_cancel(run_id: RunIdArg, config: ConfigOpt = None) -> None:
-    """Cancel a run on the profile's server (a running run is stopped, with its processes)."""
+    """Cancel a run on the profile's server (a running run is stopped, with its processes), or
+    stop an Argo run's workflow (its run log then says cancelled)."""
     from conveyor.cli import client_cmds, remote
 
     profile = client_cmds.profile_in_force(config)
@@ -108,7 +109,7 @@ def runs_stop(
     server: ServerOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Stop an Argo run (its exit handler still records the final status)."""
+    """Stop an Argo run: its exit handler still runs and records the run as cancelled."""
     from conveyor.cli import remote
 
     raise typer.Exit(remote.act(run_id, "stop", config, server, token))

@@ -102,12 +102,24 @@ def render_argo(
     return 0
 
 
+def namespace_of(config: ArgoConfig, namespace: str | None) -> str:
+    """Where a run's workflow lives: --namespace, else the config's namespace if it names
+    one, else $ARGO_NAMESPACE (the argo CLI's variable), else "default"."""
+    import os
+
+    if namespace:
+        return namespace
+    if "namespace" in config.model_fields_set:
+        return config.namespace
+    return os.environ.get("ARGO_NAMESPACE") or config.namespace
+
+
 def _server(
     config: ArgoConfig, server: str | None, token: str | None, namespace: str | None, insecure: bool
 ) -> ArgoServer:
     from conveyor.executors.argo.client import ArgoServer
 
-    return ArgoServer(server, token, namespace or config.namespace, insecure or None)
+    return ArgoServer(server, token, namespace_of(config, namespace), insecure or None)
 
 
 @friendly
@@ -146,9 +158,9 @@ def submit(
     for argument in doc["spec"]["arguments"]["parameters"]:
         if argument["name"] == "run_id":  # the parameters' arguments keep their values
             argument["value"] = run_id
-    if namespace:
-        doc["metadata"]["namespace"] = namespace
-    argo = _server(_argo_config(config), server, token, namespace, insecure)
+    argo_config = _argo_config(config)
+    doc["metadata"]["namespace"] = namespace_of(argo_config, namespace)
+    argo = _server(argo_config, server, token, namespace, insecure)
     try:
         created = argo.submit(doc)
     except ArgoError as exc:

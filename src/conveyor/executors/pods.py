@@ -32,6 +32,7 @@ from conveyor.graph.replay import Replay, node_at
 from conveyor.graph.scope import Scope
 from conveyor.jsontypes import JSONObject
 from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError
+from conveyor.runlog.endings import end_run
 from conveyor.runlog.records import Attempt, NodeEvent, RunRecord, Status, new_run_id
 from conveyor.spec.config import RunConfig
 from conveyor.spec.load import LoadedPipeline, load_config, load_parameters, load_pipeline
@@ -271,10 +272,18 @@ def run_end(run_id: str, orchestrator_status: str, file: str, config_file: str |
     if finished:
         ctx.store.append(run_id, finished)
     run: RunRecord = ctx.log.run
-    run.status = Status.SUCCEEDED if orchestrator_status.lower() == Status.SUCCEEDED else Status.FAILED
+    succeeded = orchestrator_status.lower() == Status.SUCCEEDED
+    run.status = Status.SUCCEEDED if succeeded else Status.FAILED
     run.ended_at = time.time()
     run.final_parameters = json_safe({**run.initial_parameters, **scope.own})
     run.orchestrator_status = orchestrator_status
     run.replayed_status = {True: Status.SUCCEEDED, False: Status.FAILED, None: "unfinished"}[replayed]
+    if run.cancel_requested is not None and not succeeded:
+        # Stopped on request: the orchestrator says only "Failed"; the steps it cut off
+        # close as cancelled (read afresh, with the outcomes just recorded).
+        fresh = ctx.store.load(run_id)
+        fresh.run = run
+        end_run(ctx.store, fresh, Status.CANCELLED, "cancelled: the workflow was stopped on request")
+        return run.status
     ctx.store.save_run(run)
     return run.status

@@ -303,11 +303,27 @@ class FileRunLogStore(RunLogStore):
         ``run_id`` when given), or None for any other place: the one statement of where this
         store's logs are, for :meth:`read_log` and the UI's log views."""
         parts = parts_beneath(self.root, location)
+        if parts is None:
+            parts = self._moved_parts(location)
         if parts is None or len(parts) < 3 or parts[1] != "logs":
             return None
         if run_id is not None and parts[0] != run_id:
             return None
         return parts
+
+    def _moved_parts(self, location: str) -> list[str] | None:
+        """``RUN/logs/...`` of a log written where this store's folder had another path: an
+        Argo pod writes ``/data/runs/RUN/logs/...`` on the shared volume, which this machine
+        mounts elsewhere. The first ``RUN/logs`` whose run folder is one of this store's."""
+        if "\x00" in location or not os.path.isabs(location):
+            return None
+        names = Path(location).parts
+        if ".." in names:
+            return None
+        for i in range(1, len(names) - 2):
+            if names[i + 1] == "logs" and (self.root / names[i] / "logs").is_dir():
+                return list(names[i:])
+        return None
 
     def read_log(self, location: str) -> str:
         """A log this store wrote: ``location`` must be inside the ``logs`` folder of one of

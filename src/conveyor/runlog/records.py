@@ -404,6 +404,7 @@ _RUN_FIELDS = (
     "orchestrator",
     "orchestrator_status",
     "replayed_status",
+    "cancel_requested",
 )
 
 
@@ -444,12 +445,23 @@ class RunRecord:
     orchestrator: str | None = None
     orchestrator_status: str | None = None
     replayed_status: str | None = None
+    #: When a user asked the orchestrator to stop the run (``conveyor runs cancel`` on an
+    #: Argo run): the orchestrator then reports only "Failed", so the run's end reads this
+    #: to record it as cancelled.
+    cancel_requested: float | None = None
     extra: JSONObject = field(default_factory=dict)
 
     def to_json(self) -> JSONObject:
         data: JSONObject = {name: getattr(self, name) for name in _RUN_FIELDS}
         data["status"] = str(self.status)
-        for name in ("error", "orchestrator", "orchestrator_status", "replayed_status", "lease_until"):
+        for name in (
+            "error",
+            "orchestrator",
+            "orchestrator_status",
+            "replayed_status",
+            "lease_until",
+            "cancel_requested",
+        ):
             if data[name] is None:
                 del data[name]
         data.update(self.extra)
@@ -469,7 +481,7 @@ class RunRecord:
         for name in ("pipeline", "config", "initial_parameters", "final_parameters"):
             if not isinstance(getattr(record, name), dict):
                 setattr(record, name, {})
-        for name in ("started_at", "ended_at", "lease_until"):
+        for name in ("started_at", "ended_at", "lease_until", "cancel_requested"):
             setattr(record, name, _number(getattr(record, name)))
         record.pid = _int(record.pid)
         record.resumed = _int(record.resumed) or 0

@@ -24,6 +24,10 @@ SUBMIT_PATHS = {
 }
 
 
+#: Seconds to wait before sending a request again that the server answered 503.
+UNAVAILABLE_PAUSES = (1.0, 2.0, 4.0)
+
+
 class ArgoError(ConveyorError):
     """The Argo Server refused a request or could not be reached (the message says which)."""
 
@@ -70,10 +74,18 @@ class ArgoServer:
         self._httpx = httpx
 
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kw)
-        except self._httpx.HTTPError as exc:
-            raise ArgoError(f"cannot reach the Argo Server at {self.base}: {exc}") from None
+        import time
+
+        for pause in (*UNAVAILABLE_PAUSES, None):
+            try:
+                response = self._http.request(method, path, **kw)
+            except self._httpx.HTTPError as exc:
+                raise ArgoError(f"cannot reach the Argo Server at {self.base}: {exc}") from None
+            # 503: the server's HTTP gateway could not reach its own gRPC side (seen on a real
+            # argo server under load); the request went no further, so it is sent again.
+            if response.status_code != 503 or pause is None:
+                break
+            time.sleep(pause)
         if response.status_code >= 400:
             try:
                 detail = response.json().get("message", response.text)
