@@ -152,8 +152,10 @@ def start(db: str | None, host: str, port: int, workers: int, api_workers: int) 
 @friendly
 def worker(db: str | None, once: bool) -> int:
     """``conveyor server worker``: claim and run queued runs (started by ``start``)."""
+    from conveyor.server.supervise import die_with_supervisor
     from conveyor.server.worker import loop
 
+    die_with_supervisor()
     _engine(db)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     loop(_url(db), once=once)

@@ -27,9 +27,24 @@ STATE_FILE = "workers.json"
 STALE_SECONDS = 10.0
 
 
-def _die_with_server() -> None:
+#: Names the supervisor's process in a worker's environment (see :func:`die_with_supervisor`).
+SUPERVISOR_VARIABLE = "CONVEYOR_SUPERVISOR_PID"
+
+
+def die_with_supervisor() -> None:
+    """Called first by a worker: when the supervisor's process dies, the worker gets SIGTERM
+    (PR_SET_PDEATHSIG), and if it died already, the worker leaves now.
+
+    Set here, after exec, not between fork and exec: the server is multi-threaded, and a
+    forked child loading libc through ctypes could hang on a lock another thread held at the
+    fork (a replacement worker then never started: seen under load)."""
+    parent = os.environ.pop(SUPERVISOR_VARIABLE, None)
+    if parent is None:
+        return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if str(os.getppid()) != parent:
+        sys.exit(0)
 
 
 class Supervisor:
@@ -45,7 +60,8 @@ class Supervisor:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         argv = [sys.executable, "-m", "conveyor.cli", "server", "worker", "--db", self.url]
-        return subprocess.Popen(argv, env=dict(os.environ), preexec_fn=_die_with_server)
+        env = dict(os.environ, **{SUPERVISOR_VARIABLE: str(os.getpid())})
+        return subprocess.Popen(argv, env=env)
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.count)]

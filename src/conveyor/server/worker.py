@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,21 @@ from conveyor.spec.models import walk_nodes
 LEASE = float(os.environ.get("CONVEYOR_LEASE_SECONDS", "15"))
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    os.setsid()
+def _death_with_parent() -> Callable[[], None]:
+    """What the run's first process does first between fork and exec: die with the worker
+    (PR_SET_PDEATHSIG) and lead a session of its own. libc is loaded here, in the worker,
+    not in the forked child, where loading it could hang on a lock another thread held."""
+    try:
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except OSError:
+        prctl = None
+
+    def enter() -> None:
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)
+        os.setsid()
+
+    return enter
 
 
 def private_dir(root: Path, run_id: str) -> Path:
@@ -219,10 +231,10 @@ class Drive:
         secrets_fd = _secrets_file(self.private, given)
         env[SECRETS_VARIABLE] = str(secrets_fd)
         wrapped = box.argv(argv) if sandbox.mode() == "bwrap" else argv
-        enter = confined.preexec()
+        enter, orphan = confined.preexec(), _death_with_parent()
 
         def start() -> None:
-            _die_with_parent()
+            orphan()
             enter()
 
         out = open(self.private / "output.log", "a+b")  # noqa: SIM115 - closed below
