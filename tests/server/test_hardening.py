@@ -326,3 +326,18 @@ def test_a_nul_byte_in_a_steps_output_is_kept(server: Server) -> None:
         assert wait_for(ann, run_id, ("succeeded", "failed"))["status"] == "succeeded"
         logs = ann.get(f"/runs/{run_id}/logs").text
     assert "left" in logs and "right" in logs
+
+
+def test_masking_url_passwords_is_linear_in_a_long_line() -> None:
+    # A log line of 60,000 letters took seconds to mask (each letter a new start for the
+    # scheme), and the API held its lock meanwhile: a run could stall the server with its log.
+    import time
+
+    from conveyor.server.redact import MASK
+
+    line = "x" * 2_000_000 + " postgresql://me:hunter2@db/x " + "y://" * 100_000
+    started = time.process_time()
+    masked = without_credentials(line)
+    took = time.process_time() - started
+    assert f"postgresql://me:{MASK}@db/x" in masked and "hunter2" not in masked
+    assert took < 5, took  # quadratic: hours for this line
