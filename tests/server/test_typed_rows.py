@@ -132,3 +132,13 @@ def test_a_fresh_supervisor_state_is_read_as_written(tmp_path: Path, monkeypatch
     written = {"live": 2, "expected": 2, "pids": [11, 12], "t": time.time()}
     (tmp_path / STATE_FILE).write_text(json.dumps(written))
     assert live_workers() == written
+
+
+def test_a_run_whose_steps_declare_secrets_gets_a_process_per_step_not_the_pool() -> None:
+    # A thread left in a pool process by one step outlives it and could read a later secret
+    # step's environment (hostile review): such runs keep a process per step.
+    config = RunConfig.model_validate({"executor": {"type": "local", "config": {"isolation": "pool"}}})
+    data = policy.run_config(config, 7, "s", sandboxed=True, declares_secrets=True)
+    assert policy.options(data, "executor")["isolation"] == "process"
+    plain = policy.run_config(config, 7, "s", sandboxed=True, declares_secrets=False)
+    assert policy.options(plain, "executor")["isolation"] == "pool"

@@ -106,7 +106,12 @@ def options(config: JSONObject, section: str) -> JSONObject:
 
 
 def run_config(
-    config: RunConfig, user_id: int, snapshot: str, sandboxed: bool, catalog_given: bool = True
+    config: RunConfig,
+    user_id: int,
+    snapshot: str,
+    sandboxed: bool,
+    catalog_given: bool = True,
+    declares_secrets: bool = False,
 ) -> JSONObject:
     """The config a run's engine gets: the user's executor, the operator's locations (the
     user's own catalog unless the config says ``catalog: {type: none}``), and a run log
@@ -122,7 +127,13 @@ def run_config(
         # that runs out of memory is killed alone, and none can read the engine's memory
         # (the engine is not dumpable); no interpreter start per step or map item. A run
         # that asks for a fresh process per step (``process``) keeps it: no less isolated.
+        # Not for a run whose steps declare secrets: a thread a step leaves behind in a pool
+        # process would outlive it and could read a later secret step's environment (its
+        # /proc/PID/environ, same user); a process per step leaves nothing running between
+        # steps (leftovers are killed when each step ends).
         executor = options(data, "executor")
-        if executor.get("isolation") != "process":
+        if declares_secrets:
+            executor["isolation"] = "process"
+        elif executor.get("isolation") != "process":
             executor["isolation"] = "pool"
     return data

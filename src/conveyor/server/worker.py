@@ -110,7 +110,9 @@ def prepare(job: queue.Job, root: Path, store: SQLRunLogStore) -> tuple[Path, JS
     work = root / job["id"]
     work.mkdir(parents=True, exist_ok=True)
     given = "catalog" in (yaml.safe_load(job["config"] or "") or {})
-    config = policy.run_config(_run_config(job), job["user_id"], SNAPSHOT, sandbox.mode() == "bwrap", given)
+    config = policy.run_config(
+        _run_config(job), job["user_id"], SNAPSHOT, sandbox.mode() == "bwrap", given, bool(_declared(job))
+    )
     if _executor(job) == "dask" and os.environ.get("CONVEYOR_SERVER_DASK_ADDRESS"):
         policy.options(config, "executor")["address"] = os.environ["CONVEYOR_SERVER_DASK_ADDRESS"]
     catalog = _file_catalog(config) if _executor(job) != "argo" else None
