@@ -245,3 +245,16 @@ def test_a_quiet_run_that_says_one_line_never_loads_rich(tmp_path: Path) -> None
     Console(file=out).print(line.replace(": succeeded", ": " + coloured("succeeded"), 1))
     assert out.getvalue().strip() == line
     assert done.stderr == ""
+
+
+def test_a_trailing_newline_is_not_part_of_a_valid_run_id_or_tag() -> None:
+    # '$' in the patterns allows one trailing newline to re.match: a run folder 'nl\n' was made.
+    from conveyor.cli import params
+    from conveyor.runlog.records import check_run_id
+
+    assert not params.is_run_id("nl\n") and params.is_run_id("nl")
+    with pytest.raises(ValueError):
+        check_run_id("nl\n")
+    with pytest.raises(typer.BadParameter):
+        params.tag("t\n")
+    assert quick.parse(["execute", "-f", "p.yaml", "--tag", "t\n"]) is None

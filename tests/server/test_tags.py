@@ -85,7 +85,8 @@ def test_tags_are_kept_listed_filtered_and_rerun(api: tuple[TestClient, dict[str
     assert again.json()["tags"] == ["nightly", "team:data"] and again.json()["rerun_of"] == nightly["id"]
     assert sorted(_ids(listed(ann, tag="nightly"))) == sorted([nightly["id"], again.json()["id"]])
 
-    for bad, found in ((["has space"], "has space"), (["-x"], "-x"), (["é"], "é"), ([""], "")):
+    bads = ((["has space"], "has space"), (["-x"], "-x"), (["é"], "é"), ([""], ""), (["nl\n"], "nl\n"))
+    for bad, found in bads:
         refused = client.post("/api/v1/runs", json={"pipeline": ONE, "tags": bad}, headers=ann)
         assert refused.status_code == 422, refused.text
         issue = refused.json()["error"]["issues"][0]

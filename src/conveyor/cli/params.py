@@ -65,7 +65,7 @@ def tag(value: str | None) -> str | None:
     rule the server checks a submission's tags by, so a bad one is refused before sending."""
     from conveyor.runlog.records import TAG_PATTERN
 
-    if value is None or re.match(TAG_PATTERN, value):
+    if value is None or re.fullmatch(TAG_PATTERN, value):
         return value
     raise _refuse(TAG_RULE, value)
 
@@ -92,7 +92,7 @@ def is_run_id(value: str) -> bool:
     """Whether ``value`` follows the run id rule (:data:`RUN_ID_RULE`)."""
     from conveyor.runlog.records import RUN_ID_PATTERN
 
-    return re.match(RUN_ID_PATTERN, value) is not None
+    return re.fullmatch(RUN_ID_PATTERN, value) is not None
 
 
 def url(value: str | None) -> str | None:

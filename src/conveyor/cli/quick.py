@@ -193,4 +193,4 @@ def _tag_ok(value: str | None) -> bool:
 
     from conveyor.runlog.records import TAG_PATTERN
 
-    return re.match(TAG_PATTERN, value) is not None
+    return re.fullmatch(TAG_PATTERN, value) is not None

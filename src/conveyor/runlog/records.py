@@ -24,6 +24,7 @@ from typing import cast
 from conveyor.jsontypes import JSONObject, JSONValue
 
 #: The one rule for run ids: a file name, a URL path part, a Kubernetes label value.
+#: Checked with ``fullmatch`` in Python (``$`` alone lets a trailing newline through).
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
 #: The one rule for a run's tags (``--tag``, a server submission's ``tags``): shown in listings
@@ -38,7 +39,7 @@ def new_run_id() -> str:
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it follows :data:`RUN_ID_PATTERN`; ValueError saying the rule if not."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
         raise ValueError(
             f"run id {run_id!r} is not valid: use letters, digits, '.', '_' and '-' "
             "(at most 63, starting with a letter or digit)"

@@ -48,7 +48,7 @@ class SubmitRun(BaseModel):
     def _tags_by_the_rule(cls, value: list[str]) -> list[str]:
         """Each tag as ``TAG_PATTERN`` says: the message says the rule, not the pattern."""
         for tag in value:
-            if not _TAG.match(tag):
+            if not _TAG.fullmatch(tag):
                 raise ValueError(
                     f"tags like 'nightly' or 'team:data' (letters, digits and '_.:=+/@-', at most 100, "
                     f"not starting with a sign), not {tag!r}"
