@@ -32,6 +32,15 @@ class ArgoError(ConveyorError):
     """The Argo Server refused a request or could not be reached (the message says which)."""
 
 
+def printable(text: str) -> str:
+    """``text`` from the Argo Server as a terminal may show it: control characters (escape
+    sequences that clear the screen or retitle the window, carriage returns) written as
+    ``\\xNN``; tabs kept."""
+    return "".join(
+        c if c == "\t" or (c.isprintable() and c not in "\x1b\x7f") else f"\\x{ord(c):02x}" for c in text
+    )
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in {"1", "true", "yes"}
 
@@ -88,27 +97,54 @@ class ArgoServer:
             time.sleep(pause)
         if response.status_code >= 400:
             try:
-                detail = response.json().get("message", response.text)
+                body = response.json()
             except ValueError:
-                detail = response.text
+                body = None
+            message = body.get("message") if isinstance(body, dict) else None
+            detail = message if isinstance(message, str) else response.text
             raise ArgoError(
-                f"Argo Server answered {response.status_code} to {method} {path}: {detail.strip()[:300]}"
+                f"Argo Server answered {response.status_code} to {method} {path}: "
+                f"{printable(detail.strip()[:300])}"
             )
+        if response.status_code >= 300:  # redirects are not followed (the token stays here)
+            raise ArgoError(f"Argo Server answered {response.status_code} to {method} {path}: not followed")
         return response
+
+    def _object(self, method: str, path: str, **kw: Any) -> WorkflowObject:
+        """The JSON object the server answers with, checked for the shape conveyor reads (a
+        mapping, its ``metadata`` and ``status`` mappings, ``status.nodes`` mappings): a broken
+        or hostile server is an ArgoError, not a crash further on."""
+        response = self._request(method, path, **kw)
+        try:
+            data = response.json()
+        except ValueError:
+            kind = response.headers.get("content-type", "no content type")
+            raise ArgoError(
+                f"Argo Server's answer to {method} {path} is not JSON ({printable(kind)})"
+            ) from None
+        shapes_ok = isinstance(data, dict) and all(
+            isinstance(data.get(key) or {}, dict) for key in ("metadata", "status")
+        )
+        nodes = (data.get("status") or {}).get("nodes") if shapes_ok else None
+        if (
+            not shapes_ok
+            or not isinstance(nodes or {}, dict)
+            or not all(isinstance(node, dict) for node in (nodes or {}).values())
+        ):
+            raise ArgoError(f"Argo Server's answer to {method} {path} is not a workflow object")
+        data["status"] = data.get("status") or {}
+        found: WorkflowObject = data
+        return found
 
     def submit(self, manifest: Manifest) -> WorkflowObject:
         """Create the manifest's object (a Workflow, WorkflowTemplate or CronWorkflow)."""
         collection, key = SUBMIT_PATHS[manifest["kind"]]
         namespace = manifest.get("metadata", {}).get("namespace") or self.namespace
-        created: WorkflowObject = self._request(
-            "POST", f"/api/v1/{collection}/{namespace}", json={key: manifest}
-        ).json()
-        return created
+        return self._object("POST", f"/api/v1/{collection}/{namespace}", json={key: manifest})
 
     def get(self, name: str) -> WorkflowObject:
         """The workflow ``name`` with its status (its phase and its nodes')."""
-        found: WorkflowObject = self._request("GET", f"/api/v1/workflows/{self.namespace}/{name}").json()
-        return found
+        return self._object("GET", f"/api/v1/workflows/{self.namespace}/{name}")
 
     def logs(self, name: str, pod: str | None = None) -> list[dict[str, str]]:
         """Log lines of a workflow's pods (their main containers): [{podName, content}]."""
@@ -122,10 +158,14 @@ class ArgoServer:
             if not raw:
                 continue
             try:
-                entry = json.loads(raw).get("result", {})
+                entry = json.loads(raw)
             except ValueError:
                 continue
-            lines.append({"podName": entry.get("podName", ""), "content": entry.get("content", "")})
+            result = entry.get("result") if isinstance(entry, dict) else None
+            if not isinstance(result, dict):
+                continue
+            pod, content = result.get("podName", ""), result.get("content", "")
+            lines.append({"podName": printable(str(pod)), "content": printable(str(content))})
         return lines
 
     def action(self, name: str, verb: str) -> WorkflowObject:
@@ -133,7 +173,4 @@ class ArgoServer:
         if verb not in {"stop", "terminate", "retry", "resubmit", "suspend", "resume"}:
             raise ArgoError(f"unknown workflow action {verb!r}")
         body = {"name": name, "namespace": self.namespace}
-        answer: WorkflowObject = self._request(
-            "PUT", f"/api/v1/workflows/{self.namespace}/{name}/{verb}", json=body
-        ).json()
-        return answer
+        return self._object("PUT", f"/api/v1/workflows/{self.namespace}/{name}/{verb}", json=body)
