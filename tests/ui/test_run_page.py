@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from conveyor.runlog.file import FileRunLogStore
 from conveyor.runlog.records import EndEvent, NodeEvent, RunRecord, StartEvent, Status
 from conveyor.step.context import path_slug
@@ -178,3 +180,19 @@ def test_layout_reduces_crossings_and_routes_long_edges_around_nodes() -> None:
 
 def test_run_page_reads_are_typed_apart_from_the_fold() -> None:
     assert issubclass(RunView, RunPage) and "apply" not in vars(RunPage)
+
+
+def test_expanding_stops_at_a_total_so_a_page_cannot_ask_for_a_huge_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each composite is bounded, but a page could name hundreds (hostile review: 60 parallels
+    # of 400 steps, 8 MB and seconds under the view's lock): past the total, they stay folded.
+    from conveyor.ui import runpage
+
+    view = failed_run(tmp_path)
+    assert view.pipeline is not None
+    top = view.pipeline.dag
+    monkeypatch.setattr(runpage, "EXPAND_TOTAL", 2)  # room for no composite's inside
+    nodes = {n["name"]: n for n in view.dag(top, (), (), expand={"fan", "both", "pick"})["nodes"]}
+    assert not nodes["fan"]["expanded"] and not nodes["both"]["expanded"]
+    assert nodes["fan"]["expandable"] and "fan/*/t" not in nodes and "both/a/a1" not in nodes

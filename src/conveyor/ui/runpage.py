@@ -42,6 +42,10 @@ Model = type[NodeBase]
 #: unasked; a composite the page asks to expand (its toggle) may hold up to EXPAND_MOST.
 EXPAND_LIMIT = 60
 EXPAND_MOST = 400
+#: The most nodes one level's graph may hold with its composites expanded: a page naming
+#: hundreds of composites to expand gets the first that fit, the rest folded (each request
+#: is laid out under the view's lock, so its size is bounded).
+EXPAND_TOTAL = 1200
 #: What the steps inside an expanded map or loop are drawn as (their states are counted
 #: over all items or iterations, as on the level that opens them).
 _EACH = {"item": "each item", "iteration": "each iteration"}
@@ -306,6 +310,7 @@ class RunPage:
         size = sum(len(b.steps) for b in branches.values())
         if not branches or size > EXPAND_MOST:
             return name
+        wanted = wanted and len(nodes) + size <= EXPAND_TOTAL
         own["expandable"], own["expanded"] = True, wanted
         if not wanted:
             return name
