@@ -10,6 +10,7 @@ PostgreSQL; the end-to-end ones start ``conveyor server start``.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import stat
@@ -210,6 +211,26 @@ def test_nul_is_refused_everywhere_with_422(app: App) -> None:
     text = api.post("/api/v1/runs", json={"pipeline": SMALL, "name": "a\\u0000b"})
     assert text.status_code == 201, text.text
     assert api.get("/api/v1/runs").json()["total"] == 1  # the database is still fine
+
+
+def test_a_lone_surrogate_is_refused_and_a_pair_kept(app: App) -> None:
+    # '\ud800' alone decoded to a character no page could encode: the run was accepted, then
+    # every GET of it answered 500 (hostile review).
+    api = app.api()
+    lone = api.post(
+        "/api/v1/runs",
+        content=b'{"pipeline": %s, "parameters": {"a": "x\\ud800"}}' % json.dumps(SMALL).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert lone.status_code == 422 and issue_paths(lone) == [["body", "parameters", "a"]], lone.text
+    pair = api.post(
+        "/api/v1/runs",
+        content=b'{"pipeline": %s, "parameters": {"a": "\\ud83d\\ude00"}}' % json.dumps(SMALL).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert pair.status_code == 201, pair.text
+    shown = api.get(f"/api/v1/runs/{pair.json()['id']}")
+    assert shown.status_code == 200 and shown.json()["parameters"] == {"a": "\U0001f600"}
 
 
 def test_unknown_body_fields_are_refused_by_name(app: App) -> None:

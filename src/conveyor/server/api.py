@@ -58,18 +58,22 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
-# A JSON ``\u0000`` escape: preceded by an even number of backslashes (``\\u0000`` is text).
-_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# A JSON ``\u0000`` escape, or a surrogate's (``\ud800``): preceded by an even number of
+# backslashes (``\\u0000`` is text).
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+#: What no database column can hold: NUL, and a lone surrogate (JSON's ``\ud800`` without its
+#: pair decodes to one; PostgreSQL refuses it and encoding it for a page fails: a 500).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _nul_path(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
-    """Where in decoded JSON a NUL character is (a key or a string), if anywhere."""
+    """Where in decoded JSON a NUL or a lone surrogate is (a key or a string), if anywhere."""
     if isinstance(value, str):
-        return path if "\x00" in value else None
+        return path if _UNSTORABLE.search(value) else None
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return (*path, key.replace("\x00", "\\u0000"))
+        if isinstance(key, str) and _UNSTORABLE.search(key):
+            return (*path, _UNSTORABLE.sub(lambda m: f"\\u{ord(m[0]):04x}", key))
         found = _nul_path(item, (*path, str(key)))
         if found is not None:
             return found
@@ -88,14 +92,15 @@ def nul_in_url(scope: Scope) -> list[str] | None:
 
 
 def nul_in_body(body: bytes) -> list[str] | None:
-    """The location of a NUL character in a JSON request body, if there is one."""
+    """The location of a NUL character or a lone surrogate in a JSON request body, if any."""
     if b"\x00" not in body and not _ESCAPED_NUL.search(body):
         return None
     try:
-        found = _nul_path(json.loads(body))
+        decoded = json.loads(body)
     except ValueError:
-        found = None
-    return ["body", *found] if found is not None else ["body"]
+        return ["body"]
+    found = _nul_path(decoded)  # None for a surrogate pair: one character, stored as any other
+    return ["body", *found] if found is not None else None
 
 
 class RefuseNul:
@@ -129,8 +134,8 @@ class RefuseNul:
         if where is not None:
             issue: IssueBody = {
                 "path": where,
-                "message": "NUL character (\\u0000) refused",
-                "found": "\\u0000",
+                "message": "NUL character (\\u0000) or lone surrogate (\\ud800-\\udfff) refused",
+                "found": "\\u0000 or a lone \\ud800-\\udfff",
             }
             await error(422, f"the request's {where[0]} holds a NUL character", [issue])(scope, receive, send)
             return
