@@ -59,3 +59,25 @@ def test_a_worker_polling_every_30_s_starts_a_submitted_run_at_once(db_url: str,
             assert after["started_at"] - silent["ended_at"] < 1.0, after
     finally:
         server.stop()
+
+
+def test_a_worker_listens_again_after_its_postgres_connection_is_lost(postgres_url: str) -> None:
+    # A terminated backend (a restarted database) left the worker polling for good.
+    import psycopg
+
+    from conveyor.server.wake import CHANNEL, Waiter
+
+    waiter = Waiter(postgres_url, poll=0.2)
+    waiter.RELISTEN = 0.0
+    dsn = postgres_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        pid = waiter._listener.info.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        for _ in range(10):  # the loss is seen, the connection dropped, and listened again
+            waiter.wait()
+            if waiter._listener is not None and waiter._listener.info.backend_pid != pid:
+                break
+        assert waiter._listener is not None and waiter._listener.info.backend_pid != pid
+        admin.execute(f"NOTIFY {CHANNEL}")
+        assert waiter.wait() is True
+    waiter.close()

@@ -73,8 +73,13 @@ def signal_local(engine: Any) -> None:
 class Waiter:
     """What an idle worker waits on: notifications, a datagram socket, or only the clock."""
 
+    #: Seconds between attempts to listen again after the PostgreSQL connection was lost.
+    RELISTEN = 10.0
+
     def __init__(self, url: str, poll: float) -> None:
         self.poll = poll
+        self._url = url
+        self._relisten_at = 0.0
         self._listener: Any = None
         self._socket: socket.socket | None = None
         self._path: Path | None = None
@@ -113,6 +118,7 @@ class Waiter:
     def wait(self) -> bool:
         """Until a wake-up or the poll interval; whether woken. Pending wake-ups are taken
         all at once: one claim attempt follows however many runs were queued meanwhile."""
+        self._relisten()
         fd = self.fileno()
         if fd is None:
             time.sleep(self.poll)
@@ -124,6 +130,17 @@ class Waiter:
             return False
         self._take()
         return bool(ready)
+
+    def _relisten(self) -> None:
+        """Listen again on PostgreSQL once the connection was lost (a restarted database, a
+        terminated backend), every RELISTEN seconds at most: else the worker only polled."""
+        if self._listener is not None or not self._url.startswith("postgresql"):
+            return
+        if time.monotonic() < self._relisten_at:
+            return
+        self._relisten_at = time.monotonic() + self.RELISTEN
+        with contextlib.suppress(Exception):
+            self._listen(self._url)
 
     def _take(self) -> None:
         """Consume every wake-up waiting (a lost connection is dropped: the poll goes on)."""
