@@ -86,3 +86,14 @@ def test_log_lines_of_the_wrong_shape_are_skipped_and_escapes_shown(server: Argo
         {"podName": "p1", "content": "fine"},
         {"podName": "p2", "content": "\\x1b]0;owned\\x07red"},
     ]
+
+
+def test_an_answer_over_the_limit_is_an_error_not_memory(server: ArgoServer, monkeypatch: Any) -> None:
+    from conveyor.executors.argo import client
+
+    monkeypatch.setattr(client, "MAX_ANSWER", 1 << 20)
+    ANSWERS["now"] = (200, "application/json", '{"metadata": {"name": "' + "x" * (2 << 20) + '"}}')
+    with pytest.raises(ArgoError, match="over 1 MiB"):
+        server.get("wf")
+    ANSWERS["now"] = (200, "application/json", '{"metadata": {"name": "wf"}, "status": {"phase": "Running"}}')
+    assert server.get("wf")["status"] == {"phase": "Running"}

@@ -26,6 +26,10 @@ SUBMIT_PATHS = {
 
 #: Seconds to wait before sending a request again that the server answered 503.
 UNAVAILABLE_PAUSES = (1.0, 2.0, 4.0)
+#: The most an answer may hold, and the longest it may take to arrive whole: a server that
+#: sends without end (or drips) is an error, not a CLI that grows or waits for ever.
+MAX_ANSWER = 64 << 20
+_TRANSFER_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
 
 
 class ArgoError(ConveyorError):
@@ -80,6 +84,7 @@ class ArgoServer:
         if token:
             headers["Authorization"] = token if token.lower().startswith("bearer ") else f"Bearer {token}"
         self._http = httpx.Client(base_url=self.base, headers=headers, verify=verify, timeout=timeout)
+        self._deadline = max(timeout * 4, 60.0)
         self._httpx = httpx
 
     def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
@@ -87,7 +92,7 @@ class ArgoServer:
 
         for pause in (*UNAVAILABLE_PAUSES, None):
             try:
-                response = self._http.request(method, path, **kw)
+                response = self._bounded(method, path, **kw)
             except self._httpx.HTTPError as exc:
                 raise ArgoError(f"cannot reach the Argo Server at {self.base}: {exc}") from None
             # 503: the server's HTTP gateway could not reach its own gRPC side (seen on a real
@@ -109,6 +114,25 @@ class ArgoServer:
         if response.status_code >= 300:  # redirects are not followed (the token stays here)
             raise ArgoError(f"Argo Server answered {response.status_code} to {method} {path}: not followed")
         return response
+
+    def _bounded(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The answer, read whole only while under MAX_ANSWER bytes and within the deadline."""
+        import time
+
+        ends = time.monotonic() + self._deadline
+        with self._http.stream(method, path, **kw) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise ArgoError(f"Argo Server's answer to {method} {path} is over {MAX_ANSWER >> 20} MiB")
+                if time.monotonic() > ends:
+                    raise ArgoError(
+                        f"Argo Server's answer to {method} {path} took over {self._deadline:.0f} s"
+                    )
+            # the body as read is decoded already: the headers that described its transfer go
+            kept = [(k, v) for k, v in streamed.headers.items() if k.lower() not in _TRANSFER_HEADERS]
+            return self._httpx.Response(streamed.status_code, headers=kept, content=bytes(body))
 
     def _object(self, method: str, path: str, **kw: Any) -> WorkflowObject:
         """The JSON object the server answers with, checked for the shape conveyor reads (a
