@@ -30,6 +30,7 @@ CONFIG = "run_log_store: {type: file, config: {path: runs}}\n"
 
 
 def project(tmp_path: Path, function: str = "scale") -> Path:
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "mysteps.py").write_text(STEPS)
     (tmp_path / "pipeline.yaml").write_text(PIPELINE % function)
     (tmp_path / "config.yaml").write_text(CONFIG)
@@ -110,3 +111,15 @@ def test_execute_no_import_runs_until_the_typo(tmp_path: Path) -> None:
     )
     assert out.returncode == 1  # the run failed at the second step, after the first had run
     assert (tmp_path / "made.txt").exists()
+
+
+def test_the_hint_names_the_parameters_file_beside_the_pipeline(tmp_path: Path) -> None:
+    # A newcomer running an example from the repository's root: the parameters it needs are
+    # in the example's own params.yaml, and the hint says that path (new-user review).
+    project(tmp_path / "example")
+    out = run_cli(
+        "execute", "-f", "example/pipeline.yaml", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "example")}
+    )
+    assert out.returncode == 2
+    assert "give it with -p example/params.yaml" in out.stderr, out.stderr
+    assert not (tmp_path / "made.txt").exists()  # nothing ran

@@ -369,6 +369,19 @@ class Preflight:
 
         self._graph(dag, ("dag",), initial, names, report)
 
+    def _parameters_beside(self) -> str | None:
+        """A parameters file beside the pipeline (``params.yaml``, as the examples keep theirs)
+        when no parameters were given: the hint names it, as the command would take it."""
+        if self.parameters or not self.loaded.file:
+            return None
+        found = Path(self.loaded.file).parent / "params.yaml"
+        if not found.is_file():
+            return None
+        try:
+            return str(found.relative_to(self.workdir))
+        except ValueError:
+            return str(found)
+
     def _missing(
         self,
         task: _Task,
@@ -389,7 +402,9 @@ class Preflight:
             )
         if scoped:
             hints.append(f"'{scoped[0]}' sets it only inside its own branch")
-        hints.append(f"give it with -p params.yaml or CONVEYOR_PRM_{name}, or return it from an earlier step")
+        beside = self._parameters_beside()
+        given = f"-p {beside}" if beside else "-p params.yaml"
+        hints.append(f"give it with {given} or CONVEYOR_PRM_{name}, or return it from an earlier step")
         shown = sorted(available)
         found = ", ".join(shown[:LISTED]) + (", ..." if len(shown) > LISTED else "") if shown else "none"
         return self._issue(
