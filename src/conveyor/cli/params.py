@@ -63,11 +63,16 @@ TAG_RULE = "a tag: letters, digits and '_.:=+/@-', at most 100, not starting wit
 def tag(value: str | None) -> str | None:
     """A run's tag (``--tag``): what :data:`conveyor.runlog.records.TAG_PATTERN` allows, the
     rule the server checks a submission's tags by, so a bad one is refused before sending."""
-    from conveyor.runlog.records import TAG_PATTERN
-
-    if value is None or re.fullmatch(TAG_PATTERN, value):
+    if value is None or is_tag(value):
         return value
     raise _refuse(TAG_RULE, value)
+
+
+def is_tag(value: str) -> bool:
+    """Whether ``value`` follows the tag rule (:data:`TAG_RULE`)."""
+    from conveyor.runlog.records import TAG_PATTERN
+
+    return re.fullmatch(TAG_PATTERN, value) is not None
 
 
 def tags(values: list[str] | None) -> list[str] | None:

@@ -189,8 +189,6 @@ def _tag_ok(value: str | None) -> bool:
     """Whether a tag passes the Typer command's own check (else Typer reports it)."""
     if value is None:
         return True
-    import re
+    from conveyor.cli.params import is_tag
 
-    from conveyor.runlog.records import TAG_PATTERN
-
-    return re.fullmatch(TAG_PATTERN, value) is not None
+    return is_tag(value)
