@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import json.encoder
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 #: json's C encoder factory (not in json's typed interface); None without the C speedups.
@@ -48,6 +48,38 @@ else:  # pragma: no cover - an interpreter without json's C speedups
     def plain(value: object) -> str:
         """``json.dumps(value)``."""
         return json.dumps(value)
+
+
+#: Each key of a flat object as :func:`flat` writes it (``"name":``), made once per name.
+_KEYS: dict[str, str] = {}
+
+
+def flat(values: Mapping[str, object]) -> str:
+    """``compact(values)`` (the same text, tested), faster for what a map item returns: an
+    object of one or two names whose values are integers, strings, ``None`` or booleans
+    (json's own text for them, written directly); anything else goes to :func:`compact`."""
+    if len(values) > 2:
+        return compact(values)
+    parts = []
+    for name, value in values.items():
+        kind = type(value)
+        if kind is int:
+            text = int.__repr__(value)
+        elif kind is str:
+            text = _ascii(value)
+        elif value is None:
+            text = "null"
+        elif kind is bool:
+            text = "true" if value else "false"
+        else:
+            return compact(values)
+        key = _KEYS.get(name) if type(name) is str else None
+        if key is None:
+            if type(name) is not str or len(_KEYS) > 4096:
+                return compact(values)
+            key = _KEYS[name] = compact(name) + ":"
+        parts.append(key + text)
+    return "{" + ",".join(parts) + "}"
 
 
 #: orjson's ``loads`` and its error, once looked for (orjson is imported at the first read,

@@ -55,6 +55,17 @@ class FakeRunner:
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         return [job() for job in jobs]
 
+    def run_items(
+        self,
+        node: MapNode,
+        path: list[str],
+        scope: Scope,
+        items: Sequence[Any],
+        values: list[dict[str, object]],
+        general: Callable[[int], bool],
+    ) -> list[bool]:
+        return [general(index) for index in range(len(items))]
+
     def node_event(self, path: list[str], kind: str, status: Status, info: dict[str, Any]) -> None:
         self.events.append((tuple(path), kind, status, dict(info)))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from conveyor.cli.style import coloured, escape, is_terminal, mark
 from conveyor.executors.stream import Published, Subscriber
 from conveyor.graph.kinds import info_of, model_named
+from conveyor.runlog.itemattempt import ItemAttempt
 from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, Status, StepRecord
 
 if TYPE_CHECKING:  # imported when first needed: a chain of tasks shows no bar
@@ -64,9 +65,17 @@ class ConsoleProgress(Subscriber):
                 return key
         return None
 
+    takes_item_attempts = True
+
     def receive(self, batch: Sequence[Published]) -> None:
         maps = self._maps
         for record in batch:
+            if isinstance(record, ItemAttempt):  # a map item's attempt (always inside a map)
+                if self._progress is not None:
+                    inside = self._map_of(record.path)
+                    if inside is not None:
+                        self._item_ended(inside, record.path[len(inside)])
+                continue
             if isinstance(record, RunRecord):
                 self._run(record)
                 continue

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeGuard
 
-from conveyor.executors.jobs import JobRunner, in_chunks
+from conveyor.executors.jobs import JobRunner, in_chunks, indexed_in_chunks
+from conveyor.executors.leanitems import LeanItems, lean_task
 from conveyor.executors.mapitems import MapItems
 from conveyor.executors.storewriter import START_DELAY, StoreWriter
 from conveyor.executors.stream import Published, Stream, Subscriber
@@ -31,8 +32,10 @@ from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.runlog import base as runlog_base
 from conveyor.runlog.base import RunLog, RunLogStore, RunLogUnwritable, os_cause
 from conveyor.runlog.endings import Ending, close
+from conveyor.runlog.itemattempt import ItemAttempt
 from conveyor.runlog.records import EndEvent, Event, NodeEvent, RunRecord, StartEvent, Status, brief_error
 from conveyor.spec.models import MAX_BACKOFF, MapNode, Pipeline, TaskNode
+from conveyor.step.commands import running
 from conveyor.step.context import StepContext, path_slug
 from conveyor.step.params import resolve_callable
 
@@ -79,6 +82,7 @@ class Engine(Runner):
         task_slots: int | None = None,
         one_attempt: bool = False,
         lease: float | None = None,
+        lean: bool = False,
     ) -> None:
         self.run = run
         self.run_id = run.run_id
@@ -101,14 +105,74 @@ class Engine(Runner):
         #: items are the hot path). The ticker publishes the starts of attempts still
         #: running, so that subscribers see them within a tick, and the store writer
         #: writes them as before (:data:`START_DELAY`).
-        self._opening: dict[int, StartEvent] = {}
-        self._opening_lock = threading.Lock()
+        #: (A map item on the lean path keeps its start as a (path, attempt, time) tuple.)
+        self.opening: dict[int, StartEvent | tuple[list[str], int, float]] = {}
+        self.opening_lock = threading.Lock()
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
+        #: Whether map items may take the lean path: steps run in this process's threads
+        #: (``executors.leanitems``; the executor says so).
+        self.lean = lean and task_slots is None and not one_attempt
 
     # --- Runner protocol -------------------------------------------------------------------
 
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         return in_chunks(self.jobs, jobs, count, limit)
+
+    def run_items(
+        self,
+        node: MapNode,
+        path: list[str],
+        scope: Scope,
+        items: Sequence[Any],
+        values: list[dict[str, object]],
+        general: Callable[[int], bool],
+    ) -> list[bool]:
+        count = len(items)
+        lean = self._lean(node, path, scope, items, values, general)
+        if lean is None:
+            return indexed_in_chunks(self.jobs, general, count, node.max_parallelism)
+        with running(self.run_id):
+            return indexed_in_chunks(self.jobs, lean.run, count, node.max_parallelism)
+
+    def _lean(
+        self,
+        node: MapNode,
+        path: list[str],
+        scope: Scope,
+        items: Sequence[Any],
+        values: list[dict[str, object]],
+        general: Callable[[int], bool],
+    ) -> LeanItems | None:
+        """The lean path for this map's items, when it may take it (``executors.leanitems``)."""
+        if not self.lean or scope.environment():
+            return None
+        found = lean_task(node)
+        if found is None:
+            return None
+        name, task = found
+        return LeanItems(self, node, path, name, task, scope.view(), items, values, general)
+
+    def keep_output(self, path: list[str], attempt: int, output: str) -> tuple[str | None, str | None]:
+        """Write an attempt's output as its log: where it is, or (a full disk, a quota)
+        why it could not be, which fails the attempt rather than the run."""
+        # The attempt has left `context.running`: once this lock is ours, no live write
+        # of its partial output can come after the final one.
+        with self._logs.lock:
+            name = f"{path_slug(path)}/attempt-{attempt}.log"
+            try:
+                return self.store.write_log(self.run_id, name, output), None
+            except OSError as exc:
+                where = self.store.log_location(self.run_id, name)
+                return None, f"{os_cause(exc)} while writing the step's output to {where}"
+
+    def publish_item(self, record: ItemAttempt) -> None:
+        """Publish a map item's attempt (the lean path's one record per item)."""
+        try:
+            self._stream.publish((record,))
+        except OSError as exc:
+            raise RunLogUnwritable(
+                self.run_id, f"recording the end of step '{'/'.join(record.path)}'", exc
+            ) from None
 
     def resolve(self, dotted: str) -> Callable[..., Any]:
         return resolve_callable(dotted)
@@ -157,28 +221,22 @@ class Engine(Runner):
                 time.sleep(min(backoff * 2 ** min(n - 1, 32), MAX_BACKOFF))
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
-            self._opening[id(start)] = start  # published with its end, or by the ticker
+            self.opening[id(start)] = start  # published with its end, or by the ticker
             if self._slots is None:
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             else:
                 with self._slots:
                     result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
-            # The attempt has left `context.running`: once this lock is ours, no live write
-            # of its partial output can come after the final one.
             if result.output:
-                with self._logs.lock:
-                    name = f"{path_slug(path)}/attempt-{attempt}.log"
-                    try:
-                        log = self.store.write_log(self.run_id, name, result.output)
-                    except OSError as exc:  # a full disk, a quota: the step's failure, not the engine's
-                        where = self.store.log_location(self.run_id, name)
-                        lost = f"writing the output of step '{'/'.join(path)}' to {where}"
-                        cause = f"{os_cause(exc)} while writing the step's output to {where}"
-                        result.status, result.error = (
-                            Status.FAILED,
-                            cause + (f" (the step itself failed: {result.error})" if result.error else ""),
-                        )
+                log, cause = self.keep_output(path, attempt, result.output)
+                if cause is not None:  # a full disk, a quota: the step's failure, not the engine's
+                    where = self.store.log_location(self.run_id, f"{path_slug(path)}/attempt-{attempt}.log")
+                    lost = f"writing the output of step '{'/'.join(path)}' to {where}"
+                    result.status, result.error = (
+                        Status.FAILED,
+                        cause + (f" (the step itself failed: {result.error})" if result.error else ""),
+                    )
             end = EndEvent(
                 path,
                 attempt,
@@ -193,8 +251,9 @@ class Engine(Runner):
                 log=log,
                 info=dict(result.marks) if result.marks else {},
             )
-            with self._opening_lock:  # once ours, the ticker has published it or never will
-                opened = self._opening.pop(id(start), None)
+            with self.opening_lock:  # once ours, the ticker has published it or never will
+                opened = self.opening.pop(id(start), None)
+            assert opened is None or isinstance(opened, StartEvent)  # the general path's own
             self._publish(
                 [opened, end] if opened is not None else [end],
                 lost or "recording the end of step",
@@ -246,16 +305,20 @@ class Engine(Runner):
     def _publish_open(self) -> None:
         """Publish the starts of the attempts still running (see ``_opening``). What the
         store refuses now stays for the attempt's end, which raises it."""
-        if not self._opening:
+        if not self.opening:
             return
-        with self._opening_lock:
+        with self.opening_lock:
             # Popped one by one: an attempt starting meanwhile (it adds its start without
             # the lock) is left for its end or the next tick, never dropped.
-            starts = [self._opening.pop(key) for key in list(self._opening)]
+            # A lean map item pops its own without the lock (it then waits for the lock
+            # only when its start was taken here): so each is popped with a default.
+            taken = [(key, self.opening.pop(key, None)) for key in list(self.opening)]
+            opened = [(key, s) for key, s in taken if s is not None]
+            starts = [s if isinstance(s, StartEvent) else StartEvent(*s) for _, s in opened]
             try:
                 self._stream.publish(starts)
             except (OSError, runlog_base.RunTakenOverError):
-                self._opening.update((id(s), s) for s in starts)
+                self.opening.update(opened)
 
     def _close_open(self, status: Status, t: float) -> None:
         """The run ends with steps still open (interrupted, or its store unwritable): record

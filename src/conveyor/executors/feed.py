@@ -13,6 +13,7 @@ from typing import TypeAlias
 
 from conveyor.executors.stream import Published, Subscriber
 from conveyor.jsontypes import JSONObject
+from conveyor.runlog.itemattempt import ItemAttempt
 from conveyor.runlog.records import RunRecord, StepRecord
 
 #: One event as the feed hands it on: the JSON the run log keeps (read ``e`` for its shape).
@@ -32,6 +33,7 @@ def as_dict(record: Published, run_id: str) -> EventDict:
         return data
     if isinstance(record, StepRecord):
         return {"e": "step", "run_id": run_id, **record.to_json()}
+    assert not isinstance(record, ItemAttempt)  # the stream gives a Feed its two events
     return {**record.to_json(), "run_id": run_id}
 
 

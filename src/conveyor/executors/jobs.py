@@ -25,38 +25,49 @@ JobRunner = Callable[[Iterable[Job], int, int | None], list[bool]]
 
 def in_chunks(run_jobs: JobRunner, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
     """Run ``jobs`` (a map's items, a parallel's branches) with ``run_jobs``, handing it one
-    job per *chunk* of them rather than one per item.
+    job per *chunk* of them rather than one per item (see :func:`indexed_in_chunks`)."""
+    if count < 2:
+        return run_jobs(jobs, count, limit)
+    listed = list(jobs)  # a few branches: a map's items come by index (indexed_in_chunks)
+    return indexed_in_chunks(run_jobs, lambda index: listed[index](), count, limit)
 
-    Each chunk takes the next item from one shared feed, runs it, and goes on while it has
-    run fewer than :data:`CHUNK_ITEMS` for less than :data:`CHUNK_SECONDS`; so a pool of
-    width N still runs at most N items at once, in the order they come, and an item that
+
+def indexed_in_chunks(
+    run_jobs: JobRunner, job: Callable[[int], bool], count: int, limit: int | None
+) -> list[bool]:
+    """Run ``job(0)`` ... ``job(count - 1)`` with ``run_jobs``, handing it one job per
+    *chunk* of them rather than one per item.
+
+    Each chunk takes the next index from one shared counter, runs it, and goes on while it
+    has run fewer than :data:`CHUNK_ITEMS` for less than :data:`CHUNK_SECONDS`; so a pool
+    of width N still runs at most N items at once, in the order they come, and an item that
     blocks (a sleep, a process) ends its chunk, and makes the pool grow, as before. What
     is paid once per job (the pool's bookkeeping, a thread's wake-up) is paid once per
     chunk: for 100,000 cheap items, a few hundred times. Results are in item order.
     """
     if count < 2:
-        return run_jobs(jobs, count, limit)
+        return run_jobs((lambda: job(0),) if count else (), count, limit)
     results = [False] * count
-    feed: Iterator[tuple[int, Job]] = enumerate(jobs)
     lock = threading.Lock()
-    left = [True]
+    at = [0]
+    monotonic = time.monotonic
 
     def chunk() -> bool:
-        began = time.monotonic()
+        began = monotonic()
         for _ in range(CHUNK_ITEMS):
             with lock:
-                taken = next(feed, None)
-            if taken is None:
-                left[0] = False
-                break
-            results[taken[0]] = taken[1]()
-            if time.monotonic() - began >= CHUNK_SECONDS:
+                index = at[0]
+                if index >= count:
+                    break
+                at[0] = index + 1
+            results[index] = job(index)
+            if monotonic() - began >= CHUNK_SECONDS:
                 break
         return True
 
     def chunks() -> Iterator[Job]:
         for _ in range(count):  # never more chunks than items (the pool sizes for count)
-            if not left[0]:
+            if at[0] >= count:
                 return
             yield chunk
 

@@ -41,6 +41,12 @@ class LocalExecutor(Executor):
         self._pool = RunnerPool(self.max_workers) if isolation == "pool" else None
         self._launch = self._pool.launch if self._pool is not None else LAUNCHERS[isolation]
 
+    @property
+    def inline(self) -> bool:
+        """Whether a step that declares no secrets runs in the engine's own thread (map
+        items may then take the engine's lean path)."""
+        return self.isolation == "thread"
+
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         return self._jobs.run_jobs(jobs, count, limit)
 

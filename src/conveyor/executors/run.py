@@ -142,6 +142,7 @@ def _drive(
             previous=previous,
             subscribers=subscribers,
             task_slots=executor.max_workers if _nested(loaded.pipeline.dag) else None,
+            lean=getattr(executor, "inline", False) is True,
         )
         # A secret reaches only the steps that declare it (in their own environment): while
         # the run goes, it is not in this process's environment for other steps to read.

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from conveyor.executors.stream import Published, Subscriber
 from conveyor.runlog.base import RunLogStore
+from conveyor.runlog.itemattempt import ItemAttempt, expanded
 from conveyor.runlog.records import EndEvent, Event, NodeEvent, StartEvent
 
 #: A start event is written with its end event, or alone once its step has run this long.
@@ -49,24 +50,32 @@ class StoreWriter(Subscriber):
         self._wake = threading.Condition(self._lock)
         #: One background write at a time, in the order the groups were taken (relaxed).
         self._io = threading.Lock()
-        self._queued: list[Event] = []
+        self._queued: list[Event | ItemAttempt] = []
         self._unsynced = False
         self._failure: BaseException | None = None
         self._closing = False
         self._thread: threading.Thread | None = None
         self._syncs = type(store).sync is not RunLogStore.sync
+        #: Whether the store writes an ItemAttempt itself (else it gets the two events).
+        self._items = store.takes_item_attempts
 
     @property
     def name(self) -> str:
         return "the run log writer"
 
     def receive(self, batch: Sequence[Published]) -> None:
+        if len(batch) == 1 and type(batch[0]) is ItemAttempt and self.durability != "relaxed":
+            self._item(batch[0])
+            return
         first, last = (batch[0], batch[-1]) if len(batch) == 2 else (None, None)
         # Under the lock, so that the tick never writes a start after its end.
         with self._lock:
             if self._failure is not None:
                 self._raise_failure()
-            if isinstance(first, StartEvent) and isinstance(last, EndEvent) and first.path is last.path:
+            if len(batch) == 1 and type(batch[0]) is ItemAttempt and batch[0].opened:
+                self._write([batch[0]])  # a map item's attempt, start and end (the lean path)
+                out = True
+            elif isinstance(first, StartEvent) and isinstance(last, EndEvent) and first.path is last.path:
                 self._write([first, last])  # an attempt published whole (the engine's way)
                 out = True
             else:
@@ -74,11 +83,37 @@ class StoreWriter(Subscriber):
         if out and self.durability == "strict" and self._syncs:
             self.store.sync(self.run_id)
 
+    def _item(self, item: ItemAttempt) -> None:
+        """A map item's attempt (the lean path), appended at once (``strict``, ``batched``).
+        Its start is its own or was written already; if the ticker published it and it
+        waits here, the two go together, after it."""
+        if self._failure is not None or not item.opened or not self._items:
+            with self._lock:
+                if self._failure is not None:
+                    self._raise_failure()
+                self._pair([item])
+        else:
+            self.store.append(self.run_id, (item,))  # type: ignore[arg-type]  # the store takes them
+            if self.durability == "batched":
+                if self._syncs and not self._unsynced:
+                    with self._lock:
+                        self._unsynced = True  # the first append since the last fsync wakes the thread
+                        self._background()
+                        self._wake.notify()
+                return
+        if self.durability == "strict" and self._syncs:
+            self.store.sync(self.run_id)
+
     def _pair(self, batch: Sequence[Published]) -> bool:
         """Under the lock: hold starts, write each end with its start, and node events."""
-        out: list[Event] = []
+        out: list[Event | ItemAttempt] = []
         for record in batch:
-            if isinstance(record, StartEvent):
+            if type(record) is ItemAttempt:  # its start was published alone, by the ticker
+                start = self._starts.pop(tuple(record.path), None)
+                if start is not None:
+                    out.append(start)
+                out.append(record)
+            elif isinstance(record, StartEvent):
                 self._starts[tuple(record.path)] = record
             elif isinstance(record, EndEvent):
                 start = self._starts.pop(tuple(record.path), None)
@@ -91,8 +126,10 @@ class StoreWriter(Subscriber):
             self._write(out)
         return bool(out)
 
-    def _write(self, events: list[Event]) -> None:
+    def _write(self, events: list[Event | ItemAttempt]) -> None:
         """Under the lock: append now, or queue for the background thread (relaxed)."""
+        if not self._items:
+            events = list(expanded(events))
         if self.durability == "relaxed":
             first = not self._queued
             self._queued.extend(events)
@@ -101,7 +138,7 @@ class StoreWriter(Subscriber):
                 # A group starts (the thread then waits RELAXED_WINDOW for more), or is full.
                 self._wake.notify()
             return
-        self.store.append(self.run_id, events)
+        self.store.append(self.run_id, events)  # type: ignore[arg-type]  # items only to a store that takes them
         if self.durability == "batched" and self._syncs and not self._unsynced:
             self._unsynced = True  # the first append since the last fsync wakes the thread
             self._background()
@@ -141,7 +178,7 @@ class StoreWriter(Subscriber):
             with self._lock:
                 events, self._queued = self._queued, []
             if events:
-                self.store.append(self.run_id, events)
+                self.store.append(self.run_id, events)  # type: ignore[arg-type]  # as above
 
     def _raise_failure(self) -> None:
         """Under the lock: what the background thread met, raised once to a publisher."""

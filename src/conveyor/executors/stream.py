@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
+from conveyor.runlog.itemattempt import ItemAttempt, expanded
 from conveyor.runlog.records import Event, RunRecord, StepRecord
 
 #: Seconds the dispatcher lets published batches gather before it delivers them.
@@ -28,8 +29,10 @@ COALESCE = 0.02
 #: Seconds a run's end waits for the other subscribers to take what was published.
 CLOSE_WAIT = 10.0
 
-#: What the stream carries: events, the run record when saved, a step reused on resume.
-Published = Event | RunRecord | StepRecord
+#: What the stream carries: events, the run record when saved, a step reused on resume, and
+#: a map item's attempt (its start and end in one record: the essential subscribers get it
+#: as it is, the others as its two events).
+Published = Event | RunRecord | StepRecord | ItemAttempt
 
 
 class Subscriber:
@@ -42,6 +45,9 @@ class Subscriber:
 
     #: Whether a failure of this subscriber is the run's (only the store writer's is).
     essential = False
+    #: Whether ``receive`` takes a map item's :class:`ItemAttempt` as it is; if not, it gets
+    #: the start and end events the record stands for.
+    takes_item_attempts = False
 
     @property
     def name(self) -> str:
@@ -153,9 +159,16 @@ class Stream:
             batch: list[Published] = []
             while self._pending:
                 batch.extend(self._pending.popleft())
+            plain: list[Published] | None = None
             for subscriber in self._queued:
+                given = batch
+                if not subscriber.takes_item_attempts:
+                    if plain is None:
+                        items = any(type(record) is ItemAttempt for record in batch)
+                        plain = expanded(batch) if items else batch
+                    given = plain
                 try:
-                    subscriber.receive(batch)
+                    subscriber.receive(given)
                 except Exception as exc:  # a subscriber may not break the run: reported, detached
                     self._detach(subscriber, exc)
 

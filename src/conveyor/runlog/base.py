@@ -13,7 +13,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from conveyor.errors import EXIT_FAILED, ConveyorError
 from conveyor.runlog.records import Attempt, Event, RunRecord, Status, StepRecord
@@ -155,6 +155,9 @@ class RunLogStore(ABC):
     #: When what a run records is safe (see :data:`DURABILITIES`); stores that take a
     #: ``durability`` setting change it.
     durability: Durability = "batched"
+    #: Whether ``append`` takes a map item's :class:`~conveyor.runlog.itemattempt.ItemAttempt`
+    #: as it is (the file store writes it straight to text); others get its two events.
+    takes_item_attempts: ClassVar[bool] = False
 
     @abstractmethod
     def save_run(self, run: RunRecord, create: bool = False) -> None:

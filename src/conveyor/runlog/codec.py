@@ -11,8 +11,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from conveyor.jsontext import compact
+from conveyor.jsontext import compact, flat
 from conveyor.runlog.base import CorruptRunError
+from conveyor.runlog.itemattempt import ItemAttempt
 from conveyor.runlog.records import EndEvent, Event, RunRecord, StartEvent, Status, StepRecord, fold_json
 
 #: One JSON value as the stores write it (compact, ASCII).
@@ -83,16 +84,50 @@ def encode_event(event: Event) -> str:
     return _line(event.to_json())
 
 
-def encode_events(events: Sequence[Event]) -> bytes:
+def _item_lines(item: ItemAttempt) -> str:
+    """A map item's attempt as the two lines of its start and end events, the same text as
+    ``encode_events(item.events())`` without its last newline (tested): written out in one
+    format string, only the returns (and an error, metrics, a log) encoded."""
+    path = item.path_text or _line(item.path)
+    t, started, attempt = item.t, item.started, item.attempt
+    ended = repr(t) if type(t) is float and t - t == 0.0 else _number(t)
+    began = repr(started) if type(started) is float and started - started == 0.0 else _number(started)
+    tried = "1" if attempt == 1 and type(attempt) is int else _number(attempt)
+    status = _STATUS.get(item.status) or _line(item.status.value)
+    more = ""
+    if item.error is not None:
+        more += ',"error":' + _line(item.error)
+    if item.returns:
+        more += ',"returns":' + flat(item.returns)
+    if item.metrics:
+        more += ',"metrics":' + _line(item.metrics)
+    if item.log is not None:
+        more += ',"log":' + _line(item.log)
+    if item.info:
+        more += ',"info":' + _line(item.info)
+    end = (
+        f'{{"e":"end","path":{path},"attempt":{tried},"t":{ended},"started":{began},"status":{status}{more}}}'
+    )
+    if not item.opened:
+        return end
+    return f'{{"e":"start","path":{path},"type":{_TASK},"attempt":{tried},"t":{began}}}\n{end}'
+
+
+def encode_events(events: Sequence[Event | ItemAttempt]) -> bytes:
     """Events as JSON lines, each ended by a newline. A map item's start and end (its one
     write) share the encoding of their path; their fixed fields are written directly: each
-    value is encoded once, and nothing else is (this is most of a map item's record cost)."""
+    value is encoded once, and nothing else is (this is most of a map item's record cost).
+    An :class:`ItemAttempt` is written as the two events it stands for."""
+    if len(events) == 1 and type(events[0]) is ItemAttempt:  # a map item's one write
+        return (_item_lines(events[0]) + "\n").encode()
     lines = []
     path_of: list[str] | None = None
     path_text = ""
     for event in events:
         kind = type(event)
-        if kind is EndEvent or kind is StartEvent:
+        if kind is ItemAttempt:
+            lines.append(_item_lines(event))  # type: ignore[arg-type]
+        elif kind is EndEvent or kind is StartEvent:
             if event.path is not path_of:
                 path_of, path_text = event.path, _line(event.path)
             if kind is EndEvent:
@@ -100,7 +135,7 @@ def encode_events(events: Sequence[Event]) -> bytes:
             else:
                 lines.append(_start_line(event, path_text))  # type: ignore[arg-type]
         else:
-            lines.append(_line(event.to_json()))
+            lines.append(_line(event.to_json()))  # type: ignore[union-attr]  # a node event
     lines.append("")
     return "\n".join(lines).encode()
 

@@ -99,6 +99,8 @@ def _at(run: RunRecord, generation: int) -> RunRecord:
 class FileRunLogStore(RunLogStore):
     """Runs in a local directory (shared by pods through a volume, or on a laptop)."""
 
+    takes_item_attempts = True
+
     def __init__(self, path: str = ".conveyor/runs") -> None:
         path = path.removeprefix("file://")
         self.root = Path(path).expanduser().absolute()

@@ -96,6 +96,19 @@ class Sink:
             except (OSError, ValueError):
                 pass
 
+    def take(self) -> str:
+        """Everything emitted so far, which the sink then forgets: one sink serves a
+        thread's map items one after another (the lean path), each taking its output."""
+        with self._lock:
+            if self._pending:
+                ready, self._pending = self.redactor.text(self._pending), ""
+                self._emit(ready)
+            if not self._parts:
+                return ""
+            text = "".join(self._parts)
+            self._parts, self._size = [], 0
+            return text
+
     def getvalue(self) -> str:
         """Everything emitted, what was held back included (the attempt's output has ended)."""
         with self._lock:  # flush(), in the same hold of the lock
@@ -173,6 +186,26 @@ _active_lock = threading.Lock()
 def active_sinks() -> list[Sink]:
     with _active_lock:
         return list(ACTIVE.values())
+
+
+def attach(sink: Sink) -> Sink | None:
+    """Route this thread's output to ``sink`` until :func:`detach`; returns what it routed
+    to before (what ``capturing`` does, as two calls: a map item's lean path uses them)."""
+    previous: Sink | None = getattr(_local, "sink", None)
+    _local.sink = sink
+    with _active_lock:
+        ACTIVE[threading.get_ident()] = sink
+    return previous
+
+
+def detach(previous: Sink | None) -> None:
+    """Route this thread's output back to ``previous`` (what :func:`attach` returned)."""
+    _local.sink = previous
+    with _active_lock:
+        if previous is None:
+            ACTIVE.pop(threading.get_ident(), None)
+        else:
+            ACTIVE[threading.get_ident()] = previous
 
 
 class capturing:

@@ -170,6 +170,49 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> di
     return kwargs
 
 
+class ItemBinder:
+    """:func:`bind_arguments` for a function called once per map item with one parameter
+    changing (``varying``, the map's ``iterate_as``): the others are bound and cast once.
+    ``__call__`` gives the keyword arguments for one value, exactly as ``bind_arguments``
+    would with ``params`` and that value (a function taking ``**kwargs`` or a namespace,
+    or missing a parameter, binds each item in full: the same result, the same error)."""
+
+    def __init__(self, func: Callable[..., Any], params: Mapping[str, object], varying: str) -> None:
+        self.func, self.params, self.varying = func, params, varying
+        binding = _binding(func)
+        self._fixed: dict[str, object] | None = None
+        self._takes = False
+        self._annotation: object = None
+        if binding.namespace is not None or binding.takes_rest:
+            return
+        fixed: dict[str, object] = {}
+        for name, annotation, required in binding.arguments:
+            if name == varying:
+                self._takes, self._annotation = True, annotation
+            elif name in params:
+                try:
+                    fixed[name] = (
+                        params[name] if annotation is None else _cast(name, params[name], annotation)
+                    )
+                except StepInputError:
+                    return  # every item fails with it: bound in full, each says so
+            elif required:
+                return
+        self._fixed = fixed
+
+    def __call__(self, value: object) -> dict[str, object]:
+        fixed = self._fixed
+        if fixed is None:
+            params = dict(self.params)
+            params[self.varying] = value
+            return bind_arguments(self.func, params)
+        kwargs = fixed.copy()
+        if self._takes:
+            annotation = self._annotation
+            kwargs[self.varying] = value if annotation is None else _cast(self.varying, value, annotation)
+        return kwargs
+
+
 #: The deepest nesting of lists and mappings a JSON return may have (as YAML inputs).
 MAX_VALUE_DEPTH = 100
 

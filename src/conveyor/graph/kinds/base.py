@@ -44,6 +44,19 @@ class Runner(Protocol):
     def run_jobs(self, jobs: Iterable[Job], count: int, limit: int | None) -> list[bool]:
         """Run independent jobs, at most ``limit`` at once; results in job order."""
 
+    def run_items(
+        self,
+        node: MapNode,
+        path: list[str],
+        scope: Scope,
+        items: Sequence[Any],
+        values: list[dict[str, object]],
+        general: Callable[[int], bool],
+    ) -> list[bool]:
+        """Run a map's items, at most ``node.max_parallelism`` at once; results in item order.
+        ``general(i)`` runs item ``i`` through the walk (its values into ``values[i]``); a
+        runner may run items its own way when that means the same (the engine's lean path)."""
+
     def node_event(self, path: list[str], kind: str, status: Status, info: JSONObject) -> None:
         """Record a composite or stub node's progress (``info``: its kind's :meth:`Info.to_json`)."""
 

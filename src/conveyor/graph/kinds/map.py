@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from conveyor.graph.kinds.base import Composite, Job, NotReached, PlanError, Pod, Recorded, Walker
+from conveyor.graph.kinds.base import Composite, NotReached, PlanError, Pod, Recorded, Walker
 from conveyor.graph.kinds.info import Info, _then
 from conveyor.graph.scope import Scope
 from conveyor.runlog.records import Status
@@ -151,18 +151,15 @@ class MapKind(Composite[MapNode]):
         runner.node_event(path, node.type, Status.RUNNING, MapInfo(items=len(items)).to_json())
         values: list[dict[str, object]] = [{} for _ in range(len(items))]
 
-        def job(index: int) -> Job:
-            def run() -> bool:
-                child = item_scope(node, scope, items[index])
-                where = [*path, str(index)]
-                ok = walker.run_graph(node.branch, where, child)
-                values[index] = child.own
-                runner.item_done(node, where, ok)
-                return ok
+        def item(index: int) -> bool:
+            child = item_scope(node, scope, items[index])
+            where = [*path, str(index)]
+            ok = walker.run_graph(node.branch, where, child)
+            values[index] = child.own
+            runner.item_done(node, where, ok)
+            return ok
 
-            return run
-
-        results = runner.run_jobs((job(i) for i in range(len(items))), len(items), node.max_parallelism)
+        results = runner.run_items(node, path, scope, items, values, item)
         outcome = conclude(node, results, values, runner.resolve)
         info.take(outcome.info)
         if outcome.ok:

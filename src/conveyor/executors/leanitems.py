@@ -1,0 +1,273 @@
+"""A map's items on the lean path: what is the same for every item, worked out once.
+
+Most maps are one python function called once per item. Taken through the general path,
+each item walks its branch, builds a scope, a step request, a capture, a result and two
+events, and resolves the function and binds its arguments again: about 40 microseconds of
+CPU, where the call itself takes a fraction of one (issue 23). Here the function, the way
+it takes its arguments, the fixed arguments, the item's path as JSON and the output capture
+are made once per map, and an item is its call, its returns checked, and one
+:class:`~conveyor.runlog.itemattempt.ItemAttempt` published: the same record, in the same
+run log lines, as the general path writes, one write per item before the next item starts
+(a ``kill -9`` loses no finished item).
+
+A map takes this path only when the general path would do nothing more for its items: its
+branch is a single python task that declares no secrets, catalog files, retries, timeout,
+or object returns and goes nowhere on failure; the executor runs steps in its own
+threads (``isolation: thread``); no loop around it sets environment variables; the engine
+limits no task slots. An item an earlier attempt of the run recorded goes the general
+path (it is reused or retried there). Anything else is the general path's, unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from conveyor.jsontext import compact
+from conveyor.jsontypes import JSONObject
+from conveyor.runlog.base import RunLog
+from conveyor.runlog.itemattempt import ItemAttempt
+from conveyor.runlog.records import Status, brief_error
+from conveyor.spec.models import MapNode, TaskNode, step_in
+from conveyor.step.awaiting import settle, user_frames
+from conveyor.step.cache import CacheError
+from conveyor.step.capture import Sink, attach, detach
+from conveyor.step.context import _NO_SECRETS, StepContext
+from conveyor.step.fdcapture import drain
+from conveyor.step.params import ItemBinder, StepInputError, map_returns, resolve_callable, to_json_value
+
+
+class ItemHost(Protocol):
+    """What the lean path needs of the engine that runs it (``executors.engine.Engine``)."""
+
+    previous: RunLog | None
+    context: StepContext
+    #: Attempts started and not yet published, by key (see the engine).
+    opening: dict[int, Any]
+    opening_lock: threading.Lock
+
+    def keep_output(self, path: list[str], attempt: int, output: str) -> tuple[str | None, str | None]:
+        """Write an attempt's output as its log: where, or why it could not be."""
+
+    def publish_item(self, record: ItemAttempt) -> None:
+        """Publish a map item's attempt."""
+
+    def item_done(self, node: MapNode, path: list[str], ok: bool) -> None:
+        """A map item finished (incremental ledgers)."""
+
+
+def lean_task(node: MapNode) -> tuple[str, TaskNode] | None:
+    """The map's one task, when its branch is nothing more (see the module's text)."""
+    branch = node.branch
+    task = step_in(branch, branch.start_at)
+    if not isinstance(task, TaskNode) or task.on_failure is not None:
+        return None
+    after = step_in(branch, task.next)
+    if after is None or after.ends is not True:
+        return None
+    if task.command_type != "python" or task.secrets or task.catalog is not None:
+        return None
+    if task.timeout_seconds is not None or (task.retry is not None and task.retry.attempts > 1):
+        return None
+    if any(spec.kind == "object" for spec in task.returns):
+        return None
+    return branch.start_at, task
+
+
+class LeanItems:
+    """Runs a map's items on the lean path (see the module's text); :meth:`run` is one
+    item, called from the engine's job threads."""
+
+    def __init__(
+        self,
+        engine: ItemHost,
+        node: MapNode,
+        path: list[str],
+        name: str,
+        task: TaskNode,
+        params: Mapping[str, object],
+        items: Sequence[Any],
+        values: list[dict[str, object]],
+        general: Callable[[int], bool],
+    ) -> None:
+        self.engine, self.node, self.task, self.items, self.values = engine, node, task, items, values
+        self.general = general
+        self.prefix = [*path]
+        self.name = name
+        self.iterate_as = node.iterate_as
+        # The item's path as the run log writes it, with the index in the middle.
+        head = compact(self.prefix)[:-1]
+        self._head = head + ("," if self.prefix else "") + '"'
+        self._tail = '",' + compact(name) + "]"
+        self._bind: ItemBinder | None = None
+        self._failure: str | None = None
+        try:
+            self._bind = ItemBinder(resolve_callable(task.command), params, node.iterate_as)
+        except StepInputError as exc:  # every item fails with it, as each would have
+            self._failure = str(exc)
+        self._metrics = {spec.name for spec in task.returns if spec.kind == "metric"}
+        self._local = threading.local()
+        self._previous = engine.previous
+        self._echo = engine.context.echo
+        self._running = engine.context.running
+        self._incremental = node.incremental
+        context = engine.context
+        cache = context.cache
+        self._spec = cache.policy(task) if cache is not None else None
+        self._cache = cache if self._spec is not None else None
+        self._params = params
+        self._workdir, self._pipeline, self._run_id = context.workdir, context.pipeline, context.run_id
+
+    def _lookup(
+        self, item: object, sink: Sink, returns: JSONObject, metrics: JSONObject, given: dict[str, object]
+    ) -> tuple[str | None, JSONObject | None]:
+        """The item's cache key (None: it cannot be worked out; the item runs uncached), and,
+        on a hit, what its record's info says (its returns and metrics filled in), as the
+        general path's ``StepContext`` does."""
+        cache, spec = self._cache, self._spec
+        assert cache is not None and spec is not None
+        params = dict(self._params)
+        params[self.iterate_as] = item
+        try:
+            key = cache.key(self.task, spec, params, self._workdir, {})
+        except CacheError as exc:
+            sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
+            return None, None
+        hit, why = cache.lookup(key, spec)
+        if why:
+            sink.write(f"conveyor: cache: {why}\n")
+        if hit is None:
+            return key, None
+        for spec_of in self.task.returns:
+            name = spec_of.name
+            if name in self._metrics:
+                metrics[name] = given[name] = hit.metrics.get(name)
+            else:
+                returns[name] = hit.returns.get(name)
+        return key, {"cached": {"key": key, "run": hit.run_id}}
+
+    def _fill(self, key: str, where: list[str], returns: JSONObject, metrics: JSONObject, sink: Sink) -> None:
+        """Keep a succeeded item in the cache (a failure to do so is said, not fatal)."""
+        assert self._cache is not None
+        try:
+            self._cache.fill(key, self._run_id, where, self._pipeline, returns, metrics, {}, {})
+        except (OSError, ValueError) as exc:
+            sink.write(f"conveyor: cache: could not keep this result: {exc}\n")
+
+    def run(self, index: int) -> bool:
+        """One item: called, checked, recorded; True if it succeeded."""
+        key = str(index)
+        where = [*self.prefix, key, self.name]
+        if self._previous is not None and self._previous.step(where) is not None:
+            return self.general(index)  # an earlier attempt of the run recorded it
+        engine = self.engine
+        item = self.items[index]
+        local = self._local
+        sink = getattr(local, "sink", None)
+        if sink is None:
+            sink = local.sink = Sink(_NO_SECRETS, self._echo)
+        returns: JSONObject = {}
+        metrics: JSONObject = {}
+        given: dict[str, object] = {}
+        opening = engine.opening
+        handle = (tuple(where), 1)
+        started = time.time()
+        opening[id(where)] = (where, 1, started)  # published by the ticker if it runs long
+        error: str | None = None
+        cached: JSONObject | None = None
+        stored: str | None = None
+        if self._cache is not None:
+            stored, cached = self._lookup(item, sink, returns, metrics, given)
+        if cached is None:
+            running = self._running
+            running[handle] = sink
+            previous = attach(sink)
+            try:
+                error = self._call(item, returns, metrics, given)
+                drain()
+            finally:
+                detach(previous)
+                del running[handle]
+            if stored is not None and error is None:
+                self._fill(stored, where, returns, metrics, sink)
+        output = sink.take()
+        log = None
+        if output:
+            log, lost = engine.keep_output(where, 1, output)
+            if lost is not None:
+                error = lost + (f" (the step itself failed: {error})" if error else "")
+        opened = opening.pop(id(where), None) is not None  # one dict operation: atomic
+        if not opened:
+            with engine.opening_lock:  # the ticker took its start: once ours, it is published
+                pass
+        engine.publish_item(
+            ItemAttempt(
+                where,
+                1,
+                started,
+                time.time(),
+                Status.SUCCEEDED if error is None else Status.FAILED,
+                returns,
+                metrics,
+                None if error is None else brief_error(error),
+                log,
+                opened,
+                self._head + key + self._tail,
+                cached,
+            )
+        )
+        own: dict[str, object] = {self.iterate_as: item}
+        if error is None:
+            own.update(returns)
+            if given:
+                own.update(given)  # a metric goes on as the function returned it
+        self.values[index] = own
+        if self._incremental:
+            engine.item_done(self.node, where[:-1], error is None)
+        return error is None
+
+    def _call(
+        self, item: object, returns: JSONObject, metrics: JSONObject, given: dict[str, object]
+    ) -> str | None:
+        """Call the function for ``item``, filling ``returns`` and ``metrics`` (and ``given``:
+        the metrics as returned); the error, if any, as the general path words it (the
+        user's traceback goes to the log)."""
+        bind = self._bind
+        if bind is None:
+            print(f"conveyor: {self._failure}", file=sys.stderr)
+            return self._failure
+        try:
+            kwargs = bind(item)
+        except StepInputError as exc:
+            print(f"conveyor: {exc}", file=sys.stderr)
+            return str(exc)
+        try:
+            value = settle(bind.func(**kwargs))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            frames = user_frames(traceback.extract_tb(exc.__traceback__)[1:])
+            text = f"{type(exc).__name__}: {exc}"
+            sys.stderr.write(
+                "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text + "\n"
+            )
+            return text
+        try:
+            for name, one in map_returns(value, self.task.returns).items():
+                kept = to_json_value(name, one)
+                if name in self._metrics:
+                    metrics[name] = kept
+                    given[name] = one
+                else:
+                    returns[name] = kept
+        except StepInputError as exc:
+            returns.clear()
+            metrics.clear()
+            given.clear()
+            print(f"conveyor: {exc}", file=sys.stderr)
+            return str(exc)
+        return None
