@@ -1,6 +1,6 @@
 """This checkout against another (an older commit), side by side in one run: CPU per workload.
 
-Usage: python benchmarks/versus.py BASE_SRC [--pairs 5] [--only chain50,map100k] [--one-worker]
+Usage: python benchmarks/versus.py BASE_SRC [--pairs 5] [--only chain50,map0,map100k] [--one-worker]
 
 ``BASE_SRC`` is the ``src`` folder of another checkout (``git worktree add /tmp/base REV``
 then ``/tmp/base/src``). Each workload runs as ``conveyor execute -q`` with the file run
@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 OURS = HERE.parent / "src"
 WORKLOADS = {
     "chain50": (lambda: chain(50), None),
+    "map0": (lambda: mapped(False), "n: 0\n"),
     "map1000": (lambda: mapped(False), "n: 1000\n"),
     "map30k": (lambda: mapped(False), "n: 30000\n"),
     "map100k": (lambda: mapped(False), "n: 100000\n"),
@@ -57,7 +58,7 @@ def cpu_once(argv: list[str], work: Path) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def compare(name: str, base: Path, pairs: int, one_worker: bool = False) -> None:
+def compare(name: str, base: Path, pairs: int, one_worker: bool = False) -> tuple[float, float]:
     """Run one workload ``pairs`` times on each side, alternately, and print the figures."""
     pipeline, params = WORKLOADS[name]
     with tempfile.TemporaryDirectory(prefix=f"versus-{name}-") as tmp:
@@ -82,6 +83,7 @@ def compare(name: str, base: Path, pairs: int, one_worker: bool = False) -> None
         f"CPU ratio this/base {ratio:.3f} (median of {pairs} pairs; "
         f"this {min(a):.3f}-{max(a):.3f}, base {min(b):.3f}-{max(b):.3f})"
     )
+    return statistics.median(a), statistics.median(b)
 
 
 def main() -> None:
@@ -97,8 +99,12 @@ def main() -> None:
     if not (opts.base / "conveyor" / "__init__.py").is_file():
         raise SystemExit(f"{opts.base}: not a src folder with a conveyor package in it")
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, file run log; base: {opts.base}")
-    for name in opts.only.split(","):
-        compare(name, opts.base, opts.pairs, opts.one_worker)
+    medians = {name: compare(name, opts.base, opts.pairs, opts.one_worker) for name in opts.only.split(",")}
+    # Per item: a map's CPU less the same map's with no items (start-up, the list and the sum).
+    for name, count in (("map1000", 1000), ("map30k", 30_000), ("map100k", 100_000)):
+        if name in medians and "map0" in medians:
+            this, base = (1e6 * (medians[name][i] - medians["map0"][i]) / count for i in (0, 1))
+            print(f"{name:<8} per item, less map0: this {this:.1f} us, base {base:.1f} us")
 
 
 if __name__ == "__main__":
