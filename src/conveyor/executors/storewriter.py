@@ -10,7 +10,9 @@ When the events are safe is the store's ``durability`` (``runlog.base.DURABILITI
 ``strict`` appends and syncs before the publisher goes on; ``batched`` appends before the
 publisher goes on and a background thread syncs what was appended, one ``fsync`` for
 everything written meanwhile (group commit); ``relaxed`` gathers events and the background
-thread appends them, one write per group. What the store raises in the background (a full
+thread appends them, one write per group. A map item's cache hit ran nothing: under
+``batched`` it is gathered and written in groups as under ``relaxed`` (a kill loses no
+execution, and a hit lost is looked up again on resume). What the store raises in the background (a full
 disk, :class:`~conveyor.runlog.base.RunTakenOverError`) is raised to the next publisher,
 and by :meth:`StoreWriter.drain` at the run's end: it is the run's failure either way.
 """
@@ -87,6 +89,18 @@ class StoreWriter(Subscriber):
         """A map item's attempt (the lean path), appended at once (``strict``, ``batched``).
         Its start is its own or was written already; if the ticker published it and it
         waits here, the two go together, after it."""
+        if item.info and self.durability == "batched" and item.opened and self._items:
+            # A cache hit ran nothing: written with the hits gathered meanwhile, one write
+            # per group (a kill loses none that ran; a hit lost is looked up again).
+            with self._lock:
+                if self._failure is not None:
+                    self._raise_failure()
+                first = not self._queued
+                self._queued.append(item)
+                self._background()
+                if first or len(self._queued) >= RELAXED_GROUP:
+                    self._wake.notify()
+            return
         if self._failure is not None or not item.opened or not self._items:
             with self._lock:
                 if self._failure is not None:
@@ -165,6 +179,7 @@ class StoreWriter(Subscriber):
                 if self.durability == "relaxed":
                     self._write_queued()
                 else:
+                    self._write_queued()  # cache hits of map items, gathered (batched)
                     with self._lock:
                         self._unsynced = False
                     self.store.sync(self.run_id)
