@@ -1,6 +1,7 @@
 """A power cut, not only a killed process: what each ``durability`` leaves on the device.
 
-The run log lives on an ext4 file system on a loop device. A map runs its items one at a
+The run log (the ``file`` store's folder, or the ``sqlite`` store's database) lives on an
+ext4 file system on a loop device. A map runs its items one at a
 time; an item kills the whole process (SIGKILL) right after the previous items were
 reported done, and at that instant the loop device's backing file is copied: the copy is
 what the "disk" had received, and nothing the kernel still held in its page cache for the
@@ -21,8 +22,10 @@ Needs root, loop devices, ext4 and ``mkfs.ext4``: elsewhere it skips (and fails 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +45,9 @@ SPEND = 0.01
 #: ``batched``: an item that returned this long before the cut must be on the device (the
 #: writer's 10 ms window, the fsync of a loop device, and a loaded 2-core machine).
 BATCHED_LAG = 0.1
+
+#: The stores whose files a loop device can hold (PostgreSQL: tests/runlog/test_sql_durability.py).
+STORES = ["file", "sqlite"]
 
 PIPELINE = """dag:
   start_at: fan
@@ -113,17 +119,29 @@ def device(tmp_path: Path) -> Iterator[Device]:
     made.close()
 
 
-def _items(events: Path) -> set[int]:
-    """The map items whose success is recorded in ``events`` (an ``events.jsonl``)."""
-    if not events.exists():
-        return set()
-    with open(events, "rb") as handle:
-        steps, _ = fold_lines(handle)
+def _items(runs: Path, store: str) -> set[int]:
+    """The map items whose success the ``store`` at ``runs`` recorded (read as it is on the
+    device: SQLite recovers its WAL, as on a restart)."""
+    if store == "file":
+        events = runs / "cut" / "events.jsonl"
+        if not events.exists():
+            return set()
+        with open(events, "rb") as handle:
+            steps, _ = fold_lines(handle)
+    else:
+        if not runs.exists():
+            return set()
+        with contextlib.closing(sqlite3.connect(runs)) as db:
+            try:
+                rows = db.execute("SELECT data FROM events WHERE run_id = 'cut' ORDER BY seq").fetchall()
+            except sqlite3.OperationalError:  # no table yet: the schema did not reach the disk
+                return set()
+        steps, _ = fold_lines(r[0] for r in rows)
     return {int(k[1]) for k, r in steps.items() if len(k) == 3 and r.status is Status.SUCCEEDED}
 
 
 def _cut_run(
-    device: Device, tmp_path: Path, durability: str, pause: float
+    device: Device, tmp_path: Path, store: str, durability: str, pause: float
 ) -> tuple[set[int], set[int], dict[int, float], float]:
     """Run the map on ``device`` until the cut; return the items recorded on the device
     (after the cut and a journal replay), those the live file system shows, when each item
@@ -135,9 +153,10 @@ def _cut_run(
     (work / "params.yaml").write_text(
         f"log: {log}\nat: {AT}\npause: {pause}\nspend: {SPEND}\nxs: {list(range(ITEMS))}\n"
     )
-    runs = device.mount / "runs"
+    where = "runs" if store == "file" else "runs.db"
+    runs = device.mount / where
     (work / "config.yaml").write_text(
-        f"run_log_store: {{type: file, config: {{path: {runs}, durability: {durability}}}}}\n"
+        f"run_log_store: {{type: {store}, config: {{path: {runs}, durability: {durability}}}}}\n"
     )
     env = {"PYTHONPATH": str(TASKS) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     args = ["-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "cut"]
@@ -146,10 +165,10 @@ def _cut_run(
     snapshot = tmp_path / "after-cut.img"
     assert _run("cp", "--sparse=always", str(device.image), str(snapshot)).returncode == 0
     assert killed.returncode == -9, killed.stdout + killed.stderr
-    live = _items(runs / "cut" / "events.jsonl")
+    live = _items(runs, store)
     rebooted = Device(snapshot, tmp_path / "rebooted", options="errors=remount-ro")
     try:
-        on_disk = _items(rebooted.mount / "runs" / "cut" / "events.jsonl")
+        on_disk = _items(rebooted.mount / where, store)
     finally:
         rebooted.close()
     returned: dict[int, float] = {}
@@ -164,24 +183,29 @@ def _cut_run(
     return on_disk, live, returned, cut
 
 
-def test_strict_keeps_every_event_reported_before_a_power_cut(device: Device, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", STORES)
+def test_strict_keeps_every_event_reported_before_a_power_cut(
+    device: Device, tmp_path: Path, store: str
+) -> None:
     """The cut comes as the next item starts: right after the last one was reported done."""
-    on_disk, live, _, _ = _cut_run(device, tmp_path, "strict", pause=0.0)
+    on_disk, live, _, _ = _cut_run(device, tmp_path, store, "strict", pause=0.0)
     assert live == set(range(AT))
     assert on_disk == set(range(AT)), f"lost to the cut: {sorted(live - on_disk)}"
 
 
-def test_relaxed_loses_what_the_os_had_not_written(device: Device, tmp_path: Path) -> None:
+@pytest.mark.parametrize("store", STORES)
+def test_relaxed_loses_what_the_os_had_not_written(device: Device, tmp_path: Path, store: str) -> None:
     """The same cut as strict's, after the relaxed writer wrote every group (the live file
     system shows them all): what was never synced is not on the device. Were this test
     blind to the page cache, this would fail."""
-    on_disk, live, _, _ = _cut_run(device, tmp_path, "relaxed", pause=0.3)
+    on_disk, live, _, _ = _cut_run(device, tmp_path, store, "relaxed", pause=0.3)
     assert live == set(range(AT)), "relaxed writes each group within 50 ms"
     assert on_disk < live, f"relaxed lost nothing to the cut: {sorted(on_disk)}"
 
 
-def test_batched_loses_at_most_the_last_few_milliseconds(device: Device, tmp_path: Path) -> None:
-    on_disk, live, returned, cut = _cut_run(device, tmp_path, "batched", pause=0.0)
+@pytest.mark.parametrize("store", STORES)
+def test_batched_loses_at_most_the_last_few_milliseconds(device: Device, tmp_path: Path, store: str) -> None:
+    on_disk, live, returned, cut = _cut_run(device, tmp_path, store, "batched", pause=0.0)
     assert live == set(range(AT)), "batched writes each event before the step goes on"
     lost = live - on_disk
     assert on_disk <= live and on_disk == set(range(len(on_disk))), "what is kept is a prefix"

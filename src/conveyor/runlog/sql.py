@@ -5,7 +5,17 @@ its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLA
 The run's generation (its driver's fencing token) lives in the record's JSON. Taking a run
 over reads it under a row lock (``SELECT ... FOR UPDATE``; on SQLite, ``BEGIN IMMEDIATE``
 admits one writer) and raises it by one in the same transaction; a driver's writes read it
-under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim."""
+under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim.
+
+``durability`` sets when appended events are on disk (claims and run records always commit
+synchronously: a claim lost to a crash of the database could let two drivers write a run).
+On PostgreSQL, ``strict`` commits each append with ``synchronous_commit`` on (the commit
+waits for its WAL to be flushed); ``batched`` and ``relaxed`` commit appends with it off for
+that transaction (``SET LOCAL``): the commit is visible and survives the client being killed
+at once, and reaches disk when the WAL is next flushed. Under ``batched`` the store writer
+flushes it once per group (:meth:`SQLRunLogStore.sync`), within a few milliseconds; under
+``relaxed`` PostgreSQL's WAL writer does, within three times ``wal_writer_delay`` (600 ms by
+default). On SQLite the levels are those of :mod:`conveyor.runlog.sqlite`."""
 
 from __future__ import annotations
 
@@ -13,7 +23,16 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
+from pydantic import BaseModel, ConfigDict
+
+from conveyor.runlog.base import (
+    Durability,
+    RunExistsError,
+    RunLog,
+    RunLogStore,
+    RunNotFoundError,
+    RunTakenOverError,
+)
 from conveyor.runlog.codec import (
     decode_run_of,
     decode_runs,
@@ -22,6 +41,7 @@ from conveyor.runlog.codec import (
     fold_lines,
 )
 from conveyor.runlog.records import Event, RunRecord
+from conveyor.runlog.sqlite import SYNCHRONOUS, fsync_file
 
 
 class RunRow(TypedDict):
@@ -62,8 +82,11 @@ def tables(metadata: Any) -> tuple[Any, Any, Any]:
     return runs, events, logs
 
 
-def make_engine(url: str) -> Any:
-    """A SQLAlchemy engine; on SQLite, one writer at a time (BEGIN IMMEDIATE) in WAL mode."""
+def make_engine(url: str, synchronous: str = "NORMAL") -> Any:
+    """A SQLAlchemy engine; on SQLite, one writer at a time (BEGIN IMMEDIATE) in WAL mode,
+    with ``synchronous`` as given (see :data:`conveyor.runlog.sqlite.SYNCHRONOUS`)."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     try:
         from sqlalchemy import create_engine, event
     except ImportError:
@@ -76,7 +99,7 @@ def make_engine(url: str) -> Any:
             dbapi.isolation_level = None  # transactions are begun below, IMMEDIATE
             cursor = dbapi.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
@@ -101,15 +124,31 @@ def reader(engine: Any) -> Any:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+class SQLStoreConfig(BaseModel):
+    """The ``postgres`` (``sql``) store's settings, checked before anything starts, so that
+    a wrong ``durability`` is reported with its place in the config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    create: bool = True
+    durability: Durability = "batched"
+
+
 class SQLRunLogStore(RunLogStore):
     """Runs in a SQL database (the server's own): many writers, transactions, one backup."""
 
-    def __init__(self, url: str, create: bool = True) -> None:
+    config_model = SQLStoreConfig
+
+    def __init__(self, url: str, create: bool = True, durability: str = "batched") -> None:
         from sqlalchemy import MetaData
 
+        settings = SQLStoreConfig.model_validate({"url": url, "create": create, "durability": durability})
+        self.durability = settings.durability
         self.url = url
         self.where = url.split("@")[-1]  # never print credentials
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, SYNCHRONOUS[self.durability])
+        self._postgres = self.engine.dialect.name == "postgresql"
         self.reader = reader(self.engine)
         self.metadata = MetaData()
         self.runs, self.events, self.logs = tables(self.metadata)
@@ -187,9 +226,30 @@ class SQLRunLogStore(RunLogStore):
         rows = [{"run_id": run_id, "data": encode_event(e)} for e in events]
         held = self._held(run_id)
         with self.engine.begin() as conn:
+            if self._postgres and self.durability != "strict":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             if held is not None:
                 self._fence(conn, run_id, held)
             conn.execute(insert(self.events), rows)
+
+    def sync(self, run_id: str) -> None:
+        """``batched``: put every append so far on disk, for the whole group at once. On
+        PostgreSQL a synchronous commit flushes the WAL up to itself, so all the earlier
+        asynchronous ones with it; it must write something to be one (a commit that wrote
+        nothing waits for nothing): the run's row, unchanged."""
+        if self.durability != "batched":
+            return  # strict: each append's commit waited; relaxed: the database decides
+        if not self._postgres:
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                fsync_file(f"{database}-wal")
+            return
+        from sqlalchemy import update
+
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(self.runs).where(self.runs.c.run_id == run_id).values(status=self.runs.c.status)
+            )
 
     def load(self, run_id: str) -> RunLog:
         from sqlalchemy import select
