@@ -93,9 +93,11 @@ def _attempt(x: int) -> list[Any]:
 def test_postgres_commits_appends_as_the_durability_says(postgres_url: str, durability: str) -> None:
     store = SQLRunLogStore(postgres_url, durability=durability)
     run_id = _unique("pg-commit")
-    store.save_run(RunRecord(run_id=run_id, status=Status.RUNNING), create=True)
     commits = Commits(store.engine)
     try:
+        store.save_run(RunRecord(run_id=run_id, status=Status.RUNNING), create=True)
+        assert commits.seen == [("on", True)], "a run is created with a synchronous commit"
+        commits.seen.clear()
         store.append(run_id, _attempt(0))
         wanted = "on" if durability == "strict" else "off"
         assert commits.seen == [(wanted, True)], "one append, one commit, at its level"
@@ -107,6 +109,9 @@ def test_postgres_commits_appends_as_the_durability_says(postgres_url: str, dura
         commits.seen.clear()
         store.save_run(RunRecord(run_id=run_id, status=Status.SUCCEEDED))
         assert commits.seen == [("on", True)], "run records always commit synchronously"
+        commits.seen.clear()
+        assert store.claim(RunRecord(run_id=run_id, status=Status.RUNNING), 0)
+        assert commits.seen == [("on", True)], "so do claims"
     finally:
         commits.close()
     assert store.load(run_id).steps[("fan", "0", "sq")].status is Status.SUCCEEDED

@@ -23,9 +23,12 @@ def free_port() -> int:
 
 class Postgres:
     """initdb + pg_ctl in a temporary directory, on 127.0.0.1 and a free port. PostgreSQL
-    refuses to run as root: then the cluster runs as the ``postgres`` user."""
+    refuses to run as root: then the cluster runs as the ``postgres`` user. Tests run it with
+    ``fsync`` off (quicker; nothing they check needs the disk); ``fsync=True`` keeps
+    PostgreSQL's default, for benchmarks of what durability costs."""
 
-    def __init__(self) -> None:
+    def __init__(self, fsync: bool = False) -> None:
+        self.fsync = fsync
         self.base = Path(tempfile.mkdtemp(prefix="conveyor-pg-", dir="/tmp"))
         self.base.chmod(0o755)
         self.data = self.base / "data"
@@ -46,9 +49,7 @@ class Postgres:
         out = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         if out.returncode:
             raise RuntimeError(f"initdb failed: {out.stderr[-500:]}")
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync=off"
-        )
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync={'on' if self.fsync else 'off'}"
         out = self._run(
             "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start"
         )

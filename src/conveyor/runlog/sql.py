@@ -11,8 +11,9 @@ under a shared lock (``FOR SHARE``) in their own transaction, so none lands afte
 synchronously: a claim lost to a crash of the database could let two drivers write a run).
 On PostgreSQL, ``strict`` commits each append with ``synchronous_commit`` on (the commit
 waits for its WAL to be flushed); ``batched`` and ``relaxed`` commit appends with it off for
-that transaction (``SET LOCAL``): the commit is visible and survives the client being killed
-at once, and reaches disk when the WAL is next flushed. Under ``batched`` the store writer
+the store's connections (claims and records set it back for their own transaction): the
+commit is visible and survives the client being killed at once, and reaches disk when the
+WAL is next flushed. Under ``batched`` the store writer
 flushes it once per group (:meth:`SQLRunLogStore.sync`), within a few milliseconds; under
 ``relaxed`` PostgreSQL's WAL writer does, within three times ``wal_writer_delay`` (600 ms by
 default). On SQLite the levels are those of :mod:`conveyor.runlog.sqlite`."""
@@ -124,6 +125,15 @@ def reader(engine: Any) -> Any:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+def _asynchronous_commits(dbapi: Any, _: Any) -> None:
+    """A new PostgreSQL connection of a non-strict store: its commits do not wait for their
+    WAL (committed, so that the pool's rollback keeps the setting)."""
+    cursor = dbapi.cursor()
+    cursor.execute("SET synchronous_commit TO off")
+    cursor.close()
+    dbapi.commit()
+
+
 class SQLStoreConfig(BaseModel):
     """The ``postgres`` (``sql``) store's settings, checked before anything starts, so that
     a wrong ``durability`` is reported with its place in the config."""
@@ -149,6 +159,14 @@ class SQLRunLogStore(RunLogStore):
         self.where = url.split("@")[-1]  # never print credentials
         self.engine = make_engine(url, SYNCHRONOUS[self.durability])
         self._postgres = self.engine.dialect.name == "postgresql"
+        #: Whether appends commit without waiting for their WAL (then everything else
+        #: asks for it, in its own transaction).
+        self._async = self._postgres and self.durability != "strict"
+        if self._async:
+            from sqlalchemy import event
+
+            # Set once per connection, not per append: a round trip costs more than a flush.
+            event.listen(self.engine, "connect", _asynchronous_commits)
         self.reader = reader(self.engine)
         self.metadata = MetaData()
         self.runs, self.events, self.logs = tables(self.metadata)
@@ -191,12 +209,14 @@ class SQLRunLogStore(RunLogStore):
         if create:
             try:
                 with self.engine.begin() as conn:
+                    self._synchronous(conn)
                     conn.execute(insert(self.runs).values(**row))
             except IntegrityError:
                 raise RunExistsError(run.run_id, self.where) from None
             self._hold(run.run_id, run.generation)
             return
         with self.engine.begin() as conn:
+            self._synchronous(conn)
             # Updated in place (never deleted and inserted): a claim waiting on the row's
             # lock then reads the new version of the row, not no row at all.
             if self._fence(conn, run.run_id, run.generation, share=False):
@@ -210,6 +230,7 @@ class SQLRunLogStore(RunLogStore):
 
         mine = dataclasses.replace(run, generation=expected_generation + 1)
         with self.engine.begin() as conn:
+            self._synchronous(conn)
             current = self._generation(conn, run.run_id, share=False)
             if current is None:
                 raise RunNotFoundError(run.run_id, self.where)
@@ -226,8 +247,6 @@ class SQLRunLogStore(RunLogStore):
         rows = [{"run_id": run_id, "data": encode_event(e)} for e in events]
         held = self._held(run_id)
         with self.engine.begin() as conn:
-            if self._postgres and self.durability != "strict":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
             if held is not None:
                 self._fence(conn, run_id, held)
             conn.execute(insert(self.events), rows)
@@ -247,9 +266,16 @@ class SQLRunLogStore(RunLogStore):
         from sqlalchemy import update
 
         with self.engine.begin() as conn:
+            self._synchronous(conn)
             conn.execute(
                 update(self.runs).where(self.runs.c.run_id == run_id).values(status=self.runs.c.status)
             )
+
+    def _synchronous(self, conn: Any) -> None:
+        """This transaction's commit waits for its WAL to be flushed, whatever the session's
+        setting (a claim, a run's record, a batched group's flush)."""
+        if self._async:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
     def load(self, run_id: str) -> RunLog:
         from sqlalchemy import select
