@@ -1,12 +1,13 @@
 """A power cut, not only a killed process: what each ``durability`` leaves on the device.
 
-The run log (the ``file`` store's folder, or the ``sqlite`` store's database) lives on an
-ext4 file system on a loop device. A map runs its items one at a
-time; an item kills the whole process (SIGKILL) right after the previous items were
-reported done, and at that instant the loop device's backing file is copied: the copy is
+The run log (the ``file`` store's folder, the ``sqlite`` store's database, or a PostgreSQL
+cluster's data folder, its server running through the cut) lives on an ext4 file system on
+a loop device. A map runs its items one at a time; an item kills the whole process
+(SIGKILL) right after the previous items were reported done, and at that instant the loop device's backing file is copied: the copy is
 what the "disk" had received, and nothing the kernel still held in its page cache for the
 file system above (written but never synced). The copy is then mounted on a second loop
-device, which replays ext4's journal as a reboot would, and its ``events.jsonl`` is read.
+device, which replays ext4's journal as a reboot would, and the store is read from it (SQLite
+and PostgreSQL recovering from their WAL, as on a restart).
 
 - ``strict``: every item reported done before the cut is on the device;
 - ``relaxed``: items the live file system shows as recorded are missing from the device
@@ -17,7 +18,8 @@ The file system is mounted with ``commit=600`` so that ext4's own journal timer 
 default) does not sync for the run; the kernel's writeback of dirty pages starts after 30 s
 (``vm.dirty_expire_centisecs``), far beyond the test. This models a drive that keeps what
 it was sent (a write cache that survives power, or none); ``fsync`` is what puts data there.
-Needs root, loop devices, ext4 and ``mkfs.ext4``: elsewhere it skips (and fails in CI).
+Needs root, loop devices, ext4 and ``mkfs.ext4`` (and PostgreSQL's ``initdb`` and ``pg_ctl``
+for its case): elsewhere it skips (and fails in CI).
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from conveyor.runlog.base import RunNotFoundError
 from conveyor.runlog.codec import fold_lines
 from conveyor.runlog.records import Status
+from conveyor.runlog.sql import SQLRunLogStore
 from support import TASKS, need_service, run_cli
+from support.services import Postgres
 
 pytestmark = pytest.mark.powercut
 
@@ -46,8 +53,12 @@ SPEND = 0.01
 #: writer's 10 ms window, the fsync of a loop device, and a loaded 2-core machine).
 BATCHED_LAG = 0.1
 
-#: The stores whose files a loop device can hold (PostgreSQL: tests/runlog/test_sql_durability.py).
-STORES = ["file", "sqlite"]
+#: Every store that keeps its runs on a disk (PostgreSQL: a cluster on the device, its server
+#: left running through the cut, started again on the copy).
+STORES = ["file", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+#: PostgreSQL's WAL writer flushes what asynchronous commits left every ``wal_writer_delay``
+#: (200 ms by default): 10 s here, so that what ``relaxed`` leaves unflushed is seen lost.
+PG_SETTINGS = ["wal_writer_delay=10s", "checkpoint_timeout=1h", "max_wal_size=1GB"]
 
 PIPELINE = """dag:
   start_at: fan
@@ -104,47 +115,80 @@ class Device:
 
 
 @pytest.fixture
-def device(tmp_path: Path) -> Iterator[Device]:
+def device() -> Iterator[Device]:
+    """A fresh ext4 on a loop device, in a folder of /tmp that PostgreSQL's user can reach
+    (pytest's own folders are the test user's alone)."""
     why = _why_not()
     if why:
         need_service("powercut", why)
-    image = tmp_path / "disk.img"
+    place = Path(tempfile.mkdtemp(prefix="conveyor-cut-", dir="/tmp"))
+    place.chmod(0o755)
+    image = place / "disk.img"
     with open(image, "wb") as handle:
-        handle.truncate(48 * 1024 * 1024)
+        handle.truncate(256 * 1024 * 1024)  # sparse: PostgreSQL's cluster takes about 60 MB
     out = _run("mkfs.ext4", "-q", "-F", str(image))
     if out.returncode:
+        shutil.rmtree(place, ignore_errors=True)
         need_service("powercut", f"mkfs.ext4 failed: {out.stderr.strip()}")
-    made = Device(image, tmp_path / "live")
+    made = Device(image, place / "live")
+    made.mount.chmod(0o755)
     yield made
     made.close()
+    shutil.rmtree(place, ignore_errors=True)
 
 
-def _items(runs: Path, store: str) -> set[int]:
-    """The map items whose success the ``store`` at ``runs`` recorded (read as it is on the
-    device: SQLite recovers its WAL, as on a restart)."""
+def _succeeded(steps: dict[tuple[str, ...], Any]) -> set[int]:
+    return {int(k[1]) for k, r in steps.items() if len(k) == 3 and r.status is Status.SUCCEEDED}
+
+
+def _items(root: Path, store: str) -> set[int]:
+    """The map items whose success the ``store`` under ``root`` (the device's mount)
+    recorded, read as a restart would: SQLite recovers its WAL, PostgreSQL replays its own
+    (a cluster started on the folder, and stopped)."""
     if store == "file":
-        events = runs / "cut" / "events.jsonl"
+        events = root / "runs" / "cut" / "events.jsonl"
         if not events.exists():
             return set()
         with open(events, "rb") as handle:
-            steps, _ = fold_lines(handle)
-    else:
-        if not runs.exists():
+            return _succeeded(fold_lines(handle)[0])
+    if store == "sqlite":
+        if not (root / "runs.db").exists():
             return set()
-        with contextlib.closing(sqlite3.connect(runs)) as db:
+        with contextlib.closing(sqlite3.connect(root / "runs.db")) as db:
             try:
                 rows = db.execute("SELECT data FROM events WHERE run_id = 'cut' ORDER BY seq").fetchall()
             except sqlite3.OperationalError:  # no table yet: the schema did not reach the disk
                 return set()
-        steps, _ = fold_lines(r[0] for r in rows)
-    return {int(k[1]) for k, r in steps.items() if len(k) == 3 and r.status is Status.SUCCEEDED}
+        return _succeeded(fold_lines(r[0] for r in rows)[0])
+    cluster = Postgres(fsync=True, base=root / "pg", settings=PG_SETTINGS)
+    # The copy holds the lock file of the server that was running; after a real cut no
+    # process would be left to hold it.
+    (cluster.data / "postmaster.pid").unlink(missing_ok=True)
+    try:
+        cluster.start(init=False)
+    except RuntimeError as exc:
+        raise AssertionError(f"PostgreSQL did not start again after the cut: {exc}") from None
+    try:
+        return _postgres_items(cluster.url)
+    finally:
+        cluster.stop(remove=False)
+
+
+def _postgres_items(url: str) -> set[int]:
+    store = SQLRunLogStore(url, create=False)
+    try:
+        return _succeeded(store.load("cut").steps)
+    except RunNotFoundError:
+        return set()
+    finally:
+        store.close()
 
 
 def _cut_run(
     device: Device, tmp_path: Path, store: str, durability: str, pause: float
 ) -> tuple[set[int], set[int], dict[int, float], float]:
     """Run the map on ``device`` until the cut; return the items recorded on the device
-    (after the cut and a journal replay), those the live file system shows, when each item
+    (after the cut and a journal replay), those the live store shows, when each item
     returned and when the cut came."""
     work = tmp_path / "work"
     work.mkdir()
@@ -153,22 +197,35 @@ def _cut_run(
     (work / "params.yaml").write_text(
         f"log: {log}\nat: {AT}\npause: {pause}\nspend: {SPEND}\nxs: {list(range(ITEMS))}\n"
     )
-    where = "runs" if store == "file" else "runs.db"
-    runs = device.mount / where
+    cluster = None
+    if store == "postgres":
+        cluster = Postgres(fsync=True, base=device.mount / "pg", settings=PG_SETTINGS)
+        try:
+            cluster.start()
+        except RuntimeError as exc:
+            need_service("postgres", f"PostgreSQL could not start on the loop device: {exc}")
+        SQLRunLogStore(cluster.url).close()  # its tables, made before the run
+        where = f"url: '{cluster.url}'"
+    else:
+        where = f"path: {device.mount / ('runs' if store == 'file' else 'runs.db')}"
     (work / "config.yaml").write_text(
-        f"run_log_store: {{type: {store}, config: {{path: {runs}, durability: {durability}}}}}\n"
+        f"run_log_store: {{type: {store}, config: {{{where}, durability: {durability}}}}}\n"
     )
     env = {"PYTHONPATH": str(TASKS) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     args = ["-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "cut"]
-    killed = run_cli("execute", "-q", *args, cwd=work, env=env)
-    # The power goes: what the device received is the backing file, copied now.
-    snapshot = tmp_path / "after-cut.img"
-    assert _run("cp", "--sparse=always", str(device.image), str(snapshot)).returncode == 0
-    assert killed.returncode == -9, killed.stdout + killed.stderr
-    live = _items(runs, store)
-    rebooted = Device(snapshot, tmp_path / "rebooted", options="errors=remount-ro")
     try:
-        on_disk = _items(rebooted.mount / where, store)
+        killed = run_cli("execute", "-q", *args, cwd=work, env=env)
+        # The power goes: what the device received is the backing file, copied now.
+        snapshot = device.image.with_name("after-cut.img")
+        assert _run("cp", "--sparse=always", str(device.image), str(snapshot)).returncode == 0
+        assert killed.returncode == -9, killed.stdout + killed.stderr
+        live = _postgres_items(cluster.url) if cluster else _items(device.mount, store)
+    finally:
+        if cluster is not None:
+            cluster.stop(remove=False)
+    rebooted = Device(snapshot, device.image.with_name("rebooted"), options="errors=remount-ro")
+    try:
+        on_disk = _items(rebooted.mount, store)
     finally:
         rebooted.close()
     returned: dict[int, float] = {}
