@@ -13,10 +13,12 @@ On PostgreSQL, ``strict`` commits each append with ``synchronous_commit`` on (th
 waits for its WAL to be flushed); ``batched`` and ``relaxed`` commit appends with it off for
 the store's connections (claims and records set it back for their own transaction): the
 commit is visible and survives the client being killed at once, and reaches disk when the
-WAL is next flushed. Under ``batched`` the store writer
-flushes it once per group (:meth:`SQLRunLogStore.sync`), within a few milliseconds; under
-``relaxed`` PostgreSQL's WAL writer does, within three times ``wal_writer_delay`` (600 ms by
-default). On SQLite the levels are those of :mod:`conveyor.runlog.sqlite`."""
+WAL is next flushed. Under ``batched`` it is flushed once per group, within a few
+milliseconds: by the store writer (:meth:`SQLRunLogStore.sync`), or else by the store itself
+(:mod:`conveyor.runlog.groupsync`: the server's worker writes what a run relays and never
+syncs); under ``relaxed`` PostgreSQL's WAL writer does, within three times
+``wal_writer_delay`` (600 ms by default). On SQLite the levels are those of
+:mod:`conveyor.runlog.sqlite`, ``batched`` syncing the WAL the same way."""
 
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from conveyor.runlog.codec import (
     encode_run,
     fold_lines,
 )
+from conveyor.runlog.groupsync import GroupSync
 from conveyor.runlog.records import Event, RunRecord
 from conveyor.runlog.sqlite import SYNCHRONOUS, fsync_file
 
@@ -167,6 +170,11 @@ class SQLRunLogStore(RunLogStore):
 
             # Set once per connection, not per append: a round trip costs more than a flush.
             event.listen(self.engine, "connect", _asynchronous_commits)
+        #: ``batched``: what was appended is synced within a few milliseconds, by the caller
+        #: (the store writer, per group) or else by this store itself (the server's worker
+        #: writes what a run relays, and never syncs).
+        self._group = GroupSync(self._flush) if self.durability == "batched" else None
+        self._last_run: str | None = None
         self.reader = reader(self.engine)
         self.metadata = MetaData()
         self.runs, self.events, self.logs = tables(self.metadata)
@@ -250,18 +258,27 @@ class SQLRunLogStore(RunLogStore):
             if held is not None:
                 self._fence(conn, run_id, held)
             conn.execute(insert(self.events), rows)
+        if self._group is not None:
+            self._last_run = run_id
+            self._group.written()
 
     def sync(self, run_id: str) -> None:
-        """``batched``: put every append so far on disk, for the whole group at once. On
-        PostgreSQL a synchronous commit flushes the WAL up to itself, so all the earlier
-        asynchronous ones with it; it must write something to be one (a commit that wrote
-        nothing waits for nothing): the run's row, unchanged."""
-        if self.durability != "batched":
-            return  # strict: each append's commit waited; relaxed: the database decides
+        """``batched``: put every append so far on disk, for the whole group at once (strict:
+        each append's commit waited; relaxed: the database decides)."""
+        if self._group is not None:
+            self._group.sync()
+
+    def _flush(self) -> None:
+        """Every commit so far on disk. On PostgreSQL a synchronous commit flushes the WAL up
+        to itself, so all the earlier asynchronous ones with it; it must write something to
+        be one (a commit that wrote nothing waits for nothing): a run's row, unchanged."""
         if not self._postgres:
             database = self.engine.url.database
             if database and database != ":memory:":
                 fsync_file(f"{database}-wal")
+            return
+        run_id = self._last_run
+        if run_id is None:
             return
         from sqlalchemy import update
 
@@ -343,4 +360,6 @@ class SQLRunLogStore(RunLogStore):
         return str(row[0]) if row else ""
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()  # what is due is synced first
         self.engine.dispose()
