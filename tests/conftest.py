@@ -11,7 +11,7 @@ import pytest
 
 from support import TASKS, in_ci, need_service
 
-SERVICE_MARKERS = ("postgres", "s3", "dask", "sandbox", "browser", "argoreal")
+SERVICE_MARKERS = ("postgres", "s3", "dask", "sandbox", "browser", "argoreal", "powercut")
 
 _skipped_services: list[str] = []
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -23,10 +24,15 @@ def free_port() -> int:
 
 class Postgres:
     """initdb + pg_ctl in a temporary directory, on 127.0.0.1 and a free port. PostgreSQL
-    refuses to run as root: then the cluster runs as the ``postgres`` user."""
+    refuses to run as root: then the cluster runs as the ``postgres`` user. Tests run it with
+    ``fsync`` off (quicker; nothing they check needs the disk); ``fsync=True`` keeps
+    PostgreSQL's default, for benchmarks of what durability costs and power-cut tests, which
+    give their own ``base`` (a folder on the device they cut) and ``settings``."""
 
-    def __init__(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="conveyor-pg-", dir="/tmp"))
+    def __init__(self, fsync: bool = False, base: Path | None = None, settings: Sequence[str] = ()) -> None:
+        self.fsync, self.settings = fsync, list(settings)
+        self.base = base or Path(tempfile.mkdtemp(prefix="conveyor-pg-", dir="/tmp"))
+        self.base.mkdir(parents=True, exist_ok=True)
         self.base.chmod(0o755)
         self.data = self.base / "data"
         self.port = free_port()
@@ -37,28 +43,38 @@ class Postgres:
         command = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)] if self.as_root else list(argv)
         return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
-    def start(self) -> str:
+    def start(self, init: bool = True) -> str:
+        """Start the cluster (made first with initdb, unless ``init`` is false: a data folder
+        already there, as a power-cut test finds it); its URL."""
         for tool in ("initdb", "pg_ctl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not on PATH")
         if self.as_root:
             shutil.chown(self.base, "postgres", "postgres")
-        out = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        if out.returncode:
-            raise RuntimeError(f"initdb failed: {out.stderr[-500:]}")
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.base} -c max_connections=200 -c fsync=off"
-        )
+        if init:
+            out = self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            if out.returncode:
+                raise RuntimeError(f"initdb failed: {out.stderr[-500:]}")
+        settings = [
+            "listen_addresses=127.0.0.1",
+            "max_connections=200",
+            f"fsync={'on' if self.fsync else 'off'}",
+        ]
+        options = f"-p {self.port} -k {self.base} " + " ".join(f"-c {s}" for s in settings + self.settings)
         out = self._run(
             "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.base / "log"), "-w", "start"
         )
         if out.returncode:
-            raise RuntimeError(f"pg_ctl start failed: {out.stderr[-500:]} {out.stdout[-500:]}")
+            log = (
+                (self.base / "log").read_text(errors="replace")[-800:] if (self.base / "log").exists() else ""
+            )
+            raise RuntimeError(f"pg_ctl start failed: {out.stderr[-500:]} {out.stdout[-500:]} {log}")
         return self.url
 
-    def stop(self) -> None:
+    def stop(self, remove: bool = True) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(self.base, ignore_errors=True)
+        if remove:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 class Server:

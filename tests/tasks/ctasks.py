@@ -61,6 +61,21 @@ def die_at(marker: str, counter: str, x: int, at: int) -> int:
     return x
 
 
+def cut_at(log: str, x: int, at: int, pause: float, spend: float) -> int:
+    """Item ``x`` of a power-cut test: take ``spend`` seconds, note when it returns (in
+    ``log``, off the device under test); item ``at`` waits ``pause`` seconds, then kills
+    this process (the "power cut")."""
+    if x == at:
+        time.sleep(pause)
+        with open(log, "a") as handle:
+            handle.write(f"cut {time.time()!r}\n")
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(spend)
+    with open(log, "a") as handle:
+        handle.write(f"{x} {time.time()!r}\n")
+    return x
+
+
 def flaky(counter: str, fail_times: int) -> str:
     calls = len(Path(counter).read_text().splitlines()) if Path(counter).exists() else 0
     record(counter, "call")

@@ -130,7 +130,8 @@ class RunLog:
         return None
 
 
-#: When the events of a run are safe, as a store's ``durability`` says (docs/reference/config.md):
+#: When the events of a run are safe, as a store's ``durability`` says (docs/reference/config.md;
+#: the SQL stores' ways are in ``runlog.sqlite`` and ``runlog.sql``):
 #:
 #: - ``strict``: each event is written and on disk (``fsync``) before the step goes on;
 #: - ``batched`` (the default): each event is written before the step goes on, so a killed

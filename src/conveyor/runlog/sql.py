@@ -5,7 +5,20 @@ its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLA
 The run's generation (its driver's fencing token) lives in the record's JSON. Taking a run
 over reads it under a row lock (``SELECT ... FOR UPDATE``; on SQLite, ``BEGIN IMMEDIATE``
 admits one writer) and raises it by one in the same transaction; a driver's writes read it
-under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim."""
+under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim.
+
+``durability`` sets when appended events are on disk (claims and run records always commit
+synchronously: a claim lost to a crash of the database could let two drivers write a run).
+On PostgreSQL, ``strict`` commits each append with ``synchronous_commit`` on (the commit
+waits for its WAL to be flushed); ``batched`` and ``relaxed`` commit appends with it off for
+the store's connections (claims and records set it back for their own transaction): the
+commit is visible and survives the client being killed at once, and reaches disk when the
+WAL is next flushed. Under ``batched`` it is flushed once per group, within a few
+milliseconds: by the store writer (:meth:`SQLRunLogStore.sync`), or else by the store itself
+(:mod:`conveyor.runlog.groupsync`: the server's worker writes what a run relays and never
+syncs); under ``relaxed`` PostgreSQL's WAL writer does, within three times
+``wal_writer_delay`` (600 ms by default). On SQLite the levels are those of
+:mod:`conveyor.runlog.sqlite`, ``batched`` syncing the WAL the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +26,16 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, TypedDict
 
-from conveyor.runlog.base import RunExistsError, RunLog, RunLogStore, RunNotFoundError, RunTakenOverError
+from pydantic import BaseModel, ConfigDict
+
+from conveyor.runlog.base import (
+    Durability,
+    RunExistsError,
+    RunLog,
+    RunLogStore,
+    RunNotFoundError,
+    RunTakenOverError,
+)
 from conveyor.runlog.codec import (
     decode_run_of,
     decode_runs,
@@ -21,7 +43,9 @@ from conveyor.runlog.codec import (
     encode_run,
     fold_lines,
 )
+from conveyor.runlog.groupsync import GroupSync
 from conveyor.runlog.records import Event, RunRecord
+from conveyor.runlog.sqlite import SYNCHRONOUS, fsync_file
 
 
 class RunRow(TypedDict):
@@ -62,8 +86,11 @@ def tables(metadata: Any) -> tuple[Any, Any, Any]:
     return runs, events, logs
 
 
-def make_engine(url: str) -> Any:
-    """A SQLAlchemy engine; on SQLite, one writer at a time (BEGIN IMMEDIATE) in WAL mode."""
+def make_engine(url: str, synchronous: str = "NORMAL") -> Any:
+    """A SQLAlchemy engine; on SQLite, one writer at a time (BEGIN IMMEDIATE) in WAL mode,
+    with ``synchronous`` as given (see :data:`conveyor.runlog.sqlite.SYNCHRONOUS`)."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLite synchronous must be FULL or NORMAL, not {synchronous!r}")
     try:
         from sqlalchemy import create_engine, event
     except ImportError:
@@ -76,7 +103,7 @@ def make_engine(url: str) -> Any:
             dbapi.isolation_level = None  # transactions are begun below, IMMEDIATE
             cursor = dbapi.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
@@ -101,15 +128,53 @@ def reader(engine: Any) -> Any:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
+def _asynchronous_commits(dbapi: Any, _: Any) -> None:
+    """A new PostgreSQL connection of a non-strict store: its commits do not wait for their
+    WAL (committed, so that the pool's rollback keeps the setting)."""
+    cursor = dbapi.cursor()
+    cursor.execute("SET synchronous_commit TO off")
+    cursor.close()
+    dbapi.commit()
+
+
+class SQLStoreConfig(BaseModel):
+    """The ``postgres`` (``sql``) store's settings, checked before anything starts, so that
+    a wrong ``durability`` is reported with its place in the config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    create: bool = True
+    durability: Durability = "batched"
+
+
 class SQLRunLogStore(RunLogStore):
     """Runs in a SQL database (the server's own): many writers, transactions, one backup."""
 
-    def __init__(self, url: str, create: bool = True) -> None:
+    config_model = SQLStoreConfig
+
+    def __init__(self, url: str, create: bool = True, durability: str = "batched") -> None:
         from sqlalchemy import MetaData
 
+        settings = SQLStoreConfig.model_validate({"url": url, "create": create, "durability": durability})
+        self.durability = settings.durability
         self.url = url
         self.where = url.split("@")[-1]  # never print credentials
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, SYNCHRONOUS[self.durability])
+        self._postgres = self.engine.dialect.name == "postgresql"
+        #: Whether appends commit without waiting for their WAL (then everything else
+        #: asks for it, in its own transaction).
+        self._async = self._postgres and self.durability != "strict"
+        if self._async:
+            from sqlalchemy import event
+
+            # Set once per connection, not per append: a round trip costs more than a flush.
+            event.listen(self.engine, "connect", _asynchronous_commits)
+        #: ``batched``: what was appended is synced within a few milliseconds, by the caller
+        #: (the store writer, per group) or else by this store itself (the server's worker
+        #: writes what a run relays, and never syncs).
+        self._group = GroupSync(self._flush) if self.durability == "batched" else None
+        self._last_run: str | None = None
         self.reader = reader(self.engine)
         self.metadata = MetaData()
         self.runs, self.events, self.logs = tables(self.metadata)
@@ -152,12 +217,14 @@ class SQLRunLogStore(RunLogStore):
         if create:
             try:
                 with self.engine.begin() as conn:
+                    self._synchronous(conn)
                     conn.execute(insert(self.runs).values(**row))
             except IntegrityError:
                 raise RunExistsError(run.run_id, self.where) from None
             self._hold(run.run_id, run.generation)
             return
         with self.engine.begin() as conn:
+            self._synchronous(conn)
             # Updated in place (never deleted and inserted): a claim waiting on the row's
             # lock then reads the new version of the row, not no row at all.
             if self._fence(conn, run.run_id, run.generation, share=False):
@@ -171,6 +238,7 @@ class SQLRunLogStore(RunLogStore):
 
         mine = dataclasses.replace(run, generation=expected_generation + 1)
         with self.engine.begin() as conn:
+            self._synchronous(conn)
             current = self._generation(conn, run.run_id, share=False)
             if current is None:
                 raise RunNotFoundError(run.run_id, self.where)
@@ -190,6 +258,41 @@ class SQLRunLogStore(RunLogStore):
             if held is not None:
                 self._fence(conn, run_id, held)
             conn.execute(insert(self.events), rows)
+        if self._group is not None:
+            self._last_run = run_id
+            self._group.written()
+
+    def sync(self, run_id: str) -> None:
+        """``batched``: put every append so far on disk, for the whole group at once (strict:
+        each append's commit waited; relaxed: the database decides)."""
+        if self._group is not None:
+            self._group.sync()
+
+    def _flush(self) -> None:
+        """Every commit so far on disk. On PostgreSQL a synchronous commit flushes the WAL up
+        to itself, so all the earlier asynchronous ones with it; it must write something to
+        be one (a commit that wrote nothing waits for nothing): a run's row, unchanged."""
+        if not self._postgres:
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                fsync_file(f"{database}-wal")
+            return
+        run_id = self._last_run
+        if run_id is None:
+            return
+        from sqlalchemy import update
+
+        with self.engine.begin() as conn:
+            self._synchronous(conn)
+            conn.execute(
+                update(self.runs).where(self.runs.c.run_id == run_id).values(status=self.runs.c.status)
+            )
+
+    def _synchronous(self, conn: Any) -> None:
+        """This transaction's commit waits for its WAL to be flushed, whatever the session's
+        setting (a claim, a run's record, a batched group's flush)."""
+        if self._async:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
 
     def load(self, run_id: str) -> RunLog:
         from sqlalchemy import select
@@ -257,4 +360,6 @@ class SQLRunLogStore(RunLogStore):
         return str(row[0]) if row else ""
 
     def close(self) -> None:
+        if self._group is not None:
+            self._group.close()  # what is due is synced first
         self.engine.dispose()
