@@ -10,7 +10,7 @@ Workloads, each the same work in every system:
 - ``map100k``: the same with 100,000 items (the floor, conveyor and Dask's bag only: the
   others take minutes).
 
-Systems: conveyor (``conveyor execute -q``, file run log: every item's status, attempt and
+Systems: conveyor (``conveyor execute -q`` from this checkout's ``src``, file run log: every item's status, attempt and
 returns durable), and, each in a venv of its own built by this script on first use (pinned
 below; ``--venvs``, default ``~/.cache/conveyor-bench/peers``): Kedro (``SequentialRunner``,
 a node per item since Kedro has no map), Dask (``dask.delayed`` for the chain, ``dask.bag``
@@ -275,7 +275,8 @@ def commands(peers: list[str], workload: str, work: Path, venvs: Path) -> dict[s
     """Each system's command for ``workload`` (its files written into ``work``)."""
     (work / "peer_tasks.py").write_text(textwrap.dedent(TASKS))
     size, kind = SIZES[workload], "chain" if workload == "chain50" else "map"
-    entry = "from conveyor.cli.main import run; run()"
+    # This checkout's conveyor, whatever the interpreter has installed (as versus.py does).
+    entry = f"import sys; sys.path.insert(0, {str(HERE.parent / 'src')!r}); from conveyor.cli.main import run; run()"
     out = {"conveyor": [sys.executable, "-c", entry, *conveyor_files(work, workload)]}
     for name in peers:
         if workload == "map100k" and name not in BIG:

@@ -129,17 +129,22 @@ def execute(
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded;
     ``tag`` is kept in the run's record (``runs list --tag`` and the UI filter by it)."""
-    from conveyor.cli.progress import ConsoleProgress
-    from conveyor.executors.run import execute as run_pipeline
-    from conveyor.executors.run import open_store
-    from conveyor.step.cache import CacheMode
-    from conveyor.step.commands import running
+    from conveyor.cli.startup import collector_paused
 
-    loaded, run_config, parameters = load_inputs(file, config, params, param)
-    # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
-    # runs call no commands; argo runs none here (and refuses below).
-    if imports and run_config.executor.type not in ("mocked", "argo"):
-        check_backends(run_config)  # a config mistake first: it is the first a run would meet
+    with collector_paused():  # conveyor's own start-up; the user's modules are imported after it
+        from conveyor.cli.progress import ConsoleProgress
+        from conveyor.executors.run import execute as run_pipeline
+        from conveyor.executors.run import open_store
+        from conveyor.step.cache import CacheMode
+        from conveyor.step.commands import running
+
+        loaded, run_config, parameters = load_inputs(file, config, params, param)
+        # Before anything is recorded: a typo must not show only after earlier steps ran.
+        # Mocked runs call no commands; argo runs none here (and refuses below).
+        checked = imports and run_config.executor.type not in ("mocked", "argo")
+        if checked:
+            check_backends(run_config)  # a config mistake first: it is the first a run would meet
+    if checked:
         check_code(loaded, run_config, parameters)
     _check_command_modules(loaded, run_config)
     store = open_store(run_config)
