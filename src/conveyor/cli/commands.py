@@ -129,9 +129,9 @@ def execute(
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded;
     ``tag`` is kept in the run's record (``runs list --tag`` and the UI filter by it)."""
-    from conveyor.cli.startup import collector_paused
+    from conveyor.cli.startup import startup
 
-    with collector_paused():  # conveyor's own start-up; the user's modules are imported after it
+    with startup():  # conveyor's own start-up; the user's modules are imported after it
         from conveyor.cli.progress import ConsoleProgress
         from conveyor.executors.run import execute as run_pipeline
         from conveyor.executors.run import open_store
