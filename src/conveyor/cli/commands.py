@@ -249,9 +249,12 @@ def validate(
     """``conveyor validate``: every problem of a pipeline (and config) at once; unless not
     ``imports``, its functions imported and their arguments checked (against ``params``
     when given, else missing ones are notes)."""
-    from conveyor.spec.models import walk_nodes
+    from conveyor.cli.startup import startup
 
-    loaded, run_config, parameters = load_inputs(file, config, params, param)
+    with startup():  # not the backend checks: ``--check`` may start clients that use threads
+        from conveyor.spec.models import walk_nodes
+
+        loaded, run_config, parameters = load_inputs(file, config, params, param)
     if config is not None:
         check_backends(run_config, connect)
     if run_config.executor.type == "argo":

@@ -20,7 +20,8 @@ and checking the pipeline and the config), made cheaper in two ways that the run
   when the variable is already set, or when the process is not single-threaded (the
   variable is the whole process's: another thread could be building its own models).
 
-On a 50-step chain the two save about 90 M of the process's 1,064 M instructions.
+On a 50-step chain of no-op tasks the two save a tenth of the process's instructions (1,032 M
+to 926 M, measured with callgrind).
 """
 
 from __future__ import annotations
