@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.cli.startup import PLUGINS_OFF, startup
+from conveyor.cli.startup import PLUGINS_OFF, command_process, startup
 
 #: A pydantic plugin, installed as a distribution that declares it (the ``pydantic`` entry
 #: point group): it writes down every model it is asked to watch.
@@ -96,13 +96,22 @@ def test_startup_restores_the_collector_and_the_environment(monkeypatch: pytest.
     assert gc.isenabled()
     frozen = gc.get_freeze_count()
     try:
-        with pytest.raises(RuntimeError), startup():
+        with command_process(), pytest.raises(RuntimeError), startup():
             assert not gc.isenabled() and os.environ[PLUGINS_OFF] == "__all__"
             raise RuntimeError("a start-up that fails")
         assert gc.isenabled() and PLUGINS_OFF not in os.environ
         assert gc.get_freeze_count() > frozen  # what start-up made is out of the collector's sight
     finally:
         gc.unfreeze()
+
+
+def test_only_the_commands_own_process_is_frozen() -> None:
+    # In a program that runs a command in its own process (this test run), start-up's
+    # block pauses the collector but freezes nothing of the program's.
+    frozen = gc.get_freeze_count()
+    with startup():
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_startup_leaves_a_callers_own_choices_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,10 @@ and checking the pipeline and the config), made cheaper in two ways that the run
   once more at exit. The run itself (the user's code, the engine's objects) is collected as
   always, and its full collections no longer walk start-up's objects either. What start-up
   left as garbage (a few hundred objects) is kept, not freed: the price of not paying a full
-  collection to find it.
+  collection to find it. Only the ``conveyor`` command's own process freezes (its entry
+  point says so, :func:`command_process`): a program that calls a command in its process (a
+  test, an embedding) has objects of its own alive at that moment, and a frozen object
+  that later becomes garbage in a cycle is never freed (nor its finalizer run).
 - **pydantic's plugins are not looked up for conveyor's own models.** pydantic looks for
   plugins (the ``pydantic`` entry point group: a scan of every installed distribution's
   metadata) the first time it builds any validator. The validators built in start-up are
@@ -34,6 +37,20 @@ from contextlib import contextmanager
 
 #: pydantic's switch (``pydantic.plugin._loader``): "__all__" turns every plugin off.
 PLUGINS_OFF = "PYDANTIC_DISABLE_PLUGINS"
+#: Whether this process is the ``conveyor`` command's own (see :func:`command_process`).
+_command = False
+
+
+@contextmanager
+def command_process() -> Iterator[None]:
+    """Said by the ``conveyor`` command's entry point around the command: this process is
+    the command's own, so start-up's objects may be frozen (see the module's docstring)."""
+    global _command
+    _command = True
+    try:
+        yield
+    finally:
+        _command = False
 
 
 @contextmanager
@@ -46,8 +63,9 @@ def startup() -> Iterator[None]:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """The collector off for the block, then everything alive frozen and the collector on
-    again. A caller that turned the collector off itself keeps it as it set it."""
+    """The collector off for the block, then (in the command's own process) everything alive
+    frozen, and the collector on again. A caller that turned the collector off itself keeps
+    it as it set it."""
     if not gc.isenabled():
         yield
         return
@@ -55,7 +73,8 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.freeze()
+        if _command:
+            gc.freeze()
         gc.enable()
 
 
