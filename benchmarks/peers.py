@@ -10,16 +10,16 @@ Workloads, each the same work in every system:
 - ``map100k``: the same with 100,000 items (the floor, conveyor and Dask's bag only: the
   others take minutes).
 
-Systems: conveyor (``conveyor execute -q``, file run log: every item's status, attempt and
-returns durable), and, each in a venv of its own built by this script on first use (pinned
-below; ``--venvs``, default ``~/.cache/conveyor-bench/peers``): Kedro (``SequentialRunner``,
-a node per item since Kedro has no map), Dask (``dask.delayed`` for the chain, ``dask.bag``
-for maps, the threaded scheduler), Hamilton (``Parallelizable``/``Collect``), Prefect (a flow
-of tasks, ``task.map``; its ephemeral API in a fresh ``PREFECT_HOME``), Dagster (a job of ops,
-``DynamicOut``, ``execute_in_process`` in a fresh ``DAGSTER_HOME``) and runnable (its SDK,
-``Map``). The floor is a plain Python program that calls the same function per item and
-appends one JSON line per item to a file, with an fsync every 1,000 lines: the least a durable
-record of each item costs.
+Systems: conveyor (``conveyor execute -q`` from this checkout's ``src``, file run log: every
+item's status, attempt and returns durable), and, each in a venv of its own built by this
+script on first use (pinned below; ``--venvs``, default ``~/.cache/conveyor-bench/peers``):
+Kedro (``SequentialRunner``, a node per item since Kedro has no map), Dask (``dask.delayed``
+for the chain, ``dask.bag`` for maps, the threaded scheduler), Hamilton
+(``Parallelizable``/``Collect``), Prefect (a flow of tasks, ``task.map``; its ephemeral API in
+a fresh ``PREFECT_HOME``), Dagster (a job of ops, ``DynamicOut``, ``execute_in_process`` in a
+fresh ``DAGSTER_HOME``) and runnable (its SDK, ``Map``). The floor is a plain Python program
+that calls the same function per item and appends one JSON line per item to a file, with an
+fsync every 1,000 lines: the least a durable record of each item costs.
 
 Each round runs every (system, workload) once, in turn, so a drift of the machine's speed
 hits all alike. A run's figure is the CPU time (user + system) of its process tree, from the
@@ -275,7 +275,9 @@ def commands(peers: list[str], workload: str, work: Path, venvs: Path) -> dict[s
     """Each system's command for ``workload`` (its files written into ``work``)."""
     (work / "peer_tasks.py").write_text(textwrap.dedent(TASKS))
     size, kind = SIZES[workload], "chain" if workload == "chain50" else "map"
-    entry = "from conveyor.cli.main import run; run()"
+    # This checkout's conveyor, whatever the interpreter has installed (as versus.py does).
+    src = str(HERE.parent / "src")
+    entry = f"import sys; sys.path.insert(0, {src!r}); from conveyor.cli.main import run; run()"
     out = {"conveyor": [sys.executable, "-c", entry, *conveyor_files(work, workload)]}
     for name in peers:
         if workload == "map100k" and name not in BIG:

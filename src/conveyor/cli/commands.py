@@ -129,17 +129,22 @@ def execute(
 ) -> int:
     """``conveyor execute``: run a pipeline with live progress; exit 0 only if it succeeded;
     ``tag`` is kept in the run's record (``runs list --tag`` and the UI filter by it)."""
-    from conveyor.cli.progress import ConsoleProgress
-    from conveyor.executors.run import execute as run_pipeline
-    from conveyor.executors.run import open_store
-    from conveyor.step.cache import CacheMode
-    from conveyor.step.commands import running
+    from conveyor.cli.startup import startup
 
-    loaded, run_config, parameters = load_inputs(file, config, params, param)
-    # Before anything is recorded: a typo must not show only after earlier steps ran. Mocked
-    # runs call no commands; argo runs none here (and refuses below).
-    if imports and run_config.executor.type not in ("mocked", "argo"):
-        check_backends(run_config)  # a config mistake first: it is the first a run would meet
+    with startup():  # conveyor's own start-up; the user's modules are imported after it
+        from conveyor.cli.progress import ConsoleProgress
+        from conveyor.executors.run import execute as run_pipeline
+        from conveyor.executors.run import open_store
+        from conveyor.step.cache import CacheMode
+        from conveyor.step.commands import running
+
+        loaded, run_config, parameters = load_inputs(file, config, params, param)
+        # Before anything is recorded: a typo must not show only after earlier steps ran.
+        # Mocked runs call no commands; argo runs none here (and refuses below).
+        checked = imports and run_config.executor.type not in ("mocked", "argo")
+        if checked:
+            check_backends(run_config)  # a config mistake first: it is the first a run would meet
+    if checked:
         check_code(loaded, run_config, parameters)
     _check_command_modules(loaded, run_config)
     store = open_store(run_config)
@@ -244,9 +249,12 @@ def validate(
     """``conveyor validate``: every problem of a pipeline (and config) at once; unless not
     ``imports``, its functions imported and their arguments checked (against ``params``
     when given, else missing ones are notes)."""
-    from conveyor.spec.models import walk_nodes
+    from conveyor.cli.startup import startup
 
-    loaded, run_config, parameters = load_inputs(file, config, params, param)
+    with startup():  # not the backend checks: ``--check`` may start clients that use threads
+        from conveyor.spec.models import walk_nodes
+
+        loaded, run_config, parameters = load_inputs(file, config, params, param)
     if config is not None:
         check_backends(run_config, connect)
     if run_config.executor.type == "argo":

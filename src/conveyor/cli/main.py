@@ -47,8 +47,11 @@ def _quickly(quick: Quick) -> int:
     exit 130, end of input "Aborted!" and exit 1, a closed pipe exit 1 without a traceback."""
     import errno
 
+    from conveyor.cli.startup import command_process
+
     try:
-        return quick.run()
+        with command_process():  # the command's own process: its start-up may be frozen
+            return quick.run()
     except KeyboardInterrupt:
         return 130
     except EOFError:

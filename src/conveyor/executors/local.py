@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from conveyor.executors.base import Executor
 from conveyor.executors.jobs import ThreadJobs
 from conveyor.graph.kinds.base import Job
 from conveyor.step.capture import Sink
 from conveyor.step.launch import LAUNCHERS, in_subprocess
-from conveyor.step.pool import RunnerPool
 from conveyor.step.request import CommandResult, StepRequest
+
+if TYPE_CHECKING:
+    from conveyor.step.pool import RunnerPool
 
 
 class LocalExecutor(Executor):
@@ -38,7 +40,11 @@ class LocalExecutor(Executor):
         self.isolation = isolation
         self.stream_output = stream_output
         self._jobs = ThreadJobs(self.max_workers)
-        self._pool = RunnerPool(self.max_workers) if isolation == "pool" else None
+        self._pool: RunnerPool | None = None
+        if isolation == "pool":  # imported only then: the pool and its runner are no thread run's cost
+            from conveyor.step.pool import RunnerPool
+
+            self._pool = RunnerPool(self.max_workers)
         self._launch = self._pool.launch if self._pool is not None else LAUNCHERS[isolation]
 
     @property

@@ -4,7 +4,8 @@ A plain map iterates over a list parameter. A partitioned map lists its source, 
 files an earlier run already processed (``incremental``), groups the rest and writes the
 manifests to the catalog; the plan is kept in the map's record, so a resumed run, and every
 pod of an Argo run, uses the same partitions. A succeeded partition of an incremental map
-is marked in the ledger.
+is marked in the ledger. (``conveyor.step.partitions`` is imported by the partitioned maps
+only: the others, and every run without a map, do not pay for it at start-up.)
 """
 
 from __future__ import annotations
@@ -19,14 +20,6 @@ from conveyor.graph.scope import Scope
 from conveyor.jsontypes import JSONObject
 from conveyor.spec.models import MapNode
 from conveyor.step.context import path_slug
-from conveyor.step.partitions import (
-    PartitionError,
-    Partitions,
-    ledger_prefix,
-    mark_processed,
-    plan,
-    processed,
-)
 
 
 class MapItems:
@@ -45,6 +38,8 @@ class MapItems:
         if node.partition is None:
             items = list_items(node, scope)
             return items, {"items": len(items)}
+        from conveyor.step.partitions import PartitionError, Partitions, plan, processed
+
         earlier = MapInfo.from_json(prior)
         if earlier.planned:
             parts = Partitions.from_record(self.catalog, self.run_id, earlier.extra)
@@ -66,6 +61,8 @@ class MapItems:
         the map's record info."""
         if node.partition is None:
             return list_items(node, scope)
+        from conveyor.step.partitions import Partitions
+
         planned = MapInfo.from_json(info)
         if not planned.planned:
             raise NotReached(f"map '{'/'.join(path)}' has not planned its partitions yet (fan-out)")
@@ -73,8 +70,14 @@ class MapItems:
 
     def done(self, node: MapNode, path: list[str], index: int, items: Sequence[Any]) -> None:
         """Item ``index`` of the map at ``path`` succeeded: mark its files as processed."""
-        if node.incremental and isinstance(items, Partitions):
+        if not node.incremental:
+            return
+        from conveyor.step.partitions import Partitions, mark_processed
+
+        if isinstance(items, Partitions):
             mark_processed(self.catalog, self._ledger(path), self.run_id, index, items.files(index))
 
     def _ledger(self, path: list[str]) -> str:
+        from conveyor.step.partitions import ledger_prefix
+
         return ledger_prefix(self.pipeline_name, path_slug(path))

@@ -7,7 +7,6 @@ line, YAML path), what was expected, what was found, and how to fix it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,8 @@ def format_path(path: Sequence[PathPart]) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest known name to ``word``, as a hint, or None."""
+    import difflib  # only for a mistake: not every run's start-up
+
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f"did you mean '{match[0]}'?" if match else None
 

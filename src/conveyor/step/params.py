@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import builtins
 import functools
 import importlib
@@ -118,6 +117,13 @@ class _Binding:
     namespace: str | None
 
 
+def _is_namespace(annotation: object) -> bool:
+    """``argparse.Namespace``: only a module that imported argparse can name it, so argparse
+    is not imported here for the many that did not (a few ms of every run's start)."""
+    argparse = sys.modules.get("argparse")
+    return argparse is not None and annotation is argparse.Namespace
+
+
 @functools.lru_cache(maxsize=512)
 def _binding(func: Callable[..., Any]) -> _Binding:
     signature, hints = _signature(func)
@@ -131,7 +137,7 @@ def _binding(func: Callable[..., Any]) -> _Binding:
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
             continue
         annotation = hints.get(name, param.annotation)
-        if annotation is argparse.Namespace and namespace is None:
+        if namespace is None and _is_namespace(annotation):
             namespace = name
             continue
         plain = annotation is inspect.Parameter.empty or annotation is Any
@@ -162,6 +168,8 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> di
         return kwargs
     rest = {name: value for name, value in params.items() if name not in kwargs}
     if binding.namespace is not None:
+        import argparse  # the function's module imported it (see _is_namespace)
+
         namespace = binding.namespace
         kwargs[namespace] = argparse.Namespace(**{k: v for k, v in rest.items() if k != namespace})
     if binding.takes_rest:

@@ -21,11 +21,9 @@ Nothing here runs a step; importing a module runs its top-level code, as the run
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import inspect
 import os
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -358,6 +356,8 @@ class Preflight:
                     scoped.setdefault(getattr(node, attr), []).append(_step_name(path))
         names: set[str] | None = None
         if len(nodes) > FULL_NAMES_UP_TO:
+            import difflib  # only for a pipeline this large, with names missing
+
             absent = {name for each in missing.values() for name in each}
             known = set(providers) | set(scoped)
             names = needed | {c for n in absent for c in difflib.get_close_matches(n, known, n=3)}
@@ -453,6 +453,8 @@ def script_of(command: str) -> str | None:
     """The script a shell command runs by a relative path (``./run.sh``, ``bash x.sh``,
     ``python tools/y.py``), or None: a program from PATH, an absolute path, an inline
     ``python -c``, or a word the shell expands cannot be checked before the run."""
+    import shlex  # shell commands only
+
     line = command.strip().splitlines()[0] if command.strip() else ""
     try:
         words = shlex.split(line, comments=True)
