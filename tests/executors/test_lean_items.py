@@ -90,6 +90,10 @@ def _lean_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         ("not_json", "[y]", {"xs": [1, 2]}),
         ("missing", "[y]", {"xs": [1, 2]}),
         ("work", "[y]", {"xs": [1, 2], "bad": -1}),  # two returned values, one declared
+        ("mutate", "[y]", {"xs": [1, 2, 3], "lst": [0]}),  # a cast parameter is each call's own
+        ("no_signature", "[y]", {"xs": [1, 2]}),  # its signature cannot be read: each item fails
+        ("picky", "[y]", {"xs": [{"a": 0}, {"a": 1}, {"a": 2}]}),  # a validator raising TypeError
+        ("unsaid", "[y]", {"xs": [0, 1, 2]}),  # a returned model whose dump raises
     ],
 )
 def test_the_lean_path_records_what_the_general_path_records(
@@ -292,3 +296,48 @@ def test_cache_hits_and_fills_on_the_lean_path_are_the_general_paths(
         assert was.log is None and now.log is None  # a hit has no output
     failed = step(lean, "fan", "2", "item")
     assert failed.info == {} and failed.attempts[0].error == "ValueError: item 2 is bad"  # not kept
+
+
+def test_a_maps_end_is_written_after_its_cache_hits(tmp_path: Path) -> None:
+    """Hits are written in groups under batched durability: never after the map's end."""
+    text = _pipeline("quiet").replace("dag:\n", "dag:\n  cache: true\n", 1)
+    params = {"xs": list(range(200))}
+    assert run_yaml(tmp_path, text, params).ok
+    again = run_yaml(tmp_path, text, params)
+    assert again.ok
+    lines = [
+        json.loads(x) for x in (tmp_path / "runs" / again.run_id / "events.jsonl").read_text().splitlines()
+    ]
+    ends = [
+        i
+        for i, x in enumerate(lines)
+        if x.get("e") == "node" and x["path"] == ["fan"] and x["status"] == "succeeded"
+    ]
+    items = [i for i, x in enumerate(lines) if len(x.get("path", ())) == 3]
+    assert len(items) == 400 and ends and max(items) < ends[0]
+    assert all(x.get("info", {}).get("cached") for x in lines if x.get("e") == "end" and len(x["path"]) == 3)
+
+
+def test_a_map_inside_a_parallel_takes_the_lean_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested composites cap tasks by the executor's slots; the lean items take one each."""
+    branch = """
+          start_at: fan
+          steps:
+            fan:
+              type: map
+              iterate_on: xs
+              iterate_as: x
+              branch:
+                start_at: item
+                steps:
+                  item: {command: leantasks.quiet, returns: [y], next: success}
+              next: success
+"""
+    text = "dag:\n  start_at: both\n  steps:\n    both:\n      type: parallel\n      branches:\n"
+    text += f"        a:{branch}        b:{branch}      next: success\n"
+    ran = _lean_runs(monkeypatch)
+    result = run_yaml(tmp_path, text, {"xs": [1, 2, 3]})
+    assert result.ok, text
+    assert sorted(ran) == [0, 0, 1, 1, 2, 2]
+    log = runlog(tmp_path, result.run_id)
+    assert step(log, "both", "a", "fan", "2", "item").attempts[0].returns == {"y": 4}

@@ -37,3 +37,44 @@ def slow_first(x: int, hold: float) -> int:
     if x == 0:
         time.sleep(hold)
     return x
+
+
+def mutate(x: int, lst: list[int]) -> int:
+    """Append to a parameter cast for the call: each call gets its own list."""
+    lst.append(x)
+    return len(lst)
+
+
+from math import hypot as no_signature  # noqa: E402  (a builtin whose signature cannot be read)
+
+from pydantic import BaseModel, field_validator  # noqa: E402
+
+
+class Picky(BaseModel):
+    """A model whose validator raises TypeError (not a validation error) for a == 1."""
+
+    a: int
+
+    @field_validator("a")
+    @classmethod
+    def _no_one(cls, value: int) -> int:
+        if value == 1:
+            raise TypeError("one is not welcome")
+        return value
+
+
+def picky(x: Picky) -> int:
+    return x.a
+
+
+class Unsaid(BaseModel):
+    """A model whose dump raises for item 1 (a serializer error, a ValueError)."""
+
+    a: object
+
+
+def unsaid(x: int) -> Unsaid:
+    return Unsaid(a=object() if x == 1 else x)
+
+
+__all__ = ["no_signature"]

@@ -93,6 +93,7 @@ class Engine(Runner):
         # In a pod, Argo's retryStrategy makes the further attempts: run just one here.
         self.one_attempt = one_attempt
         self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
+        self.slots = self._slots
         self._writer = StoreWriter(store, self.run_id)
         self._logs = LiveLogs(store, self.run_id, context)
         lease = lease if lease is not None else runlog_base.LEASE_SECONDS
@@ -111,7 +112,7 @@ class Engine(Runner):
         self._planned: dict[tuple[str, ...], Sequence[Any]] = {}
         #: Whether map items may take the lean path: steps run in this process's threads
         #: (``executors.leanitems``; the executor says so).
-        self.lean = lean and task_slots is None and not one_attempt
+        self.lean = lean and not one_attempt
 
     # --- Runner protocol -------------------------------------------------------------------
 

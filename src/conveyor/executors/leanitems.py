@@ -13,8 +13,9 @@ run log lines, as the general path writes, one write per item before the next it
 A map takes this path only when the general path would do nothing more for its items: its
 branch is a single python task that declares no secrets, catalog files, retries, timeout,
 or object returns and goes nowhere on failure; the executor runs steps in its own
-threads (``isolation: thread``); no loop around it sets environment variables; the engine
-limits no task slots. An item an earlier attempt of the run recorded goes the general
+threads (``isolation: thread``); no loop around it sets environment variables (a loop's
+``index_as``). Where composites nest, an item holds one of the executor's task slots while
+it runs, as a general one does. An item an earlier attempt of the run recorded goes the general
 path (it is reused or retried there). Anything else is the general path's, unchanged.
 """
 
@@ -49,6 +50,8 @@ class ItemHost(Protocol):
     #: Attempts started and not yet published, by key (see the engine).
     opening: dict[int, Any]
     opening_lock: threading.Lock
+    #: Task slots across nested composites (None: no cap but the map's own).
+    slots: threading.BoundedSemaphore | None
 
     def keep_output(self, path: list[str], attempt: int, output: str) -> tuple[str | None, str | None]:
         """Write an attempt's output as its log: where, or why it could not be."""
@@ -104,17 +107,22 @@ class LeanItems:
         self._head = head + ("," if self.prefix else "") + '"'
         self._tail = '",' + compact(name) + "]"
         self._bind: ItemBinder | None = None
-        self._failure: str | None = None
+        #: Why every item fails (its function cannot be had), and whether its log says so:
+        #: worded as the general path words it for each item.
+        self._failure: tuple[str, bool] | None = None
         try:
             self._bind = ItemBinder(resolve_callable(task.command), params, node.iterate_as)
-        except StepInputError as exc:  # every item fails with it, as each would have
-            self._failure = str(exc)
+        except StepInputError as exc:
+            self._failure = (str(exc), True)
+        except Exception as exc:  # a module raising on import, a builtin without a signature
+            self._failure = (_error_text(exc), False)
         self._metrics = {spec.name for spec in task.returns if spec.kind == "metric"}
         self._local = threading.local()
         self._previous = engine.previous
         self._echo = engine.context.echo
         self._running = engine.context.running
         self._incremental = node.incremental
+        self._slots = engine.slots
         context = engine.context
         cache = context.cache
         self._spec = cache.policy(task) if cache is not None else None
@@ -175,23 +183,26 @@ class LeanItems:
         given: dict[str, object] = {}
         opening = engine.opening
         handle = (tuple(where), 1)
+        opening[id(where)] = (where, 1, time.time())  # published by the ticker if it runs long
         started = time.time()
-        opening[id(where)] = (where, 1, started)  # published by the ticker if it runs long
         error: str | None = None
         cached: JSONObject | None = None
         stored: str | None = None
         if self._cache is not None:
-            stored, cached = self._lookup(item, sink, returns, metrics, given)
-        if cached is None:
-            running = self._running
-            running[handle] = sink
-            previous = attach(sink)
             try:
-                error = self._call(item, returns, metrics, given)
-                drain()
-            finally:
-                detach(previous)
-                del running[handle]
+                stored, cached = self._lookup(item, sink, returns, metrics, given)
+            except (OSError, ValueError) as exc:  # an unreadable cache log: the item fails, as it would
+                error = _error_text(exc)
+                sink.write(f"conveyor: {error}\n")
+                returns.clear()
+                metrics.clear()
+                given.clear()
+        if cached is None and error is None:
+            if self._slots is None:
+                error = self._captured(item, sink, handle, returns, metrics, given)
+            else:
+                with self._slots:  # nested composites: the executor's max_workers caps tasks
+                    error = self._captured(item, sink, handle, returns, metrics, given)
             if stored is not None and error is None:
                 self._fill(stored, where, returns, metrics, sink)
         output = sink.take()
@@ -202,8 +213,8 @@ class LeanItems:
                 error = lost + (f" (the step itself failed: {error})" if error else "")
         opened = opening.pop(id(where), None) is not None  # one dict operation: atomic
         if not opened:
-            with engine.opening_lock:  # the ticker took its start: once ours, it is published
-                pass
+            with engine.opening_lock:  # the ticker took it: once ours, it is published or back
+                opened = opening.pop(id(where), None) is not None
         engine.publish_item(
             ItemAttempt(
                 where,
@@ -230,6 +241,27 @@ class LeanItems:
             engine.item_done(self.node, where[:-1], error is None)
         return error is None
 
+    def _captured(
+        self,
+        item: object,
+        sink: Sink,
+        handle: tuple[tuple[str, ...], int],
+        returns: JSONObject,
+        metrics: JSONObject,
+        given: dict[str, object],
+    ) -> str | None:
+        """:meth:`_call` with the thread's output going to ``sink`` (live, as ``handle``)."""
+        running = self._running
+        running[handle] = sink
+        previous = attach(sink)
+        try:
+            error = self._call(item, returns, metrics, given)
+            drain()
+        finally:
+            detach(previous)
+            del running[handle]
+        return error
+
     def _call(
         self, item: object, returns: JSONObject, metrics: JSONObject, given: dict[str, object]
     ) -> str | None:
@@ -238,13 +270,18 @@ class LeanItems:
         user's traceback goes to the log)."""
         bind = self._bind
         if bind is None:
-            print(f"conveyor: {self._failure}", file=sys.stderr)
-            return self._failure
+            assert self._failure is not None
+            failure, said = self._failure
+            if said:
+                print(f"conveyor: {failure}", file=sys.stderr)
+            return failure
         try:
             kwargs = bind(item)
         except StepInputError as exc:
             print(f"conveyor: {exc}", file=sys.stderr)
             return str(exc)
+        except Exception as exc:  # a validator raising on a cast
+            return _error_text(exc)
         try:
             value = settle(bind.func(**kwargs))
         except BaseException as exc:
@@ -257,17 +294,29 @@ class LeanItems:
             )
             return text
         try:
-            for name, one in map_returns(value, self.task.returns).items():
+            mapped = map_returns(value, self.task.returns)
+        except StepInputError as exc:
+            print(f"conveyor: {exc}", file=sys.stderr)
+            return str(exc)
+        except Exception as exc:
+            return _error_text(exc)
+        try:
+            for name, one in mapped.items():
                 kept = to_json_value(name, one)
                 if name in self._metrics:
                     metrics[name] = kept
                     given[name] = one
                 else:
                     returns[name] = kept
-        except StepInputError as exc:
+        except Exception as exc:  # not JSON, a model whose dump raises: this item fails
             returns.clear()
             metrics.clear()
             given.clear()
-            print(f"conveyor: {exc}", file=sys.stderr)
-            return str(exc)
+            text = str(exc) if isinstance(exc, StepInputError) else _error_text(exc)
+            print(f"conveyor: {text}", file=sys.stderr)
+            return text
         return None
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -144,6 +144,11 @@ class StoreWriter(Subscriber):
         """Under the lock: append now, or queue for the background thread (relaxed)."""
         if not self._items:
             events = list(expanded(events))
+        elif self._queued and self.durability != "relaxed":
+            # Cache hits gathered (batched) go first: a map's end is never written before
+            # its items, nor a later step's events before an earlier one's.
+            events = [*self._queued, *events]
+            self._queued = []
         if self.durability == "relaxed":
             first = not self._queued
             self._queued.extend(events)
@@ -179,7 +184,10 @@ class StoreWriter(Subscriber):
                 if self.durability == "relaxed":
                     self._write_queued()
                 else:
-                    self._write_queued()  # cache hits of map items, gathered (batched)
+                    with self._lock:  # cache hits of map items, gathered (batched): written
+                        hits, self._queued = self._queued, []  # under the lock, so that
+                        if hits:  # nothing written directly (a map's end) goes before them
+                            self.store.append(self.run_id, hits)  # type: ignore[arg-type]
                     with self._lock:
                         self._unsynced = False
                     self.store.sync(self.run_id)

@@ -180,33 +180,45 @@ def bind_arguments(func: Callable[..., Any], params: Mapping[str, object]) -> di
 
 class ItemBinder:
     """:func:`bind_arguments` for a function called once per map item with one parameter
-    changing (``varying``, the map's ``iterate_as``): the others are bound and cast once.
-    ``__call__`` gives the keyword arguments for one value, exactly as ``bind_arguments``
-    would with ``params`` and that value (a function taking ``**kwargs`` or a namespace,
-    or missing a parameter, binds each item in full: the same result, the same error)."""
+    changing (``varying``, the map's ``iterate_as``): how it takes its arguments is worked
+    out once. ``__call__`` gives the keyword arguments for one value, exactly as
+    ``bind_arguments`` would with ``params`` and that value: an argument passed as it is
+    (or whose cast gives back the very value) is bound once; one whose cast makes a new
+    object (a list, a model) is cast for each item, as each item's call gets its own. A
+    function taking ``**kwargs`` or a namespace, or missing a parameter, or whose cast
+    fails, binds each item in full: the same result, the same error."""
 
     def __init__(self, func: Callable[..., Any], params: Mapping[str, object], varying: str) -> None:
         self.func, self.params, self.varying = func, params, varying
         binding = _binding(func)
         self._fixed: dict[str, object] | None = None
+        #: Arguments cast for each item: (name, value, annotation).
+        self._cast: tuple[tuple[str, object, object], ...] = ()
         self._takes = False
         self._annotation: object = None
         if binding.namespace is not None or binding.takes_rest:
             return
         fixed: dict[str, object] = {}
+        each: list[tuple[str, object, object]] = []
         for name, annotation, required in binding.arguments:
             if name == varying:
                 self._takes, self._annotation = True, annotation
             elif name in params:
+                value = params[name]
+                if annotation is None:
+                    fixed[name] = value
+                    continue
                 try:
-                    fixed[name] = (
-                        params[name] if annotation is None else _cast(name, params[name], annotation)
-                    )
-                except StepInputError:
+                    cast = _cast(name, value, annotation)
+                except Exception:
                     return  # every item fails with it: bound in full, each says so
+                if cast is value:
+                    fixed[name] = value
+                else:
+                    each.append((name, value, annotation))
             elif required:
                 return
-        self._fixed = fixed
+        self._fixed, self._cast = fixed, tuple(each)
 
     def __call__(self, value: object) -> dict[str, object]:
         fixed = self._fixed
@@ -215,6 +227,8 @@ class ItemBinder:
             params[self.varying] = value
             return bind_arguments(self.func, params)
         kwargs = fixed.copy()
+        for name, given, annotation in self._cast:
+            kwargs[name] = _cast(name, given, annotation)
         if self._takes:
             annotation = self._annotation
             kwargs[self.varying] = value if annotation is None else _cast(self.varying, value, annotation)
