@@ -50,6 +50,8 @@ class Runner:
         #: Whether it has run a step yet (until then it may still be importing).
         self.answered = False
         self.started = time.monotonic()
+        #: When its current step was given to it (the pool grows when every one is long).
+        self.since = self.started
         request_r, self._requests = os.pipe()
         self._output, output_w = os.pipe()
         env = dict(os.environ)
@@ -178,23 +180,26 @@ class RunnerPool:
 
     def _take(self) -> Runner:
         """An idle process; else a new one, started only when none is starting or has yet
-        to answer its first step (its imports take longer than cheap steps; ``WARMUP``), and either
-        there is none at all or this step has waited ``GRACE`` for one to come free: the
-        pool grows for steps that take long, not for cheap map items."""
+        to answer its first step (its imports take longer than cheap steps; ``WARMUP``), and
+        either there is none at all or every process has been in its current step for
+        ``GRACE``: the pool grows for steps that take long, not for cheap map items, which
+        only take turns (however many threads wait for them, none waits long)."""
         with self._free:
-            waited = False
             while not self._idle:
                 room = len(self._all) + self._starting < self.size
                 now = time.monotonic()
                 warming = self._starting or any(
                     not r.answered and now - r.started < WARMUP for r in self._all
                 )
-                if room and not warming and (waited or not self._all):
+                busy = min((now - r.since for r in self._all), default=GRACE)
+                if room and not warming and busy >= GRACE:
                     self._starting += 1
                     break
-                waited = not self._free.wait(GRACE) or waited
+                self._free.wait(max(GRACE - busy, 0.001) if room and not warming else GRACE)
             else:
-                return self._idle.pop()
+                runner = self._idle.pop()
+                runner.since = time.monotonic()
+                return runner
         return self._start()
 
     def _start(self) -> Runner:
