@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 
+from conveyor.spec.models import TaskNode
 from conveyor.step.capture import Sink, capturing
 from conveyor.step.launch import in_subprocess
 from conveyor.step.request import CommandResult, StepRequest
@@ -52,6 +53,8 @@ class Runner:
         self.started = time.monotonic()
         #: When its current step was given to it (the pool grows when every one is long).
         self.since = self.started
+        #: The step definitions it has been sent, by id (see :meth:`payload`).
+        self._known: dict[int, TaskNode] = {}
         request_r, self._requests = os.pipe()
         self._output, output_w = os.pipe()
         env = dict(os.environ)
@@ -70,8 +73,18 @@ class Runner:
             os.close(request_r)
             os.close(output_w)
 
+    def payload(self, request: StepRequest) -> bytes:
+        """``request`` as this process reads it: its step's definition in full the first
+        time this process runs the step, then only named (``conveyor.step.runner`` keeps
+        the definitions it was sent), so a map item sends its parameters and path only."""
+        node = request.node
+        sent = None if id(node) in self._known else node
+        fields = {name: value for name, value in vars(request).items() if name != "node"}
+        return pickle.dumps((id(node), sent, fields))
+
     def run(self, request: StepRequest, payload: bytes, timeout: float | None) -> CommandResult:
-        """Send one request, copy the step's output to ``sys.stdout`` until its result."""
+        """Send one request (its :meth:`payload`), copy the step's output to ``sys.stdout``
+        until its result."""
         marker = b"\0" + os.urandom(16).hex().encode() + b"\0"
         assert len(marker) == MARKER_BYTES
         try:
@@ -81,6 +94,8 @@ class Runner:
                 view = view[os.write(self._requests, view) :]
         except OSError:
             raise _Died from None
+        # Held, so that its id names no other object while this process may be sent it.
+        self._known[id(request.node)] = request.node
         deadline = None if timeout is None else time.monotonic() + timeout
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = b""
@@ -159,13 +174,14 @@ class RunnerPool:
         """Run one attempt in a pool process (a launcher: see ``conveyor.step.launch``)."""
         if request.secrets:
             return in_subprocess(request, timeout, sink)
-        try:
-            payload = pickle.dumps(request)
-        except Exception as exc:
-            return CommandResult(error=f"the step's parameters cannot be sent to a process: {exc}")
         runner = self._take()
         healthy = False
         try:
+            try:
+                payload = runner.payload(request)
+            except Exception as exc:
+                healthy = True
+                return CommandResult(error=f"the step's parameters cannot be sent to a process: {exc}")
             with capturing(sink):
                 result = runner.run(request, payload, timeout)
             healthy = runner.answered = True
