@@ -31,6 +31,7 @@ from conveyor.step.capture import Sink, capturing
 from conveyor.step.launch import in_subprocess
 from conveyor.step.request import CommandResult, StepRequest
 from conveyor.step.runner import MARKER_BYTES
+from conveyor.step.zygote import Forked, ForkServer
 
 #: How long a step waits for a busy process to come free before the pool starts another:
 #: cheap map items then share one or two processes instead of starting ``max_workers``.
@@ -38,6 +39,18 @@ GRACE = 0.1
 #: A new process counts as starting (no other is started meanwhile) until it has run a
 #: step, or for this long (seconds) if its first step takes longer.
 WARMUP = 2.0
+
+
+_SERVER: list[ForkServer | None] = []
+_SERVER_LOCK = threading.Lock()
+
+
+def fork_server() -> ForkServer | None:
+    """The run's fork server (``conveyor.step.zygote``), taken from the environment once."""
+    with _SERVER_LOCK:
+        if not _SERVER:
+            _SERVER.append(ForkServer.from_environment())
+        return _SERVER[0]
 
 
 class _Died(Exception):
@@ -57,21 +70,31 @@ class Runner:
         self._known: dict[int, TaskNode] = {}
         request_r, self._requests = os.pipe()
         self._output, output_w = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "conveyor.step.runner", str(request_r)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output_w,
-                stderr=output_w,
-                pass_fds=(request_r,),
-                start_new_session=True,
-            )
+            self.proc: subprocess.Popen[bytes] | Forked = self._start(request_r, output_w)
         finally:
             os.close(request_r)
             os.close(output_w)
+
+    @staticmethod
+    def _start(request_r: int, output_w: int) -> subprocess.Popen[bytes] | Forked:
+        """Forked by the run's fork server where there is one (``conveyor.step.zygote``: a
+        server run), else a fresh interpreter."""
+        server = fork_server()
+        if server is not None:
+            with contextlib.suppress(OSError):  # it has ended: a fresh interpreter, as without
+                return server.fork(request_r, output_w)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        return subprocess.Popen(
+            [sys.executable, "-m", "conveyor.step.runner", str(request_r)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output_w,
+            stderr=output_w,
+            pass_fds=(request_r,),
+            start_new_session=True,
+        )
 
     def payload(self, request: StepRequest) -> bytes:
         """``request`` as this process reads it: its step's definition in full the first
