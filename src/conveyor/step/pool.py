@@ -7,7 +7,8 @@ process isolation is for still holds: a step that crashes, exits or runs out of 
 takes its own process down, never the engine (the attempt fails and a fresh process takes
 its place); a step that overruns its timeout is killed with everything it started; what a
 step leaves running is killed when it ends; and no step shares the engine's memory (its
-processes are fresh interpreters, not forks of the engine). What a pool does not give is a
+processes are fresh interpreters, or, on the server, forks of a fork server that has read
+nothing of the run, ``conveyor.step.zygote``; never forks of the engine). What a pool does not give is a
 fresh interpreter per step: module state persists between the steps one process runs, as
 it does for steps in threads. A step that declares secrets still runs in a process of its
 own, which exits with it: no later step can find its secrets in a pool process's memory.
