@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from pathlib import Path
 
 import pytest
 
+from conveyor.spec.models import TaskNode
+from conveyor.step.capture import Redactor, Sink
+from conveyor.step.pool import RunnerPool
+from conveyor.step.request import StepRequest
 from support.runs import file_config, run_yaml, runlog
 
 MAP = """dag:
@@ -97,3 +102,22 @@ def test_no_pool_process_starts_with_a_secret(tmp_path: Path, monkeypatch: pytes
     assert result.ok
     assert result.parameters["mine"]["env"] is True
     assert result.parameters["theirs"] == {"env": False, "elsewhere": False}
+
+
+def test_a_step_definition_goes_to_a_process_once(tmp_path: Path) -> None:
+    """After the first item, a pool process is sent only the item (its parameters, path):
+    it keeps the definitions it was sent, and each item still runs its own step's."""
+    nodes = [TaskNode(command="pooltasks.crash_on", returns=[name], next="success") for name in ("a", "b")]
+    pool = RunnerPool(1)
+    try:
+        for x in range(6):
+            node = nodes[x % 2]
+            request = StepRequest(node, {"x": x, "bad": -1}, ["s", str(x)], "run", tmp_path)
+            runner = pool._take()
+            sent = pickle.loads(runner.payload(request))[1]
+            pool._give(runner, True)
+            assert (sent is None) == (x >= 2), x  # each definition in full once, then named
+            result = pool.launch(request, None, Sink(Redactor(), None))
+            assert result.ok and list(result.values) == [node.returns[0].name], result
+    finally:
+        pool.close()

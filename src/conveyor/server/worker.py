@@ -155,10 +155,25 @@ def _executor(job: queue.Job) -> str:
     return str(section.get("type", "local"))
 
 
+def _pooled(job: queue.Job) -> bool:
+    """Whether the run's steps run in a pool of processes (``policy.run_config``): then its
+    engine is started by ``conveyor.step.zygote``, which forks them (no interpreter start
+    and imports per pool process). It is forked before the run has read anything, and a run
+    whose steps declare secrets (the engine holds them) has a process per step instead."""
+    if sandbox.mode() != "bwrap" or _executor(job) != "local" or _declared(job):
+        return False
+    config = yaml.safe_load(job["config"] or "") or {}
+    section = config.get("executor") or config.get("pipeline-executor") or {}
+    options = section.get("config") if isinstance(section, dict) else None
+    return not (isinstance(options, dict) and options.get("isolation") == "process")
+
+
 def command(job: queue.Job, store: SQLRunLogStore) -> list[str] | None:
     """execute for a new run, retry for one with a run log; None if it already succeeded.
     An Argo run is submitted to the Argo Server and followed (a reclaimed one is followed)."""
     base = [sys.executable, "-m", "conveyor.cli"]
+    if _pooled(job):  # the engine started by the fork server its pool's processes come from
+        base[2:2] = ["conveyor.step.zygote"]
     files = ["-f", "pipeline.yaml", "-c", CONFIG]
     if _executor(job) == "argo":
         return [*base, "submit", "--to", "argo", *files, "-p", "params.yaml", "--run-id", job["id"], "--wait"]
@@ -386,7 +401,10 @@ def run_environment(work: Path, argo: bool = False) -> dict[str, str]:
     secrets (those a run declares arrive by descriptor: ``SECRETS_VARIABLE``)."""
     allowed = list(PASSED_TO_ARGO) if argo else []
     env = {k: v for k, v in os.environ.items() if k in PASSED or k in allowed}
-    env["PYTHONPATH"] = os.pathsep.join([str(work / "code"), str(work)])
+    # The conveyor this worker runs, after the run's code: the engine speaks the relay's
+    # protocol of this very version (not another install the interpreter finds first).
+    conveyor_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([str(work / "code"), str(work), conveyor_root])
     env["HOME"] = str(work / ".home")
     env["TMPDIR"] = str(work / ".tmp")
     return env

@@ -7,7 +7,8 @@ process isolation is for still holds: a step that crashes, exits or runs out of 
 takes its own process down, never the engine (the attempt fails and a fresh process takes
 its place); a step that overruns its timeout is killed with everything it started; what a
 step leaves running is killed when it ends; and no step shares the engine's memory (its
-processes are fresh interpreters, not forks of the engine). What a pool does not give is a
+processes are fresh interpreters, or, on the server, forks of a fork server that has read
+nothing of the run, ``conveyor.step.zygote``; never forks of the engine). What a pool does not give is a
 fresh interpreter per step: module state persists between the steps one process runs, as
 it does for steps in threads. A step that declares secrets still runs in a process of its
 own, which exits with it: no later step can find its secrets in a pool process's memory.
@@ -26,10 +27,12 @@ import sys
 import threading
 import time
 
+from conveyor.spec.models import TaskNode
 from conveyor.step.capture import Sink, capturing
 from conveyor.step.launch import in_subprocess
 from conveyor.step.request import CommandResult, StepRequest
 from conveyor.step.runner import MARKER_BYTES
+from conveyor.step.zygote import Forked, ForkServer
 
 #: How long a step waits for a busy process to come free before the pool starts another:
 #: cheap map items then share one or two processes instead of starting ``max_workers``.
@@ -37,6 +40,18 @@ GRACE = 0.1
 #: A new process counts as starting (no other is started meanwhile) until it has run a
 #: step, or for this long (seconds) if its first step takes longer.
 WARMUP = 2.0
+
+
+_SERVER: list[ForkServer | None] = []
+_SERVER_LOCK = threading.Lock()
+
+
+def fork_server() -> ForkServer | None:
+    """The run's fork server (``conveyor.step.zygote``), taken from the environment once."""
+    with _SERVER_LOCK:
+        if not _SERVER:
+            _SERVER.append(ForkServer.from_environment())
+        return _SERVER[0]
 
 
 class _Died(Exception):
@@ -50,26 +65,50 @@ class Runner:
         #: Whether it has run a step yet (until then it may still be importing).
         self.answered = False
         self.started = time.monotonic()
+        #: When its current step was given to it (the pool grows when every one is long).
+        self.since = self.started
+        #: The step definitions it has been sent, by id (see :meth:`payload`).
+        self._known: dict[int, TaskNode] = {}
         request_r, self._requests = os.pipe()
         self._output, output_w = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "conveyor.step.runner", str(request_r)],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output_w,
-                stderr=output_w,
-                pass_fds=(request_r,),
-                start_new_session=True,
-            )
+            self.proc: subprocess.Popen[bytes] | Forked = self._start(request_r, output_w)
         finally:
             os.close(request_r)
             os.close(output_w)
 
+    @staticmethod
+    def _start(request_r: int, output_w: int) -> subprocess.Popen[bytes] | Forked:
+        """Forked by the run's fork server where there is one (``conveyor.step.zygote``: a
+        server run), else a fresh interpreter."""
+        server = fork_server()
+        if server is not None:
+            with contextlib.suppress(OSError):  # it has ended: a fresh interpreter, as without
+                return server.fork(request_r, output_w)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        return subprocess.Popen(
+            [sys.executable, "-m", "conveyor.step.runner", str(request_r)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output_w,
+            stderr=output_w,
+            pass_fds=(request_r,),
+            start_new_session=True,
+        )
+
+    def payload(self, request: StepRequest) -> bytes:
+        """``request`` as this process reads it: its step's definition in full the first
+        time this process runs the step, then only named (``conveyor.step.runner`` keeps
+        the definitions it was sent), so a map item sends its parameters and path only."""
+        node = request.node
+        sent = None if id(node) in self._known else node
+        fields = {name: value for name, value in vars(request).items() if name != "node"}
+        return pickle.dumps((id(node), sent, fields))
+
     def run(self, request: StepRequest, payload: bytes, timeout: float | None) -> CommandResult:
-        """Send one request, copy the step's output to ``sys.stdout`` until its result."""
+        """Send one request (its :meth:`payload`), copy the step's output to ``sys.stdout``
+        until its result."""
         marker = b"\0" + os.urandom(16).hex().encode() + b"\0"
         assert len(marker) == MARKER_BYTES
         try:
@@ -79,6 +118,8 @@ class Runner:
                 view = view[os.write(self._requests, view) :]
         except OSError:
             raise _Died from None
+        # Held, so that its id names no other object while this process may be sent it.
+        self._known[id(request.node)] = request.node
         deadline = None if timeout is None else time.monotonic() + timeout
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         held = b""
@@ -157,13 +198,14 @@ class RunnerPool:
         """Run one attempt in a pool process (a launcher: see ``conveyor.step.launch``)."""
         if request.secrets:
             return in_subprocess(request, timeout, sink)
-        try:
-            payload = pickle.dumps(request)
-        except Exception as exc:
-            return CommandResult(error=f"the step's parameters cannot be sent to a process: {exc}")
         runner = self._take()
         healthy = False
         try:
+            try:
+                payload = runner.payload(request)
+            except Exception as exc:
+                healthy = True
+                return CommandResult(error=f"the step's parameters cannot be sent to a process: {exc}")
             with capturing(sink):
                 result = runner.run(request, payload, timeout)
             healthy = runner.answered = True
@@ -178,23 +220,26 @@ class RunnerPool:
 
     def _take(self) -> Runner:
         """An idle process; else a new one, started only when none is starting or has yet
-        to answer its first step (its imports take longer than cheap steps; ``WARMUP``), and either
-        there is none at all or this step has waited ``GRACE`` for one to come free: the
-        pool grows for steps that take long, not for cheap map items."""
+        to answer its first step (its imports take longer than cheap steps; ``WARMUP``), and
+        either there is none at all or every process has been in its current step for
+        ``GRACE``: the pool grows for steps that take long, not for cheap map items, which
+        only take turns (however many threads wait for them, none waits long)."""
         with self._free:
-            waited = False
             while not self._idle:
                 room = len(self._all) + self._starting < self.size
                 now = time.monotonic()
                 warming = self._starting or any(
                     not r.answered and now - r.started < WARMUP for r in self._all
                 )
-                if room and not warming and (waited or not self._all):
+                busy = min((now - r.since for r in self._all), default=GRACE)
+                if room and not warming and busy >= GRACE:
                     self._starting += 1
                     break
-                waited = not self._free.wait(GRACE) or waited
+                self._free.wait(max(GRACE - busy, 0.001) if room and not warming else GRACE)
             else:
-                return self._idle.pop()
+                runner = self._idle.pop()
+                runner.since = time.monotonic()
+                return runner
         return self._start()
 
     def _start(self) -> Runner:

@@ -1,8 +1,11 @@
 """A long-lived step process (``isolation: pool``): runs one request after another.
 
 Usage: ``python -m conveyor.step.runner FD``. The pool (``conveyor.step.pool``) writes each
-request on descriptor ``FD``: an 8-byte length, a 34-byte end marker and the pickled
-:class:`~conveyor.step.request.StepRequest`. The step's output goes to this process's
+request on descriptor ``FD``: an 8-byte length, a 34-byte end marker and a pickled
+tuple: the number the pool gives the step's definition (``TaskNode``), the definition
+itself the first time this process is sent it (else None: it keeps those it was sent), and
+the fields of the :class:`~conveyor.step.request.StepRequest` but it. A map's items thus do not send
+their step again and again. The step's output goes to this process's
 stdout and stderr, a pipe the pool reads; once the step has ended and everything it
 started is gone, this process writes the marker, an 8-byte length and the pickled
 :class:`~conveyor.step.request.CommandResult` on stdout, after all of the step's output.
@@ -98,8 +101,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _stop)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     from conveyor.step.commands import run_guarded, running
-    from conveyor.step.request import CommandResult
+    from conveyor.step.request import CommandResult, StepRequest
 
+    nodes: dict[int, Any] = {}
     with running():  # for the whole process: unpickling a request may import the user's modules
         while True:
             header = _read(requests, 8 + MARKER_BYTES)
@@ -108,7 +112,10 @@ def main(argv: list[str]) -> int:
             marker = header[8:]
             payload = _read(requests, int.from_bytes(header[:8], "big"))
             try:
-                request = pickle.loads(payload)
+                key, node, fields = pickle.loads(payload)
+                if node is not None:
+                    nodes[key] = node
+                request = StepRequest(node=nodes[key], **fields)
                 os.chdir(request.workdir)
                 if str(request.workdir) not in sys.path:
                     sys.path.insert(0, str(request.workdir))
