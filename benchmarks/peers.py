@@ -384,7 +384,8 @@ def main() -> None:
             for _ in range(opts.rounds):
                 for name, argv in cmds.items():
                     figures[name].append(cpu_once(argv, work, opts.timeout))
-            medians[workload] = report(workload, figures)
+            if opts.rounds:  # --rounds 0: instruction counts only
+                medians[workload] = report(workload, figures)
             if opts.instructions:
                 cmds = commands(peers, workload, work, opts.venvs)
                 counts = {name: instructions_once(argv, work, opts.cg_timeout) for name, argv in cmds.items()}
