@@ -387,7 +387,6 @@ def main() -> None:
             if opts.rounds:  # --rounds 0: instruction counts only
                 medians[workload] = report(workload, figures)
             if opts.instructions:
-                cmds = commands(peers, workload, work, opts.venvs)
                 counts = {name: instructions_once(argv, work, opts.cg_timeout) for name, argv in cmds.items()}
                 report_instructions(workload, counts)
     if "map0" in medians and "map100k" in medians:
