@@ -53,7 +53,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -374,7 +373,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"peers-{workload}-") as tmp:
             work = Path(tmp)
             cmds = commands(peers, workload, work, opts.venvs)
-            figures: dict[str, list[float | str]] = defaultdict(list)
+            figures: dict[str, list[float | str]] = {name: [] for name in cmds}  # in the order run
             for name, argv in list(cmds.items()):  # warm: bytecode, file cache, first-run set-up
                 warm = cpu_once(argv, work, opts.timeout)
                 if isinstance(warm, str) and warm.startswith("over"):
