@@ -311,6 +311,9 @@ def cpu_once(argv: list[str], work: Path, timeout: float) -> float | str:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
         DAGSTER_HOME=str(work / "dagster"),
     )
+    # The warm-up run writes bytecode, as an installed package has it: a shell that sets
+    # PYTHONDONTWRITEBYTECODE would leave this checkout's src compiled anew at every run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     (work / "dagster").mkdir(exist_ok=True)
     proc = subprocess.Popen(
         argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
