@@ -1,14 +1,17 @@
 """conveyor beside its peers and the floor, in one run: CPU of the whole process tree.
 
 Usage: python benchmarks/peers.py [--rounds 5] [--only chain50,map1000] [--peers floor,kedro,...]
-                                  [--venvs DIR] [--timeout 120]
+                                  [--venvs DIR] [--timeout 120] [--instructions [--cg-timeout 900]]
 
 Workloads, each the same work in every system:
 
 - ``chain50``: 50 no-op tasks, each after the one before;
 - ``map1000``: a task lists 1,000 items, a no-op task runs on each, a last task sums what they returned;
 - ``map100k``: the same with 100,000 items (the floor, conveyor and Dask's bag only: the
-  others take minutes).
+  others take minutes);
+- ``map0``: the same map over no items (the floor, conveyor and Dask), so that
+  ``--only map0,map100k`` also prints each one's CPU per item,
+  (T(map100k) - T(map0)) / 100,000, from the medians.
 
 Systems: conveyor (``conveyor execute -q`` from this checkout's ``src``, file run log: every
 item's status, attempt and returns durable), and, each in a venv of its own built by this
@@ -25,8 +28,18 @@ Each round runs every (system, workload) once, in turn, so a drift of the machin
 hits all alike. A run's figure is the CPU time (user + system) of its process tree, from the
 kernel's accounting of the reaped child (``os.wait4``). Printed per workload: each system's
 median CPU and the median over rounds of its CPU divided by conveyor's in the same round. A
-run that fails or passes ``--timeout`` is reported as such, not as a figure. Logging is
-turned down everywhere (each system's own setting) so that no one pays for a console.
+run that fails or passes ``--timeout`` is reported as such, not as a figure; a system whose
+warm-up run passes the timeout is not run again for that workload (runnable's 1,000-item map
+would cost the timeout every round). Logging is turned down everywhere (each system's own
+setting) so that no one pays for a console.
+
+``--instructions`` (slow: Python under valgrind runs some 50-100 times slower) then runs each
+system once more per workload under ``valgrind --tool=callgrind --trace-children=yes`` and
+prints the instructions executed and the ratio to conveyor's. Callgrind counts the user-space
+instructions of every thread of every process of the tree (valgrind runs a process's threads
+one at a time, so thread contention shows as the instructions spent on it, not as waiting);
+nothing in the kernel is counted, so system time has no counterpart. A run that passes
+``--cg-timeout`` is reported as such. Meant for the smaller workloads (chain50, map1000).
 """
 
 from __future__ import annotations
@@ -40,7 +53,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +65,8 @@ PINS = {
     "dagster": ["dagster==1.13.29"],
     "runnable": ["runnable==0.50.0"],
 }
-SIZES = {"chain50": 50, "map1000": 1_000, "map100k": 100_000}
-#: Who runs map100k (the rest would take minutes per run).
+SIZES = {"chain50": 50, "map1000": 1_000, "map100k": 100_000, "map0": 0}
+#: Who runs map100k and map0 (the rest would take minutes per run at 100k).
 BIG = {"floor", "conveyor", "dask"}
 
 FLOOR = """
@@ -280,7 +292,7 @@ def commands(peers: list[str], workload: str, work: Path, venvs: Path) -> dict[s
     entry = f"import sys; sys.path.insert(0, {src!r}); from conveyor.cli.main import run; run()"
     out = {"conveyor": [sys.executable, "-c", entry, *conveyor_files(work, workload)]}
     for name in peers:
-        if workload == "map100k" and name not in BIG:
+        if workload in ("map100k", "map0") and name not in BIG:
             continue
         (work / f"{name}_prog.py").write_text(textwrap.dedent(PROGRAMS[name]))
         python = Path(sys.executable) if name == "floor" else venv_python(name, venvs)
@@ -299,6 +311,9 @@ def cpu_once(argv: list[str], work: Path, timeout: float) -> float | str:
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
         DAGSTER_HOME=str(work / "dagster"),
     )
+    # The warm-up run writes bytecode, as an installed package has it: a shell that sets
+    # PYTHONDONTWRITEBYTECODE would leave this checkout's src compiled anew at every run.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     (work / "dagster").mkdir(exist_ok=True)
     proc = subprocess.Popen(
         argv, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
@@ -342,7 +357,11 @@ def main() -> None:
     parser.add_argument("--peers", default=",".join(PROGRAMS))
     parser.add_argument("--venvs", type=Path, default=Path.home() / ".cache/conveyor-bench/peers")
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions (callgrind)")
+    parser.add_argument("--cg-timeout", type=float, default=900.0, help="seconds for one run under callgrind")
     opts = parser.parse_args()
+    if opts.instructions and not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind) on PATH")
     # A TERM (a timeout, a kill) ends this script by SystemExit, so the run in progress is
     # killed with it: each run is in a session of its own and would be left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -352,36 +371,85 @@ def main() -> None:
         raise SystemExit(f"unknown peer(s) {unknown}; known: {sorted(PROGRAMS)}")
     children_cpu()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; CPU of each process tree, seconds")
+    medians: dict[str, dict[str, float]] = {}
     for workload in opts.only.split(","):
         with tempfile.TemporaryDirectory(prefix=f"peers-{workload}-") as tmp:
             work = Path(tmp)
             cmds = commands(peers, workload, work, opts.venvs)
-            for argv in cmds.values():  # warm: bytecode, file cache, first-run set-up
-                cpu_once(argv, work, opts.timeout)
+            figures: dict[str, list[float | str]] = {name: [] for name in cmds}  # in the order run
+            for name, argv in list(cmds.items()):  # warm: bytecode, file cache, first-run set-up
+                warm = cpu_once(argv, work, opts.timeout)
+                if isinstance(warm, str) and warm.startswith("over"):
+                    figures[name].append(f"{warm} (warm-up run; not run again)")
+                    del cmds[name]
             children_cpu()
-            figures: dict[str, list[float | str]] = defaultdict(list)
             for _ in range(opts.rounds):
                 for name, argv in cmds.items():
                     figures[name].append(cpu_once(argv, work, opts.timeout))
-        report(workload, figures)
+            if opts.rounds:  # --rounds 0: instruction counts only
+                medians[workload] = report(workload, figures)
+            if opts.instructions:
+                counts = {name: instructions_once(argv, work, opts.cg_timeout) for name, argv in cmds.items()}
+                report_instructions(workload, counts)
+    if "map0" in medians and "map100k" in medians:
+        print(f"\nCPU per item, (T(map100k) - T(map0)) / {SIZES['map100k']:,} from the medians")
+        for name, big in medians["map100k"].items():
+            if name in medians["map0"]:
+                per_item = (big - medians["map0"][name]) / SIZES["map100k"] * 1e6
+                print(f"  {name:<9} {per_item:6.2f} us")
 
 
-def report(workload: str, figures: dict[str, list[float | str]]) -> None:
-    """One workload's table: median CPU and the median per-round ratio to conveyor."""
+def instructions_once(argv: list[str], work: Path, timeout: float) -> int | str:
+    """Instructions of one run under callgrind, every process of its tree (one output file
+    each, summed), or why there is no figure."""
+    out = work / "callgrind"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    grind = ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p"]
+    spent = cpu_once([*grind, *argv], work, timeout)
+    if isinstance(spent, str):
+        return spent
+    total = 0
+    for dump in out.iterdir():
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total += int(line.split()[1])
+                break
+    return total
+
+
+def report_instructions(workload: str, counts: dict[str, int | str]) -> None:
+    """One workload's instruction counts and their ratio to conveyor's."""
+    print(f"\n{workload}: instructions (callgrind, user space, all threads and processes)")
+    ours = counts.get("conveyor")
+    for name, count in counts.items():
+        if isinstance(count, str):
+            print(f"  {name:<9} no figure ({count})")
+            continue
+        ratio = f"{count / ours:7.2f}x conveyor" if isinstance(ours, int) and ours else ""
+        print(f"  {name:<9} {count / 1e6:10.1f} M  {ratio}")
+
+
+def report(workload: str, figures: dict[str, list[float | str]]) -> dict[str, float]:
+    """One workload's table: median CPU and the median per-round ratio to conveyor; the
+    medians of the systems with a figure in every round."""
     print(f"\n{workload}")
     ours = figures["conveyor"]
+    medians: dict[str, float] = {}
     for name, runs in figures.items():
         numbers = [r for r in runs if isinstance(r, float)]
         if len(numbers) < len(runs):
             why = next(r for r in runs if isinstance(r, str))
             print(f"  {name:<9} no figure ({len(runs) - len(numbers)} of {len(runs)} runs: {why})")
             continue
+        medians[name] = statistics.median(numbers)
         ratios = [
             r / c for r, c in zip(runs, ours, strict=True) if isinstance(r, float) and isinstance(c, float)
         ]
         ratio = f"{statistics.median(ratios):7.2f}x conveyor" if ratios else ""
         spread = f"{min(numbers):.3f}-{max(numbers):.3f}"
         print(f"  {name:<9} {statistics.median(numbers):8.3f} s  ({spread})  {ratio}")
+    return medians
 
 
 if __name__ == "__main__":
