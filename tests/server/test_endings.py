@@ -154,3 +154,37 @@ def test_a_killed_worker_leaves_its_attempts_interrupted(server: Server, tmp_pat
     nap = raw.steps[("fan", "0", "nap")]
     assert [a.status for a in nap.attempts] == [Status.INTERRUPTED, Status.SUCCEEDED]
     assert nap.attempts[0].error is not None and nap.attempts[0].error.startswith("interrupted")
+
+
+QUITTER = """dag:
+  start_at: fan
+  steps:
+    fan:
+      type: map
+      iterate_on: xs
+      iterate_as: x
+      reducer: quitter.reduce
+      next: success
+      branch:
+        start_at: one
+        steps:
+          one: {command: endtasks.quick, next: success}
+"""
+
+
+def test_a_run_whose_process_exits_0_without_recording_success_fails(server: Server) -> None:
+    """The sandbox's exit code is the run's own word (user code can make it 0, here by
+    ending the engine when the map's reducer is imported): only the run's record of its
+    success makes it succeeded."""
+    with server.client("ann") as ann:
+        body = {
+            "pipeline": QUITTER,
+            "config": "executor: {type: local}\n",
+            "parameters": {"xs": [0, 1], "x": 0},
+            "code": tarball_of(TASKS),
+        }
+        created = ann.post("/runs", json=body)
+        assert created.status_code == 201, created.text
+        done = wait_for(ann, str(created.json()["id"]), ("succeeded", "failed"), timeout=90)
+    assert done["status"] == "failed", done
+    assert "without recording its success" in str(done.get("error")), done

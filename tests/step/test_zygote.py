@@ -100,3 +100,48 @@ def test_the_server_keeps_no_descriptor_of_the_engine(tmp_path: Path) -> None:
     held = runlog(tmp_path, run_id).steps["fan", "0", "one"].attempts[-1].returns["fds"]
     assert any(link.startswith("socket:") for link in held), held
     assert not [link for link in held if any(f"[{inode}]" in link for inode in inodes)], held
+
+
+def test_a_descriptor_above_the_soft_limit_is_closed_and_no_step_can_trace_the_server(tmp_path: Path) -> None:
+    """Code run before the fork server closes what the engine inherits may move a descriptor
+    above the soft limit on descriptors and lower it: the server closes up to the hard limit.
+    And the server is not dumpable (what it forks inherits that): a step cannot ptrace it
+    or take its descriptors."""
+    import resource
+
+    text = MAP.replace("pooltasks.crash_on", "pooltasks.parent_descriptors").replace("[pid]", "[fds]")
+    read, write = os.pipe()
+    high = 3000
+    os.dup2(read, high)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= high:
+        raise AssertionError(f"the hard limit on descriptors here ({hard}) is too low for this test")
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (2000, hard))
+
+    try:
+        inode = os.fstat(high).st_ino
+        (tmp_path / "pipeline.yaml").write_text(text)
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump({"items": [0]}))
+        config = file_config(tmp_path, isolation="pool").model_dump(mode="json")
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([TASKS, *sys.path])}
+        argv = [sys.executable, "-m", "conveyor.step.zygote", "conveyor.cli", "execute", "-q"]
+        argv += ["-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml", "--run-id", "high"]
+        done = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, timeout=120, pass_fds=(high,), preexec_fn=lower
+        )
+    finally:
+        for fd in (read, write, high):
+            os.close(fd)
+    assert done.returncode == 0, done.stderr
+    held = runlog(tmp_path, "high").steps["fan", "0", "one"].attempts[-1].returns["fds"]
+    assert not [link for link in held if f"[{inode}]" in link], held
+
+    (tmp_path / "d").mkdir()
+    code, run_id = _run(
+        tmp_path / "d", MAP.replace("pooltasks.crash_on", "pooltasks.dumpable"), {"items": [0]}
+    )
+    assert code == 0
+    assert runlog(tmp_path / "d", run_id).steps["fan", "0", "one"].attempts[-1].returns["pid"] == 0

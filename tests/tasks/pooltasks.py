@@ -41,3 +41,10 @@ def parent_descriptors(x: int) -> list[str]:
     """What the descriptors of this process's parent (a pool's fork server) lead to."""
     folder = f"/proc/{os.getppid()}/fd"
     return sorted(os.readlink(f"{folder}/{fd}") for fd in os.listdir(folder))
+
+
+def dumpable(x: int) -> int:
+    """This process's PR_GET_DUMPABLE (a pool process inherits its fork server's)."""
+    import ctypes
+
+    return int(ctypes.CDLL(None, use_errno=True).prctl(3, 0, 0, 0, 0))

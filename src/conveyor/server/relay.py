@@ -130,6 +130,9 @@ class Relay:
         self.config = config
         self.limits = limits or RelayLimits()
         self.violation: str | None = None
+        #: The status of the last run record the run saved (None: none saved): a run
+        #: succeeds only if its own record says so, whatever its process's exit code.
+        self.recorded: Status | None = None
         self._event_bytes = 0
         self._log_bytes: dict[str, int] = {}
         #: The name the run was submitted under (the engine knows only its work directory's).
@@ -276,6 +279,7 @@ class Relay:
             self.store.save_run(run, create=bool(request.get("create")))
         except RunExistsError as exc:
             return {"ok": False, "exists": True, "error": str(exc)}
+        self.recorded = run.status
         return {"ok": True}
 
     def _claim(self, request: JSONObject) -> Reply:

@@ -343,6 +343,10 @@ class Drive:
             queue.finish(self.engine, run_id, self.worker, Status.CANCELLED, "cancelled by request")
             return Status.CANCELLED
         reasons = [r for r in [ending, relay.violation] if r] + confined.exceeded()
+        if proc.returncode == 0 and not reasons and not self.argo and relay.recorded is not Status.SUCCEEDED:
+            # Exit code 0 is the sandbox's word, which a step can forge: the run's own record decides.
+            said = relay.recorded.value if relay.recorded is not None else "no record"
+            reasons.append(f"the run's process ended (exit code 0) without recording its success ({said})")
         if proc.returncode == 0 and not reasons:
             queue.finish(self.engine, run_id, self.worker, Status.SUCCEEDED)
             return Status.SUCCEEDED

@@ -21,8 +21,10 @@ the engine's status (128 + the signal, if a signal ended it).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import resource
 import runpy
 import select
 import signal
@@ -36,14 +38,30 @@ import time
 VARIABLE = "CONVEYOR_ZYGOTE_FD"
 
 
+#: What the worker gives the engine in its environment (descriptor numbers): the fork server
+#: and its pool processes, which never use them, are left without them.
+ENGINE_ONLY = ("CONVEYOR_RELAY_FDS", "CONVEYOR_RELAY_SECRETS_FD")
+
+
 def _close_all_but(keep: set[int]) -> None:
-    """Close every descriptor above stderr but those in ``keep``."""
-    top = os.sysconf("SC_OPEN_MAX")
+    """Close every descriptor above stderr but those in ``keep``: up to the hard limit on
+    descriptors, not the soft one (code run before this may have lowered the soft limit
+    after moving a descriptor above it)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    top = 2**31 - 1 if hard == resource.RLIM_INFINITY or hard <= 0 else hard
     low = 3
     for fd in sorted(keep):
         os.closerange(low, fd)
         low = fd + 1
-    os.closerange(low, top if top > 0 else 65536)
+    os.closerange(low, top)
+
+
+def _not_dumpable() -> None:
+    """No process of the run (a step in a pool process) may ptrace the fork server or take
+    its descriptors (the socket to the engine, the run's output): as the engine, it makes
+    itself non-dumpable; what it forks inherits that."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0)  # PR_SET_DUMPABLE, 0
 
 
 def _pool_process(fds: list[int], path: list[str]) -> None:
@@ -226,6 +244,8 @@ class ForkServer:
                     _, pid, code = data.decode().split()
                     self._ended[int(pid)] = int(code)
                 else:
+                    if data.startswith(b"started "):  # a pid used again: its old ending is not its
+                        self._ended.pop(int(data.split()[1]), None)
                     self._answers.append(data.decode(errors="replace"))
                 self._changed.notify_all()
             if not data:
@@ -251,6 +271,9 @@ def main(argv: list[str]) -> int:
         runpy.run_module(argv[0], run_name="__main__", alter_sys=True)
         return 0
     theirs.close()
+    _not_dumpable()
+    for name in ENGINE_ONLY:
+        os.environ.pop(name, None)
     _close_all_but({ours.fileno()})  # the run log's pipes, the secrets' descriptor: unread
     return serve(ours, engine)
 
