@@ -92,8 +92,8 @@ class Engine(Runner):
         self.previous = previous
         # In a pod, Argo's retryStrategy makes the further attempts: run just one here.
         self.one_attempt = one_attempt
-        self._slots = threading.BoundedSemaphore(task_slots) if task_slots else None
-        self.slots = self._slots
+        #: Task slots across nested composites (None: no cap but each composite's own).
+        self.slots = threading.BoundedSemaphore(task_slots) if task_slots else None
         self._writer = StoreWriter(store, self.run_id)
         self._logs = LiveLogs(store, self.run_id, context)
         lease = lease if lease is not None else runlog_base.LEASE_SECONDS
@@ -223,10 +223,10 @@ class Engine(Runner):
             attempt = base + n + 1
             start = StartEvent(path, attempt, time.time())
             self.opening[id(start)] = start  # published with its end, or by the ticker
-            if self._slots is None:
+            if self.slots is None:
                 result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             else:
-                with self._slots:
+                with self.slots:
                     result = self.context.run(node, scope.view(), path, attempt, scope.environment())
             log, lost = None, None
             if result.output:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -34,9 +33,10 @@ from conveyor.runlog.base import RunLog
 from conveyor.runlog.itemattempt import ItemAttempt
 from conveyor.runlog.records import Status, brief_error
 from conveyor.spec.models import MapNode, TaskNode, step_in
-from conveyor.step.awaiting import settle, user_frames
+from conveyor.step.awaiting import settle
 from conveyor.step.cache import CacheError
 from conveyor.step.capture import Sink, attach, detach
+from conveyor.step.commands import error_text, report_failure
 from conveyor.step.context import _NO_SECRETS, StepContext
 from conveyor.step.fdcapture import drain
 from conveyor.step.params import ItemBinder, StepInputError, map_returns, resolve_callable, to_json_value
@@ -115,7 +115,7 @@ class LeanItems:
         except StepInputError as exc:
             self._failure = (str(exc), True)
         except Exception as exc:  # a module raising on import, a builtin without a signature
-            self._failure = (_error_text(exc), False)
+            self._failure = (error_text(exc), False)
         self._metrics = {spec.name for spec in task.returns if spec.kind == "metric"}
         self._local = threading.local()
         self._previous = engine.previous
@@ -192,7 +192,7 @@ class LeanItems:
             try:
                 stored, cached = self._lookup(item, sink, returns, metrics, given)
             except (OSError, ValueError) as exc:  # an unreadable cache log: the item fails, as it would
-                error = _error_text(exc)
+                error = error_text(exc)
                 sink.write(f"conveyor: {error}\n")
                 returns.clear()
                 metrics.clear()
@@ -281,25 +281,20 @@ class LeanItems:
             print(f"conveyor: {exc}", file=sys.stderr)
             return str(exc)
         except Exception as exc:  # a validator raising on a cast
-            return _error_text(exc)
+            return error_text(exc)
         try:
             value = settle(bind.func(**kwargs))
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            frames = user_frames(traceback.extract_tb(exc.__traceback__)[1:])
-            text = f"{type(exc).__name__}: {exc}"
-            sys.stderr.write(
-                "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text + "\n"
-            )
-            return text
+            return report_failure(exc)
         try:
             mapped = map_returns(value, self.task.returns)
         except StepInputError as exc:
             print(f"conveyor: {exc}", file=sys.stderr)
             return str(exc)
         except Exception as exc:
-            return _error_text(exc)
+            return error_text(exc)
         try:
             for name, one in mapped.items():
                 kept = to_json_value(name, one)
@@ -312,11 +307,7 @@ class LeanItems:
             returns.clear()
             metrics.clear()
             given.clear()
-            text = str(exc) if isinstance(exc, StepInputError) else _error_text(exc)
+            text = str(exc) if isinstance(exc, StepInputError) else error_text(exc)
             print(f"conveyor: {text}", file=sys.stderr)
             return text
         return None
-
-
-def _error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

@@ -74,10 +74,7 @@ class StoreWriter(Subscriber):
         with self._lock:
             if self._failure is not None:
                 self._raise_failure()
-            if len(batch) == 1 and type(batch[0]) is ItemAttempt and batch[0].opened:
-                self._write([batch[0]])  # a map item's attempt, start and end (the lean path)
-                out = True
-            elif isinstance(first, StartEvent) and isinstance(last, EndEvent) and first.path is last.path:
+            if isinstance(first, StartEvent) and isinstance(last, EndEvent) and first.path is last.path:
                 self._write([first, last])  # an attempt published whole (the engine's way)
                 out = True
             else:

@@ -215,16 +215,8 @@ class capturing:
         self.sink = sink
 
     def __enter__(self) -> Sink:
-        self._previous = getattr(_local, "sink", None)
-        _local.sink = self.sink
-        with _active_lock:
-            ACTIVE[threading.get_ident()] = self.sink
+        self._previous = attach(self.sink)
         return self.sink
 
     def __exit__(self, *exc: object) -> None:
-        _local.sink = self._previous
-        with _active_lock:
-            if self._previous is None:
-                ACTIVE.pop(threading.get_ident(), None)
-            else:
-                ACTIVE[threading.get_ident()] = self._previous
+        detach(self._previous)

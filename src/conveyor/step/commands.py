@@ -55,8 +55,21 @@ def running_run() -> str | None:
         return next((r for r in reversed(_RUNNING) if r), "")
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """A failed step's one-line error, as every path words it: the exception's type and text."""
     return f"{type(exc).__name__}: {exc}"
+
+
+def report_failure(exc: BaseException) -> str:
+    """The user's own traceback of a step's function's exception, written to stderr (the
+    attempt's log), and the one line the run log keeps: the general path's and a map's
+    lean path's alike."""
+    frames = user_frames(traceback.extract_tb(exc.__traceback__)[1:])
+    text = error_text(exc)
+    sys.stderr.write(
+        "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text + "\n"
+    )
+    return text
 
 
 def run_python(request: StepRequest) -> CommandResult:
@@ -88,11 +101,7 @@ def _call_python(request: StepRequest) -> CommandResult:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt):
             raise
-        # The user's own traceback goes to the attempt's log; the run log keeps one line.
-        tb = user_frames(traceback.extract_tb(exc.__traceback__)[1:])
-        text = "".join(traceback.format_list(tb)) + _error_text(exc) + "\n"
-        sys.stderr.write("Traceback (most recent call last):\n" + text)
-        return CommandResult(error=_error_text(exc))
+        return CommandResult(error=report_failure(exc))
     try:
         return CommandResult(values=map_returns(value, request.node.returns))
     except StepInputError as exc:
@@ -210,7 +219,7 @@ def run_guarded(request: StepRequest, timeout: float | None = None) -> CommandRe
     try:
         return run_command(request, timeout)
     except Exception as exc:
-        return CommandResult(error=_error_text(exc))
+        return CommandResult(error=error_text(exc))
 
 
 def run_command(request: StepRequest, timeout: float | None = None) -> CommandResult:
