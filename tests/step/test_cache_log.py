@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conveyor.catalog.store import FsspecCatalog, InProcessCatalog, SharedStore
 from conveyor.spec.models import CacheSpec, TaskNode
@@ -184,3 +186,64 @@ def test_fills_of_a_maps_threads_are_written_in_groups(tmp_path: Path) -> None:
     reader = StepCache(catalog, True)
     assert all(reader.lookup(k, CacheSpec())[0] is not None for k in keys)
     assert len(catalog.read_appended(log_of(keys[0])).splitlines()) == len(keys)
+
+
+def _scalars_and_more() -> st.SearchStrategy[object]:
+    scalar = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8)
+    return scalar | st.lists(scalar, max_size=3) | st.dictionaries(st.text(max_size=4), scalar, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    item=_scalars_and_more(),
+    fixed=st.dictionaries(st.sampled_from(["a", "item0", "item", "z", "ü"]), _scalars_and_more(), max_size=4),
+    ignore=st.lists(st.sampled_from(["a", "item", "z"]), max_size=2),
+    takes=st.sampled_from([None, ["item"], ["z", "item", "a"], ["a"]]),
+)
+def test_a_maps_item_keyer_gives_the_key_of_each_item(
+    item: object, fixed: dict[str, object], ignore: list[str], takes: list[str] | None
+) -> None:
+    """StepCache.item_keyer (a map's keys, made once per map) gives item_key's keys: for
+    scalar and other items, fixed parameters before and after the item's name, ignored
+    names, functions taking all parameters or some."""
+    cache = StepCache(InProcessCatalog(), True)
+    spec = CacheSpec(ignore=ignore)
+    params = {n: v for n, v in fixed.items() if n != "item"}
+    cache._steps[(id(NODE), "/w")] = (NODE, spec, "f" * 64, takes)
+    keyer = cache.item_keyer(NODE, spec, params, Path("/w"), "item")
+    assert keyer(item) == cache.key(NODE, spec, {**params, "item": item}, Path("/w"), {})
+    assert keyer(item).startswith("f" * 16)
+
+
+def test_a_maps_held_lines_are_written_at_its_end_at_a_group_or_when_old(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A map's items hold their entries' lines back (one write per group, not per item):
+    a later lookup in the run sees them at once, the log has them after flush (the map's
+    end), after HELD_LINES of them, or when the oldest has waited HELD_SECONDS."""
+    root = str(tmp_path / "catalog")
+    cache = StepCache(FsspecCatalog(root), True)
+    prefix = "c" * 16
+    log = tmp_path / "catalog/_shared" / log_of(prefix)
+
+    def lines() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    assert cache.lookup(prefix + "0", CacheSpec()) == (None, None)  # the log's index is read
+    for i in range(3):
+        cache.fill(f"{prefix}{i}", "run-1", ["fan", str(i), "t"], "p", {"r": i}, {}, {}, {}, hold=True)
+    assert lines() == 0
+    hit = cache.lookup(prefix + "2", CacheSpec())[0]
+    assert hit is not None and hit.returns == {"r": 2}
+    cache.flush()
+    assert lines() == 3
+    for i in range(3, 3 + cache_module.HELD_LINES):
+        cache.fill(f"{prefix}{i}", "run-1", ["fan", str(i), "t"], "p", {"r": i}, {}, {}, {}, hold=True)
+    assert lines() == 3 + cache_module.HELD_LINES
+    monkeypatch.setattr(cache_module, "HELD_SECONDS", 0.0)
+    cache.fill(prefix + "x", "run-1", ["fan", "x", "t"], "p", {"r": 0}, {}, {}, {}, hold=True)
+    assert lines() == 4 + cache_module.HELD_LINES
+    reader = StepCache(FsspecCatalog(root), True)
+    assert all(
+        reader.lookup(f"{prefix}{i}", CacheSpec())[0] is not None for i in range(3 + cache_module.HELD_LINES)
+    )

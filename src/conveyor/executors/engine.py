@@ -132,8 +132,11 @@ class Engine(Runner):
         lean = self._lean(node, path, scope, items, values, general)
         if lean is None:
             return indexed_in_chunks(self.jobs, general, count, node.max_parallelism)
-        with running(self.run_id):
-            return indexed_in_chunks(self.jobs, lean.run, count, node.max_parallelism)
+        try:
+            with running(self.run_id):
+                return indexed_in_chunks(self.jobs, lean.run, count, node.max_parallelism)
+        finally:
+            lean.finish()
 
     def _lean(
         self,

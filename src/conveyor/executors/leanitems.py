@@ -128,6 +128,8 @@ class LeanItems:
         self._spec = cache.policy(task) if cache is not None else None
         self._cache = cache if self._spec is not None else None
         self._params = params
+        #: The items' cache keys (made at the first item's lookup: StepCache.item_keyer).
+        self._keyer: Callable[[object], str] | None = None
         self._workdir, self._pipeline, self._run_id = context.workdir, context.pipeline, context.run_id
 
     def _lookup(
@@ -138,13 +140,16 @@ class LeanItems:
         general path's ``StepContext`` does."""
         cache, spec = self._cache, self._spec
         assert cache is not None and spec is not None
-        params = dict(self._params)
-        params[self.iterate_as] = item
-        try:
-            key = cache.key(self.task, spec, params, self._workdir, {})
-        except CacheError as exc:
-            sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
-            return None, None
+        keyer = self._keyer
+        if keyer is None:
+            try:
+                keyer = self._keyer = cache.item_keyer(
+                    self.task, spec, self._params, self._workdir, self.iterate_as
+                )
+            except CacheError as exc:
+                sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
+                return None, None
+        key = keyer(item)
         hit, why = cache.lookup(key, spec)
         if why:
             sink.write(f"conveyor: cache: {why}\n")
@@ -162,9 +167,20 @@ class LeanItems:
         """Keep a succeeded item in the cache (a failure to do so is said, not fatal)."""
         assert self._cache is not None
         try:
-            self._cache.fill(key, self._run_id, where, self._pipeline, returns, metrics, {}, {})
+            self._cache.fill(key, self._run_id, where, self._pipeline, returns, metrics, {}, {}, hold=True)
         except (OSError, ValueError) as exc:
             sink.write(f"conveyor: cache: could not keep this result: {exc}\n")
+
+    def finish(self) -> None:
+        """The map's items are done: the cache entries they held back are written (a
+        failure is said on the run's standard error, not fatal: they are misses later)."""
+        if self._cache is None:
+            return
+        try:
+            self._cache.flush()
+        except OSError as exc:
+            where = "/".join(self.prefix)
+            print(f"conveyor: cache: could not keep results of map '{where}': {exc}", file=sys.stderr)
 
     def run(self, index: int) -> bool:
         """One item: called, checked, recorded; True if it succeeded."""

@@ -58,6 +58,12 @@ from conveyor.step.params import resolve_callable
 KEY_VERSION = 3  # 2: the environment and imported modules; 3: a per-step part, logs per step
 
 
+#: A map's held cache lines are written at this many (about 64 KB) or when the oldest has
+#: waited this long (seconds), whichever comes first, and at the map's end.
+HELD_LINES = 256
+HELD_SECONDS = 1.0
+
+
 class CacheMode(StrEnum):
     """How a run uses the cache: look up and fill it, only fill it, or leave it alone."""
 
@@ -284,6 +290,11 @@ class StepCache:
         self._queued = self._written = 0
         self._busy = False
         self._waiting = 0  # threads waiting in _append for the writer (under _queue)
+        #: Lines a map's items filled and held back (:meth:`fill`'s ``hold``), by log, with
+        #: their count and when the oldest was held.
+        self._held: dict[str, list[str]] = {}
+        self._held_count = 0
+        self._held_since = 0.0
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
@@ -309,6 +320,42 @@ class StepCache:
             step, names = step_digest(node, spec, workdir)
             held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
         return item_key(held[2], held[3], spec, params, fetched, self.digests, env)
+
+    def item_keyer(
+        self, node: TaskNode, spec: CacheSpec, params: Mapping[str, object], workdir: Path, name: str
+    ) -> Callable[[object], str]:
+        """The keys of a map's items, whose parameters are ``params`` with the item as
+        ``name``: ``keyer(item) == self.key(node, spec, {**params, name: item}, workdir, {})``
+        (tested), with everything but the item's value encoded and hashed once per map."""
+        held = self._steps.get((id(node), str(workdir)))
+        if held is None or held[0] is not node or held[1] is not spec:
+            step, names = step_digest(node, spec, workdir)
+            held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
+        step, names = held[2], held[3]
+        every = {**params, name: None}
+        chosen = sorted(every) if names is None else [n for n in names if n in every]
+        ignore, hashed = spec.ignore, self.digests
+        if name in ignore or name not in chosen:  # every item has the same key
+            fixed = item_key(step, names, spec, every, {}, hashed)
+            return lambda item: fixed
+        # item_key's text, json's default separators: [[pairs], [], []], a pair ["n", v]
+        # with v a scalar as itself or a one-element list holding its digest.
+        pairs = []
+        for n in chosen:
+            if n not in ignore and n != name:
+                v = params[n]
+                pairs.append(plain([n, v if type(v) in _SCALARS else [hashed(v)]]))
+        at = [n for n in chosen if n not in ignore].index(name)
+        head = f"{step}\n[[" + "".join(p + ", " for p in pairs[:at]) + "[" + plain(name) + ", "
+        tail = "]" + "".join(", " + p for p in pairs[at:]) + "], [], []]"
+        scalars, sha256, encode, prefix = _SCALARS, hashlib.sha256, plain, step[:STEP_DIGITS]
+        cut = 64 - STEP_DIGITS
+
+        def keyer(item: object) -> str:
+            value = encode(item) if type(item) in scalars else '["' + hashed(item) + '"]'
+            return prefix + sha256((head + value + tail).encode()).hexdigest()[:cut]
+
+        return keyer
 
     def _index(self, name: str) -> dict[str, str]:
         found = self._indexes.get(name)
@@ -380,9 +427,14 @@ class StepCache:
         metrics: JSONObject,
         objects: dict[str, bytes],
         files: dict[str, Path],
+        hold: bool = False,
     ) -> None:
         """Keep a succeeded attempt's results under ``key``: blobs first, then the entry's
-        line, appended to its step's log in one write."""
+        line, appended to its step's log in one write. With ``hold`` (a map's items, which
+        refer to no blob), the line waits to be written with others: at :data:`HELD_LINES`
+        lines, when the oldest has waited :data:`HELD_SECONDS`, or at :meth:`flush` (the
+        map's end). A kill loses at most those lines: entries, looked up again as misses;
+        never a result, which the run log keeps."""
         if self.mode is CacheMode.OFF:
             return
         entry: CacheEntry = {
@@ -409,7 +461,31 @@ class StepCache:
         held = self._indexes.get(name)
         if held is not None:  # a later lookup in this run sees it
             held[key] = text.partition("\t")[2][:-1]
-        self._append(name, text)
+        if hold and not objects and not files:
+            self._hold(name, text)
+        else:
+            self._append(name, text)
+
+    def _hold(self, name: str, text: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            lines = self._held.get(name)
+            if lines is None:
+                lines = self._held[name] = []
+            lines.append(text)
+            if not self._held_count:
+                self._held_since = now
+            self._held_count += 1
+            due = self._held_count >= HELD_LINES or now - self._held_since >= HELD_SECONDS
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines held back (see :meth:`fill`): one write per log."""
+        with self._lock:
+            held, self._held, self._held_count = self._held, {}, 0
+        for name, lines in held.items():
+            self._append(name, "".join(lines))
 
     def _append(self, name: str, text: str) -> None:
         """Append a line to a step's log, grouped with the lines other threads (a map's
