@@ -94,6 +94,8 @@ def _lean_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         ("no_signature", "[y]", {"xs": [1, 2]}),  # its signature cannot be read: each item fails
         ("picky", "[y]", {"xs": [{"a": 0}, {"a": 1}, {"a": 2}]}),  # a validator raising TypeError
         ("unsaid", "[y]", {"xs": [0, 1, 2]}),  # a returned model whose dump raises
+        ("loud", "[y]", {"xs": [0, 1, 2]}),  # a model's serializer raising a RuntimeError
+        ("sly", "[y]", {"xs": [0, 1, 2]}),  # a JSON check raising a RuntimeError (general crashed)
     ],
 )
 def test_the_lean_path_records_what_the_general_path_records(

@@ -47,7 +47,7 @@ def mutate(x: int, lst: list[int]) -> int:
 
 from math import hypot as no_signature  # noqa: E402  (a builtin whose signature cannot be read)
 
-from pydantic import BaseModel, field_validator  # noqa: E402
+from pydantic import BaseModel, field_serializer, field_validator  # noqa: E402
 
 
 class Picky(BaseModel):
@@ -75,6 +75,33 @@ class Unsaid(BaseModel):
 
 def unsaid(x: int) -> Unsaid:
     return Unsaid(a=object() if x == 1 else x)
+
+
+class Loud(BaseModel):
+    """A model whose serializer raises a RuntimeError for item 1 (not a ValueError)."""
+
+    a: int
+
+    @field_serializer("a")
+    def _say(self, value: int) -> int:
+        if value == 1:
+            raise RuntimeError("one cannot be said")
+        return value
+
+
+def loud(x: int) -> Loud:
+    return Loud(a=x)
+
+
+class Sly(dict[str, int]):
+    """A dict whose items raise (json's encoder asks a dict subclass for them)."""
+
+    def items(self):  # type: ignore[override]
+        raise RuntimeError("no items today")
+
+
+def sly(x: int) -> dict[str, int]:
+    return Sly(a=x) if x == 1 else {"a": x}
 
 
 __all__ = ["no_signature"]

@@ -261,9 +261,20 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def to_json_value(name: str, value: Any) -> Any:
-    """A JSON-ready copy of a returned value; pydantic models are dumped."""
+    """A JSON-ready copy of a returned value; pydantic models are dumped. Whatever goes
+    wrong on the way (a serializer raising, a value that is not JSON) is the attempt's
+    failure (:class:`StepInputError`), never the run's."""
     if type(value) in _SCALARS:  # most returns: nothing to check
         return value
+    try:
+        return _json_ready(name, value)
+    except StepInputError:
+        raise
+    except Exception as exc:  # a model's serializer, an object's __repr__, raising anything
+        raise StepInputError(f"return '{name}' could not be made JSON: {type(exc).__name__}: {exc}") from None
+
+
+def _json_ready(name: str, value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
