@@ -180,3 +180,41 @@ def test_a_taker_that_died_after_claiming_on_the_file_store_is_seen(tmp_path: Pa
     )
     seen = FileRunLogStore(str(tmp_path)).load("r").run
     assert (seen.generation, seen.pid) == (1, 4242)
+
+
+def test_a_kept_fence_holds_a_claim_off_until_the_drivers_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver whose appends keep the fence (``keep_fence``: the batched store writer, which
+    syncs within milliseconds) holds a claim off only until its next sync; the claim then
+    wins and the driver's next append is refused. A driver that never lets go (stopped)
+    makes the claim give up after CLAIM_PATIENCE rather than wait for ever; the driver's own
+    claim is never held off by its own fence."""
+    import conveyor.runlog.file as file_module
+
+    driver = FileRunLogStore(str(tmp_path))
+    driver.save_run(RunRecord(run_id="r", started_at=1.0, pid=1), create=True)
+    driver.keep_fence("r")
+    driver.append("r", [StartEvent(["a"], 1, 2.0)])
+    driver.append("r", [EndEvent(["a"], 1, 3.0, Status.SUCCEEDED)])
+    taker = FileRunLogStore(str(tmp_path))
+    monkeypatch.setattr(file_module, "CLAIM_PATIENCE", 0.2)
+    record = taker.load("r").run
+    assert not taker.claim(copy.deepcopy(record), 0)  # the driver keeps its fence, unsynced
+    assert taker.load("r").run.generation == 0
+    monkeypatch.setattr(file_module, "CLAIM_PATIENCE", 30.0)
+    won: list[bool] = []
+    claiming = threading.Thread(target=lambda: won.append(taker.claim(copy.deepcopy(record), 0)))
+    claiming.start()
+    claiming.join(0.3)
+    assert claiming.is_alive()  # waiting for the driver's fence
+    driver.sync("r")
+    claiming.join(10)
+    assert won == [True]
+    with pytest.raises(RunTakenOverError):
+        driver.append("r", [StartEvent(["late"], 1, 4.0)])
+    assert ("late",) not in taker.load("r").steps
+    # The new driver keeps its fence too; its own claim of the next generation goes through.
+    taker.keep_fence("r")
+    taker.append("r", [StartEvent(["b"], 1, 5.0)])
+    assert taker.claim(taker.load("r").run, 1)

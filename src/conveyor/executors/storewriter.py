@@ -60,6 +60,8 @@ class StoreWriter(Subscriber):
         self._syncs = type(store).sync is not RunLogStore.sync
         #: Whether the store writes an ItemAttempt itself (else it gets the two events).
         self._items = store.takes_item_attempts
+        if self.durability == "batched" and self._syncs:
+            store.keep_fence(run_id)  # every append is synced within BATCHED_WINDOW
 
     @property
     def name(self) -> str:
@@ -238,6 +240,8 @@ class StoreWriter(Subscriber):
             thread.join()
         self._write_queued()
         if self._syncs and self.durability != "relaxed":
+            with self._lock:
+                self._unsynced = False  # synced here: a later append wakes a new thread
             self.store.sync(self.run_id)
         with self._lock:
             self._closing, self._thread = False, None

@@ -201,6 +201,11 @@ class RunLogStore(ABC):
         held: dict[str, int] = vars(self).get("_held_generations", {})
         return held.get(run_id)
 
+    def keep_fence(self, run_id: str) -> None:  # noqa: B027 - optional hook
+        """The caller will :meth:`sync` within milliseconds of every append of ``run_id``:
+        a store whose appends take a lock against takeovers may keep it between them (the
+        file store). Others ignore it."""
+
     def sync(self, run_id: str) -> None:  # noqa: B027 - optional hook
         """Make what was appended to ``run_id`` survive a power cut (``fsync``). Stores
         whose appends are on disk when they return (databases) keep this no-op."""
