@@ -45,6 +45,8 @@ from conveyor.runlog.codec import (
 from conveyor.runlog.records import Event, RunRecord, check_run_id
 
 CLAIMS = "claims"
+#: A claim waiting for the run's log marks it so (in the claims folder).
+WANTED = ".wanted"
 #: Seconds a claim waits for the run's fenced writes to let go of its log (a driver that
 #: keeps its fence lets go within milliseconds, unless it is stopped: ``kill -STOP``, Ctrl-Z).
 CLAIM_PATIENCE = 30.0
@@ -196,6 +198,8 @@ class FileRunLogStore(RunLogStore):
         tmp.write_text(data, encoding="utf-8")
         with self._lock:
             self._release(run.run_id)  # this instance's own fence would hold its claim off
+        wanted = directory / CLAIMS / WANTED
+        wanted.touch()  # a driver keeping its fence sees it, and lets go after each write
         fd = os.open(directory / "events.jsonl", os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             if not _exclusive(fd):  # a fenced write, or a driver keeping its fence, is under way
@@ -210,6 +214,8 @@ class FileRunLogStore(RunLogStore):
         finally:
             os.close(fd)  # releases the lock
             tmp.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                wanted.unlink()
         run.generation = expected_generation + 1
         self._hold(run.run_id, run.generation)
         return True
@@ -237,6 +243,14 @@ class FileRunLogStore(RunLogStore):
         with self._lock:
             self._lingering.add(run_id)
 
+    def _wanted(self, run_id: str) -> bool:
+        """Whether a claim of ``run_id`` is waiting (its marker exists): a fence is then let
+        go after each write, as without :meth:`keep_fence`, so that the claim gets in."""
+        path = self._claims.get((run_id, -1))
+        if path is None:
+            path = self._claims[(run_id, -1)] = os.path.join(self.where, run_id, CLAIMS, WANTED)
+        return os.access(path, os.F_OK)
+
     def _release(self, run_id: str) -> None:
         """Under ``self._lock``: let go of a kept fence."""
         if run_id in self._kept:
@@ -262,7 +276,7 @@ class FileRunLogStore(RunLogStore):
                 written = os.write(fd, data)
                 while written < len(data):
                     written += os.write(fd, data[written:])
-                keep = fenced and run_id in self._lingering
+                keep = fenced and run_id in self._lingering and not self._wanted(run_id)
             finally:
                 if keep:
                     self._kept.add(run_id)
