@@ -42,12 +42,16 @@ def chain(n: int, cache: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mapped(cache: bool) -> str:
+def mapped(cache: bool, from_step: bool = False) -> str:
+    """A map of no-op items over ``xs``: a parameter (its file parsed in every run, so
+    that per item it counts the YAML too), or what a step returns (``--items-from step``)."""
+    first = "make" if from_step else "fan"
+    make = "    make: {command: bench_tasks.items, returns: [xs], next: fan}\n" if from_step else ""
     return f"""dag:
   cache: {"true" if cache else "false"}
-  start_at: fan
+  start_at: {first}
   steps:
-    fan:
+{make}    fan:
       type: map
       iterate_on: xs
       iterate_as: item
@@ -139,6 +143,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--src", help="the src directory of the conveyor to measure")
+    parser.add_argument(
+        "--items-from",
+        choices=("params", "step"),
+        default="params",
+        help="the map's list: a parameters file (its parsing counted per item) or a step's return",
+    )
+    parser.add_argument("--skip-chain", action="store_true", help="measure the map only")
     args = parser.parse_args()
     if args.src:
         SRC[:] = [str(Path(args.src).resolve())]
@@ -147,20 +158,23 @@ def main() -> None:
         params = "item: 1\n"
         for name in ("chain-plain", "chain-cached", "map-empty", "map-plain", "map-cached"):
             (work / name).mkdir()
-        plain, _ = run(work / "chain-plain", chain(args.steps, False), params, args.runs, False)
-        cached, _ = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
-        print(f"chain of {args.steps:,} steps (CPU): uncached {plain:.2f} s, cached re-run {cached:.2f} s "
-              f"(x{cached / plain:.2f}; 0 executions)")  # fmt: skip
-        plain_one, fill_one, hit_one = attempt_costs(work)
-        print(
-            f"one map item in StepContext.run: no-op run {plain_one * 1e6:.1f} us, "
-            f"run and fill {fill_one * 1e6:.1f} us (x{fill_one / plain_one:.2f}), "
-            f"hit {hit_one * 1e6:.1f} us (x{hit_one / plain_one:.2f})"
-        )
-        params = f"xs: {list(range(args.items))}\n"
-        empty, _ = run(work / "map-empty", mapped(False), "xs: []\n", args.runs, False)
-        plain, _ = run(work / "map-plain", mapped(False), params, args.runs, False)
-        cached, filling = run(work / "map-cached", mapped(True), params, args.runs, True)
+        if not args.skip_chain:
+            plain, _ = run(work / "chain-plain", chain(args.steps, False), params, args.runs, False)
+            cached, _ = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
+            print(f"chain of {args.steps:,} steps (CPU): uncached {plain:.2f} s, cached re-run {cached:.2f} s "
+                  f"(x{cached / plain:.2f}; 0 executions)")  # fmt: skip
+            plain_one, fill_one, hit_one = attempt_costs(work)
+            print(
+                f"one map item in StepContext.run: no-op run {plain_one * 1e6:.1f} us, "
+                f"run and fill {fill_one * 1e6:.1f} us (x{fill_one / plain_one:.2f}), "
+                f"hit {hit_one * 1e6:.1f} us (x{hit_one / plain_one:.2f})"
+            )
+        step = args.items_from == "step"
+        params = f"n: {args.items}\n" if step else f"xs: {list(range(args.items))}\n"
+        none = "n: 0\n" if step else "xs: []\n"
+        empty, _ = run(work / "map-empty", mapped(False, step), none, args.runs, False)
+        plain, _ = run(work / "map-plain", mapped(False, step), params, args.runs, False)
+        cached, filling = run(work / "map-cached", mapped(True, step), params, args.runs, True)
         files, size = on_disk(work / "map-cached")
         per_item = (plain - empty) / args.items
         per_hit = (cached - empty) / args.items

@@ -50,6 +50,12 @@ else:  # pragma: no cover - an interpreter without json's C speedups
         return json.dumps(value)
 
 
+def string(value: str) -> str:
+    """``compact(value)`` for a ``str``: json's own quoted, escaped text of it."""
+    text: str = _ascii(value)
+    return text
+
+
 #: Each key of a flat object as :func:`flat` writes it (``"name":``), made once per name.
 _KEYS: dict[str, str] = {}
 

@@ -11,16 +11,18 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conveyor.catalog.store import FsspecCatalog, InProcessCatalog, SharedStore
+from conveyor.jsontext import compact
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step import cache as cache_module
 from conveyor.step.cache import BLOBS, ENTRIES, CacheMode, StepCache, cache_key, entries, remove
-from conveyor.step.cachelog import STEPS, log_of
+from conveyor.step.cachelog import STEPS, log_of, plain_entry
 from support import need_service
 from support.cacheworkers import PER_PROCESS, append_many
 from support.services import S3
@@ -247,3 +249,32 @@ def test_a_maps_held_lines_are_written_at_its_end_at_a_group_or_when_old(
     assert all(
         reader.lookup(f"{prefix}{i}", CacheSpec())[0] is not None for i in range(3 + cache_module.HELD_LINES)
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    key=st.text(max_size=70),
+    run_id=st.text(max_size=30),
+    pipeline=st.none() | st.text(max_size=10),
+    step=st.text(max_size=20),
+    created=st.floats(allow_nan=True, allow_infinity=True) | st.integers(),
+    returns=st.dictionaries(st.text(max_size=5), _JSON, max_size=3),
+    metrics=st.dictionaries(st.text(max_size=5), _JSON, max_size=2),
+)
+def test_a_map_items_entry_text_is_the_entrys_json(
+    key: str, run_id: str, pipeline: str | None, step: str, created: float, returns: dict[str, Any],
+    metrics: dict[str, Any],
+) -> None:  # fmt: skip
+    """plain_entry (a map item's fill, written out in one format) is compact(entry)."""
+    entry = {
+        "key": key, "run_id": run_id, "pipeline": pipeline, "step": step, "created": created,
+        "returns": returns, "metrics": metrics, "objects": {}, "files": {}, "size": 0,
+    }  # fmt: skip
+    assert plain_entry(key, run_id, pipeline, step, created, returns, metrics) == compact(entry)

@@ -53,6 +53,10 @@ class StoreWriter(Subscriber):
         #: One background write at a time, in the order the groups were taken (relaxed).
         self._io = threading.Lock()
         self._queued: list[Event | ItemAttempt] = []
+        #: Cache hits taken by the background thread and not yet appended (batched): a
+        #: direct write waits for them (``_landed``), so that a map's end follows its hits.
+        self._in_flight = False
+        self._landed = threading.Condition(self._lock)
         self._unsynced = False
         self._failure: BaseException | None = None
         self._closing = False
@@ -141,6 +145,8 @@ class StoreWriter(Subscriber):
 
     def _write(self, events: list[Event | ItemAttempt]) -> None:
         """Under the lock: append now, or queue for the background thread (relaxed)."""
+        while self._in_flight:
+            self._landed.wait()
         if not self._items:
             events = list(expanded(events))
         elif self._queued and self.durability != "relaxed":
@@ -184,9 +190,15 @@ class StoreWriter(Subscriber):
                     self._write_queued()
                 else:
                     with self._lock:  # cache hits of map items, gathered (batched): written
-                        hits, self._queued = self._queued, []  # under the lock, so that
-                        if hits:  # nothing written directly (a map's end) goes before them
+                        hits, self._queued = self._queued, []  # outside the lock (items go on
+                        self._in_flight = bool(hits)  # queueing), before any direct write
+                    if hits:
+                        try:
                             self.store.append(self.run_id, hits)  # type: ignore[arg-type]
+                        finally:
+                            with self._lock:
+                                self._in_flight = False
+                                self._landed.notify_all()
                     with self._lock:
                         self._unsynced = False
                     self.store.sync(self.run_id)

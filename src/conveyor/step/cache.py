@@ -50,6 +50,7 @@ from conveyor.step.cachelog import (
     log_of,
     number,
     parsed,
+    plain_entry,
     remove,
 )
 from conveyor.step.codekey import code_digest
@@ -437,6 +438,14 @@ class StepCache:
         never a result, which the run log keeps."""
         if self.mode is CacheMode.OFF:
             return
+        if hold and not objects and not files:  # a map's item: its line written out directly
+            text = plain_entry(key, run_id, pipeline, "/".join(path), time.time(), returns, metrics)
+            name = log_of(key)
+            held = self._indexes.get(name)
+            if held is not None:  # a later lookup in this run sees it
+                held[key] = text
+            self._hold(name, f"{key}\t{text}\n")
+            return
         entry: CacheEntry = {
             "key": key,
             "run_id": run_id,
@@ -461,10 +470,7 @@ class StepCache:
         held = self._indexes.get(name)
         if held is not None:  # a later lookup in this run sees it
             held[key] = text.partition("\t")[2][:-1]
-        if hold and not objects and not files:
-            self._hold(name, text)
-        else:
-            self._append(name, text)
+        self._append(name, text)
 
     def _hold(self, name: str, text: str) -> None:
         now = time.monotonic()
