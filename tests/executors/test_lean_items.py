@@ -96,6 +96,8 @@ def _lean_runs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         ("unsaid", "[y]", {"xs": [0, 1, 2]}),  # a returned model whose dump raises
         ("loud", "[y]", {"xs": [0, 1, 2]}),  # a model's serializer raising a RuntimeError
         ("sly", "[y]", {"xs": [0, 1, 2]}),  # a JSON check raising a RuntimeError (general crashed)
+        ("quits", "[y]", {"xs": [0, 1, 2]}),  # ... raising SystemExit (the run ended silently)
+        ("shifty", "[y]", {"xs": [0, 1]}),  # a return that encodes once only (a crash)
     ],
 )
 def test_the_lean_path_records_what_the_general_path_records(

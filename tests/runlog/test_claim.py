@@ -5,6 +5,7 @@ expecting the same generation, exactly one wins; the driver it took the run from
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conveyor.runlog.base import RunLogStore, RunNotFoundError, RunTakenOverError
+from conveyor.runlog.base import RunLogBusyError, RunLogStore, RunNotFoundError, RunTakenOverError
 from conveyor.runlog.file import FileRunLogStore, file_store
 from conveyor.runlog.memory import MemoryRunLogStore
 from conveyor.runlog.records import EndEvent, RunRecord, StartEvent, Status
@@ -203,7 +204,10 @@ def test_a_kept_fence_holds_a_claim_off_until_the_drivers_sync(
     taker = FileRunLogStore(str(tmp_path))
     monkeypatch.setattr(file_module, "CLAIM_PATIENCE", 0.2)
     record = taker.load("r").run
-    assert not taker.claim(copy.deepcopy(record), 0)  # the driver keeps its fence, unsynced
+    with pytest.raises(RunLogBusyError, match=r"did not let go in 0\.2s") as caught:
+        taker.claim(copy.deepcopy(record), 0)  # the driver keeps its fence, unsynced
+    assert "stopped" in caught.value.hint
+    assert not (tmp_path / "r" / "claims" / ".wanted").exists()
     assert taker.load("r").run.generation == 0
     monkeypatch.setattr(file_module, "CLAIM_PATIENCE", 30.0)
     won: list[bool] = []
@@ -275,3 +279,24 @@ def test_a_claim_wins_against_a_busy_driver_that_keeps_its_fence(tmp_path: Path)
         for thread in threads:
             thread.join(5)
     assert float(took) < 2.0, took
+
+
+def test_a_stale_claim_mark_does_not_slow_a_driver_for_ever(tmp_path: Path) -> None:
+    """A claimer killed while it waited leaves claims/.wanted behind: a mark older than any
+    claim's wait is ignored, so the driver keeps its fence again."""
+    import conveyor.runlog.file as file_module
+
+    driver = FileRunLogStore(str(tmp_path))
+    driver.save_run(RunRecord(run_id="r", started_at=1.0, pid=1), create=True)
+    driver.keep_fence("r")
+    mark = tmp_path / "r" / "claims" / ".wanted"
+    mark.parent.mkdir(exist_ok=True)
+    mark.touch()
+    driver.append("r", [StartEvent(["a"], 1, 2.0)])
+    assert "r" not in driver._kept  # a fresh mark: let go after the write
+    old = time.time() - 3 * file_module.CLAIM_PATIENCE
+    os.utime(mark, (old, old))
+    driver.append("r", [StartEvent(["b"], 1, 2.0)])
+    assert "r" in driver._kept
+    driver.sync("r")
+    assert "r" not in driver._kept

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -237,13 +238,16 @@ def test_a_maps_held_lines_are_written_at_its_end_at_a_group_or_when_old(
     assert lines() == 0
     hit = cache.lookup(prefix + "2", CacheSpec())[0]
     assert hit is not None and hit.returns == {"r": 2}
-    cache.flush()
+    assert cache.flush() is None
     assert lines() == 3
     for i in range(3, 3 + cache_module.HELD_LINES):
         cache.fill(f"{prefix}{i}", "run-1", ["fan", str(i), "t"], "p", {"r": i}, {}, {}, {}, hold=True)
     assert lines() == 3 + cache_module.HELD_LINES
-    monkeypatch.setattr(cache_module, "HELD_SECONDS", 0.0)
     cache.fill(prefix + "x", "run-1", ["fan", "x", "t"], "p", {"r": 0}, {}, {}, {}, hold=True)
+    cache.flush_old()  # the engine's tick: not a second old yet
+    assert lines() == 3 + cache_module.HELD_LINES
+    monkeypatch.setattr(cache_module, "HELD_SECONDS", 0.0)
+    cache.flush_old()
     assert lines() == 4 + cache_module.HELD_LINES
     reader = StepCache(FsspecCatalog(root), True)
     assert all(
@@ -278,3 +282,36 @@ def test_a_map_items_entry_text_is_the_entrys_json(
         "returns": returns, "metrics": metrics, "objects": {}, "files": {}, "size": 0,
     }  # fmt: skip
     assert plain_entry(key, run_id, pipeline, step, created, returns, metrics) == compact(entry)
+
+
+def test_held_lines_that_cannot_be_written_are_said_once_by_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk under a map's fills: no item is told (its result is fine), the map's end
+    hears how many entries were lost and why, once."""
+    catalog = FsspecCatalog(str(tmp_path / "catalog"))
+    cache = StepCache(catalog, True)
+
+    def full(key: str, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(catalog, "append_shared", full)
+    count = 2 * cache_module.HELD_LINES + 10
+    for i in range(count):  # no fill raises
+        cache.fill(f"{'d' * 16}{i}", "run-1", ["m", str(i), "t"], "p", {"r": i}, {}, {}, {}, hold=True)
+    lost = cache.flush()
+    assert lost is not None and lost[0] == count and "No space left" in str(lost[1])
+    assert cache.flush() is None  # said once
+
+
+def test_a_parameter_that_cannot_be_hashed_is_a_cache_error_not_a_crash(tmp_path: Path) -> None:
+    """A value neither JSON nor picklable (a lock) makes the attempt run uncached (a
+    CacheError, which both paths say and go on from), on either way of making keys."""
+    cache = StepCache(InProcessCatalog(), True)
+    spec = CacheSpec()
+    with pytest.raises(cache_module.CacheError, match="cannot be part of a key"):
+        cache.key(NODE, spec, {"item": threading.Lock()}, tmp_path, {})
+    keyer = cache.item_keyer(NODE, spec, {}, tmp_path, "item")
+    with pytest.raises(cache_module.CacheError, match="cannot be part of a key"):
+        keyer(threading.Lock())
+    assert keyer(1) == cache.key(NODE, spec, {"item": 1}, tmp_path, {})

@@ -104,4 +104,31 @@ def sly(x: int) -> dict[str, int]:
     return Sly(a=x) if x == 1 else {"a": x}
 
 
+class Quitting(dict[str, int]):
+    """A dict whose items end the process (SystemExit), when json's encoder asks."""
+
+    def items(self):  # type: ignore[override]
+        sys.exit(0)
+
+
+def quits(x: int) -> dict[str, int]:
+    return Quitting(a=x) if x == 1 else {"a": x}
+
+
+class Shifty(dict[str, int]):
+    """A dict that encodes once, then raises: what was checked is what is kept."""
+
+    told = False
+
+    def items(self):  # type: ignore[override]
+        if self.told:
+            raise RuntimeError("told once already")
+        self.told = True
+        return super().items()
+
+
+def shifty(x: int) -> dict[str, int]:
+    return Shifty(a=x)
+
+
 __all__ = ["no_signature"]

@@ -305,6 +305,8 @@ class Engine(Runner):
             while not self._stopped.wait(START_DELAY):
                 self._publish_open()
                 self._stream.tick(time.time())
+                if self.context.cache is not None:
+                    self.context.cache.flush_old()  # a map's held cache lines, a second old
 
     def _publish_open(self) -> None:
         """Publish the starts of the attempts still running (see ``_opening``). What the

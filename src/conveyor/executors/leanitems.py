@@ -140,16 +140,16 @@ class LeanItems:
         general path's ``StepContext`` does."""
         cache, spec = self._cache, self._spec
         assert cache is not None and spec is not None
-        keyer = self._keyer
-        if keyer is None:
-            try:
+        try:
+            keyer = self._keyer
+            if keyer is None:
                 keyer = self._keyer = cache.item_keyer(
                     self.task, spec, self._params, self._workdir, self.iterate_as
                 )
-            except CacheError as exc:
-                sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
-                return None, None
-        key = keyer(item)
+            key = keyer(item)
+        except CacheError as exc:
+            sink.write(f"conveyor: cache: {exc}; the step runs uncached\n")
+            return None, None
         hit, why = cache.lookup(key, spec)
         if why:
             sink.write(f"conveyor: cache: {why}\n")
@@ -176,11 +176,15 @@ class LeanItems:
         failure is said on the run's standard error, not fatal: they are misses later)."""
         if self._cache is None:
             return
-        try:
-            self._cache.flush()
-        except OSError as exc:
+        lost = self._cache.flush()
+        if lost is not None:
+            count, exc = lost
             where = "/".join(self.prefix)
-            print(f"conveyor: cache: could not keep results of map '{where}': {exc}", file=sys.stderr)
+            print(
+                f"conveyor: cache: could not keep {count} results (map '{where}' ended): {exc}; "
+                "a later run computes them again",
+                file=sys.stderr,
+            )
 
     def run(self, index: int) -> bool:
         """One item: called, checked, recorded; True if it succeeded."""

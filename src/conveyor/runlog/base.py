@@ -61,6 +61,24 @@ def os_cause(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+class RunLogBusyError(ConveyorError):
+    """A claim could not take the run's log: its driver holds it and has not let go (a
+    driver stopped with Ctrl-Z or ``kill -STOP`` holds it until it goes on)."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, run_id: str, where: str, waited: float) -> None:
+        super().__init__(
+            f"run '{run_id}' in {where}: its driver holds the run log and did not let go in "
+            f"{waited:g}s, so the run was not taken over"
+        )
+        self.run_id = run_id
+        self.hint = (
+            "its driver may be stopped (Ctrl-Z, kill -STOP): let it go on (fg, kill -CONT) or end it, "
+            "then retry"
+        )
+
+
 class RunTakenOverError(ConveyorError):
     """This process drove a run that another has since taken over (a retry after its lease
     expired, ``--force``, the server's reclaim): the fence stops it writing to the run."""

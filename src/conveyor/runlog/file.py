@@ -30,6 +30,7 @@ from conveyor.runlog.base import (
     Durability,
     RunExistsError,
     RunLog,
+    RunLogBusyError,
     RunLogStore,
     RunNotFoundError,
     RunTakenOverError,
@@ -199,11 +200,12 @@ class FileRunLogStore(RunLogStore):
         with self._lock:
             self._release(run.run_id)  # this instance's own fence would hold its claim off
         wanted = directory / CLAIMS / WANTED
-        wanted.touch()  # a driver keeping its fence sees it, and lets go after each write
-        fd = os.open(directory / "events.jsonl", os.O_RDONLY | os.O_CREAT, 0o644)
+        fd = -1
         try:
+            wanted.touch()  # a driver keeping its fence sees it, and lets go after each write
+            fd = os.open(directory / "events.jsonl", os.O_RDONLY | os.O_CREAT, 0o644)
             if not _exclusive(fd):  # a fenced write, or a driver keeping its fence, is under way
-                return False
+                raise RunLogBusyError(run.run_id, self.where, CLAIM_PATIENCE)
             if self._generation(run.run_id) != expected_generation:
                 return False
             try:
@@ -212,7 +214,8 @@ class FileRunLogStore(RunLogStore):
                 return False
             atomic_write(directory / "run.json", data)
         finally:
-            os.close(fd)  # releases the lock
+            if fd >= 0:
+                os.close(fd)  # releases the lock
             tmp.unlink()
             with contextlib.suppress(FileNotFoundError):
                 wanted.unlink()
@@ -249,7 +252,12 @@ class FileRunLogStore(RunLogStore):
         path = self._claims.get((run_id, -1))
         if path is None:
             path = self._claims[(run_id, -1)] = os.path.join(self.where, run_id, CLAIMS, WANTED)
-        return os.access(path, os.F_OK)
+        try:
+            marked = os.stat(path).st_mtime
+        except FileNotFoundError:
+            return False
+        # A claimer killed while it waited leaves its mark: one older than any wait is stale.
+        return time.time() - marked < 2 * CLAIM_PATIENCE
 
     def _release(self, run_id: str) -> None:
         """Under ``self._lock``: let go of a kept fence."""

@@ -166,18 +166,29 @@ def _value(value: object) -> object:
     identity = getattr(value, "cache_identity", None)
     if callable(identity):
         return {"$files": identity()}
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
     try:
-        json.dumps(value, sort_keys=True, allow_nan=True)
-        return value
-    except (TypeError, ValueError):
-        return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        try:
+            json.dumps(value, sort_keys=True, allow_nan=True)
+            return value
+        except (TypeError, ValueError):
+            return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
+    except (CacheError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # a value that can be neither encoded nor pickled (a lock)
+        raise CacheError(f"a parameter cannot be part of a key ({type(exc).__name__}: {exc})") from None
 
 
 def digest(value: object) -> str:
     """sha256 of a parameter's value as the key sees it (see :func:`_value`)."""
-    text = json.dumps(_value(value), sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    seen = _value(value)
+    try:
+        text = json.dumps(seen, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    except (CacheError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # a value whose encoding changed since it was checked
+        raise CacheError(f"a parameter cannot be part of a key ({type(exc).__name__}: {exc})") from None
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -296,6 +307,9 @@ class StepCache:
         self._held: dict[str, list[str]] = {}
         self._held_count = 0
         self._held_since = 0.0
+        #: Held lines that could not be written, and the last reason (said by flush).
+        self._lost = 0
+        self._lost_error: Exception | None = None
 
     def policy(self, node: TaskNode) -> CacheSpec | None:
         """This step's cache settings in this run (None: not cached)."""
@@ -433,9 +447,9 @@ class StepCache:
         """Keep a succeeded attempt's results under ``key``: blobs first, then the entry's
         line, appended to its step's log in one write. With ``hold`` (a map's items, which
         refer to no blob), the line waits to be written with others: at :data:`HELD_LINES`
-        lines, when the oldest has waited :data:`HELD_SECONDS`, or at :meth:`flush` (the
-        map's end). A kill loses at most those lines: entries, looked up again as misses;
-        never a result, which the run log keeps."""
+        lines, once the oldest has waited :data:`HELD_SECONDS` (at the next fill or the
+        engine's next tick), or at :meth:`flush` (the map's end). A kill loses at most those
+        lines: entries, looked up again as misses; never a result, which the run log keeps."""
         if self.mode is CacheMode.OFF:
             return
         if hold and not objects and not files:  # a map's item: its line written out directly
@@ -484,14 +498,36 @@ class StepCache:
             self._held_count += 1
             due = self._held_count >= HELD_LINES or now - self._held_since >= HELD_SECONDS
         if due:
-            self.flush()
+            self._write_held()
 
-    def flush(self) -> None:
-        """Write the lines held back (see :meth:`fill`): one write per log."""
+    def _write_held(self) -> None:
+        """Write the held lines, one write per log; what cannot be written is counted for
+        :meth:`flush` to say once, not raised to the item that happened to fill last."""
         with self._lock:
             held, self._held, self._held_count = self._held, {}, 0
         for name, lines in held.items():
-            self._append(name, "".join(lines))
+            try:
+                self._append(name, "".join(lines))
+            except (OSError, ValueError) as exc:
+                with self._lock:
+                    self._lost += len(lines)
+                    self._lost_error = exc
+
+    def flush_old(self) -> None:
+        """Write the held lines if the oldest has waited :data:`HELD_SECONDS` (called by the
+        engine's ticker, so that a map whose next item is slow does not hold them on)."""
+        with self._lock:
+            due = self._held_count > 0 and time.monotonic() - self._held_since >= HELD_SECONDS
+        if due:
+            self._write_held()
+
+    def flush(self) -> tuple[int, Exception] | None:
+        """Write the lines held back (see :meth:`fill`); how many held lines could not be
+        written since the last call and why (None: every one was)."""
+        self._write_held()
+        with self._lock:
+            lost, error, self._lost, self._lost_error = self._lost, self._lost_error, 0, None
+        return (lost, error) if lost and error is not None else None
 
     def _append(self, name: str, text: str) -> None:
         """Append a line to a step's log, grouped with the lines other threads (a map's

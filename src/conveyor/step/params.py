@@ -261,23 +261,25 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def to_json_value(name: str, value: Any) -> Any:
-    """A JSON-ready copy of a returned value; pydantic models are dumped. Whatever goes
-    wrong on the way (a serializer raising, a value that is not JSON) is the attempt's
-    failure (:class:`StepInputError`), never the run's."""
+    """A JSON copy of a returned value (pydantic models dumped): what the run log keeps and
+    what the next steps get are then the same plain JSON, read from one encoding of it (a
+    value that changes once encoded, or a dump that is not JSON, cannot make them differ).
+    Whatever goes wrong on the way (a serializer raising, even ``SystemExit``; a value that
+    is not JSON) is the attempt's failure (:class:`StepInputError`), never the run's."""
     if type(value) in _SCALARS:  # most returns: nothing to check
         return value
     try:
         return _json_ready(name, value)
-    except StepInputError:
+    except (StepInputError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # a model's serializer, an object's __repr__, raising anything
+    except BaseException as exc:  # a model's serializer, an object's method, raising anything
         raise StepInputError(f"return '{name}' could not be made JSON: {type(exc).__name__}: {exc}") from None
 
 
 def _json_ready(name: str, value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        value = value.model_dump(mode="json")
+    elif type(value).__module__ == "numpy" and hasattr(value, "tolist"):
         value = value.tolist()  # numpy scalars and arrays: their Python values
     if _depth(value) > MAX_VALUE_DEPTH:
         raise StepInputError(
@@ -285,13 +287,13 @@ def _json_ready(name: str, value: Any) -> Any:
             "declare it with kind: object to keep it pickled in the catalog"
         )
     try:
-        json.dumps(value, allow_nan=True)
+        text = json.dumps(value, allow_nan=True)
     except (TypeError, ValueError):
         raise StepInputError(
             f"return '{name}' is a {type(value).__name__}, which is not JSON; "
             "declare it with kind: object to keep it pickled in the catalog"
         ) from None
-    return value
+    return json.loads(text)
 
 
 def map_returns(value: object, returns: list[ReturnSpec]) -> dict[str, object]:
