@@ -161,8 +161,10 @@ def main() -> None:
         if not args.skip_chain:
             plain, _ = run(work / "chain-plain", chain(args.steps, False), params, args.runs, False)
             cached, _ = run(work / "chain-cached", chain(args.steps, True), params, args.runs, True)
-            print(f"chain of {args.steps:,} steps (CPU): uncached {plain:.2f} s, cached re-run {cached:.2f} s "
-                  f"(x{cached / plain:.2f}; 0 executions)")  # fmt: skip
+            print(
+                f"chain of {args.steps:,} steps (CPU): uncached {plain:.2f} s, "
+                f"cached re-run {cached:.2f} s (x{cached / plain:.2f}; 0 executions)"
+            )
             plain_one, fill_one, hit_one = attempt_costs(work)
             print(
                 f"one map item in StepContext.run: no-op run {plain_one * 1e6:.1f} us, "
