@@ -256,6 +256,8 @@ class FileRunLogStore(RunLogStore):
             marked = os.stat(path).st_mtime
         except FileNotFoundError:
             return False
+        except OSError:  # cannot tell: let go, as without keep_fence (never fails the write)
+            return True
         # A claimer killed while it waited leaves its mark: one older than any wait is stale.
         return time.time() - marked < 2 * CLAIM_PATIENCE
 
