@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from conveyor.client import bodies
 from conveyor.server import policy, queue, schemas
@@ -142,3 +143,49 @@ def test_a_run_whose_steps_declare_secrets_gets_a_process_per_step_not_the_pool(
     assert policy.options(data, "executor")["isolation"] == "process"
     plain = policy.run_config(config, 7, "s", sandboxed=True, declares_secrets=False)
     assert policy.options(plain, "executor")["isolation"] == "pool"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 's.db'}"
+    else:
+        from support.services import fresh_database
+
+        url = fresh_database(request.getfixturevalue("postgres_url"))
+    migrate(url)
+    engine = engine_for(url)
+    yield engine
+    engine.dispose()
+
+
+def test_a_queued_runs_answer_is_the_row_read_back_and_its_wake_up_follows_the_commit(
+    any_engine: Any,
+) -> None:
+    from conveyor.server.wake import CHANNEL
+
+    ann = create_user(any_engine, "ann", False)
+    listener = None
+    if any_engine.dialect.name == "postgresql":
+        import psycopg
+
+        listener = psycopg.connect(any_engine.url.render_as_string(hide_password=False).replace("+psycopg", ""),
+                                   autocommit=True)  # fmt: skip
+        listener.execute(f"LISTEN {CHANNEL}")
+    answered = queue.enqueue(
+        any_engine, ann.id, "ann", "p", PIPELINE, "", {"n": 1}, None, None, "p.yaml", tags=["b", "a", "b"]
+    )
+    assert dict(answered) == dict(queue.get(any_engine, answered["id"]) or {})
+    assert answered["tags"] == ["a", "b"]
+    _check_row(dict(answered), queue.QueuedRun)
+    if listener is not None:
+        woken = list(listener.notifies(timeout=5, stop_after=1))
+        assert [n.channel for n in woken] == [CHANNEL]
+        # a run id taken already: nothing is queued, and no worker is woken
+        with pytest.raises(IntegrityError):
+            queue.submit(any_engine, ann.id, "p", PIPELINE, "", {}, None, answered["id"], tags=["c"])
+        assert list(listener.notifies(timeout=0.5, stop_after=1)) == []
+        assert queue.tags_of(any_engine, answered["id"]) == ["a", "b"]
+        listener.close()
+    untagged = queue.submit(any_engine, ann.id, "p", PIPELINE, "", {}, None)
+    assert (queue.get(any_engine, untagged) or {}).get("tags") == []

@@ -122,10 +122,16 @@ def make_engine(url: str, synchronous: str = "NORMAL") -> Any:
 
 def reader(engine: Any) -> Any:
     """An engine for reads that need no transaction: on PostgreSQL, autocommit saves the
-    BEGIN and ROLLBACK round trips a plain SELECT would otherwise cost."""
+    BEGIN and ROLLBACK round trips a plain SELECT would otherwise cost. A pool of its own,
+    whose connections stay in autocommit: switching a shared pool's connection to it and
+    back on every checkout cost as much as the SELECT (status polling reads twice)."""
     if engine.dialect.name == "sqlite":
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    from sqlalchemy import create_engine
+
+    return create_engine(
+        engine.url, isolation_level="AUTOCOMMIT", pool_recycle=300, pool_size=20, max_overflow=20
+    )
 
 
 def _asynchronous_commits(dbapi: Any, _: Any) -> None:
@@ -362,4 +368,6 @@ class SQLRunLogStore(RunLogStore):
     def close(self) -> None:
         if self._group is not None:
             self._group.close()  # what is due is synced first
+        if self.reader is not self.engine:
+            self.reader.dispose()
         self.engine.dispose()

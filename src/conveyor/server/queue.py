@@ -15,13 +15,18 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, bindparam, func, insert, literal, or_, select, update
 
 from conveyor.runlog.records import FINISHED, Status
 from conveyor.server import wake
 from conveyor.server.db import run_tags, runs, users
 
 FINAL = tuple(str(s) for s in FINISHED)
+#: What a submission writes of a run's row (the rest starts empty).
+QUEUED_COLUMNS = (
+    "id", "user_id", "pipeline_name", "pipeline_file", "rerun_of", "pipeline", "config", "parameters", "code",
+    "status", "created_at", "claims", "cancel_requested",
+)  # fmt: skip
 PUBLIC = [
     runs.c.id,
     runs.c.pipeline_name,
@@ -152,6 +157,69 @@ def new_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:10]
 
 
+#: A run's insert and its tags', built once with bound parameters: building a statement's
+#: values for each submission cost more than executing it.
+_INSERT_RUN = insert(runs).values({c.name: bindparam(c.name) for c in runs.c if c.name in QUEUED_COLUMNS})
+_INSERT_TAGS = insert(run_tags)
+#: On PostgreSQL: the insert and the workers' wake-up in one statement.
+_PG_QUEUE = select(func.pg_notify(wake.CHANNEL, "")).select_from(
+    _INSERT_RUN.returning(runs.c.id).cte("queued")
+)
+
+
+def _insert(engine: Any, values: dict[str, object], tags: list[str]) -> None:
+    """Write a new run's row and tags, and wake a listening worker once they are committed.
+
+    On PostgreSQL it is one statement, committed on its own (no BEGIN and COMMIT round
+    trips): the ``NOTIFY`` is delivered when, and only if, the insert commits, and the commit
+    is synchronous (the server's connections keep PostgreSQL's default), so the run is
+    durable when this returns. Tags are a second insert in the same statement."""
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as conn:
+            conn.execute(_INSERT_RUN, values)
+            if tags:
+                conn.execute(_INSERT_TAGS, [{"run_id": values["id"], "tag": t} for t in tags])
+        wake.signal_local(engine)
+        return
+    statement: Any = _PG_QUEUE
+    if tags:
+        tagged = _INSERT_TAGS.values([{"run_id": values["id"], "tag": t} for t in tags])
+        run = _INSERT_RUN.returning(runs.c.id).cte("queued")
+        both = run.join(tagged.returning(run_tags.c.run_id).cte("tagged"), literal(True))
+        statement = select(func.pg_notify(wake.CHANNEL, "")).select_from(both).limit(1)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(statement, values)
+
+
+def _new_row(
+    run_id: str | None,
+    user_id: int,
+    name: str,
+    pipeline: str,
+    config: str,
+    parameters: Mapping[str, object],
+    code: bytes | None,
+    file: str | None,
+    rerun_of: str | None,
+) -> dict[str, object]:
+    """The columns a submission writes (:data:`QUEUED_COLUMNS`)."""
+    return {
+        "id": run_id or new_id(),
+        "user_id": user_id,
+        "pipeline_name": name,
+        "pipeline_file": file,
+        "rerun_of": rerun_of,
+        "pipeline": pipeline,
+        "config": config,
+        "parameters": json.dumps(parameters),
+        "code": code,
+        "status": str(Status.QUEUED),
+        "created_at": time.time(),
+        "claims": 0,
+        "cancel_requested": False,
+    }
+
+
 def submit(
     engine: Any,
     user_id: int,
@@ -168,32 +236,50 @@ def submit(
     """Queue a run; its id must be new. ``file`` is the name of the file the pipeline was
     submitted from, as the user gave it (None when it came from a pipe or the API);
     ``rerun_of`` the run it re-runs with edited parameters, if it does; ``tags`` (checked
-    by the API's schema) are kept with it, each once."""
-    run_id = run_id or new_id()
-    with engine.begin() as conn:
-        conn.execute(
-            insert(runs).values(
-                id=run_id,
-                user_id=user_id,
-                pipeline_name=name,
-                pipeline_file=file,
-                rerun_of=rerun_of,
-                pipeline=pipeline,
-                config=config,
-                parameters=json.dumps(parameters),
-                code=code,
-                status=Status.QUEUED,
-                created_at=time.time(),
-                claims=0,
-                cancel_requested=False,
-            )
-        )
-        unique = list(dict.fromkeys(tags))
-        if unique:
-            conn.execute(insert(run_tags), [{"run_id": run_id, "tag": t} for t in unique])
-        wake.notify_in(conn)  # delivered with the commit: a listening worker claims it at once
-    wake.signal_local(engine)
-    return run_id
+    by the API's schema) are kept with it, each once. An idle worker is woken once it is
+    committed (:mod:`conveyor.server.wake`)."""
+    values = _new_row(run_id, user_id, name, pipeline, config, parameters, code, file, rerun_of)
+    _insert(engine, values, list(dict.fromkeys(tags)))
+    return str(values["id"])
+
+
+def enqueue(
+    engine: Any,
+    user_id: int,
+    user: str,
+    name: str,
+    pipeline: str,
+    config: str,
+    parameters: Mapping[str, object],
+    code: bytes | None,
+    run_id: str | None = None,
+    file: str | None = None,
+    tags: Sequence[str] = (),
+) -> QueuedRun:
+    """Queue a run as :func:`submit` does, for user ``user_id`` named ``user``, and return
+    its row as :func:`get` reads it once committed, without reading it back (the API
+    answers a submission with it: a second query cost as much as the insert)."""
+    values = _new_row(run_id, user_id, name, pipeline, config, parameters, code, file, None)
+    unique = list(dict.fromkeys(tags))
+    _insert(engine, values, unique)
+    return QueuedRun(
+        id=str(values["id"]),
+        pipeline_name=name,
+        pipeline_file=file,
+        rerun_of=None,
+        status=str(Status.QUEUED),
+        created_at=float(values["created_at"]),  # type: ignore[arg-type]
+        started_at=None,
+        ended_at=None,
+        worker=None,
+        claims=0,
+        error=None,
+        cancel_requested=False,
+        user=user,
+        tags=sorted(unique),  # the order get() reads them in
+        user_id=user_id,
+        parameters=str(values["parameters"]),
+    )
 
 
 def tags_of(engine: Any, run_id: str) -> list[str]:
