@@ -134,6 +134,8 @@ class Server:
                 str(self.port),
                 "--workers",
                 str(self.workers),
+                "--api-workers",
+                str(self.api_workers),
             ],
             env=self.env,
             stdout=self.log,

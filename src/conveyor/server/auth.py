@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from conveyor.errors import ConveyorError
 from conveyor.server.db import sessions, tokens, users
@@ -106,14 +106,19 @@ def authenticate(engine: Any, header: str | None) -> User:
     return token_owner(engine, header[7:].strip())[0]
 
 
+#: The owner of a token by its hash, built once: every API request runs it, and building the
+#: query cost a third of running it.
+_OWNER = (
+    select(users.c.id, users.c.name, users.c.is_admin, tokens.c.revoked_at, tokens.c.id)
+    .join(users, users.c.id == tokens.c.user_id)
+    .where(tokens.c.token_hash == bindparam("token_hash"))
+)
+
+
 def token_owner(engine: Any, token: str) -> tuple[User, int]:
     """The user a token belongs to and the token's id; AuthError if unknown or revoked."""
     with engine.connect() as conn:
-        row = conn.execute(
-            select(users.c.id, users.c.name, users.c.is_admin, tokens.c.revoked_at, tokens.c.id)
-            .join(users, users.c.id == tokens.c.user_id)
-            .where(tokens.c.token_hash == hash_token(token))
-        ).first()
+        row = conn.execute(_OWNER, {"token_hash": hash_token(token)}).first()
     if row is None:
         raise AuthError("invalid token")
     if row[3] is not None:

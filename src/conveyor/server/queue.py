@@ -381,22 +381,24 @@ def requeue(engine: Any, run_id: str) -> bool:
     return bool(result.rowcount == 1)
 
 
+#: One run and its tags by id, built once (status polling runs them on every request).
+_ONE = (
+    select(*PUBLIC, runs.c.user_id, runs.c.parameters)
+    .join(users, users.c.id == runs.c.user_id)
+    .where(runs.c.id == bindparam("run_id"))
+)
+_ONES_TAGS = select(run_tags.c.tag).where(run_tags.c.run_id == bindparam("run_id")).order_by(run_tags.c.tag)
+
+
 def get(engine: Any, run_id: str) -> QueuedRun | None:
     """One run as the queue knows it, or None."""
     with engine.connect() as conn:
-        row = (
-            conn.execute(
-                select(*PUBLIC, runs.c.user_id, runs.c.parameters)
-                .join(users, users.c.id == runs.c.user_id)
-                .where(runs.c.id == run_id)
-            )
-            .mappings()
-            .first()
-        )
+        row = conn.execute(_ONE, {"run_id": run_id}).mappings().first()
         if row is None:
             return None
-        tagged = _tagged(conn, [_run_row(row)])[0]
-    return QueuedRun(**tagged, user_id=row["user_id"], parameters=row["parameters"])
+        found = _run_row(row)
+        found["tags"] = [str(t) for (t,) in conn.execute(_ONES_TAGS, {"run_id": run_id})]
+    return QueuedRun(**found, user_id=row["user_id"], parameters=row["parameters"])
 
 
 def listing(
