@@ -300,3 +300,45 @@ def test_a_stale_claim_mark_does_not_slow_a_driver_for_ever(tmp_path: Path) -> N
     assert "r" in driver._kept
     driver.sync("r")
     assert "r" not in driver._kept
+
+
+@pytest.mark.parametrize(
+    "opener", ["sql-sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+def test_an_append_waiting_on_a_claim_in_progress_is_fenced_when_the_claim_commits(opener: Opener) -> None:
+    """A SQL store's append is one statement that reads the run's generation under a shared
+    lock: one that arrives while a claim holds the row waits for it, then sees the new
+    generation and writes nothing."""
+    from sqlalchemy import text
+
+    run_id = _new_run(opener)
+    holder = opener()
+    holder.claim(holder.load(run_id).run, 0)  # writes under generation 1
+    holder.append(run_id, [StartEvent(["before"], 1, 1.0)])
+    taker = opener()
+    assert isinstance(taker, SQLRunLogStore)
+    outcome: list[BaseException | None] = []
+    with taker.engine.begin() as conn:  # a claim, held open: the row locked, the generation moved on
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT 1 FROM conveyor_runs WHERE run_id = :r FOR UPDATE"), {"r": run_id})
+            moved = "jsonb_set(CAST(data AS jsonb), '{generation}', '2')"
+        else:
+            moved = "json_set(data, '$.generation', 2)"
+        conn.execute(
+            text(f"UPDATE conveyor_runs SET data = CAST({moved} AS TEXT) WHERE run_id = :r"), {"r": run_id}
+        )
+
+        def append() -> None:
+            try:
+                holder.append(run_id, [StartEvent(["late"], 1, 2.0)])
+                outcome.append(None)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        writer = threading.Thread(target=append)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive(), "the append did not wait for the claim"
+    writer.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], RunTakenOverError), outcome
+    assert [p for p in opener().load(run_id).steps] == [("before",)]

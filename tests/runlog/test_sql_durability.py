@@ -63,13 +63,16 @@ def _unique(name: str) -> str:
 class Commits:
     """What PostgreSQL says of each transaction of ``engine`` as it commits: its
     ``synchronous_commit``, and whether it has a transaction id (a commit without one,
-    having written nothing, waits for no flush)."""
+    having written nothing, waits for no flush). A statement run in autocommit (a fenced
+    append: one statement, its own transaction) commits as it ends: seen then, with the
+    session's ``synchronous_commit`` (its commit's level) and whether it wrote rows."""
 
     def __init__(self, engine: Any) -> None:
         from sqlalchemy import event
 
         self.engine, self.seen = engine, []  # type: list[tuple[str, bool]]
         event.listen(engine, "commit", self._commit)
+        event.listen(engine, "after_cursor_execute", self._statement)
 
     def _commit(self, conn: Any) -> None:
         row = conn.exec_driver_sql(
@@ -77,10 +80,17 @@ class Commits:
         ).one()
         self.seen.append((str(row[0]), bool(row[1])))
 
+    def _statement(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if conn.connection.dbapi_connection.autocommit and "INSERT" in statement:
+            wrote = cursor.rowcount > 0
+            setting = conn.connection.dbapi_connection.execute("SELECT current_setting('synchronous_commit')")
+            self.seen.append((str(setting.fetchone()[0]), wrote))
+
     def close(self) -> None:
         from sqlalchemy import event
 
         event.remove(self.engine, "commit", self._commit)
+        event.remove(self.engine, "after_cursor_execute", self._statement)
 
 
 def _attempt(x: int) -> list[Any]:

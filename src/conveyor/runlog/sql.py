@@ -5,7 +5,8 @@ its own database. Needs the ``postgres`` extra for PostgreSQL (psycopg) and SQLA
 The run's generation (its driver's fencing token) lives in the record's JSON. Taking a run
 over reads it under a row lock (``SELECT ... FOR UPDATE``; on SQLite, ``BEGIN IMMEDIATE``
 admits one writer) and raises it by one in the same transaction; a driver's writes read it
-under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim.
+under a shared lock (``FOR SHARE``) in their own transaction, so none lands after a claim (an
+append is one statement, fence and insert, committed on its own on PostgreSQL).
 
 ``durability`` sets when appended events are on disk (claims and run records always commit
 synchronously: a claim lost to a crash of the database could let two drivers write a run).
@@ -154,6 +155,28 @@ class SQLStoreConfig(BaseModel):
     durability: Durability = "batched"
 
 
+#: A fenced append on PostgreSQL (:meth:`SQLRunLogStore._fenced_append`): the events are
+#: inserted only if the run's row, locked ``FOR SHARE`` as the fence's own read locks it,
+#: holds a generation at most the one this store writes under; in their given order.
+_PG_FENCED_APPEND = """
+WITH fence AS (
+    SELECT 1 FROM conveyor_runs
+    WHERE run_id = %(run_id)s
+      AND COALESCE(CAST(CAST(data AS json) ->> 'generation' AS integer), 0) <= %(held)s
+    FOR SHARE
+)
+INSERT INTO conveyor_events (run_id, data)
+SELECT %(run_id)s, given.line FROM fence, unnest(CAST(%(lines)s AS text[])) WITH ORDINALITY AS given(line, n)
+ORDER BY given.n
+"""
+#: The same on SQLite, one row each, in the ``BEGIN IMMEDIATE`` transaction (one writer).
+_SQLITE_FENCED_APPEND = """
+INSERT INTO conveyor_events (run_id, data) SELECT ?, ? WHERE EXISTS (
+    SELECT 1 FROM conveyor_runs WHERE run_id = ? AND COALESCE(json_extract(data, '$.generation'), 0) <= ?
+)
+"""
+
+
 class SQLRunLogStore(RunLogStore):
     """Runs in a SQL database (the server's own): many writers, transactions, one backup."""
 
@@ -258,15 +281,37 @@ class SQLRunLogStore(RunLogStore):
     def append(self, run_id: str, events: Sequence[Event]) -> None:
         from sqlalchemy import insert
 
-        rows = [{"run_id": run_id, "data": encode_event(e)} for e in events]
+        lines = [encode_event(e) for e in events]
         held = self._held(run_id)
-        with self.engine.begin() as conn:
-            if held is not None:
-                self._fence(conn, run_id, held)
-            conn.execute(insert(self.events), rows)
+        if held is not None and self._fenced_append(run_id, held, lines):
+            pass
+        else:  # not fenced, or the fence did not let it in: the reason is found (and raised) here
+            with self.engine.begin() as conn:
+                if held is not None:
+                    self._fence(conn, run_id, held)
+                conn.execute(insert(self.events), [{"run_id": run_id, "data": line} for line in lines])
         if self._group is not None:
             self._last_run = run_id
             self._group.written()
+
+    def _fenced_append(self, run_id: str, held: int, lines: list[str]) -> bool:
+        """Append ``lines`` if the run's generation is still at most ``held``, in one
+        statement: the run's row read under a shared lock and the events inserted, committed
+        on their own (PostgreSQL: one round trip for what took four, BEGIN, the fence's
+        read, the insert and COMMIT; SQLite: one statement in the transaction). The commit
+        is the session's as before (``durability``). False when nothing was appended: the
+        run was taken over, or has no record; the caller's transaction then says which."""
+        if self._postgres:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                    _PG_FENCED_APPEND, {"run_id": run_id, "held": held, "lines": lines}
+                )
+        else:
+            with self.engine.begin() as conn:
+                result = conn.exec_driver_sql(
+                    _SQLITE_FENCED_APPEND, [(run_id, line, run_id, held) for line in lines]
+                )
+        return bool(result.rowcount == len(lines))
 
     def sync(self, run_id: str) -> None:
         """``batched``: put every append so far on disk, for the whole group at once (strict:
