@@ -8,6 +8,7 @@
   the cache keeps on disk.
 
 Usage: python benchmarks/cache.py [--runs 3] [--steps 1000] [--items 100000] [--src DIR]
+       [--items-from params|step] [--skip-chain] [--instructions ITEMS]
 Each figure is the median of ``--runs`` fresh `conveyor execute` processes, file run log
 and file catalog; the cached runs read entries that an earlier run filled. ``--src`` runs
 another checkout's conveyor (its ``src`` directory), to compare before and after.
@@ -60,6 +61,42 @@ def mapped(cache: bool, from_step: bool = False) -> str:
         steps: {{touch: {{command: bench_tasks.touch, returns: [values], next: success}}}}
       next: success
 """
+
+
+def counted(where: Path, text: str, params: str, fill: bool) -> tuple[int, int]:
+    """Instructions of one `conveyor execute` under callgrind (user space, every thread;
+    the kernel's work is not counted; the machine's load does not change them), and those
+    of the run before it that filled the cache (0 unless ``fill``)."""
+    (where / "pipeline.yaml").write_text(text)
+    (where / "params.yaml").write_text(params)
+    (where / "config.yaml").write_text(CONFIG)
+    command = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, "-m", "conveyor.cli", "execute", "-q",
+        "-f", "pipeline.yaml", "-c", "config.yaml", "-p", "params.yaml",
+    ]  # fmt: skip
+    env = {"PYTHONPATH": os.pathsep.join([*SRC, str(HERE)]), "PATH": "/usr/bin:/bin"}
+    found = []
+    for _ in range(2 if fill else 1):
+        out = subprocess.run(command, cwd=where, env=env, capture_output=True, text=True, check=True)
+        total = [line for line in out.stderr.splitlines() if "Collected :" in line]
+        found.append(int(total[-1].rsplit(":", 1)[1]))
+    return found[-1], found[0] if fill else 0
+
+
+def instructions(work: Path, items: int) -> None:
+    """Instructions per item (less an empty map's) of a run, a fill and a hit: items from a
+    step (callgrind runs Python some 50 times slower: use 20,000 items or so)."""
+    for name in ("ic-empty", "ic-plain", "ic-cached"):
+        (work / name).mkdir()
+    empty, _ = counted(work / "ic-empty", mapped(False, True), "n: 0\n", False)
+    plain, _ = counted(work / "ic-plain", mapped(False, True), f"n: {items}\n", False)
+    hit, fill = counted(work / "ic-cached", mapped(True, True), f"n: {items}\n", True)
+    run, filled, hits = ((n - empty) / items for n in (plain, fill, hit))
+    print(
+        f"instructions per item ({items:,} items from a step, less an empty map's): run {run:,.0f}, "
+        f"fill {filled:,.0f} (x{filled / run:.2f}), hit {hits:,.0f} (x{hits / run:.2f})"
+    )
 
 
 def run(where: Path, text: str, params: str, runs: int, fill: bool) -> tuple[float, float]:
@@ -150,10 +187,22 @@ def main() -> None:
         help="the map's list: a parameters file (its parsing counted per item) or a step's return",
     )
     parser.add_argument("--skip-chain", action="store_true", help="measure the map only")
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="ITEMS",
+        help="instead, count instructions per item under callgrind (a map of ITEMS: 20000)",
+    )
     args = parser.parse_args()
     if args.src:
         SRC[:] = [str(Path(args.src).resolve())]
     work = Path(tempfile.mkdtemp(prefix="conveyor-cache-bench-"))
+    if args.instructions:
+        try:
+            instructions(work, args.instructions)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         params = "item: 1\n"
         for name in ("chain-plain", "chain-cached", "map-empty", "map-plain", "map-cached"):
