@@ -87,19 +87,3 @@ def test_a_run_replaced_under_the_same_id_is_read_anew(tmp_path: Path) -> None:
     assert _followed(followed, "r") == _whole(store, "r")
     assert [s["path"] for s in followed.read("r")[1]] == [["fan", "7", "one"]]
     store.close()
-
-
-def test_runs_over_the_steps_kept_are_read_whole_and_answer_the_same(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    migrate(url)
-    store = SQLRunLogStore(url, create=False)
-    followed = FollowedRuns(store, kept_steps=3)
-    for run_id, items in (("small", 2), ("big", 4)):
-        store.save_run(RunRecord(run_id=run_id, status=Status.RUNNING, started_at=1.0), create=True)
-        for i in range(items):
-            store.append(run_id, _item(i))
-            assert _followed(followed, run_id) == _whole(store, run_id)
-        assert sum(len(f.steps) for f in followed._runs.values()) <= 3
-    assert "big" not in followed._runs  # over the steps kept on its own: read whole each time
-    assert _followed(followed, "big") == _whole(store, "big")
-    store.close()

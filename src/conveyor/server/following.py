@@ -9,7 +9,7 @@ and the events appended since, folds those in, and encodes again only the steps 
 changed. Nothing is cached that the store could contradict: the record is read every time,
 events are only ever appended (in the order they committed, for one run), and a copy that
 :func:`~conveyor.runlog.endings.settle` changed (an ended run's open steps closed for the
-reader) is not kept. A few runs are kept, the most recently read, up to a number of steps.
+reader) is not kept. A few runs are kept, the most recently read.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ from conveyor.runlog.codec import decode_lines
 from conveyor.runlog.endings import settle
 from conveyor.runlog.records import StepRecord, event_from_json, fold_into
 
-#: Runs kept folded, at most, the most recently read.
+#: Runs kept folded (each holds its steps: a 100,000-item map is tens of megabytes).
 KEPT = 8
-#: Steps kept folded in all, at most (about 1.3 kB each with their JSON: some 65 MB): a run
-#: with more is read whole at each poll, as it was before it was followed.
-KEPT_STEPS = 50_000
 
 
 @dataclass
@@ -46,8 +43,8 @@ class _Folded:
 class FollowedRuns:
     """Settled run logs of ``store``, read incrementally (see the module's text)."""
 
-    def __init__(self, store: RunLogStore, kept: int = KEPT, kept_steps: int = KEPT_STEPS) -> None:
-        self.store, self.kept, self.kept_steps = store, kept, kept_steps
+    def __init__(self, store: RunLogStore, kept: int = KEPT) -> None:
+        self.store, self.kept = store, kept
         self._runs: OrderedDict[str, _Folded] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -72,13 +69,8 @@ class FollowedRuns:
             log = settle(RunLog(run, folded.steps, folded.torn))
             if log.closed:  # settle closed open steps in this copy: it is not the store's
                 return log, [record.to_json() for record in log.steps.values()]
-            if len(folded.steps) > self.kept_steps:  # too big to keep: read whole next time
-                return log, [record.to_json() for record in log.steps.values()]
             self._runs[run_id] = folded
-            while (
-                len(self._runs) > self.kept
-                or sum(len(f.steps) for f in self._runs.values()) > self.kept_steps
-            ):
+            while len(self._runs) > self.kept:
                 self._runs.popitem(last=False)
             steps = []
             for key, record in log.steps.items():
