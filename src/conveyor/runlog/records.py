@@ -368,22 +368,13 @@ def fold(events: Iterable[Event]) -> dict[tuple[str, ...], StepRecord]:
     whatever their step names hold.
     """
     steps: dict[tuple[str, ...], StepRecord] = {}
-    fold_into(steps, events)
-    return steps
-
-
-def fold_into(steps: dict[tuple[str, ...], StepRecord], events: Iterable[Event]) -> set[tuple[str, ...]]:
-    """Fold more events into ``steps`` (as :func:`fold` made them), in place: a reader that
-    follows a run folds only what was appended since it last looked. The paths changed."""
-    touched: set[tuple[str, ...]] = set()
     for event in events:
         key = tuple(event.path)
         record = steps.get(key)
         if record is None:
             record = steps[key] = StepRecord(list(event.path), getattr(event, "type", None))
         record.apply(event)
-        touched.add(key)
-    return touched
+    return steps
 
 
 def fold_json(items: Iterable[object]) -> dict[tuple[str, ...], StepRecord]:

@@ -2,7 +2,7 @@
 :class:`ServerState` an app keeps in ``app.state.server``, the caller a bearer token names,
 and the runs a caller may see."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -12,7 +12,6 @@ from conveyor.runlog.sql import SQLRunLogStore, reader
 from conveyor.server import queue
 from conveyor.server.auth import AuthError, User, authenticate
 from conveyor.server.db import engine_for
-from conveyor.server.following import FollowedRuns
 from conveyor.server.limits import Limits
 
 
@@ -27,11 +26,6 @@ class ServerState:
     readonly: Any
     store: SQLRunLogStore
     limits: Limits
-    #: The run logs status polling reads, followed rather than read whole each time.
-    followed: FollowedRuns = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "followed", FollowedRuns(self.store))  # frozen: set once, here
 
     @classmethod
     def for_url(cls, url: str) -> "ServerState":

@@ -80,20 +80,21 @@ def list_runs(
     return {"runs": rows, "total": total, "limit": limit, "offset": offset}
 
 
-# One run with its run log; an ended run's open steps read as its ending. The log is
-# followed (server.following): a poll folds only what was appended since the last.
+# One run with its run log; an ended run's open steps read as its ending.
 @router.get("/api/v1/runs/{run_id}", response_model=RunDetail)
 async def get_run(run_id: str, caller: Caller, state: State) -> Any:
+    from conveyor.runlog.endings import settle
+
     run = visible(state, run_id, caller)
     # RunDetail's shape, built as JSON: the parameters decoded, the error and config redacted.
     detail: dict[str, object] = {**run, "parameters": json.loads(run["parameters"] or "{}")}
     detail["error"] = without_credentials(run["error"])
     try:
-        log, steps = state.followed.read(run_id)
+        log = settle(state.store.load(run_id))
         run_log = {**log.run.to_json(), "status": str(log.status)}
         run_log["config"] = without_credentials(run_log.get("config"))
         detail["run_log"] = run_log
-        detail["steps"] = steps
+        detail["steps"] = [record.to_json() for record in log.steps.values()]
     except RunNotFoundError:
         pass
     # The hot path of status polling: serialise directly (the model documents the shape).
