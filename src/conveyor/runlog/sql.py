@@ -126,15 +126,15 @@ def reader(engine: Any) -> Any:
     BEGIN and ROLLBACK round trips a plain SELECT would otherwise cost. A pool of its own,
     whose connections stay in autocommit: switching a shared pool's connection to it and
     back on every checkout cost as much as the SELECT (status polling reads twice). Its
-    reads are short, and the API's hot ones are made one at a time on its event loop: few
-    connections are kept open (5; up to 40 at once), so that the extra pool adds few to the
-    database's count. The caller disposes of it (``SQLRunLogStore.close`` does)."""
+    reads are short: few connections are kept open (5; up to 15 at once), so that the extra
+    pool adds few to the database's count (an API process has two: its state's and its
+    store's). The caller disposes of it (``SQLRunLogStore.close`` does)."""
     if engine.dialect.name == "sqlite":
         return engine
     from sqlalchemy import create_engine
 
     return create_engine(
-        engine.url, isolation_level="AUTOCOMMIT", pool_recycle=300, pool_size=5, max_overflow=35
+        engine.url, isolation_level="AUTOCOMMIT", pool_recycle=300, pool_size=5, max_overflow=10
     )
 
 
