@@ -35,7 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from conveyor.catalog.store import SharedStore, _inside
-from conveyor.jsontext import plain
+from conveyor.jsontext import compact, plain
 from conveyor.jsontypes import JSONObject, JSONValue
 from conveyor.spec.models import CacheSpec, TaskNode
 from conveyor.step.cachelog import (
@@ -161,33 +161,28 @@ def _function(node: TaskNode) -> tuple[str, str, list[str] | None]:
 
 
 def _value(value: object) -> object:
-    """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash;
-    a partition by its files' URLs and versions."""
-    identity = getattr(value, "cache_identity", None)
-    if callable(identity):
-        return {"$files": identity()}
+    """A parameter as the key sees it: JSON as itself, anything else by its pickle's hash."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     try:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
-        try:
-            json.dumps(value, sort_keys=True, allow_nan=True)
-            return value
-        except (TypeError, ValueError):
-            return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
-    except (CacheError, KeyboardInterrupt):
-        raise
-    except BaseException as exc:  # a value that can be neither encoded nor pickled (a lock)
-        raise CacheError(f"a parameter cannot be part of a key ({type(exc).__name__}: {exc})") from None
+        json.dumps(value, sort_keys=True, allow_nan=True)
+        return value
+    except (TypeError, ValueError):
+        return {"$sha256": hashlib.sha256(pickle.dumps(value)).hexdigest()}
 
 
 def digest(value: object) -> str:
-    """sha256 of a parameter's value as the key sees it (see :func:`_value`)."""
-    seen = _value(value)
+    """sha256 of a parameter's value as the key sees it (see :func:`_value`); a
+    :class:`CacheError` if it cannot be had (a value neither JSON nor picklable, a lock; one
+    whose encoding changed once checked). A partition is seen by its files' URLs and versions."""
+    identity = getattr(value, "cache_identity", None)
+    seen = {"$files": identity()} if callable(identity) else None
     try:
-        text = json.dumps(seen, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
-    except (CacheError, KeyboardInterrupt):
+        kept = _value(value) if seen is None else seen
+        text = json.dumps(kept, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+    except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # a value whose encoding changed since it was checked
+    except BaseException as exc:
         raise CacheError(f"a parameter cannot be part of a key ({type(exc).__name__}: {exc})") from None
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -330,11 +325,16 @@ class StepCache:
         env: Mapping[str, str] | None = None,
     ) -> str:
         """:func:`cache_key`, with the per-step part worked out once per step in this run."""
+        step, names = self._step(node, spec, workdir)
+        return item_key(step, names, spec, params, fetched, self.digests, env)
+
+    def _step(self, node: TaskNode, spec: CacheSpec, workdir: Path) -> tuple[str, list[str] | None]:
+        """:func:`step_digest`, worked out once per step in this run."""
         held = self._steps.get((id(node), str(workdir)))
         if held is None or held[0] is not node or held[1] is not spec:
             step, names = step_digest(node, spec, workdir)
             held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
-        return item_key(held[2], held[3], spec, params, fetched, self.digests, env)
+        return held[2], held[3]
 
     def item_keyer(
         self, node: TaskNode, spec: CacheSpec, params: Mapping[str, object], workdir: Path, name: str
@@ -342,11 +342,7 @@ class StepCache:
         """The keys of a map's items, whose parameters are ``params`` with the item as
         ``name``: ``keyer(item) == self.key(node, spec, {**params, name: item}, workdir, {})``
         (tested), with everything but the item's value encoded and hashed once per map."""
-        held = self._steps.get((id(node), str(workdir)))
-        if held is None or held[0] is not node or held[1] is not spec:
-            step, names = step_digest(node, spec, workdir)
-            held = self._steps[(id(node), str(workdir))] = (node, spec, step, names)
-        step, names = held[2], held[3]
+        step, names = self._step(node, spec, workdir)
         every = {**params, name: None}
         chosen = sorted(every) if names is None else [n for n in names if n in every]
         ignore, hashed = spec.ignore, self.digests
@@ -452,39 +448,38 @@ class StepCache:
         lines: entries, looked up again as misses; never a result, which the run log keeps."""
         if self.mode is CacheMode.OFF:
             return
-        if hold and not objects and not files:  # a map's item: its line written out directly
+        held_back = hold and not objects and not files
+        if held_back:  # a map's item: its entry written out directly
             text = plain_entry(key, run_id, pipeline, "/".join(path), time.time(), returns, metrics)
-            name = log_of(key)
-            held = self._indexes.get(name)
-            if held is not None:  # a later lookup in this run sees it
-                held[key] = text
-            self._hold(name, f"{key}\t{text}\n")
-            return
-        entry: CacheEntry = {
-            "key": key,
-            "run_id": run_id,
-            "pipeline": pipeline,
-            "step": "/".join(path),
-            "created": time.time(),
-            "returns": returns,
-            "metrics": metrics,
-            "objects": {},
-            "files": {},
-            "size": 0,
-        }
-        for name, data in objects.items():
-            entry["objects"][name] = self._blob(data)
-            entry["size"] += len(data)
-        for name, local in files.items():
-            data = local.read_bytes()
-            entry["files"][name] = self._blob(data)
-            entry["size"] += len(data)
-        text = line(entry)
+        else:
+            entry: CacheEntry = {
+                "key": key,
+                "run_id": run_id,
+                "pipeline": pipeline,
+                "step": "/".join(path),
+                "created": time.time(),
+                "returns": returns,
+                "metrics": metrics,
+                "objects": {},
+                "files": {},
+                "size": 0,
+            }
+            for name, data in objects.items():
+                entry["objects"][name] = self._blob(data)
+                entry["size"] += len(data)
+            for name, local in files.items():
+                data = local.read_bytes()
+                entry["files"][name] = self._blob(data)
+                entry["size"] += len(data)
+            text = compact(entry)
         name = log_of(key)
         held = self._indexes.get(name)
         if held is not None:  # a later lookup in this run sees it
-            held[key] = text.partition("\t")[2][:-1]
-        self._append(name, text)
+            held[key] = text
+        if held_back:
+            self._hold(name, line(key, text))
+        else:
+            self._append(name, line(key, text))
 
     def _hold(self, name: str, text: str) -> None:
         now = time.monotonic()

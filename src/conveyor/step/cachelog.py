@@ -53,11 +53,10 @@ def log_of(key: str) -> str:
     return f"{STEPS}{key[:STEP_DIGITS]}.jsonl"
 
 
-def line(entry: CacheEntry) -> str:
-    """One entry as its log keeps it: the key, a tab, the entry as JSON, a newline (the key
-    first, so that loading a log parses only the entries looked up)."""
-    text = compact(entry)
-    return f"{entry['key']}\t{text}\n"
+def line(key: str, text: str) -> str:
+    """One entry as its log keeps it: the key, a tab, the entry's JSON ``text``, a newline
+    (the key first, so that loading a log parses only the entries looked up)."""
+    return f"{key}\t{text}\n"
 
 
 def plain_entry(
